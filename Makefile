@@ -1,0 +1,34 @@
+# Two commands do everything on a fresh clone:  `make demo`  and  `make test`.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_TEXT ?= 我们用 takefit 给视频配音, exactly on time.
+DEMO_FIT ?= 4s
+
+.PHONY: setup assets demo test bench clean
+
+setup: $(VENV)/.installed assets
+
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+assets: $(VENV)/.installed
+	$(BIN)/takefit assets fetch
+
+demo: setup
+	mkdir -p out
+	$(BIN)/takefit say "$(DEMO_TEXT)" --fit $(DEMO_FIT) -o out/demo.wav
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python -m pip install -q -e ".[eval]"
+	$(BIN)/python bench/exactness.py
+	$(BIN)/python bench/speed.py
+
+clean:
+	rm -rf $(VENV) out checkpoints/kokoro

@@ -1,0 +1,63 @@
+"""`takefit` — the command line. Each subcommand lives in bridges/commands/<name>.py."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from takefit.engine.errors import AssetError, FitError, InputError, OutputError, TakefitError
+
+# Subcommands, in the order `takefit --help` lists them.
+COMMANDS = ("say", "voices", "assets")
+
+# most specific first: FitError is an InputError
+EXIT_CODES = {FitError: 3, InputError: 2, AssetError: 4, OutputError: 5}
+
+EPILOG = """examples:
+  takefit say "Hello there." --fit 1.5s -o hello.wav
+  takefit say "我们用 takefit 给视频配音。" --frames 77@23.976
+  takefit say --explain "这个行(xíng)不行？"
+  takefit voices --language zh
+  takefit assets verify
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="takefit",
+        description="Exactly fitted voice takes for video editors: speech rendered offline on the CPU, "
+                    "its length matching the slot to the sample.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from takefit.engine import __version__
+    parser.add_argument("--version", action="version", version=f"takefit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"takefit.bridges.commands.{name}").register(sub)
+    return parser
+
+
+def exit_code(err: TakefitError) -> int:
+    for cls, code in EXIT_CODES.items():
+        if isinstance(err, cls):
+            return code
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except TakefitError as e:
+        print(f"takefit: error: {e}", file=sys.stderr)
+        return exit_code(e)
+    except KeyboardInterrupt:
+        print("takefit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per `takefit` subcommand; each exposes `register(subparsers)`."""

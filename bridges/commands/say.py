@@ -1,0 +1,171 @@
+"""`takefit say` — speak one line, fitted to a length, into a 48 kHz / 24-bit WAV."""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+from takefit.engine.errors import InputError
+from takefit.engine.request import FIT_METHODS, MAX_TEXT_CHARS
+from takefit.engine.target import SYNTAX_HELP, Target
+
+EPILOG = f"""targets (pick one; none = the natural length):
+  --fit 3.2s            exactly 3.2 seconds (also 3.2, 1500ms)
+  --ratio 0.9           90 % of the line's natural length
+  --frames 77@23.976    77 frames at 23.976 fps (24000/1001); also 25, 29.97, 30000/1001 ...
+
+pronunciation:
+  inline pinyin         这个行(xíng)不行(xing2)？   银行(yin2 hang2)  — tone marks or numbers, any case
+  inline English IPA    [Kokoro](/kˈOkəɹO/)
+  dictionary file       --dict words.txt, lines like `重庆  chong2 qing4` or `takefit  tˈAkfɪt`
+
+examples:
+  takefit say "Hello there." --fit 1.5s -o hello.wav
+  takefit say "我们用 takefit 给视频配音。" --frames 77@23.976 -v zm_yunxi
+  takefit say --explain "他还没还钱。"          # how it will be read, natural length; renders nothing
+  echo "Line from a script." | takefit say - --ratio 1.1 --json
+  takefit say -f line.txt --fit 4s --method stretch --rate 44100
+
+The take is loudness-normalised to -23 LUFS (EBU R128; --loudness off to keep the raw level),
+peaks ≤ -1 dBFS. A slot that needs more than 0.7-1.4x the natural pace still renders, with a warning
+that says what would fit; one that cannot be met at all is an error naming the feasible range.
+Text: at most {MAX_TEXT_CHARS} characters per line.
+"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("say", help="speak a line fitted exactly to a length",
+                       description="Render TEXT (Chinese, English or mixed) in a voice, exactly the length "
+                                   "you ask for, to a 48 kHz 24-bit WAV.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("text", nargs="?", help="the line; '-' or nothing reads standard input")
+    p.add_argument("-f", "--file", type=Path, help="read the line from a UTF-8 text file")
+    p.add_argument("-v", "--voice", default="auto", help="voice name (`takefit voices`); auto picks by language")
+    p.add_argument("-l", "--language", default="auto", choices=("auto", "zh", "en"))
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--fit", metavar="LENGTH", help="target length: 3.2s, 3.2, 1500ms")
+    g.add_argument("--ratio", metavar="R", help="target = R × natural length, e.g. 0.9")
+    g.add_argument("--frames", metavar="N@FPS", help="target in frames, e.g. 77@23.976")
+    p.add_argument("-o", "--output", type=Path, help="output WAV (default: takefit-<hash>.wav here)")
+    p.add_argument("--method", default="auto", choices=FIT_METHODS,
+                   help="duration fitting (default: auto, chosen per ratio from measured intelligibility)")
+    p.add_argument("--rate", type=int, default=48000, help="output sample rate (default: 48000)")
+    p.add_argument("--pre-roll", type=float, default=0.0, metavar="S", help="seconds of silence first, inside the length")
+    p.add_argument("--loudness", default="-23", help="integrated LUFS target, or 'off' (default: -23)")
+    p.add_argument("--speed", type=float, default=1.0, help="natural pace multiplier before fitting (0.5-2)")
+    p.add_argument("--dict", type=Path, metavar="FILE", help="pronunciation dictionary (word → pinyin / IPA)")
+    p.add_argument("--explain", action="store_true", help="print how the line will be read; render nothing")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run)
+
+
+def read_text(args) -> str:
+    if args.file is not None:
+        if args.text not in (None,):
+            raise InputError("give the text either as an argument or with -f FILE, not both")
+        try:
+            return args.file.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"cannot read text file {args.file}: {e}") from None
+    if args.text in (None, "-"):
+        if sys.stdin is None or (args.text is None and sys.stdin.isatty()):
+            raise InputError("no text given: pass TEXT, -f FILE, or pipe the line into `takefit say -`")
+        return sys.stdin.read()
+    return args.text
+
+
+def parse_target(args) -> Target:
+    if args.fit:
+        t = Target.parse(args.fit)
+        if t.kind != "seconds":
+            raise InputError(f"--fit takes a length in seconds, got {args.fit!r}; {SYNTAX_HELP}")
+        return t
+    if args.ratio:
+        return Target.parse(args.ratio.rstrip("xX") + "x")
+    if args.frames:
+        t = Target.parse(args.frames)
+        if t.kind != "frames":
+            raise InputError(f"--frames takes N@FPS, e.g. 77@23.976, got {args.frames!r}")
+        return t
+    return Target.natural()
+
+
+def parse_loudness(value: str) -> float | None:
+    if str(value).lower() in ("off", "none", "raw"):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise InputError(f"--loudness takes a LUFS value such as -23, or 'off'; got {value!r}") from None
+
+
+def default_output(text: str) -> Path:
+    return Path(f"takefit-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:8]}.wav")
+
+
+def run(args) -> int:
+    from takefit.engine import Engine, Lexicon, RenderRequest
+    from takefit.engine.audio import check_writable, write_wav
+
+    text = read_text(args)
+    target = parse_target(args)
+    loudness = parse_loudness(args.loudness)
+    lexicon = Lexicon.load(args.dict) if args.dict else None
+    out = None
+    if not args.explain:
+        out = check_writable(args.output or default_output(text))  # fail before the slow part
+    engine = Engine(lexicon=lexicon)
+    if args.explain:
+        info = engine.explain(text, args.voice, args.language, args.speed)
+        print(json.dumps(info, ensure_ascii=False, indent=1) if args.json else format_explain(info))
+        return 0
+    req = RenderRequest(text=text, voice=args.voice, language=args.language, target=target,
+                        sample_rate=args.rate, pre_roll=args.pre_roll, method=args.method,
+                        loudness=loudness, speed=args.speed)
+    take = render_with_progress(engine, req, quiet=args.json)
+    write_wav(out, take.audio, take.sample_rate,
+              comment=f"synthetic speech (takefit, voice {take.voice})", title=take.text[:200])
+    summary = {"path": str(out.resolve()), "samples": take.samples, "sample_rate": take.sample_rate,
+               "seconds": round(take.seconds, 6), "natural_seconds": round(take.natural_seconds, 3),
+               "ratio": round(take.ratio, 4), "method": take.method, "voice": take.voice,
+               "warnings": take.warnings, "timings": {k: round(v, 3) for k, v in take.timings.items()}}
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, indent=1))
+    else:
+        for w in take.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        print(f"{out.resolve()}  {take.seconds:.3f} s ({take.samples} samples @ {take.sample_rate} Hz), "
+              f"natural {take.natural_seconds:.2f} s, ratio {take.ratio:.3f}, {take.method}, voice {take.voice}")
+    return 0
+
+
+def render_with_progress(engine, req, quiet: bool = False):
+    from tqdm import tqdm
+
+    with tqdm(total=100, desc="rendering", unit="%", disable=quiet or not sys.stderr.isatty(),
+              bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}", file=sys.stderr) as bar:
+        def progress(fraction: float, message: str) -> None:
+            bar.n = int(fraction * 100)
+            bar.set_postfix_str(message)
+            bar.refresh()
+
+        return engine.render(req, progress=progress)
+
+
+def format_explain(info: dict) -> str:
+    lines = [f"text:     {info['text']}", f"voice:    {info['voice']}",
+             f"natural:  {info['natural_seconds']:.2f} s"]
+    for seg in info["segments"]:
+        lines.append(f"[{seg['language']}] {seg['text']}")
+        for w in seg["words"]:
+            if "pinyin" in w:
+                mark = "  (override)" if w.get("override") else ""
+                lines.append(f"    {w['text']:<8} {w['pinyin']:<24} {w['phonemes']}{mark}")
+            else:
+                lines.append(f"    {w['text']:<16} {w['phonemes']}")
+    lines.append(f"phonemes: {info['phonemes']}")
+    for w in info["warnings"]:
+        lines.append(f"warning:  {w}")
+    return "\n".join(lines)

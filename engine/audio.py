@@ -1,0 +1,112 @@
+"""Audio output: resampling (soxr), exact length, loudness (pyloudnorm), Rubber Band stretching,
+and atomic 24-bit WAV writing."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .errors import OutputError
+
+PEAK_CEILING_DBFS = -1.0
+_FADE = 64  # samples; a trimmed tail ends on a short fade so it never clicks
+
+
+def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    if rate_in == rate_out:
+        return audio.astype(np.float32, copy=False)
+    return soxr.resample(audio.astype(np.float32), rate_in, rate_out, quality="VHQ").astype(np.float32)
+
+
+def stretch(audio: np.ndarray, rate: int, out_samples: int) -> np.ndarray:
+    """Time-scale to `out_samples` keeping pitch and formants: Rubber Band R3 (pedalboard)."""
+    from pedalboard import time_stretch
+
+    if out_samples <= 0 or len(audio) == 0:
+        return np.zeros(max(out_samples, 0), np.float32)
+    factor = len(audio) / out_samples
+    if abs(factor - 1.0) < 1e-4:
+        return audio.astype(np.float32, copy=False)
+    out = time_stretch(audio.reshape(1, -1).astype(np.float32), float(rate), stretch_factor=float(factor),
+                       high_quality=True, transient_mode="mixed", preserve_formants=True)
+    return out.reshape(-1)
+
+
+def exact_length(audio: np.ndarray, samples: int) -> np.ndarray:
+    """Pad with silence or trim the tail (with a short fade) to exactly `samples`."""
+    n = len(audio)
+    if n == samples:
+        return audio
+    if n < samples:
+        return np.concatenate([audio, np.zeros(samples - n, np.float32)])
+    out = audio[:samples].copy()
+    fade = min(_FADE, samples)
+    if fade:
+        out[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+    return out
+
+
+def loudness_normalize(audio: np.ndarray, rate: int, lufs: float) -> tuple[np.ndarray, list[str]]:
+    """Integrated loudness to `lufs` (ITU-R BS.1770), peaks kept ≤ −1 dBFS."""
+    import pyloudnorm
+
+    warnings: list[str] = []
+    if not np.any(np.abs(audio) > 1e-6):
+        return audio, warnings
+    block = int(0.4 * rate)
+    measured_on = audio if len(audio) >= block else np.concatenate([audio, np.zeros(block - len(audio), np.float32)])
+    meter = pyloudnorm.Meter(rate)
+    current = meter.integrated_loudness(measured_on.astype(np.float64))
+    if not np.isfinite(current):
+        return audio, warnings
+    gain = 10 ** ((lufs - current) / 20)
+    peak = float(np.max(np.abs(audio))) * gain
+    ceiling = 10 ** (PEAK_CEILING_DBFS / 20)
+    if peak > ceiling:
+        gain *= ceiling / peak
+        reached = current + 20 * np.log10(gain)
+        warnings.append(f"loudness {reached:.1f} LUFS instead of {lufs:g}: peaks held at {PEAK_CEILING_DBFS:g} dBFS")
+    return (audio * gain).astype(np.float32), warnings
+
+
+def check_writable(path: str | Path) -> Path:
+    """Fail before rendering if the output cannot be written."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise OutputError(f"output path {p} is a directory: give a file name, e.g. {p / 'take.wav'}")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {p}: folder {parent} does not exist (create it or choose another -o)")
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise OutputError(f"cannot write {p}: permission denied (choose another -o)")
+    if p.suffix.lower() not in (".wav", ".wave"):
+        raise OutputError(f"output {p} must be a .wav file (takes are 24-bit WAV)")
+    return p
+
+
+def write_wav(path: str | Path, audio: np.ndarray, rate: int, subtype: str = "PCM_24",
+              comment: str = "", title: str = "") -> Path:
+    """Write atomically: a temporary file in the same folder, renamed when complete."""
+    p = check_writable(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=".wav.partial", dir=p.parent)
+    os.close(fd)
+    try:
+        with sf.SoundFile(tmp, "w", samplerate=rate, channels=1, subtype=subtype, format="WAV") as f:
+            if comment:
+                f.comment = comment
+            if title:
+                f.title = title
+            f.software = "takefit"
+            f.write(np.clip(audio, -1.0, 1.0))
+        os.replace(tmp, p)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"cannot write {p}: {e.strerror or e}") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p

@@ -1,0 +1,150 @@
+"""Duration fitting: whole-frame durations chosen inside the model, Rubber Band stretching, or both.
+
+A line is a flat sequence of items (every token of every chunk, plus the pauses joining chunks),
+each with a predicted float duration in frames of 25 ms. Fitting decides integer frames per item
+(`model`), keeps the natural frames and time-scales the rendering (`stretch`), or moves pauses and
+long segments in whole frames where nothing gets clamped and stretches only the rest (`hybrid`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+FRAME = 600  # samples at 24 kHz per duration unit
+EDGE_MAX_FRAMES = 2        # leading/trailing silence the model adds: at most 50 ms each
+JOIN_PAUSE = {".": 10, "!": 10, "?": 10, ";": 8, ":": 8, ",": 6, "—": 6, "…": 8, " ": 3}
+
+VOWELS = set("aeiouyɑɐɒæɔəɚɛɜɪʊʌɤɨɯøœAIOQWYᵊᵻ↓→↗↘ː")
+SONORANTS = set("lmnŋɲɳɴɹɻɾrwjɥʋɰʎ")
+FRICATIVES = set("fvszʃʒθðhxɕʂçɣχʁβɸʝ")
+PAUSES = set(";:,.!?—…\"()“”«»")
+
+# How readily each class absorbs a change of length (lengthening: pauses and vowels take most,
+# plosives almost none, as in slowed natural speech). Compression in-model stays near uniform,
+# because shortening already-short consonants is what hurts intelligibility.
+LENGTHEN_WEIGHT = {"pause": 4.0, "join": 4.0, "space": 1.0, "vowel": 2.0, "sonorant": 1.0,
+                   "fricative": 0.6, "plosive": 0.15, "mark": 0.3, "edge": 0.0}
+COMPRESS_WEIGHT = {"pause": 1.6, "join": 1.6, "space": 1.0, "vowel": 1.0, "sonorant": 0.9,
+                   "fricative": 0.9, "plosive": 0.8, "mark": 0.8, "edge": 0.0}
+
+
+def classify(ch: str) -> str:
+    if ch in PAUSES:
+        return "pause"
+    if ch == " ":
+        return "space"
+    if ch in "ˈˌ":
+        return "mark"
+    if ch in VOWELS:
+        return "vowel"
+    if ch in SONORANTS:
+        return "sonorant"
+    if ch in FRICATIVES:
+        return "fricative"
+    return "plosive"
+
+
+@dataclass
+class Item:
+    label: str          # the phoneme character, '<sil>' for chunk edges, '<pause>' between chunks
+    kind: str           # see classify(), plus 'edge' and 'join'
+    predicted: float    # the duration stage's float prediction, frames
+    chunk: int          # chunk index, -1 for a join pause
+
+    @property
+    def natural(self) -> int:
+        n = max(1, int(np.floor(self.predicted + 0.5)))  # the model's own Round + Clip(≥1)
+        return min(n, EDGE_MAX_FRAMES) if self.kind == "edge" else n
+
+
+def natural_frames(items: list[Item]) -> np.ndarray:
+    return np.array([it.natural for it in items], dtype=np.int64)
+
+
+def _integerize(x: np.ndarray, total: int, mins: np.ndarray) -> np.ndarray:
+    """Whole frames summing exactly to `total`, each ≥ its minimum, closest to x (largest remainder)."""
+    x = np.maximum(x, mins)
+    out = np.maximum(np.floor(x), mins).astype(np.int64)
+    diff = total - int(out.sum())
+    frac = x - np.floor(x)
+    if diff > 0:
+        order = np.argsort(-frac, kind="stable")
+        k = 0
+        while diff > 0:
+            out[order[k % len(out)]] += 1
+            diff -= 1
+            k += 1
+    elif diff < 0:
+        order = np.argsort(frac, kind="stable")
+        k, guard = 0, 0
+        while diff < 0 and guard < 10 * len(out) * (1 - diff):
+            i = order[k % len(out)]
+            if out[i] > mins[i]:
+                out[i] -= 1
+                diff += 1
+            k += 1
+            guard += 1
+    return out
+
+
+def allocate(items: list[Item], total: int, weights: dict[str, float]) -> np.ndarray:
+    """Integer frames per item summing to `total`: each item scaled by (1 + k·w), k found by bisection.
+
+    Minimum one frame per token; edges stay as they are (they are silence the fit should not move).
+    """
+    d = np.array([max(it.predicted, 0.0) for it in items])
+    nat = natural_frames(items).astype(float)
+    w = np.array([weights[it.kind] for it in items])
+    mins = np.array([it.natural if it.kind == "edge" else 1 for it in items], dtype=np.int64)
+    base = np.where(np.array([it.kind == "edge" for it in items]), nat, np.maximum(d, 0.5))
+    if total <= mins.sum():
+        return mins.copy()
+
+    def size(k: float) -> np.ndarray:
+        return np.maximum(base * np.maximum(1.0 + k * w, 0.0), mins)
+
+    lo, hi = -1.0 / max(w.max(), 1e-9), 1.0
+    while size(hi).sum() < total:
+        hi *= 2
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        if size(mid).sum() < total:
+            lo = mid
+        else:
+            hi = mid
+    return _integerize(size(hi), total, mins)
+
+
+def min_model_frames(items: list[Item]) -> int:
+    return int(sum(it.natural if it.kind == "edge" else 1 for it in items))
+
+
+def hybrid(items: list[Item], target_frames: float) -> np.ndarray:
+    """Move pauses and long segments in whole frames, never below a safe size; the caller stretches
+    the rest. Returns frames whose sum lies between natural and the target."""
+    nat = natural_frames(items)
+    delta = target_frames - nat.sum()
+    kinds = [it.kind for it in items]
+    cap = np.zeros(len(items))
+    for i, (k, n) in enumerate(zip(kinds, nat)):
+        if delta > 0:   # lengthen: pauses up to double, long vowels by a quarter
+            if k in ("pause", "join"):
+                cap[i] = n
+            elif k == "vowel" and n >= 3:
+                cap[i] = np.floor(n * 0.25)
+        else:           # shorten: pauses to half (≥ 2 frames), long vowels to 80 % (≥ 3 frames)
+            if k in ("pause", "join") and n > 2:
+                cap[i] = min(n - 2, np.floor(n * 0.5))
+            elif k == "vowel" and n >= 4:
+                cap[i] = min(n - 3, np.floor(n * 0.2))
+    capacity = cap.sum()
+    if capacity <= 0 or abs(delta) < 1:
+        return nat.copy()
+    move = int(np.floor(min(abs(delta), capacity)))
+    share = cap * move / capacity
+    steps = np.floor(share).astype(np.int64)
+    rest = move - steps.sum()
+    for i in np.argsort(-(share - steps), kind="stable")[:rest]:
+        steps[i] += 1
+    return nat + steps if delta > 0 else nat - steps

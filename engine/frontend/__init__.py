@@ -1,0 +1,169 @@
+"""Text frontend: a line of text (zh, en or mixed) → language segments → Kokoro phonemes → chunks."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from ..errors import InputError
+from .en import EnReader, EnWord
+from .overrides import HAN, INLINE_ZH, Lexicon, ZhOverride, parse_inline
+from .zh import ZhReader, ZhWord
+
+__all__ = ["Frontend", "Reading", "Segment", "Chunk", "Lexicon", "split_chunks"]
+
+MAX_CHUNK_PHONEMES = 400   # the model takes up to 510 tokens; leave room and keep prosody stable
+_CJK_PUNCT = "，。！？、：；「」『』《》【】（）～…—"
+_EN_LINK = r"\[[^\]\n]+\]\(/[^)\n]*/\)"
+_TOKEN = re.compile(rf"[{HAN}]+|{_EN_LINK}|[A-Za-z][A-Za-z'’\-]*|\d[\d.,:%]*|\s+|.", re.S)
+
+
+@dataclass
+class Segment:
+    language: str                      # 'zh' | 'en'
+    text: str
+    words: list                        # ZhWord / EnWord / punctuation strings
+    phonemes: str
+
+
+@dataclass
+class Chunk:
+    phonemes: str
+    pause_after: str                   # the punctuation that ends it ('' for the last)
+
+
+@dataclass
+class Reading:
+    text: str
+    segments: list[Segment]
+    phonemes: str
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def languages(self) -> list[str]:
+        return sorted({s.language for s in self.segments})
+
+
+def clean(text: str) -> str:
+    if not isinstance(text, str):
+        raise InputError(f"text must be a string, got {type(text).__name__}")
+    # full-width letters/digits → ASCII; keep CJK punctuation (mapped later with its pause meaning)
+    text = "".join(unicodedata.normalize("NFKC", c) if ("\uff10" <= c <= "\uff5a") else c for c in text)
+    text = "".join(" " if unicodedata.category(c) in ("Cc", "Zs", "Zl", "Zp") else c for c in text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _classify(tok: str) -> str | None:
+    if re.fullmatch(f"[{HAN}]+", tok) or (len(tok) == 1 and tok in _CJK_PUNCT):
+        return "zh"
+    if re.fullmatch(_EN_LINK, tok) or re.match(r"[A-Za-z]", tok):
+        return "en"
+    return None  # digits, spaces, ASCII punctuation: follow their neighbours
+
+
+def _runs(pieces: list[tuple[str, ZhOverride | None]], default: str) -> list[tuple[str, list]]:
+    toks: list[tuple[str, str | None, ZhOverride | None]] = []
+    for text, ov in pieces:
+        if ov is not None:
+            toks.append((ov.word, "zh", ov))
+            continue
+        for t in _TOKEN.findall(text):
+            toks.append((t, _classify(t), None))
+    langs = [lang for _, lang, _ in toks]
+    for i, (t, lang, _) in enumerate(toks):
+        if lang is not None:
+            continue
+        prev_adj = langs[i - 1] if i > 0 else None
+        next_adj = toks[i + 1][1] if i + 1 < len(toks) else None
+        if t.isspace():
+            langs[i] = prev_adj or next_adj or default
+            continue
+        if t[0].isdigit() and next_adj == "zh":      # 3个, 2024年: read with the word it counts
+            langs[i] = "zh"
+            continue
+        if prev_adj is not None:
+            langs[i] = prev_adj
+            continue
+        later = next((x for x in langs[i + 1:] if x), None) or next((x for _, x, _ in toks[i + 1:] if x), None)
+        langs[i] = later or default
+    runs: list[tuple[str, list]] = []
+    for (t, _, ov), lang in zip(toks, langs):
+        if runs and runs[-1][0] == lang:
+            runs[-1][1].append((t, ov))
+        else:
+            runs.append((lang, [(t, ov)]))
+    # a run of only spaces/punctuation carries nothing to say on its own: fold it into its neighbour
+    merged: list[tuple[str, list]] = []
+    for lang, items in runs:
+        if merged and not re.search(rf"[{HAN}A-Za-z\d]", "".join(t for t, _ in items)):
+            merged[-1][1].extend(items)
+        else:
+            merged.append((lang, items))
+    return merged
+
+
+def extract_overrides(text: str) -> list[tuple[str, ZhOverride | None]]:
+    pieces, pos = [], 0
+    for m in INLINE_ZH.finditer(text):
+        if m.start() > pos:
+            pieces.append((text[pos:m.start()], None))
+        prefix, override = parse_inline(m[1], m[2])
+        if prefix:
+            pieces.append((prefix, None))
+        pieces.append((override.word, override))
+        pos = m.end()
+    if pos < len(text):
+        pieces.append((text[pos:], None))
+    return pieces
+
+
+class Frontend:
+    def __init__(self, lexicon: Lexicon | None = None):
+        self.lexicon = lexicon or Lexicon()
+        self._zh = ZhReader(self.lexicon.zh)
+
+    def read(self, text: str, language: str = "auto", british: bool = False) -> Reading:
+        if language not in ("auto", "zh", "en"):
+            raise InputError(f"unknown language {language!r}: accepted are auto, zh, en")
+        cleaned = clean(text)
+        if not cleaned:
+            raise InputError("text is empty: give the line to speak (text, a file with -f, or stdin)")
+        default = language if language != "auto" else ("zh" if re.search(f"[{HAN}]", cleaned) else "en")
+        segments, warnings = [], []
+        for lang, items in _runs(extract_overrides(cleaned), default):
+            seg_text = "".join(t for t, _ in items)
+            if lang == "zh":
+                words, ph = self._zh.read(items)
+            else:
+                words, ph, unknown = EnReader.get(british).read(seg_text.strip(), self.lexicon.en)
+                if unknown:
+                    warnings.append(f"no pronunciation found for {', '.join(unknown)}; add it to the pronunciation "
+                                    f"dictionary or write [word](/IPA/)")
+            if ph.strip():
+                segments.append(Segment(lang, seg_text.strip(), words, ph.strip()))
+        phonemes = " ".join(s.phonemes for s in segments)
+        if not re.search(r"[^\s;:,.!?—…\"()“”]", phonemes):
+            raise InputError(f"nothing speakable in {text!r}: it has no words in a supported language (zh, en)")
+        return Reading(cleaned, segments, phonemes, warnings)
+
+
+def split_chunks(phonemes: str, limit: int = MAX_CHUNK_PHONEMES) -> list[Chunk]:
+    """Split at sentence ends, then clause punctuation, then spaces, so each chunk fits the model."""
+    if len(phonemes) <= limit:
+        return [Chunk(phonemes.strip(), "")]
+    chunks: list[Chunk] = []
+    rest = phonemes.strip()
+    while len(rest) > limit:
+        window = rest[:limit]
+        cut = -1
+        for marks in (".!?", ";:", ",—…", " "):
+            cut = max(window.rfind(m) for m in marks)
+            if cut > limit // 4:
+                break
+        if cut <= 0:
+            cut = limit - 1
+        piece, rest = rest[:cut + 1].strip(), rest[cut + 1:].strip()
+        chunks.append(Chunk(piece, piece[-1] if piece and piece[-1] in ".!?;:,—…" else " "))
+    if rest:
+        chunks.append(Chunk(rest, ""))
+    return chunks

