@@ -1,0 +1,1 @@
+"""takefit.daemon — the engine as a persistent local service (ZeroMQ + msgpack), its cache and client."""

@@ -1,0 +1,141 @@
+"""Content-addressed take cache on disk, bounded in size (least recently used goes first).
+
+The key covers everything that changes the audio: text, voice, language, target, rate, pre-roll,
+method, loudness, speed, natural range, pronunciation dictionary, and the engine/model version.
+An identical request returns the cached take's exact bytes at once.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from takefit.engine import ENGINE_ID, __version__
+from takefit.engine.request import PhonemeDuration, RenderRequest, Take
+
+DEFAULT_MAX_BYTES = 2 * 1024 ** 3
+
+
+def request_key(req: RenderRequest, extra: dict | None = None) -> str:
+    """A stable sha256 over every field that affects the rendered audio."""
+    t = req.target
+    doc = {
+        "engine": ENGINE_ID, "version": __version__,
+        "text": req.text, "voice": req.voice, "language": req.language,
+        "target": [t.kind, str(t.value), str(t.rate) if t.rate is not None else None],
+        "rate": req.sample_rate, "pre_roll": repr(float(req.pre_roll)), "method": req.method,
+        "loudness": None if req.loudness is None else repr(float(req.loudness)),
+        "speed": repr(float(req.speed)), "natural_range": [repr(float(x)) for x in req.natural_range],
+        "extra": extra or {},
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def take_metadata(take: Take) -> dict:
+    return {"sample_rate": take.sample_rate, "samples": take.samples, "natural_seconds": take.natural_seconds,
+            "ratio": take.ratio, "method": take.method, "voice": take.voice, "text": take.text,
+            "warnings": list(take.warnings), "phonemes": [asdict(p) for p in take.phonemes],
+            "timings": dict(take.timings)}
+
+
+class TakeCache:
+    def __init__(self, root: str | Path, max_bytes: int = DEFAULT_MAX_BYTES):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = int(max_bytes)
+        self._lock = threading.Lock()
+
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        if not (len(key) == 64 and all(c in "0123456789abcdef" for c in key)):
+            raise ValueError(f"bad cache key {key!r}")
+        d = self.root / key[:2]
+        return d / f"{key}.wav", d / f"{key}.json"
+
+    def wav_path(self, key: str) -> Path | None:
+        """The cached WAV for `key` (touched as recently used), or None."""
+        wav, meta = self._paths(key)
+        if wav.is_file() and meta.is_file():
+            try:  # mtime marks "recently used" for eviction
+                os.utime(wav)
+                os.utime(meta)
+            except OSError:
+                return None
+            return wav
+        return None
+
+    def get(self, key: str) -> tuple[Take, Path] | None:
+        wav = self.wav_path(key)
+        if wav is None:
+            return None
+        try:
+            meta = json.loads(wav.with_suffix(".json").read_text("utf-8"))
+            audio, rate = sf.read(wav, dtype="float32", always_2d=False)
+        except (OSError, ValueError, RuntimeError):
+            return None
+        take = Take(audio=np.asarray(audio, np.float32), sample_rate=rate,
+                    natural_seconds=meta["natural_seconds"], ratio=meta["ratio"], method=meta["method"],
+                    voice=meta["voice"], phonemes=[PhonemeDuration(**p) for p in meta["phonemes"]],
+                    warnings=list(meta["warnings"]), text=meta.get("text", ""), timings=meta.get("timings", {}))
+        return take, wav
+
+    def put(self, key: str, take: Take) -> Path:
+        """Store atomically (WAV then metadata; an entry counts only when both exist)."""
+        wav, meta = self._paths(key)
+        wav.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=wav.parent, suffix=".wav.partial")
+        os.close(fd)
+        try:
+            sf.write(tmp, take.audio, take.sample_rate, subtype="PCM_24", format="WAV")
+            os.replace(tmp, wav)
+            tmpm = meta.with_suffix(".json.partial")
+            tmpm.write_text(json.dumps(take_metadata(take), ensure_ascii=False), "utf-8")
+            os.replace(tmpm, meta)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        self.evict()
+        return wav
+
+    def entries(self) -> list[tuple[float, int, Path]]:
+        out = []
+        for wav in self.root.glob("??/*.wav"):
+            try:
+                st = wav.stat()
+                meta = wav.with_suffix(".json")
+                out.append((st.st_mtime, st.st_size + (meta.stat().st_size if meta.exists() else 0), wav))
+            except OSError:
+                continue
+        return out
+
+    def size(self) -> int:
+        return sum(s for _, s, _ in self.entries())
+
+    def evict(self) -> int:
+        """Drop least recently used entries until the cache fits; returns how many went."""
+        with self._lock:
+            entries = sorted(self.entries())
+            total = sum(s for _, s, _ in entries)
+            dropped = 0
+            for _, size, wav in entries:
+                if total <= self.max_bytes:
+                    break
+                wav.unlink(missing_ok=True)
+                wav.with_suffix(".json").unlink(missing_ok=True)
+                total -= size
+                dropped += 1
+            return dropped
+
+    def clear(self) -> int:
+        with self._lock:
+            n = 0
+            for wav in self.root.glob("??/*.wav"):
+                wav.unlink(missing_ok=True)
+                wav.with_suffix(".json").unlink(missing_ok=True)
+                n += 1
+            return n

@@ -1,0 +1,1 @@
+"""takefit.installer — installing editor scripts, user services and model assets."""
