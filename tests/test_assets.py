@@ -1,0 +1,73 @@
+"""Assets: a partial or corrupted file is detected and refetched from the registries, never used."""
+import os
+import shutil
+
+import pytest
+
+from takefit.engine import assets
+
+
+@pytest.fixture()
+def asset_copy(tmp_path, monkeypatch):
+    """A private asset folder: hard links to the verified files (cheap); tests replace, never edit, them."""
+    src = assets.AssetPaths(assets.default_dir())
+    assert not assets.verify(src, full=False), "run `takefit assets fetch` first"
+    dst = tmp_path / "kokoro"
+    shutil.copytree(src.root, dst, copy_function=os.link)
+    monkeypatch.setenv(assets.ENV_DIR, str(tmp_path))
+    return assets.AssetPaths(dst)
+
+
+def replace_with(path, data: bytes):
+    path.unlink()
+    path.write_bytes(data)
+
+
+def test_verified_copy_is_clean(asset_copy):
+    assert assets.verify(asset_copy) == []
+    assert assets.default_dir() == asset_copy.root
+
+
+def test_corrupted_voice_detected_and_refetched(asset_copy):
+    voice = asset_copy.voices / "af_heart.bin"
+    good = voice.read_bytes()
+    replace_with(voice, good[:-4] + b"\0\0\0\0")
+    assert any("corrupted" in p and "af_heart" in p for p in assets.verify(asset_copy))
+    assets.ensure(asset_copy.root, log=lambda m: None)
+    assert voice.read_bytes() == good
+    assert assets.verify(asset_copy) == []
+
+
+def test_partial_model_detected_and_refetched(asset_copy):
+    model = asset_copy.model
+    replace_with(model, model.read_bytes()[: 10_000_000])
+    assert any("corrupted" in p for p in assets.verify(asset_copy))
+    paths = assets.ensure(asset_copy.root, log=lambda m: None)
+    assert assets.sha256_file(paths.model) == assets.sources()["model"]["sha256"]
+
+
+def test_missing_stage_is_rebuilt(asset_copy):
+    asset_copy.stage("prosody").unlink()
+    assert "missing: stage_prosody.onnx" in assets.verify(asset_copy)
+    assets.ensure(asset_copy.root, log=lambda m: None)
+    assert assets.verify(asset_copy) == []
+
+
+def test_engine_never_loads_broken_assets(asset_copy, monkeypatch):
+    """A corrupted stage makes the engine repair first; it never opens the broken file."""
+    from takefit.engine import Engine
+
+    stage = asset_copy.stage("decoder")
+    replace_with(stage, b"not an onnx graph")
+    calls = []
+    real_fetch = assets.fetch
+    monkeypatch.setattr(assets, "fetch", lambda *a, **k: calls.append(1) or real_fetch(*a, **k))
+    Engine(asset_copy.root)
+    assert calls and assets.verify(asset_copy) == []
+
+
+def test_missing_npm_names_the_command(asset_copy, monkeypatch):
+    (asset_copy.voices / "zf_xiaoxiao.bin").unlink()
+    monkeypatch.setattr(assets.shutil, "which", lambda name: None)
+    with pytest.raises(assets.AssetError, match=r"npm pack kokoro-js@1.2.1"):
+        assets.fetch(asset_copy.root, log=lambda m: None)

@@ -1,0 +1,97 @@
+"""`takefit` as a user runs it: the installed console script, real files, exit codes, no partial output."""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+TAKEFIT = [sys.executable, "-m", "takefit.bridges.cli"]
+
+
+def run(*args, stdin=None, cwd=None):
+    return subprocess.run([*TAKEFIT, *args], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_console_script_is_installed():
+    exe = Path(sys.executable).with_name("takefit")
+    assert exe.exists()
+    r = subprocess.run([str(exe), "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "say" in r.stdout and "examples" in r.stdout
+
+
+def test_say_writes_exact_24bit_wav(tmp_path):
+    out = tmp_path / "line.wav"
+    r = run("say", "我们用 takefit 给视频配音, exactly on time.", "--frames", "77@23.976", "-o", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    info = sf.info(out)
+    assert (info.samplerate, info.frames, info.subtype, info.channels) == (48000, 77 * 1001 * 2, "PCM_24", 1)
+    report = json.loads(r.stdout)
+    assert report["path"] == str(out.resolve()) and report["samples"] == 77 * 1001 * 2
+    assert "synthetic speech" in (sf.SoundFile(out).comment or "")
+
+
+def test_say_reads_stdin_and_file(tmp_path):
+    out = tmp_path / "a.wav"
+    r = run("say", "-", "--fit", "1.25s", "--rate", "44100", "-o", str(out), stdin="From standard input.")
+    assert r.returncode == 0, r.stderr
+    assert sf.info(out).frames == round(1.25 * 44100)
+    text = tmp_path / "line.txt"
+    text.write_text("From a file.", "utf-8")
+    r = run("say", "-f", str(text), "--ratio", "1.1", "-o", str(tmp_path / "b.wav"))
+    assert r.returncode == 0, r.stderr
+    assert str(tmp_path / "b.wav") in r.stdout
+
+
+def test_explain_json_prints_reading_without_audio(tmp_path):
+    r = run("say", "--explain", "--json", "这个行(XÍNG)不行？OK.", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    zh_words = [w for s in info["segments"] if s["language"] == "zh" for w in s["words"]]
+    assert any(w["pinyin"].startswith("xing2") for w in zh_words)
+    assert info["natural_seconds"] > 0
+    assert not list(tmp_path.glob("*.wav"))
+
+
+def test_voices_lists_languages():
+    r = run("voices", "--json")
+    voices = json.loads(r.stdout)
+    assert len(voices) == 54
+    assert sum(v["language"] == "zh" for v in voices) == 8
+    assert sum(v["language"] == "en" for v in voices) == 28
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (["say", "   "], 2, "text is empty"),
+    (["say", "Hi", "-v", "af_hart"], 2, "Did you mean: af_heart"),
+    (["say", "Hi", "--fit", "three"], 2, "accepted"),
+    (["say", "Hi", "--frames", "12"], 2, "N@FPS|accepted"),
+    (["say", "This line cannot be said in a blink.", "--fit", "0.1s"], 3, "feasible"),
+    (["say", "x" * 2001], 2, "at most 2000"),
+    (["say", "Hi", "--loudness", "loud"], 2, "LUFS"),
+])
+def test_bad_input_exit_codes_and_no_output(tmp_path, args, code, message):
+    out = tmp_path / "never.wav"
+    r = run(*args, "-o", str(out))
+    assert r.returncode == code, (r.returncode, r.stderr)
+    assert re.search(message, r.stderr), r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_output(tmp_path):
+    target_dir = tmp_path / "missing"            # a folder that does not exist
+    if os.geteuid() != 0:                         # root ignores permissions; others also get a read-only folder
+        target_dir = tmp_path / "ro"
+        target_dir.mkdir()
+        os.chmod(target_dir, 0o500)
+    r = run("say", "Hi", "-o", str(target_dir / "x.wav"))
+    assert r.returncode == 5 and "cannot write" in r.stderr, r.stderr
+    assert not (target_dir / "x.wav").exists()
+
+
+def test_assets_verify():
+    r = run("assets", "verify")
+    assert r.returncode == 0 and "assets OK" in r.stdout

@@ -1,0 +1,132 @@
+"""The real model end to end: zh, en and mixed lines, exact lengths for every method and target."""
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from takefit.engine import FitError, InputError, RenderRequest, Target, UnknownVoiceError, parse_rate
+
+
+def speech_span(audio, rate, threshold=0.02):
+    idx = np.flatnonzero(np.abs(audio) > threshold * np.max(np.abs(audio)))
+    return (idx[0] / rate, idx[-1] / rate) if len(idx) else (0.0, 0.0)
+
+
+@pytest.mark.parametrize("text,voice", [
+    ("Hello, this is takefit.", "af_heart"),
+    ("你好，我们开始配音吧。", "zf_xiaoxiao"),
+    ("我们用 takefit 给视频配音。", "zm_yunxi"),
+])
+def test_lines_render_as_speech(engine, text, voice):
+    take = engine.render(RenderRequest(text, voice=voice))
+    assert take.voice == voice
+    assert take.samples == round(take.natural_seconds * 48000)
+    assert 0.5 < take.natural_seconds < 6
+    rms = float(np.sqrt(np.mean(take.audio ** 2)))
+    assert rms > 0.01, "silent render"
+    start, end = speech_span(take.audio, 48000)
+    assert end - start > 0.5 * take.seconds
+    assert take.phonemes and abs(sum(p.duration for p in take.phonemes) - take.seconds) < 1e-3
+
+
+@pytest.mark.parametrize("method", ["model", "stretch", "hybrid", "auto"])
+@pytest.mark.parametrize("ratio", ["0.75", "1.3"])
+def test_every_method_is_exact(engine, method, ratio):
+    from takefit.engine import choose_method
+
+    text = "Exactly on time, every time."
+    target = Target.parse(ratio + "x")
+    natural = engine.plan(text).natural_seconds          # exact Fraction
+    take = engine.render(RenderRequest(text, target=target, method=method))
+    assert take.samples == int(Fraction(ratio) * natural * 48000 + Fraction(1, 2))
+    assert abs(take.ratio - float(Fraction(ratio))) < 1e-4
+    assert take.method == (choose_method(float(ratio)) if method == "auto" else method)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(target=st.one_of(
+    st.builds(lambda ms: Target.seconds(Fraction(ms, 1000)), st.integers(450, 1500)),
+    st.builds(lambda n, fps: Target.frames(n, fps), st.integers(12, 40), st.sampled_from(["23.976", "24", "25", "29.97"])),
+), rate=st.sampled_from([44100, 48000]), method=st.sampled_from(["auto", "model", "stretch", "hybrid"]))
+def test_exact_to_the_sample(engine, target, rate, method):
+    """Property: whatever the target, rate, frame rate and method, the length is exact."""
+    try:
+        take = engine.render(RenderRequest("Yes, go.", target=target, sample_rate=rate, method=method))
+    except FitError:
+        return  # outside the feasible range: covered by its own test
+    expected = target.samples(rate)
+    assert expected == int(target.resolve_seconds(0) * rate + Fraction(1, 2))
+    assert take.samples == expected
+    assert take.sample_rate == rate
+
+
+def test_frames_at_ntsc(engine):
+    take = engine.render(RenderRequest("我们用 takefit 给视频配音。", target=Target.frames(77, parse_rate("23.976"))))
+    assert take.samples == 77 * 1001 * 2  # 77 frames × 1001/24000 s × 48000
+
+
+def test_pre_roll_is_silence_inside_the_length(engine):
+    take = engine.render(RenderRequest("Go.", target=Target.seconds(1), pre_roll=0.25))
+    assert take.samples == 48000
+    assert np.max(np.abs(take.audio[:12000])) == 0.0
+    assert take.phonemes[0].start == pytest.approx(0.25)
+
+
+def test_loudness_and_peak(engine):
+    import pyloudnorm
+
+    take = engine.render(RenderRequest("Loudness is normalised for broadcast delivery.", target=Target.seconds(3)))
+    assert pyloudnorm.Meter(48000).integrated_loudness(take.audio.astype(np.float64)) == pytest.approx(-23, abs=0.5)
+    assert 20 * np.log10(np.max(np.abs(take.audio))) <= -1.0 + 1e-3
+    raw = engine.render(RenderRequest("Loudness is normalised for broadcast delivery.", target=Target.seconds(3),
+                                      loudness=None))
+    assert not np.allclose(raw.audio, take.audio)
+
+
+def test_outside_natural_range_warns_with_what_fits(engine):
+    take = engine.render(RenderRequest("This line is far too long for its slot.", target=Target.parse("0.6x")))
+    assert any("fast" in w and "would fit" in w for w in take.warnings)
+    slow = engine.render(RenderRequest("Short.", target=Target.parse("1.8x")))
+    assert any("slow" in w for w in slow.warnings)
+
+
+def test_impossible_fit_names_the_minimum(engine):
+    with pytest.raises(FitError, match=r"feasible is \d+\.\d+ s") as e:
+        engine.render(RenderRequest("This sentence cannot possibly be said in a tenth of a second.",
+                                    target=Target.seconds("0.1")))
+    assert e.value.min_seconds > 0.1
+
+
+def test_long_text_is_chunked_and_fitted_as_one_line(engine):
+    text = ("The first sentence sets the scene. " * 6 + "这是第二部分的中文句子，用来测试分段。" * 4)
+    plan = engine.plan(text)
+    assert len(plan.chunks) >= 2
+    target = Target.seconds(Fraction(int(float(plan.natural_seconds) * 1.1 * 1000), 1000))
+    take = engine.render(RenderRequest(text, target=target))
+    assert take.samples == target.samples(48000)
+    joins = [p for p in take.phonemes if p.phoneme == "<pause>"]
+    assert joins, "chunks are joined by pauses"
+
+
+@pytest.mark.parametrize("req,err,match", [
+    (RenderRequest("   "), InputError, "empty"),
+    (RenderRequest("Hi", voice="af_hart"), UnknownVoiceError, "af_heart"),
+    (RenderRequest("x" * 2001), InputError, "at most 2000"),
+    (RenderRequest("Hi", sample_rate=12345), InputError, "48000"),
+    (RenderRequest("Hi", method="warp"), InputError, "stretch"),
+    (RenderRequest("Hi", pre_roll=-1), InputError, "pre-roll"),
+    (RenderRequest("Hi", language="fr"), InputError, "auto, zh, en"),
+    (RenderRequest("Hi", speed=5), InputError, "0.5 to 2.0"),
+])
+def test_bad_requests(engine, req, err, match):
+    with pytest.raises(err, match=match):
+        engine.render(req)
+
+
+def test_explain_without_rendering(engine):
+    info = engine.explain("他还没还钱，我们去银行(yin2 hang2)。")
+    words = {w["text"]: w for s in info["segments"] for w in s["words"]}
+    assert words["银行"]["pinyin"] == "yin2 hang2" and words["银行"]["override"]
+    assert info["natural_seconds"] > 0.5
+    assert info["voice"] == "zf_xiaoxiao"

@@ -1,0 +1,132 @@
+"""Text frontend: polyphones, pinyin/IPA overrides (inline and dictionary), mixed lines, numbers."""
+import pytest
+
+from takefit.engine import InputError, Lexicon
+from takefit.engine.frontend import Frontend, split_chunks
+from takefit.engine.frontend.overrides import normalize_syllable
+
+
+@pytest.fixture(scope="module")
+def fe():
+    return Frontend()
+
+
+def pinyin_of(reading, word):
+    for seg in reading.segments:
+        for w in seg.words:
+            if getattr(w, "text", None) == word and hasattr(w, "pinyin"):
+                return " ".join(w.pinyin)
+    # the word may have been grouped with neighbours: search inside longer words
+    for seg in reading.segments:
+        for w in seg.words:
+            if hasattr(w, "pinyin") and word in w.text:
+                i = w.text.index(word)
+                return " ".join(w.pinyin[i:i + len(word)])
+    raise AssertionError(f"{word} not in {reading.segments}")
+
+
+@pytest.mark.parametrize("text,word,expected", [
+    ("我去银行取钱。", "银行", "yin2 hang2"),
+    ("重庆的火锅很好吃。", "重庆", "chong2 qing4"),
+    ("他还钱了。", "还", "huan2"),
+    ("我要还钱给你。", "还", "huan2"),
+    ("他还没来。", "还", "hai2"),
+    ("孩子长大了。", "长", "zhang3"),
+    ("这条路很长。", "长", "chang2"),
+    ("银行行长来了。", "行长", "hang2 zhang3"),
+    ("这个问题很重要。", "重", "zhong4"),
+    ("我们重新开始吧。", "重", "chong2"),
+])
+def test_polyphones_from_context(fe, text, word, expected):
+    assert pinyin_of(fe.read(text), word) == expected
+
+
+def test_still_and_return_in_one_line(fe):
+    r = fe.read("他还没还钱。")
+    syllables = [p for s in r.segments for w in s.words if hasattr(w, "pinyin") for p in w.pinyin]
+    assert syllables[1] == "hai2" and syllables[3] == "huan2"
+
+
+@pytest.mark.parametrize("override", ["xíng", "xing2", "XÍNG", "Xing2", "XING2", "Xíng"])
+def test_inline_override_any_case_marks_or_numbers(fe, override):
+    r = fe.read(f"银行(yin2 hang2)的行({override})为。")
+    assert pinyin_of(r, "银行") == "yin2 hang2"
+    syl = [p for s in r.segments for w in s.words if hasattr(w, "pinyin") for p in w.pinyin]
+    assert syl[3] == "xing2"
+    assert "(" not in r.phonemes and "xing" not in r.phonemes.lower()
+
+
+def test_override_changes_phonemes(fe):
+    plain = fe.read("银行").phonemes
+    forced = fe.read("银行(yin2 xing2)").phonemes
+    assert plain != forced and "ɕ" in forced
+
+
+@pytest.mark.parametrize("syl,expected", [("lǜ", "lv4"), ("LÜ4", "lv4"), ("lv4", "lv4"), ("de", "de5"), ("nǚ", "nv3")])
+def test_syllable_normalisation(syl, expected):
+    assert normalize_syllable(syl) == expected
+
+
+@pytest.mark.parametrize("bad", ["行(xyz2)", "银行(yin2 hang2 hang2)", "行(xing9)"])
+def test_bad_override_is_a_clear_error(fe, bad):
+    with pytest.raises(InputError, match="pinyin"):
+        fe.read(bad)
+
+
+def test_plain_parentheses_stay_text(fe):
+    r = fe.read("他(男)来了")
+    assert pinyin_of(r, "男") == "nan2"
+
+
+def test_dictionary_file(tmp_path):
+    d = tmp_path / "words.txt"
+    d.write_text("# takefit test dictionary\n重庆  zhong4 qing4\ntakefit  tˈAkfɪt\n", "utf-8")
+    fe = Frontend(Lexicon.load(d))
+    r = fe.read("重庆 takefit")
+    assert pinyin_of(r, "重庆") == "zhong4 qing4"
+    assert "tˈAkfɪt" in r.phonemes
+
+
+def test_dictionary_bad_line_names_the_line(tmp_path):
+    d = tmp_path / "words.txt"
+    d.write_text("银行  yin2\n", "utf-8")
+    with pytest.raises(InputError, match=r"words.txt:1"):
+        Lexicon.load(d)
+
+
+def test_english_inline_ipa(fe):
+    assert "kˈOkəɹO" in fe.read("[Kokoro](/kˈOkəɹO/) speaks.").phonemes
+
+
+def test_mixed_line_segments(fe):
+    r = fe.read("我们用 takefit 给视频配音, exactly on time.")
+    assert [s.language for s in r.segments] == ["zh", "en", "zh", "en"]
+    assert r.languages == ["en", "zh"]
+
+
+@pytest.mark.parametrize("text,contains", [
+    ("增长了50%。", "百分之五十"), ("花了¥12.5。", "十二点五元"), ("现在是3:30。", "三点三十分"),
+    ("电话13800138000", "一三八零零一三八零零零"), ("2024年3月5日", "二零二四年三月五日"),
+])
+def test_chinese_numbers(fe, text, contains):
+    r = fe.read(text)
+    han = "".join(w.text for s in r.segments for w in s.words if hasattr(w, "pinyin"))
+    assert contains in han
+
+
+def test_english_numbers(fe):
+    assert "dˈɑləɹz" in fe.read("It costs $5.").phonemes
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t", "。，！", "...", None])
+def test_empty_or_unspeakable(fe, text):
+    with pytest.raises(InputError):
+        fe.read(text)
+
+
+def test_chunks_split_at_punctuation():
+    ph = ("ðɪs ɪz ɐ lˈɔŋ sˈɛntəns, wɪð mˈɛni klˈɔzᵻz. " * 20).strip()
+    chunks = split_chunks(ph, limit=120)
+    assert all(len(c.phonemes) <= 120 for c in chunks)
+    assert "".join(c.phonemes for c in chunks).replace(" ", "") == ph.replace(" ", "")
+    assert all(c.pause_after in ".,!?;:" for c in chunks[:-1])
