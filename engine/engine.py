@@ -12,8 +12,8 @@ import numpy as np
 
 from . import assets, audio
 from .errors import FitError, InputError
-from .fitting import (COMPRESS_WEIGHT, FRAME, JOIN_PAUSE, LENGTHEN_WEIGHT, Item, allocate, classify, hybrid,
-                      min_model_frames, natural_frames)
+from .fitting import (COMPRESS_WEIGHT, FIXED, FRAME, JOIN_PAUSE, LENGTHEN_WEIGHT, Item, allocate, classify, hybrid,
+                      mark_fixed, min_model_frames, natural_frames, trims)
 from .frontend import Frontend, Lexicon, Reading, split_chunks
 from .kokoro import SAMPLE_RATE, KokoroModel, VoiceBank, VoiceInfo
 from .kokoro.voices import DEFAULT_VOICE, describe
@@ -94,9 +94,9 @@ class Engine:
             with self._lock:
                 pred = self.model.duration(tokens, style, speed)
             labels = ["<sil>", *kept, "<sil>"]
-            for i, (lab, p) in enumerate(zip(labels, pred)):
-                kind = "edge" if i in (0, len(labels) - 1) else classify(lab)
-                items.append(Item(lab, kind, float(p), len(chunks)))
+            chunk_items = [Item(lab, classify(lab), float(p), len(chunks)) for lab, p in zip(labels, pred)]
+            mark_fixed(chunk_items)
+            items += chunk_items
             chunks.append(ChunkPlan(kept, tokens, style))
             if ch.pause_after:
                 items.append(Item("<pause>", "join", float(JOIN_PAUSE.get(ch.pause_after, 4)), -1))
@@ -112,8 +112,13 @@ class Engine:
                 parts.append(np.zeros(int(frames[pos]) * FRAME, np.float32))
                 pos += 1
             n = len(chunk.tokens)
+            own = plan.items[pos:pos + n]
+            # fixed items (pad, closing pause) render at the model's own length; their excess is cut
+            model_frames = np.array([it.rendered if it.kind in FIXED else f for it, f in zip(own, frames[pos:pos + n])])
+            lead, tail = trims(own)
             with self._lock:
-                parts.append(self.model.render(chunk.tokens, chunk.style, frames[pos:pos + n]))
+                wav = self.model.render(chunk.tokens, chunk.style, model_frames)
+            parts.append(wav[lead * FRAME: len(wav) - tail * FRAME])
             pos += n
             if progress:
                 progress(0.1 + 0.8 * (ci + 1) / len(plan.chunks), f"rendered part {ci + 1}/{len(plan.chunks)}")

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 
 FRAME = 600  # samples at 24 kHz per duration unit
-EDGE_MAX_FRAMES = 2        # leading/trailing silence the model adds: at most 50 ms each
+# The model needs its own durations for the leading pad and the closing punctuation (shortening them
+# in its input swallows the first phoneme: Whisper lost the first word of every take). So those
+# tokens render at their predicted length and whole frames of silence are cut from the audio instead.
+LEAD_KEEP_FRAMES = 6       # speech starts up to ~4 frames before the pad's end: keep 150 ms
+TAIL_KEEP_FRAMES = 6       # after the last phoneme, keep 150 ms of the closing pause
+FIXED = ("edge", "tail")   # rendered as predicted, trimmed in the audio, never moved by fitting
 JOIN_PAUSE = {".": 10, "!": 10, "?": 10, ";": 8, ":": 8, ",": 6, "—": 6, "…": 8, " ": 3}
 
 VOWELS = set("aeiouyɑɐɒæɔəɚɛɜɪʊʌɤɨɯøœAIOQWYᵊᵻ↓→↗↘ː")
@@ -24,9 +29,9 @@ PAUSES = set(";:,.!?—…\"()“”«»")
 # plosives almost none, as in slowed natural speech). Compression in-model stays near uniform,
 # because shortening already-short consonants is what hurts intelligibility.
 LENGTHEN_WEIGHT = {"pause": 4.0, "join": 4.0, "space": 1.0, "vowel": 2.0, "sonorant": 1.0,
-                   "fricative": 0.6, "plosive": 0.15, "mark": 0.3, "edge": 0.0}
+                   "fricative": 0.6, "plosive": 0.15, "mark": 0.3, "edge": 0.0, "tail": 0.0}
 COMPRESS_WEIGHT = {"pause": 1.6, "join": 1.6, "space": 1.0, "vowel": 1.0, "sonorant": 0.9,
-                   "fricative": 0.9, "plosive": 0.8, "mark": 0.8, "edge": 0.0}
+                   "fricative": 0.9, "plosive": 0.8, "mark": 0.8, "edge": 0.0, "tail": 0.0}
 
 
 def classify(ch: str) -> str:
@@ -48,14 +53,41 @@ def classify(ch: str) -> str:
 @dataclass
 class Item:
     label: str          # the phoneme character, '<sil>' for chunk edges, '<pause>' between chunks
-    kind: str           # see classify(), plus 'edge' and 'join'
+    kind: str           # see classify(), plus 'edge', 'tail' and 'join'
     predicted: float    # the duration stage's float prediction, frames
     chunk: int          # chunk index, -1 for a join pause
+    keep: int | None = None  # for fixed items: frames kept in the output (the rest is trimmed)
+
+    @property
+    def rendered(self) -> int:
+        """Frames fed to the model: its own Round + Clip(≥1) (ONNX Round is half-to-even)."""
+        return max(1, int(np.round(self.predicted)))
 
     @property
     def natural(self) -> int:
-        n = max(1, int(np.floor(self.predicted + 0.5)))  # the model's own Round + Clip(≥1)
-        return min(n, EDGE_MAX_FRAMES) if self.kind == "edge" else n
+        """Frames this item occupies in the output at the natural pace."""
+        return self.rendered if self.keep is None else min(self.rendered, self.keep)
+
+
+def mark_fixed(items: list[Item]) -> None:
+    """Leading pad → 'edge' keeping LEAD_KEEP_FRAMES; closing punctuation + trailing pad → 'tail'
+    keeping TAIL_KEEP_FRAMES in all (the punctuation first). `items` is one chunk's tokens."""
+    items[0].kind, items[0].keep = "edge", LEAD_KEEP_FRAMES
+    i = len(items) - 1
+    while i > 1 and (items[i].kind in ("pause", "space") or i == len(items) - 1):
+        i -= 1
+    budget = TAIL_KEEP_FRAMES
+    for it in items[i + 1:]:
+        it.kind = "tail"
+        it.keep = min(it.rendered, budget)
+        budget -= it.keep
+
+
+def trims(items: list[Item]) -> tuple[int, int]:
+    """(leading, trailing) frames to cut from one chunk's rendered audio."""
+    lead = items[0].rendered - items[0].natural
+    tail = sum(it.rendered - it.natural for it in items[1:] if it.kind == "tail")
+    return lead, tail
 
 
 def natural_frames(items: list[Item]) -> np.ndarray:
@@ -96,8 +128,9 @@ def allocate(items: list[Item], total: int, weights: dict[str, float]) -> np.nda
     d = np.array([max(it.predicted, 0.0) for it in items])
     nat = natural_frames(items).astype(float)
     w = np.array([weights[it.kind] for it in items])
-    mins = np.array([it.natural if it.kind == "edge" else 1 for it in items], dtype=np.int64)
-    base = np.where(np.array([it.kind == "edge" for it in items]), nat, np.maximum(d, 0.5))
+    fixed = np.array([it.kind in FIXED for it in items])
+    mins = np.where(fixed, nat, 1).astype(np.int64)
+    base = np.where(fixed, nat, np.maximum(d, 0.5))
     if total <= mins.sum():
         return mins.copy()
 
@@ -117,7 +150,7 @@ def allocate(items: list[Item], total: int, weights: dict[str, float]) -> np.nda
 
 
 def min_model_frames(items: list[Item]) -> int:
-    return int(sum(it.natural if it.kind == "edge" else 1 for it in items))
+    return int(sum(it.natural if it.kind in FIXED else 1 for it in items))
 
 
 def hybrid(items: list[Item], target_frames: float) -> np.ndarray:
