@@ -21,6 +21,7 @@ assets: $(VENV)/.installed
 demo: setup
 	mkdir -p out
 	$(BIN)/takefit say "$(DEMO_TEXT)" --fit $(DEMO_FIT) -o out/demo.wav
+	$(BIN)/takefit dub docs/demo/scene.srt --cast docs/demo/takefit.cast.toml -o out/scene_dub.srt
 
 test: setup
 	$(BIN)/python -m pytest -q

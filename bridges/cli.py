@@ -8,17 +8,23 @@ import sys
 from takefit.engine.errors import AssetError, FitError, InputError, OutputError, TakefitError
 
 # Subcommands, in the order `takefit --help` lists them.
-COMMANDS = ("say", "voices", "assets")
+COMMANDS = ("say", "dub", "watch", "voices", "assets", "daemon", "resolve")
 
 # most specific first: FitError is an InputError
 EXIT_CODES = {FitError: 3, InputError: 2, AssetError: 4, OutputError: 5}
 
 EPILOG = """examples:
-  takefit say "Hello there." --fit 1.5s -o hello.wav
+  takefit say "Hello there." --fit 1.5s -o hello.wav          # one take, exactly 1.5 s
   takefit say "我们用 takefit 给视频配音。" --frames 77@23.976
-  takefit say --explain "这个行(xíng)不行？"
+  takefit say --explain "这个行(xíng)不行？"                    # how it will be read; renders nothing
+  takefit dub cut.xml                                          # every marked line → a fitted take track
+  takefit daemon start                                         # keep the engine warm for editor tools
+  takefit watch ~/dubbing                                      # render whatever lands in ~/dubbing/inbox
+  takefit resolve install --user                               # scripts under Workspace › Scripts
   takefit voices --language zh
   takefit assets verify
+
+`takefit COMMAND --help` explains each command with its own examples.
 """
 
 

@@ -1,0 +1,170 @@
+"""`takefit dub` — dub every marked line of a timeline, each take exactly filling its slot."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from takefit.engine.errors import InputError
+from takefit.engine.request import FIT_METHODS
+
+EPILOG = """where the lines come from (see docs/cues.md):
+  timeline markers and clip markers     the marker's comment/note is the line (else its name);
+                                        the marker's length is the slot (a point marker: natural length)
+  --track NAME                          instead: the clips of a subtitle / guide track (V2, A1 work too)
+  subtitles                             an .srt is a timeline of subtitle cues
+
+  A line may start with a tag:   [alice | angry 0.7] You dare say that to me?
+      [bob]  [bob | voice=zm_yunxi]  [calm 0.3]  [alice | lang=en | takefit=/tˈAkfɪt/]  [| 行=xíng]
+  Untagged lines use takefit.cast.toml beside the timeline (or --cast): characters → voice and
+  emotion, marker colour → character.
+
+what it writes (OUTPUT defaults to INPUT_dub.<same format> beside the input):
+  OUTPUT                 the timeline with a "takefit" audio track of the takes at the exact cue
+                         positions (overlapping cues on "takefit 2" …); everything else unchanged
+  OUTPUT.otio            always, the same timeline as OpenTimelineIO
+  OUTPUT_takes/          the takes: <timeline>_<cue>_<character>_t<take>.wav (48 kHz, 24-bit)
+  OUTPUT_stem.wav        all takes mixed, full length, sample 0 = the timeline start
+  OUTPUT_report.json     per cue: requested / achieved length, ratio, warnings, take, timing
+
+formats: .otio, .xml (FCP7: Premiere, Resolve, Avid), .fcpxml (Final Cut Pro X), .edl (CMX 3600 and
+  Resolve marker EDLs), .srt. An EDL cannot carry audio tracks: for .edl the output is an audio-only
+  EDL of the takes, plus the .otio and the stem. An SRT output holds the cues; the takes are in the
+  .otio and the stem.
+
+examples:
+  takefit dub cut.xml                                # → cut_dub.xml, cut_dub.otio, cut_dub_takes/ …
+  takefit dub cut.xml --list                         # show the cues, render nothing
+  takefit dub episode.fcpxml -o out/ep1.fcpxml --cast cast.toml
+  takefit dub lines.srt --rate 25 -o lines.otio
+  takefit dub markers.edl --rate 29.97 --format xml  # Resolve marker export → FCP7 XML with the takes
+  takefit dub cut.otio --track Subtitles --color red --color blue
+
+Re-running after editing a few lines re-renders only those (takes are cached by content); a changed
+line gets the next take number, so earlier timelines keep their files. A slot shorter than 0.4× the
+line's natural length fails that cue (the report names the frames it needs); one longer than 3× is
+read at natural pace and padded, flagged. Neither stops the run; --strict makes them exit 3.
+"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("dub", help="dub every marked line of a timeline, each take exactly its slot",
+                       description="Render every cue (marker, clip marker, subtitle or guide clip) of a timeline, "
+                                   "each take fitted exactly to its slot (frame-accurate at the timeline rate, "
+                                   "sample-exact at 48 kHz), and write the timeline back with the takes on an "
+                                   "audio track.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", type=Path, metavar="INPUT", help="the timeline: .otio .xml .fcpxml .edl .srt")
+    p.add_argument("-o", "--output", type=Path, help="the dubbed timeline (default: INPUT_dub.<format>)")
+    p.add_argument("--format", help="write this format instead of the input's: otio, fcp_xml (xml), "
+                                    "fcpx_xml (fcpxml), edl, srt")
+    p.add_argument("--cast", type=Path, metavar="FILE", help="cast file (default: takefit.cast.toml beside INPUT)")
+    p.add_argument("--track", action="append", default=[], metavar="NAME",
+                   help="take the cues from this track's clips instead of markers (repeatable; V2/A1 by position)")
+    p.add_argument("--color", action="append", default=[], metavar="COLOUR",
+                   help="only markers of this colour (repeatable), e.g. red, ResolveColorBlue")
+    p.add_argument("--track-name", default="takefit", metavar="NAME", help="name of the added track (default: takefit)")
+    p.add_argument("--rate", metavar="FPS", help="frame rate of an EDL or SRT (they carry none): 24, 25, 29.97 …")
+    p.add_argument("--timeline", metavar="NAME", help="which timeline, when the file holds several")
+    p.add_argument("--method", default="auto", choices=FIT_METHODS, help="duration fitting (default: auto)")
+    p.add_argument("--loudness", default="-23", help="integrated LUFS per take, or 'off' (default: -23)")
+    p.add_argument("--pre-roll", type=float, default=0.0, metavar="S", help="seconds of silence first, inside each slot")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--cache", type=Path, metavar="DIR", help="take cache folder (default: $TAKEFIT_CACHE or the user cache)")
+    g.add_argument("--no-cache", action="store_true", help="render every cue afresh")
+    p.add_argument("--list", action="store_true", help="print the cues as they will be read; render nothing")
+    p.add_argument("--json", action="store_true", help="print the report (or with --list, the cues) as JSON")
+    p.add_argument("--strict", action="store_true", help="exit 3 if any cue failed or was flagged")
+    p.set_defaults(func=run)
+
+
+def options(args):
+    from takefit.otio_adapters.dub import DubOptions
+
+    from .say import parse_loudness
+
+    return DubOptions(input=args.input, output=args.output, format=args.format, cast=args.cast,
+                      tracks=tuple(args.track), colors=tuple(args.color), track_name=args.track_name,
+                      rate=args.rate, timeline=args.timeline, loudness=parse_loudness(args.loudness),
+                      method=args.method, pre_roll=args.pre_roll)
+
+
+def run(args) -> int:
+    from takefit.otio_adapters import dub
+    from takefit.otio_adapters.formats import format_name
+    from takefit.otio_adapters.render import make_renderer
+
+    if not args.track_name.strip():
+        raise InputError("--track-name must not be empty")
+    opts = options(args)
+    if opts.format:
+        format_name(opts.format)  # a bad --format fails before anything is read
+    the_plan = dub.plan(opts)
+    if args.list:
+        checker = make_renderer(cache_dir=args.cache, no_cache=True)  # voices are checked without the model
+        the_plan.cues = dub.check_voices(the_plan.cues, checker)
+        print_cues(the_plan, as_json=args.json)
+        return 0
+    if not the_plan.cues:
+        print(f"takefit: no cues in {opts.input}: looked for {dub.where_cues_come_from(opts)} — nothing to dub, "
+              f"nothing written.", file=sys.stderr)
+        return 0
+    renderer = make_renderer(cache_dir=args.cache, no_cache=args.no_cache)
+    try:
+        report = run_with_progress(opts, renderer, the_plan, quiet=args.json)
+    finally:
+        renderer.close()
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False, indent=1))
+    else:
+        for note in report.notes:
+            print(f"note: {note}", file=sys.stderr)
+        for r in report.results:
+            if r.status in ("failed", "flagged", "skipped"):
+                print(f"{r.cue.id} {r.status}: {r.error or '; '.join(r.warnings)}  [{r.cue.origin}]", file=sys.stderr)
+        print(report.summary_line())
+    if args.strict and (report.count("failed") or report.count("flagged")):
+        return 3
+    return 0
+
+
+def run_with_progress(opts, renderer, the_plan, quiet: bool = False):
+    from tqdm import tqdm
+
+    from takefit.otio_adapters import dub
+
+    with tqdm(total=len(the_plan.cues), desc="dubbing", unit="cue", file=sys.stderr,
+              disable=quiet or not sys.stderr.isatty()) as bar:
+        def progress(done: int, total: int, result) -> None:
+            bar.update(done - bar.n)
+            bar.set_postfix_str(f"{result.cue.id} {result.status}")
+
+        return dub.run(opts, renderer, progress=progress, the_plan=the_plan)
+
+
+def print_cues(the_plan, as_json: bool = False) -> None:
+    from takefit.otio_adapters import rates
+
+    rows = []
+    for c in the_plan.cues:
+        rows.append({"id": c.id, "timecode": rates.timecode(the_plan.start + c.start, c.rate), "frames": c.duration,
+                     "source": c.source, "character": c.character, "voice": c.voice, "language": c.language,
+                     "emotion": str(c.emotion) if c.emotion else None, "text": c.text,
+                     "problems": list(c.problems), "notes": list(c.notes)})
+    if as_json:
+        print(json.dumps({"rate": rates.rate_text(the_plan.rate), "cues": rows, "notes": the_plan.notes},
+                         ensure_ascii=False, indent=1))
+        return
+    print(f"{len(rows)} cue(s) at {rates.rate_text(the_plan.rate)} fps")
+    for r in rows:
+        slot = f"{r['frames']}f" if r["frames"] else "point"
+        who = r["character"] or "-"
+        emo = f" ({r['emotion']})" if r["emotion"] else ""
+        print(f"{r['id']}  {r['timecode']}  {slot:>6}  {who}/{r['voice']}{emo}  {r['text']}")
+        for msg in r["problems"]:
+            print(f"      problem: {msg}")
+        for msg in r["notes"]:
+            print(f"      note: {msg}")
+    for n in the_plan.notes:
+        print(f"note: {n}")

@@ -1,0 +1,66 @@
+"""A cue: one line to dub, with its slot on the timeline.
+
+Extraction (extract.py) fills in where the cue is and what it says; the tag and the cast
+(tags.py, cast.py) then decide who says it and how. Positions are whole frames at the timeline's
+exact rate, counted from the timeline's first frame (not from its start timecode).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+# where a cue came from
+MARKER = "marker"            # a timeline (sequence) marker
+CLIP_MARKER = "clip_marker"  # a marker on a clip, converted from the clip's media time
+SUBTITLE = "subtitle"        # a subtitle item (SRT, read as a marker or a clip)
+CLIP = "clip"                # a clip on a guide track chosen by name
+SOURCES = (MARKER, CLIP_MARKER, SUBTITLE, CLIP)
+
+
+@dataclass(frozen=True)
+class Emotion:
+    """An IndexTTS2 emotion preset and how strongly to apply it (0-1). Carried as data: the engine
+    does not render emotion yet."""
+
+    preset: str
+    intensity: float = 1.0
+
+    def __str__(self) -> str:
+        return f"{self.preset} {self.intensity:g}"
+
+    def to_json(self) -> dict:
+        return {"preset": self.preset, "intensity": self.intensity}
+
+
+@dataclass(frozen=True)
+class Cue:
+    id: str                      # c001, c002 … in timeline order
+    start: int                   # frames from the timeline's first frame
+    duration: int                # frames; 0 = a point marker (the take keeps its natural length)
+    rate: Fraction               # the timeline's exact frame rate
+    raw_text: str                # as found on the timeline, tag included
+    source: str = MARKER
+    origin: str = ""             # where, for people: "timeline marker 'Alice 3' at 01:00:04:12"
+    name: str = ""               # the marker / clip name
+    color: str | None = None     # the marker colour where the format really carries one
+    # resolved from the tag and the cast
+    text: str = ""               # what is spoken: the tag removed, pronunciations applied
+    character: str = ""
+    voice: str = "auto"
+    language: str = "auto"
+    emotion: Emotion | None = None
+    problems: tuple[str, ...] = ()   # reasons the cue cannot be rendered (bad tag …)
+    notes: tuple[str, ...] = field(default_factory=tuple)  # warnings that do not stop it
+
+    @property
+    def end(self) -> int:
+        return self.start + self.duration
+
+    @property
+    def is_point(self) -> bool:
+        return self.duration == 0
+
+
+def normalize_color(color: str | None) -> str:
+    """'RED', 'red', 'ResolveColorBlue' → 'red', 'blue' (OTIO MarkerColor names, Resolve names)."""
+    return str(color or "").strip().lower().removeprefix("resolvecolor")

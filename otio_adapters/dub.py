@@ -1,0 +1,305 @@
+"""The dub run: timeline → cues → render requests → takes → tracks, stem and report.
+
+    report = run(DubOptions(Path("cut.xml")), make_renderer())
+
+Every take is exactly its slot: a cue of N frames at the timeline's rate renders to
+Target.frames(N, rate), i.e. round-half-up(N / rate × 48000) samples. Nothing is written when the
+timeline has no cues; every file is written to a temporary name and renamed, so a failed run never
+leaves half a timeline.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable
+
+import opentimelineio as otio
+
+from takefit.engine.errors import FitError, InputError, OutputError
+from takefit.engine.request import RenderRequest
+from takefit.engine.target import Target
+from takefit.otio_adapters import audio_edl, cast as castfile, formats, place, rates, srt
+from takefit.otio_adapters.cue import Cue
+from takefit.otio_adapters.extract import extract
+from takefit.otio_adapters.render import Renderer
+from takefit.otio_adapters.report import CACHED, FAILED, FLAGGED, RENDERED, SKIPPED, CueResult, DubReport
+from takefit.otio_adapters.stem import StemItem, write_stem
+from takefit.otio_adapters.takes import TakeFolder
+
+EMOTION_NOTE = ("emotion presets are recorded per cue (report: emotion.applied = false) but not rendered: "
+                "the engine has no emotion control yet")
+
+
+@dataclass
+class DubOptions:
+    input: Path
+    output: Path | None = None          # default: <input>_dub.<format suffix> beside the input
+    format: str | None = None           # a formats.FORMATS name; default: the input's (or -o's suffix)
+    cast: Path | None = None            # default: takefit.cast.toml beside the input, if any
+    tracks: tuple[str, ...] = ()        # take cues from the clips of these tracks instead of markers
+    colors: tuple[str, ...] = ()        # only markers of these colours
+    track_name: str = place.DUB_TRACK
+    rate: str | None = None             # frame rate for EDL / SRT input
+    timeline: str | None = None         # which timeline of a file holding several
+    sample_rate: int = 48000
+    loudness: float | None = -23.0
+    method: str = "auto"
+    pre_roll: float = 0.0
+
+
+@dataclass
+class Outputs:
+    timeline: Path
+    format: str
+    otio: Path
+    takes: Path
+    stem: Path
+    report: Path
+
+    def to_json(self) -> dict[str, str]:
+        return {"timeline": str(self.timeline), "format": self.format, "otio": str(self.otio),
+                "takes": str(self.takes), "stem": str(self.stem), "report": str(self.report)}
+
+
+@dataclass
+class Plan:
+    """What a run will do, before anything renders (also what `takefit dub --list` shows)."""
+
+    source: formats.Source
+    cues: list[Cue]
+    cast: castfile.Cast
+    rate: Fraction
+    start: int
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0                # reading the timeline and the cast
+
+
+ProgressFn = Callable[[int, int, CueResult], None]
+
+
+# ------------------------------------------------------------------ planning
+def plan(opts: DubOptions) -> Plan:
+    t0 = time.perf_counter()
+    source = formats.read(opts.input, opts.rate, opts.timeline)
+    cast = castfile.load(castfile.find(Path(opts.input), opts.cast))
+    cues = [cast.resolve(c) for c in extract(source.timeline, opts.tracks, opts.colors)]
+    rate = rates.timeline_rate(source.timeline)
+    notes = list(source.notes)
+    if cast.path:
+        notes.append(f"cast: {cast.path}")
+    if any(c.emotion for c in cues):
+        notes.append(EMOTION_NOTE)
+    return Plan(source, cues, cast, rate, rates.timeline_start(source.timeline, rate), notes,
+                time.perf_counter() - t0)
+
+
+def where_cues_come_from(opts: DubOptions) -> str:
+    if opts.tracks:
+        return f"clips on track(s) {', '.join(opts.tracks)}"
+    what = "timeline markers or clip markers"
+    return what + (f" of colour {', '.join(opts.colors)}" if opts.colors else "")
+
+
+def plan_outputs(opts: DubOptions, source: formats.Source) -> Outputs:
+    fmt = formats.format_name(opts.format) if opts.format else None
+    if opts.output is not None:
+        out = Path(opts.output).expanduser()
+        if out.is_dir():
+            raise OutputError(f"output {out} is a folder: give a file name, e.g. {out / 'dub.xml'}")
+        if fmt is None:
+            suffix = out.suffix.lower()
+            by_suffix = {v[1]: k for k, v in formats.FORMATS.items()}
+            fmt = by_suffix.get(suffix) or source.format
+        if out.suffix.lower() != formats.FORMATS[fmt][1]:
+            out = out.with_name(out.name + formats.FORMATS[fmt][1]) if not out.suffix else out.with_suffix(formats.FORMATS[fmt][1])
+    else:
+        fmt = fmt or source.format
+        inp = Path(opts.input)
+        out = inp.with_name(f"{inp.stem}_dub{formats.FORMATS[fmt][1]}")
+    base = out.with_suffix("")
+    return Outputs(timeline=out, format=fmt, otio=out.with_suffix(".otio"),
+                   takes=base.with_name(base.name + "_takes"), stem=base.with_name(base.name + "_stem.wav"),
+                   report=base.with_name(base.name + "_report.json"))
+
+
+def check_writable(outputs: Outputs) -> None:
+    """Fail before the slow part if the outputs cannot be written."""
+    folder = outputs.timeline.parent
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {outputs.timeline}: folder {folder} does not exist (create it or choose another -o)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {outputs.timeline}: folder {folder} is not writable (choose another -o)")
+    for p in (outputs.timeline, outputs.otio, outputs.stem, outputs.report):
+        if p.exists() and (p.is_dir() or not os.access(p, os.W_OK)):
+            raise OutputError(f"cannot write {p}: it exists and is {'a folder' if p.is_dir() else 'read-only'}")
+    if outputs.takes.exists() and not outputs.takes.is_dir():
+        raise OutputError(f"cannot use {outputs.takes} for the takes: a file has that name")
+
+
+# ------------------------------------------------------------------ rendering one cue
+def request_for(cue: Cue, opts: DubOptions) -> RenderRequest:
+    target = Target.frames(cue.duration, cue.rate) if cue.duration else Target.natural()
+    # emotion is not passed: the engine has none yet (kept on the cue, in the track and the report)
+    return RenderRequest(text=cue.text, voice=cue.voice, language=cue.language, target=target,
+                         sample_rate=opts.sample_rate, pre_roll=opts.pre_roll, method=opts.method,
+                         loudness=opts.loudness)
+
+
+def _fit_failure(cue: Cue, e: FitError, sample_rate: int) -> str:
+    msg = str(e)
+    if e.min_seconds is not None:
+        need = math.ceil(Fraction(e.min_seconds).limit_denominator(1_000_000) * cue.rate)
+        msg += f" (the slot is {cue.duration} frames; it needs at least {need})"
+    return msg
+
+
+def render_cue(cue: Cue, renderer: Renderer, folder: TakeFolder, opts: DubOptions) -> tuple[CueResult, place.Placement | None]:
+    """Render one cue into its take file; never raises for the cue's own problems (they go in the result)."""
+    t0 = time.perf_counter()
+    res, placement = _render_cue(cue, renderer, folder, opts)
+    res.seconds = time.perf_counter() - t0
+    return res, placement
+
+
+def _render_cue(cue: Cue, renderer: Renderer, folder: TakeFolder, opts: DubOptions) -> tuple[CueResult, place.Placement | None]:
+    from takefit.engine.audio import exact_length, write_wav
+
+    sr = opts.sample_rate
+    res = CueResult(cue, FAILED, sample_rate=sr)
+    if cue.problems:
+        res.error = "; ".join(cue.problems)
+        return res, None
+    if not cue.text.strip():
+        res.status, res.error = SKIPPED, "empty text: nothing to say (marker/clip has no comment or name)"
+        return res, None
+    req = request_for(cue, opts)
+    slot = rates.samples(cue.duration, cue.rate, sr) if cue.duration else None
+    padded = False
+    try:
+        try:
+            r = renderer.render(req)
+        except FitError as e:
+            too_long = e.max_seconds is not None and cue.duration and \
+                rates.seconds(cue.duration, cue.rate) > Fraction(e.max_seconds).limit_denominator(1_000_000)
+            if not too_long:
+                res.error = _fit_failure(cue, e, sr)
+                return res, None
+            # A slot far longer than the line: read it at its natural pace and fill the rest with
+            # silence, so the editor still gets the line, exactly in its slot, flagged.
+            r = renderer.render(replace(req, target=Target.natural()))
+            padded = True
+            res.warnings.append(f"{e} Rendered at the natural pace ({r.samples / sr:.2f} s) and padded with "
+                                f"silence to the slot.")
+    except InputError as e:
+        res.error = str(e)
+        return res, None
+    res.engine_seconds = r.engine_seconds
+    res.natural_seconds, res.method, res.voice = r.natural_seconds, r.method, r.voice
+    res.warnings = list(r.warnings) + res.warnings
+    if slot is not None:
+        frames, samples = cue.duration, slot
+    else:  # a point marker: the natural length, rounded up to whole frames so the clip is frame-exact
+        frames = math.ceil(Fraction(r.samples) * cue.rate / sr)
+        samples = rates.samples(frames, cue.rate, sr)
+        res.warnings.append(f"point marker: no slot length, so the take keeps its natural length "
+                            f"({frames} frames)")
+    res.ratio = r.ratio
+    key = r.key + (f":pad{samples}" if samples != r.samples else "")
+    path, number, exists = folder.path_for(cue.id, cue.character, key)
+    if not exists:
+        audio = exact_length(r.load(), samples)
+        write_wav(path, audio, sr, comment=f"synthetic speech (takefit dub, cue {cue.id}, voice {r.voice})",
+                  title=cue.text[:200])
+    folder.record(path, cue.id, key, number)
+    res.status = FLAGGED if padded else (CACHED if r.cached else RENDERED)
+    res.take, res.take_number, res.frames, res.samples = path, number, frames, samples
+    return res, place.Placement(cue, path, frames, samples, sr, number)
+
+
+def check_voices(cues: list[Cue], renderer: Renderer) -> list[Cue]:
+    """Unknown voices fail their cues before anything renders (one check per distinct name)."""
+    verdict: dict[str, str | None] = {}
+    out = []
+    for c in cues:
+        if c.voice not in ("", "auto") and c.voice not in verdict:
+            try:
+                renderer.check_voice(c.voice)
+                verdict[c.voice] = None
+            except InputError as e:
+                verdict[c.voice] = str(e)
+        problem = verdict.get(c.voice)
+        out.append(replace(c, problems=c.problems + (problem,)) if problem else c)
+    return out
+
+
+# ------------------------------------------------------------------ the run
+def run(opts: DubOptions, renderer: Renderer, progress: ProgressFn | None = None,
+        the_plan: Plan | None = None) -> DubReport:
+    p = the_plan or plan(opts)
+    t0 = time.perf_counter() - p.seconds  # the run's wall time includes reading the timeline
+    tl = p.source.timeline
+    report = DubReport(input=Path(opts.input), timeline=tl.name, rate=p.rate, start=p.start,
+                       sample_rate=opts.sample_rate, notes=list(p.notes))
+    if not p.cues:
+        report.wall_seconds = time.perf_counter() - t0
+        return report  # nothing to dub: nothing is written
+    outputs = plan_outputs(opts, p.source)
+    check_writable(outputs)
+    folder = TakeFolder(outputs.takes, tl.name or Path(opts.input).stem)
+    folder.create()
+
+    cues = check_voices(p.cues, renderer)
+    placements: list[place.Placement] = []
+    for i, cue in enumerate(cues):
+        res, placement = render_cue(cue, renderer, folder, opts)
+        report.results.append(res)
+        if placement is not None:
+            placements.append(placement)
+        if progress:
+            progress(i + 1, len(cues), res)
+    folder.save()
+
+    tracks = place.build_tracks(placements, p.rate, opts.track_name, like=place.reference_track(tl))
+    report.tracks = [t.name for t in tracks]
+    lane_of = {c.metadata["takefit"]["cue"]: t.name for t in tracks for c in t if isinstance(c, otio.schema.Clip)}
+    for r in report.results:
+        r.track = lane_of.get(r.cue.id)
+    dubbed = place.with_dub_tracks(tl, tracks, opts.track_name)
+
+    # the stem: the whole timeline, sample 0 = its first frame
+    length = max([rates.frames(tl.tracks.duration(), p.rate) if len(tl.tracks) else 0] + [x.end for x in placements])
+    report.stem = write_stem(
+        outputs.stem, [StemItem(rates.samples(x.start, p.rate, opts.sample_rate), x.samples, x.path) for x in placements],
+        rates.samples(length, p.rate, opts.sample_rate), opts.sample_rate,
+        comment=f"takefit dub stem of {tl.name!r}; sample 0 = timeline start {rates.timecode(p.start, p.rate)}",
+        title=f"{tl.name} dub stem")
+
+    # every text first (a writer that fails leaves nothing behind), then rename each into place
+    container = formats.replace_timeline(p.source.container, tl, dubbed)
+    texts = {outputs.otio: formats.to_string(container, "otio")}
+    if outputs.format == "edl":
+        texts[outputs.timeline] = audio_edl.write_to_string(placements, p.rate, p.start, f"{tl.name} takefit dub")
+        report.notes.append(f"{outputs.timeline.name}: an audio-only EDL of the takes (the CMX 3600 writer drops "
+                            f"audio tracks); the full timeline with the dub track is in {outputs.otio.name}, the mix "
+                            f"in {outputs.stem.name}")
+    elif outputs.format == "srt":
+        texts[outputs.timeline] = srt.write_to_string(dubbed)
+        report.notes.append(f"{outputs.timeline.name}: SRT holds only the cues; the dub track is in "
+                            f"{outputs.otio.name}, the mix in {outputs.stem.name}")
+    elif outputs.format != "otio":
+        texts[outputs.timeline] = formats.to_string(container, outputs.format)
+        if outputs.format == "fcpx_xml":
+            report.notes.append(f"{outputs.timeline.name}: the FCPXML writer places the takes as connected audio "
+                                f"clips and drops timeline markers and the start timecode; "
+                                f"{outputs.otio.name} keeps them")
+    for path, text in texts.items():
+        formats.write_text(path, text)
+    report.outputs = outputs.to_json()
+    report.engine_load_seconds = getattr(renderer, "engine_load_seconds", 0.0)
+    report.wall_seconds = time.perf_counter() - t0
+    report.write(outputs.report)
+    return report

@@ -1,0 +1,189 @@
+"""Timeline → cues: timeline markers, clip markers (moved from media time to timeline time), and
+clips on guide tracks chosen by name.
+
+Every position becomes whole frames at the timeline's exact rate, from the timeline's first frame.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Iterable, Sequence
+
+import opentimelineio as otio
+
+from takefit.otio_adapters import rates
+from takefit.otio_adapters.place import is_dub_track
+from takefit.otio_adapters.cue import CLIP, CLIP_MARKER, MARKER, SUBTITLE, Cue, normalize_color
+
+# FCPX and Resolve markers are one frame long and EDL locators zero: no one means a 1-frame line,
+# so anything shorter than this is a point marker and its take keeps its natural length.
+POINT_FRAMES = 2
+
+
+@dataclass(frozen=True)
+class Found:
+    start: int
+    duration: int
+    text: str
+    source: str
+    origin: str
+    name: str
+    color: str | None
+
+
+def extract(timeline: otio.schema.Timeline, tracks: Sequence[str] = (), colors: Sequence[str] = ()) -> list[Cue]:
+    """The cues of `timeline`, in timeline order with ids c001, c002 …
+
+    Without `tracks`: every timeline marker and clip marker. With `tracks`: the clips on those
+    tracks (a subtitle or guide track) instead. `colors` keeps only markers of those colours.
+    """
+    rate = rates.timeline_rate(timeline)
+    start = rates.timeline_start(timeline, rate)
+    if tracks:
+        found = list(track_clips(timeline, find_tracks(timeline, tracks), rate, start))
+    else:
+        found = list(timeline_markers(timeline, rate, start)) + list(clip_markers(timeline, rate, start))
+    if colors:
+        wanted = {normalize_color(c) for c in colors}
+        found = [f for f in found if f.color and normalize_color(f.color) in wanted]
+    found.sort(key=lambda f: (f.start, f.duration))
+    width = max(3, len(str(len(found))))
+    return [Cue(id=f"c{i:0{width}d}", start=f.start, duration=f.duration, rate=rate, raw_text=f.text,
+                source=f.source, origin=f.origin, name=f.name, color=f.color)
+            for i, f in enumerate(found, 1)]
+
+
+# ------------------------------------------------------------------ markers
+def marker_text(marker: otio.schema.Marker) -> str:
+    """The line a marker holds: its comment/note (OTIO, FCP7 XML, Resolve, SRT), else its name.
+    Resolve's own OTIO export keeps a marker's note in metadata["Resolve_OTIO"]["Note"]."""
+    md = marker.metadata
+    for candidate in (getattr(marker, "comment", ""), _get(md, "fcp_xml", "comment"),
+                      _get(md, "resolve", "note"), _get(md, "Resolve_OTIO", "Note"), _get(md, "srt", "text"),
+                      marker.name):
+        if candidate and str(candidate).strip():
+            return str(candidate)
+    return ""
+
+
+def marker_color(marker: otio.schema.Marker) -> str | None:
+    """The colour where the format really carries one. FCP7 XML has none: OTIO's reader leaves its
+    default (RED) on every marker, which must not map every line to the 'red' character."""
+    md = marker.metadata
+    if "srt" in md:
+        return None  # subtitles have no colour; OTIO's default is not one
+    if _get(md, "resolve", "color"):
+        return str(_get(md, "resolve", "color"))
+    if "fcp_xml" in md:
+        return _get(md, "fcp_xml", "color") or None
+    return marker.color or None
+
+
+def _get(md, namespace: str, key: str):
+    ns = md.get(namespace) if md is not None else None
+    try:
+        return ns.get(key) if ns is not None else None
+    except AttributeError:
+        return None
+
+
+def _duration(t: otio.opentime.RationalTime, rate: Fraction) -> int:
+    n = rates.frames(t, rate)
+    return 0 if n < POINT_FRAMES else n
+
+
+def _source_of(marker: otio.schema.Marker, default: str) -> str:
+    return SUBTITLE if "srt" in marker.metadata else default
+
+
+def timeline_markers(timeline: otio.schema.Timeline, rate: Fraction, tl_start: int) -> Iterable[Found]:
+    length = rates.frames(timeline.tracks.duration(), rate) if len(timeline.tracks) else 0
+    for m in timeline.tracks.markers:
+        start = rates.frames(m.marked_range.start_time, rate)
+        # some tools write timeline markers in absolute time (from 01:00:00:00); one that lies past
+        # the end and past the start timecode is such a marker
+        if tl_start and start >= tl_start and start >= length:
+            start -= tl_start
+        kind = _source_of(m, MARKER)
+        label = "subtitle" if kind == SUBTITLE else "timeline marker"
+        yield Found(start, _duration(m.marked_range.duration, rate), marker_text(m), kind,
+                    f"{label} {m.name!r} at {rates.timecode(tl_start + start, rate)}", m.name, marker_color(m))
+
+
+def clip_markers(timeline: otio.schema.Timeline, rate: Fraction, tl_start: int) -> Iterable[Found]:
+    for track in timeline.tracks:
+        # takes placed by an earlier run carry cue-id markers of their own: they are not new lines
+        if not isinstance(track, otio.schema.Track) or is_dub_track(track):
+            continue
+        for i, item in enumerate(track):
+            if not isinstance(item, otio.core.Item) or not item.markers:
+                continue
+            placed = track.range_of_child_at_index(i)
+            p0 = rates.frames(placed.start_time, rate)
+            p1 = p0 + rates.frames(placed.duration, rate)
+            media0 = rates.frames(item.trimmed_range().start_time, rate)
+            for m in item.markers:
+                at = rates.frames(m.marked_range.start_time, rate)
+                if "cmx_3600" in m.metadata:
+                    # EDL locators hold record timecode, not the clip's media time
+                    start = at - tl_start
+                else:
+                    start = p0 + (at - media0)
+                if not (p0 <= start < p1):
+                    continue  # on media trimmed out of the cut: not on the timeline
+                yield Found(start, _duration(m.marked_range.duration, rate), marker_text(m),
+                            _source_of(m, CLIP_MARKER),
+                            f"marker {m.name!r} on clip {item.name!r} at {rates.timecode(tl_start + start, rate)}",
+                            m.name, marker_color(m))
+
+
+# ------------------------------------------------------------------ guide tracks
+def clip_text(clip: otio.core.Item) -> str:
+    md = clip.metadata
+    for candidate in (_get(md, "takefit", "text"), _get(md, "srt", "text"), _get(md, "fcp_xml", "comment"),
+                      clip.name):
+        if candidate and str(candidate).strip():
+            return str(candidate)
+    return ""
+
+
+def track_label(track: otio.schema.Track, index: int) -> str:
+    return f"{'A' if track.kind == otio.schema.TrackKind.Audio else 'V'}{index}"
+
+
+def find_tracks(timeline: otio.schema.Timeline, names: Sequence[str]) -> list[otio.schema.Track]:
+    """Tracks by name (case-insensitive), or by position: V1, V2 … A1, A2 … (FCP7 XML tracks have no names)."""
+    from takefit.engine.errors import InputError  # here: importing the engine is slow for the plugins
+
+    counters = {"V": 0, "A": 0}
+    labelled = []
+    for t in timeline.tracks:
+        if not isinstance(t, otio.schema.Track):
+            continue
+        k = "A" if t.kind == otio.schema.TrackKind.Audio else "V"
+        counters[k] += 1
+        labelled.append((f"{k}{counters[k]}", t))
+    out = []
+    for name in names:
+        want = name.strip().lower()
+        hits = [t for _, t in labelled if (t.name or "").strip().lower() == want] or \
+               [t for label, t in labelled if label.lower() == want]
+        if not hits:
+            have = ", ".join(f"{label} {t.name!r}" if t.name else label for label, t in labelled) or "none"
+            raise InputError(f"no track named {name!r} in the timeline; its tracks: {have}")
+        out += [t for t in hits if t not in out]
+    return out
+
+
+def track_clips(timeline: otio.schema.Timeline, tracks: list[otio.schema.Track], rate: Fraction,
+                tl_start: int) -> Iterable[Found]:
+    for track in tracks:
+        for i, item in enumerate(track):
+            if not isinstance(item, otio.schema.Clip):
+                continue
+            placed = track.range_of_child_at_index(i)
+            start = rates.frames(placed.start_time, rate)
+            kind = SUBTITLE if "srt" in item.metadata else CLIP
+            yield Found(start, rates.frames(placed.duration, rate), clip_text(item), kind,
+                        f"clip {item.name!r} on track {track.name!r} at {rates.timecode(tl_start + start, rate)}",
+                        item.name, None)

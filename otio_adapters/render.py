@@ -1,0 +1,150 @@
+"""Who renders the takes: a small `Renderer` interface, an in-process renderer (Engine + TakeCache),
+and the hook where the daemon client plugs in.
+
+`takefit dub` only talks to a Renderer, so the same run works against the engine in this process or
+against a warm daemon.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+
+from takefit.engine.request import RenderRequest, Take
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class Rendered:
+    """One rendered take: audio in memory and/or a WAV holding exactly it, plus what the engine said."""
+
+    sample_rate: int
+    samples: int
+    natural_seconds: float
+    ratio: float
+    method: str
+    voice: str
+    warnings: list[str] = field(default_factory=list)
+    audio: np.ndarray | None = None   # float32 mono
+    wav: Path | None = None           # e.g. the cache entry; the daemon may hand back only this
+    cached: bool = False
+    engine_seconds: float = 0.0       # time the engine spent on it in this run (0 for a cache hit)
+    key: str = ""                     # the content key (TakeCache.request_key)
+
+    def load(self) -> np.ndarray:
+        if self.audio is None:
+            import soundfile as sf
+
+            self.audio = np.asarray(sf.read(self.wav, dtype="float32", always_2d=False)[0], np.float32)
+        return self.audio
+
+    @staticmethod
+    def from_take(take: Take, wav: Path | None, cached: bool, engine_seconds: float, key: str) -> "Rendered":
+        return Rendered(take.sample_rate, take.samples, take.natural_seconds, take.ratio, take.method, take.voice,
+                        list(take.warnings), take.audio, wav, cached, engine_seconds, key)
+
+
+class Renderer(Protocol):
+    """Renders takes. `render` raises the engine's errors (InputError, FitError …) unchanged."""
+
+    def render(self, request: RenderRequest, progress: Progress | None = None) -> Rendered: ...
+
+    def check_voice(self, name: str) -> str:
+        """The voice name if it exists; raises UnknownVoiceError naming close matches."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def default_cache_dir() -> Path:
+    """$TAKEFIT_CACHE, else the user's cache folder (…/takefit/takes)."""
+    if os.environ.get("TAKEFIT_CACHE"):
+        return Path(os.environ["TAKEFIT_CACHE"]).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("takefit")) / "takes"
+
+
+class InProcessRenderer:
+    """The engine in this process, behind the content-addressed take cache.
+
+    The engine loads on the first cache miss, so a re-run where nothing changed never loads it.
+    """
+
+    def __init__(self, engine=None, cache=None, threads: int | None = 2, cache_extra: dict | None = None):
+        self._engine = engine
+        self._threads = threads
+        self.cache = cache            # a TakeCache, or None for no caching
+        self.cache_extra = cache_extra or {}
+        self._lock = threading.Lock()
+        self.engine_load_seconds = 0.0
+
+    @property
+    def engine(self):
+        with self._lock:
+            if self._engine is None:
+                from takefit.engine import Engine
+
+                t0 = time.perf_counter()
+                self._engine = Engine(threads=self._threads)
+                self.engine_load_seconds = time.perf_counter() - t0
+            return self._engine
+
+    def render(self, request: RenderRequest, progress: Progress | None = None) -> Rendered:
+        from takefit.daemon.cache import request_key
+
+        key = request_key(request, self.cache_extra)
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                take, wav = hit
+                return Rendered.from_take(take, wav, True, 0.0, key)
+        engine = self.engine
+        t0 = time.perf_counter()
+        take = engine.render(request, progress=progress)
+        spent = time.perf_counter() - t0
+        wav = self.cache.put(key, take) if self.cache is not None else None
+        return Rendered.from_take(take, wav, False, spent, key)
+
+    def check_voice(self, name: str) -> str:
+        if self._engine is not None:
+            return self._engine.voice_bank.check(name)
+        # without loading the model: the voice tables on disk are the list
+        from takefit.engine import assets
+        from takefit.engine.kokoro import VoiceBank
+
+        return VoiceBank(assets.AssetPaths(assets.default_dir()).voices).check(name)
+
+    def close(self) -> None:
+        pass
+
+
+def daemon_renderer() -> Renderer | None:
+    """DAEMON HOOK — return a Renderer backed by takefit.daemon.Client when a daemon is running.
+
+    To wire it: connect (without starting one), and wrap the client so `render(request, progress)`
+    returns a `Rendered` (a `wav` path from the daemon's cache is enough; `audio` may stay None) and
+    `check_voice` asks the daemon. Return None when no daemon answers; `make_renderer` then falls
+    back to the engine in this process.
+    """
+    return None
+
+
+def make_renderer(use_daemon: bool = True, cache_dir: Path | None = None, no_cache: bool = False,
+                  engine=None, threads: int | None = 2) -> Renderer:
+    if use_daemon and engine is None:
+        r = daemon_renderer()
+        if r is not None:
+            return r
+    cache = None
+    if not no_cache:
+        from takefit.daemon.cache import TakeCache
+
+        cache = TakeCache(cache_dir or default_cache_dir())
+    return InProcessRenderer(engine=engine, cache=cache, threads=threads)

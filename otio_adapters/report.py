@@ -1,0 +1,117 @@
+"""The run's report: per cue what was asked and what was delivered, and one summary line."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from takefit.otio_adapters import rates
+from takefit.otio_adapters.cue import Cue
+
+RENDERED, CACHED, FLAGGED, FAILED, SKIPPED = "rendered", "cached", "flagged", "failed", "skipped"
+STATUSES = (RENDERED, CACHED, FLAGGED, FAILED, SKIPPED)
+
+
+@dataclass
+class CueResult:
+    cue: Cue
+    status: str
+    take: Path | None = None
+    take_number: int | None = None
+    track: str | None = None
+    frames: int | None = None            # achieved length on the timeline
+    samples: int | None = None           # achieved length of the WAV
+    sample_rate: int = 48000
+    natural_seconds: float | None = None
+    ratio: float | None = None
+    method: str | None = None
+    voice: str | None = None             # the voice actually used
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+    engine_seconds: float = 0.0
+    seconds: float = 0.0
+
+    def to_json(self, tl_start: int) -> dict:
+        c = self.cue
+        requested = None
+        if c.duration:
+            requested = {"frames": c.duration, "seconds": round(float(rates.seconds(c.duration, c.rate)), 6),
+                         "seconds_exact": str(rates.seconds(c.duration, c.rate)),
+                         "samples": rates.samples(c.duration, c.rate, self.sample_rate)}
+        achieved = None
+        if self.samples is not None:
+            achieved = {"frames": self.frames, "seconds": round(self.samples / self.sample_rate, 6),
+                        "samples": self.samples}
+        return {
+            "id": c.id, "status": self.status, "source": c.source, "origin": c.origin,
+            "text": c.text, "raw_text": c.raw_text, "character": c.character,
+            "voice": c.voice, "voice_used": self.voice, "language": c.language,
+            "emotion": {**c.emotion.to_json(), "applied": False} if c.emotion else None,
+            "position": {"start_frame": c.start, "start_timecode": rates.timecode(tl_start + c.start, c.rate),
+                         "duration_frames": c.duration},
+            "requested": requested if requested else "natural length (point marker)",
+            "achieved": achieved,
+            "natural_seconds": _r(self.natural_seconds, 3), "ratio": _r(self.ratio, 4), "method": self.method,
+            "warnings": list(c.notes) + self.warnings, "error": self.error,
+            "take": str(self.take) if self.take else None, "take_number": self.take_number, "track": self.track,
+            "timing": {"seconds": round(self.seconds, 3), "engine_seconds": round(self.engine_seconds, 3),
+                       "cached": self.status == CACHED},
+        }
+
+
+def _r(v, n):
+    return None if v is None else round(float(v), n)
+
+
+@dataclass
+class DubReport:
+    input: Path
+    timeline: str = ""
+    rate: Fraction = Fraction(24)
+    start: int = 0
+    sample_rate: int = 48000
+    results: list[CueResult] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    tracks: list[str] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    engine_load_seconds: float = 0.0
+    stem: dict = field(default_factory=dict)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def engine_seconds(self) -> float:
+        return sum(r.engine_seconds for r in self.results)
+
+    def to_json(self) -> dict:
+        from takefit.engine import __version__
+
+        return {
+            "takefit": __version__, "input": str(self.input), "timeline": self.timeline,
+            "rate": rates.rate_text(self.rate), "start_timecode": rates.timecode(self.start, self.rate),
+            "sample_rate": self.sample_rate, "outputs": self.outputs,
+            "summary": {"cues": len(self.results), **{s: self.count(s) for s in STATUSES},
+                        "tracks": self.tracks, "wall_seconds": round(self.wall_seconds, 3),
+                        "engine_seconds": round(self.engine_seconds, 3),
+                        "engine_load_seconds": round(self.engine_load_seconds, 3),
+                        "stem": self.stem},
+            "notes": self.notes,
+            "cues": [r.to_json(self.start) for r in self.results],
+        }
+
+    def write(self, path: Path) -> Path:
+        from takefit.otio_adapters.formats import write_text
+
+        return write_text(path, json.dumps(self.to_json(), ensure_ascii=False, indent=1) + "\n")
+
+    def summary_line(self) -> str:
+        counts = ", ".join(f"{self.count(s)} {s}" for s in STATUSES if self.count(s))
+        lanes = f" on {len(self.tracks)} track{'s' if len(self.tracks) != 1 else ''}" if self.tracks else ""
+        outs = ", ".join(self.outputs[k] for k in ("timeline", "otio", "stem") if k in self.outputs and
+                         (k != "otio" or self.outputs.get("otio") != self.outputs.get("timeline")))
+        return (f"dubbed {len(self.results)} cue{'s' if len(self.results) != 1 else ''} ({counts}){lanes} in "
+                f"{self.wall_seconds:.1f} s (engine {self.engine_seconds:.1f} s) → {outs}; "
+                f"report {self.outputs.get('report', '-')}")
