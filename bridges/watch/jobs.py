@@ -1,0 +1,588 @@
+"""One watch-folder job: an input file in DIR/inbox → DIR/outbox/<name>/, then the input to done/
+(or failed/ with <name>.error.txt).
+
+    layout = Layout(Path("/jobs/ep1")).ensure()
+    outcome = process(layout.inbox / "lines.srt", Context(layout, WatchOptions(), journal, renderers))
+
+Restart-safety: the journal row says `running` until the input has been moved; a job found
+`running` by the next watcher is run again. The dub run writes every file under a temporary name
+and renames it when complete; what a killed run can leave behind (temporary files, take WAVs the
+takes folder's manifest does not list yet) is removed before the job runs again, so a resumed job
+neither duplicates nor loses a take (the take cache makes the cues already rendered free).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from takefit.engine.errors import AssetError, InputError, OutputError
+
+from . import cuesheet
+from .journal import DONE, FAILED, RUNNING, Job, Journal
+
+log = logging.getLogger("takefit.watch")
+
+STATE_DIR = ".takefit-watch"
+CAST_FILE = "takefit.cast.toml"
+# what the dub run reads, plus cue sheets
+TIMELINE_SUFFIXES = (".otio", ".otioz", ".xml", ".fcpxml", ".edl", ".srt")
+SUPPORTED_SUFFIXES = TIMELINE_SUFFIXES + cuesheet.SUFFIXES
+RATE_SUFFIXES = (".edl", ".srt") + cuesheet.SUFFIXES      # formats that carry no frame rate
+OUTPUT_SUFFIX = {".otioz": ".otio", ".csv": ".otio", ".tsv": ".otio"}
+SUPPORTED_TEXT = (".otio/.otioz (OpenTimelineIO), .xml (FCP7 XML: Premiere, Resolve, Avid), .fcpxml (Final Cut "
+                  "Pro X), .edl (CMX 3600 or Resolve marker EDL), .srt (SubRip), .csv/.tsv (cue sheet: start, end, "
+                  "character, text)")
+
+# files that are never inputs: partial downloads/copies, editor and OS droppings
+_TEMP_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".download", ".filepart", ".swp", ".swx",
+                  ".lock", ".!sync", ".opdownload", ".icloud", ".sb-")
+_OS_FILES = {"thumbs.db", "desktop.ini", "icon\r", ".ds_store"}
+
+# outcomes
+DUPLICATE, VANISHED, CHANGED, STOPPED = "duplicate", "vanished", "changed", "stopped"
+
+
+class Stopping(Exception):
+    """Raised from the dub run's progress callback when the watcher stops: the job stays `running`
+    in the journal and resumes on the next start."""
+
+
+def is_ignored(name: str) -> bool:
+    """Hidden, temporary and OS files are never processed (nor is a cast file dropped in the inbox)."""
+    low = name.lower()
+    return (not name or name.startswith((".", "~", "#")) or name.endswith("~") or low in _OS_FILES
+            or any(low.endswith(s) for s in _TEMP_SUFFIXES) or ".sb-" in low or low == CAST_FILE)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The watch folder: inbox/ (drop here), outbox/, done/, failed/, .takefit-watch/ (journal, lock, log)."""
+
+    root: Path
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def outbox(self) -> Path:
+        return self.root / "outbox"
+
+    @property
+    def done(self) -> Path:
+        return self.root / "done"
+
+    @property
+    def failed(self) -> Path:
+        return self.root / "failed"
+
+    @property
+    def state(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def journal(self) -> Path:
+        return self.state / "journal.sqlite3"
+
+    @property
+    def lock(self) -> Path:
+        return self.state / "watch.lock"
+
+    @property
+    def status(self) -> Path:
+        return self.state / "status.json"
+
+    @property
+    def log(self) -> Path:
+        return self.state / "watch.log"
+
+    @property
+    def cast(self) -> Path:
+        return self.root / CAST_FILE
+
+    def ensure(self) -> "Layout":
+        if self.root.exists() and not self.root.is_dir():
+            raise InputError(f"watch folder {self.root} is a file, not a folder")
+        for d in (self.inbox, self.outbox, self.done, self.failed, self.state):
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise OutputError(f"cannot create {d}: {e.strerror or e}") from None
+        return self
+
+    def rel(self, p: Path) -> str:
+        try:
+            return Path(p).relative_to(self.root).as_posix()
+        except ValueError:
+            return str(p)
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """What applies to every input of the folder (the dub run's options, minus per-file ones)."""
+
+    cast: Path | None = None              # default: DIR/takefit.cast.toml (or one in inbox/)
+    rate: str | None = None               # EDL / SRT / cue sheet frame rate (a cue sheet's own wins)
+    tracks: tuple[str, ...] = ()
+    colors: tuple[str, ...] = ()
+    method: str = "auto"
+    loudness: float | None = -23.0
+    pre_roll: float = 0.0
+    strict: bool = False                  # any failed cue sends the input to failed/
+
+    def fingerprint(self, cast: Path | None) -> str:
+        """Everything besides the input that decides the outputs, hashed."""
+        h = hashlib.sha256()
+        doc = {"rate": self.rate, "tracks": list(self.tracks), "colors": list(self.colors), "method": self.method,
+               "loudness": self.loudness, "pre_roll": self.pre_roll, "strict": self.strict}
+        h.update(json.dumps(doc, sort_keys=True).encode())
+        if cast is not None:
+            try:
+                h.update(b"cast\0" + Path(cast).read_bytes())
+            except OSError:
+                h.update(b"cast-unreadable\0" + str(cast).encode())
+        return h.hexdigest()
+
+
+@dataclass
+class Outcome:
+    name: str
+    state: str                            # done | failed | duplicate | vanished | changed | stopped
+    job: Job | None = None
+    outbox: Path | None = None
+    dest: Path | None = None
+    message: str = ""
+    summary: dict = field(default_factory=dict)
+
+
+Progress = Callable[[str, int, int], None]   # (input name, cues done, cues)
+
+
+@dataclass
+class Context:
+    layout: Layout
+    options: WatchOptions
+    journal: Journal
+    renderers: object                     # watcher.Renderers: .get() → (renderer, kind), .release(), .fallback()
+    progress: Progress | None = None
+    stopping: Callable[[], bool] = lambda: False
+
+
+# ------------------------------------------------------------------ helpers
+def content_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def cast_file(layout: Layout, options: WatchOptions) -> Path | None:
+    if options.cast is not None:
+        return Path(options.cast)
+    for p in (layout.cast, layout.inbox / CAST_FILE):
+        if p.is_file():
+            return p
+    return None
+
+
+def output_suffix(name: str) -> str:
+    s = Path(name).suffix.lower()
+    return OUTPUT_SUFFIX.get(s, s)
+
+
+def choose_outbox(name: str, journal: Journal, layout: Layout) -> str:
+    """outbox/<stem>, unless another input (same stem, other suffix) already owns it: outbox/<stem>_<ext>."""
+    stem, ext = Path(name).stem, Path(name).suffix.lstrip(".").lower()
+    candidates = [stem] + ([f"{stem}_{ext}"] if ext else []) + [f"{stem}_{ext}_{i}" for i in range(2, 100)]
+    for c in candidates:
+        rel = f"outbox/{c}"
+        owner = journal.outbox_owner(rel)
+        if owner in (None, name):
+            return rel
+    return f"outbox/{stem}_{int(time.time())}"
+
+
+def cleanup_partial(folder: Path) -> list[Path]:
+    """Remove what an interrupted dub run leaves in `folder`: temporary files, and take WAVs that the
+    takes folder's manifest does not list (written before the run was cut short; the run renames
+    nothing over them, it would number the next take after them)."""
+    from takefit.otio_adapters.takes import MANIFEST
+
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for p in folder.rglob("*.partial"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    for takes in folder.glob("*_takes"):
+        if not takes.is_dir():
+            continue
+        try:
+            listed = set(json.loads((takes / MANIFEST).read_text("utf-8")).get("takes", {}))
+        except (OSError, ValueError, AttributeError):
+            listed = set()
+        for wav in takes.glob("*.wav"):
+            if wav.name not in listed:
+                wav.unlink(missing_ok=True)
+                removed.append(wav)
+    return removed
+
+
+def unique_dest(folder: Path, name: str, digest: str | None = None) -> Path:
+    """folder/name, or folder/<stem>_2<ext> … when a different file already has that name (an
+    identical one is simply replaced)."""
+    dest = folder / name
+    if not dest.exists():
+        return dest
+    if digest is not None and dest.is_file():
+        try:
+            if content_hash(dest) == digest:
+                return dest
+        except OSError:
+            pass
+    stem, ext = Path(name).stem, Path(name).suffix
+    for i in range(2, 10_000):
+        d = folder / f"{stem}_{i}{ext}"
+        if not d.exists():
+            return d
+    return folder / f"{stem}_{int(time.time() * 1000)}{ext}"
+
+
+def move(src: Path, dest: Path) -> Path:
+    try:
+        os.replace(src, dest)
+    except OSError as e:
+        if getattr(e, "errno", None) == 18:  # EXDEV: done/ on another file system (a symlink)
+            shutil.move(str(src), str(dest))
+        else:
+            raise
+    return dest
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    from takefit.otio_adapters.formats import write_text
+
+    write_text(path, text)
+
+
+# ------------------------------------------------------------------ planning one input
+def dub_options(path: Path, outdir: Path, options: WatchOptions, cast: Path | None):
+    from takefit.otio_adapters.dub import DubOptions
+
+    suffix = path.suffix.lower()
+    return DubOptions(input=path, output=outdir / f"{path.stem}{output_suffix(path.name)}", cast=cast,
+                      tracks=options.tracks, colors=options.colors,
+                      rate=options.rate if suffix in RATE_SUFFIXES else None,
+                      loudness=options.loudness, method=options.method, pre_roll=options.pre_roll)
+
+
+def make_plan(opts):
+    """dub.plan for timelines; for a cue sheet, the same plan built on the sheet's timeline."""
+    from takefit.otio_adapters import dub
+
+    path = Path(opts.input)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise InputError(f"{path.name}: unsupported file type {suffix or '(no suffix)'!r}; the watch folder reads "
+                         f"{SUPPORTED_TEXT}")
+    if suffix not in cuesheet.SUFFIXES:
+        return dub.plan(opts)
+    from takefit.otio_adapters import cast as castfile, formats, rates
+    from takefit.otio_adapters.extract import extract
+
+    # mirrors dub.plan (which reads only the formats OTIO reads)
+    t0 = time.perf_counter()
+    sheet = cuesheet.read(path, opts.rate)
+    tl = sheet.timeline()
+    source = formats.Source(tl, tl, "cuesheet", "otio", list(sheet.notes))
+    cast = castfile.load(castfile.find(path, opts.cast))
+    cues = [cast.resolve(c) for c in extract(tl, opts.tracks, opts.colors)]
+    rate = rates.timeline_rate(tl)
+    notes = list(source.notes)
+    if cast.path:
+        notes.append(f"cast: {cast.path}")
+    if any(c.emotion for c in cues):
+        notes.append(dub.EMOTION_NOTE)
+    return dub.Plan(source, cues, cast, rate, rates.timeline_start(tl, rate), notes, time.perf_counter() - t0)
+
+
+def no_cues_message(name: str, opts) -> str:
+    from takefit.otio_adapters.dub import where_cues_come_from
+
+    suffix = Path(name).suffix.lower()
+    if suffix == ".srt" and not opts.tracks:
+        return (f"no subtitles in {name}: an SRT needs blocks of an index, a time line and the text, e.g.\n"
+                f"  1\n  00:00:01,000 --> 00:00:02,500\n  Hello there.")
+    if suffix == ".edl" and not opts.tracks:
+        return (f"no cues in {name}: a CMX 3600 EDL holds no lines to speak unless it is a Resolve marker export "
+                f"(Timelines > Export > Timeline Markers to EDL); or give --track NAME for a subtitle/guide track, "
+                f"or drop an .srt or a cue sheet (.csv) instead")
+    return (f"no cues in {name}: looked for {where_cues_come_from(opts)}. Add markers whose comment (or name) is "
+            f"the line to speak, or drop subtitles (.srt) or a cue sheet (.csv) instead")
+
+
+# ------------------------------------------------------------------ explaining failures
+def explain(e: BaseException, layout: Layout, name: str) -> tuple[str, str]:
+    """(what was wrong, how to fix it) for the error file."""
+    what = str(e)
+    again = f"Then drop the corrected file into {layout.rel(layout.inbox)}/ again."
+    if isinstance(e, cuesheet.CueSheetError):
+        how = ("Fix the rows listed above in the cue sheet (columns: start, end, character, text; times as "
+               "seconds, HH:MM:SS.mmm or timecode HH:MM:SS:FF — see docs/watch.md). " + again)
+    elif isinstance(e, AssetError):
+        how = ("The voice model is missing or damaged: run `takefit assets verify` and `takefit assets fetch`. "
+               "Then move the file from failed/ back into inbox/.")
+    elif isinstance(e, OutputError):
+        how = (f"Check that {layout.outbox} is writable and the disk has space. Then move the file from failed/ "
+               f"back into inbox/.")
+    elif isinstance(e, InputError) and "cast file" in what:
+        how = (f"Fix the cast file (see docs/cues.md for its keys), then move the file from failed/ back into "
+               f"inbox/ (a changed cast file applies to every file dropped after it).")
+    elif isinstance(e, InputError) and "unsupported file type" in what:
+        how = f"Export the timeline as one of: {SUPPORTED_TEXT}. " + again
+    elif isinstance(e, InputError):
+        how = "Correct the file as the message above says. " + again
+    elif _is_daemon_error(e):
+        how = ("The takefit daemon failed: see `takefit daemon status` and `takefit daemon logs`, or run the "
+               "watcher with --daemon off. Then move the file from failed/ back into inbox/.")
+    else:
+        what = f"internal error: {type(e).__name__}: {e}\n\n" + "".join(
+            traceback.format_exception(type(e), e, e.__traceback__))
+        how = ("This is a bug in takefit, not a problem with the file: please report it with this error file and "
+               "the input. Moving the file from failed/ back into inbox/ tries again.")
+    return what, how
+
+
+def _is_daemon_error(e: BaseException) -> bool:
+    try:
+        from takefit.daemon.control import DaemonError
+    except Exception:  # pragma: no cover - the daemon package is part of takefit
+        return False
+    return isinstance(e, DaemonError)
+
+
+def explain_cues(report, layout: Layout, outdir: Path) -> tuple[str, str]:
+    failed = [r for r in report.results if r.status == "failed"]
+    lines = [f"  {r.cue.id} ({r.cue.origin or 'cue'}): {r.error}" for r in failed[:30]]
+    if len(failed) > 30:
+        lines.append(f"  … and {len(failed) - 30} more (all in the report)")
+    what = (f"{len(failed)} of {len(report.results)} cue{'s' if len(report.results) != 1 else ''} could not be "
+            f"dubbed:\n" + "\n".join(lines))
+    hints = []
+    text = " ".join(r.error or "" for r in failed)
+    if "slot" in text or "frames" in text or "shorter" in text:
+        hints.append("a slot too short for its line: lengthen the slot (the message names the frames it needs) "
+                     "or shorten the line")
+    if "voice" in text:
+        hints.append("an unknown voice: fix the voice name in the tag or in takefit.cast.toml (`takefit voices` "
+                     "lists them)")
+    if "tag" in text:
+        hints.append("a bad [tag] at the start of a line: see docs/cues.md for the syntax")
+    how = ("Fix " + "; ".join(hints) + ". " if hints else "Fix the cues listed above. ")
+    if len(failed) < len(report.results):
+        how += f"The outputs of the cues that worked are in {layout.rel(outdir)}/ (the report lists every cue). "
+    else:
+        how += f"The report in {layout.rel(outdir)}/ lists every cue. "
+    how += "Then drop the corrected file into inbox/ again."
+    return what, how
+
+
+def error_text(name: str, what: str, how: str, job: Job | None, digest: str | None) -> str:
+    from takefit.engine import __version__
+
+    when = time.strftime("%Y-%m-%d %H:%M:%S")
+    details = []
+    if job is not None:
+        details.append(f"job {job.id}, attempt {job.attempts}")
+    if digest:
+        details.append(f"sha256 {digest[:16]}…")
+    details.append(f"takefit {__version__}")
+    return (f"takefit watch could not dub {name!r} ({when}).\n\nWhat was wrong:\n{_indent(what)}\n\n"
+            f"How to fix it:\n{_indent(how)}\n\n({', '.join(details)})\n")
+
+
+def _indent(text: str) -> str:
+    return "\n".join(("  " + ln) if ln.strip() and not ln.startswith("  ") else ln for ln in text.splitlines())
+
+
+# ------------------------------------------------------------------ the job
+def process(path: Path, ctx: Context) -> Outcome:
+    """Dub one input file. Never raises for the file's own problems (they end in failed/);
+    raises `Stopping` when the watcher stops mid-job (the job resumes on the next start)."""
+    layout, options, journal = ctx.layout, ctx.options, ctx.journal
+    name = path.name
+    try:
+        st = path.stat()
+        digest = content_hash(path)
+    except FileNotFoundError:
+        return Outcome(name, VANISHED, message="the file disappeared before it could be read")
+    except OSError as e:
+        return Outcome(name, VANISHED, message=f"cannot read it: {e.strerror or e}")
+    signature = (st.st_size, st.st_mtime_ns)
+    cast = cast_file(layout, options)
+    config = options.fingerprint(cast)
+    prev = journal.find(digest, name, config)
+
+    if prev is not None and prev.state == DONE and _outputs_complete(prev):
+        dest = unique_dest(layout.done, name, digest)
+        move(path, dest)
+        return Outcome(name, DUPLICATE, prev, layout.root / (prev.outbox or ""), dest,
+                       f"identical to the file dubbed {_ago(prev.finished)} (nothing else changed either): "
+                       f"outputs already in {prev.outbox}/", prev.summary)
+
+    outbox_rel = prev.outbox if prev is not None and prev.outbox else choose_outbox(name, journal, layout)
+    resumed = prev is not None and prev.state == RUNNING
+    job = journal.begin(digest, name, config, st.st_size, outbox_rel)
+    journal.supersede(name, job.id)
+    outdir = layout.root / outbox_rel
+    if resumed:
+        log.info("resuming %s: the watcher stopped during its job (attempt %d)", name, job.attempts)
+    removed = cleanup_partial(outdir)
+    if removed:
+        log.info("%s: removed %d partial file(s) a cut-short run left in %s/", name, len(removed), outbox_rel)
+
+    report = None
+    try:
+        opts = dub_options(path, outdir, options, cast)
+        the_plan = make_plan(opts)
+        if not the_plan.cues:
+            raise InputError(no_cues_message(name, opts))
+        log.info("dubbing %s: %d cue%s at %s fps → %s/", name, len(the_plan.cues),
+                 "s" if len(the_plan.cues) != 1 else "", _rate(the_plan.rate), outbox_rel)
+        outdir.mkdir(parents=True, exist_ok=True)
+        report = _run(opts, the_plan, ctx, name)
+    except Stopping:
+        raise
+    except Exception as e:  # every problem of this input ends in failed/, the watcher goes on
+        what, how = explain(e, layout, name)
+        _remove_if_empty(outdir)
+        return _fail(path, ctx, job, digest, what, how, signature)
+
+    summary = _summary(report, layout)
+    failed = report.count("failed")
+    problems = [r for r in report.results if r.status == "failed"]
+    for r in problems:
+        log.warning("%s: %s failed: %s", name, r.cue.id, r.error)
+    if failed and (failed == len(report.results) or options.strict):
+        what, how = explain_cues(report, layout, outdir)
+        if options.strict and failed < len(report.results):
+            how += " (--strict: any failed cue fails the file.)"
+        return _fail(path, ctx, job, digest, what, how, signature, summary)
+
+    if _changed(path, signature):
+        journal.finish(job.id, DONE, None, None, summary)
+        return Outcome(name, CHANGED, job, outdir, None,
+                       "the file changed while it was being dubbed: it is dubbed again", summary)
+    dest = unique_dest(layout.done, name, digest)
+    journal.set_dest(job.id, layout.rel(dest), None, summary)
+    move(path, dest)
+    job = journal.finish(job.id, DONE, layout.rel(dest), None, summary)
+    return Outcome(name, DONE, job, outdir, dest, report.summary_line(), summary)
+
+
+def _run(opts, the_plan, ctx: Context, name: str):
+    from takefit.otio_adapters import dub
+
+    def progress(done: int, total: int, result) -> None:
+        if ctx.progress:
+            ctx.progress(name, done, total)
+        if ctx.stopping() and done < total:
+            raise Stopping()
+
+    renderer, kind = ctx.renderers.get()
+    try:
+        return dub.run(opts, renderer, progress=progress, the_plan=the_plan)
+    except Exception as e:
+        if kind != "daemon" or not _is_daemon_error(e):
+            raise
+        log.warning("%s: the daemon failed (%s); dubbing it with the engine in this process instead", name, e)
+        renderer, kind = ctx.renderers.fallback()
+        return dub.run(opts, renderer, progress=progress, the_plan=the_plan)
+    finally:
+        ctx.renderers.release(renderer, kind)
+
+
+def _fail(path: Path, ctx: Context, job: Job, digest: str, what: str, how: str, signature,
+          summary: dict | None = None) -> Outcome:
+    layout, journal = ctx.layout, ctx.journal
+    name = path.name
+    lines = [ln.strip() for ln in what.strip().splitlines() if ln.strip()] or ["failed"]
+    first_line = lines[0] + (f" {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else "")
+    if _changed(path, signature):
+        journal.finish(job.id, FAILED, None, what, summary)
+        return Outcome(name, CHANGED, job, None, None, "the file changed while it was being read: it is read again")
+    dest = unique_dest(layout.failed, name, digest)
+    write_text_atomic(dest.with_name(dest.name + ".error.txt"), error_text(name, what, how, job, digest))
+    journal.set_dest(job.id, layout.rel(dest), what, summary)
+    move(path, dest)
+    job = journal.finish(job.id, FAILED, layout.rel(dest), what, summary)
+    return Outcome(name, FAILED, job, None, dest, first_line, summary or {})
+
+
+def _changed(path: Path, signature) -> bool:
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return (st.st_size, st.st_mtime_ns) != signature
+
+
+def _outputs_complete(job: Job) -> bool:
+    outs = (job.summary or {}).get("outputs") or {}
+    return bool(outs) and all(Path(outs[k]).exists() for k in ("timeline", "report", "stem") if k in outs)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+
+
+def _summary(report, layout: Layout) -> dict:
+    from takefit.otio_adapters.report import STATUSES
+
+    return {"cues": len(report.results), **{s: report.count(s) for s in STATUSES},
+            "seconds": round(report.wall_seconds, 3), "outputs": dict(report.outputs)}
+
+
+def _rate(rate) -> str:
+    return str(rate.numerator) if rate.denominator == 1 else f"{float(rate):.3f}"
+
+
+def _ago(t: float | None) -> str:
+    if not t:
+        return "earlier"
+    return time.strftime("on %Y-%m-%d at %H:%M:%S", time.localtime(t))
+
+
+def recover(layout: Layout, journal: Journal) -> list[str]:
+    """After a watcher was killed: jobs left `running` whose input is gone from the inbox are closed
+    (they finished, only the bookkeeping was cut short); the others resume when their file is seen."""
+    notes = []
+    for job in journal.in_state(RUNNING):
+        if (layout.inbox / job.name).is_file():
+            notes.append(f"{job.name}: interrupted during attempt {job.attempts}; it resumes")
+            continue
+        if job.dest and (layout.root / job.dest).exists():
+            state = FAILED if job.dest.startswith("failed/") else DONE
+            journal.finish(job.id, state, job.dest, job.error, job.summary)
+            notes.append(f"{job.name}: had finished ({state}) as the watcher stopped; recorded")
+        else:
+            journal.finish(job.id, FAILED, None, "interrupted, and the input is no longer in inbox/", job.summary)
+            notes.append(f"{job.name}: interrupted, and no longer in inbox/: nothing to resume")
+    return notes
+
+
+__all__ = ["Layout", "WatchOptions", "Context", "Outcome", "process", "recover", "is_ignored", "Stopping",
+           "SUPPORTED_SUFFIXES", "DONE", "FAILED", "DUPLICATE", "VANISHED", "CHANGED", "STOPPED"]
