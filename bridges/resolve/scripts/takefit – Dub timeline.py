@@ -1,0 +1,52 @@
+# takefit – Dub timeline
+#
+# DaVinci Resolve script (Workspace › Scripts): renders every cue of the current timeline (the
+# note of each marker, clip marker or subtitle) in its cast voice, each take exactly as long as its
+# marker, and places the takes on the "takefit" audio track.
+#
+# Installed by `takefit resolve install`, which fills in TAKEFIT below (where takefit lives and which
+# Python runs it); run it again after moving or upgrading takefit. Docs: docs/resolve.md.
+# takefit-resolve-launcher
+ACTION = "dub"
+TAKEFIT = {}  # @TAKEFIT@
+
+
+def _takefit_main(namespace):
+    import importlib.util
+    import os
+    import sys
+    import types
+
+    cfg = TAKEFIT
+    if not cfg.get("packages"):
+        print("takefit: this script was copied by hand; install it with `takefit resolve install`.")
+        return 2
+
+    def load(name, directory):
+        if name in sys.modules:
+            return sys.modules[name]
+        spec = importlib.util.spec_from_file_location(name, os.path.join(directory, "__init__.py"),
+                                                      submodule_search_locations=[directory])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
+
+    # only takefit's Resolve-side package (standard library code) is loaded into Resolve's Python;
+    # everything else runs in takefit's own Python (cfg["python"]) as a separate process
+    if "takefit" not in sys.modules:
+        package = types.ModuleType("takefit")
+        package.__path__ = []
+        sys.modules["takefit"] = package
+    for name in ("takefit.bridges", "takefit.bridges.resolve"):
+        if not os.path.isdir(cfg["packages"][name]):
+            print("takefit: takefit is no longer at {}; run `takefit resolve install` again.".format(
+                cfg["packages"][name]))
+            return 2
+        load(name, cfg["packages"][name])
+    from takefit.bridges.resolve import dub
+
+    return dub.launch(ACTION, namespace, cfg)
+
+
+_takefit_main(globals())

@@ -1,0 +1,315 @@
+"""The scripts' faces: a minimal dialog with Fusion's UIManager where Resolve has one, the console
+otherwise. Standard library only.
+
+UIManager (fusion.UIManager, driven by bmd.UIDispatcher) exists in Resolve Studio and in the free
+edition up to 19.0; the free edition lost it in 19.1. Without it the scripts run with the settings
+saved by the last dialog (or the defaults), print their progress and report to the console
+(Workspace › Console), and point to the takefit panel for editing the cast.
+"""
+from __future__ import annotations
+
+import os
+
+from . import api, dub as dubmod
+from .api import BridgeError, call
+from .cues import SOURCES
+
+PANEL_HINT = ("For a casting window without UIManager use the takefit Qt panel (see docs/resolve.md), or edit "
+              "takefit.cast.toml in a text editor.")
+SOURCE_LABELS = {"markers": "Timeline markers", "clip_markers": "Clip markers", "subtitles": "Subtitles"}
+
+
+class Console:
+    """Progress and results on Resolve's console (print goes there for scripts run from the menu)."""
+
+    def __init__(self, printer=print):
+        self.printer = printer
+        self._last = None
+
+    def say(self, msg: str) -> None:
+        self.printer("takefit: {}".format(msg) if not str(msg).startswith("takefit") else msg)
+
+    def error(self, msg: str) -> None:
+        self.printer("takefit: error: {}".format(msg))
+
+    def progress(self, stage: str, done: int, total: int, text: str = "") -> None:
+        line = "takefit: {} {}/{} {}".format("rendering" if stage == "render" else "placing", done, total, text)
+        if line != self._last:
+            self._last = line
+            self.printer(line.rstrip())
+
+    def report(self, report) -> None:
+        for line in report.lines():
+            self.printer(line)
+
+
+def _dispatcher(manager, namespace):
+    bmd = api.dispatcher_module(namespace)
+    if bmd is None or not hasattr(bmd, "UIDispatcher"):
+        raise BridgeError("UIManager is there but UIDispatcher is not (no bmd module)")
+    return bmd.UIDispatcher(manager)
+
+
+def message(manager, namespace, title: str, text: str) -> None:
+    """A small window with `text` (or nothing: the console has it already)."""
+    if manager is None:
+        return
+    try:
+        disp = _dispatcher(manager, namespace)
+        win = disp.AddWindow({"ID": "TakefitMessage", "WindowTitle": title, "Geometry": [240, 240, 620, 260]}, [
+            manager.VGroup([
+                manager.TextEdit({"ID": "Text", "ReadOnly": True, "PlainText": text}),
+                manager.HGroup({"Weight": 0}, [manager.HGap(0, 1), manager.Button({"ID": "OK", "Text": "OK"})]),
+            ])])
+        win.On.TakefitMessage.Close = lambda ev: disp.ExitLoop()
+        win.On.OK.Clicked = lambda ev: disp.ExitLoop()
+        win.Show()
+        disp.RunLoop()
+        win.Hide()
+    except Exception:  # noqa: BLE001 - the console already has the message
+        pass
+
+
+def _fusion(resolve, namespace):
+    ns = namespace or {}
+    return ns.get("fusion") or ns.get("fu") or call(resolve, "Fusion")
+
+
+# ------------------------------------------------------------------ "takefit – Dub timeline"
+def dub_dialog(resolve, opts, manager, namespace, out: Console) -> int:
+    if manager is None:
+        return run_console(resolve, opts, out)
+    ui = manager
+    disp = _dispatcher(manager, namespace)
+    checks = [ui.CheckBox({"ID": "src_" + s, "Text": SOURCE_LABELS[s], "Checked": s in opts.sources}) for s in SOURCES]
+    win = disp.AddWindow({"ID": "TakefitDub", "WindowTitle": "takefit – Dub timeline", "Geometry": [200, 200, 640, 460]}, [
+        ui.VGroup({"Spacing": 6}, [
+            ui.HGroup({"Weight": 0}, [
+                ui.Label({"Text": "Cast file", "Weight": 0, "MinimumSize": [90, 0]}),
+                ui.LineEdit({"ID": "Cast", "Text": opts.cast or "", "PlaceholderText": "takefit.cast.toml (optional)"}),
+                ui.Button({"ID": "Browse", "Text": "…", "Weight": 0}),
+            ]),
+            ui.HGroup({"Weight": 0}, [
+                ui.Label({"Text": "Track name", "Weight": 0, "MinimumSize": [90, 0]}),
+                ui.LineEdit({"ID": "Track", "Text": opts.track_name}),
+            ]),
+            ui.HGroup({"Weight": 0}, [ui.Label({"Text": "Lines from", "Weight": 0, "MinimumSize": [90, 0]})] + checks),
+            ui.HGroup({"Weight": 0}, [
+                ui.CheckBox({"ID": "ViaOtio", "Text": "New timeline through OTIO (leave this one untouched)",
+                             "Checked": opts.mode == "otio"}),
+            ]),
+            ui.Label({"ID": "Progress", "Text": "Ready.", "Weight": 0}),
+            ui.TextEdit({"ID": "Log", "ReadOnly": True}),
+            ui.HGroup({"Weight": 0}, [
+                ui.Button({"ID": "Dub", "Text": "Dub timeline"}),
+                ui.Button({"ID": "CloseButton", "Text": "Close"}),
+            ]),
+        ])])
+    items = win.GetItems()
+    state = {"code": 0}
+    log_lines = []
+
+    def log(msg: str) -> None:
+        out.say(msg)
+        log_lines.append(msg)
+        items["Log"].PlainText = "\n".join(log_lines)
+
+    def progress(stage, done, total, text=""):
+        out.progress(stage, done, total, text)
+        items["Progress"].Text = "{} {}/{}  {}".format("Rendering" if stage == "render" else "Placing", done, total,
+                                                      text)
+
+    def read_form() -> None:
+        opts.cast = str(items["Cast"].Text or "").strip() or None
+        opts.track_name = str(items["Track"].Text or "").strip() or "takefit"
+        opts.sources = tuple(s for s in SOURCES if items["src_" + s].Checked) or ("markers",)
+        opts.mode = "otio" if items["ViaOtio"].Checked else "place"
+
+    def on_browse(ev):
+        chosen = call(_fusion(resolve, namespace), "RequestFile", items["Cast"].Text or os.path.expanduser("~"))
+        if chosen:
+            items["Cast"].Text = str(chosen)
+
+    def on_dub(ev):
+        read_form()
+        items["Dub"].Enabled = False
+        try:
+            report = _run(resolve, opts, out, progress, log)
+            for line in report.lines():
+                log(line)
+            items["Progress"].Text = report.summary_line()
+            state["code"] = 0 if not report.failed else 3
+            dubmod.save_settings(_project(resolve), opts)
+        except BridgeError as e:
+            log("error: {}".format(e))
+            items["Progress"].Text = "Nothing was placed."
+            state["code"] = 2
+        finally:
+            items["Dub"].Enabled = True
+
+    win.On.TakefitDub.Close = lambda ev: disp.ExitLoop()
+    win.On.CloseButton.Clicked = lambda ev: disp.ExitLoop()
+    win.On.Browse.Clicked = on_browse
+    win.On.Dub.Clicked = on_dub
+    win.Show()
+    disp.RunLoop()
+    win.Hide()
+    return state["code"]
+
+
+def _project(resolve) -> str:
+    try:
+        return api.Context(resolve).project_name
+    except BridgeError:
+        return ""
+
+
+def _run(resolve, opts, out: Console, progress=None, log=None):
+    log = log or out.say
+    progress = progress or out.progress
+    if opts.mode == "otio":
+        return dubmod.dub_via_otio(resolve, opts, progress=progress, log=log)
+    return dubmod.dub(resolve, opts, progress=progress, log=log)
+
+
+def run_console(resolve, opts, out: Console) -> int:
+    report = _run(resolve, opts, out)
+    out.report(report)
+    return 0 if not report.failed else 3
+
+
+# ------------------------------------------------------------------ "takefit – Re-render selected cue"
+def run_rerender(resolve, opts, manager, namespace, out: Console) -> int:
+    report = dubmod.dub(resolve, opts, selected=True, progress=out.progress, log=out.say)
+    out.report(report)
+    if manager is not None:
+        message(manager, namespace, "takefit – Re-render selected cue", "\n".join(report.lines()))
+    return 0 if not report.failed else 3
+
+
+# ------------------------------------------------------------------ "takefit – Open casting panel"
+def cast_summary(info: dict) -> list:
+    if not info.get("ok"):
+        return ["cast file problem: {}".format(info.get("error"))]
+    lines = ["cast: {}".format(info.get("path") or "(none: every cue uses the default voice)")]
+    d = info.get("defaults") or {}
+    lines.append("  defaults: character {!r}, voice {}, language {}{}".format(
+        d.get("character") or "", d.get("voice"), d.get("language"),
+        ", emotion {}".format(d["emotion"]) if d.get("emotion") else ""))
+    for c in info.get("characters") or []:
+        lines.append("  {:<14} voice {:<12} {}{}".format(c["name"], c["voice"], c["language"],
+                                                        "  " + c["emotion"] if c.get("emotion") else ""))
+    for color, who in sorted((info.get("colors") or {}).items()):
+        lines.append("  {} markers → {}".format(color, who))
+    return lines
+
+
+def preview_lines(doc: dict) -> list:
+    lines = ["{} cue(s) on {!r}:".format(len(doc.get("cues") or []), doc.get("timeline"))]
+    for c in doc.get("cues") or []:
+        lines.append("  {} {} {:>5} {}/{}{}  {}".format(
+            c["id"], c["timecode"], "{}f".format(c["duration"]) if c["duration"] else "point",
+            c.get("character") or "-", c.get("voice"), " ({})".format(c["emotion"]) if c.get("emotion") else "",
+            c.get("text")))
+        for p in c.get("problems") or []:
+            lines.append("      problem: {}".format(p))
+    for s in doc.get("skipped") or []:
+        lines.append("  skipped {}: {}".format(s["origin"], s["reason"]))
+    return lines
+
+
+def casting_panel(resolve, opts, manager, namespace, out: Console) -> int:
+    worker = dubmod.make_worker(opts)
+    if manager is None:
+        for line in cast_summary(worker.run({"op": "cast", "path": opts.cast})):
+            out.say(line)
+        for line in preview_lines(dubmod.preview(resolve, opts, worker)):
+            out.say(line)
+        out.say(PANEL_HINT)
+        return 0
+    ui = manager
+    disp = _dispatcher(manager, namespace)
+    text = ""
+    if opts.cast and os.path.isfile(opts.cast):
+        with open(opts.cast, encoding="utf-8") as f:
+            text = f.read()
+    win = disp.AddWindow({"ID": "TakefitCast", "WindowTitle": "takefit – Casting", "Geometry": [180, 180, 760, 620]}, [
+        ui.VGroup({"Spacing": 6}, [
+            ui.HGroup({"Weight": 0}, [
+                ui.Label({"Text": "Cast file", "Weight": 0}),
+                ui.LineEdit({"ID": "Cast", "Text": opts.cast or "", "PlaceholderText": "…/takefit.cast.toml"}),
+                ui.Button({"ID": "Browse", "Text": "…", "Weight": 0}),
+                ui.Button({"ID": "Load", "Text": "Load", "Weight": 0}),
+            ]),
+            ui.TextEdit({"ID": "Toml", "PlainText": text, "Font": ui.Font({"Family": "Courier"})}),
+            ui.HGroup({"Weight": 0}, [
+                ui.Button({"ID": "Check", "Text": "Check"}),
+                ui.Button({"ID": "Save", "Text": "Save"}),
+                ui.Button({"ID": "Preview", "Text": "Preview cues"}),
+                ui.Button({"ID": "CloseButton", "Text": "Close"}),
+            ]),
+            ui.TextEdit({"ID": "Log", "ReadOnly": True}),
+        ])])
+    items = win.GetItems()
+
+    def show(lines):
+        items["Log"].PlainText = "\n".join(lines)
+
+    def check() -> dict:
+        path = str(items["Cast"].Text or "").strip() or None
+        info = worker.run({"op": "cast", "path": path, "text": str(items["Toml"].PlainText or "")})
+        show(cast_summary(info))
+        return info
+
+    def on_load(ev):
+        path = str(items["Cast"].Text or "").strip()
+        try:
+            with open(path, encoding="utf-8") as f:
+                items["Toml"].PlainText = f.read()
+            check()
+        except OSError as e:
+            show(["cannot read {}: {}".format(path, e)])
+
+    def on_save(ev):
+        path = str(items["Cast"].Text or "").strip()
+        if not path:
+            show(["give the cast file a path first (e.g. next to the project's media: takefit.cast.toml)"])
+            return
+        if not check().get("ok"):
+            return
+        try:
+            tmp = path + ".partial"
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(str(items["Toml"].PlainText or ""))
+            os.replace(tmp, path)
+        except OSError as e:
+            show(["cannot write {}: {}".format(path, e)])
+            return
+        opts.cast = path
+        dubmod.save_settings(_project(resolve), opts)
+        show(cast_summary(worker.run({"op": "cast", "path": path})) + ["saved."])
+
+    def on_preview(ev):
+        opts.cast = str(items["Cast"].Text or "").strip() or None
+        try:
+            show(preview_lines(dubmod.preview(resolve, opts, worker)))
+        except BridgeError as e:
+            show(["error: {}".format(e)])
+
+    def on_browse(ev):
+        chosen = call(_fusion(resolve, namespace), "RequestFile", items["Cast"].Text or os.path.expanduser("~"))
+        if chosen:
+            items["Cast"].Text = str(chosen)
+            on_load(ev)
+
+    win.On.TakefitCast.Close = lambda ev: disp.ExitLoop()
+    win.On.CloseButton.Clicked = lambda ev: disp.ExitLoop()
+    win.On.Browse.Clicked = on_browse
+    win.On.Load.Clicked = on_load
+    win.On.Check.Clicked = lambda ev: check()
+    win.On.Save.Clicked = on_save
+    win.On.Preview.Clicked = on_preview
+    win.Show()
+    disp.RunLoop()
+    win.Hide()
+    return 0
