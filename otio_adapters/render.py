@@ -125,15 +125,60 @@ class InProcessRenderer:
         pass
 
 
-def daemon_renderer() -> Renderer | None:
-    """DAEMON HOOK — return a Renderer backed by takefit.daemon.Client when a daemon is running.
+class DaemonRenderer:
+    """A Renderer on a takefit.daemon.Client. The audio comes back inline, so a daemon on another
+    machine (CURVE-authenticated) works the same as a local one."""
 
-    To wire it: connect (without starting one), and wrap the client so `render(request, progress)`
-    returns a `Rendered` (a `wav` path from the daemon's cache is enough; `audio` may stay None) and
-    `check_voice` asks the daemon. Return None when no daemon answers; `make_renderer` then falls
-    back to the engine in this process.
-    """
-    return None
+    def __init__(self, client):
+        self.client = client
+        self._voices: list[str] | None = None
+        self.engine_load_seconds = 0.0
+
+    def render(self, request: RenderRequest, progress: Progress | None = None) -> Rendered:
+        import io
+
+        import soundfile as sf
+
+        r = self.client.render(request, inline=True, progress=progress)
+        audio, rate = sf.read(io.BytesIO(r.wav_bytes()), dtype="float32", always_2d=False)
+        engine = 0.0 if r.cached else float(sum(v for v in (r.timings or {}).values() if isinstance(v, (int, float))))
+        return Rendered(int(rate), int(len(audio)), float(r.natural_seconds), float(r.ratio), r.method, r.voice,
+                        list(r.warnings), np.asarray(audio, np.float32), None, bool(r.cached), engine, r.key)
+
+    def check_voice(self, name: str) -> str:
+        import difflib
+
+        from takefit.engine.errors import UnknownVoiceError
+
+        if self._voices is None:
+            self._voices = [v["name"] for v in self.client.voices()]
+        if name in self._voices:
+            return name
+        close = difflib.get_close_matches(name, self._voices, n=4, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise UnknownVoiceError(f"unknown voice {name!r}.{hint} `takefit voices` lists all {len(self._voices)}.")
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def daemon_renderer(timeout: float = 5.0) -> Renderer | None:
+    """A DaemonRenderer when this user's daemon is running and answers, else None (never starts one;
+    `make_renderer` then falls back to the engine in this process)."""
+    from takefit.daemon import control
+    from takefit.daemon.client import Client
+    from takefit.daemon.paths import Dirs
+
+    dirs = Dirs.resolve()
+    if control.read_info(dirs) is None:
+        return None
+    client = Client(home_dirs=dirs, timeout=timeout, retries=1)
+    try:
+        client.health()
+    except Exception:  # a daemon that is published but not answering: render here instead
+        client.close()
+        return None
+    return DaemonRenderer(client)
 
 
 def make_renderer(use_daemon: bool = True, cache_dir: Path | None = None, no_cache: bool = False,

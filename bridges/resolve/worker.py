@@ -15,8 +15,6 @@ Operations (job["op"]):
 """
 from __future__ import annotations
 
-import difflib
-import io
 import json
 import re
 import sys
@@ -28,41 +26,7 @@ from pathlib import Path
 from .cues import RawCue, resolve
 
 # ------------------------------------------------------------------ daemon-backed renderer
-class DaemonRenderer:
-    """takefit.otio_adapters.render.Renderer on a takefit.daemon.Client (audio comes back inline, so a
-    daemon on another machine works too)."""
-
-    def __init__(self, client):
-        self.client = client
-        self._voices = None
-        self.engine_load_seconds = 0.0
-
-    def render(self, request, progress=None):
-        import numpy as np
-        import soundfile as sf
-
-        from takefit.otio_adapters.render import Rendered
-
-        r = self.client.render(request, inline=True, progress=progress)
-        audio, rate = sf.read(io.BytesIO(r.wav_bytes()), dtype="float32", always_2d=False)
-        engine = 0.0 if r.cached else float(sum(v for v in (r.timings or {}).values() if isinstance(v, (int, float))))
-        return Rendered(int(rate), int(len(audio)), float(r.natural_seconds), float(r.ratio), r.method, r.voice,
-                        list(r.warnings), np.asarray(audio, np.float32), None, bool(r.cached), engine, r.key)
-
-    def check_voice(self, name: str) -> str:
-        from takefit.engine.errors import UnknownVoiceError
-
-        if self._voices is None:
-            self._voices = [v["name"] for v in self.client.voices()]
-        if name in self._voices:
-            return name
-        close = difflib.get_close_matches(name, self._voices, n=4, cutoff=0.5)
-        hint = " Did you mean: {}?".format(", ".join(close)) if close else ""
-        raise UnknownVoiceError("unknown voice {!r}.{} `takefit voices` lists all {}.".format(
-            name, hint, len(self._voices)))
-
-    def close(self) -> None:
-        self.client.close()
+from takefit.otio_adapters.render import DaemonRenderer  # noqa: E402  (shared with `takefit dub`)
 
 
 def client_for(job: dict, timeout: float | None = None):

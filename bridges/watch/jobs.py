@@ -346,8 +346,8 @@ def explain(e: BaseException, layout: Layout, name: str) -> tuple[str, str]:
         how = (f"Check that {layout.outbox} is writable and the disk has space. Then move the file from failed/ "
                f"back into inbox/.")
     elif isinstance(e, InputError) and "cast file" in what:
-        how = (f"Fix the cast file (see docs/cues.md for its keys), then move the file from failed/ back into "
-               f"inbox/ (a changed cast file applies to every file dropped after it).")
+        how = ("Fix the cast file (see docs/cues.md for its keys), then move the file from failed/ back into "
+               "inbox/ (a changed cast file applies to every file dropped after it).")
     elif isinstance(e, InputError) and "unsupported file type" in what:
         how = f"Export the timeline as one of: {SUPPORTED_TEXT}. " + again
     elif isinstance(e, InputError):

@@ -6,9 +6,9 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from ..errors import InputError
-from .en import EnReader, EnWord
+from .en import EnReader
 from .overrides import HAN, INLINE_ZH, Lexicon, ZhOverride, parse_inline
-from .zh import ZhReader, ZhWord
+from .zh import ZhReader
 
 __all__ = ["Frontend", "Reading", "Segment", "Chunk", "Lexicon", "split_chunks"]
 
