@@ -30,6 +30,7 @@ bench: setup
 	$(BIN)/python -m pip install -q -e ".[eval]"
 	$(BIN)/python bench/exactness.py
 	$(BIN)/python bench/speed.py
+	$(BIN)/python bench/fit_quality.py
 
 clean:
 	rm -rf $(VENV) out checkpoints/kokoro
