@@ -54,7 +54,7 @@ sentence to ``bench/results/fit_quality.jsonl.partial`` (git-ignored, removed at
 on a shared machine goes on with ``--resume``. ``--from-json`` rebuilds the report from a saved JSON.
 
     .venv/bin/pip install -e '.[eval]' praat-parselmouth matplotlib
-    .venv/bin/python bench/fit_quality.py            # ~25-35 min on 2 cores
+    .venv/bin/python bench/fit_quality.py            # 760 takes: ~25 min on 2 idle cores, 40 on a busy machine
     .venv/bin/python bench/fit_quality.py --quick
 """
 from __future__ import annotations
@@ -66,7 +66,6 @@ import math
 import os
 import platform
 import random
-import re
 import shutil
 import struct
 import sys
@@ -413,10 +412,15 @@ def best_per_ratio(samples: list[dict], summary: dict, ratios, seed: int, curren
                 ss.append(pick[:, 2].sum() / max(pick[:, 3].sum(), 1))
             d = np.mean(ss) - np.mean(sb)
             wins.append(1.0 if d > 0 else 0.5 if d == 0 else 0.0)
-        by_wer = min(METHODS, key=lambda m: cells[m]["wer_en"] if math.isfinite(cells[m]["wer_en"]) else 9)
-        by_cer = min(METHODS, key=lambda m: cells[m]["cer_zh"] if math.isfinite(cells[m]["cer_zh"]) else 9)
-        by_drift = min(METHODS, key=lambda m: cells[m]["drift"])
+        def winners(key: str) -> str:
+            vals = {m: cells[m][key] if math.isfinite(cells[m][key]) else 9.0 for m in METHODS}
+            low = min(vals.values())
+            tied = [m for m in METHODS if vals[m] - low < 1e-12]
+            return "all tie" if len(tied) == len(METHODS) else " = ".join(tied)
+
+        by_wer, by_cer, by_drift = winners("wer_en"), winners("cer_zh"), winners("drift")
         out[r] = {"best": best, "runner_up": second, "p_best_beats_runner_up": float(np.mean(wins)),
+                  "tie": abs(score(cells[best]) - score(cells[second])) < 1e-12,
                   "best_wer_en": by_wer, "best_cer_zh": by_cer, "lowest_drift": by_drift,
                   "choose_method": current(r), "scores": {m: score(cells[m]) for m in METHODS}}
     return out
@@ -451,7 +455,9 @@ def render_markdown(summary: dict, best: dict, meta: dict) -> str:
     for r in ratios:
         b = best[r]
         mark = "" if b["best"] == b["choose_method"] else " ⟵ differs"
-        blines.append(f"| {r:g} | **{b['best']}** (runner-up {b['runner_up']}) | {b['p_best_beats_runner_up']:.2f} "
+        name = (f"**{b['best']}** = {b['runner_up']} (tie; {b['best']} by \\|Δf0\\|)" if b.get("tie")
+                else f"**{b['best']}** (runner-up {b['runner_up']})")
+        blines.append(f"| {r:g} | {name} | {b['p_best_beats_runner_up']:.2f} "
                       f"| {b['best_wer_en']} | {b['best_cer_zh']} | {b['lowest_drift']} "
                       f"| {b['choose_method']}{mark} |")
     best_table = "\n".join(blines)
@@ -549,7 +555,8 @@ def report(samples: list[dict], meta: dict, seed: int, out_dir: Path | None, plo
     print("Best method per ratio (for choose_method):")
     for r in ratios:
         b = best[r]
-        print(f"  {r:>5g}: {b['best']:<8} (runner-up {b['runner_up']}, P={b['p_best_beats_runner_up']:.2f}; "
+        print(f"  {r:>5g}: {b['best']:<8} ({'tied with' if b.get('tie') else 'runner-up'} {b['runner_up']}, "
+              f"P={b['p_best_beats_runner_up']:.2f}; "
               f"choose_method now: {b['choose_method']})")
     t = meta["time_split_s"]
     print(f"\nruntime {meta['runtime_s'] / 60:.1f} min ({meta['runtime_s']:.0f} s): render {t['render']:.0f} s, "
