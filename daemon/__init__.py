@@ -1,1 +1,29 @@
-"""takefit.daemon — the engine as a persistent local service (ZeroMQ + msgpack), its cache and client."""
+"""takefit.daemon — the engine as a persistent local service (ZeroMQ + msgpack), its cache and client.
+
+    from takefit.daemon import Client
+    with Client(autostart=True) as c:
+        take = c.render("Hello there.", target="2.5s")
+
+Modules: server (the daemon), client (Client), protocol (wire format and schema; docs/protocol.md),
+journal (SQLite job journal), cache (content-addressed take cache), control (lock, start/stop),
+keys (CurveZMQ), paths (state dirs, output-name checks).
+"""
+from __future__ import annotations
+
+_EXPORTS = {
+    "Client": "client", "RenderResult": "client", "DaemonBusy": "client", "JobCanceledError": "client",
+    "Unauthorized": "client", "BadPathError": "client", "make_request": "client",
+    "DaemonError": "control", "DaemonUnavailable": "control", "AlreadyRunning": "control",
+    "Dirs": "paths", "PROTOCOL": "protocol",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):  # lazy: importing the client must not load the engine
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'takefit.daemon' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"takefit.daemon.{mod}"), name)

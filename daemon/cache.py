@@ -51,6 +51,7 @@ class TakeCache:
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_bytes = int(max_bytes)
         self._lock = threading.Lock()
+        self._known_size: int | None = None   # running total, so a put need not rescan the whole cache
 
     def _paths(self, key: str) -> tuple[Path, Path]:
         if not (len(key) == 64 and all(c in "0123456789abcdef" for c in key)):
@@ -85,21 +86,50 @@ class TakeCache:
                     warnings=list(meta["warnings"]), text=meta.get("text", ""), timings=meta.get("timings", {}))
         return take, wav
 
-    def put(self, key: str, take: Take) -> Path:
-        """Store atomically (WAV then metadata; an entry counts only when both exist)."""
+    def lookup(self, key: str) -> tuple[dict, Path] | None:
+        """The cached take's metadata and WAV path without decoding the audio (touched as recently used)."""
+        wav = self.wav_path(key)
+        if wav is None:
+            return None
+        try:
+            return json.loads(wav.with_suffix(".json").read_text("utf-8")), wav
+        except (OSError, ValueError):
+            return None
+
+    def put(self, key: str, take: Take, comment: str = "", title: str = "") -> Path:
+        """Store atomically (WAV then metadata; an entry counts only when both exist).
+
+        `comment`/`title` go into the WAV's INFO chunk (e.g. the synthetic-speech notice)."""
         wav, meta = self._paths(key)
         wav.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=wav.parent, suffix=".wav.partial")
         os.close(fd)
+        tmpm = meta.with_suffix(f".{os.getpid()}.{threading.get_ident()}.json.partial")
         try:
-            sf.write(tmp, take.audio, take.sample_rate, subtype="PCM_24", format="WAV")
+            with sf.SoundFile(tmp, "w", samplerate=take.sample_rate, channels=1, subtype="PCM_24",
+                              format="WAV") as f:
+                if comment:
+                    f.comment = comment
+                if title:
+                    f.title = title
+                if comment or title:
+                    f.software = "takefit"
+                f.write(np.clip(take.audio, -1.0, 1.0))
             os.replace(tmp, wav)
-            tmpm = meta.with_suffix(".json.partial")
             tmpm.write_text(json.dumps(take_metadata(take), ensure_ascii=False), "utf-8")
             os.replace(tmpm, meta)
         finally:
             Path(tmp).unlink(missing_ok=True)
-        self.evict()
+            tmpm.unlink(missing_ok=True)
+        with self._lock:
+            if self._known_size is not None:
+                try:
+                    self._known_size += wav.stat().st_size + meta.stat().st_size
+                except OSError:
+                    self._known_size = None
+            known = self._known_size
+        if known is None or known > self.max_bytes:   # rescan only when it may be over the bound
+            self.evict()
         return wav
 
     def entries(self) -> list[tuple[float, int, Path]]:
@@ -114,7 +144,16 @@ class TakeCache:
         return out
 
     def size(self) -> int:
-        return sum(s for _, s, _ in self.entries())
+        total = sum(s for _, s, _ in self.entries())
+        with self._lock:
+            self._known_size = total
+        return total
+
+    def approx_size(self) -> int:
+        """The running total (exact unless another process writes the same cache); no rescan."""
+        with self._lock:
+            known = self._known_size
+        return self.size() if known is None else known
 
     def evict(self) -> int:
         """Drop least recently used entries until the cache fits; returns how many went."""
@@ -129,6 +168,7 @@ class TakeCache:
                 wav.with_suffix(".json").unlink(missing_ok=True)
                 total -= size
                 dropped += 1
+            self._known_size = total
             return dropped
 
     def clear(self) -> int:
@@ -138,4 +178,5 @@ class TakeCache:
                 wav.unlink(missing_ok=True)
                 wav.with_suffix(".json").unlink(missing_ok=True)
                 n += 1
+            self._known_size = 0
             return n

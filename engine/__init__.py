@@ -2,16 +2,29 @@
 
     from takefit.engine import Engine, RenderRequest, Target
     take = Engine().render(RenderRequest("你好，takefit!", target=Target.parse("77@23.976")))
+
+The model-facing names (Engine, choose_method, Lexicon) load on first use, so light users of this
+package (errors, targets, requests: the daemon client, the CLI's argument parsing) stay fast.
 """
-from .engine import Engine, choose_method
 from .errors import AssetError, FitError, InputError, OutputError, TakefitError, UnknownVoiceError
-from .frontend import Lexicon
 from .request import FIT_METHODS, PhonemeDuration, RenderRequest, Take
 from .target import Target, parse_rate
 
 __version__ = "0.1.0"
 ENGINE_ID = "kokoro-82m-v1.0-int8"
 
+_LAZY = {"Engine": ".engine", "choose_method": ".engine", "Lexicon": ".frontend"}
+
 __all__ = ["Engine", "RenderRequest", "Take", "Target", "PhonemeDuration", "Lexicon", "FIT_METHODS",
            "TakefitError", "InputError", "UnknownVoiceError", "FitError", "AssetError", "OutputError",
            "parse_rate", "choose_method", "__version__", "ENGINE_ID"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

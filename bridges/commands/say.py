@@ -58,6 +58,8 @@ def register(sub) -> None:
     p.add_argument("--dict", type=Path, metavar="FILE", help="pronunciation dictionary (word → pinyin / IPA)")
     p.add_argument("--explain", action="store_true", help="print how the line will be read; render nothing")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--daemon", action="store_true",
+                   help="render through the takefit daemon (started if none is running; see `takefit daemon`)")
     p.set_defaults(func=run)
 
 
@@ -116,6 +118,10 @@ def run(args) -> int:
     out = None
     if not args.explain:
         out = check_writable(args.output or default_output(text))  # fail before the slow part
+    if getattr(args, "daemon", False):  # --daemon: the same take, from the daemon (bridges/commands/daemon.py)
+        from takefit.bridges.commands.daemon import say_via_daemon
+
+        return say_via_daemon(args, text, target, loudness, out)
     engine = Engine(lexicon=lexicon)
     if args.explain:
         info = engine.explain(text, args.voice, args.language, args.speed)

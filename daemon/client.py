@@ -1,0 +1,562 @@
+"""`takefit.daemon.Client` — a synchronous client for the takefit daemon.
+
+    from takefit.daemon import Client
+    with Client(autostart=True) as c:
+        r = c.render("Hello there.", target="2.5s", progress=lambda f, m: print(f"{f:4.0%} {m}"))
+        print(r.path, r.samples, r.ratio)
+
+Reliability (the ZeroMQ guide's lazy pirate, plus heartbeats):
+  * every request is idempotent — job ids are chosen here, so re-sending a render after a timeout
+    re-attaches to the same job instead of rendering twice;
+  * no answer within `timeout` → close the socket, reconnect (re-reading daemon.json, so a
+    restarted daemon on a new port is found; with autostart, a dead daemon is started again) and
+    re-send, up to `retries` times;
+  * while a render runs, the daemon sends heartbeats and so does the client: silence for
+    interval × liveness means the daemon is gone → reconnect and re-attach (`watch`).
+
+A Client is not thread-safe: use one per thread (they are cheap; they share one ZeroMQ context).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import zmq
+
+from takefit.engine.errors import AssetError, FitError, InputError, OutputError, TakefitError, UnknownVoiceError
+
+from . import control
+from .control import DaemonError, DaemonUnavailable
+from .paths import ENV_ENDPOINT, Dirs
+from .protocol import (MAX_CLIENT_MESSAGE_BYTES, PROTOCOL, SIGNATURE, ProtocolError, normalise_target, pack,
+                       request_fields, unpack)
+
+ENV_SERVER_KEY = "TAKEFIT_DAEMON_SERVER_KEY"
+ENV_CLIENT_KEY = "TAKEFIT_DAEMON_CLIENT_KEY"
+
+
+class DaemonBusy(DaemonError):
+    code = "busy"
+
+
+class JobCanceledError(DaemonError):
+    code = "canceled"
+
+
+class BadPathError(InputError):
+    code = "bad_path"
+
+
+class Unauthorized(DaemonError):
+    code = "unauthorized"
+
+
+def remote_error(doc: dict) -> TakefitError:
+    """A daemon `error` message → the matching exception (engine codes keep their engine classes)."""
+    code = str(doc.get("code", "internal"))
+    message = str(doc.get("message", code))
+    details = doc.get("details") or {}
+    if code == "impossible_fit":
+        e: TakefitError = FitError(message, details.get("min_seconds"), details.get("max_seconds"))
+    elif code == "unknown_voice":
+        e = UnknownVoiceError(message)
+    elif code == "bad_input":
+        e = InputError(message)
+    elif code == "bad_path":
+        e = BadPathError(message)
+    elif code == "asset":
+        e = AssetError(message)
+    elif code == "output":
+        e = OutputError(message)
+    elif code == "busy":
+        e = DaemonBusy(message, code, details)
+    elif code == "canceled":
+        e = JobCanceledError(message, code, details)
+    else:
+        e = DaemonError(message, code, details)
+    e.code = code
+    e.details = details  # type: ignore[attr-defined]
+    e.job = doc.get("job")  # type: ignore[attr-defined]
+    return e
+
+
+@dataclass
+class RenderResult:
+    """One finished take, as the daemon reports it."""
+
+    job: str
+    path: str                       # the WAV, inside the daemon's output root
+    samples: int
+    sample_rate: int
+    seconds: float
+    natural_seconds: float
+    ratio: float
+    method: str
+    voice: str
+    text: str
+    warnings: list[str]
+    timings: dict[str, float]
+    cached: bool
+    key: str = ""
+    output: str = ""                # the name relative to the output root
+    audio: bytes | None = None      # the WAV file's bytes, when asked for inline
+    phonemes: list[dict] | None = None
+    daemon_timings: dict[str, float] = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> "RenderResult":
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        kw = {k: v for k, v in doc.items() if k in known}
+        return cls(**kw, extra={k: v for k, v in doc.items() if k not in known})
+
+    def wav_bytes(self) -> bytes:
+        return self.audio if self.audio is not None else Path(self.path).read_bytes()
+
+    def read(self):
+        """(float32 samples, rate) — needs soundfile, like the engine."""
+        import io
+
+        import soundfile as sf
+
+        data, rate = sf.read(io.BytesIO(self.wav_bytes()), dtype="float32", always_2d=False)
+        return data, rate
+
+
+def make_request(text, *, voice: str = "auto", language: str = "auto", target=None, sample_rate: int = 48000,
+                 pre_roll: float = 0.0, method: str = "auto", loudness: float | None = -23.0, speed: float = 1.0,
+                 natural_range=(0.7, 1.4), dictionary: str | None = None) -> dict:
+    """The protocol's request map; `text` may also be an engine RenderRequest."""
+    from takefit.engine.request import RenderRequest
+
+    if isinstance(text, RenderRequest):
+        doc = request_fields(text)
+    else:
+        doc = {"text": text, "voice": voice, "language": language, "target": normalise_target(target),
+               "sample_rate": int(sample_rate), "pre_roll": float(pre_roll), "method": method,
+               "loudness": None if loudness is None else float(loudness), "speed": float(speed),
+               "natural_range": [float(x) for x in natural_range]}
+    if dictionary:
+        doc["dictionary"] = dictionary
+    return doc
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+class _Lost(Exception):
+    """No answer in time: reconnect and retry."""
+
+
+class Client:
+    def __init__(self, endpoint: str | None = None, *, home: str | os.PathLike | None = None,
+                 home_dirs: Dirs | None = None, timeout: float = 10.0, retries: int = 3, autostart: bool = False,
+                 autostart_args: list[str] | None = None, server_key: str | bytes | os.PathLike | None = None,
+                 client_key: str | os.PathLike | tuple[bytes, bytes] | None = None,
+                 heartbeat_ms: int | None = None, liveness: int | None = None, context: zmq.Context | None = None):
+        self.dirs = home_dirs or Dirs.resolve(home)
+        # $TAKEFIT_DAEMON_ENDPOINT (and its key variables) is the default only when the caller named
+        # neither an endpoint nor a daemon home
+        env_endpoint = None if (home is not None or home_dirs is not None) else os.environ.get(ENV_ENDPOINT)
+        self._explicit = endpoint or env_endpoint or None
+        remote = endpoint is not None or bool(env_endpoint)
+        self.timeout = float(timeout)
+        self.retries = int(retries)
+        self.autostart = autostart
+        self.autostart_args = list(autostart_args or [])
+        self.ctx = context or zmq.Context.instance()
+        self._server_key = server_key or (os.environ.get(ENV_SERVER_KEY) if remote else None) or None
+        self._client_key = client_key or (os.environ.get(ENV_CLIENT_KEY) if remote else None) or None
+        self._hb_override = heartbeat_ms
+        self._liveness_override = liveness
+        self.heartbeat = (heartbeat_ms or 1000) / 1000.0
+        self.liveness = liveness or 3
+        self._sock: zmq.Socket | None = None
+        self._monitor: zmq.Socket | None = None
+        self._ids = itertools.count(1)
+        self._prefix = uuid.uuid4().hex[:8]
+        self.endpoint: str | None = None
+        self.server: dict = {}           # the daemon's hello reply
+        self.reconnects = 0
+
+    # ------------------------------------------------------------------ connection
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._monitor is not None:
+            try:
+                self._sock.disable_monitor()
+            except zmq.ZMQError:
+                pass
+            self._monitor.close(linger=0)
+            self._monitor = None
+        if self._sock is not None:
+            self._sock.close(linger=0)
+            self._sock = None
+
+    def _resolve(self) -> str:
+        if self._explicit:
+            return self._explicit
+        info = control.read_info(self.dirs)
+        if info is None and self.autostart:
+            info = control.start(self.dirs, self.autostart_args)
+        if info is None:
+            raise DaemonUnavailable(f"no takefit daemon is running for this user (start one with "
+                                    f"`takefit daemon start`; looked in {self.dirs.runtime})")
+        ep = control.pick_endpoint(info)
+        if ep is None:
+            raise DaemonUnavailable(f"the daemon (pid {info.get('pid')}) publishes no endpoint")
+        return ep
+
+    def _curve(self) -> tuple[bytes, bytes, bytes] | None:
+        if not self._server_key:
+            return None
+        from . import keys
+
+        server = keys.read_public(self._server_key) if not isinstance(self._server_key, bytes) else self._server_key
+        if self._client_key is None:
+            raise InputError("a CurveZMQ connection needs the client's key pair too (client_key=PATH.key_secret)")
+        if isinstance(self._client_key, tuple):
+            public, secret = self._client_key
+        else:
+            public, secret = keys.read_secret(self._client_key)
+        return server, public, secret
+
+    def _connect(self) -> zmq.Socket:
+        if self._sock is not None:
+            return self._sock
+        ep = self._resolve()
+        sock = self.ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_CLIENT_MESSAGE_BYTES)
+        sock.setsockopt(zmq.RCVHWM, 0)
+        curve = self._curve()
+        if curve is not None:
+            sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = curve
+            self._monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH
+                                                    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                                                    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+        sock.connect(ep)
+        self._sock = sock
+        self.endpoint = ep
+        try:
+            self._hello()
+        except BaseException:
+            self.close()
+            raise
+        return sock
+
+    def _hello(self) -> None:
+        rid = self._rid()
+        self._send({"op": "hello", "id": rid, "protocol": PROTOCOL, "client": "takefit-python",
+                    "capabilities": ["heartbeat", "inline_audio"]})
+        doc = self._await(rid, min(self.timeout, 10.0))
+        if doc is None:
+            raise _Lost()
+        self.server = doc
+        hb = doc.get("heartbeat") or {}
+        if self._hb_override is None and isinstance(hb.get("interval_ms"), int):
+            self.heartbeat = hb["interval_ms"] / 1000.0
+        if self._liveness_override is None and isinstance(hb.get("liveness"), int):
+            self.liveness = hb["liveness"]
+
+    def _rid(self) -> str:
+        return f"{self._prefix}-{next(self._ids)}"
+
+    def _send(self, doc: dict) -> None:
+        self._sock.send_multipart([SIGNATURE, pack(doc)])
+
+    def _recv(self, timeout: float) -> dict | None:
+        """One message from the daemon within `timeout` seconds, or None."""
+        sock = self._sock
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        if self._monitor is not None:
+            poller.register(self._monitor, zmq.POLLIN)
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            remaining = deadline - time.monotonic()
+            events = dict(poller.poll(max(0, int(remaining * 1000))))
+            if self._monitor is not None and self._monitor in events:
+                from zmq.utils.monitor import recv_monitor_message
+
+                ev = recv_monitor_message(self._monitor)
+                raise Unauthorized(f"the daemon at {self.endpoint} refused this client's CurveZMQ key "
+                                   f"(handshake failed: event {ev.get('event')}, {ev.get('value')}); authorise it "
+                                   f"with `takefit daemon keys authorize` on the daemon's machine")
+            if sock in events:
+                frames = sock.recv_multipart()
+                try:
+                    if len(frames) != 2 or frames[0] != SIGNATURE:
+                        raise ProtocolError("bad_frame", "unexpected framing from the daemon")
+                    doc = unpack(frames[1], MAX_CLIENT_MESSAGE_BYTES)
+                    if not isinstance(doc, dict):
+                        raise ProtocolError("bad_frame", "the daemon sent a non-map body")
+                    return doc
+                except ProtocolError:
+                    continue                   # ignore what we cannot read; the timeout still holds
+            if time.monotonic() >= deadline:
+                return None
+
+    def _await(self, rid: str, timeout: float) -> dict | None:
+        """The reply to `rid` (raising its typed error), skipping stale replies and heartbeats."""
+        deadline = time.monotonic() + timeout
+        while True:
+            doc = self._recv(deadline - time.monotonic())
+            if doc is None:
+                return None
+            if doc.get("id") != rid:
+                continue
+            if doc.get("type") == "error":
+                raise remote_error(doc)
+            return doc
+
+    def _backoff(self, attempt: int) -> None:
+        time.sleep(min(0.05 * (2 ** attempt), 1.0))
+
+    def call(self, op: str, timeout: float | None = None, **fields: Any) -> dict:
+        """One request → its reply, with lazy-pirate retries (every op is idempotent)."""
+        last: Exception | None = None
+        for attempt in range(self.retries + 1):
+            try:
+                self._connect()
+                rid = self._rid()
+                self._send({"op": op, "id": rid, **fields})
+                doc = self._await(rid, self.timeout if timeout is None else timeout)
+                if doc is not None:
+                    return doc
+                last = None
+            except _Lost:
+                last = None
+            except DaemonUnavailable as e:
+                last = e
+            self.close()
+            self.reconnects += 1
+            if attempt < self.retries:
+                self._backoff(attempt)
+        if last is not None:
+            raise last
+        raise DaemonUnavailable(f"no answer from the takefit daemon at {self.endpoint or '?'} after "
+                                f"{self.retries + 1} tries of {self.timeout:g} s; is it running? "
+                                f"(`takefit daemon status`)")
+
+    # ------------------------------------------------------------------ simple operations
+    def connect(self) -> "Client":
+        """Connect and say hello now (otherwise the first request does), with the usual retries."""
+        last: Exception | None = None
+        for attempt in range(self.retries + 1):
+            try:
+                self._connect()
+                return self
+            except _Lost:
+                last = None
+            except DaemonUnavailable as e:
+                last = e
+            self.close()
+            if attempt < self.retries:
+                self._backoff(attempt)
+        if last is not None:
+            raise last
+        raise DaemonUnavailable(f"no answer from the takefit daemon at {self.endpoint or '?'} after "
+                                f"{self.retries + 1} tries of {self.timeout:g} s; is it running? "
+                                f"(`takefit daemon status`)")
+
+    def hello(self) -> dict:
+        self.connect()
+        return dict(self.server)
+
+    def ping(self) -> float:
+        """Round trip in seconds."""
+        self.connect()
+        t0 = time.perf_counter()
+        self.call("ping")
+        return time.perf_counter() - t0
+
+    def health(self) -> dict:
+        return self.call("health")
+
+    def voices(self, language: str | None = None) -> list[dict]:
+        return self.call("voices", timeout=max(self.timeout, 60.0), language=language)["voices"]
+
+    def explain(self, text: str, voice: str = "auto", language: str = "auto", speed: float = 1.0,
+                dictionary: str | None = None) -> dict:
+        return self.call("explain", timeout=max(self.timeout, 60.0), text=text, voice=voice, language=language,
+                         speed=float(speed), dictionary=dictionary)["explain"]
+
+    def job(self, job_id: str, inline: bool = False, phonemes: bool = False) -> dict:
+        """A job's state; finished jobs carry `result` (or `error`) — also after a restart."""
+        return self.call("job", job=job_id, inline=inline, phonemes=phonemes)["job"]
+
+    def jobs(self, state: str | None = None, batch: str | None = None, limit: int = 100) -> list[dict]:
+        return self.call("jobs", state=state, batch=batch, limit=limit)["jobs"]
+
+    def cancel(self, *jobs: str, batch: str | None = None) -> dict:
+        return self.call("cancel", jobs=list(jobs), batch=batch)
+
+    def cache_clear(self) -> int:
+        return self.call("cache_clear")["removed"]
+
+    def shutdown(self) -> dict:
+        return self.call("shutdown")
+
+    # ------------------------------------------------------------------ rendering
+    def render(self, text, *, output: str | None = None, inline: bool = False, phonemes: bool = False,
+               priority: str = "normal", job: str | None = None,
+               progress: Callable[[float, str], None] | None = None, timeout: float | None = None,
+               **request: Any) -> RenderResult:
+        """Render one take and wait for it. `request` takes make_request's fields (voice, target, …)."""
+        req = make_request(text, **request)
+        jid = job or new_job_id()
+        msg = {"op": "render", "request": req, "job": jid, "output": output, "inline": inline,
+               "phonemes": phonemes, "priority": priority, "progress": progress is not None}
+        cb = None if progress is None else (lambda j, f, m: progress(f, m))
+        out = self._run_jobs(msg, [jid], cb, None, timeout, inline, phonemes)[jid]
+        if isinstance(out, BaseException):
+            raise out
+        return out
+
+    def render_batch(self, items: list, *, priority: str = "low", batch: str | None = None, inline: bool = False,
+                     phonemes: bool = False, progress: Callable[[str, float, str], None] | None = None,
+                     on_result: Callable[[str, Any], None] | None = None,
+                     timeout: float | None = None) -> list[RenderResult | TakefitError]:
+        """Render many takes (one journaled batch); returns results/errors in item order.
+
+        items: dicts of make_request fields (+ optional "output", "job"), or engine RenderRequests."""
+        wire, ids = self._batch_items(items)
+        msg = {"op": "render_batch", "items": wire, "batch": batch or new_job_id(), "priority": priority,
+               "inline": inline, "phonemes": phonemes, "progress": progress is not None, "stream": True}
+        out = self._run_jobs(msg, ids, progress, on_result, timeout, inline, phonemes)
+        return [out[j] for j in ids]
+
+    def submit(self, text, *, output: str | None = None, priority: str = "normal", job: str | None = None,
+               **request: Any) -> str:
+        """Queue one render without waiting; returns its job id (see wait / job)."""
+        return self.submit_batch([{**request, "text": text, "output": output, "job": job}], priority=priority)[1][0]
+
+    def submit_batch(self, items: list, *, priority: str = "low", batch: str | None = None) -> tuple[str, list[str]]:
+        """Queue many renders without waiting; returns (batch id, job ids)."""
+        wire, ids = self._batch_items(items)
+        bid = batch or new_job_id()
+        self.call("render_batch", items=wire, batch=bid, priority=priority, stream=False)
+        return bid, ids
+
+    def wait(self, jobs, *, inline: bool = False, phonemes: bool = False,
+             progress: Callable[[str, float, str], None] | None = None,
+             on_result: Callable[[str, Any], None] | None = None,
+             timeout: float | None = None) -> dict[str, RenderResult | TakefitError]:
+        """Wait for jobs accepted earlier (by anyone, before or after a daemon restart)."""
+        ids = [jobs] if isinstance(jobs, str) else list(jobs)
+        msg = {"op": "watch", "jobs": ids, "inline": inline, "phonemes": phonemes, "progress": progress is not None}
+        return self._run_jobs(msg, ids, progress, on_result, timeout, inline, phonemes, watch_first=True)
+
+    @staticmethod
+    def _batch_items(items: list) -> tuple[list[dict], list[str]]:
+        from takefit.engine.request import RenderRequest
+
+        wire, ids = [], []
+        for it in items:
+            if isinstance(it, RenderRequest):
+                it = {"text": it}
+            it = dict(it)
+            output = it.pop("output", None)
+            jid = it.pop("job", None) or new_job_id()
+            text = it.pop("text")
+            wire.append({"request": make_request(text, **it), "job": jid, "output": output})
+            ids.append(jid)
+        return wire, ids
+
+    def _run_jobs(self, first: dict, ids: list[str], progress, on_result, timeout: float | None, inline: bool,
+                  phonemes: bool, watch_first: bool = False) -> dict[str, Any]:
+        """Send `first` and collect one result or error per job, surviving daemon restarts."""
+        pending = set(ids)
+        results: dict[str, Any] = {}
+        accepted = watch_first
+        overall = None if timeout is None else time.monotonic() + timeout
+        msg = first
+        attempt = 0
+        while True:
+            try:
+                self._connect()
+                rid = self._rid()
+                self._send({**msg, "id": rid})
+                now = time.monotonic()
+                last_heard, next_hb = now, now + self.heartbeat
+                lost = False
+                while pending:
+                    now = time.monotonic()
+                    if overall is not None and now > overall:
+                        raise DaemonError(f"timed out after {timeout:g} s waiting for {len(pending)} job(s); they "
+                                          f"continue in the daemon", code="timeout",
+                                          details={"jobs": sorted(pending)})
+                    limit = self.heartbeat * self.liveness if accepted else self.timeout
+                    wait = min(next_hb, last_heard + limit) - now
+                    if overall is not None:
+                        wait = min(wait, overall - now)
+                    doc = self._recv(max(wait, 0.0))
+                    now = time.monotonic()
+                    if doc is not None:
+                        last_heard = now
+                        kind = doc.get("type")
+                        if kind != "heartbeat" and doc.get("id") == rid:
+                            if kind == "accepted":
+                                accepted = True
+                            elif kind == "progress":
+                                if progress is not None and doc.get("job") in pending:
+                                    progress(doc["job"], doc.get("fraction", 0.0), doc.get("message", ""))
+                            elif kind == "result":
+                                j = doc.get("job")
+                                if j in pending:
+                                    pending.discard(j)
+                                    results[j] = RenderResult.from_doc(doc["result"])
+                                    if on_result is not None:
+                                        on_result(j, results[j])
+                            elif kind == "error":
+                                j = doc.get("job")
+                                if j in pending:
+                                    pending.discard(j)
+                                    results[j] = remote_error(doc)
+                                    if on_result is not None:
+                                        on_result(j, results[j])
+                                elif doc.get("code") == "shutting_down" and (doc.get("details") or {}).get("resumable"):
+                                    lost = True          # the daemon is stopping; our jobs stay journaled
+                                    break
+                                else:
+                                    raise remote_error(doc)
+                            elif kind == "done" and pending:
+                                raise DaemonError(f"the daemon ended the stream with {len(pending)} job(s) unanswered",
+                                                  code="internal", details={"jobs": sorted(pending)})
+                    if accepted and now >= next_hb:
+                        self._send({"op": "heartbeat"})
+                        next_hb = now + self.heartbeat
+                    if now - last_heard > (self.heartbeat * self.liveness if accepted else self.timeout):
+                        lost = True
+                        break
+                if not pending:
+                    return results
+            except _Lost:
+                lost = True
+            except DaemonUnavailable:
+                if attempt >= self.retries:
+                    raise
+            self.close()
+            self.reconnects += 1
+            attempt += 1
+            if attempt > self.retries:
+                raise DaemonUnavailable(
+                    f"lost the takefit daemon at {self.endpoint or '?'} ({self.retries + 1} tries); "
+                    f"{len(pending)} job(s) are journaled and will finish when it runs again — fetch them with "
+                    f"Client.wait(...) or `takefit daemon job ID`", details={"jobs": sorted(pending)})
+            self._backoff(attempt)
+            if accepted:   # re-attach to what the daemon already journaled
+                msg = {"op": "watch", "jobs": sorted(pending), "inline": inline, "phonemes": phonemes,
+                       "progress": progress is not None}
