@@ -481,19 +481,10 @@ def say_via_daemon(args, text: str, target, loudness, out: Path | None) -> int:
                        speed=args.speed, dictionary=dictionary)
         result = _render_with_bar(client, text, request, quiet=args.json)
     _write_atomic(out, result.audio)
-    summary = {"path": str(out.resolve()), "samples": result.samples, "sample_rate": result.sample_rate,
-               "seconds": round(result.seconds, 6), "natural_seconds": round(result.natural_seconds, 3),
-               "ratio": round(result.ratio, 4), "method": result.method, "voice": result.voice,
-               "warnings": result.warnings, "timings": {k: round(v, 3) for k, v in result.timings.items()},
-               "daemon": {"job": result.job, "cached": result.cached}}
-    if args.json:
-        print(json.dumps(summary, ensure_ascii=False, indent=1))
-    else:
-        for w in result.warnings:
-            print(f"warning: {w}", file=sys.stderr)
-        print(f"{out.resolve()}  {result.seconds:.3f} s ({result.samples} samples @ {result.sample_rate} Hz), "
-              f"natural {result.natural_seconds:.2f} s, ratio {result.ratio:.3f}, {result.method}, voice "
-              f"{result.voice}" + (" (cached)" if result.cached else ""))
+    from takefit.bridges.commands.say import print_take
+
+    print_take(out, result, as_json=args.json, extra={"daemon": {"job": result.job, "cached": result.cached}},
+               note=" (cached)" if result.cached else "")
     return 0
 
 

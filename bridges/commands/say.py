@@ -133,18 +133,24 @@ def run(args) -> int:
     take = render_with_progress(engine, req, quiet=args.json)
     write_wav(out, take.audio, take.sample_rate,
               comment=f"synthetic speech (takefit, voice {take.voice})", title=take.text[:200])
+    print_take(out, take, as_json=args.json)
+    return 0
+
+
+def print_take(out: Path, take, as_json: bool, extra: dict | None = None, note: str = "") -> None:
+    """The result line (or JSON) for a written take; `take` is an engine Take or a daemon result."""
     summary = {"path": str(out.resolve()), "samples": take.samples, "sample_rate": take.sample_rate,
                "seconds": round(take.seconds, 6), "natural_seconds": round(take.natural_seconds, 3),
                "ratio": round(take.ratio, 4), "method": take.method, "voice": take.voice,
-               "warnings": take.warnings, "timings": {k: round(v, 3) for k, v in take.timings.items()}}
-    if args.json:
+               "warnings": take.warnings, "timings": {k: round(v, 3) for k, v in take.timings.items()},
+               **(extra or {})}
+    if as_json:
         print(json.dumps(summary, ensure_ascii=False, indent=1))
-    else:
-        for w in take.warnings:
-            print(f"warning: {w}", file=sys.stderr)
-        print(f"{out.resolve()}  {take.seconds:.3f} s ({take.samples} samples @ {take.sample_rate} Hz), "
-              f"natural {take.natural_seconds:.2f} s, ratio {take.ratio:.3f}, {take.method}, voice {take.voice}")
-    return 0
+        return
+    for w in take.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(f"{out.resolve()}  {take.seconds:.3f} s ({take.samples} samples @ {take.sample_rate} Hz), "
+          f"natural {take.natural_seconds:.2f} s, ratio {take.ratio:.3f}, {take.method}, voice {take.voice}{note}")
 
 
 def render_with_progress(engine, req, quiet: bool = False):
