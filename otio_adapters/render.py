@@ -141,7 +141,10 @@ class DaemonRenderer:
 
         r = self.client.render(request, inline=True, progress=progress)
         audio, rate = sf.read(io.BytesIO(r.wav_bytes()), dtype="float32", always_2d=False)
-        engine = 0.0 if r.cached else float(sum(v for v in (r.timings or {}).values() if isinstance(v, (int, float))))
+        timings = r.timings or {}
+        # the engine's own "total" (frontend + render + post); summing every key would count it twice
+        engine = 0.0 if r.cached else float(timings.get("total", sum(v for k, v in timings.items()
+                                                                      if isinstance(v, (int, float)))))
         return Rendered(int(rate), int(len(audio)), float(r.natural_seconds), float(r.ratio), r.method, r.voice,
                         list(r.warnings), np.asarray(audio, np.float32), None, bool(r.cached), engine, r.key)
 
