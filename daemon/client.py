@@ -344,11 +344,12 @@ class Client:
             self.reconnects += 1
             if attempt < self.retries:
                 self._backoff(attempt)
-        if last is not None:
-            raise last
-        raise DaemonUnavailable(f"no answer from the takefit daemon at {self.endpoint or '?'} after "
-                                f"{self.retries + 1} tries of {self.timeout:g} s; is it running? "
-                                f"(`takefit daemon status`)")
+        raise last if last is not None else self._no_answer()
+
+    def _no_answer(self) -> DaemonUnavailable:
+        return DaemonUnavailable(f"no answer from the takefit daemon at {self.endpoint or '?'} after "
+                                 f"{self.retries + 1} tries of {self.timeout:g} s; is it running? "
+                                 f"(`takefit daemon status`)")
 
     # ------------------------------------------------------------------ simple operations
     def connect(self) -> "Client":
@@ -365,11 +366,7 @@ class Client:
             self.close()
             if attempt < self.retries:
                 self._backoff(attempt)
-        if last is not None:
-            raise last
-        raise DaemonUnavailable(f"no answer from the takefit daemon at {self.endpoint or '?'} after "
-                                f"{self.retries + 1} tries of {self.timeout:g} s; is it running? "
-                                f"(`takefit daemon status`)")
+        raise last if last is not None else self._no_answer()
 
     def hello(self) -> dict:
         self.connect()
