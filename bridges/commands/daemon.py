@@ -489,15 +489,9 @@ def say_via_daemon(args, text: str, target, loudness, out: Path | None) -> int:
 
 
 def _render_with_bar(client, text, request, quiet: bool):
-    from tqdm import tqdm
+    from takefit.bridges.commands.say import progress_bar
 
-    with tqdm(total=100, desc="rendering (daemon)", unit="%", disable=quiet or not sys.stderr.isatty(),
-              bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}", file=sys.stderr) as bar:
-        def progress(fraction: float, message: str) -> None:
-            bar.n = int(fraction * 100)
-            bar.set_postfix_str(message)
-            bar.refresh()
-
+    with progress_bar("rendering (daemon)", quiet) as progress:
         return client.render(text, inline=True, progress=progress, **request)
 
 

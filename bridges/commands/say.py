@@ -5,6 +5,7 @@ import argparse
 import hashlib
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from takefit.engine.errors import InputError
@@ -153,16 +154,23 @@ def print_take(out: Path, take, as_json: bool, extra: dict | None = None, note: 
           f"natural {take.natural_seconds:.2f} s, ratio {take.ratio:.3f}, {take.method}, voice {take.voice}{note}")
 
 
-def render_with_progress(engine, req, quiet: bool = False):
+@contextmanager
+def progress_bar(desc: str, quiet: bool = False):
+    """A percentage bar on a terminal's stderr; yields the `progress(fraction, message)` callback."""
     from tqdm import tqdm
 
-    with tqdm(total=100, desc="rendering", unit="%", disable=quiet or not sys.stderr.isatty(),
+    with tqdm(total=100, desc=desc, unit="%", disable=quiet or not sys.stderr.isatty(),
               bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}", file=sys.stderr) as bar:
         def progress(fraction: float, message: str) -> None:
             bar.n = int(fraction * 100)
             bar.set_postfix_str(message)
             bar.refresh()
 
+        yield progress
+
+
+def render_with_progress(engine, req, quiet: bool = False):
+    with progress_bar("rendering", quiet) as progress:
         return engine.render(req, progress=progress)
 
 
