@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO_TEXT ?= 我们用 takefit 给视频配音, exactly on time.
 DEMO_FIT ?= 4s
 
-.PHONY: setup assets demo test bench clean
+.PHONY: setup assets demo test bench eval clean
 
 setup: $(VENV)/.installed assets
 
@@ -31,6 +31,16 @@ bench: setup
 	$(BIN)/python bench/exactness.py
 	$(BIN)/python bench/speed.py
 	$(BIN)/python bench/fit_quality.py
+
+# The quality evaluation (docs/eval/README.md): takefit's fitting vs ffmpeg atempo and Rubber Band.
+# torch first, pinned (any other spec pulls CUDA); the Rubber Band CLI from Debian when we can.
+eval: setup
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[eval]"
+	command -v rubberband >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ apt-get install -y -qq rubberband-cli || { apt-get update -qq && apt-get install -y -qq rubberband-cli; }; }; } || \
+		echo "rubberband-cli not installed: the rubberband column falls back to pedalboard's Rubber Band (R3)"
+	$(BIN)/takefit-eval
 
 clean:
 	rm -rf $(VENV) out checkpoints/kokoro

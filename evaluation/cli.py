@@ -80,14 +80,16 @@ def main(argv=None) -> int:
     ap.add_argument("--keep-audio", type=Path, metavar="DIR",
                     help="also write every take there as a WAV (DIR/<lang>-<line>-<voice>/<method>-<ratio>.wav)")
     ap.add_argument("--resume", action="store_true", help="go on from the lines a killed run already measured")
-    ap.add_argument("--from-json", type=Path, metavar="JSON", help="render nothing: rebuild from a results.json")
+    ap.add_argument("--from-json", type=Path, metavar="JSON", help="render nothing: rebuild from a results.json, or from the "
+                                                       "results.jsonl.partial of a stopped run")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
 
     if args.from_json:
         if not args.from_json.is_file():
             ap.error(f"--from-json {args.from_json}: no such file")
-        result = json.loads(args.from_json.read_text("utf-8"))
+        result = (experiment.from_partial(args.from_json) if args.from_json.name.endswith(".partial")
+                  else json.loads(args.from_json.read_text("utf-8")))
         dd = result["meta"]["design"]
         design = Design(**{**dd, "ratios": tuple(dd["ratios"]), "methods": tuple(dd["methods"]),
                            "languages": tuple(dd["languages"])})

