@@ -57,6 +57,70 @@ def measure_table(summary: dict, design: Design, key: str, fmt, natural_value) -
     return "\n".join(lines)
 
 
+def headline_table(summary: dict, design: Design) -> str:
+    """One compact table: per ratio and method, WER en / CER zh / DNSMOS OVRL / |Δf0|."""
+    head = ["ratio", *design.methods]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in design.ratios:
+        if r == 1.0:
+            c = summary[r]["natural"]
+            cell = f"{pct(c['wer_en'])} / {pct(c['cer_zh'])} / {num(c['dnsmos_ovrl'])} / 0.00"
+            lines.append("| **1.0 (natural)** | " + " | ".join(cell for _ in design.methods) + " |")
+            continue
+        cells = [f"{pct(c['wer_en'])} / {pct(c['cer_zh'])} / {num(c['dnsmos_ovrl'])} / {num(c['drift_abs_st'])}"
+                 for c in (summary[r][m] for m in design.methods)]
+        lines.append(f"| {r:g} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def paired(samples: list[dict], design: Design, a: str, b: str, direction: str, key: str,
+           lang: str | None = None, boot: int = 2000) -> tuple[float, float, float, int]:
+    """Mean paired difference a − b over the (line, ratio) pairs of one direction ("shorten" < 1,
+    "lengthen" > 1), with a 95% bootstrap interval over the pairs: for error rates the pooled rate
+    difference in points, for other keys the mean difference. (nan, nan, nan, 0) without pairs."""
+    import numpy as np
+
+    def side(r):
+        return (r < 1.0) if direction == "shorten" else (r > 1.0)
+
+    cells: dict[tuple, dict] = {}
+    for s in samples:
+        if s["method"] in (a, b) and side(s["ratio"]) and not s.get("error") and (lang is None or s["lang"] == lang):
+            cells.setdefault((s["lang"], s["sentence"], s["ratio"]), {})[s["method"]] = s
+    pairs = [c for c in cells.values() if len(c) == 2]
+    if not pairs:
+        return float("nan"), float("nan"), float("nan"), 0
+    if key == "errors":
+        x = np.array([[c[a]["errors"], c[b]["errors"], c[a]["ref_len"]] for c in pairs], float)
+        stat = lambda m: 100 * (m[:, 0].sum() - m[:, 1].sum()) / max(m[:, 2].sum(), 1)
+    else:
+        x = np.array([[c[a][key], c[b][key]] for c in pairs], float)
+        stat = lambda m: float(np.mean(m[:, 0] - m[:, 1]))
+    rng = np.random.default_rng(design.seed)
+    reps = [stat(x[rng.integers(0, len(x), len(x))]) for _ in range(boot)]
+    lo, hi = np.percentile(reps, [2.5, 97.5])
+    return stat(x), float(lo), float(hi), len(pairs)
+
+
+def paired_table(samples: list[dict], design: Design) -> str:
+    ours = [m for m in design.methods if m in TAKEFIT]
+    rivals = [m for m in design.methods if m not in TAKEFIT]
+    lines = ["| takefit method − stretcher | direction | pairs | Δ WER en (points) | Δ CER zh (points) "
+             "| Δ DNSMOS OVRL | Δ speaker sim (resemblyzer) |", "|---|---|---|---|---|---|---|"]
+    for a in ours:
+        for b in rivals:
+            for direction in ("shorten", "lengthen"):
+                cells = []
+                n = 0
+                for key, lang, digits in (("errors", "en", 1), ("errors", "zh", 1), ("dnsmos_ovrl", None, 2),
+                                          ("sim_resemblyzer", None, 3)):
+                    m, lo, hi, k = paired(samples, design, a, b, direction, key, lang)
+                    n = max(n, k)
+                    cells.append("—" if not k else f"{m:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]")
+                lines.append(f"| {a} − {b} | {direction} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def goal_tables(summary: dict, design: Design) -> str:
     g = goals(summary, design)
     mark = {True: "✓", False: "✗", None: "—"}
@@ -106,12 +170,19 @@ def markdown(result: dict, summary: dict, design: Design) -> str:
         f"ASR: {meta['asr']}, faster-whisper {meta['faster_whisper']}, beam {design.beam_size}, temperature 0, "
         f"language forced. Best value per ratio in bold.\n",
     ]
+    parts.append("## At a glance: WER en % / CER zh % / DNSMOS OVRL / pitch drift (st)\n\n"
+                 + headline_table(summary, design) + "\n")
     for key, title, fmt, nat_value, note in MEASURES:
         parts.append(f"## {title}\n\n{note}.\n\n{measure_table(summary, design, key, fmt, nat_value)}\n")
     versus, flat = goal_tables(summary, design)
     parts.append("## Goal: takefit at least as intelligible and as good as both stretchers\n\n"
                  "✓ where the takefit method's pooled WER en / CER zh is ≤ the better stretcher's and its mean "
                  "DNSMOS OVRL ≥ the better stretcher's minus 0.005.\n\n" + versus + "\n")
+    parts.append("## Paired differences, all ratios of a direction pooled\n\n"
+                 "takefit minus stretcher on the same line at the same ratio (shorten: ratios < 1, lengthen: "
+                 "> 1); mean [95% bootstrap interval over the pairs, 2000 resamples]. Negative Δ WER/CER and "
+                 "positive Δ DNSMOS / similarity favour takefit; an interval spanning 0 is no evidence either "
+                 "way.\n\n" + paired_table(result["samples"], design) + "\n")
     parts.append("## Goal: WER/CER at 0.75× and 1.25× within 1 point of the natural take\n\n"
                  "Against the natural takes of the same sentences (paired).\n\n" + flat + "\n")
     return "\n".join(parts)

@@ -60,7 +60,7 @@ def test_every_take_is_measured_and_exactly_fitted(tiny):
 def test_reports_table_json_and_png(tiny):
     result, paths, out = tiny
     md = paths["md"].read_text("utf-8")
-    for head in ("WER, English", "CER, Mandarin", "DNSMOS OVRL", "Pitch drift", "resemblyzer", "d-vector"):
+    for head in ("At a glance", "Paired differences", "WER, English", "CER, Mandarin", "DNSMOS OVRL", "Pitch drift", "resemblyzer", "d-vector"):
         assert head in md
     assert "| ratio | takefit-auto | takefit-model | atempo | rubberband |" in md
     assert "| 1.25 |" in md and "| 0.8 |" in md
