@@ -35,7 +35,7 @@ def plot(summary: dict, design: Design, path: Path, title: str) -> Path:
         ax.set_title(label)
         ax.set_xlabel("target length / natural length")
         ax.set_xticks(ratios)
-        ax.set_xticklabels([f"{r:g}" for r in ratios])
+        ax.set_xticklabels([f"{r:g}" for r in ratios], rotation=60, fontsize=8)
         ax.grid(alpha=0.3)
     axes.flat[0].legend(fontsize=8)
     axes.flat[-1].legend(fontsize=8)
