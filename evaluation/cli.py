@@ -7,7 +7,8 @@ quality (DNSMOS), speaker similarity (resemblyzer, d-vector), prosody (F0 drift,
 
 Writes results.md (tables), results.json (every take) and headline.png to --out (docs/eval).
 Reproducible: the sentences, voices and ratios are drawn with --seed; the ASR decodes greedily at
-temperature 0. The default design runs in about 30 minutes on 2 idle cores; a shared machine is slower.
+temperature 0. The default design (520 takes) took 36 CPU-minutes here: an estimated 20-30 min on
+2 idle cores, longer on a shared machine (see docs/eval/README.md).
 
 examples:
   takefit-eval                                  # the headline experiment (make eval)

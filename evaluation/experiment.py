@@ -12,7 +12,7 @@ Ratios (target length / natural length): 0.7 0.75 0.8 0.9 1.0 1.1 1.25 1.4. Meth
   length by ffmpeg ``atempo`` and by the Rubber Band CLI (see ``stretchers.py``).
 
 Ratio 1.0 is the natural take itself, measured once per sentence and shared by every method.
-Subsampling (to run in under 30 minutes on 2 cores): ``sentences`` per language are drawn from the 50
+Subsampling (aiming at under 30 minutes on 2 cores): ``sentences`` per language are drawn from the 50
 with a fixed seed, and each sentence is fitted at ``ratios_per_sentence`` of the seven other ratios,
 assigned round-robin over a seeded permutation so that every ratio gets the same number of sentences
 (±1) per language; within a ratio all four methods see the same sentences (paired), and each ratio's
