@@ -8,7 +8,7 @@ import sys
 from takefit.engine.errors import AssetError, FitError, InputError, OutputError, TakefitError
 
 # Subcommands, in the order `takefit --help` lists them.
-COMMANDS = ("say", "dub", "watch", "voices", "assets", "daemon", "resolve")
+COMMANDS = ("say", "dub", "watch", "voices", "emotion", "assets", "daemon", "resolve")
 
 # most specific first: FitError is an InputError
 EXIT_CODES = {FitError: 3, InputError: 2, AssetError: 4, OutputError: 5}
@@ -22,6 +22,7 @@ EPILOG = """examples:
   takefit watch ~/dubbing                                      # render whatever lands in ~/dubbing/inbox
   takefit resolve install --user                               # scripts under Workspace › Scripts
   takefit voices --language zh
+  takefit emotion "愤怒地质问，语气急促"                          # the emotion vector a description maps to
   takefit assets verify
 
 `takefit COMMAND --help` explains each command with its own examples.

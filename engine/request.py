@@ -46,6 +46,7 @@ class Take:
     warnings: list[str]
     text: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    emotion: dict | None = None    # the emotion as rendered: resolved vector, source, delivery
 
     @property
     def seconds(self) -> float:
