@@ -8,6 +8,11 @@
     [characters.alice]
     voice = "af_heart"
     emotion = "happy 0.3"      # or: emotion = "happy"  +  intensity = 0.3
+    # or one of: emotion = [0.0, 0.8, 0, 0, 0, 0, 0.1, 0.1]   (IndexTTS2's 8-float vector)
+    #            emotion_text = "愤怒地质问，语气急促"           (a description)
+    #            emotion_ref = "refs/angry.wav"                 (a clip; relative to this file)
+    #            emotion = "from_line"                          (what the line itself suggests)
+    emo_alpha = 0.8            # how much of the emotion, 0-1
 
     speed = "natural"          # or "exact" (the default): see SPEED_POLICIES
     max_ratio = 1.2            # natural: how far a take may overrun its slot before it is fitted
@@ -31,13 +36,15 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from takefit.engine.emotion import check_alpha
 from takefit.engine.errors import InputError
 
 from takefit.otio_adapters import tags
 from takefit.otio_adapters.cue import Cue, Emotion, normalize_color
 
 CAST_FILE = "takefit.cast.toml"
-_CHARACTER_KEYS = ("voice", "language", "emotion", "intensity", "speed", "max_ratio")
+_EMOTION_KEYS = ("emotion", "intensity", "emotion_text", "emotion_ref", "emo_alpha")
+_CHARACTER_KEYS = ("voice", "language") + _EMOTION_KEYS + ("speed", "max_ratio")
 # exact: every take is fitted to its slot. natural: the line keeps its own pace (silence fills a
 # longer slot); a take longer than its slot may overrun it by up to max_ratio × the slot, beyond
 # that it is fitted to the slot after all.
@@ -97,10 +104,19 @@ class Cast:
             cue, text=text, character=(char.name if char else name) or "",
             voice=tag.voice or _inherit(base.voice, self.defaults.voice, "auto"),
             language=tag.language or _inherit(base.language, self.defaults.language, "auto"),
-            emotion=tag.emotion or base.emotion or self.defaults.emotion,
+            emotion=_with_alpha(tag.emotion or base.emotion or self.defaults.emotion, tag.emo_alpha, notes),
             speed=base.speed or self.defaults.speed or "exact",
             max_ratio=base.max_ratio or self.defaults.max_ratio or DEFAULT_MAX_RATIO,
             problems=tuple(problems), notes=tuple(notes))
+
+
+def _with_alpha(emotion: Emotion | None, alpha: float | None, notes: list[str]) -> Emotion | None:
+    if alpha is None:
+        return emotion
+    if emotion is None:
+        notes.append("tag emo_alpha has no emotion to scale (no emotion in the tag or the cast); ignored")
+        return None
+    return replace(emotion, alpha=alpha)
 
 
 def _inherit(value: str, default: str, fallback: str) -> str:
@@ -140,13 +156,14 @@ def parse(doc: dict, path: Path | None = None) -> Cast:
     _check_keys(doc, _TOP_KEYS, "top level")
     d = _table(doc, "defaults")
     _check_keys(d, _DEFAULT_KEYS, "[defaults]")
-    defaults = _character("", d, "[defaults]")
+    base = p.parent if (p := path) is not None else Path.cwd()
+    defaults = _character("", d, "[defaults]", base)
     characters = {}
     for name, entry in _table(doc, "characters").items():
         if not isinstance(entry, dict):
             raise InputError(f"[characters.{name}] must be a table, e.g. [characters.{name}] voice = \"af_heart\"")
         _check_keys(entry, _CHARACTER_KEYS, f"[characters.{name}]")
-        characters[name.strip().lower()] = _character(name.strip(), entry, f"[characters.{name}]")
+        characters[name.strip().lower()] = _character(name.strip(), entry, f"[characters.{name}]", base)
     colors = {}
     for color, who in {**_table(doc, "colours"), **_table(doc, "colors")}.items():
         if not isinstance(who, str) or who.strip().lower() not in characters:
@@ -175,25 +192,62 @@ def _check_keys(d: dict, allowed: tuple[str, ...], where: str) -> None:
         raise InputError(f"unknown key(s) {', '.join(map(repr, bad))} in {where}: accepted {', '.join(allowed)}")
 
 
-def _character(name: str, d: dict, where: str) -> Character:
-    for k in ("voice", "language", "emotion"):
+def _character(name: str, d: dict, where: str, base: Path) -> Character:
+    for k in ("voice", "language", "emotion_text", "emotion_ref"):
         if k in d and not isinstance(d[k], str):
             raise InputError(f"{where} {k} must be a string")
     language = d.get("language", "auto").strip().lower()
     if language not in tags.LANGUAGES:
         raise InputError(f"{where} language {language!r}: accepted {', '.join(tags.LANGUAGES)}")
-    emotion = None
-    if d.get("emotion"):
-        try:
-            emotion = tags.parse_emotion(d["emotion"])
-            if "intensity" in d:
-                emotion = Emotion(emotion.preset, tags.parse_intensity(str(d["intensity"]), emotion.preset))
-        except InputError as e:
-            raise InputError(f"{where}: {e}") from None
-    elif "intensity" in d:
-        raise InputError(f"{where} has an intensity but no emotion")
+    try:
+        emotion = _emotion(d, base)
+    except InputError as e:
+        raise InputError(f"{where}: {e}") from None
     speed, max_ratio = _speed_policy(d, where)
     return Character(name, d.get("voice", "auto").strip() or "auto", language, emotion, speed, max_ratio)
+
+
+def _emotion(d: dict, base: Path) -> Emotion | None:
+    """emotion = "angry 0.7" | [8 floats] | "from_line"; emotion_text = "..."; emotion_ref = "clip.wav";
+    + intensity (presets), emo_alpha (any form)."""
+    given = [k for k in ("emotion", "emotion_text", "emotion_ref") if d.get(k) not in (None, "")]
+    if len(given) > 1:
+        raise InputError(f"give one of emotion, emotion_text, emotion_ref (got {', '.join(given)})")
+    if not given:
+        for k in ("intensity", "emo_alpha"):
+            if k in d:
+                raise InputError(f"has {k} but no emotion (emotion, emotion_text or emotion_ref)")
+        return None
+    alpha = 1.0
+    if "emo_alpha" in d:
+        try:
+            alpha = check_alpha(d["emo_alpha"])
+        except InputError as e:
+            raise InputError(f"{e} (e.g. emo_alpha = 0.8)") from None
+    key = given[0]
+    if "intensity" in d and key != "emotion":
+        raise InputError("intensity goes with a preset emotion (\"angry\"); scale the others with emo_alpha")
+    if key == "emotion_text":
+        return Emotion(text=d["emotion_text"], alpha=alpha)
+    if key == "emotion_ref":
+        ref = Path(d["emotion_ref"]).expanduser()
+        ref = ref if ref.is_absolute() else (base / ref)
+        if not ref.is_file():
+            raise InputError(f"emotion_ref {d['emotion_ref']!r}: no such file {ref} (paths are relative to "
+                             f"the cast file)")
+        return Emotion(reference=str(ref.resolve()), alpha=alpha)
+    value = d["emotion"]
+    if isinstance(value, list):
+        emotion = Emotion(vector=value, alpha=alpha)
+    elif isinstance(value, str):
+        emotion = tags.parse_emotion(value, alpha)
+    else:
+        raise InputError("emotion must be a string (\"angry 0.7\") or a list of 8 numbers 0-1")
+    if "intensity" in d:
+        if emotion.preset is None:
+            raise InputError("intensity goes with a preset emotion (\"angry\"); scale the others with emo_alpha")
+        emotion = replace(emotion, intensity=tags.parse_intensity(str(d["intensity"]), emotion.preset))
+    return emotion
 
 
 def _speed_policy(d: dict, where: str) -> tuple[str | None, float | None]:

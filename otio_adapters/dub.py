@@ -30,8 +30,6 @@ from takefit.otio_adapters.report import CACHED, FAILED, FLAGGED, RENDERED, SKIP
 from takefit.otio_adapters.stem import StemItem, write_stem
 from takefit.otio_adapters.takes import TakeFolder
 
-EMOTION_NOTE = ("emotion presets are recorded per cue (report: emotion.applied = false) but not rendered: "
-                "the engine has no emotion control yet")
 
 
 @dataclass
@@ -91,8 +89,6 @@ def plan(opts: DubOptions) -> Plan:
     notes = list(source.notes)
     if cast.path:
         notes.append(f"cast: {cast.path}")
-    if any(c.emotion for c in cues):
-        notes.append(EMOTION_NOTE)
     return Plan(source, cues, cast, rate, rates.timeline_start(source.timeline, rate), notes,
                 time.perf_counter() - t0)
 
@@ -143,10 +139,10 @@ def check_writable(outputs: Outputs) -> None:
 # ------------------------------------------------------------------ rendering one cue
 def request_for(cue: Cue, opts: DubOptions) -> RenderRequest:
     target = Target.frames(cue.duration, cue.rate) if cue.duration else Target.natural()
-    # emotion is not passed: the engine has none yet (kept on the cue, in the track and the report)
+    # the cue's emotion (tag > colour > cast) shapes the natural reading; the fit then meets the slot
     return RenderRequest(text=cue.text, voice=cue.voice, language=cue.language, target=target,
                          sample_rate=opts.sample_rate, pre_roll=opts.pre_roll, method=opts.method,
-                         loudness=opts.loudness)
+                         loudness=opts.loudness, emotion=cue.emotion)
 
 
 def _fit_failure(cue: Cue, e: FitError, sample_rate: int) -> str:

@@ -6,10 +6,10 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                              QSlider, QStackedWidget, QVBoxLayout, QWidget)
 
-from .emotion import EMOTIONS, MODES, EmotionSetting
+from .emotion import EMOTIONS, MODES, EmotionSetting, label
 
-MODE_LABELS = {"none": "as [defaults]", "sliders": "sliders", "text": "text description",
-               "reference": "reference clip"}
+MODE_LABELS = {"none": "as [defaults]", "sliders": "sliders (8 emotions)", "text": "text description",
+               "reference": "reference clip", "from_line": "from the line's own words"}
 
 
 def _slider() -> QSlider:
@@ -41,7 +41,7 @@ class EmotionEditor(QWidget):
             s.setObjectName(f"emotion_{name}")
             s.valueChanged.connect(self._emit)
             self.sliders[name] = s
-            form.addRow(name, s)
+            form.addRow(label(name), s)
         self.stack.addWidget(sliders)
 
         self.text = QLineEdit()
@@ -60,6 +60,7 @@ class EmotionEditor(QWidget):
         row.addWidget(self.reference)
         row.addWidget(browse)
         self.stack.addWidget(ref)
+        self.stack.addWidget(QLabel("The emotion the line's own words suggest, read by the text model."))
 
         self.intensity = _slider()
         self.intensity.setObjectName("emotion_intensity")

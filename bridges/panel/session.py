@@ -17,8 +17,6 @@ from takefit.otio_adapters.dub import DubOptions
 from takefit.otio_adapters.extract import extract
 from takefit.otio_adapters.takes import TakeFolder
 
-from .emotion import KEYS as EMOTION_KEYS
-
 # required length ÷ natural length: inside GREEN the fit is inaudible, inside AMBER audible but
 # usable (the engine's own natural_range), outside it the line wants rewriting
 GREEN = (0.85, 1.15)
@@ -46,7 +44,7 @@ def natural_key(cue: Cue) -> tuple[str, str, str]:
 
 def render_key(cue: Cue) -> tuple:
     """What the take depends on: a row whose key changes loses its take."""
-    emo = cue.emotion.to_json() if cue.emotion is not None and hasattr(cue.emotion, "to_json") else cue.emotion
+    emo = cue.emotion.to_json() if cue.emotion is not None else None
     return (cue.text, cue.voice, cue.language, repr(emo), cue.speed, cue.max_ratio, cue.duration)
 
 
@@ -112,7 +110,7 @@ class Session:
 
     # ------------------------------------------------------------------ the cast document
     def cast(self) -> castfile.Cast:
-        return castfile.parse(_for_parser(self.doc), self.cast_path)
+        return castfile.parse(self.doc, self.cast_path)
 
     def characters(self) -> list[str]:
         """Every character the cues name (tag, colour or default), then the cast's other ones."""
@@ -147,7 +145,7 @@ class Session:
         else:
             key = self._table_key(name) or name.strip()
             doc.setdefault("characters", {})[key] = clean
-        castfile.parse(_for_parser(doc))
+        castfile.parse(doc, self.cast_path)
         self.doc = doc
         self.resolve()
 
@@ -168,7 +166,7 @@ class Session:
             doc["colors"] = table
         else:
             doc.pop("colors", None)
-        castfile.parse(_for_parser(doc))
+        castfile.parse(doc, self.cast_path)
         self.doc = doc
         self.resolve()
 
@@ -240,20 +238,3 @@ class Session:
         tl = self.plan.source.timeline
         return TakeFolder(self.outputs().takes, tl.name or self.timeline.stem)
 
-
-def _for_parser(doc: dict) -> dict:
-    """The document as this version of cast.py reads it. Emotion text / reference / vector keys are
-    written by the editor; a cast.py that predates them would refuse the whole file, so they are
-    left out of the parse (never out of the saved file) until it knows them."""
-    known = getattr(castfile, "_CHARACTER_KEYS", ())
-    if "emotion_text" in known:
-        return doc
-    out = copy.deepcopy(doc)
-    tables = [out.get("defaults", {})] + list(out.get("characters", {}).values())
-    for t in tables:
-        for k in EMOTION_KEYS:
-            if k in t and k not in known:
-                del t[k]
-        if isinstance(t.get("emotion"), list):
-            del t["emotion"]
-    return out
