@@ -143,7 +143,9 @@ def test_cast_audition_render_all_save_reload_and_dub(qtbot, daemon, timeline): 
     assert sf.info(str(w.session.rows[1].take)).frames == 96000
     assert "speed natural" in w.session.rows[2].message
 
-    # the screenshot the README shows
+    # the screenshot the README shows: bob's emotion sliders open, no row selected over the colours
+    w.cast_view.select("bob")
+    w.table.clearSelection()
     shot = timeline.parent / "panel.png"
     assert w.grab().save(str(shot)) and shot.stat().st_size > 10000
     if os.environ.get("TAKEFIT_PANEL_SCREENSHOT"):
@@ -221,3 +223,65 @@ def test_no_daemon_start_it_then_it_dies_mid_render(qtbot, timeline, tmp_path):
     finally:
         if control.lock_held(dirs):
             control.stop(dirs, timeout=30)
+
+
+def test_cancel_render_all_stops_and_leaves_a_clear_state(qtbot, daemon, timeline):  # noqa: F811
+    w = open_window(qtbot, timeline, daemon.dirs)
+    qtbot.waitUntil(lambda: w.daemon_ok is True and naturals_known(w), timeout=60000)
+    for i, text in enumerate(("Stop right there.", "Wait for me, please.", "Not yet.")):
+        w.model.setData(w.model.index(i, 4), text)            # lines no earlier test rendered
+    assert w.session.rows[2].cue.text == "Not yet."
+    asked: list[str] = []
+
+    def cancel_after_first(result) -> None:
+        if not asked:
+            asked.append(result.cue.id)
+            qtbot.mouseClick(w.cancel_button, LEFT)
+    w.link.render.cue_done.connect(cancel_after_first)
+    assert w.render_all()
+    qtbot.waitUntil(lambda: w.task is None, timeout=60000)
+    statuses = [r.status for r in w.session.rows]
+    assert asked == ["c001"] and statuses[0] == "rendered" and statuses[-1] == "canceled", statuses
+    assert not {"queued", "rendering"} & set(statuses)
+    assert w.progress.value() < 100 and w.daemon_ok and w.render_all_button.isEnabled()
+    assert not w.cancel_button.isEnabled()
+
+
+@pytest.mark.parametrize("entry", [
+    {"emotion": "angry 0.7"},
+    {"emotion": [0.0, 0.8, 0.0, 0.0, 0.0, 0.0, 0.1, 0.1], "emo_alpha": 0.9},
+    {"emotion_text": "愤怒地质问，语气急促", "emo_alpha": 0.8},
+    {"emotion_ref": "refs/angry.wav", "emo_alpha": 0.6},
+    {"emotion": "from_line", "emo_alpha": 0.5},
+    {},
+])
+def test_emotion_forms_round_trip_through_the_editor(qtbot, tmp_path, entry):
+    from takefit.bridges.panel.emotion import EmotionSetting
+    from takefit.bridges.panel.emotion_editor import EmotionEditor
+    from takefit.otio_adapters import cast as castfile
+
+    (tmp_path / "refs").mkdir()
+    sf.write(tmp_path / "refs" / "angry.wav", [0.0] * 4800, 48000)
+    editor = EmotionEditor()
+    qtbot.addWidget(editor)
+    editor.set_setting(EmotionSetting.from_entry({"voice": "af_heart", **entry}))
+    back = editor.setting().to_entry({"voice": "af_heart"})
+    assert back == {"voice": "af_heart", **entry}
+    doc = {"characters": {"alice": back}}
+    path = castfile.save(doc, tmp_path / castfile.CAST_FILE)       # checked by the real cast parser
+    assert castfile.load_doc(path) == doc
+    emotion = castfile.load(path).character("alice").emotion
+    assert (emotion is None) == (not entry)
+
+
+def test_panel_command_errors_name_the_fix(tmp_path, capsys):
+    from takefit.bridges import cli
+
+    assert "panel" in cli.COMMANDS
+    assert cli.main(["panel", str(tmp_path / "missing.srt")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    bad = tmp_path / "takefit.cast.toml"
+    bad.write_text('[characters.alice]\nspeed = "fast"\n', "utf-8")
+    shutil.copy(FIXTURES / "dialogue.srt", tmp_path / "dialogue.srt")
+    assert cli.main(["panel", str(tmp_path / "dialogue.srt"), "--rate", "25"]) == 2
+    assert "speed = 'fast': accepted \"exact\"" in capsys.readouterr().err

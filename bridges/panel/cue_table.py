@@ -55,7 +55,8 @@ class CueModel(QAbstractTableModel):
             if col == 2:
                 return f"{row.slot_seconds:.2f} s ({cue.duration} f)" if cue.duration else "point"
             if col == 3:
-                return cue.character or "[defaults]"
+                how = ", ".join([cue.voice] + ([str(cue.emotion)] if cue.emotion is not None else []))
+                return f"{cue.character or '[defaults]'} ({how})"
             if col == TEXT:
                 return cue.text
             if col == RATIO:

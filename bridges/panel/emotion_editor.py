@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
-                             QSlider, QStackedWidget, QVBoxLayout, QWidget)
+                             QSizePolicy, QSlider, QStackedWidget, QVBoxLayout, QWidget)
 
 from .emotion import EMOTIONS, MODES, EmotionSetting, label
 
@@ -71,6 +71,9 @@ class EmotionEditor(QWidget):
         strength.addWidget(self.intensity_label)
         strength.addWidget(self.intensity)
 
+        # keep the editor as tall as its content: the form must not spread the rows apart
+        self.stack.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.mode)
@@ -88,6 +91,11 @@ class EmotionEditor(QWidget):
     def _show_mode(self) -> None:
         i = self.mode.currentIndex()
         self.stack.setCurrentIndex(i)
+        for j in range(self.stack.count()):   # the stack as tall as the page shown, not the tallest
+            ignored = QSizePolicy.Policy.Ignored
+            self.stack.widget(j).setSizePolicy(QSizePolicy.Policy.Preferred if j == i else ignored,
+                                               QSizePolicy.Policy.Preferred if j == i else ignored)
+        self.stack.updateGeometry()
         self.intensity.setVisible(i > 0)
         self.intensity_label.setVisible(i > 0)
 

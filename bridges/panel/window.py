@@ -17,7 +17,7 @@ from takefit.engine.errors import TakefitError
 
 from . import session as sess
 from .cast_view import CastView
-from .cue_table import CueModel, CueTable
+from .cue_table import BAND_COLORS, CueModel, CueTable
 from .daemon_link import CANCELED, DONE, LOST, DaemonLink, DubTask, RenderTask
 from .player import Player
 from .session import Session
@@ -27,6 +27,15 @@ log = logging.getLogger("takefit.panel")
 BANNER_STYLE = {"down": "background:#f8d7d4; color:#5c1610; border:1px solid #d9877f; border-radius:4px;",
                 "busy": "background:#fff1c2; color:#4d3800; border:1px solid #e0c060; border-radius:4px;",
                 "ok": "background:#dcefdc; color:#1d4d1f; border:1px solid #9fcf9f; border-radius:4px;"}
+
+
+def legend_html() -> str:
+    def chip(color, text):
+        return f'<span style="background:{color.name()}; color:#111">&nbsp;{text}&nbsp;</span>'
+    return ("Ratio = slot ÷ natural length: " + chip(BAND_COLORS["green"], f"{sess.GREEN[0]}–{sess.GREEN[1]} inaudible")
+            + " " + chip(BAND_COLORS["amber"], f"{sess.AMBER[0]}–{sess.AMBER[1]} audible")
+            + " " + chip(BAND_COLORS["red"], "outside: rewrite the line or move the marker")
+            + " · double-click a text to edit it, a cue to audition it")
 
 
 class PanelWindow(QMainWindow):
@@ -94,10 +103,12 @@ class PanelWindow(QMainWindow):
         self.table.setObjectName("cue_table")
         self.info = QLabel("")
         self.info.setWordWrap(True)
+        self.legend = QLabel(legend_html())
         right = QWidget()
         r = QVBoxLayout(right)
         r.setContentsMargins(0, 0, 0, 0)
         r.addWidget(self.table, 1)
+        r.addWidget(self.legend)
         r.addWidget(self.info)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.cast_view)
