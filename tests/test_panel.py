@@ -245,6 +245,29 @@ def test_cancel_render_all_stops_and_leaves_a_clear_state(qtbot, daemon, timelin
     assert not {"queued", "rendering"} & set(statuses)
     assert w.progress.value() < 100 and w.daemon_ok and w.render_all_button.isEnabled()
     assert not w.cancel_button.isEnabled()
+    # the render that was in flight is canceled in the daemon too, not left to finish
+    job = w.link.render._current.interrupted_job
+    if job is None:             # cancel landed between two takes: nothing was left running
+        assert statuses[1] == "rendered" and "between takes" in w.info.text()
+    else:
+        assert "stopped in the daemon" in w.info.text()
+        with daemon.client() as c:
+            qtbot.waitUntil(lambda: c.job(job)["state"] in ("canceled", "done"), timeout=30000)
+            assert c.job(job)["state"] == "canceled"
+
+
+def test_player_plays_or_says_where_the_take_is(qtbot, tmp_path):
+    from takefit.bridges.panel.player import Player
+
+    take = tmp_path / "take.wav"
+    sf.write(take, [0.0] * 4800, 48000, subtype="PCM_24")
+    player = Player()
+    said: list[str] = []
+    player.message.connect(said.append)
+    text = player.play(take)
+    assert player.last == take and said == [text] and "take.wav" in text
+    assert player.backend in ("qtmultimedia", "afplay", "paplay", "pw-play", "aplay", "ffplay", "start", "none")
+    player.stop()
 
 
 @pytest.mark.parametrize("entry", [

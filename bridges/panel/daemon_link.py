@@ -55,6 +55,7 @@ class _Watched:
 
     def __init__(self, inner: DaemonRenderer, on_progress, cancel: threading.Event):
         self.inner, self.on_progress, self.cancel = inner, on_progress, cancel
+        self.interrupted_job: str | None = None     # the daemon job left running when cancel came
 
     def render(self, request, progress=None):
         if self.cancel.is_set():
@@ -62,6 +63,7 @@ class _Watched:
 
         def report(fraction: float, message: str) -> None:
             if self.cancel.is_set():
+                self.interrupted_job = self.inner.job
                 raise Canceled()
             self.on_progress(float(fraction), message)
         return self.inner.render(request, progress=report)
@@ -156,16 +158,31 @@ class RenderWorker(_Worker):
     def __init__(self, dirs: Dirs, timeout: float, retries: int, cancel: threading.Event):
         super().__init__(dirs, timeout, retries)
         self.cancel = cancel
+        self._current: _Watched | None = None
 
     def _renderer(self, on_progress) -> _Watched:
-        return _Watched(DaemonRenderer(self.client()), on_progress, self.cancel)
+        self._current = _Watched(DaemonRenderer(self.client()), on_progress, self.cancel)
+        return self._current
+
+    def _cancel_in_daemon(self) -> str:
+        """Cancel the daemon job the task was waiting for (it stops at its next stage)."""
+        job = self._current.interrupted_job if self._current is not None else None
+        if not job:
+            return "canceled between takes"
+        try:
+            answer = self.client().cancel(job)
+        except TakefitError as e:
+            return f"canceled here; the daemon did not confirm ({e})"
+        return "canceled" + (" (the take in progress was stopped in the daemon)" if answer.get("canceling")
+                             or answer.get("canceled") else "")
 
     def _guard(self, kind: str, work) -> None:
         """Run one task; every way it can end becomes one `finished` signal."""
+        self._current = None
         try:
             work()
         except Canceled:
-            self.finished.emit(kind, CANCELED, "canceled; a take already rendering finishes in the daemon's cache")
+            self.finished.emit(kind, CANCELED, self._cancel_in_daemon())
         except DaemonError as e:
             self.drop()
             self.finished.emit(kind, LOST, str(e))

@@ -1,8 +1,9 @@
 """Playing a take: QtMultimedia when its libraries load, else the system's command-line player.
 
 QtMultimedia needs the platform's audio stack (PulseAudio / PipeWire on Linux); where it is missing
-the import fails, and a detached player process (afplay, paplay, pw-play, aplay, ffplay) is used
-instead. With neither, `play` says where the take is so it can be opened by hand.
+the import fails (or it sees no output device), and a player process (afplay, paplay, pw-play,
+aplay, ffplay) is used instead. With neither, `play` says where the take is so it can be opened by
+hand.
 """
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ class Player(QObject):
         self._media = self._audio = None
         self._process: QProcess | None = None
         try:
-            from PyQt6.QtMultimedia import QAudioOutput, QMediaPlayer
+            from PyQt6.QtMultimedia import QAudioOutput, QMediaDevices, QMediaPlayer
+            if not QMediaDevices.audioOutputs():   # it would play to nothing, silently
+                QMediaPlayer = None
         except ImportError:  # no audio stack for Qt here: fall back to a system player
             QMediaPlayer = None
         if QMediaPlayer is not None:
@@ -67,7 +70,8 @@ class Player(QObject):
             os.startfile(str(path))  # type: ignore[attr-defined]
             text = f"opened {Path(path).name}"
         else:
-            text = f"no audio player found (install PulseAudio or ffmpeg's ffplay); the take is {path}"
+            text = (f"no audio output or player found (Qt sees no audio device; no afplay/paplay/aplay/ffplay); "
+                    f"the take is {path}")
         self.message.emit(text)
         return text
 
