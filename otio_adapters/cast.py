@@ -14,6 +14,9 @@
     #            emotion = "from_line"                          (what the line itself suggests)
     emo_alpha = 0.8            # how much of the emotion, 0-1
 
+    speed = "natural"          # or "exact" (the default): see SPEED_POLICIES
+    max_ratio = 1.2            # natural: how far a take may overrun its slot before it is fitted
+
     [colors]                   # marker colour → character
     red = "alice"
 
@@ -25,6 +28,10 @@ See docs/cues.md. Unknown keys are errors (a typo must not silently change a voi
 """
 from __future__ import annotations
 
+import json
+import os
+import re
+import tempfile
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,7 +44,13 @@ from takefit.otio_adapters.cue import Cue, Emotion, normalize_color
 
 CAST_FILE = "takefit.cast.toml"
 _EMOTION_KEYS = ("emotion", "intensity", "emotion_text", "emotion_ref", "emo_alpha")
-_CHARACTER_KEYS = ("voice", "language") + _EMOTION_KEYS
+_CHARACTER_KEYS = ("voice", "language") + _EMOTION_KEYS + ("speed", "max_ratio")
+# exact: every take is fitted to its slot. natural: the line keeps its own pace (silence fills a
+# longer slot); a take longer than its slot may overrun it by up to max_ratio × the slot, beyond
+# that it is fitted to the slot after all.
+SPEED_POLICIES = ("exact", "natural")
+DEFAULT_MAX_RATIO = 1.2
+MAX_RATIO_RANGE = (1.0, 3.0)
 _DEFAULT_KEYS = ("character",) + _CHARACTER_KEYS
 _TOP_KEYS = ("defaults", "characters", "colors", "colours", "pronunciations")
 
@@ -48,6 +61,8 @@ class Character:
     voice: str = "auto"
     language: str = "auto"
     emotion: Emotion | None = None
+    speed: str | None = None          # a SPEED_POLICIES name; None: inherit ([defaults], else exact)
+    max_ratio: float | None = None    # None: inherit ([defaults], else DEFAULT_MAX_RATIO)
 
 
 @dataclass
@@ -90,6 +105,8 @@ class Cast:
             voice=tag.voice or _inherit(base.voice, self.defaults.voice, "auto"),
             language=tag.language or _inherit(base.language, self.defaults.language, "auto"),
             emotion=_with_alpha(tag.emotion or base.emotion or self.defaults.emotion, tag.emo_alpha, notes),
+            speed=base.speed or self.defaults.speed or "exact",
+            max_ratio=base.max_ratio or self.defaults.max_ratio or DEFAULT_MAX_RATIO,
             problems=tuple(problems), notes=tuple(notes))
 
 
@@ -117,7 +134,10 @@ def find(timeline_path: Path, explicit: Path | None) -> Path | None:
 def load(path: Path | None) -> Cast:
     if path is None:
         return Cast()
-    p = Path(path)
+    return _read(Path(path))[1]
+
+
+def _read(p: Path) -> tuple[dict, Cast]:
     try:
         doc = tomllib.loads(p.read_text("utf-8"))
     except FileNotFoundError:
@@ -127,7 +147,7 @@ def load(path: Path | None) -> Cast:
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"cast file {p} is not valid TOML: {e}") from None
     try:
-        return parse(doc, p)
+        return doc, parse(doc, p)
     except InputError as e:
         raise InputError(f"cast file {p}: {e}") from None
 
@@ -183,7 +203,8 @@ def _character(name: str, d: dict, where: str, base: Path) -> Character:
         emotion = _emotion(d, base)
     except InputError as e:
         raise InputError(f"{where}: {e}") from None
-    return Character(name, d.get("voice", "auto").strip() or "auto", language, emotion)
+    speed, max_ratio = _speed_policy(d, where)
+    return Character(name, d.get("voice", "auto").strip() or "auto", language, emotion, speed, max_ratio)
 
 
 def _emotion(d: dict, base: Path) -> Emotion | None:
@@ -227,3 +248,89 @@ def _emotion(d: dict, base: Path) -> Emotion | None:
             raise InputError("intensity goes with a preset emotion (\"angry\"); scale the others with emo_alpha")
         emotion = replace(emotion, intensity=tags.parse_intensity(str(d["intensity"]), emotion.preset))
     return emotion
+
+
+def _speed_policy(d: dict, where: str) -> tuple[str | None, float | None]:
+    speed = d.get("speed")
+    if speed is not None and (not isinstance(speed, str) or speed.strip().lower() not in SPEED_POLICIES):
+        raise InputError(f"{where} speed = {speed!r}: accepted \"exact\" (fit every take to its slot) or "
+                         f"\"natural\" (keep the line's own pace; see max_ratio)")
+    ratio = d.get("max_ratio")
+    lo, hi = MAX_RATIO_RANGE
+    if ratio is not None:
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not lo <= ratio <= hi:
+            raise InputError(f"{where} max_ratio = {ratio!r}: give a number from {lo:g} to {hi:g} (how many times "
+                             f"its slot a natural take may last before it is fitted, e.g. 1.2)")
+        ratio = float(ratio)
+    return (speed.strip().lower() if speed else None), ratio
+
+
+# ------------------------------------------------------------------ writing
+def save(doc: dict, path: Path) -> Path:
+    """Write a cast document (the dict `load_doc` reads; what the casting panel edits) as TOML,
+    atomically. It is checked with `parse` first, so a file that would not load is never written.
+    Comments in an earlier file are not kept."""
+    parse(doc, Path(path))
+    p = Path(path)
+    text = dumps(doc)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+def load_doc(path: Path) -> dict:
+    """The cast file as a plain dict (checked like `load`)."""
+    return _read(Path(path))[0]
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def dumps(doc: dict) -> str:
+    """A small TOML writer for the cast's shapes: tables of tables of strings, numbers, booleans and
+    lists of those (tomllib reads; the standard library has no writer)."""
+    lines: list[str] = []
+    scalars = {k: v for k, v in doc.items() if not isinstance(v, dict)}
+    for k, v in scalars.items():
+        lines.append(f"{_key(k)} = {_value(v)}")
+    for name, table in doc.items():
+        if isinstance(table, dict):
+            _table_lines(lines, [name], table)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _table_lines(lines: list[str], path: list[str], table: dict) -> None:
+    plain = {k: v for k, v in table.items() if not isinstance(v, dict)}
+    nested = {k: v for k, v in table.items() if isinstance(v, dict)}
+    if plain or not nested:
+        lines += ["", f"[{'.'.join(_key(p) for p in path)}]"]
+        lines += [f"{_key(k)} = {_value(v)}" for k, v in plain.items()]
+    for k, v in nested.items():
+        _table_lines(lines, path + [k], v)
+
+
+def _key(k: str) -> str:
+    return k if _BARE_KEY.fullmatch(k) else json.dumps(k, ensure_ascii=False)
+
+
+def _value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            raise InputError(f"cannot write {v} to a cast file: numbers must be finite")
+        return repr(v)
+    if isinstance(v, str):
+        # JSON's string escapes are all valid in a TOML basic string
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    raise InputError(f"cannot write {type(v).__name__} {v!r} to a cast file")

@@ -38,6 +38,8 @@ class Cue:
     voice: str = "auto"
     language: str = "auto"
     emotion: Emotion | None = None
+    speed: str = "exact"         # the cast's speed policy: exact (fit the slot) | natural (see cast.py)
+    max_ratio: float = 1.2       # natural: how many times its slot a take may last before it is fitted
     problems: tuple[str, ...] = ()   # reasons the cue cannot be rendered (bad tag …)
     notes: tuple[str, ...] = field(default_factory=tuple)  # warnings that do not stop it
 
