@@ -199,7 +199,7 @@ def report(args) -> None:
         sys.exit("no prosody results yet: run `emotion_bench.py prosody` first")
     voices = sorted({r["voice"] for r in rows})
     sents = {lg: len({r["text"] for r in rows if r["lang"] == lg}) for lg in ("en", "zh")}
-    md = [f"# Emotion benchmark\n",
+    md = ["# Emotion benchmark\n",
           f"{len(rows)} lines ({sents['en']} en + {sents['zh']} zh sentences × voices {', '.join(voices)}), "
           f"{len(rows) * 17} takes. Mean change vs the neutral take of the same line; in brackets the share of "
           f"lines moving in the documented direction; ✓ = the mean meets the documented minimum "

@@ -190,10 +190,10 @@ def _enrolled_voice(path: Path) -> str | None:
 def _nearest_builtin(engine, path: Path, language: str) -> str:
     """The built-in voice of `language` whose own rendering sounds most like the prompt (d-vector cosine)."""
     from .errors import AssetError
-    from .kokoro.voices import DEFAULT_VOICE, describe
+    from .kokoro.voices import DEFAULT_VOICE
 
     try:
-        from .speaker import DVectorEncoder, cosine
+        from .speaker import cosine
         enc = _encoder()
     except (ImportError, AssetError) as e:
         warnings.warn(f"speaker prompt {path.name}: no speaker encoder ({e}); using the default "
@@ -202,8 +202,7 @@ def _nearest_builtin(engine, path: Path, language: str) -> str:
     from .emotion.reference import load_clip
     prompt = enc.embed(load_clip(path), 16000)
     table = _builtin_embeddings(engine, language)
-    best = max(table, key=lambda v: cosine(prompt, np.asarray(table[v])))
-    return best
+    return max(table, key=lambda v: cosine(prompt, np.asarray(table[v])))
 
 
 @lru_cache(maxsize=1)

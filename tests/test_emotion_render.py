@@ -3,7 +3,6 @@ reference clips map to emotions, the daemon carries it, and the IndexTTS2 facade
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ from test_daemon_support import client, daemon, fresh  # noqa: F401 (fixtures)
 from takefit.engine import RenderRequest, Target
 from takefit.engine.audio import write_wav
 from takefit.engine.emotion import EMOTIONS, Emotion
-from takefit.engine.emotion.reference import measure, pitch_track
+from takefit.engine.emotion.reference import pitch_track
 from takefit.engine.errors import InputError
 
 EN = "You never told me the truth."
@@ -121,7 +120,6 @@ def test_cli_emotion_prints_the_vector_dominant_first(capsys):
 
 
 def test_daemon_renders_emotion_and_keys_the_cache_by_it(client):
-    from test_daemon_support import fresh
     target, n = fresh(1.3)
     a = client.render("Get out of here.", target=target, inline=True, emotion={"preset": "angry", "intensity": 1.0})
     b = client.render("Get out of here.", target=target, inline=True, emotion=Emotion("sad"))

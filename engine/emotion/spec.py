@@ -122,7 +122,7 @@ class Emotion:
             raise InputError(f"emotion has unknown field(s) {', '.join(map(repr, bad))}: accepted {WIRE_HELP}")
         kinds = [k for k in KINDS if doc.get(k) not in (None, False)]
         if len(kinds) != 1:
-            raise InputError(f"emotion needs exactly one of preset, vector, text, reference, from_line"
+            raise InputError("emotion needs exactly one of preset, vector, text, reference, from_line"
                              + (f" (got {', '.join(kinds)})" if kinds else "") + f": {WIRE_HELP}")
         if "intensity" in doc and kinds[0] != "preset":
             raise InputError("emotion intensity goes with a preset; scale the other forms with alpha")
