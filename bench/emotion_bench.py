@@ -207,7 +207,7 @@ def report(args) -> None:
     cells = {}
     for inten in INTENSITIES:
         md.append(f"\n## Intensity {inten}\n")
-        md.append("| emotion | F0 mean (st) | F0 range (st) | energy (dB) | rate (%) | speaker sim. mean / min |")
+        md.append("| emotion | F0 mean (st) | F0 range (st) | energy (dB) | rate (%) | speaker sim. mean / min / lines ≥ 0.85 |")
         md.append("|---|---|---|---|---|---|")
         for emo in EMOTIONS:
             takes = [t for r in rows for t in r["takes"] if t["emotion"] == emo and t["intensity"] == inten]
@@ -222,7 +222,7 @@ def report(args) -> None:
                 out.append(f"{mean:+.2f} ({100 * share:.0f}%) {'✓' if ok else '✗'} min {need:+.2g}")
             sim = np.array([t["similarity"] for t in takes])
             cells[(emo, inten, "sim")] = (float(sim.mean()), bool(sim.mean() >= SIMILARITY_TARGET))
-            out.append(f"{sim.mean():.3f} / {sim.min():.3f}")
+            out.append(f"{sim.mean():.3f} / {sim.min():.3f} / {100 * np.mean(sim >= SIMILARITY_TARGET):.0f}%")
             md.append("| " + " | ".join(out) + " |")
     passed = sum(ok for k, (_, ok) in cells.items() if k[2] != "sim")
     total = sum(1 for k in cells if k[2] != "sim")
@@ -232,6 +232,10 @@ def report(args) -> None:
               f"{min(sim1):.3f} (target ≥ {SIMILARITY_TARGET}).\n")
     secs = [t["render_s"] for r in rows for t in r["takes"]]
     md.append(f"Render time per take: median {np.median(secs):.2f} s (loaded machine).\n")
+    by_voice = {v: np.mean([t["similarity"] for r in rows if r["voice"] == v for t in r["takes"] if t["intensity"] == 1.0])
+                for v in voices}
+    md.append("Speaker similarity at intensity 1.0 by voice: "
+              + ", ".join(f"{v} {s:.3f}" for v, s in by_voice.items()) + ".\n")
     if TEXT_JSON.exists():
         md.append("\n## Text → emotion (top-1 on tests/data/emotion_descriptions.tsv)\n")
         md.append("| model | all | zh | en | n | load (s) | per description (ms) |")
@@ -243,10 +247,10 @@ def report(args) -> None:
     text = "\n".join(md) + "\n"
     print(text)
     REPORT.write_text(text, "utf-8")
-    plot(cells)
+    plot(cells, f"{len(rows) // len(voices)} sentences × {len(voices)} voices, zh + en")
 
 
-def plot(cells) -> None:
+def plot(cells, grid: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -254,7 +258,7 @@ def plot(cells) -> None:
 
     titles = {"f0_st": "F0 mean (semitones)", "range_st": "F0 range (semitones)", "energy_db": "energy (dB)",
               "rate_pct": "speaking rate (%)"}
-    fig, axes = plt.subplots(1, 4, figsize=(16, 4.2), sharey=True)
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4.6), sharey=True)
     y = np.arange(len(EMOTIONS))
     for ax, f in zip(axes, FEATURES):
         for k, (inten, color) in enumerate(zip(INTENSITIES, ("#9ecae1", "#3182bd"))):
@@ -267,9 +271,10 @@ def plot(cells) -> None:
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(y, EMOTIONS)
     axes[0].invert_yaxis()
-    axes[-1].legend(loc="lower right", fontsize=8)
-    fig.suptitle("takefit emotion: change vs neutral (mean over 20 sentences × 4 voices, zh + en)")
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=9, frameon=False)
+    fig.suptitle(f"takefit emotion: mean change vs the neutral take ({grid})")
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     PNG.parent.mkdir(exist_ok=True)
     fig.savefig(PNG, dpi=110)
     print(f"chart: {PNG}")
