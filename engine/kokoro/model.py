@@ -37,7 +37,10 @@ class KokoroModel:
         """Kokoro conditions on the voice's row for the utterance length: voice[n - 1]."""
         return table[max(0, min(n_phonemes, len(table)) - 1)].reshape(1, 256)
 
-    def render(self, tokens: np.ndarray, style: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    def render(self, tokens: np.ndarray, style: np.ndarray, frames: np.ndarray, shape=None) -> np.ndarray:
+        """`shape(f0, energy) -> (f0, energy)` reshapes the prosody curves before decoding (emotion)."""
         frames = np.asarray(frames, dtype=np.float32)
         f0, energy = self.prosody(tokens, style, frames)
+        if shape is not None:
+            f0, energy = shape(f0, energy)
         return self.decoder(tokens, style, frames, f0, energy)
