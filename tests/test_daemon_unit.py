@@ -256,37 +256,39 @@ def test_remote_errors_keep_engine_classes():
 def test_systemd_unit_install_and_uninstall(tmp_path):
     from takefit.installer import service
 
-    path = service.install(tmp_path, platform="linux", extra_args=["--workers", "2"],
-                           env={"TAKEFIT_DAEMON_HOME": "/srv/take fit"}, python="/opt/py/bin/python3")
+    spec = service.daemon_service(["--workers", "2"], python="/opt/py/bin/python3")
+    path = service.install(spec, tmp_path, platform="linux", env={"TAKEFIT_DAEMON_HOME": "/srv/take fit"})
     assert path == tmp_path / ".config" / "systemd" / "user" / "takefit-daemon.service"
     text = path.read_text()
     assert "ExecStart=/opt/py/bin/python3 -m takefit.daemon --workers 2" in text
     assert 'Environment="TAKEFIT_DAEMON_HOME=/srv/take fit"' in text
     assert "Restart=on-failure" in text and "WantedBy=default.target" in text
-    assert service.enable_commands(path, "linux")[-1][-2:] == ["--now", "takefit-daemon.service"]
-    assert service.uninstall(tmp_path, platform="linux") == path and not path.exists()
-    assert service.uninstall(tmp_path, platform="linux") is None
+    assert service.enable_commands(spec, path, "linux")[-1][-2:] == ["--now", "takefit-daemon.service"]
+    assert service.uninstall(spec, tmp_path, platform="linux") == path and not path.exists()
+    assert service.uninstall(spec, tmp_path, platform="linux") is None
 
 
 def test_launchd_agent_install_and_uninstall(tmp_path):
     from takefit.installer import service
 
-    path = service.install(tmp_path, platform="darwin", python="/usr/bin/python3")
+    spec = service.daemon_service(python="/usr/bin/python3")
+    path = service.install(spec, tmp_path, platform="darwin")
     assert path == tmp_path / "Library" / "LaunchAgents" / "org.takefit.daemon.plist"
     doc = plistlib.loads(path.read_bytes())
     assert doc["Label"] == "org.takefit.daemon"
     assert doc["ProgramArguments"] == ["/usr/bin/python3", "-m", "takefit.daemon"]
     assert doc["RunAtLoad"] is True and doc["KeepAlive"] == {"SuccessfulExit": False}
-    assert service.uninstall(tmp_path, platform="darwin") == path and not path.exists()
+    assert doc["StandardOutPath"] == str(tmp_path / "Library" / "Logs" / "takefit-daemon.log")
+    assert service.uninstall(spec, tmp_path, platform="darwin") == path and not path.exists()
 
 
 def test_windows_task_command():
     from takefit.installer import service
 
-    cmd = service.windows_task_command([r"C:\Py\python.exe", "-m", "takefit.daemon"])
+    cmd = service.windows_task_command(service.daemon_service(python=r"C:\Py\python.exe"))
     assert cmd[:3] == ["schtasks", "/Create", "/TN"] and cmd[-1].startswith(r"C:\Py\pythonw.exe -m takefit.daemon")
     with pytest.raises(NotImplementedError):
-        service.unit_path(None, "win32")
+        service.unit_path(service.daemon_service(), None, "win32")
 
 
 def test_cli_install_service_writes_under_base(tmp_path, capsys):

@@ -3,6 +3,7 @@ service and status commands — none of these render audio."""
 from __future__ import annotations
 
 import json
+import plistlib
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from takefit.bridges.watch import cuesheet, jobs, service
 from takefit.bridges.watch.cuesheet import CueSheetError
 from takefit.bridges.watch.journal import DONE, RUNNING, Journal
 from takefit.engine.errors import InputError
+from takefit.installer import service as installer_service
 from takefit.otio_adapters.dub import DubOptions
 from takefit.otio_adapters.extract import extract
 
@@ -173,7 +175,8 @@ def test_install_and_uninstall_service(tmp_path, capsys):
     base = tmp_path / "home"
     assert cli.main(["watch", "install-service", str(folder), "--base", str(base), "--rate", "25",
                      "--daemon", "start", "--settle", "5"]) == 0
-    unit = service.unit_path(folder, base, "linux")
+    spec = service.watch_service(folder)
+    unit = installer_service.unit_path(spec, base, "linux")
     text = unit.read_text()
     assert unit.name.startswith("takefit-watch-my-jobs-") and unit.name.endswith(".service")
     assert "-m takefit.bridges.cli watch" in text and f'"{folder.absolute()}"' in text
@@ -182,8 +185,9 @@ def test_install_and_uninstall_service(tmp_path, capsys):
     assert "systemctl --user enable --now" in capsys.readouterr().out
     assert cli.main(["watch", "uninstall-service", str(folder), "--base", str(base)]) == 0
     assert not unit.exists()
-    plist = service.launchd_plist(folder, service.watch_argv(folder))
-    assert b"org.takefit.watch.my-jobs-" in plist
+    plist = plistlib.loads(installer_service.launchd_plist(spec))
+    assert plist["Label"].startswith("org.takefit.watch.my-jobs-")
+    assert plist["StandardOutPath"] == str(folder.absolute() / ".takefit-watch" / "service.log")
 
 
 def test_status_and_argument_errors(tmp_path, capsys):

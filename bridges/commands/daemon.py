@@ -423,18 +423,25 @@ def cmd_install_service(args) -> int:
     from takefit.installer import service
 
     env = {"TAKEFIT_DAEMON_HOME": str(Path(args.home).expanduser().absolute())} if args.home else None
-    extra = shlex.split(args.daemon_args)
+    return install_service(service.daemon_service(shlex.split(args.daemon_args)), args.base, args.enable, env)
+
+
+def install_service(spec, base, enable: bool, env: dict | None = None) -> int:
+    """Write and (optionally) enable a user service; on Windows print/run the Task Scheduler command.
+    Shared by `daemon install-service` and `watch install-service`."""
+    from takefit.installer import service
+
     if sys.platform.startswith("win"):
-        cmd = service.windows_task_command(service.daemon_argv(extra))
+        cmd = service.windows_task_command(spec)
         print("Windows: create a logon task with Task Scheduler:\n  " + " ".join(cmd))
-        if args.enable:
+        if enable:
             for line, code, out in service.run_commands([cmd]):
                 print(f"  {line}: {'ok' if code == 0 else out}")
         return 0
-    path = service.install(args.base, extra_args=extra, env=env)
+    path = service.install(spec, base, env=env)
     print(f"wrote {path}")
-    cmds = service.enable_commands(path)
-    if args.enable:
+    cmds = service.enable_commands(spec, path)
+    if enable:
         for line, code, out in service.run_commands(cmds):
             print(f"  {line}: {'ok' if code == 0 else f'failed ({code}) {out}'}")
     else:
@@ -445,14 +452,20 @@ def cmd_install_service(args) -> int:
 def cmd_uninstall_service(args) -> int:
     from takefit.installer import service
 
+    return uninstall_service(service.daemon_service(), args.base, args.disable)
+
+
+def uninstall_service(spec, base, disable: bool) -> int:
+    from takefit.installer import service
+
     if sys.platform.startswith("win"):
-        print("Windows: " + " && ".join(" ".join(c) for c in service.disable_commands(Path("."))))
+        print("Windows: " + " && ".join(" ".join(c) for c in service.disable_commands(spec, Path("."))))
         return 0
-    path = service.unit_path(args.base)
-    if args.disable and path.exists():
-        for line, code, out in service.run_commands(service.disable_commands(path)):
+    path = service.unit_path(spec, base)
+    if disable and path.exists():
+        for line, code, out in service.run_commands(service.disable_commands(spec, path)):
             print(f"  {line}: {'ok' if code == 0 else f'failed ({code}) {out}'}")
-    removed = service.uninstall(args.base)
+    removed = service.uninstall(spec, base)
     print(f"removed {removed}" if removed else f"nothing installed at {path}")
     return 0
 

@@ -185,38 +185,23 @@ def service_args(args) -> list[str]:
 
 
 def install_service(args, folder: Path) -> int:
-    from takefit.bridges.watch import service
+    from takefit.bridges.commands.daemon import install_service as install
+    from takefit.bridges.watch.jobs import Layout
+    from takefit.bridges.watch.service import watch_service
 
     options(args)  # bad options fail now, not at login
-    extra = service_args(args)
-    if sys.platform.startswith("win"):
-        cmd = service.windows_task_command(folder, service.watch_argv(folder, extra))
-        print("Windows: create a logon task with Task Scheduler:\n  " + " ".join(cmd))
-        if args.enable:
-            for line, code, out in service.run_commands([cmd]):
-                print(f"  {line}: {'ok' if code == 0 else out}")
-        return 0
-    from takefit.bridges.watch.jobs import Layout
-
-    Layout(folder).ensure()
-    path = service.install(folder, extra, base=args.base)
-    print(f"wrote {path}")
-    cmds = service.enable_commands(path, folder)
-    if args.enable:
-        for line, code, out in service.run_commands(cmds):
-            print(f"  {line}: {'ok' if code == 0 else f'failed ({code}) {out}'}")
-    else:
-        print("enable it with:\n  " + "\n  ".join(shlex.join(c) for c in cmds))
+    if not sys.platform.startswith("win"):
+        Layout(folder).ensure()
+    code = install(watch_service(folder, service_args(args)), args.base, args.enable)
     print(f"check it with: takefit watch --status {shlex.quote(str(folder))}")
-    return 0
+    return code
 
 
 def uninstall_service(args, folder: Path) -> int:
-    from takefit.bridges.watch import service
+    from takefit.bridges.commands.daemon import uninstall_service as uninstall
+    from takefit.bridges.watch.service import watch_service
 
-    if sys.platform.startswith("win"):
-        print("Windows: " + " && ".join(" ".join(c) for c in service.disable_commands(Path("."), folder)))
-        return 0
+    return uninstall(watch_service(folder), args.base, args.disable)
     path = service.unit_path(folder, args.base)
     if args.disable and path.exists():
         for line, code, out in service.run_commands(service.disable_commands(path, folder)):
