@@ -37,7 +37,9 @@ class KokoroModel:
         """Kokoro conditions on the voice's row for the utterance length: voice[n - 1]."""
         return table[max(0, min(n_phonemes, len(table)) - 1)].reshape(1, 256)
 
-    def render(self, tokens: np.ndarray, style: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    def render(self, tokens: np.ndarray, style: np.ndarray, frames: np.ndarray, f0_scale: float = 1.0) -> np.ndarray:
         frames = np.asarray(frames, dtype=np.float32)
         f0, energy = self.prosody(tokens, style, frames)
+        if f0_scale != 1.0:          # enrolled voices: the reference speaker's pitch (engine/profiles.py)
+            f0 = f0 * np.float32(f0_scale)
         return self.decoder(tokens, style, frames, f0, energy)
