@@ -74,14 +74,25 @@ def build(engine, progress: Callable[[float, str], None] | None = None) -> list[
     return out
 
 
-def load(engine, cache_dir: Path, progress=None) -> list[VoiceEntry]:
-    path = Path(cache_dir) / f".builtin-index-v{VERSION}-{_key(engine)}.json"
+def _read(path: Path) -> list[VoiceEntry] | None:
     try:
-        raw = json.loads(path.read_text("utf-8"))
+        raw = json.loads(Path(path).read_text("utf-8"))
         return [VoiceEntry(e["name"], e["language"], np.array(e["resemblyzer"], np.float32),
                            np.array(e["dvector"], np.float32), e["median_f0"]) for e in raw]
     except (OSError, ValueError, KeyError):
-        pass
+        return None
+
+
+def load(engine, cache_dir: Path, progress=None) -> list[VoiceEntry]:
+    """The shipped index (engine/enroll/builtin_index-*.json, same model hash), else a cached one, else built."""
+    name = f"builtin-index-v{VERSION}-{_key(engine)}.json"
+    shipped = _read(Path(__file__).with_name(name))
+    if shipped:
+        return shipped
+    path = Path(cache_dir) / f".{name}"
+    cached = _read(path)
+    if cached:
+        return cached
     entries = build(engine, progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.partial")

@@ -85,4 +85,4 @@ class Objective:
         cos = torch.dot(self._embed(wav), self.target_embed)
         spec = (self._ltas(wav) - self.target_ltas).abs().mean()
         loss = (1 - cos) + SPECTRUM_WEIGHT * spec
-        return loss, Terms(float(loss), float(cos), float(spec))
+        return loss, Terms(loss.item(), cos.item(), spec.item())
