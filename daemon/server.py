@@ -1015,6 +1015,7 @@ class Daemon:
             if not isinstance(e, TakefitError):
                 log.exception("enrollment failed")
             doc = {"type": "error", "id": msg["id"], **error_doc(e)}
+        self._enrolling = None                 # free before the client hears the outcome (it may enroll again)
         self._emit(push, {"ev": "reply", "peer": where, "doc": doc})
         push.close()
 

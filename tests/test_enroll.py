@@ -23,6 +23,7 @@ from takefit.engine.enroll.index import render_natural            # noqa: E402
 from takefit.engine.errors import InputError, UnknownVoiceError   # noqa: E402
 from takefit.engine.profiles import Profile, ProfileStore         # noqa: E402
 from takefit.engine.speaker import cosine, encoder                # noqa: E402
+from test_daemon_support import daemon                            # noqa: E402,F401 (the session daemon fixture)
 
 HELD_OUT = "af_nicole"
 REFERENCE = "She walked slowly along the quiet harbour, counting the little boats that rocked in the light."
@@ -185,3 +186,36 @@ def test_damaged_profile_gives_a_clear_error(voices_dir):
             store.load("broken")
     finally:
         store.path("broken").unlink()
+
+
+# ------------------------------------------------------------------------------ daemon operations
+@pytest.fixture(scope="module")
+def stored_profile(engine, voices_dir) -> Profile:
+    """A profile written directly (no enrollment): what the daemon must resolve by name."""
+    table = engine.voice_bank.table("af_heart").copy()
+    table[:, :128] += np.random.default_rng(0).normal(0, 0.05, 128).astype(np.float32)
+    p = Profile(name="stored_voice", table=table, pitch_ratio=1.1, base_voice="af_heart", language="en",
+                quality="fast", reference_sha256="0" * 64, consent="test", created="2026-01-01T00:00:00+00:00")
+    ProfileStore(voices_dir).save(p, force=True)
+    return p
+
+
+def test_daemon_voice_operations(stored_profile, bad_refs, voices_dir, daemon):
+    with daemon.client(timeout=60) as c:
+        assert "stored_voice" in [v["name"] for v in c.voice_list()]
+        assert c.voice_show("stored_voice")["pitch_ratio"] == 1.1
+        listed = {v["name"]: v for v in c.voices()}
+        assert listed["stored_voice"]["accent"] == "enrolled (from af_heart)"
+        res = c.render("An enrolled voice through the daemon.", voice="stored_voice", inline=True)
+        assert res.voice == "stored_voice" and res.samples > 0
+        seen = []
+        before = _leftovers(voices_dir)
+        with pytest.raises(InputError, match="clipped"):
+            c.enroll_voice("daemon_bad", bad_refs["clipped"], text="x", no_consent_record=True,
+                           progress=lambda f, m: seen.append(m))
+        assert seen and seen[0] == "reading the reference"          # progress streamed before the error
+        assert _leftovers(voices_dir) == before
+        with pytest.raises(InputError, match="--consent"):
+            c.enroll_voice("daemon_bad", bad_refs["good"])
+        with pytest.raises(UnknownVoiceError):
+            c.voice_remove("nobody_here")

@@ -26,7 +26,7 @@ the reference clip:
   recognised with Whisper base (English or Mandarin).
 
 quality:
-  fast   ~12 optimisation steps on 3 s of the clip (about a minute on 2 free cores)
+  fast   10 optimisation steps on 3 s of the clip (about a minute on 2 free cores)
   best   25 steps on the whole clip (50 when under 5 s of speech), a few minutes
 
 examples:

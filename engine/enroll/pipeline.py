@@ -27,7 +27,7 @@ class Recipe:
     excerpt_s: float | None      # optimise on this much of the reference (None: all of it)
 
 
-RECIPES = {"fast": Recipe(steps=12, steps_short=20, excerpt_s=3.0),
+RECIPES = {"fast": Recipe(steps=10, steps_short=20, excerpt_s=3.0),
            "best": Recipe(steps=25, steps_short=50, excerpt_s=None)}
 
 Progress = Callable[[float, str], None]
