@@ -79,6 +79,23 @@ def noise(x: np.ndarray, snr_db: float = 20.0, seed: int = 0) -> np.ndarray:
 DEGRADE = {"reverb": reverb, "telephone": telephone, "noise20dB": noise}
 
 
+def _norm(text: str, lang: str) -> str:
+    import re
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", text)
+    if lang == "zh":
+        try:
+            from opencc import OpenCC
+
+            text = OpenCC("t2s").convert(text)
+        except ImportError:
+            pass
+        return " ".join(re.findall(r"\w", text))
+    text = re.sub(r"'", "", text.lower())
+    return " ".join(re.sub(r"[^\w\s]", " ", text).split())
+
+
 # ------------------------------------------------------------------------------ measurement
 class Bench:
     def __init__(self):
@@ -112,7 +129,25 @@ class Bench:
                 for k in truth}
 
     def candidate(self, v, table, base, ratio):
-        return self.embeds([self.render(t, table, base, ratio) for t in TESTS[lang_of(v)]])
+        self._last = [self.render(t, table, base, ratio) for t in TESTS[lang_of(v)]]
+        return self.embeds(self._last)
+
+    def error_rate(self, v, wavs) -> float:
+        """Pooled WER (en) / CER (zh) of Whisper base on the takes of the test sentences."""
+        import jiwer
+        from takefit.engine import audio
+        from takefit.engine.enroll.transcribe import _model
+
+        lang = lang_of(v)
+        hyps = []
+        for w in wavs:
+            segs, _ = _model().transcribe(audio.resample(w, SR, 16000), language=lang, beam_size=1,
+                                          without_timestamps=True, condition_on_previous_text=False)
+            hyps.append(_norm(" ".join(x.text for x in segs), lang))
+        refs = [_norm(t, lang) for t in TESTS[lang]]
+        if lang == "zh":
+            return float(jiwer.cer(refs, hyps))
+        return float(jiwer.wer(refs, hyps))
 
     def enroll(self, v, quality, degrade=None):
         import soundfile as sf
@@ -136,7 +171,9 @@ class Bench:
                "steps": prof.stats["steps"], "step_seconds": prof.stats["step_seconds"],
                "gate_kept_start": any("did not convince" in n for n in prof.notices),
                "nearest": self.heldout(v, self.candidate(v, bank.table(prof.base_voice), prof.base_voice, 1.0)),
+               "nearest_err": self.error_rate(v, self._last),
                "enrolled": self.heldout(v, self.candidate(v, prof.table, prof.base_voice, prof.pitch_ratio)),
+               "enrolled_err": self.error_rate(v, self._last),
                "ceiling": self.heldout(v, self.truth(v)),
                "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "load": os.getloadavg()[0]}
         return row
@@ -171,6 +208,17 @@ def report() -> str:
             out.append(f"| best subset ({', '.join(sorted(both))}) | {np.mean([r['nearest'][enc] for r in b2]):.3f} | "
                        f"{np.mean([r['enrolled'][enc] for r in f2]):.3f} | {np.mean([r['enrolled'][enc] for r in b2]):.3f} | "
                        f"{np.mean([r['ceiling'][enc] for r in b2]):.3f} | | |")
+        out.append("")
+    if clean and "enrolled_err" in clean[0]:
+        out += ["## Intelligibility (Whisper base, WER en / CER zh, pooled over the 3 test sentences)", "",
+                "| voices | nearest | fast | best |", "|---|---|---|---|"]
+        for lang in ("en", "zh"):
+            sel = [r for r in clean if r["language"] == lang and "enrolled_err" in r]
+            f = [r for r in sel if r["quality"] == "fast"]
+            b = [r for r in sel if r["quality"] == "best"]
+            if sel:
+                e = lambda rs, k: f"{np.mean([r[k] for r in rs]):.3f}" if rs else "–"
+                out.append(f"| {lang} | {e(sel, 'nearest_err')} | {e(f, 'enrolled_err')} | {e(b, 'enrolled_err')} |")
         out.append("")
     deg = [r for r in rows if r["degrade"]]
     if deg:

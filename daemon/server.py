@@ -1168,8 +1168,6 @@ class Daemon:
                         and spec["voice"] not in self.voice_names:
                     self.engine.voice_bank.check(spec["voice"])         # raises UnknownVoiceError with hints
                 extra = {}
-                if self.engine is not None and self.engine.voice_bank.is_enrolled(spec["voice"]):
-                    extra["enrolled"] = self.engine.voice_bank.profile(spec["voice"]).created  # re-enrolled → new key
                 if spec.get("dictionary"):
                     dh = hashlib.sha256(spec["dictionary"].encode("utf-8", "surrogatepass")).hexdigest()
                     if dh not in self._dictionaries_ok:

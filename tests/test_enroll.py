@@ -219,3 +219,16 @@ def test_daemon_voice_operations(stored_profile, bad_refs, voices_dir, daemon):
             c.enroll_voice("daemon_bad", bad_refs["good"])
         with pytest.raises(UnknownVoiceError):
             c.voice_remove("nobody_here")
+
+
+def test_take_cache_key_follows_re_enrollment(stored_profile, voices_dir):
+    import time
+
+    from takefit.daemon.cache import request_key
+    from takefit.engine import RenderRequest
+
+    before = request_key(RenderRequest("A line.", voice="stored_voice"))
+    assert request_key(RenderRequest("A line.", voice="af_heart")) != before
+    time.sleep(0.01)
+    ProfileStore(voices_dir).save(Profile(**{**stored_profile.__dict__, "pitch_ratio": 1.2}), force=True)
+    assert request_key(RenderRequest("A line.", voice="stored_voice")) != before
