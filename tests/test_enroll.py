@@ -232,3 +232,26 @@ def test_take_cache_key_follows_re_enrollment(stored_profile, voices_dir):
     time.sleep(0.01)
     ProfileStore(voices_dir).save(Profile(**{**stored_profile.__dict__, "pitch_ratio": 1.2}), force=True)
     assert request_key(RenderRequest("A line.", voice="stored_voice")) != before
+
+
+def test_prosody_from_a_voice_or_a_clip(engine, bad_refs):
+    from takefit.engine.enroll import index
+    from takefit.engine.enroll.pipeline import _prosody_table
+
+    entries = index.load(engine, ProfileStore().directory)
+    table, note = _prosody_table(engine, "am_michael", entries, "en")
+    assert note == "am_michael" and np.array_equal(table, engine.voice_bank.table("am_michael"))
+    table, note = _prosody_table(engine, str(bad_refs["good"]), entries, "en")   # a clip: its nearest voice
+    assert "nearest to good.wav" in note and table.shape == (510, 256)
+    with pytest.raises(UnknownVoiceError):
+        _prosody_table(engine, "no_such_voice_or_file", entries, "en")
+
+
+def test_transcript_is_recognised_when_not_given(engine):
+    from takefit.engine.enroll.transcribe import transcribe
+
+    wav = render_natural(engine, REFERENCE, engine.voice_bank.table("af_heart"), "af_heart")
+    tr = transcribe(wav, SR)
+    assert tr.language == "en"
+    assert {"harbour", "boats"} & set(tr.text.lower().replace(",", " ").replace(".", " ").split()) or \
+        "harbor" in tr.text.lower(), tr.text
