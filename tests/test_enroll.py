@@ -255,3 +255,23 @@ def test_transcript_is_recognised_when_not_given(engine):
     assert tr.language == "en"
     assert {"harbour", "boats"} & set(tr.text.lower().replace(",", " ").replace(".", " ").split()) or \
         "harbor" in tr.text.lower(), tr.text
+
+
+def test_long_stereo_reference_is_cut_to_its_best_speech(engine, tmp_path):
+    from takefit.engine.audio import resample
+    from takefit.engine.enroll.reference import load_reference
+
+    speech = np.concatenate([_speech(engine, REFERENCE), np.zeros(SR * 3, np.float32), _speech(engine, UNSEEN),
+                             _speech(engine, REFERENCE)])
+    x = resample(speech, SR, 44100)
+    path = tmp_path / "long_stereo.wav"
+    sf.write(path, np.stack([x, 0.8 * x], axis=1), 44100, subtype="PCM_16")
+    ref = load_reference(path)
+    assert ref.source_rate == 44100 and ref.source_seconds > 12
+    assert ref.window is not None and ref.seconds <= 10.5 and ref.speech_seconds > 6
+    assert any("best" in n for n in ref.notices)
+    assert 7000 < ref.bandwidth_hz <= 12000                      # Kokoro's full band, not a telephone clip
+    tel = tmp_path / "telephone.wav"
+    sf.write(tel, resample(_speech(engine, REFERENCE), SR, 8000), 8000)
+    narrow = load_reference(tel)
+    assert narrow.bandwidth_hz <= 4000 and any("kHz" in n for n in narrow.notices)
