@@ -8,7 +8,7 @@ import sys
 from takefit.engine.errors import AssetError, FitError, InputError, OutputError, TakefitError
 
 # Subcommands, in the order `takefit --help` lists them.
-COMMANDS = ("say", "dub", "watch", "voices", "voice", "assets", "daemon", "resolve")
+COMMANDS = ("say", "dub", "panel", "watch", "voices", "voice", "emotion", "assets", "daemon", "resolve")
 
 # most specific first: FitError is an InputError
 EXIT_CODES = {FitError: 3, InputError: 2, AssetError: 4, OutputError: 5}
@@ -18,10 +18,12 @@ EPILOG = """examples:
   takefit say "我们用 takefit 给视频配音。" --frames 77@23.976
   takefit say --explain "这个行(xíng)不行？"                    # how it will be read; renders nothing
   takefit dub cut.xml                                          # every marked line → a fitted take track
+  takefit panel cut.xml                                        # casting window: voices, emotions, audition
   takefit daemon start                                         # keep the engine warm for editor tools
   takefit watch ~/dubbing                                      # render whatever lands in ~/dubbing/inbox
   takefit resolve install --user                               # scripts under Workspace › Scripts
   takefit voices --language zh
+  takefit emotion "愤怒地质问，语气急促"                          # the emotion vector a description maps to
   takefit assets verify
 
 `takefit COMMAND --help` explains each command with its own examples.

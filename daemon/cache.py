@@ -1,7 +1,7 @@
 """Content-addressed take cache on disk, bounded in size (least recently used goes first).
 
 The key covers everything that changes the audio: text, voice, language, target, rate, pre-roll,
-method, loudness, speed, natural range, pronunciation dictionary, and the engine/model version.
+method, loudness, speed, natural range, emotion (a reference clip by content), pronunciation dictionary, and the engine/model version.
 An identical request returns the cached take's exact bytes at once.
 """
 from __future__ import annotations
@@ -47,6 +47,8 @@ def request_key(req: RenderRequest, extra: dict | None = None) -> str:
         "speed": repr(float(req.speed)), "natural_range": [repr(float(x)) for x in req.natural_range],
         "extra": extra or {},
     }
+    if req.emotion is not None:   # only when set, so emotion-free keys stay as they were
+        doc["emotion"] = req.emotion.cache_doc()
     enrolled = _enrolled_identity(req.voice)
     if enrolled:                              # a re-enrolled voice (same name, new profile) is a new key
         doc["enrolled"] = enrolled

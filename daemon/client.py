@@ -130,8 +130,9 @@ class RenderResult:
 
 def make_request(text, *, voice: str = "auto", language: str = "auto", target=None, sample_rate: int = 48000,
                  pre_roll: float = 0.0, method: str = "auto", loudness: float | None = -23.0, speed: float = 1.0,
-                 natural_range=(0.7, 1.4), dictionary: str | None = None) -> dict:
-    """The protocol's request map; `text` may also be an engine RenderRequest."""
+                 natural_range=(0.7, 1.4), dictionary: str | None = None, emotion=None) -> dict:
+    """The protocol's request map; `text` may also be an engine RenderRequest. `emotion`: an
+    engine Emotion, its wire map, or the string form ("angry 0.7")."""
     from takefit.engine.request import RenderRequest
 
     if isinstance(text, RenderRequest):
@@ -143,6 +144,10 @@ def make_request(text, *, voice: str = "auto", language: str = "auto", target=No
                "natural_range": [float(x) for x in natural_range]}
     if dictionary:
         doc["dictionary"] = dictionary
+    if emotion is not None:
+        from takefit.engine.emotion import Emotion
+
+        doc["emotion"] = Emotion.from_json(emotion).to_json()
     return doc
 
 

@@ -232,6 +232,32 @@ REQ_ID = Field(lambda v, p: v if isinstance(v, int) and not isinstance(v, bool) 
 PRIORITY = v_str(8, choices=tuple(PRIORITIES))
 VOICE_NAME = v_str(40, 1, pattern=r"[A-Za-z][A-Za-z0-9_\-]{0,39}")
 
+def v_emotion() -> Validator:
+    """A render request's emotion (docs/protocol.md): exactly one form, values in range, clear errors."""
+    shape = v_map({
+        "preset": Field(v_opt(v_str(32, 1))), "intensity": Field(v_opt(v_num(0.0, 1.0))),
+        "vector": Field(v_opt(v_list(v_num(0.0, 1.0), 8, 8))),
+        "text": Field(v_opt(v_str(500, 1))), "reference": Field(v_opt(v_str(4096, 1))),
+        "from_line": Field(v_opt(v_bool())), "alpha": Field(v_opt(v_num(0.0, 1.0))),
+    })
+
+    def check(value, path):
+        from takefit.engine.emotion import Emotion
+        from takefit.engine.errors import InputError
+
+        doc = {k: v for k, v in shape(value, path).items() if v is not None}
+        if doc.get("reference") is not None and not doc["reference"].startswith("/") and \
+                not re.match(r"^[A-Za-z]:[\\/]", doc["reference"]):
+            raise ProtocolError("bad_message", f"{path}.reference: must be an absolute path (the daemon's working "
+                                "folder is not the client's)", {"field": f"{path}.reference"})
+        try:
+            Emotion.from_json(doc)
+        except InputError as e:
+            raise ProtocolError("bad_message", f"{path}: {e}", {"field": path}) from None
+        return doc
+    return check
+
+
 REQUEST = v_map({
     "text": Field(v_str(MAX_TEXT_CHARS, 1, max_bytes=4 * MAX_TEXT_CHARS), required=True),
     "voice": Field(v_str(64, 1), default="auto"),
@@ -244,6 +270,7 @@ REQUEST = v_map({
     "speed": Field(v_num(0.5, 2.0), default=1.0),
     "natural_range": Field(v_list(v_num(0.01, 100.0), 2, 2), default=lambda: [0.7, 1.4]),
     "dictionary": Field(v_opt(v_str(MAX_DICT_BYTES, max_bytes=MAX_DICT_BYTES)), default=None),
+    "emotion": Field(v_opt(v_emotion()), default=None),
 })
 
 ITEM = v_map({
@@ -348,19 +375,25 @@ def parse_target(text: str):
 def to_render_request(spec: dict):
     """A validated request map → engine RenderRequest (raises engine InputError on semantic problems)."""
     from takefit.engine import RenderRequest
+    from takefit.engine.emotion import Emotion
 
+    emotion = Emotion.from_json(spec["emotion"]) if spec.get("emotion") else None
     return RenderRequest(text=spec["text"], voice=spec["voice"], language=spec["language"],
                          target=parse_target(spec["target"]), sample_rate=spec["sample_rate"],
                          pre_roll=float(spec["pre_roll"]), method=spec["method"], loudness=spec["loudness"],
-                         speed=float(spec["speed"]), natural_range=tuple(float(x) for x in spec["natural_range"]))
+                         speed=float(spec["speed"]), natural_range=tuple(float(x) for x in spec["natural_range"]),
+                         emotion=emotion)
 
 
 def request_fields(req) -> dict:
     """An engine RenderRequest → the protocol's request map."""
-    return {"text": req.text, "voice": req.voice, "language": req.language, "target": target_string(req.target),
-            "sample_rate": int(req.sample_rate), "pre_roll": float(req.pre_roll), "method": req.method,
-            "loudness": None if req.loudness is None else float(req.loudness), "speed": float(req.speed),
-            "natural_range": [float(x) for x in req.natural_range]}
+    doc = {"text": req.text, "voice": req.voice, "language": req.language, "target": target_string(req.target),
+           "sample_rate": int(req.sample_rate), "pre_roll": float(req.pre_roll), "method": req.method,
+           "loudness": None if req.loudness is None else float(req.loudness), "speed": float(req.speed),
+           "natural_range": [float(x) for x in req.natural_range]}
+    if getattr(req, "emotion", None) is not None:
+        doc["emotion"] = req.emotion.to_json()
+    return doc
 
 
 def normalise_target(value) -> str:

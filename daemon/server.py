@@ -1176,13 +1176,13 @@ class Daemon:
                     extra["dictionary"] = dh
                 if it.get("output") is not None:
                     safe_output(self.output_root, it["output"])
+                key = request_key(req, extra or None)     # inside: an emotion clip that is gone is bad input
             except PathEscapeError as e:
                 raise ProtocolError("bad_path", str(e), {**where, "output": it.get("output")}) from None
             except TakefitError as e:
                 doc = error_doc(e)
                 raise _Refused(doc["code"], (f"item {i}: " if where else "") + doc["message"],
                                {**doc["details"], **where}) from None
-            key = request_key(req, extra or None)
             job = Job(id=jid, batch=batch, priority=priority, seq=self._seq, spec=spec, spec_hash=h, key=key,
                       output=it.get("output"), created=now)
             self._seq += 1

@@ -73,6 +73,33 @@ def loudness_normalize(audio: np.ndarray, rate: int, lufs: float) -> tuple[np.nd
     return (audio * gain).astype(np.float32), warnings
 
 
+def make_headroom(audio: np.ndarray, rate: int, lufs: float) -> np.ndarray:
+    """Limit the peaks (Rubber Band's neighbour in pedalboard: JUCE's limiter) just enough that the take
+    can reach `lufs` with peaks ≤ −1 dBFS, so a loud (angry) line is loud instead of held back."""
+    import pyloudnorm
+    from pedalboard import Limiter
+
+    if len(audio) < int(0.4 * rate) or not np.any(np.abs(audio) > 1e-6):
+        return audio
+    current = pyloudnorm.Meter(rate).integrated_loudness(audio.astype(np.float64))
+    peak_db = 20 * np.log10(float(np.max(np.abs(audio))))
+    excess = peak_db + (lufs - current) - PEAK_CEILING_DBFS
+    if not np.isfinite(excess) or excess <= 0:
+        return audio
+    limited = Limiter(threshold_db=float(peak_db - excess - 1.0), release_ms=50.0)(audio.astype(np.float32), rate)
+    return np.asarray(limited, np.float32).reshape(-1)[:len(audio)]
+
+
+def apply_gain(audio: np.ndarray, db: float) -> np.ndarray:
+    """`db` of gain, peaks still kept ≤ −1 dBFS (used for emotion's level when loudness is off)."""
+    gain = 10 ** (db / 20)
+    peak = float(np.max(np.abs(audio), initial=0.0)) * gain
+    ceiling = 10 ** (PEAK_CEILING_DBFS / 20)
+    if peak > ceiling:
+        gain *= ceiling / peak
+    return (audio * gain).astype(np.float32)
+
+
 def check_writable(path: str | Path) -> Path:
     """Fail before rendering if the output cannot be written."""
     p = Path(path).expanduser()

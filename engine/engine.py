@@ -11,6 +11,8 @@ from fractions import Fraction
 import numpy as np
 
 from . import assets, audio
+from .emotion.delivery import Delivery, ProsodyShaper, seed_for
+from .emotion.resolve import EmotionResolver
 from .errors import FitError, InputError
 from .fitting import (COMPRESS_WEIGHT, FIXED, FRAME, JOIN_PAUSE, LENGTHEN_WEIGHT, Item, allocate, classify, hybrid,
                       mark_fixed, min_model_frames, natural_frames, trims)
@@ -38,6 +40,7 @@ class ChunkPlan:
     phonemes: str
     tokens: np.ndarray
     style: np.ndarray
+    shape: ProsodyShaper | None = None   # emotion, applied between the prosody and decoder stages
 
 
 @dataclass
@@ -67,6 +70,7 @@ class Engine:
         self.model = KokoroModel(self.paths, threads)
         self.voice_bank = VoiceBank(self.paths.voices)
         self.frontend = Frontend(lexicon)
+        self.emotions = EmotionResolver()
         self._lock = threading.Lock()
         self.load_seconds = time.perf_counter() - t0
 
@@ -79,7 +83,8 @@ class Engine:
             return DEFAULT_VOICE["zh" if "zh" in reading.languages else "en"]
         return self.voice_bank.check(voice)
 
-    def plan(self, text: str, voice: str = "auto", language: str = "auto", speed: float = 1.0) -> LinePlan:
+    def plan(self, text: str, voice: str = "auto", language: str = "auto", speed: float = 1.0,
+             delivery: Delivery | None = None) -> LinePlan:
         if isinstance(text, str) and len(text) > MAX_TEXT_CHARS:
             raise InputError(f"text is {len(text)} characters; one line may have at most {MAX_TEXT_CHARS}. "
                              f"Split long scripts into cues (one per slot).")
@@ -89,6 +94,9 @@ class Engine:
         reading = self.frontend.read(text, language, british=bool(name and self.voice_bank.base(name).startswith("b")))
         name = name or self.pick_voice("auto", reading)
         table = self.voice_bank.table(name)
+        # emotion's rate acts on the model's own durations, before fitting (the fit then meets the slot)
+        rate = min(2.0, max(0.5, speed * delivery.rate)) if delivery else speed
+        pause = delivery.pause if delivery else 1.0
         chunks, items = [], []
         for ci, ch in enumerate(split_chunks(reading.phonemes)):
             tokens, kept = self.model.tokenize(ch.phonemes)
@@ -96,14 +104,18 @@ class Engine:
                 continue
             style = KokoroModel.style_row(table, len(kept))
             with self._lock:
-                pred = self.model.duration(tokens, style, speed)
+                pred = self.model.duration(tokens, style, rate)
             labels = ["<sil>", *kept, "<sil>"]
             chunk_items = [Item(lab, classify(lab), float(p), len(chunks)) for lab, p in zip(labels, pred)]
             mark_fixed(chunk_items)
+            for it in chunk_items:
+                if it.kind == "pause":
+                    it.predicted *= pause
             items += chunk_items
-            chunks.append(ChunkPlan(kept, tokens, style))
+            shape = ProsodyShaper(delivery, seed_for(tokens)) if delivery and not delivery.is_neutral else None
+            chunks.append(ChunkPlan(kept, tokens, style, shape))
             if ch.pause_after:
-                items.append(Item("<pause>", "join", float(JOIN_PAUSE.get(ch.pause_after, 4)), -1))
+                items.append(Item("<pause>", "join", float(JOIN_PAUSE.get(ch.pause_after, 4)) * pause, -1))
         if not chunks:
             raise InputError(f"nothing speakable in {text!r}")
         return LinePlan(reading, name, chunks, items, self.voice_bank.base(name), self.voice_bank.pitch_ratio(name))
@@ -121,7 +133,8 @@ class Engine:
             model_frames = np.array([it.rendered if it.kind in FIXED else f for it, f in zip(own, frames[pos:pos + n])])
             lead, tail = trims(own)
             with self._lock:
-                wav = self.model.render(chunk.tokens, chunk.style, model_frames, f0_scale=plan.pitch_ratio)
+                wav = self.model.render(chunk.tokens, chunk.style, model_frames, chunk.shape,
+                                        f0_scale=plan.pitch_ratio)
             parts.append(wav[lead * FRAME: len(wav) - tail * FRAME])
             pos += n
             if progress:
@@ -149,7 +162,9 @@ class Engine:
         """Render one take. `progress(fraction, message)` is called as the work advances."""
         self._validate(req)
         t0 = time.perf_counter()
-        plan = self.plan(req.text, req.voice, req.language, req.speed)
+        emotion = self.emotions.resolve(req.emotion, req.text) if req.emotion is not None else None
+        delivery = emotion.delivery if emotion else None
+        plan = self.plan(req.text, req.voice, req.language, req.speed, delivery)
         t1 = time.perf_counter()
         if progress:
             progress(0.1, f"read {len(plan.reading.phonemes)} phonemes in {len(plan.chunks)} part(s)")
@@ -188,9 +203,14 @@ class Engine:
         t2 = time.perf_counter()
 
         out = audio.exact_length(audio.resample(wav, SAMPLE_RATE, sr), body)
+        gain = delivery.gain_db if delivery else 0.0     # emotion's level rides on the loudness target
         if req.loudness is not None:
-            out, loud_warn = audio.loudness_normalize(out, sr, req.loudness)
+            if gain > 0:
+                out = audio.make_headroom(out, sr, min(-1.0, req.loudness + gain))
+            out, loud_warn = audio.loudness_normalize(out, sr, min(-1.0, req.loudness + gain))
             warnings += loud_warn
+        elif gain:
+            out = audio.apply_gain(out, gain)
         if pre:
             out = np.concatenate([np.zeros(pre, np.float32), out])
         assert len(out) == total, (len(out), total)
@@ -205,6 +225,7 @@ class Engine:
             voice=plan.voice, phonemes=self._phoneme_durations(plan, frames, body / sr, req.pre_roll),
             warnings=warnings, text=plan.reading.text,
             timings={"frontend": t1 - t0, "render": t2 - t1, "post": t3 - t2, "total": t3 - t0},
+            emotion=emotion.to_json() if emotion else None,
         )
 
     @staticmethod

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .emotion import Emotion
 from .target import Target
 
 FIT_METHODS = ("auto", "model", "stretch", "hybrid")
@@ -23,6 +24,7 @@ class RenderRequest:
     loudness: float | None = -23.0 # LUFS integrated; None leaves the level as rendered
     speed: float = 1.0             # natural speaking rate multiplier (before fitting)
     natural_range: tuple[float, float] = (0.7, 1.4)
+    emotion: Emotion | None = None  # None: the voice's own neutral reading (see engine/emotion)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Take:
     warnings: list[str]
     text: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    emotion: dict | None = None    # the emotion as rendered: resolved vector, source, delivery
 
     @property
     def seconds(self) -> float:

@@ -8,6 +8,14 @@
     [characters.alice]
     voice = "af_heart"
     emotion = "happy 0.3"      # or: emotion = "happy"  +  intensity = 0.3
+    # or one of: emotion = [0.0, 0.8, 0, 0, 0, 0, 0.1, 0.1]   (IndexTTS2's 8-float vector)
+    #            emotion_text = "愤怒地质问，语气急促"           (a description)
+    #            emotion_ref = "refs/angry.wav"                 (a clip; relative to this file)
+    #            emotion = "from_line"                          (what the line itself suggests)
+    emo_alpha = 0.8            # how much of the emotion, 0-1
+
+    speed = "natural"          # or "exact" (the default): see SPEED_POLICIES
+    max_ratio = 1.2            # natural: how far a take may overrun its slot before it is fitted
 
     [colors]                   # marker colour → character
     red = "alice"
@@ -20,17 +28,29 @@ See docs/cues.md. Unknown keys are errors (a typo must not silently change a voi
 """
 from __future__ import annotations
 
+import json
+import os
+import re
+import tempfile
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from takefit.engine.emotion import check_alpha
 from takefit.engine.errors import InputError
 
 from takefit.otio_adapters import tags
 from takefit.otio_adapters.cue import Cue, Emotion, normalize_color
 
 CAST_FILE = "takefit.cast.toml"
-_CHARACTER_KEYS = ("voice", "language", "emotion", "intensity")
+_EMOTION_KEYS = ("emotion", "intensity", "emotion_text", "emotion_ref", "emo_alpha")
+_CHARACTER_KEYS = ("voice", "language") + _EMOTION_KEYS + ("speed", "max_ratio")
+# exact: every take is fitted to its slot. natural: the line keeps its own pace (silence fills a
+# longer slot); a take longer than its slot may overrun it by up to max_ratio × the slot, beyond
+# that it is fitted to the slot after all.
+SPEED_POLICIES = ("exact", "natural")
+DEFAULT_MAX_RATIO = 1.2
+MAX_RATIO_RANGE = (1.0, 3.0)
 _DEFAULT_KEYS = ("character",) + _CHARACTER_KEYS
 _TOP_KEYS = ("defaults", "characters", "colors", "colours", "pronunciations")
 
@@ -41,6 +61,8 @@ class Character:
     voice: str = "auto"
     language: str = "auto"
     emotion: Emotion | None = None
+    speed: str | None = None          # a SPEED_POLICIES name; None: inherit ([defaults], else exact)
+    max_ratio: float | None = None    # None: inherit ([defaults], else DEFAULT_MAX_RATIO)
 
 
 @dataclass
@@ -82,8 +104,19 @@ class Cast:
             cue, text=text, character=(char.name if char else name) or "",
             voice=tag.voice or _inherit(base.voice, self.defaults.voice, "auto"),
             language=tag.language or _inherit(base.language, self.defaults.language, "auto"),
-            emotion=tag.emotion or base.emotion or self.defaults.emotion,
+            emotion=_with_alpha(tag.emotion or base.emotion or self.defaults.emotion, tag.emo_alpha, notes),
+            speed=base.speed or self.defaults.speed or "exact",
+            max_ratio=base.max_ratio or self.defaults.max_ratio or DEFAULT_MAX_RATIO,
             problems=tuple(problems), notes=tuple(notes))
+
+
+def _with_alpha(emotion: Emotion | None, alpha: float | None, notes: list[str]) -> Emotion | None:
+    if alpha is None:
+        return emotion
+    if emotion is None:
+        notes.append("tag emo_alpha has no emotion to scale (no emotion in the tag or the cast); ignored")
+        return None
+    return replace(emotion, alpha=alpha)
 
 
 def _inherit(value: str, default: str, fallback: str) -> str:
@@ -101,7 +134,10 @@ def find(timeline_path: Path, explicit: Path | None) -> Path | None:
 def load(path: Path | None) -> Cast:
     if path is None:
         return Cast()
-    p = Path(path)
+    return _read(Path(path))[1]
+
+
+def _read(p: Path) -> tuple[dict, Cast]:
     try:
         doc = tomllib.loads(p.read_text("utf-8"))
     except FileNotFoundError:
@@ -111,7 +147,7 @@ def load(path: Path | None) -> Cast:
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"cast file {p} is not valid TOML: {e}") from None
     try:
-        return parse(doc, p)
+        return doc, parse(doc, p)
     except InputError as e:
         raise InputError(f"cast file {p}: {e}") from None
 
@@ -120,13 +156,14 @@ def parse(doc: dict, path: Path | None = None) -> Cast:
     _check_keys(doc, _TOP_KEYS, "top level")
     d = _table(doc, "defaults")
     _check_keys(d, _DEFAULT_KEYS, "[defaults]")
-    defaults = _character("", d, "[defaults]")
+    base = p.parent if (p := path) is not None else Path.cwd()
+    defaults = _character("", d, "[defaults]", base)
     characters = {}
     for name, entry in _table(doc, "characters").items():
         if not isinstance(entry, dict):
             raise InputError(f"[characters.{name}] must be a table, e.g. [characters.{name}] voice = \"af_heart\"")
         _check_keys(entry, _CHARACTER_KEYS, f"[characters.{name}]")
-        characters[name.strip().lower()] = _character(name.strip(), entry, f"[characters.{name}]")
+        characters[name.strip().lower()] = _character(name.strip(), entry, f"[characters.{name}]", base)
     colors = {}
     for color, who in {**_table(doc, "colours"), **_table(doc, "colors")}.items():
         if not isinstance(who, str) or who.strip().lower() not in characters:
@@ -155,21 +192,145 @@ def _check_keys(d: dict, allowed: tuple[str, ...], where: str) -> None:
         raise InputError(f"unknown key(s) {', '.join(map(repr, bad))} in {where}: accepted {', '.join(allowed)}")
 
 
-def _character(name: str, d: dict, where: str) -> Character:
-    for k in ("voice", "language", "emotion"):
+def _character(name: str, d: dict, where: str, base: Path) -> Character:
+    for k in ("voice", "language", "emotion_text", "emotion_ref"):
         if k in d and not isinstance(d[k], str):
             raise InputError(f"{where} {k} must be a string")
     language = d.get("language", "auto").strip().lower()
     if language not in tags.LANGUAGES:
         raise InputError(f"{where} language {language!r}: accepted {', '.join(tags.LANGUAGES)}")
-    emotion = None
-    if d.get("emotion"):
+    try:
+        emotion = _emotion(d, base)
+    except InputError as e:
+        raise InputError(f"{where}: {e}") from None
+    speed, max_ratio = _speed_policy(d, where)
+    return Character(name, d.get("voice", "auto").strip() or "auto", language, emotion, speed, max_ratio)
+
+
+def _emotion(d: dict, base: Path) -> Emotion | None:
+    """emotion = "angry 0.7" | [8 floats] | "from_line"; emotion_text = "..."; emotion_ref = "clip.wav";
+    + intensity (presets), emo_alpha (any form)."""
+    given = [k for k in ("emotion", "emotion_text", "emotion_ref") if d.get(k) not in (None, "")]
+    if len(given) > 1:
+        raise InputError(f"give one of emotion, emotion_text, emotion_ref (got {', '.join(given)})")
+    if not given:
+        for k in ("intensity", "emo_alpha"):
+            if k in d:
+                raise InputError(f"has {k} but no emotion (emotion, emotion_text or emotion_ref)")
+        return None
+    alpha = 1.0
+    if "emo_alpha" in d:
         try:
-            emotion = tags.parse_emotion(d["emotion"])
-            if "intensity" in d:
-                emotion = Emotion(emotion.preset, tags.parse_intensity(str(d["intensity"]), emotion.preset))
+            alpha = check_alpha(d["emo_alpha"])
         except InputError as e:
-            raise InputError(f"{where}: {e}") from None
-    elif "intensity" in d:
-        raise InputError(f"{where} has an intensity but no emotion")
-    return Character(name, d.get("voice", "auto").strip() or "auto", language, emotion)
+            raise InputError(f"{e} (e.g. emo_alpha = 0.8)") from None
+    key = given[0]
+    if "intensity" in d and key != "emotion":
+        raise InputError("intensity goes with a preset emotion (\"angry\"); scale the others with emo_alpha")
+    if key == "emotion_text":
+        return Emotion(text=d["emotion_text"], alpha=alpha)
+    if key == "emotion_ref":
+        ref = Path(d["emotion_ref"]).expanduser()
+        ref = ref if ref.is_absolute() else (base / ref)
+        if not ref.is_file():
+            raise InputError(f"emotion_ref {d['emotion_ref']!r}: no such file {ref} (paths are relative to "
+                             f"the cast file)")
+        return Emotion(reference=str(ref.resolve()), alpha=alpha)
+    value = d["emotion"]
+    if isinstance(value, list):
+        emotion = Emotion(vector=value, alpha=alpha)
+    elif isinstance(value, str):
+        emotion = tags.parse_emotion(value, alpha)
+    else:
+        raise InputError("emotion must be a string (\"angry 0.7\") or a list of 8 numbers 0-1")
+    if "intensity" in d:
+        if emotion.preset is None:
+            raise InputError("intensity goes with a preset emotion (\"angry\"); scale the others with emo_alpha")
+        emotion = replace(emotion, intensity=tags.parse_intensity(str(d["intensity"]), emotion.preset))
+    return emotion
+
+
+def _speed_policy(d: dict, where: str) -> tuple[str | None, float | None]:
+    speed = d.get("speed")
+    if speed is not None and (not isinstance(speed, str) or speed.strip().lower() not in SPEED_POLICIES):
+        raise InputError(f"{where} speed = {speed!r}: accepted \"exact\" (fit every take to its slot) or "
+                         f"\"natural\" (keep the line's own pace; see max_ratio)")
+    ratio = d.get("max_ratio")
+    lo, hi = MAX_RATIO_RANGE
+    if ratio is not None:
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not lo <= ratio <= hi:
+            raise InputError(f"{where} max_ratio = {ratio!r}: give a number from {lo:g} to {hi:g} (how many times "
+                             f"its slot a natural take may last before it is fitted, e.g. 1.2)")
+        ratio = float(ratio)
+    return (speed.strip().lower() if speed else None), ratio
+
+
+# ------------------------------------------------------------------ writing
+def save(doc: dict, path: Path) -> Path:
+    """Write a cast document (the dict `load_doc` reads; what the casting panel edits) as TOML,
+    atomically. It is checked with `parse` first, so a file that would not load is never written.
+    Comments in an earlier file are not kept."""
+    parse(doc, Path(path))
+    p = Path(path)
+    text = dumps(doc)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+def load_doc(path: Path) -> dict:
+    """The cast file as a plain dict (checked like `load`)."""
+    return _read(Path(path))[0]
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def dumps(doc: dict) -> str:
+    """A small TOML writer for the cast's shapes: tables of tables of strings, numbers, booleans and
+    lists of those (tomllib reads; the standard library has no writer)."""
+    lines: list[str] = []
+    scalars = {k: v for k, v in doc.items() if not isinstance(v, dict)}
+    for k, v in scalars.items():
+        lines.append(f"{_key(k)} = {_value(v)}")
+    for name, table in doc.items():
+        if isinstance(table, dict):
+            _table_lines(lines, [name], table)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _table_lines(lines: list[str], path: list[str], table: dict) -> None:
+    plain = {k: v for k, v in table.items() if not isinstance(v, dict)}
+    nested = {k: v for k, v in table.items() if isinstance(v, dict)}
+    if plain or not nested:
+        lines += ["", f"[{'.'.join(_key(p) for p in path)}]"]
+        lines += [f"{_key(k)} = {_value(v)}" for k, v in plain.items()]
+    for k, v in nested.items():
+        _table_lines(lines, path + [k], v)
+
+
+def _key(k: str) -> str:
+    return k if _BARE_KEY.fullmatch(k) else json.dumps(k, ensure_ascii=False)
+
+
+def _value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            raise InputError(f"cannot write {v} to a cast file: numbers must be finite")
+        return repr(v)
+    if isinstance(v, str):
+        # JSON's string escapes are all valid in a TOML basic string
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    raise InputError(f"cannot write {type(v).__name__} {v!r} to a cast file")

@@ -9,27 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+# A cue's emotion: a preset ("angry 0.7"), an 8-vector, a description, a reference clip or "from the
+# line", with emo_alpha — the engine's own request type, so what a cast or tag says is what renders.
+from takefit.engine.emotion import Emotion
+
 # where a cue came from
 MARKER = "marker"            # a timeline (sequence) marker
 CLIP_MARKER = "clip_marker"  # a marker on a clip, converted from the clip's media time
 SUBTITLE = "subtitle"        # a subtitle item (SRT, read as a marker or a clip)
 CLIP = "clip"                # a clip on a guide track chosen by name
 SOURCES = (MARKER, CLIP_MARKER, SUBTITLE, CLIP)
-
-
-@dataclass(frozen=True)
-class Emotion:
-    """An IndexTTS2 emotion preset and how strongly to apply it (0-1). Carried as data: the engine
-    does not render emotion yet."""
-
-    preset: str
-    intensity: float = 1.0
-
-    def __str__(self) -> str:
-        return f"{self.preset} {self.intensity:g}"
-
-    def to_json(self) -> dict:
-        return {"preset": self.preset, "intensity": self.intensity}
 
 
 @dataclass(frozen=True)
@@ -49,6 +38,8 @@ class Cue:
     voice: str = "auto"
     language: str = "auto"
     emotion: Emotion | None = None
+    speed: str = "exact"         # the cast's speed policy: exact (fit the slot) | natural (see cast.py)
+    max_ratio: float = 1.2       # natural: how many times its slot a take may last before it is fitted
     problems: tuple[str, ...] = ()   # reasons the cue cannot be rendered (bad tag …)
     notes: tuple[str, ...] = field(default_factory=tuple)  # warnings that do not stop it
 

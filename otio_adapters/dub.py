@@ -30,8 +30,6 @@ from takefit.otio_adapters.report import CACHED, FAILED, FLAGGED, RENDERED, SKIP
 from takefit.otio_adapters.stem import StemItem, write_stem
 from takefit.otio_adapters.takes import TakeFolder
 
-EMOTION_NOTE = ("emotion presets are recorded per cue (report: emotion.applied = false) but not rendered: "
-                "the engine has no emotion control yet")
 
 
 @dataclass
@@ -91,8 +89,6 @@ def plan(opts: DubOptions) -> Plan:
     notes = list(source.notes)
     if cast.path:
         notes.append(f"cast: {cast.path}")
-    if any(c.emotion for c in cues):
-        notes.append(EMOTION_NOTE)
     return Plan(source, cues, cast, rate, rates.timeline_start(source.timeline, rate), notes,
                 time.perf_counter() - t0)
 
@@ -143,10 +139,10 @@ def check_writable(outputs: Outputs) -> None:
 # ------------------------------------------------------------------ rendering one cue
 def request_for(cue: Cue, opts: DubOptions) -> RenderRequest:
     target = Target.frames(cue.duration, cue.rate) if cue.duration else Target.natural()
-    # emotion is not passed: the engine has none yet (kept on the cue, in the track and the report)
+    # the cue's emotion (tag > colour > cast) shapes the natural reading; the fit then meets the slot
     return RenderRequest(text=cue.text, voice=cue.voice, language=cue.language, target=target,
                          sample_rate=opts.sample_rate, pre_roll=opts.pre_roll, method=opts.method,
-                         loudness=opts.loudness)
+                         loudness=opts.loudness, emotion=cue.emotion)
 
 
 def _fit_failure(cue: Cue, e: FitError, sample_rate: int) -> str:
@@ -179,9 +175,15 @@ def _render_cue(cue: Cue, renderer: Renderer, folder: TakeFolder, opts: DubOptio
     req = request_for(cue, opts)
     slot = rates.samples(cue.duration, cue.rate, sr) if cue.duration else None
     padded = False
+    natural_fit: tuple[int, int] | None = None   # (frames, samples) of a take kept at its natural pace
     try:
         try:
-            r = renderer.render(req)
+            r = None
+            if cue.speed == "natural" and slot is not None:
+                r, natural_fit, note = _natural_take(cue, req, slot, renderer, sr)
+                res.warnings.append(note)
+            if r is None:
+                r = renderer.render(req)
         except FitError as e:
             too_long = e.max_seconds is not None and cue.duration and \
                 rates.seconds(cue.duration, cue.rate) > Fraction(e.max_seconds).limit_denominator(1_000_000)
@@ -200,7 +202,9 @@ def _render_cue(cue: Cue, renderer: Renderer, folder: TakeFolder, opts: DubOptio
     res.engine_seconds = r.engine_seconds
     res.natural_seconds, res.method, res.voice = r.natural_seconds, r.method, r.voice
     res.warnings = list(r.warnings) + res.warnings
-    if slot is not None:
+    if natural_fit is not None:
+        frames, samples = natural_fit
+    elif slot is not None:
         frames, samples = cue.duration, slot
     else:  # a point marker: the natural length, rounded up to whole frames so the clip is frame-exact
         frames = math.ceil(Fraction(r.samples) * cue.rate / sr)
@@ -218,6 +222,26 @@ def _render_cue(cue: Cue, renderer: Renderer, folder: TakeFolder, opts: DubOptio
     res.status = FLAGGED if padded else (CACHED if r.cached else RENDERED)
     res.take, res.take_number, res.frames, res.samples = path, number, frames, samples
     return res, place.Placement(cue, path, frames, samples, sr, number)
+
+
+def _natural_take(cue: Cue, req: RenderRequest, slot: int, renderer: Renderer,
+                  sr: int) -> tuple[object | None, tuple[int, int] | None, str]:
+    """The cast's `speed = "natural"`: the line at its own pace when it fits in max_ratio × its slot.
+
+    Returns (the natural take or None when it must be fitted after all, (frames, samples) it
+    occupies, a note for the report). A shorter line keeps the slot (silence after it); a longer
+    one overruns the slot by whole frames."""
+    r = renderer.render(replace(req, target=Target.natural()))
+    if r.samples <= slot:
+        return r, (cue.duration, slot), (f"speed natural: read at its own pace ({r.samples / sr:.2f} s), "
+                                         f"silence fills the rest of the {slot / sr:.2f} s slot")
+    if r.samples <= slot * cue.max_ratio:
+        frames = math.ceil(Fraction(r.samples) * cue.rate / sr)
+        return r, (frames, rates.samples(frames, cue.rate, sr)), (
+            f"speed natural: read at its own pace ({r.samples / sr:.2f} s), overrunning its slot by "
+            f"{frames - cue.duration} frame(s) ({r.samples / slot:.2f}× the slot, max_ratio {cue.max_ratio:g})")
+    return None, None, (f"speed natural: the line at its own pace is {r.samples / slot:.2f}× its slot, over "
+                        f"max_ratio {cue.max_ratio:g}: fitted to the slot")
 
 
 def check_voices(cues: list[Cue], renderer: Renderer) -> list[Cue]:

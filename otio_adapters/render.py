@@ -133,13 +133,17 @@ class DaemonRenderer:
         self.client = client
         self._voices: list[str] | None = None
         self.engine_load_seconds = 0.0
+        self.job: str | None = None       # the daemon job of the latest render (to cancel it)
 
     def render(self, request: RenderRequest, progress: Progress | None = None) -> Rendered:
         import io
 
         import soundfile as sf
 
-        r = self.client.render(request, inline=True, progress=progress)
+        from takefit.daemon.client import new_job_id
+
+        self.job = new_job_id()
+        r = self.client.render(request, inline=True, progress=progress, job=self.job)
         audio, rate = sf.read(io.BytesIO(r.wav_bytes()), dtype="float32", always_2d=False)
         timings = r.timings or {}
         # the engine's own "total" (frontend + render + post); summing every key would count it twice

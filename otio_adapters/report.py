@@ -47,7 +47,7 @@ class CueResult:
             "id": c.id, "status": self.status, "source": c.source, "origin": c.origin,
             "text": c.text, "raw_text": c.raw_text, "character": c.character,
             "voice": c.voice, "voice_used": self.voice, "language": c.language,
-            "emotion": {**c.emotion.to_json(), "applied": False} if c.emotion else None,
+            "emotion": {**c.emotion.to_json(), "applied": True} if c.emotion else None,
             "position": {"start_frame": c.start, "start_timecode": rates.timecode(tl_start + c.start, c.rate),
                          "duration_frames": c.duration},
             "requested": requested if requested else "natural length (point marker)",

@@ -9,30 +9,36 @@ Fields are separated by `|`:
     voice=af_bella      the voice, overriding the cast (also v=)
     lang=zh             the language: zh, en or auto
     emotion=calm 0.3    explicit forms: character=, voice=, emotion=, language=
+    emotion=0,0.8,0,0,0,0,0.1,0.1   an 8-float emotion vector [happy, angry, sad, afraid, disgusted,
+                        melancholic, surprised, calm] (brackets optional)
+    emotion=from_line   the emotion the line itself suggests
+    emotion_text=愤怒地质问  a description of the emotion (also emo_text=)
+    emotion_ref=a.wav   a reference clip whose delivery is transferred (also emo_ref=)
+    emo_alpha=0.8       how much of the emotion to apply, 0-1 (also alpha=)
     行=xíng              any other key=value: a pronunciation override (pinyin, or /IPA/ for English)
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from takefit.engine.errors import InputError
 
+from takefit.engine.emotion import presets as emotion_presets
+from takefit.engine.emotion.spec import parse_intensity
 from takefit.otio_adapters.cue import Emotion
 
-# IndexTTS2's eight emotion presets (its emo_vector order), plus the names editors also use.
-EMOTIONS = ("happy", "angry", "sad", "afraid", "disgusted", "melancholic", "surprised", "calm")
-EMOTION_ALIASES = {
-    "neutral": "calm",
-    # the Chinese names IndexTTS2 itself uses, and common synonyms
-    "高兴": "happy", "开心": "happy", "愤怒": "angry", "生气": "angry", "悲伤": "sad", "伤心": "sad",
-    "恐惧": "afraid", "害怕": "afraid", "反感": "disgusted", "厌恶": "disgusted", "低落": "melancholic",
-    "忧郁": "melancholic", "惊讶": "surprised", "自然": "calm", "平静": "calm",
-}
+# IndexTTS2's eight emotion presets (its emo_vector order), plus the names editors also use
+# (Chinese and English aliases: neutral → calm, 生气 → angry, contempt → disgusted …).
+EMOTIONS = emotion_presets.EMOTIONS
+EMOTION_ALIASES = emotion_presets.ALIASES
 LANGUAGES = ("auto", "zh", "en")
 _KEYS = {"character": "character", "char": "character", "who": "character",
          "voice": "voice", "v": "voice",
          "emotion": "emotion", "emo": "emotion",
+         "emotion_text": "emotion_text", "emo_text": "emotion_text",
+         "emotion_ref": "emotion_ref", "emo_ref": "emotion_ref",
+         "emo_alpha": "emo_alpha", "alpha": "emo_alpha",
          "language": "language", "lang": "language"}
 
 # `[` … `]` at the start, not followed by `(`; full-width 【】 too. `\[` at the start escapes.
@@ -49,6 +55,7 @@ class Tag:
     language: str | None = None
     emotion: Emotion | None = None
     pronunciations: tuple[tuple[str, str], ...] = ()
+    emo_alpha: float | None = None      # applies to the tag's emotion, or the cast's
 
 
 def split(text: str) -> tuple[str | None, str]:
@@ -63,40 +70,27 @@ def split(text: str) -> tuple[str | None, str]:
     return inner, s[m.end():]
 
 
-def parse_emotion(text: str) -> Emotion:
-    """'angry 0.7', 'angry 70%', 'angry:0.7', 'Angry', 'neutral', '生气 0.5' → an Emotion."""
-    s = str(text).strip()
-    parts = re.split(r"[\s:]+", s, maxsplit=1)
-    name = parts[0].lower()
-    preset = EMOTION_ALIASES.get(name, name)
-    if preset not in EMOTIONS:
-        raise InputError(f"unknown emotion {parts[0]!r}: accepted {', '.join(EMOTIONS)} (or neutral = calm)")
-    intensity = 1.0
-    if len(parts) > 1 and parts[1].strip():
-        intensity = parse_intensity(parts[1], preset)
-    return Emotion(preset, intensity)
+def parse_emotion(text: str, alpha: float = 1.0) -> Emotion:
+    """'angry 0.7', 'angry 70%', 'angry:0.7', 'Angry', 'neutral', '生气 0.5', '0,0.8,0,0,0,0,0.1,0.1',
+    'from_line' → an Emotion."""
+    return Emotion.parse(text, alpha)
 
 
-def parse_intensity(text: str, preset: str = "") -> float:
-    m = _NUMBER.match(text.strip())
-    if not m:
-        raise InputError(f"bad emotion intensity {text!r}{' for ' + preset if preset else ''}: "
-                         f"give a number from 0 to 1 (0.7) or a percentage (70%)")
-    v = float(m.group("v")) / (100 if m.group("pct") else 1)
-    if not 0 <= v <= 1:
-        raise InputError(f"emotion intensity {text.strip()} out of range: 0 to 1 (or 0% to 100%)")
-    return round(v, 4)
+_VECTOR = re.compile(r"^[\[(]?\s*[\d.]+(\s*,\s*[\d.]+){7}\s*[\])]?$")
 
 
 def _is_emotion(field: str) -> bool:
+    if _VECTOR.match(field.strip()):
+        return True
     name = re.split(r"[\s:]+", field.strip(), maxsplit=1)[0].lower()
-    return EMOTION_ALIASES.get(name, name) in EMOTIONS
+    return emotion_presets.canonical(name) is not None
 
 
 def parse(inner: str) -> Tag:
     """The fields of a tag's inside; raises InputError naming the bad field and what is accepted."""
     character = voice = language = None
     emotion = None
+    alpha = None
     prons: list[tuple[str, str]] = []
     for raw in inner.split("|"):
         field = raw.strip()
@@ -112,7 +106,16 @@ def parse(inner: str) -> Tag:
             elif kind == "voice":
                 voice = value
             elif kind == "emotion":
-                emotion = parse_emotion(value)
+                emotion = _one(emotion, parse_emotion(value))
+            elif kind == "emotion_text":
+                emotion = _one(emotion, Emotion(text=value))
+            elif kind == "emotion_ref":
+                emotion = _one(emotion, Emotion(reference=value))
+            elif kind == "emo_alpha":
+                try:
+                    alpha = parse_intensity(value)
+                except InputError:
+                    raise InputError(f"tag emo_alpha {value!r}: give 0 to 1 (0.8) or a percentage (80%)") from None
             elif kind == "language":
                 if value.lower() not in LANGUAGES:
                     raise InputError(f"tag language {value!r}: accepted {', '.join(LANGUAGES)}")
@@ -120,16 +123,23 @@ def parse(inner: str) -> Tag:
             else:
                 prons.append((key, value))
         elif _is_emotion(field):
-            if emotion is not None:
-                raise InputError(f"tag has two emotions ({emotion.preset}, {field}): give one")
-            emotion = parse_emotion(field)
+            emotion = _one(emotion, parse_emotion(field))
         else:
             if character is not None:
                 raise InputError(
                     f"tag field {field!r} is neither an emotion ({', '.join(EMOTIONS)}) nor key=value, and "
                     f"the character is already {character!r}; separate fields with '|'")
             character = field
-    return Tag(character, voice, language, emotion, tuple(prons))
+    if emotion is not None and alpha is not None:
+        emotion = replace(emotion, alpha=alpha)
+        alpha = None
+    return Tag(character, voice, language, emotion, tuple(prons), alpha)
+
+
+def _one(current: Emotion | None, new: Emotion) -> Emotion:
+    if current is not None:
+        raise InputError(f"tag has two emotions ({current}, {new}): give one")
+    return new
 
 
 def apply_pronunciations(text: str, pronunciations) -> tuple[str, list[str]]:

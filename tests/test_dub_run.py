@@ -134,8 +134,7 @@ def test_fcp7_ntsc_dub_round_trip(tmp_path, renderer):
         assert c["requested"]["samples"] == c["achieved"]["samples"] and c["requested"]["frames"] == c["achieved"]["frames"]
         assert c["take"] and c["ratio"] > 0 and c["timing"]["seconds"] > 0
     assert by_id["c001"]["voice_used"] == "af_bella" and by_id["c002"]["voice_used"] == "zf_xiaoyi"
-    assert by_id["c001"]["emotion"] == {"preset": "happy", "intensity": 0.3, "applied": False}
-    assert any("emotion" in n for n in doc["notes"])
+    assert by_id["c001"]["emotion"] == {"preset": "happy", "intensity": 0.3, "applied": True}
     assert doc["summary"]["tracks"] == ["takefit", "takefit 2"]
 
 

@@ -492,6 +492,10 @@ def say_via_daemon(args, text: str, target, loudness, out: Path | None) -> int:
         request = dict(voice=args.voice, language=args.language, target=target_string(target),
                        sample_rate=args.rate, pre_roll=args.pre_roll, method=args.method, loudness=loudness,
                        speed=args.speed, dictionary=dictionary)
+        from takefit.bridges.commands.say import parse_emotion_args
+        emotion = parse_emotion_args(args)
+        if emotion is not None:
+            request["emotion"] = emotion
         result = _render_with_bar(client, text, request, quiet=args.json)
     _write_atomic(out, result.audio)
     from takefit.bridges.commands.say import print_take

@@ -14,8 +14,9 @@ from . import api, dub as dubmod
 from .api import BridgeError, call
 from .cues import SOURCES
 
-PANEL_HINT = ("For a casting window without UIManager use the takefit Qt panel (see docs/resolve.md), or edit "
-              "takefit.cast.toml in a text editor.")
+PANEL_HINT = ("For a casting window without UIManager run `takefit panel TIMELINE` (the takefit Qt panel: voices, "
+              "emotions, audition; export the timeline from Resolve first), or edit takefit.cast.toml in a text "
+              "editor.")
 SOURCE_LABELS = {"markers": "Timeline markers", "clip_markers": "Clip markers", "subtitles": "Subtitles"}
 
 

@@ -102,8 +102,6 @@ def render(job: dict, emit) -> dict:
     notes = []
     if cast.path:
         notes.append("cast: {}".format(cast.path))
-    if any(c.emotion for c in todo):
-        notes.append(dub.EMOTION_NOTE)
     takes = Path(job["takes_dir"]).expanduser() if job.get("takes_dir") else \
         default_takes_dir(job.get("project", ""), job.get("timeline", ""))
     folder = TakeFolder(takes, job.get("timeline") or "timeline")

@@ -311,8 +311,6 @@ def make_plan(opts):
     notes = list(source.notes)
     if cast.path:
         notes.append(f"cast: {cast.path}")
-    if any(c.emotion for c in cues):
-        notes.append(dub.EMOTION_NOTE)
     return dub.Plan(source, cues, cast, rate, rates.timeline_start(tl, rate), notes, time.perf_counter() - t0)
 
 

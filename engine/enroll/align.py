@@ -76,7 +76,9 @@ def refine(frames: np.ndarray, render: np.ndarray, reference: np.ndarray) -> np.
 
 def decoder_f0(predicted: np.ndarray, ratio: float, reference: np.ndarray) -> np.ndarray:
     """The decoder's F0 input (shaped as `predicted`, 2 per frame): the reference's F0 where voiced, else predicted × ratio."""
-    pred = np.asarray(predicted, np.float32).reshape(-1) * ratio
+    from ..kokoro.model import scale_f0
+
+    pred = scale_f0(np.asarray(predicted, np.float32).reshape(-1), ratio)
     f0, voiced = f0_track(reference)
     n = len(pred)
     if len(f0) < n:

@@ -1,0 +1,32 @@
+"""Starting the casting panel: a QApplication, the session and the window."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from takefit.daemon.paths import Dirs
+
+
+def build(timeline: Path | None = None, cast: Path | None = None, rate: str | None = None,
+          tracks: tuple[str, ...] = (), colors: tuple[str, ...] = (), dirs: Dirs | None = None,
+          poll_ms: int = 2000):
+    """The window (a QApplication must exist), with the timeline opened when one is given."""
+    from .daemon_link import DaemonLink
+    from .session import Session
+    from .window import PanelWindow
+
+    session = Session(rate=rate, tracks=tracks, colors=colors)
+    if timeline is not None:
+        session.open(Path(timeline), cast)   # a bad timeline or cast fails here, before any window
+    return PanelWindow(session, DaemonLink(dirs), poll_ms=poll_ms)
+
+
+def main(timeline: Path | None = None, cast: Path | None = None, rate: str | None = None,
+         tracks: tuple[str, ...] = (), colors: tuple[str, ...] = (), dirs: Dirs | None = None) -> int:
+    from PyQt6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("takefit panel")
+    window = build(timeline, cast, rate, tracks, colors, dirs)
+    window.show()
+    return app.exec()

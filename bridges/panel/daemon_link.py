@@ -1,0 +1,302 @@
+"""The panel's only way to the daemon: two worker QObjects, each in its own QThread with its own
+daemon Client (a Client is not thread-safe), so the GUI thread never waits on a socket.
+
+    quick   health checks, starting the daemon, voices, natural lengths (explain): short calls
+    render  auditions, "Render all" and "Dub timeline": long calls, one at a time, cancellable
+
+The GUI asks through DaemonLink's methods (queued signals into the workers) and hears back through
+the workers' signals. Cancel is a threading.Event the render worker checks on every progress
+message from the daemon and between cues.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
+
+from takefit.daemon import control
+from takefit.daemon.control import DaemonError
+from takefit.daemon.paths import Dirs
+from takefit.engine.errors import TakefitError
+from takefit.otio_adapters import dub
+from takefit.otio_adapters.cue import Cue
+from takefit.otio_adapters.dub import DubOptions
+from takefit.otio_adapters.render import DaemonRenderer
+from takefit.otio_adapters.takes import TakeFolder
+
+log = logging.getLogger("takefit.panel")
+
+# outcomes of a render or dub task
+DONE, CANCELED, LOST, FAILED = "done", "canceled", "lost", "failed"
+
+
+class Canceled(Exception):
+    """Raised inside a render's progress callback to stop waiting for it."""
+
+
+@dataclass
+class RenderTask:
+    kind: str                 # "audition" or "all"
+    cues: list[Cue]
+    options: DubOptions
+    folder: TakeFolder
+
+
+@dataclass
+class DubTask:
+    options: DubOptions
+    plan: dub.Plan
+
+
+class _Watched:
+    """A Renderer that reports each render's progress and stops when cancel is set."""
+
+    def __init__(self, inner: DaemonRenderer, on_progress, cancel: threading.Event):
+        self.inner, self.on_progress, self.cancel = inner, on_progress, cancel
+        self.interrupted_job: str | None = None     # the daemon job left running when cancel came
+
+    def render(self, request, progress=None):
+        if self.cancel.is_set():
+            raise Canceled()
+
+        def report(fraction: float, message: str) -> None:
+            if self.cancel.is_set():
+                self.interrupted_job = self.inner.job
+                raise Canceled()
+            self.on_progress(float(fraction), message)
+        return self.inner.render(request, progress=report)
+
+    def check_voice(self, name: str) -> str:
+        return self.inner.check_voice(name)
+
+    def close(self) -> None:
+        pass
+
+
+class _Worker(QObject):
+    def __init__(self, dirs: Dirs, timeout: float, retries: int):
+        super().__init__()
+        self.dirs, self.timeout, self.retries = dirs, timeout, retries
+        self._client = None
+
+    def client(self):
+        from takefit.daemon.client import Client
+
+        if self._client is None:
+            self._client = Client(home_dirs=self.dirs, timeout=self.timeout, retries=self.retries)
+        return self._client
+
+    def drop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+class QuickWorker(_Worker):
+    status = pyqtSignal(bool, str, dict)       # daemon answers?, a sentence for people, health
+    voices = pyqtSignal(list)                  # the voices op's list
+    natural = pyqtSignal(object, float)        # (text, voice, language), seconds
+    natural_failed = pyqtSignal(object, str)
+
+    @pyqtSlot()
+    def check(self) -> None:
+        if control.read_info(self.dirs) is None:
+            self.drop()
+            self.status.emit(False, f"The takefit daemon is not running (looked in {self.dirs.runtime}).", {})
+            return
+        try:
+            health = self.client().health()
+        except TakefitError as e:
+            self.drop()
+            self.status.emit(False, f"The takefit daemon does not answer: {e}", {})
+            return
+        self.status.emit(True, "daemon ready", dict(health))
+
+    @pyqtSlot()
+    def start_daemon(self) -> None:
+        try:
+            info = control.start(self.dirs, [])
+        except TakefitError as e:
+            self.status.emit(False, f"Could not start the daemon: {e}", {})
+            return
+        log.info("started daemon pid %s", info.get("pid"))
+        self.check()
+
+    @pyqtSlot()
+    def fetch_voices(self) -> None:
+        try:
+            self.voices.emit(list(self.client().voices()))
+        except TakefitError as e:
+            self.drop()
+            self.status.emit(False, f"The takefit daemon does not answer: {e}", {})
+
+    @pyqtSlot(list)
+    def explain(self, keys: list) -> None:
+        for key in keys:
+            text, voice, language = key
+            try:
+                info = self.client().explain(text, voice, language)
+            except DaemonError as e:
+                self.drop()
+                self.status.emit(False, f"The takefit daemon does not answer: {e}", {})
+                return
+            except TakefitError as e:          # a bad line or voice: that row says so
+                self.natural_failed.emit(key, str(e))
+                continue
+            self.natural.emit(key, float(info["natural_seconds"]))
+
+
+class RenderWorker(_Worker):
+    cue_started = pyqtSignal(str)              # cue id
+    progress = pyqtSignal(float)               # 0-1 over the whole task
+    cue_done = pyqtSignal(object)              # a dub CueResult
+    dubbed = pyqtSignal(object)                # the DubReport
+    finished = pyqtSignal(str, str, str)       # task kind, outcome (DONE …), message
+
+    def __init__(self, dirs: Dirs, timeout: float, retries: int, cancel: threading.Event):
+        super().__init__(dirs, timeout, retries)
+        self.cancel = cancel
+        self._current: _Watched | None = None
+
+    def _renderer(self, on_progress) -> _Watched:
+        self._current = _Watched(DaemonRenderer(self.client()), on_progress, self.cancel)
+        return self._current
+
+    def _cancel_in_daemon(self) -> str:
+        """Cancel the daemon job the task was waiting for (it stops at its next stage)."""
+        job = self._current.interrupted_job if self._current is not None else None
+        if not job:
+            return "canceled between takes"
+        try:
+            answer = self.client().cancel(job)
+        except TakefitError as e:
+            return f"canceled here; the daemon did not confirm ({e})"
+        return "canceled" + (" (the take in progress was stopped in the daemon)" if answer.get("canceling")
+                             or answer.get("canceled") else "")
+
+    def _guard(self, kind: str, work) -> None:
+        """Run one task; every way it can end becomes one `finished` signal."""
+        self._current = None
+        try:
+            work()
+        except Canceled:
+            self.finished.emit(kind, CANCELED, self._cancel_in_daemon())
+        except DaemonError as e:
+            self.drop()
+            self.finished.emit(kind, LOST, str(e))
+        except TakefitError as e:
+            self.finished.emit(kind, FAILED, str(e))
+        except Exception as e:  # a bug must not leave the window busy forever
+            log.exception("panel task %s failed", kind)
+            self.finished.emit(kind, FAILED, f"{type(e).__name__}: {e}")
+        else:
+            self.finished.emit(kind, DONE, "")
+
+    @pyqtSlot(object)
+    def render(self, task: RenderTask) -> None:
+        def work() -> None:
+            n = len(task.cues)
+            step = {"i": 0}
+            renderer = self._renderer(lambda f, m: self.progress.emit((step["i"] + min(f, 1.0)) / n))
+            cues = dub.check_voices(task.cues, renderer)
+            task.folder.create()
+            for i, cue in enumerate(cues):
+                if self.cancel.is_set():
+                    raise Canceled()
+                step["i"] = i
+                self.cue_started.emit(cue.id)
+                result, _ = dub.render_cue(cue, renderer, task.folder, task.options)
+                task.folder.save()
+                self.cue_done.emit(result)
+                self.progress.emit((i + 1) / n)
+        self._guard(task.kind, work)
+
+    @pyqtSlot(object)
+    def dub(self, task: DubTask) -> None:
+        def work() -> None:
+            n = max(len(task.plan.cues), 1)
+            done = {"n": 0}
+
+            def on_cue(i: int, total: int, result) -> None:
+                done["n"] = i
+                self.cue_done.emit(result)
+                self.progress.emit(i / total)
+                if self.cancel.is_set():
+                    raise Canceled()
+            renderer = self._renderer(lambda f, m: self.progress.emit((done["n"] + min(f, 1.0)) / n))
+            report = dub.run(task.options, renderer, progress=on_cue, the_plan=task.plan)
+            self.dubbed.emit(report)
+        self._guard("dub", work)
+
+
+class DaemonLink(QObject):
+    """The GUI side: ask with the methods, listen to `.quick` and `.render`'s signals."""
+
+    _check = pyqtSignal()
+    _start = pyqtSignal()
+    _voices = pyqtSignal()
+    _explain = pyqtSignal(list)
+    _render = pyqtSignal(object)
+    _dub = pyqtSignal(object)
+
+    def __init__(self, dirs: Dirs | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.dirs = dirs or Dirs.resolve()
+        self.cancel_event = threading.Event()
+        self.busy = False                       # a render/dub task is running
+        self.quick = QuickWorker(self.dirs, timeout=5.0, retries=0)
+        self.render = RenderWorker(self.dirs, timeout=10.0, retries=1, cancel=self.cancel_event)
+        self._threads = []
+        for worker, name in ((self.quick, "takefit-quick"), (self.render, "takefit-render")):
+            t = QThread()
+            t.setObjectName(name)
+            worker.moveToThread(t)
+            t.start()
+            self._threads.append(t)
+        self._check.connect(self.quick.check)
+        self._start.connect(self.quick.start_daemon)
+        self._voices.connect(self.quick.fetch_voices)
+        self._explain.connect(self.quick.explain)
+        self._render.connect(self.render.render)
+        self._dub.connect(self.render.dub)
+        self.render.finished.connect(self._task_over)
+
+    def check(self) -> None:
+        self._check.emit()
+
+    def start_daemon(self) -> None:
+        self._start.emit()
+
+    def fetch_voices(self) -> None:
+        self._voices.emit()
+
+    def explain(self, keys: list) -> None:
+        if keys:
+            self._explain.emit(list(keys))
+
+    def submit(self, task: RenderTask | DubTask) -> bool:
+        """Queue a render or dub task; False when one is already running."""
+        if self.busy:
+            return False
+        self.busy = True
+        self.cancel_event.clear()
+        (self._dub if isinstance(task, DubTask) else self._render).emit(task)
+        return True
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def _task_over(self, *_) -> None:
+        self.busy = False
+
+    def close(self) -> None:
+        """Stop both threads (a render in flight is abandoned: it finishes in the daemon's cache)."""
+        self.cancel_event.set()
+        for t in self._threads:
+            t.quit()
+        for t in self._threads:
+            t.wait(15000)
+        self.quick.drop()
+        self.render.drop()

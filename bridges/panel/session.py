@@ -1,0 +1,240 @@
+"""What the casting panel shows and edits, without Qt: the timeline's cues, the cast document, each
+cue's natural length, render status and take.
+
+The cast document is the plain dict a `takefit.cast.toml` holds; every edit goes through it and the
+cues are resolved from it again (tag > colour > cast, exactly as `takefit dub` does), so what the
+panel renders and saves is what a dub run will do.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from takefit.otio_adapters import cast as castfile, dub, formats, rates
+from takefit.otio_adapters.cue import Cue, normalize_color
+from takefit.otio_adapters.dub import DubOptions
+from takefit.otio_adapters.extract import extract
+from takefit.otio_adapters.takes import TakeFolder
+
+# required length ÷ natural length: inside GREEN the fit is inaudible, inside AMBER audible but
+# usable (the engine's own natural_range), outside it the line wants rewriting
+GREEN = (0.85, 1.15)
+AMBER = (0.7, 1.4)
+DEFAULTS = ""          # the [defaults] entry in the cast list
+
+# statuses a row moves through (the dub report's, plus the panel's own)
+QUEUED, RENDERING, INTERRUPTED, CANCELED = "queued", "rendering", "interrupted", "canceled"
+
+
+def band(ratio: float | None) -> str | None:
+    if ratio is None:
+        return None
+    if GREEN[0] <= ratio <= GREEN[1]:
+        return "green"
+    if AMBER[0] <= ratio <= AMBER[1]:
+        return "amber"
+    return "red"
+
+
+def natural_key(cue: Cue) -> tuple[str, str, str]:
+    """What the natural length depends on (the explain op's inputs)."""
+    return (cue.text, cue.voice, cue.language)
+
+
+def render_key(cue: Cue) -> tuple:
+    """What the take depends on: a row whose key changes loses its take."""
+    emo = cue.emotion.to_json() if cue.emotion is not None else None
+    return (cue.text, cue.voice, cue.language, repr(emo), cue.speed, cue.max_ratio, cue.duration)
+
+
+@dataclass
+class Row:
+    cue: Cue
+    natural: float | None = None     # seconds at the line's own pace (the daemon's explain)
+    status: str = ""
+    take: Path | None = None
+    message: str = ""
+
+    @property
+    def slot_seconds(self) -> float | None:
+        return float(rates.seconds(self.cue.duration, self.cue.rate)) if self.cue.duration else None
+
+    @property
+    def ratio(self) -> float | None:
+        """The slot's length ÷ the natural length: what the fit asks of the line."""
+        if self.slot_seconds is None or not self.natural:
+            return None
+        return self.slot_seconds / self.natural
+
+
+class Session:
+    def __init__(self, rate: str | None = None, tracks: tuple[str, ...] = (), colors: tuple[str, ...] = ()):
+        self.rate, self.tracks, self.colors = rate, tuple(tracks), tuple(colors)
+        self.timeline: Path | None = None
+        self.cast_path: Path | None = None
+        self.doc: dict = {}
+        self.plan: dub.Plan | None = None
+        self.raw: list[Cue] = []           # the cues as extracted, before tag and cast
+        self.rows: list[Row] = []
+        self.edits: dict[str, str] = {}    # cue id → spoken text typed in the panel
+        self.naturals: dict[tuple, float] = {}
+
+    # ------------------------------------------------------------------ loading
+    def open(self, timeline: Path, cast: Path | None = None) -> None:
+        """Read a timeline (and its cast: `cast`, else takefit.cast.toml beside it, else none yet)."""
+        timeline = Path(timeline)
+        found = castfile.find(timeline, cast)
+        doc = castfile.load_doc(found) if found is not None and Path(found).exists() else {}
+        source = formats.read(timeline, self.rate)
+        rate = rates.timeline_rate(source.timeline)
+        self.raw = extract(source.timeline, self.tracks, self.colors)
+        self.plan = dub.Plan(source, [], castfile.Cast(), rate, rates.timeline_start(source.timeline, rate),
+                             list(source.notes))
+        self.timeline, self.doc = timeline, doc
+        self.cast_path = Path(found) if found is not None else timeline.parent / castfile.CAST_FILE
+        self.rows, self.edits = [], {}
+        self.resolve()
+
+    def open_cast(self, path: Path) -> None:
+        self.doc = castfile.load_doc(path)
+        self.cast_path = Path(path)
+        self.resolve()
+
+    def save_cast(self, path: Path | None = None) -> Path:
+        target = Path(path) if path is not None else self.cast_path
+        if target is None:
+            raise ValueError("no cast file to save to: open a timeline first")
+        self.cast_path = castfile.save(self.doc, target)
+        return self.cast_path
+
+    # ------------------------------------------------------------------ the cast document
+    def cast(self) -> castfile.Cast:
+        return castfile.parse(self.doc, self.cast_path)
+
+    def characters(self) -> list[str]:
+        """Every character the cues name (tag, colour or default), then the cast's other ones."""
+        seen: dict[str, str] = {}
+        for row in self.rows:
+            if row.cue.character:
+                seen.setdefault(row.cue.character.lower(), row.cue.character)
+        for name in self.doc.get("characters", {}):
+            seen.setdefault(name.strip().lower(), name.strip())
+        return list(seen.values())
+
+    def _table_key(self, name: str) -> str | None:
+        for key in self.doc.get("characters", {}):
+            if key.strip().lower() == name.strip().lower():
+                return key
+        return None
+
+    def entry(self, name: str) -> dict:
+        """The cast table for a character ([defaults] for DEFAULTS); empty when the cast has none."""
+        if name == DEFAULTS:
+            return dict(self.doc.get("defaults", {}))
+        key = self._table_key(name)
+        return dict(self.doc["characters"][key]) if key is not None else {}
+
+    def set_entry(self, name: str, entry: dict) -> None:
+        """Replace a character's table (checked first: a bad value raises and changes nothing)."""
+        doc = copy.deepcopy(self.doc)
+        clean = {k: v for k, v in entry.items() if v not in (None, "")}
+        if name == DEFAULTS:
+            doc["defaults"] = {**({"character": doc["defaults"]["character"]} if "character" in doc.get("defaults", {})
+                                  else {}), **{k: v for k, v in clean.items() if k != "character"}}
+        else:
+            key = self._table_key(name) or name.strip()
+            doc.setdefault("characters", {})[key] = clean
+        castfile.parse(doc, self.cast_path)
+        self.doc = doc
+        self.resolve()
+
+    def colors_of(self, name: str) -> list[str]:
+        return [c for c, who in {**self.doc.get("colours", {}), **self.doc.get("colors", {})}.items()
+                if who.strip().lower() == name.strip().lower()]
+
+    def set_colors(self, name: str, colors: list[str]) -> None:
+        doc = copy.deepcopy(self.doc)
+        table = {**doc.pop("colours", {}), **doc.get("colors", {})}
+        table = {c: who for c, who in table.items() if who.strip().lower() != name.strip().lower()}
+        if colors and self._table_key(name) is None:
+            doc.setdefault("characters", {})[name.strip()] = {}
+        for c in colors:
+            if c.strip():
+                table[normalize_color(c)] = self._table_key(name) or name.strip()
+        if table:
+            doc["colors"] = table
+        else:
+            doc.pop("colors", None)
+        castfile.parse(doc, self.cast_path)
+        self.doc = doc
+        self.resolve()
+
+    def marker_colors(self) -> list[str]:
+        """The colours the cues carry (to map to characters)."""
+        return sorted({normalize_color(c.color) for c in self.raw if c.color})
+
+    # ------------------------------------------------------------------ cues
+    def resolve(self) -> None:
+        """The rows again from the raw cues, the cast and the typed texts; takes of unchanged cues stay."""
+        cast = self.cast()
+        old = {r.cue.id: r for r in self.rows}
+        rows = []
+        for raw in self.raw:
+            cue = cast.resolve(raw)
+            if raw.id in self.edits:
+                cue = replace(cue, text=self.edits[raw.id])
+            row = Row(cue, self.naturals.get(natural_key(cue)))
+            prev = old.get(raw.id)
+            if prev is not None and render_key(prev.cue) == render_key(cue):
+                row.status, row.take, row.message = prev.status, prev.take, prev.message
+            rows.append(row)
+        self.rows = rows
+
+    def set_text(self, cue_id: str, text: str) -> None:
+        self.edits[cue_id] = text.strip()
+        self.resolve()
+
+    def set_natural(self, key: tuple, seconds: float) -> list[int]:
+        """Record a natural length; returns the rows it applies to."""
+        self.naturals[key] = seconds
+        hit = []
+        for i, row in enumerate(self.rows):
+            if natural_key(row.cue) == key:
+                row.natural = seconds
+                hit.append(i)
+        return hit
+
+    def missing_naturals(self) -> list[tuple]:
+        keys = []
+        for row in self.rows:
+            k = natural_key(row.cue)
+            if row.cue.text.strip() and not row.cue.problems and k not in self.naturals and k not in keys:
+                keys.append(k)
+        return keys
+
+    def row(self, cue_id: str) -> tuple[int, Row]:
+        for i, r in enumerate(self.rows):
+            if r.cue.id == cue_id:
+                return i, r
+        raise KeyError(cue_id)
+
+    # ------------------------------------------------------------------ what renders and dubs
+    def options(self) -> DubOptions:
+        return DubOptions(self.timeline, cast=self.cast_path if self.doc else None, tracks=self.tracks,
+                          colors=self.colors, rate=self.rate)
+
+    def dub_plan(self) -> dub.Plan:
+        """The dub run's plan with the panel's cues (its cast and typed texts), not the file's."""
+        cast = self.cast()
+        notes = list(self.plan.notes) + ([f"cast: {self.cast_path}"] if self.doc else [])
+        return replace(self.plan, cues=[r.cue for r in self.rows], cast=cast, notes=notes)
+
+    def outputs(self) -> dub.Outputs:
+        return dub.plan_outputs(self.options(), self.plan.source)
+
+    def take_folder(self) -> TakeFolder:
+        """The folder `takefit dub` will use, so takes rendered here are the ones it places."""
+        tl = self.plan.source.timeline
+        return TakeFolder(self.outputs().takes, tl.name or self.timeline.stem)
+
