@@ -8,7 +8,7 @@ import sys
 from takefit.engine.errors import AssetError, FitError, InputError, OutputError, TakefitError
 
 # Subcommands, in the order `takefit --help` lists them.
-COMMANDS = ("say", "dub", "panel", "watch", "voices", "emotion", "assets", "daemon", "resolve")
+COMMANDS = ("say", "dub", "panel", "watch", "voices", "voice", "emotion", "assets", "daemon", "resolve")
 
 # most specific first: FitError is an InputError
 EXIT_CODES = {FitError: 3, InputError: 2, AssetError: 4, OutputError: 5}

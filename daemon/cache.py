@@ -23,6 +23,18 @@ from takefit.engine.request import PhonemeDuration, RenderRequest, Take
 DEFAULT_MAX_BYTES = 2 * 1024 ** 3
 
 
+def _enrolled_identity(voice: str) -> str | None:
+    from takefit.engine.profiles import NAME_RE, ProfileStore
+
+    if not isinstance(voice, str) or not NAME_RE.match(voice):
+        return None
+    try:
+        st = ProfileStore().path(voice).stat()
+    except OSError:
+        return None
+    return f"{st.st_mtime_ns}:{st.st_size}"
+
+
 def request_key(req: RenderRequest, extra: dict | None = None) -> str:
     """A stable sha256 over every field that affects the rendered audio."""
     t = req.target
@@ -37,6 +49,9 @@ def request_key(req: RenderRequest, extra: dict | None = None) -> str:
     }
     if req.emotion is not None:   # only when set, so emotion-free keys stay as they were
         doc["emotion"] = req.emotion.cache_doc()
+    enrolled = _enrolled_identity(req.voice)
+    if enrolled:                              # a re-enrolled voice (same name, new profile) is a new key
+        doc["enrolled"] = enrolled
     return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 

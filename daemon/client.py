@@ -390,6 +390,42 @@ class Client:
     def voices(self, language: str | None = None) -> list[dict]:
         return self.call("voices", timeout=max(self.timeout, 60.0), language=language)["voices"]
 
+    # ---- enrolled voices
+    def enroll_voice(self, name: str, reference, *, text: str | None = None, quality: str = "fast",
+                     consent: str | None = None, no_consent_record: bool = False, prosody_from: str | None = None,
+                     force: bool = False, progress=None, timeout: float = 3600.0) -> dict:
+        """Enroll in the daemon (the reference path must be readable there); returns the profile summary.
+        `progress(fraction, message)` follows the steps. Not retried: a second send would enroll twice."""
+        self._connect()
+        rid = self._rid()
+        self._send({"op": "voice_enroll", "id": rid, "name": name, "reference": str(Path(reference).absolute()),
+                    "text": text, "quality": quality, "consent": consent, "no_consent_record": no_consent_record,
+                    "prosody_from": prosody_from, "force": force, "progress": progress is not None})
+        deadline = time.monotonic() + timeout
+        while True:
+            doc = self._recv(deadline - time.monotonic())
+            if doc is None:
+                raise DaemonError(f"no answer from the daemon within {timeout:g} s while enrolling {name!r}",
+                                  code="timeout", details={})
+            if doc.get("id") != rid:
+                continue
+            if doc.get("type") == "progress":
+                if progress is not None:
+                    progress(doc.get("fraction", 0.0), doc.get("message", ""))
+            elif doc.get("type") == "error":
+                raise remote_error(doc)
+            else:
+                return doc["voice"]
+
+    def voice_list(self) -> list[dict]:
+        return self.call("voice_list")["voices"]
+
+    def voice_show(self, name: str) -> dict:
+        return self.call("voice_show", name=name)["voice"]
+
+    def voice_remove(self, name: str) -> str:
+        return self.call("voice_remove", name=name)["removed"]
+
     def explain(self, text: str, voice: str = "auto", language: str = "auto", speed: float = 1.0,
                 dictionary: str | None = None) -> dict:
         return self.call("explain", timeout=max(self.timeout, 60.0), text=text, voice=voice, language=language,

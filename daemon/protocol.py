@@ -230,6 +230,7 @@ ID = v_str(MAX_ID_CHARS, 1, pattern=r"[A-Za-z0-9_.:\-]+")
 REQ_ID = Field(lambda v, p: v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2 ** 63
                else ID(v, p))
 PRIORITY = v_str(8, choices=tuple(PRIORITIES))
+VOICE_NAME = v_str(40, 1, pattern=r"[A-Za-z][A-Za-z0-9_\-]{0,39}")
 
 def v_emotion() -> Validator:
     """A render request's emotion (docs/protocol.md): exactly one form, values in range, clear errors."""
@@ -308,6 +309,17 @@ OPS: dict[str, Validator] = {
     "cancel": v_map({**_COMMON, "jobs": Field(v_list(ID, MAX_BATCH), default=list), "batch": Field(v_opt(ID))}),
     "cache_clear": v_map(_COMMON),
     "shutdown": v_map(_COMMON),
+    # enrolled voices (engine/enroll, engine/profiles.py); the reference path is read on the daemon's host
+    "voice_enroll": v_map({**_COMMON, "name": Field(VOICE_NAME, required=True),
+                           "reference": Field(v_str(4096, 1), required=True),
+                           "text": Field(v_opt(v_str(MAX_TEXT_CHARS, 1, max_bytes=4 * MAX_TEXT_CHARS))),
+                           "quality": Field(v_str(8, choices=("fast", "best")), default="fast"),
+                           "consent": Field(v_opt(v_str(1000))), "no_consent_record": Field(v_bool(), default=False),
+                           "prosody_from": Field(v_opt(v_str(4096, 1))), "force": Field(v_bool(), default=False),
+                           "progress": Field(v_bool(), default=True)}),
+    "voice_list": v_map(_COMMON),
+    "voice_show": v_map({**_COMMON, "name": Field(VOICE_NAME, required=True)}),
+    "voice_remove": v_map({**_COMMON, "name": Field(VOICE_NAME, required=True)}),
 }
 
 

@@ -59,6 +59,7 @@ DEFAULT_BIND = f"tcp://127.0.0.1:{DEFAULT_PORT}"
 ZAP_DOMAIN = "takefit"
 HIGH_RESERVE = 64              # room kept for high-priority (audition) jobs when the queue is full
 CAPABILITIES = ["render", "render_batch", "watch", "job", "jobs", "cancel", "voices", "explain", "cache_clear",
+                "voice_enroll", "voice_list", "voice_show", "voice_remove",
                 "shutdown", "inline_audio", "priorities", "heartbeat", "journal", "dictionary"]
 PRIORITY_NAMES = {v: k for k, v in PRIORITIES.items()}
 WAV_COMMENT = "synthetic speech (takefit, voice {voice})"
@@ -397,6 +398,7 @@ class Daemon:
         self._lex_engines: OrderedDict[str, Any] = OrderedDict()
         self._lex_lock = threading.Lock()
         self._dictionaries_ok: set[str] = set()
+        self._enrolling: threading.Thread | None = None
         self._threads: list[threading.Thread] = []
         self.endpoints: list[str] = []
         self.remote_endpoints: list[str] = []
@@ -975,9 +977,70 @@ class Daemon:
     def op_voices(self, peer, msg) -> None:
         if self._need_engine(peer, msg):
             voices = self.voice_list
+            voices = voices + [{"name": v.name, "language": v.language, "accent": v.accent, "gender": v.gender}
+                               for v in self.engine.voice_bank.enrolled_info()]
             if msg.get("language"):
                 voices = [v for v in voices if v["language"] == msg["language"]]
             self._reply(peer, msg, voices=voices)
+
+    # ------------------------------------------------------------------ enrolled voices
+    def op_voice_enroll(self, peer, msg) -> None:
+        """Runs on its own thread (one enrollment at a time); progress and the reply go through events."""
+        if not self._need_engine(peer, msg):
+            return
+        if self._enrolling is not None and self._enrolling.is_alive():
+            raise ProtocolError("busy", "an enrollment is already running; retry when it has finished",
+                                {"retry_after_ms": 10_000})
+        self._enrolling = threading.Thread(target=self._enroll, args=(peer, msg), name="enroll", daemon=True)
+        self._enrolling.start()
+
+    def _enroll(self, peer, msg: dict) -> None:
+        push = self._event_socket()
+        where = [peer[0], peer[1]]
+
+        def progress(fraction: float, message: str) -> None:
+            if msg["progress"]:
+                self._emit(push, {"ev": "reply", "peer": where, "doc": {
+                    "type": "progress", "id": msg["id"], "job": f"enroll:{msg['name']}",
+                    "fraction": float(fraction), "message": message}})
+        try:
+            from takefit.engine.enroll import enroll_voice
+
+            profile = enroll_voice(msg["name"], msg["reference"], text=msg["text"], quality=msg["quality"],
+                                   consent=msg["consent"], no_consent_record=msg["no_consent_record"],
+                                   prosody_from=msg["prosody_from"], force=msg["force"], progress=progress,
+                                   engine=self.engine)
+            doc = {"type": "reply", "id": msg["id"], "voice": profile.summary()}
+        except Exception as e:  # noqa: BLE001
+            if not isinstance(e, TakefitError):
+                log.exception("enrollment failed")
+            doc = {"type": "error", "id": msg["id"], **error_doc(e)}
+        self._enrolling = None                 # free before the client hears the outcome (it may enroll again)
+        self._emit(push, {"ev": "reply", "peer": where, "doc": doc})
+        push.close()
+
+    def op_voice_list(self, peer, msg) -> None:
+        from takefit.engine.profiles import ProfileStore
+
+        store = ProfileStore()
+        out = []
+        for n in store.names():
+            try:
+                out.append(store.load(n).summary())
+            except TakefitError as e:
+                out.append({"name": n, "error": str(e)})
+        self._reply(peer, msg, voices=out)
+
+    def op_voice_show(self, peer, msg) -> None:
+        from takefit.engine.profiles import ProfileStore
+
+        self._reply(peer, msg, voice=ProfileStore().load(msg["name"]).summary())
+
+    def op_voice_remove(self, peer, msg) -> None:
+        from takefit.engine.profiles import ProfileStore
+
+        ProfileStore().remove(msg["name"])
+        self._reply(peer, msg, removed=msg["name"])
 
     def op_explain(self, peer, msg) -> None:
         if self._need_engine(peer, msg):

@@ -49,6 +49,8 @@ class LinePlan:
     voice: str
     chunks: list[ChunkPlan]
     items: list[Item]
+    base_voice: str = ""         # enrolled voices: the built-in voice they stand on (language, accent)
+    pitch_ratio: float = 1.0     # enrolled voices: F0 scale applied between prosody and decoder
 
     @property
     def natural_frames(self) -> np.ndarray:
@@ -89,7 +91,7 @@ class Engine:
         if not (0.5 <= speed <= 2.0):
             raise InputError(f"speed {speed} out of range: accepted 0.5 to 2.0")
         name = self.voice_bank.check(voice) if voice not in ("", "auto", None) else None
-        reading = self.frontend.read(text, language, british=bool(name and name.startswith("b")))
+        reading = self.frontend.read(text, language, british=bool(name and self.voice_bank.base(name).startswith("b")))
         name = name or self.pick_voice("auto", reading)
         table = self.voice_bank.table(name)
         # emotion's rate acts on the model's own durations, before fitting (the fit then meets the slot)
@@ -116,7 +118,7 @@ class Engine:
                 items.append(Item("<pause>", "join", float(JOIN_PAUSE.get(ch.pause_after, 4)) * pause, -1))
         if not chunks:
             raise InputError(f"nothing speakable in {text!r}")
-        return LinePlan(reading, name, chunks, items)
+        return LinePlan(reading, name, chunks, items, self.voice_bank.base(name), self.voice_bank.pitch_ratio(name))
 
     # ---------------------------------------------------------------- rendering
     def _render_frames(self, plan: LinePlan, frames: np.ndarray, progress=None) -> np.ndarray:
@@ -131,7 +133,8 @@ class Engine:
             model_frames = np.array([it.rendered if it.kind in FIXED else f for it, f in zip(own, frames[pos:pos + n])])
             lead, tail = trims(own)
             with self._lock:
-                wav = self.model.render(chunk.tokens, chunk.style, model_frames, chunk.shape)
+                wav = self.model.render(chunk.tokens, chunk.style, model_frames, chunk.shape,
+                                        f0_scale=plan.pitch_ratio)
             parts.append(wav[lead * FRAME: len(wav) - tail * FRAME])
             pos += n
             if progress:
@@ -255,10 +258,11 @@ class Engine:
 
     @staticmethod
     def _voice_language_warning(plan: LinePlan) -> str | None:
-        lang = describe(plan.voice).language
+        base = describe(plan.base_voice or plan.voice)
+        lang = base.language
         others = [x for x in plan.reading.languages if x != lang]
         if others:
-            return f"voice {plan.voice} is a {describe(plan.voice).accent} voice; its {'/'.join(others)} parts " \
+            return f"voice {plan.voice} is a {base.accent} voice; its {'/'.join(others)} parts " \
                    f"will carry that accent"
         return None
 

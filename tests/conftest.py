@@ -9,3 +9,17 @@ def engine():
     from takefit.engine import Engine
 
     return Engine(threads=2)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_voices_dir(tmp_path_factory):
+    """Enrolled voices go to a per-session folder, never the user's own (engine/profiles.py)."""
+    import os
+
+    old = os.environ.get("TAKEFIT_VOICES_DIR")
+    os.environ["TAKEFIT_VOICES_DIR"] = str(tmp_path_factory.mktemp("voices"))
+    yield
+    if old is None:
+        os.environ.pop("TAKEFIT_VOICES_DIR", None)
+    else:
+        os.environ["TAKEFIT_VOICES_DIR"] = old

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from takefit.engine.kokoro.voices import DEFAULT_VOICE, describe
+from takefit.engine.profiles import ProfileStore
 
 
 def register(sub) -> None:
@@ -28,4 +29,7 @@ def run(args) -> int:
     for v in infos:
         mark = "  (default for " + v.language + ")" if v.name in defaults else ""
         print(f"{v.name:<16}{v.language:<10}{v.gender:<8}{v.accent}{mark}")
+    enrolled = ProfileStore().names()
+    if enrolled:
+        print(f"\nenrolled voices ({len(enrolled)}): {', '.join(enrolled)} — details: takefit voice list")
     return 0

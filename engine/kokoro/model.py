@@ -15,6 +15,13 @@ FRAME_SAMPLES = 600          # one duration unit: 25 ms at 24 kHz
 MAX_TOKENS = 510             # style tables have 510 rows; chunks stay well below
 
 
+def scale_f0(f0: np.ndarray, ratio: float) -> np.ndarray:
+    """F0 × ratio on voiced frames only: the curve sits at ~7–30 Hz where unvoiced, and the decoder's
+    voicing threshold must not move (same 40–100 Hz voicing fade as engine/emotion/delivery.py)."""
+    w = np.clip((np.asarray(f0, np.float32) - 40.0) / 60.0, 0.0, 1.0)
+    return (f0 * np.power(np.float32(ratio), w)).astype(np.float32)
+
+
 def load_vocab() -> dict[str, int]:
     return json.loads(resources.files(__package__).joinpath("vocab.json").read_text("utf-8"))["vocab"]
 
@@ -37,10 +44,14 @@ class KokoroModel:
         """Kokoro conditions on the voice's row for the utterance length: voice[n - 1]."""
         return table[max(0, min(n_phonemes, len(table)) - 1)].reshape(1, 256)
 
-    def render(self, tokens: np.ndarray, style: np.ndarray, frames: np.ndarray, shape=None) -> np.ndarray:
-        """`shape(f0, energy) -> (f0, energy)` reshapes the prosody curves before decoding (emotion)."""
+    def render(self, tokens: np.ndarray, style: np.ndarray, frames: np.ndarray, shape=None,
+               f0_scale: float = 1.0) -> np.ndarray:
+        """`shape(f0, energy) -> (f0, energy)` reshapes the prosody curves before decoding (emotion);
+        `f0_scale` sets an enrolled voice's pitch (engine/profiles.py), applied before the emotion."""
         frames = np.asarray(frames, dtype=np.float32)
         f0, energy = self.prosody(tokens, style, frames)
+        if f0_scale != 1.0:
+            f0 = scale_f0(f0, f0_scale)
         if shape is not None:
             f0, energy = shape(f0, energy)
         return self.decoder(tokens, style, frames, f0, energy)

@@ -29,23 +29,61 @@ def describe(name: str) -> VoiceInfo:
 
 
 class VoiceBank:
-    def __init__(self, directory: Path):
+    """Built-in voices (`names`) and, resolved by the same calls, enrolled voices (engine/profiles.py)."""
+
+    def __init__(self, directory: Path, profiles=None):
+        from ..profiles import ProfileStore
+
         self.directory = Path(directory)
         self.names = sorted(p.stem for p in self.directory.glob("*.bin"))
+        self.profiles = profiles if profiles is not None else ProfileStore()
         self._tables: dict[str, np.ndarray] = {}
+        self._enrolled: dict[str, tuple[float, object]] = {}      # name → (file mtime, Profile)
 
     def info(self) -> list[VoiceInfo]:
         return [describe(n) for n in self.names]
 
+    def enrolled_info(self) -> list[VoiceInfo]:
+        out = []
+        for n in self.profiles.names():
+            try:
+                p = self.profile(n)
+            except Exception:                     # a damaged file is reported by `takefit voice show`
+                continue
+            out.append(VoiceInfo(n, p.language, f"enrolled (from {p.base_voice})", describe(p.base_voice).gender))
+        return out
+
     def check(self, name: str) -> str:
-        if name in self.names:
+        if name in self.names or (isinstance(name, str) and name and self.profiles.exists(name)):
             return name
-        close = difflib.get_close_matches(name, self.names, n=4, cutoff=0.5)
+        known = self.names + self.profiles.names()
+        close = difflib.get_close_matches(name, known, n=4, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise UnknownVoiceError(f"unknown voice {name!r}.{hint} `takefit voices` lists all {len(self.names)}.")
+        raise UnknownVoiceError(f"unknown voice {name!r}.{hint} `takefit voices` lists all {len(self.names)} built-in "
+                                f"voices, `takefit voice list` the enrolled ones.")
+
+    # ---- enrolled voices: reloaded when their file changes (re-enrollment with --force)
+    def profile(self, name: str):
+        mtime = self.profiles.path(name).stat().st_mtime if self.profiles.exists(name) else -1.0
+        cached = self._enrolled.get(name)
+        if cached is None or cached[0] != mtime:
+            self._enrolled[name] = (mtime, self.profiles.load(name))
+        return self._enrolled[name][1]
+
+    def is_enrolled(self, name: str) -> bool:
+        return name not in self.names and self.profiles.exists(name)
+
+    def base(self, name: str) -> str:
+        """The built-in voice a name stands on (itself for built-ins): language, accent, British reading."""
+        return self.profile(name).base_voice if self.is_enrolled(name) else name
+
+    def pitch_ratio(self, name: str) -> float:
+        return float(self.profile(name).pitch_ratio) if self.is_enrolled(name) else 1.0
 
     def table(self, name: str) -> np.ndarray:
         name = self.check(name)
+        if name not in self.names:
+            return self.profile(name).table
         if name not in self._tables:
             self._tables[name] = np.fromfile(self.directory / f"{name}.bin", dtype=np.float32).reshape(510, 256)
         return self._tables[name]

@@ -1,0 +1,196 @@
+"""enroll_voice: reference clip → profile, the whole product path (checks first, heavy work after)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import InputError
+from ..kokoro import SAMPLE_RATE
+from ..profiles import Profile, ProfileStore, check_name
+from ..speaker import cosine, encoder
+from . import index as voice_index
+from .invert import excerpt, invert, prepare
+from .reference import Reference, load_reference
+
+QUALITIES = ("fast", "best")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    steps: int                   # Adam steps on Δ
+    steps_short: int             # … for references under 5 s of speech
+    excerpt_s: float | None      # optimise on this much of the reference (None: all of it)
+
+
+RECIPES = {"fast": Recipe(steps=10, steps_short=20, excerpt_s=3.0),
+           "best": Recipe(steps=25, steps_short=50, excerpt_s=None)}
+
+Progress = Callable[[float, str], None]
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise InputError('voice enrollment needs torch: .venv/bin/python -m pip install -e ".[enroll]" '
+                         '(installs torch==2.13.0, the CPU build)') from None
+    return torch
+
+
+def check_request(name: str, reference_path, quality: str, consent: str | None, no_consent_record: bool,
+                  force: bool, store: ProfileStore, builtin: list[str]) -> None:
+    """Everything that can be refused before any work is done."""
+    check_name(name, builtin)
+    if quality not in QUALITIES:
+        raise InputError(f"quality {quality!r} unknown: accepted {', '.join(QUALITIES)}")
+    if consent is not None and not consent.strip():
+        consent = None
+    if consent is None and not no_consent_record:
+        raise InputError("enrolling a voice needs a consent record: --consent \"who agreed, when\" (clone only "
+                         "voices you are authorised to use), or --no-consent-record to enroll without one")
+    if store.exists(name) and not force:
+        raise InputError(f"an enrolled voice named {name!r} already exists; use --force to replace it or pick another name")
+    if not Path(reference_path).is_file():
+        raise InputError(f"reference clip not found: {reference_path}")
+
+
+def _language_of(engine, text: str) -> str:
+    langs = engine.frontend.read(text, "auto").languages
+    return "zh" if "zh" in langs else "en"
+
+
+def _prosody_table(engine, spec: str, entries, language: str) -> tuple[np.ndarray, str]:
+    """--prosody-from: a voice name (built-in or enrolled), or a clip whose nearest built-in voice lends its delivery."""
+    bank = engine.voice_bank
+    if spec in bank.names or bank.profiles.exists(spec):
+        return bank.table(spec), spec
+    if Path(spec).is_file():
+        clip = load_reference(spec)
+        emb = encoder("resemblyzer").embed(clip.wav, SAMPLE_RATE)
+        from .align import median_f0
+
+        entry, _ = voice_index.nearest(entries, emb, language, median_f0(clip.wav))
+        return bank.table(entry.name), f"{entry.name} (nearest to {Path(spec).name})"
+    bank.check(spec)            # raises the unknown-voice error with suggestions
+    raise InputError(f"--prosody-from {spec!r}: not a voice name or an audio file")
+
+
+def enroll_voice(name: str, reference_path, text: str | None = None, quality: str = "fast",
+                 consent: str | None = None, no_consent_record: bool = False, prosody_from: str | None = None,
+                 force: bool = False, progress: Progress | None = None, engine=None,
+                 store: ProfileStore | None = None, steps: int | None = None,
+                 exclude: tuple[str, ...] = ()) -> Profile:
+    """Enroll `reference_path` as voice `name`. `exclude` keeps built-in voices out of the starting pick
+    (the benchmark's leave-one-out); `steps` overrides the quality's step count."""
+    from .. import Engine
+
+    t_start = time.perf_counter()
+    say = progress or (lambda f, m: None)
+    if engine is None:
+        engine = Engine()
+    store = store or engine.voice_bank.profiles
+    check_request(name, reference_path, quality, consent, no_consent_record, force, store, engine.voice_bank.names)
+    torch = _torch()
+    torch.set_num_threads(engine_threads())
+
+    say(0.01, "reading the reference")
+    ref: Reference = load_reference(reference_path)
+    notices = list(ref.notices)
+    if text is None or ref.window is not None:
+        if text is not None:
+            notices.append("--text was ignored: it covers the whole clip, and only the chosen window is used")
+        say(0.04, "recognising the words (Whisper base)")
+        from .transcribe import transcribe
+
+        tr = transcribe(ref.wav, SAMPLE_RATE)
+        text, language = tr.text, tr.language
+        notices.append(f"transcript (recognised): {text}")
+    else:
+        language = _language_of(engine, text)
+
+    say(0.08, "choosing the starting voice")
+    entries = voice_index.load(engine, store.directory,
+                               progress=lambda f, m: say(0.08 + 0.07 * f, m + " (once)"))
+    from .align import median_f0
+
+    ref_res = encoder("resemblyzer").embed(ref.wav, SAMPLE_RATE)
+    ref_dvec = encoder("dvector").embed(ref.wav, SAMPLE_RATE)
+    ref_f0 = median_f0(ref.wav)
+    start, gated = voice_index.nearest(entries, ref_res, language, ref_f0, exclude)
+    if not gated:
+        notices.append(f"no {language} built-in voice has a pitch within 0.8–1.25× of the reference "
+                       f"({ref_f0:.0f} Hz); starting from the closest one, {start.name}, with a pitch ratio")
+    base_table = engine.voice_bank.table(start.name)
+
+    say(0.16, f"aligning the transcript to the reference (start: {start.name})")
+    plan = engine.plan(text, start.name, language)
+    phonemes = " ".join(ch.phonemes for ch in plan.chunks)
+    if len(phonemes) > 500:
+        raise InputError(f"the transcript is {len(phonemes)} phonemes long; enrollment reads at most ~500 "
+                         f"(about 30 s of speech): give a shorter clip")
+    setup = prepare(engine, phonemes, base_table, ref.wav)
+    recipe = RECIPES[quality]
+    n_steps = steps or (recipe.steps if ref.speech_seconds >= 5.0 else recipe.steps_short)
+    work = excerpt(setup, recipe.excerpt_s) if recipe.excerpt_s else setup
+
+    say(0.2, "loading the differentiable decoder")
+    from .graph import TorchDecoder
+    from .objective import Objective
+
+    decoder = TorchDecoder(engine.paths.stage("decoder"), threads=engine_threads())
+    objective = Objective(ref.wav, ref.bandwidth_hz, encoder("resemblyzer"))
+
+    def step_progress(i, n, terms):
+        say(0.25 + 0.6 * i / max(1, n), f"step {i}/{n}: speaker similarity {terms.speaker:.3f}")
+
+    inv = invert(decoder, work, objective, n_steps, step_progress)
+    table = base_table.copy()
+    table[:, :128] += inv.delta[None, :]
+    prosody_note = None
+    if prosody_from:
+        ptable, prosody_note = _prosody_table(engine, prosody_from, entries, language)
+        table[:, 128:] = ptable[:, 128:]
+
+    # gate on the second encoder: the profile as it will run (int8 model, natural durations)
+    say(0.88, "checking the result on the second encoder (d-vector)")
+    sims = {}
+    renders = {"start": voice_index.render_natural(engine, text, base_table, start.name, 1.0, language),
+               "start_pitch": voice_index.render_natural(engine, text, base_table, start.name, setup.pitch_ratio, language),
+               "enrolled": voice_index.render_natural(engine, text, table, start.name, setup.pitch_ratio, language)}
+    for k, w in renders.items():
+        sims[k] = {"resemblyzer": cosine(encoder("resemblyzer").embed(w, SAMPLE_RATE), ref_res),
+                   "dvector": cosine(encoder("dvector").embed(w, SAMPLE_RATE), ref_dvec)}
+    if sims["enrolled"]["dvector"] < sims["start_pitch"]["dvector"] and not prosody_from:
+        notices.append(f"the learned timbre did not convince the second encoder (d-vector "
+                       f"{sims['enrolled']['dvector']:.3f} < {sims['start_pitch']['dvector']:.3f} for {start.name} "
+                       f"+ pitch); kept {start.name} with the reference's pitch instead")
+        table = base_table.copy()
+        sims["enrolled"] = dict(sims["start_pitch"])
+    profile = Profile(
+        name=name, table=table.astype(np.float32), pitch_ratio=float(setup.pitch_ratio), base_voice=start.name,
+        language=language, quality=quality, reference_sha256=ref.sha256,
+        consent=consent.strip() if consent and consent.strip() else None,
+        created=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        embeddings={"resemblyzer": [float(v) for v in ref_res], "dvector": [float(v) for v in ref_dvec]},
+        similarity={k: {e: round(v, 4) for e, v in d.items()} for k, d in sims.items()},
+        transcript=text, prosody_from=prosody_note, notices=notices,
+        stats={"steps": n_steps, "best_step": inv.best_step, "seconds": round(time.perf_counter() - t_start, 1),
+               "step_seconds": round(inv.step_seconds, 2), "optimised_audio_s": round(len(work.reference) / SAMPLE_RATE, 2),
+               "reference_speech_s": round(ref.speech_seconds, 2), "bandwidth_hz": round(ref.bandwidth_hz),
+               "reference_f0_hz": round(ref_f0, 1) if np.isfinite(ref_f0) else None,
+               "objective_start": round(inv.start.speaker, 4), "objective_best": round(inv.best.speaker, 4)})
+    say(0.97, "saving the voice")
+    store.save(profile, force=force)
+    say(1.0, f"enrolled {name}")
+    return profile
+
+
+def engine_threads() -> int:
+    import os
+
+    return int(os.environ.get("TAKEFIT_THREADS", 0)) or (os.cpu_count() or 1)

@@ -1,0 +1,132 @@
+"""Enrolled voices (profiles): a style table plus what it takes to render and account for it.
+
+A profile is one `.npz` file in the user's voice directory (`$TAKEFIT_VOICES_DIR`, else the platform's
+user data dir /voices): the 510×256 style table (the built-in voice it started from, with the learned
+timbre added to every row), the pitch ratio applied to the F0 curve at synthesis, the reference's
+speaker embeddings on both encoders, the reference's sha256, the consent record, date, quality and
+base voice. It renders on the unmodified int8 model, so using a profile never needs torch. Files are
+written atomically (temp file + rename): a failed enrollment leaves nothing behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, UnknownVoiceError
+
+ENV_DIR = "TAKEFIT_VOICES_DIR"
+SUFFIX = ".voice.npz"
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")
+FORMAT = 1
+
+
+def voices_dir() -> Path:
+    if os.environ.get(ENV_DIR):
+        return Path(os.environ[ENV_DIR]).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("takefit")) / "voices"
+
+
+def check_name(name: str, builtin: list[str] | tuple[str, ...] = ()) -> str:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise InputError(f"voice name {name!r} is not usable: start with a letter, then up to 39 letters, digits, "
+                         f"'-' or '_' (e.g. anna_narrator)")
+    if name in builtin:
+        raise InputError(f"{name!r} is a built-in voice; pick another name for the enrolled voice")
+    return name
+
+
+@dataclass
+class Profile:
+    name: str
+    table: np.ndarray                       # (510, 256) float32
+    pitch_ratio: float
+    base_voice: str                         # the built-in voice the timbre started from
+    language: str                           # 'en' | 'zh'
+    quality: str                            # 'fast' | 'best' | 'preview'
+    reference_sha256: str
+    consent: str | None                     # who agreed, when; None only with an explicit opt-out
+    created: str                            # ISO 8601 UTC
+    embeddings: dict[str, list[float]] = field(default_factory=dict)     # reference: resemblyzer, dvector
+    similarity: dict[str, dict[str, float]] = field(default_factory=dict)  # start/enrolled × encoder
+    transcript: str = ""
+    prosody_from: str | None = None
+    notices: list[str] = field(default_factory=list)
+    stats: dict[str, float] = field(default_factory=dict)               # steps, seconds, …
+
+    def meta(self) -> dict:
+        d = asdict(self)
+        d.pop("table")
+        d["format"] = FORMAT
+        return d
+
+    def summary(self) -> dict:
+        """What `takefit voice show` and the daemon report (no arrays)."""
+        d = self.meta()
+        d.pop("embeddings")
+        return d
+
+
+class ProfileStore:
+    def __init__(self, directory: Path | None = None):
+        self.directory = Path(directory) if directory else voices_dir()
+
+    def path(self, name: str) -> Path:
+        return self.directory / f"{name}{SUFFIX}"
+
+    def names(self) -> list[str]:
+        if not self.directory.is_dir():
+            return []
+        return sorted(p.name[: -len(SUFFIX)] for p in self.directory.glob(f"*{SUFFIX}") if not p.name.startswith("."))
+
+    def exists(self, name: str) -> bool:
+        return self.path(name).is_file()
+
+    def load(self, name: str) -> Profile:
+        path = self.path(name)
+        if not path.is_file():
+            raise UnknownVoiceError(f"no enrolled voice named {name!r} in {self.directory}; "
+                                    f"`takefit voice list` shows the enrolled voices")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                table = np.asarray(z["table"], np.float32)
+        except (OSError, ValueError, KeyError) as e:
+            raise InputError(f"the enrolled voice file {path} is damaged ({e}); remove it with "
+                             f"`takefit voice remove {name}` and enroll again") from None
+        if table.shape != (510, 256):
+            raise InputError(f"the enrolled voice file {path} has a {table.shape} table, expected (510, 256)")
+        meta.pop("format", None)
+        return Profile(table=table, **meta)
+
+    def save(self, profile: Profile, force: bool = False) -> Path:
+        """Atomic: written to a temp file in the same directory, then renamed over the target."""
+        if profile.table.shape != (510, 256) or not np.all(np.isfinite(profile.table)):
+            raise InputError("refusing to save a profile whose style table is not a finite 510×256 array")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        target = self.path(profile.name)
+        if target.exists() and not force:
+            raise InputError(f"an enrolled voice named {profile.name!r} already exists; use --force to replace it "
+                             f"or pick another name")
+        fd, tmp = tempfile.mkstemp(prefix=f".{profile.name}.", suffix=".partial", dir=self.directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, table=profile.table.astype(np.float32), meta=np.array(json.dumps(profile.meta())))
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+    def remove(self, name: str) -> None:
+        path = self.path(name)
+        if not path.is_file():
+            raise UnknownVoiceError(f"no enrolled voice named {name!r}; `takefit voice list` shows the enrolled voices")
+        path.unlink()
