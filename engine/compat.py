@@ -61,15 +61,25 @@ def _language(text: str) -> str:
 class IndexTTS2:
     def __init__(self, cfg_path: str | None = None, model_dir: str | None = None, use_fp16: bool = False,
                  device: str | None = None, use_cuda_kernel: bool | None = None, use_deepspeed: bool = False,
-                 *, engine=None, sample_rate: int = 48000, **_ignored):
+                 *, engine=None, sample_rate: int = 48000, consent: str | None = None,
+                 enroll_quality: str = "fast", enroll_steps: int | None = None, **_ignored):
         """IndexTTS2's constructor arguments are accepted for compatibility; takefit's embedded model
-        needs none of them (it runs on the CPU from its own assets)."""
+        needs none of them (it runs on the CPU from its own assets). takefit's own: `consent` is recorded
+        in the profile of every speaker prompt this object enrolls (who agreed, when); without it the
+        profile says no consent was recorded. `enroll_quality` is "fast" or "best" (voice enrollment, once
+        per clip and machine), or "preview": the nearest built-in voice, instantly; `enroll_steps`
+        overrides the optimiser's step count (quick trials)."""
+        if enroll_quality not in ("preview", "fast", "best"):
+            raise InputError(f"enroll_quality {enroll_quality!r} unknown: accepted preview, fast, best")
         if engine is None:
             from .engine import Engine
             engine = Engine()
         self.engine = engine
         self.sample_rate = int(sample_rate)
         self._voices: dict[tuple[str, str], str] = {}
+        self.consent = consent
+        self.enroll_quality = enroll_quality
+        self.enroll_steps = enroll_steps
 
     # ------------------------------------------------------------------ speaker
     def _voice_for_prompt(self, path, language: str = "en") -> str:
@@ -77,9 +87,13 @@ class IndexTTS2:
         p = Path(path).expanduser()
         if not p.is_file():
             raise InputError(f"spk_audio_prompt {p} not found: give the path of a WAV clip of the speaker")
-        key = (_sha256(p), language)
+        digest = _sha256(p)
+        key = (digest, language)
         if key not in self._voices:
-            self._voices[key] = _enrolled_voice(p) or _nearest_builtin(self.engine, p, language)
+            enrolled = None
+            if self.enroll_quality != "preview":
+                enrolled = _enrolled_voice(self.engine, p, digest, self.consent, self.enroll_quality, self.enroll_steps)
+            self._voices[key] = enrolled or _nearest_builtin(self.engine, p, language)
         return self._voices[key]
 
     # ------------------------------------------------------------------ emotion
@@ -173,18 +187,31 @@ def segment(text: str, max_tokens: int = 120) -> list[str]:
 
 
 # ------------------------------------------------------------------ speaker resolution
-def _enrolled_voice(path: Path) -> str | None:
-    """Voice enrollment, where takefit.engine.enroll is installed and offers enroll_voice(path)."""
+def _enrolled_voice(engine, path: Path, digest: str, consent: str | None, quality: str,
+                    steps: int | None = None) -> str | None:
+    """The prompt enrolled as voice `prompt-<sha256 prefix>` (reused when that profile exists, so a
+    clip is enrolled once per machine); None where the enroll extra is not installed."""
     try:
         from . import enroll
     except ImportError:
         return None
-    fn = getattr(enroll, "enroll_voice", None)
-    if fn is None:
+    from .profiles import ProfileStore
+
+    name = f"prompt-{digest[:12]}"
+    if ProfileStore().exists(name):
+        return name
+    if consent is None:
+        warnings.warn(f"enrolling speaker prompt {path.name} as voice {name} with no consent record; pass "
+                      f"IndexTTS2(consent='who agreed, when') to record it. Clone only voices you are "
+                      f"authorised to use.", stacklevel=4)
+    try:
+        profile = enroll.enroll_voice(name, str(path), quality=quality, consent=consent,
+                                      no_consent_record=consent is None, engine=engine, steps=steps)
+    except InputError as e:          # a clip IndexTTS2 would take (e.g. 2 s) is still usable as a preview
+        warnings.warn(f"speaker prompt {path.name} cannot be enrolled ({e}); using the nearest built-in voice",
+                      stacklevel=4)
         return None
-    result = fn(str(path))
-    name = result if isinstance(result, str) else getattr(result, "name", None) or getattr(result, "voice", None)
-    return str(name) if name else None
+    return profile.name
 
 
 def _nearest_builtin(engine, path: Path, language: str) -> str:

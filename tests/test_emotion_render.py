@@ -143,7 +143,8 @@ def tts(engine, tmp_path_factory):
     emo = d / "emo.wav"
     sad = engine.render(RenderRequest("我真的很想念那些日子。", voice="zf_xiaoyi", emotion=Emotion("sad")))
     write_wav(emo, sad.audio, sad.sample_rate)
-    yield IndexTTS2(cfg_path="checkpoints/config.yaml", model_dir="checkpoints", engine=engine), spk, emo, d
+    yield (IndexTTS2(cfg_path="checkpoints/config.yaml", model_dir="checkpoints", engine=engine,
+                     enroll_quality="preview"), spk, emo, d)
     if old is None:
         os.environ.pop("XDG_CACHE_HOME", None)
     else:
@@ -180,3 +181,25 @@ def test_indextts2_facade_returns_audio_without_a_path_and_segments(tts):
         model.infer(str(spk), "你好。", None, emo_vector=[0, 2, 0, 0, 0, 0, 0, 0])
     with pytest.raises(InputError, match="spk_audio_prompt"):
         model.infer("/nonexistent.wav", "你好。", None)
+
+
+def test_indextts2_facade_enrolls_the_speaker_prompt_once(engine, tts):
+    from takefit.engine.compat import IndexTTS2
+    from takefit.engine.profiles import ProfileStore
+
+    _, short, _, d = tts
+    spk = d / "speaker_long.wav"                                    # enrollment wants ≥ 3 s of speech
+    take = engine.render(RenderRequest("我们明天早上八点在学校门口见面，别忘了带上你的作业和午饭。", voice="zm_yunxi"))
+    write_wav(spk, take.audio, take.sample_rate)
+    model = IndexTTS2(engine=engine, enroll_steps=2)                # real enrollment, few optimiser steps
+    with pytest.warns(UserWarning, match="no consent record"):
+        voice = model._voice_for_prompt(spk, "zh")
+    assert voice.startswith("prompt-") and ProfileStore().exists(voice)
+    profile = ProfileStore().load(voice)
+    assert profile.consent is None and profile.language == "zh"
+    again = IndexTTS2(engine=engine, consent="x")                   # another object: the profile is reused
+    assert again._voice_for_prompt(spk, "zh") == voice
+    out = again.infer(str(spk), "你好。", str(d / "enrolled.wav"), duration=1.5)
+    assert sf.info(out).frames == 72000
+    with pytest.warns(UserWarning, match="cannot be enrolled"):     # too short to enroll: the preview voice
+        assert IndexTTS2(engine=engine, consent="x")._voice_for_prompt(short, "zh") == "zm_yunxi"
