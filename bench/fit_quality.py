@@ -96,6 +96,7 @@ THREADS = 2
 # (this script needs the eval extra anyway).
 from takefit.evaluation.intelligibility import (Asr, count_errors, norm_en, norm_zh,  # noqa: E402
                                                 prepare_whisper)
+from takefit.evaluation import partial as partial_file  # noqa: E402
 from takefit.evaluation.prosody import median_f0, semitones  # noqa: E402
 
 
@@ -481,24 +482,9 @@ def main(argv=None) -> int:
     config = {"sentences": n, "seed": args.seed, "ratios": list(ratios), "methods": list(METHODS),
               "beam_size": args.beam_size, "render_all": args.render_all, "items": [list(i) for i in items]}
     partial = out_dir / "fit_quality.jsonl.partial" if out_dir is not None else None
-    done: dict[tuple, dict] = {}
-    if args.resume and partial is not None and partial.is_file():
-        lines = partial.read_text("utf-8").splitlines()
-        if not lines or json.loads(lines[0]) != config:
-            raise SystemExit(f"--resume: {partial} was written with other settings; run without --resume")
-        for line in lines[1:]:
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:      # a line cut short by the kill
-                continue
-            done[tuple(rec["item"])] = rec
+    done: dict[tuple, dict] = partial_file.resume(partial, config, lambda rec: tuple(rec["item"]), args.resume)
+    if done:
         log(f"resuming: {len(done)} of {len(items)} sentences already measured")
-    if partial is not None:
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        with open(partial, "w", encoding="utf-8") as f:
-            f.write(json.dumps(config, ensure_ascii=False) + "\n")
-            for rec in done.values():
-                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
     per_item = 1 + len(ratios) * len(METHODS)
     resumed = {"wall_s": 0.0, "cpu_s": 0.0}
 

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from . import intelligibility, prosody, quality, stretchers
+from . import partial as partial_file
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "data"
@@ -273,24 +274,9 @@ def run(design: Design, whisper_dir: Path = intelligibility.WHISPER_DIR, partial
     t_start, cpu_start = time.perf_counter(), cpu_seconds()
     items = plan(design)
     config = {"design": asdict(design), "items": [asdict(i) for i in items]}
-    done: dict[str, dict] = {}
-    if resume and partial is not None and partial.is_file():
-        lines = partial.read_text("utf-8").splitlines()
-        if not lines or json.loads(lines[0]) != json.loads(json.dumps(config)):
-            raise SystemExit(f"--resume: {partial} was written with another design; run without --resume")
-        for line in lines[1:]:
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:      # a line cut short by the kill
-                continue
-            done[rec["item"]] = rec
+    done: dict[str, dict] = partial_file.resume(partial, config, lambda rec: rec["item"], resume)
+    if done:
         log(f"resuming: {len(done)} of {len(items)} sentences already measured")
-    if partial is not None:
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        with open(partial, "w", encoding="utf-8") as f:
-            f.write(json.dumps(config, ensure_ascii=False) + "\n")
-            for rec in done.values():
-                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
     takes = Takes(log, engine)
     meters = Meters(whisper_dir, design.beam_size, log)

@@ -42,7 +42,7 @@ def measure_table(summary: dict, design: Design, key: str, fmt, natural_value) -
         row = summary[r]
         if r == 1.0:
             v = row["natural"][key] if natural_value is None else natural_value
-            lines.append(f"| **1.0 (natural)** | " + " | ".join(fmt(v) for _ in methods)
+            lines.append("| **1.0 (natural)** | " + " | ".join(fmt(v) for _ in methods)
                          + (" | " + fmt(row["natural"][key]) if with_nat else "") + " |")
             continue
         vals = [row[m][key] for m in methods]

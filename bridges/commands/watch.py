@@ -202,10 +202,3 @@ def uninstall_service(args, folder: Path) -> int:
     from takefit.bridges.watch.service import watch_service
 
     return uninstall(watch_service(folder), args.base, args.disable)
-    path = service.unit_path(folder, args.base)
-    if args.disable and path.exists():
-        for line, code, out in service.run_commands(service.disable_commands(path, folder)):
-            print(f"  {line}: {'ok' if code == 0 else f'failed ({code}) {out}'}")
-    removed = service.uninstall(folder, args.base)
-    print(f"removed {removed}" if removed else f"nothing installed at {path}")
-    return 0

