@@ -6,8 +6,9 @@ exposes it (docs/emotion.md has the table and its sources):
     F0 level, range, contour   the prosody stage's F0 curve, reshaped in log-frequency (shape_f0)
     vocal effort / energy      the N curve (shape_energy) and the take's level (gain_db)
     rate, pause lengths        the duration stage's speed, and pause tokens lengthened or shortened
-    prosody style              style[:, 128:] drives the predictors; style[:, :128] (timbre, read by
-                               the decoder) is never touched, so the voice stays the speaker's
+    timbre                     style[:, :128] (read by the decoder) is never touched, so the voice
+                               stays the speaker's; the prosody half style[:, 128:] is not used yet
+                               (no measured emotion direction there: docs/emotion.md)
 
 Mixtures blend: additive parameters add by weight, multiplicative ones multiply in the log domain.
 Intensity (and emo_alpha) scale the weights, so 0 is exactly the neutral reading.
@@ -20,6 +21,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
+from ..kokoro.prosody import voicing_weight
 from .vector import EMOTIONS, Vector, normalized
 
 
@@ -91,7 +93,6 @@ def blend(a: Delivery, b: Delivery, t: float) -> Delivery:
 
 
 # ------------------------------------------------------------------ applying it to the prosody curves
-VOICED_LO, VOICED_HI = 40.0, 100.0   # Hz: the F0 curve is ~7-30 Hz where unvoiced; fade in between
 F0_MIN, F0_MAX = 50.0, 700.0
 
 
@@ -99,11 +100,11 @@ def shape_f0(f0: np.ndarray, d: Delivery, seed: int = 0) -> np.ndarray:
     """The F0 curve (Hz, the prosody stage's output, any shape) reshaped by the delivery: level shift,
     range scaling around the line's mean and contour, in log frequency; unvoiced frames untouched.
 
-    This is the one place the F0 curve is transformed: a per-voice pitch ratio composes as
-    `shape_f0(f0, replace(d, f0_shift=d.f0_shift + 12 * log2(ratio)))`."""
+    An enrolled voice's pitch ratio is applied before this, by engine/kokoro/model.py scale_f0, with
+    the same voicing weight."""
     f = np.asarray(f0, dtype=np.float64)
     flat = f.reshape(-1)
-    w = np.clip((flat - VOICED_LO) / (VOICED_HI - VOICED_LO), 0.0, 1.0)   # voicing weight
+    w = voicing_weight(flat)
     if w.max() < 1.0 or (d.f0_shift == 0 and d.f0_range == 1 and d.f0_jitter == 0 and d.f0_final == 0):
         return f0
     st = 12.0 * np.log2(np.maximum(flat, 1.0))

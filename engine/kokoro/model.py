@@ -8,7 +8,7 @@ import numpy as np
 
 from .decoder import DecoderStage
 from .duration import DurationStage
-from .prosody import ProsodyStage
+from .prosody import ProsodyStage, voicing_weight
 
 SAMPLE_RATE = 24000
 FRAME_SAMPLES = 600          # one duration unit: 25 ms at 24 kHz
@@ -16,9 +16,8 @@ MAX_TOKENS = 510             # style tables have 510 rows; chunks stay well belo
 
 
 def scale_f0(f0: np.ndarray, ratio: float) -> np.ndarray:
-    """F0 × ratio on voiced frames only: the curve sits at ~7–30 Hz where unvoiced, and the decoder's
-    voicing threshold must not move (same 40–100 Hz voicing fade as engine/emotion/delivery.py)."""
-    w = np.clip((np.asarray(f0, np.float32) - 40.0) / 60.0, 0.0, 1.0)
+    """F0 × ratio on voiced frames only, so the decoder's voicing threshold does not move."""
+    w = voicing_weight(f0).astype(np.float32)
     return (f0 * np.power(np.float32(ratio), w)).astype(np.float32)
 
 

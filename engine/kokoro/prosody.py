@@ -5,6 +5,16 @@ import numpy as np
 
 from .session import open_session
 
+# The F0 curve sits at ~7-30 Hz where unvoiced; between these it fades into voicing. Anything that
+# transforms F0 weights by this so the decoder's voicing decisions do not move.
+VOICED_LO, VOICED_HI = 40.0, 100.0
+
+
+def voicing_weight(f0: np.ndarray) -> np.ndarray:
+    """0 on unvoiced frames, 1 on voiced ones, a linear fade in between (same shape as `f0`)."""
+    return np.clip((np.asarray(f0, dtype=np.float64) - VOICED_LO) / (VOICED_HI - VOICED_LO), 0.0, 1.0)
+
+
 DURATIONS = "/encoder/Round_output_0"
 F0 = "/encoder/F0_proj/Conv_output_0"
 ENERGY = "/encoder/N_proj/Conv_output_0"
