@@ -27,11 +27,9 @@ embedding (takefit.engine.speaker's d-vector against each built-in voice's own r
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import sys
 import warnings
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +38,6 @@ from .emotion import Emotion
 from .errors import InputError
 from .target import Target
 
-PROBE_TEXT = {"en": "The quick brown fox jumps over the lazy dog near the river bank.",
-              "zh": "今天的天气很好，我们一起去公园散步吧。"}
 _HAN = re.compile(r"[\u3400-\u9fff]")
 _SENTENCE = re.compile(r"(?<=[.!?;。！？；…])\s*")
 
@@ -192,7 +188,7 @@ def _enrolled_voice(engine, path: Path, digest: str, consent: str | None, qualit
     """The prompt enrolled as voice `prompt-<sha256 prefix>` (reused when that profile exists, so a
     clip is enrolled once per machine); None where the enroll extra is not installed."""
     try:
-        from . import enroll
+        from .enroll import enroll_voice
     except ImportError:
         return None
     from .profiles import ProfileStore
@@ -205,8 +201,8 @@ def _enrolled_voice(engine, path: Path, digest: str, consent: str | None, qualit
                       f"IndexTTS2(consent='who agreed, when') to record it. Clone only voices you are "
                       f"authorised to use.", stacklevel=4)
     try:
-        profile = enroll.enroll_voice(name, str(path), quality=quality, consent=consent,
-                                      no_consent_record=consent is None, engine=engine, steps=steps)
+        profile = enroll_voice(name, str(path), quality=quality, consent=consent,
+                               no_consent_record=consent is None, engine=engine, steps=steps)
     except InputError as e:          # a clip IndexTTS2 would take (e.g. 2 s) is still usable as a preview
         warnings.warn(f"speaker prompt {path.name} cannot be enrolled ({e}); using the nearest built-in voice",
                       stacklevel=4)
@@ -215,56 +211,24 @@ def _enrolled_voice(engine, path: Path, digest: str, consent: str | None, qualit
 
 
 def _nearest_builtin(engine, path: Path, language: str) -> str:
-    """The built-in voice of `language` whose own rendering sounds most like the prompt (d-vector cosine)."""
+    """The built-in voice of `language` whose own rendering sounds most like the prompt (d-vector cosine),
+    against the built-in voices' embeddings that voice enrollment ships (engine/enroll/index.py)."""
     from .errors import AssetError
     from .kokoro.voices import DEFAULT_VOICE
 
     try:
-        from .speaker import cosine
-        enc = _encoder()
+        from .enroll import index
+        from .emotion.reference import load_clip
+        from .profiles import ProfileStore
+        from .speaker import cosine, encoder
+
+        entries = [e for e in index.load(engine, ProfileStore().directory) if e.language == language]
+        prompt = encoder("dvector").embed(load_clip(path), 16000)
     except (ImportError, AssetError) as e:
         warnings.warn(f"speaker prompt {path.name}: no speaker encoder ({e}); using the default "
                       f"{language} voice {DEFAULT_VOICE[language]}", stacklevel=3)
         return DEFAULT_VOICE[language]
-    from .emotion.reference import load_clip
-    prompt = enc.embed(load_clip(path), 16000)
-    table = _builtin_embeddings(engine, language)
-    return max(table, key=lambda v: cosine(prompt, np.asarray(table[v])))
-
-
-@lru_cache(maxsize=1)
-def _encoder():
-    from .speaker import DVectorEncoder
-    return DVectorEncoder(threads=1)
-
-
-def _builtin_embeddings(engine, language: str) -> dict[str, list[float]]:
-    """d-vectors of each built-in voice of a language reading PROBE_TEXT, computed once and kept in the
-    user cache folder (keyed by engine and voice set)."""
-    import platformdirs
-
-    from . import ENGINE_ID
-    from .kokoro.voices import describe
-    from .request import RenderRequest
-
-    names = [v.name for v in engine.voices() if describe(v.name).language == language]
-    path = Path(platformdirs.user_cache_dir("takefit")) / "speaker" / f"builtin-dvectors-{ENGINE_ID}-{language}.json"
-    try:
-        cached = json.loads(path.read_text("utf-8"))
-        if sorted(cached) == sorted(names):
-            return cached
-    except (OSError, ValueError):
-        pass
-    enc = _encoder()
-    table = {}
-    for name in names:
-        take = engine.render(RenderRequest(PROBE_TEXT[language], voice=name, sample_rate=16000))
-        table[name] = [float(x) for x in enc.embed(take.audio, 16000)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(table), "utf-8")
-    tmp.replace(path)
-    return table
+    return max(entries, key=lambda e: cosine(prompt, e.dvector)).name
 
 
 __all__ = ["IndexTTS2", "segment"]
