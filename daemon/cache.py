@@ -1,7 +1,8 @@
 """Content-addressed take cache on disk, bounded in size (least recently used goes first).
 
 The key covers everything that changes the audio: text, voice, language, target, rate, pre-roll,
-method, loudness, speed, natural range, emotion (a reference clip by content), pronunciation dictionary, and the engine/model version.
+method, loudness, speed, natural range, emotion (a reference clip by content), pronunciation dictionary, and the engine/model version and
+rendering revision.
 An identical request returns the cached take's exact bytes at once.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from takefit.engine import ENGINE_ID, __version__
+from takefit.engine import ENGINE_ID, RENDER_REVISION, __version__
 from takefit.engine.request import PhonemeDuration, RenderRequest, Take
 
 DEFAULT_MAX_BYTES = 2 * 1024 ** 3
@@ -39,7 +40,7 @@ def request_key(req: RenderRequest, extra: dict | None = None) -> str:
     """A stable sha256 over every field that affects the rendered audio."""
     t = req.target
     doc = {
-        "engine": ENGINE_ID, "version": __version__,
+        "engine": ENGINE_ID, "version": __version__, "revision": RENDER_REVISION,
         "text": req.text, "voice": req.voice, "language": req.language,
         "target": [t.kind, str(t.value), str(t.rate) if t.rate is not None else None],
         "rate": req.sample_rate, "pre_roll": repr(float(req.pre_roll)), "method": req.method,

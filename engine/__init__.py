@@ -12,12 +12,15 @@ from .target import Target, parse_rate
 
 __version__ = "0.1.0"
 ENGINE_ID = "kokoro-82m-v1.0-int8"
+# Bumped whenever the same request renders different audio (fitting, emotion, voicing changes), so
+# cached takes from an older rendering are not served for it.
+RENDER_REVISION = 2
 
 _LAZY = {"Engine": ".engine", "choose_method": ".engine", "Lexicon": ".frontend"}
 
 __all__ = ["Engine", "RenderRequest", "Take", "Target", "PhonemeDuration", "Lexicon", "FIT_METHODS",
            "TakefitError", "InputError", "UnknownVoiceError", "FitError", "AssetError", "OutputError",
-           "parse_rate", "choose_method", "__version__", "ENGINE_ID"]
+           "parse_rate", "choose_method", "__version__", "ENGINE_ID", "RENDER_REVISION"]
 
 
 def __getattr__(name: str):

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import assets, audio
 from .emotion.delivery import Delivery, ProsodyShaper, seed_for
+from .emotion.style import directions as style_directions
 from .emotion.resolve import EmotionResolver
 from .errors import FitError, InputError
 from .fitting import (COMPRESS_WEIGHT, FIXED, FRAME, JOIN_PAUSE, LENGTHEN_WEIGHT, Item, allocate, classify, hybrid,
@@ -41,6 +42,7 @@ class ChunkPlan:
     tokens: np.ndarray
     style: np.ndarray
     shape: ProsodyShaper | None = None   # emotion, applied between the prosody and decoder stages
+    prosody_style: np.ndarray | None = None   # emotion: the row with its prosody half moved (emotion/style.py)
 
 
 @dataclass
@@ -103,8 +105,15 @@ class Engine:
             if len(kept) == 0:
                 continue
             style = KokoroModel.style_row(table, len(kept))
+            emotional = delivery is not None and not delivery.is_neutral
+            moved = style_directions().apply(style, delivery) if emotional else None
             with self._lock:
                 pred = self.model.duration(tokens, style, rate)
+                if moved is not None:
+                    # the moved style redistributes time between segments; the total stays the
+                    # documented rate (calibrated against the voice's own durations)
+                    shaped = self.model.duration(tokens, moved, rate)
+                    pred = shaped * (pred.sum() / shaped.sum())
             labels = ["<sil>", *kept, "<sil>"]
             chunk_items = [Item(lab, classify(lab), float(p), len(chunks)) for lab, p in zip(labels, pred)]
             mark_fixed(chunk_items)
@@ -112,8 +121,8 @@ class Engine:
                 if it.kind == "pause":
                     it.predicted *= pause
             items += chunk_items
-            shape = ProsodyShaper(delivery, seed_for(tokens)) if delivery and not delivery.is_neutral else None
-            chunks.append(ChunkPlan(kept, tokens, style, shape))
+            shape = ProsodyShaper(delivery, seed_for(tokens)) if emotional else None
+            chunks.append(ChunkPlan(kept, tokens, style, shape, moved))
             if ch.pause_after:
                 items.append(Item("<pause>", "join", float(JOIN_PAUSE.get(ch.pause_after, 4)) * pause, -1))
         if not chunks:
@@ -134,7 +143,7 @@ class Engine:
             lead, tail = trims(own)
             with self._lock:
                 wav = self.model.render(chunk.tokens, chunk.style, model_frames, chunk.shape,
-                                        f0_scale=plan.pitch_ratio)
+                                        f0_scale=plan.pitch_ratio, prosody_style=chunk.prosody_style)
             parts.append(wav[lead * FRAME: len(wav) - tail * FRAME])
             pos += n
             if progress:

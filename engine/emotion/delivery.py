@@ -6,9 +6,12 @@ exposes it (docs/emotion.md has the table and its sources):
     F0 level, range, contour   the prosody stage's F0 curve, reshaped in log-frequency (shape_f0)
     vocal effort / energy      the N curve (shape_energy) and the take's level (gain_db)
     rate, pause lengths        the duration stage's speed, and pause tokens lengthened or shortened
+    the predictors' reading     the prosody half style[:, 128:]: moved along measured directions
+                               (style.py), so the model itself places the livelier or flatter contour
+                               and the longer or shorter segments; the transforms above then calibrate
+                               each line's totals against the voice's own reading to this table
     timbre                     style[:, :128] (read by the decoder) is never touched, so the voice
-                               stays the speaker's; the prosody half style[:, 128:] is not used yet
-                               (no measured emotion direction there: docs/emotion.md)
+                               stays the speaker's
 
 Mixtures blend: additive parameters add by weight, multiplicative ones multiply in the log domain.
 Intensity (and emo_alpha) scale the weights, so 0 is exactly the neutral reading.
@@ -96,21 +99,37 @@ def blend(a: Delivery, b: Delivery, t: float) -> Delivery:
 F0_MIN, F0_MAX = 50.0, 700.0
 
 
-def shape_f0(f0: np.ndarray, d: Delivery, seed: int = 0) -> np.ndarray:
-    """The F0 curve (Hz, the prosody stage's output, any shape) reshaped by the delivery: level shift,
-    range scaling around the line's mean and contour, in log frequency; unvoiced frames untouched.
+def _voiced_stats(st: np.ndarray, voiced: np.ndarray) -> tuple[float, float]:
+    return float(np.mean(st[voiced])), float(np.std(st[voiced]))
+
+
+def shape_f0(f0: np.ndarray, d: Delivery, seed: int = 0, reference: np.ndarray | None = None) -> np.ndarray:
+    """The F0 curve (Hz, the prosody stage's output, any shape) reshaped by the delivery, in log
+    frequency; unvoiced frames untouched. The line's mean lands `f0_shift` semitones from the
+    reference's and its spread at `f0_range` times the reference's, plus the phrase-final contour and
+    the wobble. The reference is the voice's own curve for the line (when emotion moved the style's
+    prosody half, `f0` already carries the model's emotional contour and this only calibrates it);
+    without one, `f0` is its own reference.
 
     An enrolled voice's pitch ratio is applied before this, by engine/kokoro/model.py scale_f0, with
     the same voicing weight."""
     f = np.asarray(f0, dtype=np.float64)
     flat = f.reshape(-1)
     w = voicing_weight(flat)
-    if w.max() < 1.0 or (d.f0_shift == 0 and d.f0_range == 1 and d.f0_jitter == 0 and d.f0_final == 0):
+    plain = d.f0_shift == 0 and d.f0_range == 1 and d.f0_jitter == 0 and d.f0_final == 0
+    if w.max() < 1.0 or (plain and reference is None):
         return f0
     st = 12.0 * np.log2(np.maximum(flat, 1.0))
     voiced = w >= 1.0
-    mu = float(np.mean(st[voiced]))
-    target = mu + d.f0_shift + d.f0_range * (st - mu) + _contour(voiced, d.f0_final) + _wobble(len(flat), d.f0_jitter, seed)
+    mu, sd = _voiced_stats(st, voiced)
+    mu_ref, sd_ref = mu, sd
+    if reference is not None:
+        ref = np.asarray(reference, dtype=np.float64).reshape(-1)
+        ref_voiced = voicing_weight(ref) >= 1.0
+        if ref_voiced.any():
+            mu_ref, sd_ref = _voiced_stats(12.0 * np.log2(np.maximum(ref, 1.0)), ref_voiced)
+    spread = d.f0_range * (sd_ref / sd if sd > 1e-3 else 1.0)
+    target = mu_ref + d.f0_shift + spread * (st - mu) + _contour(voiced, d.f0_final) + _wobble(len(flat), d.f0_jitter, seed)
     new = st + w * (target - st)
     out = 2.0 ** (new / 12.0)
     out = np.where(w > 0, np.clip(out, min(F0_MIN, flat.max()), F0_MAX), flat)
@@ -138,13 +157,22 @@ def _wobble(n: int, amount: float, seed: int) -> np.ndarray:
     return amount * np.interp(np.arange(n) / 10.0, np.arange(len(knots)), knots)
 
 
-def shape_energy(energy: np.ndarray, d: Delivery) -> np.ndarray:
-    """The N (energy) curve with the delivery's vocal effort added where there is voice."""
-    if d.energy == 0:
+def _active(energy: np.ndarray) -> np.ndarray:
+    return np.clip((energy + 2.0) / 4.0, 0.0, 1.0)      # N runs ~-9 in silence, ~+7 in vowels
+
+
+def shape_energy(energy: np.ndarray, d: Delivery, reference: np.ndarray | None = None) -> np.ndarray:
+    """The N curve with the delivery's vocal effort added where there is voice: its voice-weighted mean
+    lands `energy` above the reference's (the voice's own curve for the line; else itself)."""
+    if d.energy == 0 and reference is None:
         return energy
     e = np.asarray(energy, dtype=np.float32)
-    active = np.clip((e + 2.0) / 4.0, 0.0, 1.0)      # N runs ~-9 in silence, ~+7 in vowels
-    return (e + d.energy * active).astype(np.float32)
+    ref = e if reference is None else np.asarray(reference, dtype=np.float32).reshape(e.shape)
+    active = _active(ref)
+    offset = d.energy
+    if reference is not None and active.sum() > 0:
+        offset -= float(np.sum(active * (e - ref)) / np.sum(active))
+    return (e + offset * active).astype(np.float32)
 
 
 def seed_for(tokens: np.ndarray) -> int:
@@ -153,13 +181,19 @@ def seed_for(tokens: np.ndarray) -> int:
 
 @dataclass(frozen=True)
 class ProsodyShaper:
-    """The callable KokoroModel.render applies between the prosody and decoder stages."""
+    """The callable KokoroModel.render applies between the prosody and decoder stages; the reference
+    curves are the voice's own reading of the line (KokoroModel.render passes them)."""
 
     delivery: Delivery
     seed: int = 0
 
-    def __call__(self, f0: np.ndarray, energy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return shape_f0(f0, self.delivery, self.seed), shape_energy(energy, self.delivery)
+    def __call__(self, f0: np.ndarray, energy: np.ndarray, f0_ref: np.ndarray | None = None,
+                 energy_ref: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        if f0_ref is f0:
+            f0_ref = None
+        if energy_ref is energy:
+            energy_ref = None
+        return shape_f0(f0, self.delivery, self.seed, f0_ref), shape_energy(energy, self.delivery, energy_ref)
 
 
 def scaled_delivery(d: Delivery, t: float) -> Delivery:

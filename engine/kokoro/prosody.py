@@ -5,9 +5,10 @@ import numpy as np
 
 from .session import open_session
 
-# The F0 curve sits at ~7-30 Hz where unvoiced; between these it fades into voicing. Anything that
-# transforms F0 weights by this so the decoder's voicing decisions do not move.
-VOICED_LO, VOICED_HI = 40.0, 100.0
+# The F0 curve sits at ~0-30 Hz where unvoiced; between these it fades into voicing. Anything that
+# transforms F0 weights by this so the decoder's voicing decisions do not move. Deep male voices
+# speak at 65-100 Hz (am_onyx: most voiced frames), so full weight must start well below 100 Hz.
+VOICED_LO, VOICED_HI = 30.0, 60.0
 
 
 def voicing_weight(f0: np.ndarray) -> np.ndarray:
