@@ -313,14 +313,12 @@ def main() -> int:
     voices = VOICES[: args.voices]
     # every kind of row early (a run cut short by --deadline still reports each), then the full grid
     plan = [(v, "fast", None) for v in voices[:2]]
-    plan += [(v, "fast", d) for v in voices[: min(1, args.degraded)] for d in ("telephone", "noise20dB")]
+    plan += [(v, "fast", d) for v in voices[: min(1, args.degraded)] for d in DEGRADE]
+    plan += [(v, "fast", None) for v in voices[2:8]]
     plan += [(v, "best", None) for v in voices[: min(1, args.best)]]
-    plan += [(v, "fast", None) for v in voices[2:4]]
-    plan += [(v, "fast", d) for v in voices[: min(1, args.degraded)] for d in ("noise20dB+denoise", "reverb")]
-    plan += [(v, "best", None) for v in voices[1: min(2, args.best)]]
-    plan += [(v, "fast", None) for v in voices[4:]]
+    plan += [(v, "fast", None) for v in voices[8:]]
     plan += [(v, "fast", d) for v in voices[1: args.degraded] for d in DEGRADE]
-    plan += [(v, "best", None) for v in voices[2: args.best]]
+    plan += [(v, "best", None) for v in voices[1: args.best]]
     bench = Bench()
     for v, q, d in plan:
         if (v, q, d) in done:
