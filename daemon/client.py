@@ -393,14 +393,15 @@ class Client:
     # ---- enrolled voices
     def enroll_voice(self, name: str, reference, *, text: str | None = None, quality: str = "fast",
                      consent: str | None = None, no_consent_record: bool = False, prosody_from: str | None = None,
-                     force: bool = False, progress=None, timeout: float = 3600.0) -> dict:
+                     force: bool = False, progress=None, timeout: float = 3600.0, denoise: bool = False) -> dict:
         """Enroll in the daemon (the reference path must be readable there); returns the profile summary.
         `progress(fraction, message)` follows the steps. Not retried: a second send would enroll twice."""
         self._connect()
         rid = self._rid()
         self._send({"op": "voice_enroll", "id": rid, "name": name, "reference": str(Path(reference).absolute()),
                     "text": text, "quality": quality, "consent": consent, "no_consent_record": no_consent_record,
-                    "prosody_from": prosody_from, "force": force, "progress": progress is not None})
+                    "prosody_from": prosody_from, "force": force, "progress": progress is not None,
+                    "denoise": denoise})
         deadline = time.monotonic() + timeout
         while True:
             doc = self._recv(deadline - time.monotonic())

@@ -1009,7 +1009,7 @@ class Daemon:
             profile = enroll_voice(msg["name"], msg["reference"], text=msg["text"], quality=msg["quality"],
                                    consent=msg["consent"], no_consent_record=msg["no_consent_record"],
                                    prosody_from=msg["prosody_from"], force=msg["force"], progress=progress,
-                                   engine=self.engine)
+                                   engine=self.engine, denoise=msg["denoise"])
             doc = {"type": "reply", "id": msg["id"], "voice": profile.summary()}
         except Exception as e:  # noqa: BLE001
             if not isinstance(e, TakefitError):

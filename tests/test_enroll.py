@@ -173,6 +173,8 @@ def test_duplicate_name_and_missing_consent(enrolled, bad_refs, voices_dir, caps
     assert "built-in voice" in capsys.readouterr().err
     assert cli(["voice", "enroll", "../evil", str(bad_refs["good"]), "--no-consent-record"]) == 2
     assert "not usable" in capsys.readouterr().err
+    assert cli(["voice", "enroll", "dn_clip", str(bad_refs["clipped"]), "--denoise", "--no-consent-record"]) == 2
+    assert "clipped" in capsys.readouterr().err
     assert _leftovers(voices_dir) == before
     with pytest.raises(UnknownVoiceError, match="voice list"):
         ProfileStore(voices_dir).load("nobody")
@@ -211,7 +213,7 @@ def test_daemon_voice_operations(stored_profile, bad_refs, voices_dir, daemon):
         seen = []
         before = _leftovers(voices_dir)
         with pytest.raises(InputError, match="clipped"):
-            c.enroll_voice("daemon_bad", bad_refs["clipped"], text="x", no_consent_record=True,
+            c.enroll_voice("daemon_bad", bad_refs["clipped"], text="x", no_consent_record=True, denoise=True,
                            progress=lambda f, m: seen.append(m))
         assert seen and seen[0] == "reading the reference"          # progress streamed before the error
         assert _leftovers(voices_dir) == before
@@ -275,3 +277,49 @@ def test_long_stereo_reference_is_cut_to_its_best_speech(engine, tmp_path):
     sf.write(tel, resample(_speech(engine, REFERENCE), SR, 8000), 8000)
     narrow = load_reference(tel)
     assert narrow.bandwidth_hz <= 4000 and any("kHz" in n for n in narrow.notices)
+
+
+# ------------------------------------------------------------------------------ noisy and band-limited clips
+def test_denoise_cleans_a_noisy_reference(reference, tmp_path):
+    from takefit.engine.enroll.denoise import denoise
+    from takefit.engine.enroll.reference import load_reference
+
+    speech, rate = sf.read(reference, dtype="float32")
+    noisy = speech + np.random.default_rng(0).standard_normal(len(speech)).astype(np.float32) * speech.std() / 10
+    clean = denoise(noisy, rate)
+    assert clean.shape == noisy.shape
+
+    def frames_db(x):                      # 20 ms frame energies
+        n = len(x) // 480
+        return 10 * np.log10(np.square(x[: n * 480].reshape(n, 480), dtype=np.float64).mean(1) + 1e-12)
+
+    ref_db = frames_db(speech)
+    pauses, loud = ref_db < ref_db.max() - 50, ref_db > ref_db.max() - 20
+    assert pauses.sum() > 10 and loud.sum() > 10
+    # the noise in the pauses drops by far more than the speech does (and stays in place: no lag)
+    assert frames_db(clean)[pauses].mean() < frames_db(noisy)[pauses].mean() - 15
+    assert abs(frames_db(clean)[loud].mean() - frames_db(noisy)[loud].mean()) < 3
+    assert np.corrcoef(clean, speech)[0, 1] > 0.9
+    path = tmp_path / "noisy.wav"
+    sf.write(path, noisy, rate)
+    assert any("denoised" in n for n in load_reference(path, denoise=True).notices)
+
+
+def test_telephone_reference_keeps_the_voice_bright(engine):
+    """A 4 kHz reference says nothing above 4 kHz: the tilt term holds those bands where the starting voice had them."""
+    from takefit.engine.enroll.objective import Objective
+
+    voice = render_natural(engine, UNSEEN, engine.voice_bank.table("af_heart"), "af_heart")
+    wide, narrow = Objective(voice, 12000.0), Objective(voice, 3900.0)
+    assert wide.upper is None and narrow.upper is not None
+    w = torch.from_numpy(voice)
+    _, first = narrow(w)                                   # Δ = 0: the starting voice is the anchor
+    assert first.tilt == 0.0
+    spec = torch.fft.rfft(w)
+    freqs = torch.fft.rfftfreq(len(w), 1 / SR)
+    dull = torch.fft.irfft(spec * torch.where(freqs > 4000, 0.1, 1.0), n=len(w))    # −20 dB above 4 kHz
+    _, dulled = narrow(dull)
+    assert dulled.tilt > 1.0                               # ≈ ln(100) ≈ 4.6 log-mel units per upper band
+    _, plain = wide(dull)
+    assert plain.tilt == 0.0
+    assert dulled.total > first.total + 0.1

@@ -23,11 +23,12 @@ the reference clip:
   5 to 10 s of one speaker reading, little noise or music: WAV, FLAC, OGG, MP3 (what libsndfile
   reads), any sample rate, mono or stereo. Under 3 s of speech is refused; longer clips are cut to
   their best 10 s of speech. Clipped or silent clips are refused. Without --text, the words are
-  recognised with Whisper base (English or Mandarin).
+  recognised with Whisper base (English or Mandarin). Hiss, hum or room noise: add --denoise.
 
 quality:
-  fast   10 optimisation steps on 3 s of the clip (about a minute on 2 free cores)
-  best   25 steps on the whole clip (50 when under 5 s of speech), a few minutes
+  fast   10 optimisation steps on 3 s of the clip (20 when under 5 s of speech): under a minute
+         on 2 free cores with 5 s or more of speech
+  best   25 steps on up to 6 s of the clip (50 when under 5 s of speech), a few minutes
 
 examples:
   takefit voice enroll anna anna.wav --consent "Anna Berg, signed release 2026-03-02"
@@ -51,6 +52,8 @@ def register(sub) -> None:
     e.add_argument("--quality", choices=("fast", "best"), default="fast", help="fast (default, ~1 min) or best")
     e.add_argument("--prosody-from", metavar="VOICE_OR_CLIP",
                    help="take the delivery (prosody half of the style) from this voice or clip's nearest voice")
+    e.add_argument("--denoise", action="store_true",
+                   help="remove background noise from the clip first (DeepFilterNet3, bundled; for noisy recordings)")
     e.add_argument("--force", action="store_true", help="replace an enrolled voice of the same name")
     e.add_argument("--json", action="store_true", help="print the profile summary as JSON")
     e.add_argument("--daemon", action="store_true", help="enroll in the running daemon (takefit daemon start)")
@@ -78,7 +81,7 @@ def run_enroll(args) -> int:
             summary = Client().enroll_voice(
                 args.name, args.reference, text=args.text, quality=args.quality, consent=args.consent,
                 no_consent_record=args.no_consent_record, prosody_from=args.prosody_from, force=args.force,
-                progress=progress)
+                progress=progress, denoise=args.denoise)
         return _print_enrolled(summary, args.json)
     from takefit.engine import Engine
     from takefit.engine.enroll import enroll_voice
@@ -94,11 +97,15 @@ def run_enroll(args) -> int:
     from takefit.engine.enroll.reference import load_reference
 
     load_reference(args.reference)          # a refused clip is reported before the model loads
+    if args.denoise:
+        from takefit.engine.enroll.denoise import check_available
+
+        check_available()
     engine = Engine()
     with progress_bar(f"enrolling {args.name}", quiet=args.json) as progress:
         profile = enroll_voice(args.name, args.reference, text=args.text, quality=args.quality, consent=args.consent,
                                no_consent_record=args.no_consent_record, prosody_from=args.prosody_from,
-                               force=args.force, progress=progress, engine=engine, store=store)
+                               force=args.force, progress=progress, engine=engine, store=store, denoise=args.denoise)
     return _print_enrolled(profile.summary(), args.json)
 
 

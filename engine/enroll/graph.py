@@ -201,6 +201,7 @@ class _Step:
     inputs: list[str]
     outputs: list[str]
     op: str
+    drop: tuple[str, ...] = ()       # tensors no later step reads: released right after this one
 
 
 class TorchDecoder:
@@ -238,8 +239,14 @@ class TorchDecoder:
                 if n.op_type == "ConvInteger" and np.ndim(zp) == 1:
                     zp = zp.reshape(-1, *([1] * (w.ndim - 1)))
                 self.const[n.input[1]] = torch.from_numpy(np.ascontiguousarray(w - zp))
-        for n in dep_nodes:
-            self.steps.append(_Step(_op(n), list(n.input), list(n.output), n.op_type))
+        last: dict[str, int] = {}
+        for i, n in enumerate(dep_nodes):
+            for name in n.input:
+                last[name] = i
+        for i, n in enumerate(dep_nodes):
+            drop = tuple(dict.fromkeys(x for x in n.input if x in dep and x != STYLE and last.get(x) == i
+                                       and x != self.output))
+            self.steps.append(_Step(_op(n), list(n.input), list(n.output), n.op_type, drop))
         self.n_nodes, self.n_torch = len(g.node), len(dep_nodes)
         # onnxruntime session that also returns the style-independent tensors the torch part reads
         for name in self.fetch:
@@ -282,5 +289,8 @@ class TorchDecoder:
                     args.append(fixed[name])
             for name, value in zip(step.outputs, step.fn(*args)):
                 env[name] = value
-            # free what no later step reads (keeps memory of a 5 s forward+backward bounded by autograd)
+            # free what no later step reads: only autograd's saved tensors stay alive, so the forward's
+            # peak memory (and the page faults of touching it the first time) shrink
+            for name in step.drop:
+                del env[name]
         return env[self.output].reshape(-1)

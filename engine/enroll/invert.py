@@ -32,6 +32,7 @@ class Setup:
     energy: np.ndarray             # decoder energy input
     reference: np.ndarray          # the reference cut to exactly sum(frames)·600 samples
     pitch_ratio: float             # reference median F0 ÷ starting voice's
+    first: np.ndarray | None = None  # the starting voice reading the transcript (int8 model), 24 kHz
 
 
 @dataclass
@@ -60,7 +61,7 @@ def prepare(engine, phonemes: str, table: np.ndarray, reference: np.ndarray) -> 
     ratio = float(np.clip(ratio, 0.5, 2.0)) if np.isfinite(ratio) else 1.0
     frames = refine(frames, first, ref)
     f0, energy = model.prosody(tokens, style, frames)
-    return Setup(tokens, row, frames, decoder_f0(f0, ratio, ref), energy, ref, ratio)
+    return Setup(tokens, row, frames, decoder_f0(f0, ratio, ref), energy, ref, ratio, first.reshape(-1))
 
 
 def excerpt(setup: Setup, seconds: float) -> Setup:
@@ -93,12 +94,12 @@ def excerpt(setup: Setup, seconds: float) -> Setup:
 
 
 def invert(decoder: TorchDecoder, setup: Setup, objective: Objective, steps: int,
-           progress: Callable[[int, int, Terms], None] | None = None) -> Inversion:
+           progress: Callable[[int, int, Terms], None] | None = None, lr: float = LEARNING_RATE) -> Inversion:
     t0 = time.perf_counter()
     decoder.prepare(setup.tokens, setup.row, setup.frames, setup.f0, setup.energy)
     row = torch.from_numpy(setup.row.astype(np.float32))
     delta = torch.zeros(TIMBRE, requires_grad=True)
-    opt = torch.optim.Adam([delta], lr=LEARNING_RATE)
+    opt = torch.optim.Adam([delta], lr=lr)
     history: list[Terms] = []
     best_delta, best, best_step = np.zeros(TIMBRE, np.float32), None, 0
     t_steps = time.perf_counter()

@@ -5,6 +5,11 @@ encoder (engine/speaker.py, differentiable); the spectrum term is an 80-band log
 whole utterance, level-normalised, and only over the bands the reference really carries, so a
 telephone or MP3 reference cannot teach the voice to sound muffled. A frame-aligned mel loss is
 deliberately absent: it pulls the style off the voices' manifold (measured worse).
+
+Band-limited references (below FULL_BAND) say nothing about the voice above their cut-off, and the
+speaker term only sees band-limited audio, so nothing would hold the upper bands: the tilt term keeps
+the generated voice's long-term spectrum above the cut-off, relative to its own in-band level, where
+the starting voice had it (its first evaluation, Δ = 0) — the voice keeps its brightness.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from ..kokoro import SAMPLE_RATE
 from ..speaker import ResemblyzerEncoder
 
 SPECTRUM_WEIGHT = 0.1
+TILT_WEIGHT = 0.1           # same scale as the spectrum term: L1 in log-mel units above the cut-off
 N_FFT, HOP, BANDS = 1024, 256, 80
 FULL_BAND = 7600.0          # the speaker encoder sees up to 8 kHz: narrower references get the same band-limit
 
@@ -34,6 +40,7 @@ class Terms:
     total: float
     speaker: float           # cosine similarity (higher is closer)
     spectrum: float          # L1 in log-mel (natural log units)
+    tilt: float = 0.0        # L1 above a band-limited reference's cut-off, vs the starting voice
 
 
 class Objective:
@@ -47,6 +54,8 @@ class Objective:
         centers = librosa.mel_frequencies(BANDS + 2, fmax=SAMPLE_RATE / 2)[1:-1]
         self.mel = torch.from_numpy(mel)
         self.valid = torch.from_numpy(centers < self.band * 0.95)
+        self.upper = torch.from_numpy(centers >= self.band) if self.band < FULL_BAND else None
+        self.anchor: torch.Tensor | None = None          # the starting voice's upper bands, set on the first call
         self.window = torch.hann_window(N_FFT)
         ref = torch.from_numpy(np.asarray(reference, np.float32))
         self.ref_rms = ref.pow(2).mean().sqrt()
@@ -71,18 +80,33 @@ class Objective:
     def _embed(self, wav: torch.Tensor) -> torch.Tensor:
         return self.encoder.embed_torch(self.to16k(wav))
 
-    def _ltas(self, wav: torch.Tensor) -> torch.Tensor:
+    def _log_mel(self, wav: torch.Tensor) -> torch.Tensor:
+        """Long-term average log-mel over the speech frames (not the pauses), all 80 bands."""
         spec = torch.stft(wav, N_FFT, HOP, window=self.window, return_complex=True).abs().pow(2)
         frame_db = 10 * torch.log10(spec.sum(0) + 1e-10)
-        active = (frame_db > frame_db.max() - 40).detach()         # speech frames, not the pauses
-        ltas = torch.log((self.mel @ spec[:, active]).mean(1) + 1e-8)[self.valid]
+        active = (frame_db > frame_db.max() - 40).detach()
+        return torch.log((self.mel @ spec[:, active]).mean(1) + 1e-8)
+
+    def _ltas(self, wav: torch.Tensor) -> torch.Tensor:
+        ltas = self._log_mel(wav)[self.valid]
         return ltas - ltas.mean()
+
+    def _upper(self, wav: torch.Tensor) -> torch.Tensor:
+        """Log-mel above the cut-off relative to the in-band mean: the voice's brightness, level-free."""
+        full = self._log_mel(wav)
+        return full[self.upper] - full[self.valid].mean()
 
     # ------------------------------------------------------------------ the loss
     def __call__(self, wav: torch.Tensor) -> tuple[torch.Tensor, Terms]:
+        tilt = torch.zeros(())
+        if self.upper is not None:
+            upper = self._upper(wav)
+            if self.anchor is None:
+                self.anchor = upper.detach()
+            tilt = (upper - self.anchor).abs().mean()
         wav = self.band_limit(wav)
         wav = wav * (self.ref_rms / (wav.pow(2).mean().sqrt() + 1e-8))       # level is not identity
         cos = torch.dot(self._embed(wav), self.target_embed)
         spec = (self._ltas(wav) - self.target_ltas).abs().mean()
-        loss = (1 - cos) + SPECTRUM_WEIGHT * spec
-        return loss, Terms(loss.item(), cos.item(), spec.item())
+        loss = (1 - cos) + SPECTRUM_WEIGHT * spec + TILT_WEIGHT * tilt
+        return loss, Terms(loss.item(), cos.item(), spec.item(), tilt.item())

@@ -101,7 +101,8 @@ def _best_window(flags: np.ndarray, frame_s: float, length_s: float) -> tuple[in
     return start, start + w
 
 
-def load_reference(path: str | Path) -> Reference:
+def load_reference(path: str | Path, denoise: bool = False) -> Reference:
+    """The checked, levelled reference; `denoise` runs DeepFilterNet3 on it first (noisy recordings)."""
     import soundfile as sf
 
     path = Path(path)
@@ -145,6 +146,11 @@ def load_reference(path: str | Path) -> Reference:
         mono = mono[int(window[0] * sr): int(window[1] * sr)]
         flags = flags[a:b]
         speech_s = float(flags.sum()) * frame_s
+    if denoise:                 # after the window: at most ~10 s to clean
+        from .denoise import denoise as remove_noise
+
+        mono = remove_noise(mono, sr)
+        notices.append("the reference was denoised (DeepFilterNet3) before enrollment")
     # trim silence at the edges, keeping 0.15 s of air
     on = np.flatnonzero(flags)
     lo = max(0, int((on[0] * frame_s - 0.15) * sr))
