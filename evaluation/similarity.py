@@ -21,10 +21,11 @@ class Similarity:
 class SpeakerSimilarity:
     """Embeds the natural take once per line, then scores each fitted take against it."""
 
-    def __init__(self):
+    def __init__(self, threads: int = 2):
         from takefit.engine.speaker import DVectorEncoder, ResemblyzerEncoder
 
-        self.encoders = {"resemblyzer": ResemblyzerEncoder(), "dvector": DVectorEncoder(threads=2)}
+        self.encoders = {"resemblyzer": ResemblyzerEncoder(), "dvector": DVectorEncoder(threads=threads)}
+        self.encoders["resemblyzer"].torch.set_num_threads(threads)
 
     def embed(self, audio: np.ndarray, rate: int) -> dict[str, np.ndarray]:
         return {name: enc.embed(audio, rate) for name, enc in self.encoders.items()}

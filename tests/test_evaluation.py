@@ -20,7 +20,8 @@ TINY = Design(sentences=1, ratios_per_sentence=2, voices_per_language=1, ratios=
 @pytest.fixture(scope="module")
 def tiny(engine, tmp_path_factory):
     out = tmp_path_factory.mktemp("eval")
-    result = experiment.run(TINY, progress=False, log=lambda m: None, engine=engine, audio_dir=out / "takes")
+    result = experiment.run(TINY, progress=False, log=lambda m: None, engine=engine, audio_dir=out / "takes",
+                            jobs=2)   # two lines side by side: the threaded path
     paths = cli.report(result, TINY, out)
     return result, paths, out
 
@@ -91,3 +92,28 @@ def test_cli_refuses_a_design_without_the_natural_take(capsys):
         cli.main(["--ratios", "0.8", "1.25"])
     assert e.value.code == 2
     assert "must include 1.0" in capsys.readouterr().err
+
+
+def test_dnsmos_scores_the_reference_windows():
+    """One window for a take shorter than 9.01 s (the take repeated to fill it), every 1 s hop for a
+    longer one; where speechmos scores a single window (a 2.5 s clip) or the same hops (12 s), the
+    meter must give its numbers."""
+    from speechmos import dnsmos as reference
+
+    from takefit.evaluation import quality
+
+    assert [len(w) for w in quality.windows(np.ones(40000, np.float32))] == [quality.WINDOW]
+    assert len(quality.windows(np.ones(12 * 16000, np.float32))) == 3
+    assert len(quality.windows(np.ones(quality.WINDOW, np.float32))) == 1
+    rng = np.random.default_rng(1)
+    t = np.arange(12 * 16000) / 16000
+    x = (0.3 * np.sin(2 * np.pi * 180 * t) * (np.sin(2 * np.pi * 3 * t) > 0)
+         + 0.02 * rng.standard_normal(len(t))).astype(np.float32)
+    meter = quality.DnsmosMeter()
+    for clip in (x[:40000], x):
+        ours, ref = meter(clip), reference.run(clip, sr=16000)
+        assert ours.ovrl == pytest.approx(ref["ovrl_mos"], abs=1e-4)
+        assert ours.sig == pytest.approx(ref["sig_mos"], abs=1e-4)
+        assert ours.p808 == pytest.approx(ref["p808_mos"], abs=1e-4)
+    with pytest.raises(ValueError, match="16000 Hz"):
+        meter(x, 24000)
