@@ -7,8 +7,8 @@ quality (DNSMOS), speaker similarity (resemblyzer, d-vector), prosody (F0 drift,
 
 Writes results.md (tables), results.json (every take) and headline.png to --out (docs/eval).
 Reproducible: the sentences, voices and ratios are drawn with --seed; the ASR decodes greedily at
-temperature 0. The default design (520 takes) took 36 CPU-minutes here: an estimated 20-30 min on
-2 idle cores, longer on a shared machine (see docs/eval/README.md).
+temperature 0. The default design (520 takes, two lines side by side) took 22 min wall / 26 CPU-min
+on 2 cores shared with other work (docs/eval/README.md).
 
 examples:
   takefit-eval                                  # the headline experiment (make eval)
