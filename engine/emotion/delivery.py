@@ -182,17 +182,13 @@ def seed_for(tokens: np.ndarray) -> int:
 @dataclass(frozen=True)
 class ProsodyShaper:
     """The callable KokoroModel.render applies between the prosody and decoder stages; the reference
-    curves are the voice's own reading of the line (KokoroModel.render passes them)."""
+    curves, when the style's prosody half was moved, are the voice's own reading of the line."""
 
     delivery: Delivery
     seed: int = 0
 
     def __call__(self, f0: np.ndarray, energy: np.ndarray, f0_ref: np.ndarray | None = None,
                  energy_ref: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        if f0_ref is f0:
-            f0_ref = None
-        if energy_ref is energy:
-            energy_ref = None
         return shape_f0(f0, self.delivery, self.seed, f0_ref), shape_energy(energy, self.delivery, energy_ref)
 
 

@@ -47,15 +47,17 @@ class KokoroModel:
                f0_scale: float = 1.0, prosody_style: np.ndarray | None = None) -> np.ndarray:
         """`shape(f0, energy, f0_ref, energy_ref) -> (f0, energy)` reshapes the prosody curves before
         decoding (emotion); `prosody_style` is the row the predictors read instead of `style` (emotion
-        moves its prosody half), and the curves of `style` itself are then the shaper's reference, so it
-        can calibrate against the voice's own reading. `f0_scale` sets an enrolled voice's pitch
+        moves its prosody half), and the curves of `style` itself are then the shaper's reference (None
+        otherwise), so it can calibrate against the voice's own reading. `f0_scale` sets an enrolled voice's pitch
         (engine/profiles.py), applied before the emotion. The decoder always gets `style` (timbre)."""
         frames = np.asarray(frames, dtype=np.float32)
         f0, energy = self.prosody(tokens, style if prosody_style is None else prosody_style, frames)
-        f0_ref, energy_ref = (f0, energy) if prosody_style is None else self.prosody(tokens, style, frames)
+        f0_ref = energy_ref = None
+        if prosody_style is not None and shape is not None:
+            f0_ref, energy_ref = self.prosody(tokens, style, frames)
         if f0_scale != 1.0:
             f0 = scale_f0(f0, f0_scale)
-            f0_ref = f0 if prosody_style is None else scale_f0(f0_ref, f0_scale)
+            f0_ref = None if f0_ref is None else scale_f0(f0_ref, f0_scale)
         if shape is not None:
             f0, energy = shape(f0, energy, f0_ref, energy_ref)
         return self.decoder(tokens, style, frames, f0, energy)
