@@ -79,13 +79,3 @@ class DnsmosMeter:
             scores.append((_P_OVR(ovr), _P_SIG(sig), _P_BAK(bak), p808))
         return Dnsmos(*(float(v) for v in np.mean(scores, axis=0)))
 
-
-_METER: DnsmosMeter | None = None
-
-
-def dnsmos(audio: np.ndarray, rate: int = RATE) -> Dnsmos:
-    """DNSMOS with a process-wide meter (single-threaded sessions, loaded on first use)."""
-    global _METER
-    if _METER is None:
-        _METER = DnsmosMeter()
-    return _METER(audio, rate)
