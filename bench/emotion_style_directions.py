@@ -27,10 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
+from takefit.engine.emotion.style import FEATURES   # the features the shipped directions are fitted to
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT_JSON = ROOT / "engine" / "emotion" / "style-directions-v1.json"
 OUT_MD = ROOT / "bench" / "results" / "emotion_style.md"
-FEATURES = ("log_duration", "f0_range_st", "energy_n")
 STEP = 1.5
 
 
