@@ -112,25 +112,3 @@ def nearest(entries: list[VoiceEntry], embedding: np.ndarray, language: str, f0:
     best = max(gated or pool, key=lambda e: cosine(e.resemblyzer, embedding))
     return best, bool(gated)
 
-
-def blend(entries: list[VoiceEntry], resemblyzer: np.ndarray, dvector: np.ndarray, language: str, f0: float,
-          exclude: tuple[str, ...] = (), k: int = 4) -> list[tuple[VoiceEntry, float]]:
-    """Convex weights over the k nearest built-in voices (same language and pitch gate as `nearest`) whose
-    blended embeddings come closest to the reference's, both encoders together: a starting point between
-    voices, found from the index alone (no render). Voices with negligible weight are dropped."""
-    from scipy.optimize import nnls
-
-    first, _ = nearest(entries, resemblyzer, language, f0, exclude)
-    pool = [e for e in entries if e.language == language and e.name not in exclude]
-    gated = [e for e in pool if np.isfinite(f0) and F0_GATE[0] <= f0 / e.median_f0 <= F0_GATE[1]] or pool
-    ranked = sorted(gated, key=lambda e: -cosine(e.resemblyzer, resemblyzer))[:k]
-    unit = lambda v: np.asarray(v, np.float64) / np.linalg.norm(v)
-    a = np.stack([np.concatenate([unit(e.resemblyzer), unit(e.dvector)]) for e in ranked], axis=1)
-    b = np.concatenate([unit(resemblyzer), unit(dvector)])
-    big = 10.0                                  # the sum-to-one row, weighted to hold almost exactly
-    w, _ = nnls(np.vstack([a, big * np.ones((1, len(ranked)))]), np.concatenate([b, [big]]))
-    if w.sum() <= 0:
-        return [(first, 1.0)]
-    w = np.where(w / w.sum() < 0.05, 0.0, w)
-    w = w / w.sum()
-    return sorted([(e, float(x)) for e, x in zip(ranked, w) if x > 0], key=lambda p: -p[1])

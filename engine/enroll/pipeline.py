@@ -26,12 +26,12 @@ class Recipe:
     steps_short: int             # … for references under 5 s of speech
     excerpt_s: float | None      # optimise on this much of the reference (None: all of it)
     lr: float = 0.01             # Adam learning rate on Δ
-    blend: int = 1               # start from a convex blend of this many nearest built-in voices (1: the nearest)
 
 
 # fast: lr 0.02 beat 0.01 at 10 steps by +0.037 held-out d-vector similarity (3 held-out voices, the
 # best step was the last at 0.01). best: up to 6 s of the reference bounds the autograd memory (twice
-# fast's). blend=4 (index-only convex start) measured +0.032 / −0.008 / +0.001 on 3 voices: not the default.
+# fast's). A start from a convex blend of the 4 nearest voices (weights fitted on the index's embeddings)
+# measured +0.032 / −0.008 / +0.001 on 3 voices: not kept; the start is the nearest voice.
 RECIPES = {"fast": Recipe(steps=10, steps_short=20, excerpt_s=3.0, lr=0.02),
            "best": Recipe(steps=25, steps_short=50, excerpt_s=6.0)}
 
@@ -133,12 +133,6 @@ def enroll_voice(name: str, reference_path, text: str | None = None, quality: st
                        f"({ref_f0:.0f} Hz); starting from the closest one, {start.name}, with a pitch ratio")
     base_table = engine.voice_bank.table(start.name)
     recipe = RECIPES[quality]
-    if recipe.blend > 1:
-        mix = voice_index.blend(entries, ref_res, ref_dvec, language, ref_f0, exclude, recipe.blend)
-        start = mix[0][0]
-        base_table = sum(w * engine.voice_bank.table(e.name) for e, w in mix).astype(np.float32)
-        if len(mix) > 1:
-            notices.append("starting voice: " + " + ".join(f"{w:.2f} {e.name}" for e, w in mix))
 
     say(0.16, f"aligning the transcript to the reference (start: {start.name})")
     plan = engine.plan(text, start.name, language)
