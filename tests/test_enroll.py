@@ -67,8 +67,15 @@ def test_enrollment_moves_toward_the_held_out_voice(engine, enrolled):
     mine = render_natural(engine, UNSEEN, enrolled.table, enrolled.base_voice, enrolled.pitch_ratio)
     s_start, s_mine = cosine(dvec.embed(start, SR), truth), cosine(dvec.embed(mine, SR), truth)
     assert s_mine > s_start + 0.01, (s_start, s_mine)
-    # the profile's own record agrees on the reference sentence
-    assert enrolled.similarity["enrolled"]["dvector"] >= enrolled.similarity["start"]["dvector"]
+    # the gate checked it on a sentence the optimiser never heard (nor the reference), and kept it
+    from takefit.engine.enroll.invert import PRACTICE
+
+    gate = enrolled.stats["gate_sentence"]
+    assert gate in PRACTICE["en"] and gate not in (REFERENCE, UNSEEN)
+    assert not np.array_equal(enrolled.table, engine.voice_bank.table(enrolled.base_voice))
+    assert enrolled.similarity["enrolled"]["dvector"] > enrolled.similarity["start_pitch"]["dvector"]
+    # the steps took turns: the reference excerpt (~3 s), then the practice sentences
+    assert enrolled.stats["optimised_audio_s"] > 8.0
 
 
 def test_profile_round_trip(enrolled, voices_dir):
@@ -323,3 +330,8 @@ def test_telephone_reference_keeps_the_voice_bright(engine):
     _, plain = wide(dull)
     assert plain.tilt == 0.0
     assert dulled.total > first.total + 0.1
+    # other words have their own upper-band spectrum: each utterance is held to its own starting reading
+    other = torch.from_numpy(render_natural(engine, REFERENCE, engine.voice_bank.table("af_heart"), "af_heart"))
+    narrow.anchor(1, other)
+    assert narrow(other, 1)[1].tilt < 1e-6
+    assert narrow(other, 0)[1].tilt > 0.05 and narrow(other, 0)[1].tilt > 10 * narrow(other, 1)[1].tilt

@@ -9,7 +9,7 @@ deliberately absent: it pulls the style off the voices' manifold (measured worse
 Band-limited references (below FULL_BAND) say nothing about the voice above their cut-off, and the
 speaker term only sees band-limited audio, so nothing would hold the upper bands: the tilt term keeps
 the generated voice's long-term spectrum above the cut-off, relative to its own in-band level, where
-the starting voice had it (its first evaluation, Δ = 0) — the voice keeps its brightness.
+the starting voice had it, reading the same words (Δ = 0; one anchor per utterance) — the voice keeps its brightness.
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ class Objective:
         self.mel = torch.from_numpy(mel)
         self.valid = torch.from_numpy(centers < self.band * 0.95)
         self.upper = torch.from_numpy(centers >= self.band) if self.band < FULL_BAND else None
-        self.anchor: torch.Tensor | None = None          # the starting voice's upper bands, set on the first call
+        self.anchors: dict[int, torch.Tensor] = {}       # per utterance: the starting voice's upper bands
         self.window = torch.hann_window(N_FFT)
         ref = torch.from_numpy(np.asarray(reference, np.float32))
         self.ref_rms = ref.pow(2).mean().sqrt()
@@ -96,14 +96,22 @@ class Objective:
         full = self._log_mel(wav)
         return full[self.upper] - full[self.valid].mean()
 
+    def anchor(self, utterance: int, start: torch.Tensor) -> None:
+        """The starting voice's own reading of `utterance` (Δ = 0): where its upper bands stay. Each
+        utterance needs its own: other words have another long-term spectrum above the cut-off."""
+        if self.upper is not None:
+            with torch.no_grad():
+                self.anchors[utterance] = self._upper(start)
+
     # ------------------------------------------------------------------ the loss
-    def __call__(self, wav: torch.Tensor) -> tuple[torch.Tensor, Terms]:
+    def __call__(self, wav: torch.Tensor, utterance: int = 0) -> tuple[torch.Tensor, Terms]:
+        """Loss for `wav`, a reading of `utterance`; without an anchor for it, this call (Δ = 0) sets it."""
         tilt = torch.zeros(())
         if self.upper is not None:
             upper = self._upper(wav)
-            if self.anchor is None:
-                self.anchor = upper.detach()
-            tilt = (upper - self.anchor).abs().mean()
+            if utterance not in self.anchors:
+                self.anchors[utterance] = upper.detach()
+            tilt = (upper - self.anchors[utterance]).abs().mean()
         wav = self.band_limit(wav)
         wav = wav * (self.ref_rms / (wav.pow(2).mean().sqrt() + 1e-8))       # level is not identity
         cos = torch.dot(self._embed(wav), self.target_embed)
