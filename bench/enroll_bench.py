@@ -243,12 +243,28 @@ def report() -> str:
             out.append(f"| {lang} (fast n={len(fast)}, best n={len(best)}) | {m(fast or best, 'nearest')} | "
                        f"{m(fast, 'enrolled')} | {m(best, 'enrolled')} | {m(sel, 'ceiling')} | {t(fast)} | {t(best)} |")
         both = {r["voice"] for r in clean if r["quality"] == "best"}
-        if both:
+        if both and both != {r["voice"] for r in clean if r["quality"] == "fast"}:
             f2 = [r for r in clean if r["quality"] == "fast" and r["voice"] in both]
             b2 = [r for r in clean if r["quality"] == "best"]
             out.append(f"| best subset ({', '.join(sorted(both))}) | {np.mean([r['nearest'][enc] for r in b2]):.3f} | "
                        f"{np.mean([r['enrolled'][enc] for r in f2]):.3f} | {np.mean([r['enrolled'][enc] for r in b2]):.3f} | "
                        f"{np.mean([r['ceiling'][enc] for r in b2]):.3f} | | |")
+        out.append("")
+    by = {(r["voice"], r["quality"]): r for r in clean}
+    paired = sorted(v for v, q in by if q == "best" and (v, "fast") in by)
+    if paired:
+        def closed(q):                 # share of the nearest → ceiling gap that enrollment closes
+            return np.mean([(by[v, q]["enrolled"]["dvector"] - by[v, q]["nearest"]["dvector"]) /
+                            (by[v, q]["ceiling"]["dvector"] - by[v, q]["nearest"]["dvector"]) for v in paired])
+        wins = sum(by[v, "best"]["enrolled"]["dvector"] > by[v, "fast"]["enrolled"]["dvector"] for v in paired)
+        out += ["## Per voice (d-vector)", "",
+                f"best beats fast on {wins} of {len(paired)} voices; share of the nearest → ceiling gap closed: "
+                f"fast {100 * closed('fast'):.0f} %, best {100 * closed('best'):.0f} %.", "",
+                "| voice | start | nearest | fast | best | ceiling |", "|---|---|---|---|---|---|"]
+        for v in paired:
+            f, b = by[v, "fast"], by[v, "best"]
+            out.append(f"| {v} | {f['start']} | {f['nearest']['dvector']:.3f} | {f['enrolled']['dvector']:.3f} | "
+                       f"{b['enrolled']['dvector']:.3f} | {f['ceiling']['dvector']:.3f} |")
         out.append("")
     if clean and "enrolled_err" in clean[0]:
         out += ["## Intelligibility (Whisper base, WER en / CER zh, pooled over the 3 test sentences)", "",
