@@ -55,7 +55,7 @@ class Profile:
     consent: str | None                     # who agreed, when; None only with an explicit opt-out
     created: str                            # ISO 8601 UTC
     embeddings: dict[str, list[float]] = field(default_factory=dict)     # reference: resemblyzer, dvector
-    similarity: dict[str, dict[str, float]] = field(default_factory=dict)  # start/enrolled × encoder
+    similarity: dict[str, dict[str, float]] = field(default_factory=dict)  # start_pitch/enrolled × encoder
     transcript: str = ""
     prosody_from: str | None = None
     notices: list[str] = field(default_factory=list)

@@ -116,6 +116,14 @@ def test_voice_list_show_remove(enrolled, voices_dir, capsys):
     assert cli(["voice", "show", "nicole_clone"]) == 0
     shown = capsys.readouterr().out
     assert "test voice, 2026" in shown and enrolled.base_voice in shown
+    # what `voice enroll` prints when done: both encoders' check, start + pitch → enrolled
+    from takefit.bridges.commands.voice import _print_enrolled
+
+    assert _print_enrolled(enrolled.summary(), False) == 0
+    done = capsys.readouterr().out
+    sim = enrolled.similarity
+    assert f"{sim['start_pitch']['dvector']:.3f} → {sim['enrolled']['dvector']:.3f} (d-vector)" in done
+    assert "takefit say -v nicole_clone" in done
     store = ProfileStore(voices_dir)
     store.save(Profile(**{**enrolled.__dict__, "name": "to_remove"}))
     assert cli(["voice", "remove", "to_remove"]) == 0

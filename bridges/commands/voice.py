@@ -116,12 +116,13 @@ def _print_enrolled(summary: dict, as_json: bool) -> int:
     for n in summary.get("notices", []):
         print(f"note: {n}", file=sys.stderr)
     sim = summary.get("similarity", {})
-    s0, s1 = sim.get("start", {}), sim.get("enrolled", {})
+    s0, s1 = sim.get("start_pitch", {}), sim.get("enrolled", {})
     print(f"enrolled {summary['name']}: from {summary['base_voice']}, pitch ×{summary['pitch_ratio']:.3f}, "
           f"{summary['stats'].get('seconds', 0):.0f} s ({summary['quality']})")
     if s0 and s1:
-        print(f"  similarity to the reference  start {s0['resemblyzer']:.3f} → {s1['resemblyzer']:.3f} (resemblyzer), "
-              f"{s0['dvector']:.3f} → {s1['dvector']:.3f} (d-vector)")
+        print(f"  similarity to the reference, on a sentence it never trained on: {summary['base_voice']} + pitch "
+              f"{s0['dvector']:.3f} → {s1['dvector']:.3f} (d-vector), {s0['resemblyzer']:.3f} → {s1['resemblyzer']:.3f} "
+              f"(resemblyzer)")
     print(f"  use it: takefit say -v {summary['name']} \"Your line.\"")
     return 0
 
