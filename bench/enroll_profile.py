@@ -68,8 +68,8 @@ def main() -> int:
             total = time.perf_counter() - t0
         phases: list[tuple[str, float]] = []
         for (t, m), (t_next, _) in zip(marks, marks[1:] + [(total, "")]):
-            label = "optimisation steps (fwd+bwd)" if m.startswith("step") and not m.startswith("step 0/") else \
-                "step 0: first forward (incl. first-touch memory)" if m.startswith("step 0/") else m
+            # the first step (with first-touch memory) falls in "loading the differentiable decoder"
+            label = "optimisation steps after the first (fwd+bwd)" if m.startswith("step") else m
             if phases and phases[-1][0] == label:
                 phases[-1] = (label, phases[-1][1] + t_next - t)
             else:

@@ -63,7 +63,7 @@ class Setup:
 class Inversion:
     delta: np.ndarray              # (128,) the final Δ
     start: Terms                   # loss terms of the starting voice (Δ = 0)
-    final: Terms                   # … and of the final Δ (on the last step's utterance)
+    final: Terms                   # … and of the last step (its Δ before the final update)
     history: list[Terms] = field(default_factory=list)
     seconds: float = 0.0
     step_seconds: float = 0.0
@@ -141,7 +141,10 @@ def excerpt(setup: Setup, seconds: float) -> Setup:
 def invert(decoder: TorchDecoder, setups: list[Setup], objective: Objective, steps: int,
            progress: Callable[[int, int, Terms], None] | None = None, lr: float = LEARNING_RATE) -> Inversion:
     """Adam on Δ, step i on utterance i mod len(setups); the final Δ is kept (the utterances' losses are
-    not comparable from step to step, so there is no "best step" to pick)."""
+    not comparable from step to step, so there is no "best step" to pick). `final` is the last step's
+    terms, measured just before its update."""
+    if steps < 1:
+        raise ValueError(f"steps must be ≥ 1, got {steps}")
     t0 = time.perf_counter()
     utterances = []
     for i, s in enumerate(setups):
@@ -152,18 +155,17 @@ def invert(decoder: TorchDecoder, setups: list[Setup], objective: Objective, ste
     opt = torch.optim.Adam([delta], lr=lr)
     history: list[Terms] = []
     t_steps = time.perf_counter()
-    for step in range(steps + 1):
+    for step in range(steps):
         decoder.fixed, row = utterances[step % len(utterances)]
         style = torch.cat([row[:TIMBRE] + delta, row[TIMBRE:]])
         loss, terms = objective(decoder(style), step % len(utterances))
         history.append(terms)
-        if progress:
-            progress(step, steps, terms)
-        if step == steps:                      # the last evaluation only scores the final Δ
-            break
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if progress:
+            progress(step + 1, steps, terms)
+    # no forward pass only to score the final Δ (a full step's forward, ~1.5 s): the gate judges it
     t1 = time.perf_counter()
     return Inversion(delta.detach().numpy().copy(), history[0], history[-1], history, t1 - t0,
                      (t1 - t_steps) / max(1, steps))
