@@ -46,12 +46,13 @@ def render_natural(engine, text: str, table: np.ndarray, base_voice: str, f0_sca
                    language: str = "auto") -> np.ndarray:
     """A plain natural-length render of `text` with any style table (no fitting), 24 kHz."""
     from ..kokoro import KokoroModel
+    from ..kokoro.duration import natural_frames
 
     plan = engine.plan(text, base_voice, language)
     parts = []
     for ch in plan.chunks:
         style = KokoroModel.style_row(table, len(ch.phonemes))
-        frames = np.maximum(1, np.round(engine.model.duration(ch.tokens, style))).astype(np.float32)
+        frames = natural_frames(engine.model.duration(ch.tokens, style))
         parts.append(engine.model.render(ch.tokens, style, frames, f0_scale=f0_scale))
     return np.concatenate(parts)
 

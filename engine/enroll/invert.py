@@ -22,7 +22,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..kokoro import FRAME_SAMPLES, KokoroModel
+from ..kokoro import FRAME_SAMPLES, SAMPLE_RATE, KokoroModel
+from ..kokoro.duration import natural_frames
 from .align import decoder_f0, integer_durations, median_f0, refine
 from .graph import TorchDecoder
 from .objective import Objective, Terms
@@ -56,7 +57,7 @@ class Setup:
 
     @property
     def seconds(self) -> float:
-        return float(self.frames.sum()) * FRAME_SAMPLES / 24000
+        return float(self.frames.sum()) * FRAME_SAMPLES / SAMPLE_RATE
 
 
 @dataclass
@@ -87,17 +88,21 @@ def prepare(engine, phonemes: str, table: np.ndarray, reference: np.ndarray) -> 
     return Setup(tokens, row, frames, decoder_f0(f0, ratio, ref), energy, ref, ratio)
 
 
+def _sentences(language: str) -> tuple[str, ...]:
+    return PRACTICE["zh" if language == "zh" else "en"]
+
+
 def practice(engine, voice: str, table: np.ndarray, pitch_ratio: float, language: str, count: int) -> list[Setup]:
     """The starting voice (`voice`, style `table`) reading `count` practice sentences as the profile will speak: its own
     durations, its predicted F0 × `pitch_ratio`."""
     model = engine.model
     out = []
-    for sentence in PRACTICE["zh" if language == "zh" else "en"][:count]:
+    for sentence in _sentences(language)[:count]:
         phonemes = " ".join(ch.phonemes for ch in engine.plan(sentence, voice, language).chunks)
         tokens, kept = model.tokenize(phonemes)
         row = KokoroModel.style_row(table, len(kept)).reshape(-1)
         style = row.reshape(1, 256)
-        frames = np.maximum(1, np.round(model.duration(tokens, style))).astype(np.float32)
+        frames = natural_frames(model.duration(tokens, style))
         f0, energy = model.prosody(tokens, style, frames)
         out.append(Setup(tokens, row, frames, (np.asarray(f0) * pitch_ratio).astype(np.float32), energy, None, pitch_ratio))
     return out
@@ -105,7 +110,7 @@ def practice(engine, voice: str, table: np.ndarray, pitch_ratio: float, language
 
 def unseen_sentence(language: str, used: int) -> str:
     """The first practice sentence after the `used` ones the optimiser hears."""
-    sentences = PRACTICE["zh" if language == "zh" else "en"]
+    sentences = _sentences(language)
     return sentences[min(used, len(sentences) - 1)]
 
 

@@ -8,6 +8,11 @@ from .session import open_session
 OUTPUT = "/encoder/Div_output_0"
 
 
+def natural_frames(durations: np.ndarray) -> np.ndarray:
+    """Predicted float durations as whole frames, at least one per token: the voice's own pace."""
+    return np.maximum(1, np.round(durations)).astype(np.float32)
+
+
 class DurationStage:
     def __init__(self, path, threads=None):
         self.session = open_session(path, threads)
