@@ -19,7 +19,7 @@ import numpy as np
 import soundfile as sf
 
 from takefit.engine import ENGINE_ID, RENDER_REVISION, __version__
-from takefit.engine.request import PhonemeDuration, RenderRequest, Take
+from takefit.engine.request import PhonemeDuration, PinResult, RenderRequest, Take
 
 DEFAULT_MAX_BYTES = 2 * 1024 ** 3
 
@@ -46,6 +46,8 @@ def request_key(req: RenderRequest, extra: dict | None = None) -> str:
         "rate": req.sample_rate, "pre_roll": repr(float(req.pre_roll)), "method": req.method,
         "loudness": None if req.loudness is None else repr(float(req.loudness)),
         "speed": repr(float(req.speed)), "natural_range": [repr(float(x)) for x in req.natural_range],
+        "handles": [repr(float(req.lead)), repr(float(req.tail))],
+        "frame_rate": None if req.frame_rate is None else str(req.frame_rate),
         "extra": extra or {},
     }
     if req.emotion is not None:   # only when set, so emotion-free keys stay as they were
@@ -60,7 +62,8 @@ def take_metadata(take: Take) -> dict:
     return {"sample_rate": take.sample_rate, "samples": take.samples, "natural_seconds": take.natural_seconds,
             "ratio": take.ratio, "method": take.method, "voice": take.voice, "text": take.text,
             "warnings": list(take.warnings), "phonemes": [asdict(p) for p in take.phonemes],
-            "timings": dict(take.timings)}
+            "timings": dict(take.timings), "speech_start": take.speech_start, "speech_end": take.speech_end,
+            "pins": [p.to_json() for p in take.pins]}
 
 
 class TakeCache:
@@ -101,7 +104,9 @@ class TakeCache:
         take = Take(audio=np.asarray(audio, np.float32), sample_rate=rate,
                     natural_seconds=meta["natural_seconds"], ratio=meta["ratio"], method=meta["method"],
                     voice=meta["voice"], phonemes=[PhonemeDuration(**p) for p in meta["phonemes"]],
-                    warnings=list(meta["warnings"]), text=meta.get("text", ""), timings=meta.get("timings", {}))
+                    warnings=list(meta["warnings"]), text=meta.get("text", ""), timings=meta.get("timings", {}),
+                    speech_start=meta.get("speech_start", 0.0), speech_end=meta.get("speech_end", 0.0),
+                    pins=[PinResult(**p) for p in meta.get("pins", [])])
         return take, wav
 
     def lookup(self, key: str) -> tuple[dict, Path] | None:

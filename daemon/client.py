@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 import zmq
 
+from takefit.engine.request import DEFAULT_LEAD, DEFAULT_TAIL
 from takefit.engine.errors import AssetError, FitError, InputError, OutputError, TakefitError, UnknownVoiceError
 
 from . import control
@@ -107,6 +108,9 @@ class RenderResult:
     audio: bytes | None = None      # the WAV file's bytes, when asked for inline
     phonemes: list[dict] | None = None
     daemon_timings: dict[str, float] = field(default_factory=dict)
+    speech_start: float = 0.0       # seconds from the take's start to the first sound
+    speech_end: float = 0.0         # ... to the end of the last sound
+    pins: list[dict] = field(default_factory=list)   # hit points: {word, asked, placed}
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -130,7 +134,8 @@ class RenderResult:
 
 def make_request(text, *, voice: str = "auto", language: str = "auto", target=None, sample_rate: int = 48000,
                  pre_roll: float = 0.0, method: str = "auto", loudness: float | None = -23.0, speed: float = 1.0,
-                 natural_range=(0.7, 1.4), dictionary: str | None = None, emotion=None) -> dict:
+                 natural_range=(0.7, 1.4), dictionary: str | None = None, emotion=None,
+                 lead: float = DEFAULT_LEAD, tail: float = DEFAULT_TAIL, frame_rate=None) -> dict:
     """The protocol's request map; `text` may also be an engine RenderRequest. `emotion`: an
     engine Emotion, its wire map, or the string form ("angry 0.7")."""
     from takefit.engine.request import RenderRequest
@@ -141,7 +146,8 @@ def make_request(text, *, voice: str = "auto", language: str = "auto", target=No
         doc = {"text": text, "voice": voice, "language": language, "target": normalise_target(target),
                "sample_rate": int(sample_rate), "pre_roll": float(pre_roll), "method": method,
                "loudness": None if loudness is None else float(loudness), "speed": float(speed),
-               "natural_range": [float(x) for x in natural_range]}
+               "natural_range": [float(x) for x in natural_range], "lead": float(lead), "tail": float(tail),
+               "frame_rate": None if frame_rate is None else str(frame_rate)}
     if dictionary:
         doc["dictionary"] = dictionary
     if emotion is not None:

@@ -17,6 +17,8 @@ from typing import Any, Callable
 
 import msgpack
 
+from takefit.engine.request import DEFAULT_LEAD, DEFAULT_TAIL, MAX_HANDLE_SECONDS
+
 PROTOCOL = 1
 SUPPORTED_PROTOCOLS = (1,)
 SIGNATURE = b"TKF1"
@@ -269,6 +271,9 @@ REQUEST = v_map({
     "loudness": Field(v_opt(v_num(-70.0, 0.0)), default=-23.0),
     "speed": Field(v_num(0.5, 2.0), default=1.0),
     "natural_range": Field(v_list(v_num(0.01, 100.0), 2, 2), default=lambda: [0.7, 1.4]),
+    "lead": Field(v_num(0.0, MAX_HANDLE_SECONDS), default=DEFAULT_LEAD),
+    "tail": Field(v_num(0.0, MAX_HANDLE_SECONDS), default=DEFAULT_TAIL),
+    "frame_rate": Field(v_opt(v_str(32, 1)), default=None),
     "dictionary": Field(v_opt(v_str(MAX_DICT_BYTES, max_bytes=MAX_DICT_BYTES)), default=None),
     "emotion": Field(v_opt(v_emotion()), default=None),
 })
@@ -377,13 +382,15 @@ def to_render_request(spec: dict):
     """A validated request map → engine RenderRequest (raises engine InputError on semantic problems)."""
     from takefit.engine import RenderRequest
     from takefit.engine.emotion import Emotion
+    from takefit.engine.target import parse_rate
 
     emotion = Emotion.from_json(spec["emotion"]) if spec.get("emotion") else None
     return RenderRequest(text=spec["text"], voice=spec["voice"], language=spec["language"],
                          target=parse_target(spec["target"]), sample_rate=spec["sample_rate"],
                          pre_roll=float(spec["pre_roll"]), method=spec["method"], loudness=spec["loudness"],
                          speed=float(spec["speed"]), natural_range=tuple(float(x) for x in spec["natural_range"]),
-                         emotion=emotion)
+                         emotion=emotion, lead=float(spec["lead"]), tail=float(spec["tail"]),
+                         frame_rate=parse_rate(spec["frame_rate"]) if spec.get("frame_rate") else None)
 
 
 def request_fields(req) -> dict:
@@ -391,7 +398,8 @@ def request_fields(req) -> dict:
     doc = {"text": req.text, "voice": req.voice, "language": req.language, "target": target_string(req.target),
            "sample_rate": int(req.sample_rate), "pre_roll": float(req.pre_roll), "method": req.method,
            "loudness": None if req.loudness is None else float(req.loudness), "speed": float(req.speed),
-           "natural_range": [float(x) for x in req.natural_range]}
+           "natural_range": [float(x) for x in req.natural_range], "lead": float(req.lead), "tail": float(req.tail),
+           "frame_rate": None if req.frame_rate is None else str(req.frame_rate)}
     if getattr(req, "emotion", None) is not None:
         doc["emotion"] = req.emotion.to_json()
     return doc

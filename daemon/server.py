@@ -781,6 +781,8 @@ class Daemon:
                       "warnings": list(meta["warnings"]), "timings": dict(meta.get("timings", {})),
                       "daemon_timings": {"queued": started - job.created, "total": now - job.created},
                       "phonemes": meta.get("phonemes", []), "cached": cached, "key": job.key,
+                      "speech_start": meta.get("speech_start", 0.0), "speech_end": meta.get("speech_end", 0.0),
+                      "pins": list(meta.get("pins", [])),
                       "bytes": out.stat().st_size}
             finish("done", result=result)
         except JobCanceled:

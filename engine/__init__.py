@@ -13,8 +13,8 @@ from .target import Target, parse_rate
 __version__ = "0.1.0"
 ENGINE_ID = "kokoro-82m-v1.0-int8"
 # Bumped whenever the same request renders different audio (fitting, emotion, voicing changes), so
-# cached takes from an older rendering are not served for it.
-RENDER_REVISION = 2
+# cached takes from an older rendering are not served for it. 3: speech fills the slot (engine/fill.py).
+RENDER_REVISION = 3
 
 _LAZY = {"Engine": ".engine", "choose_method": ".engine", "Lexicon": ".frontend"}
 

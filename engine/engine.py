@@ -1,6 +1,8 @@
 """The engine: text → reading → planned durations → fitted audio, exactly the requested length."""
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import math
 import threading
 import time
@@ -10,21 +12,27 @@ from fractions import Fraction
 
 import numpy as np
 
-from . import assets, audio
+from collections import OrderedDict
+
+from . import assets, audio, fill, pins as hitpoints
 from .emotion.delivery import Delivery, ProsodyShaper, seed_for
 from .emotion.style import directions as style_directions
 from .emotion.resolve import EmotionResolver
 from .errors import FitError, InputError
 from .fitting import (COMPRESS_WEIGHT, FIXED, FRAME, JOIN_PAUSE, LENGTHEN_WEIGHT, Item, allocate, classify, hybrid,
-                      mark_fixed, min_model_frames, natural_frames, trims)
-from .frontend import Frontend, Lexicon, Reading, split_chunks
+                      mark_fixed, min_model_frames, natural_frames, segment_bounds, shorten_final, trims)
+from .frontend import Frontend, Lexicon, Reading, clean, split_chunks
+from .speech import onset_after, speech_span
 from .kokoro import SAMPLE_RATE, KokoroModel, VoiceBank, VoiceInfo
 from .kokoro.voices import DEFAULT_VOICE, describe
-from .request import FIT_METHODS, MAX_TEXT_CHARS, PhonemeDuration, RenderRequest, Take
+from .target import Target
+from .request import DEFAULT_LEAD, DEFAULT_TAIL, FIT_METHODS, MAX_HANDLE_SECONDS, MAX_TEXT_CHARS, PhonemeDuration, PinResult, RenderRequest, Take
 
 # Beyond these the result is no longer speech an editor can use; the error names what would fit.
 MIN_RATIO, MAX_RATIO = 0.4, 3.0
 SAMPLE_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 176400, 192000)
+NATURAL_CACHE = 32          # natural renderings kept per engine: re-fitting a line to another slot is one pass
+PIN_SEARCH = (0.12, 0.06)   # a pinned word's sound is looked for this long before / after its first phoneme
 
 
 def choose_method(ratio: float) -> str:
@@ -43,6 +51,8 @@ class ChunkPlan:
     style: np.ndarray
     shape: ProsodyShaper | None = None   # emotion, applied between the prosody and decoder stages
     prosody_style: np.ndarray | None = None   # emotion: the row with its prosody half moved (emotion/style.py)
+    source: int = 0             # where its phonemes start in the reading's phoneme string
+    first_item: int = 0         # its leading pad's index in LinePlan.items
 
 
 @dataclass
@@ -53,6 +63,7 @@ class LinePlan:
     items: list[Item]
     base_voice: str = ""         # enrolled voices: the built-in voice they stand on (language, accent)
     pitch_ratio: float = 1.0     # enrolled voices: F0 scale applied between prosody and decoder
+    key: tuple = ()              # what decides the natural rendering (the natural-take cache's key)
 
     @property
     def natural_frames(self) -> np.ndarray:
@@ -61,6 +72,43 @@ class LinePlan:
     @property
     def natural_seconds(self) -> Fraction:
         return Fraction(int(self.natural_frames.sum()) * FRAME, SAMPLE_RATE)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One decoder pass over a line: the audio (24 kHz), the frames it was rendered with, its measured
+    speech span, and (once anchored) where its speech and pinned words must go in the take."""
+    wav: np.ndarray
+    frames: np.ndarray
+    speech: tuple[int, int]
+    anchors: tuple[fill.Anchor, ...] = ()
+
+    def anchored(self, plan: LinePlan, pinned: list[int], places: list[float]) -> "Rendered":
+        """Anchors: the speech start, each pinned word's sound, the speech end → `places`. A segment that
+        would need less than MIN_RATIO or more than MAX_RATIO of its own pace is an error naming it."""
+        sources = [float(self.speech[0]), *(self.word_onset(plan, i) for i in pinned), float(self.speech[1])]
+        for k, (s0, s1, p0, p1) in enumerate(zip(sources, sources[1:], places, places[1:])):
+            if s1 <= s0:
+                raise FitError(f"hit point {k} lands inside the line's silence: pin a spoken word")
+            factor = (p1 - p0) / (s1 - s0)
+            if not (MIN_RATIO <= factor <= MAX_RATIO) and len(sources) > 2:
+                lo, hi = (s1 - s0) * MIN_RATIO / SAMPLE_RATE, (s1 - s0) * MAX_RATIO / SAMPLE_RATE
+                raise FitError(f"hit points: segment {k + 1} of {len(sources) - 1} reads in {(s1 - s0) / SAMPLE_RATE:.2f} s "
+                               f"and is given {(p1 - p0) / SAMPLE_RATE:.2f} s ({factor:.2f}×); feasible is {lo:.2f} s "
+                               f"to {hi:.2f} s. Move the pins or the slot.", min_seconds=lo, max_seconds=hi)
+        return dataclasses.replace(self, anchors=tuple(fill.Anchor(s, p) for s, p in zip(sources, places)))
+
+    def word_onset(self, plan: LinePlan, item: int) -> float:
+        """Where a word starting at `item` sounds: its first phoneme's frame, or, after a pause, the rise
+        of the sound out of it near there (the decoder starts a word up to ~90 ms before its frame)."""
+        boundary = int(np.sum(self.frames[:item])) * FRAME
+        before, after = (int(x * SAMPLE_RATE) for x in PIN_SEARCH)
+        onset = onset_after(self.wav, SAMPLE_RATE, boundary - before, boundary + after)
+        return float(boundary if onset is None else onset)
+
+    def misses(self) -> float:
+        """The largest gap, in samples, between a segment's length here and its place."""
+        return max(abs((b.source - a.source) - (b.place - a.place)) for a, b in zip(self.anchors, self.anchors[1:]))
 
 
 class Engine:
@@ -74,6 +122,7 @@ class Engine:
         self.frontend = Frontend(lexicon)
         self.emotions = EmotionResolver()
         self._lock = threading.Lock()
+        self._naturals: OrderedDict[tuple, Rendered] = OrderedDict()
         self.load_seconds = time.perf_counter() - t0
 
     # ---------------------------------------------------------------- voices and reading
@@ -99,9 +148,11 @@ class Engine:
         # emotion's rate acts on the model's own durations, before fitting (the fit then meets the slot)
         rate = min(2.0, max(0.5, speed * delivery.rate)) if delivery else speed
         pause = delivery.pause if delivery else 1.0
-        chunks, items = [], []
+        chunks, items, cursor = [], [], 0
         for ci, ch in enumerate(split_chunks(reading.phonemes)):
             tokens, kept = self.model.tokenize(ch.phonemes)
+            source = max(reading.phonemes.find(ch.phonemes, cursor), cursor)
+            cursor = source + len(ch.phonemes)
             if len(kept) == 0:
                 continue
             style = KokoroModel.style_row(table, len(kept))
@@ -120,14 +171,27 @@ class Engine:
             for it in chunk_items:
                 if it.kind == "pause":
                     it.predicted *= pause
+            first = len(items)
             items += chunk_items
             shape = ProsodyShaper(delivery, seed_for(tokens)) if emotional else None
-            chunks.append(ChunkPlan(kept, tokens, style, shape, moved))
+            chunks.append(ChunkPlan(kept, tokens, style, shape, moved, source, first))
             if ch.pause_after:
                 items.append(Item("<pause>", "join", float(JOIN_PAUSE.get(ch.pause_after, 4)) * pause, -1))
         if not chunks:
             raise InputError(f"nothing speakable in {text!r}")
-        return LinePlan(reading, name, chunks, items, self.voice_bank.base(name), self.voice_bank.pitch_ratio(name))
+        key = (reading.phonemes, name, hashlib.blake2b(table.tobytes(), digest_size=16).hexdigest(), rate, pause,
+               repr(delivery))
+        return LinePlan(reading, name, chunks, items, self.voice_bank.base(name), self.voice_bank.pitch_ratio(name),
+                        key)
+
+    def item_at(self, plan: LinePlan, phoneme: int) -> int:
+        """The item of the phoneme at offset `phoneme` of the reading (the first kept one from there)."""
+        for chunk in reversed(plan.chunks):
+            if chunk.source <= phoneme:
+                text = plan.reading.phonemes[chunk.source:phoneme]
+                kept = sum(1 for c in text if c in self.model.vocab)
+                return chunk.first_item + 1 + min(kept, len(chunk.tokens) - 3)
+        return plan.chunks[0].first_item + 1
 
     # ---------------------------------------------------------------- rendering
     def _render_frames(self, plan: LinePlan, frames: np.ndarray, progress=None) -> np.ndarray:
@@ -161,6 +225,10 @@ class Engine:
                              f"{', '.join(map(str, SAMPLE_RATES))} (video: 48000)")
         if not (isinstance(req.pre_roll, (int, float)) and math.isfinite(req.pre_roll) and 0 <= req.pre_roll <= 10):
             raise InputError(f"pre-roll {req.pre_roll!r} out of range: 0 to 10 seconds")
+        for name, value in (("lead", req.lead), ("tail", req.tail)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value <= MAX_HANDLE_SECONDS):
+                raise InputError(f"{name} handle {value!r} out of range: 0 to {MAX_HANDLE_SECONDS:g} seconds "
+                                 f"(default lead 0, tail 0.04)")
         if req.loudness is not None and not (-70 <= req.loudness <= 0):
             raise InputError(f"loudness target {req.loudness} LUFS out of range: -70 to 0, or off")
         lo, hi = req.natural_range
@@ -168,58 +236,52 @@ class Engine:
             raise InputError(f"natural range {req.natural_range} must satisfy 0 < low ≤ 1 ≤ high")
 
     def render(self, req: RenderRequest, progress: Callable[[float, str], None] | None = None) -> Take:
-        """Render one take. `progress(fraction, message)` is called as the work advances."""
+        """Render one take. `progress(fraction, message)` is called as the work advances.
+
+        The take is exactly the target's length; inside it the *measured* speech runs from the lead
+        handle to the slot end minus the tail handle, and pinned words start at their marks."""
         self._validate(req)
         t0 = time.perf_counter()
         emotion = self.emotions.resolve(req.emotion, req.text) if req.emotion is not None else None
         delivery = emotion.delivery if emotion else None
-        plan = self.plan(req.text, req.voice, req.language, req.speed, delivery)
+        rate = req.target.rate if req.target.kind == "frames" else req.frame_rate
+        text, pins = hitpoints.extract(req.text, rate, clean)
+        plan = self.plan(text, req.voice, req.language, req.speed, delivery)
+        pinned, pin_notes = hitpoints.locate(plan.reading, pins)
         t1 = time.perf_counter()
         if progress:
             progress(0.1, f"read {len(plan.reading.phonemes)} phonemes in {len(plan.chunks)} part(s)")
+        natural = self._natural(plan, progress)
         sr = req.sample_rate
-        natural = plan.natural_seconds
+        lead, tail = Fraction(str(req.lead)), Fraction(str(req.tail))
+        heard = Fraction(natural.speech[1] - natural.speech[0], SAMPLE_RATE)
+        natural_seconds = lead + heard + tail                 # the take at its own pace: speech plus handles
         pre = int(Fraction(str(req.pre_roll)) * sr + Fraction(1, 2))
-        total = req.target.samples(sr, natural)
+        total = req.target.samples(sr, natural_seconds)
         if total is None:                                     # natural length (plus pre-roll)
-            total = pre + int(natural * sr + Fraction(1, 2))
+            if pinned:
+                raise InputError("hit points need a slot: give the take a length (--fit, --frames) to pin words in")
+            total = pre + int(natural_seconds * sr + Fraction(1, 2))
         body = total - pre
-        ratio = body / (float(natural) * sr)
-        warnings = list(plan.reading.warnings)
-        self._check_ratio(ratio, natural, req, warnings)
-        method = choose_method(ratio) if req.method == "auto" else req.method
-        if req.target.kind == "natural":
-            method = "natural"
-        target24 = body * SAMPLE_RATE / sr                    # exact target at the model's rate (float)
-        nat = plan.natural_frames
-
-        if method == "natural":
-            frames = nat
-            wav = self._render_frames(plan, frames, progress)
-        elif method == "model":
-            units = int(target24 // FRAME)                    # floor: the sub-frame rest is padded, never cut
-            if units < min_model_frames(plan.items):
-                raise FitError(f"method 'model' cannot go below one frame per phoneme: at least "
-                               f"{min_model_frames(plan.items) * FRAME / SAMPLE_RATE + req.pre_roll:.3f} s "
-                               f"(use --method stretch or auto for shorter slots)",
-                               min_seconds=min_model_frames(plan.items) * FRAME / SAMPLE_RATE + req.pre_roll)
-            frames = allocate(plan.items, units, LENGTHEN_WEIGHT if units >= nat.sum() else COMPRESS_WEIGHT)
-            wav = self._render_frames(plan, frames, progress)
-        else:
-            frames = nat if method == "stretch" else hybrid(plan.items, target24 / FRAME)
-            wav = self._render_frames(plan, frames, progress)
-            wav = audio.stretch(wav, SAMPLE_RATE, int(math.floor(target24)))
+        body24 = Fraction(body * SAMPLE_RATE, sr)
+        speech_slot = body24 - (lead + tail) * SAMPLE_RATE    # samples at 24 kHz the speech must fill
+        if speech_slot <= 0:
+            raise FitError(f"the slot ({float(Fraction(body, sr)):.3f} s after pre-roll) leaves no room for speech "
+                           f"between the lead ({float(lead):g} s) and tail ({float(tail):g} s) handles",
+                           min_seconds=float(lead + tail + Fraction(str(req.pre_roll))))
+        ratio = float(speech_slot / SAMPLE_RATE / heard)      # computed on speech, not on the file
+        warnings = list(plan.reading.warnings) + pin_notes
+        self._check_ratio(ratio, float(heard), float(lead + tail) + req.pre_roll, req, warnings)
+        method = "natural" if req.target.kind == "natural" else (choose_method(ratio) if req.method == "auto"
+                                                                 else req.method)
+        marks = [(self.item_at(plan, p.phoneme), float(p.pin.seconds - lead) * SAMPLE_RATE, p) for p in pinned]
+        fitted = self._fit(plan, natural, method, marks, float(lead * SAMPLE_RATE), float(speech_slot), progress)
         t2 = time.perf_counter()
 
-        out = audio.exact_length(audio.resample(wav, SAMPLE_RATE, sr), body)
-        gain = delivery.gain_db if delivery else 0.0     # emotion's level rides on the loudness target
-        if req.loudness is not None:
-            if gain > 0:
-                out = audio.make_headroom(out, sr, min(-1.0, req.loudness + gain))
-            out, loud_warn = audio.loudness_normalize(out, sr, min(-1.0, req.loudness + gain))
-            warnings += loud_warn
-        elif gain:
-            out = audio.apply_gain(out, gain)
+        body_audio = fill.place(fitted.wav, fitted.anchors, int(round(body24)), stretch=method != "model")
+        out = audio.exact_length(audio.resample(body_audio, SAMPLE_RATE, sr), body)
+        out, loud_warn = self._level(out, sr, req, delivery)
+        warnings += loud_warn
         if pre:
             out = np.concatenate([np.zeros(pre, np.float32), out])
         assert len(out) == total, (len(out), total)
@@ -229,40 +291,141 @@ class Engine:
         t3 = time.perf_counter()
         if progress:
             progress(1.0, "done")
+        seconds = self._seconds_in_take(fitted.anchors, sr, body24, req.pre_roll)
         return Take(
-            audio=out, sample_rate=sr, natural_seconds=float(natural), ratio=ratio, method=method,
-            voice=plan.voice, phonemes=self._phoneme_durations(plan, frames, body / sr, req.pre_roll),
+            audio=out, sample_rate=sr, natural_seconds=float(natural_seconds), ratio=ratio, method=method,
+            voice=plan.voice, phonemes=self._phoneme_durations(plan, fitted, seconds),
             warnings=warnings, text=plan.reading.text,
             timings={"frontend": t1 - t0, "render": t2 - t1, "post": t3 - t2, "total": t3 - t0},
             emotion=emotion.to_json() if emotion else None,
+            speech_start=round(seconds(fitted.anchors[0].source), 6),
+            speech_end=round(seconds(fitted.anchors[-1].source), 6),
+            pins=[PinResult(p.word, float(p.pin.seconds) + req.pre_roll, round(seconds(a.source), 6))
+                  for (_, _, p), a in zip(marks, fitted.anchors[1:-1])],
         )
 
     @staticmethod
-    def _check_ratio(ratio: float, natural: Fraction, req: RenderRequest, warnings: list[str]) -> None:
-        nat_s = float(natural)
+    def _seconds_in_take(anchors, sr: int, body24: Fraction, pre_roll: float):
+        """Rendered sample (24 kHz) → seconds from the take's start, as the audio was placed."""
+        def seconds(source: float) -> float:
+            return pre_roll + min(max(fill.map_position(source, anchors), 0.0), float(body24)) / SAMPLE_RATE
+        return seconds
+
+    def _level(self, out: np.ndarray, sr: int, req: RenderRequest, delivery) -> tuple[np.ndarray, list[str]]:
+        gain = delivery.gain_db if delivery else 0.0     # emotion's level rides on the loudness target
+        if req.loudness is not None:
+            if gain > 0:
+                out = audio.make_headroom(out, sr, min(-1.0, req.loudness + gain))
+            return audio.loudness_normalize(out, sr, min(-1.0, req.loudness + gain))
+        return (audio.apply_gain(out, gain) if gain else out), []
+
+    # ---------------------------------------------------------------- natural rendering and the fit
+    def _natural(self, plan: LinePlan, progress=None) -> "Rendered":
+        """The line at its own pace, measured (cached: re-fitting a line to another slot skips it)."""
+        with self._lock:
+            hit = self._naturals.get(plan.key)
+            if hit is not None:
+                self._naturals.move_to_end(plan.key)
+                return hit
+        frames = plan.natural_frames
+        wav = self._render_frames(plan, frames, progress)
+        span = speech_span(wav, SAMPLE_RATE)
+        if span is None:
+            raise InputError(f"{plan.reading.text!r} renders as silence in voice {plan.voice}; check the text's language")
+        rendered = Rendered(wav, frames, span)
+        with self._lock:
+            self._naturals[plan.key] = rendered
+            while len(self._naturals) > NATURAL_CACHE:
+                self._naturals.popitem(last=False)
+        return rendered
+
+    def _fit(self, plan: LinePlan, natural: "Rendered", method: str, marks: list, lead24: float,
+             speech24: float, progress=None) -> "Rendered":
+        """Render (or reuse) audio for the slot and the anchors that map it there: speech start → lead,
+        each pinned word → its mark, the last sound's end → lead + speech24."""
+        places = [lead24, *(m for _, m, _ in marks), lead24 + speech24]
+        self._check_pins(marks, places)
+        if method == "natural":
+            return natural.anchored(plan, [], [lead24, lead24 + natural.speech[1] - natural.speech[0]])
+        if method == "stretch":
+            return natural.anchored(plan, [i for i, _, _ in marks], places)
+        pinned = [i for i, _, _ in marks]
+        items = shorten_final(plan.items, natural.frames, natural.speech[1] / FRAME)
+        removed = natural.frames - natural_frames(items)
+        frames = self._allocate(items, natural.anchored(plan, pinned, places), removed, method, pinned)
+        rendered = self._measure(plan, frames, progress).anchored(plan, pinned, places)
+        if method == "model" and rendered.misses() > FRAME:
+            # whole frames, no stretching: correct the allocation once with what this rendering measured
+            frames = self._allocate(items, rendered, np.zeros_like(frames), method, pinned)
+            rendered = self._measure(plan, frames, progress).anchored(plan, pinned, places)
+        return rendered
+
+    @staticmethod
+    def _allocate(items: list[Item], measured: "Rendered", removed: np.ndarray, method: str,
+                  pinned: list[int]) -> np.ndarray:
+        """Frames per item, segment by segment between hit points: each segment's movable frames scaled
+        by its measured speech length against its place (`model`: whole frames only; `hybrid` moves
+        pauses and long vowels and leaves the rest to the stretcher). `removed` counts the frames
+        shorten_final took out of `measured.frames` (dead time, not part of the measured speech)."""
+        out = natural_frames(items).astype(np.int64)
+        for (lo, hi), a, b in zip(segment_bounds(items, pinned), measured.anchors, measured.anchors[1:]):
+            seg = items[lo:hi]
+            movable = np.array([it.kind not in FIXED for it in seg])
+            fixed = int(out[lo:hi][~movable].sum())
+            spoken = int((measured.frames[lo:hi] - removed[lo:hi])[movable].sum())
+            target = fixed + max(spoken, 1) * (b.place - a.place) / (b.source - a.source)
+            if method == "model":
+                weights = LENGTHEN_WEIGHT if target >= out[lo:hi].sum() else COMPRESS_WEIGHT
+                out[lo:hi] = allocate(seg, max(int(round(target)), min_model_frames(seg)), weights)
+            else:
+                out[lo:hi] = hybrid(seg, target)
+        return out
+
+    def _measure(self, plan: LinePlan, frames: np.ndarray, progress=None) -> "Rendered":
+        wav = self._render_frames(plan, frames, progress)
+        return Rendered(wav, frames, speech_span(wav, SAMPLE_RATE) or (0, len(wav)))
+
+    @staticmethod
+    def _check_pins(marks: list, places: list[float]) -> None:
+        """Pinned words in order, each segment long enough for its words (MIN_RATIO of its natural pace
+        is checked once the natural rendering is measured, in Rendered.anchored)."""
+        for k, ((_, mark, pin), prev) in enumerate(zip(marks, places)):
+            if mark <= prev:
+                what = "the slot's lead handle" if k == 0 else f"the previous hit point ({marks[k - 1][2].pin.written})"
+                raise FitError(f"hit point {pin.pin.written} before {pin.word!r} is not after {what}: pins must be "
+                               f"in order inside the slot")
+        if marks and marks[-1][1] >= places[-1]:
+            pin = marks[-1][2]
+            raise FitError(f"hit point {pin.pin.written} before {pin.word!r} is at or after the slot's end "
+                           f"(minus the tail handle): pins must lie inside the slot")
+
+    @staticmethod
+    def _check_ratio(ratio: float, speech: float, handles: float, req: RenderRequest, warnings: list[str]) -> None:
+        """`speech`: the natural speech span (s); `handles`: what the slot holds besides it (lead, tail,
+        pre-roll), so the feasible range is said in slot lengths."""
         if ratio < MIN_RATIO or ratio > MAX_RATIO:
-            lo, hi = nat_s * MIN_RATIO + req.pre_roll, nat_s * MAX_RATIO + req.pre_roll
-            raise FitError(f"cannot fit: the line reads in {nat_s:.2f} s naturally and the slot leaves "
-                           f"{ratio * nat_s:.2f} s ({ratio:.2f}×); feasible is {lo:.2f} s to {hi:.2f} s. "
+            lo, hi = speech * MIN_RATIO + handles, speech * MAX_RATIO + handles
+            raise FitError(f"cannot fit: the line's speech lasts {speech:.2f} s naturally and the slot leaves "
+                           f"{ratio * speech:.2f} s for it ({ratio:.2f}×); feasible is {lo:.2f} s to {hi:.2f} s. "
                            f"Shorten the text or lengthen the slot.", min_seconds=lo, max_seconds=hi)
         lo, hi = req.natural_range
         if ratio < lo:
-            warnings.append(f"fast: {ratio:.2f}× natural ({nat_s:.2f} s read in {ratio * nat_s:.2f} s), below "
-                            f"{lo:g}×; would fit naturally in a slot ≥ {nat_s * lo + req.pre_roll:.2f} s or with "
+            warnings.append(f"fast: {ratio:.2f}× natural ({speech:.2f} s of speech read in {ratio * speech:.2f} s), "
+                            f"below {lo:g}×; would fit naturally in a slot ≥ {speech * lo + handles:.2f} s or with "
                             f"about {100 * (1 - ratio / lo):.0f}% shorter text")
         elif ratio > hi:
-            warnings.append(f"slow: {ratio:.2f}× natural ({nat_s:.2f} s stretched to {ratio * nat_s:.2f} s), above "
-                            f"{hi:g}×; would fit naturally in a slot ≤ {nat_s * hi + req.pre_roll:.2f} s or with "
+            warnings.append(f"slow: {ratio:.2f}× natural ({speech:.2f} s of speech stretched to {ratio * speech:.2f} s), "
+                            f"above {hi:g}×; would fit naturally in a slot ≤ {speech * hi + handles:.2f} s or with "
                             f"about {100 * (ratio / hi - 1):.0f}% more text")
 
     @staticmethod
-    def _phoneme_durations(plan: LinePlan, frames: np.ndarray, body_s: float, pre_roll: float) -> list[PhonemeDuration]:
-        scale = body_s / max(frames.sum() * FRAME / SAMPLE_RATE, 1e-9)
-        out, t = [], pre_roll
-        for it, f in zip(plan.items, frames):
-            d = float(f) * FRAME / SAMPLE_RATE * scale
-            out.append(PhonemeDuration(it.label, round(t, 6), round(d, 6)))
-            t += d
+    def _phoneme_durations(plan: LinePlan, fitted: Rendered, seconds) -> list[PhonemeDuration]:
+        """Each item where it sounds in the take (its frames mapped through the anchors)."""
+        ends = np.cumsum(fitted.frames) * FRAME
+        out = []
+        for it, end, n in zip(plan.items, ends, fitted.frames):
+            t0, t1 = seconds(float(end - n * FRAME)), seconds(float(end))
+            out.append(PhonemeDuration(it.label, round(t0, 6), round(t1 - t0, 6)))
         return out
 
     @staticmethod
@@ -276,9 +439,16 @@ class Engine:
         return None
 
     # ---------------------------------------------------------------- explain
-    def explain(self, text: str, voice: str = "auto", language: str = "auto", speed: float = 1.0) -> dict:
-        """How the line will be read, without rendering audio (only the cheap duration stage runs)."""
+    def explain(self, text: str, voice: str = "auto", language: str = "auto", speed: float = 1.0,
+                target: Target | None = None, lead: float = DEFAULT_LEAD, tail: float = DEFAULT_TAIL,
+                frame_rate: Fraction | None = None) -> dict:
+        """How the line will be read, without rendering audio (only the cheap duration stage runs).
+        Hit points: the segments between them and where each pinned word starts at the natural pace
+        (predicted from the durations: the rendering measures the real onsets)."""
+        rate = target.rate if target is not None and target.kind == "frames" else frame_rate
+        text, pins = hitpoints.extract(text, rate, clean)
         plan = self.plan(text, voice, language, speed)
+        pinned, notes = hitpoints.locate(plan.reading, pins)
         segs = []
         for s in plan.reading.segments:
             words = []
@@ -293,4 +463,27 @@ class Engine:
             segs.append({"language": s.language, "text": s.text, "phonemes": s.phonemes, "words": words})
         return {"text": plan.reading.text, "voice": plan.voice, "natural_seconds": round(float(plan.natural_seconds), 3),
                 "segments": segs, "phonemes": plan.reading.phonemes, "chunks": len(plan.chunks),
-                "warnings": plan.reading.warnings}
+                "warnings": plan.reading.warnings + notes,
+                **self._explain_pins(plan, pinned, target, lead, tail)}
+
+    def _explain_pins(self, plan: LinePlan, pinned: list, target: Target | None, lead: float, tail: float) -> dict:
+        if not pinned:
+            return {}
+        frames = plan.natural_frames
+        starts = (np.cumsum(frames) - frames - frames[0]) * FRAME / SAMPLE_RATE   # from the first phoneme
+        spoken = max(i for i, it in enumerate(plan.items) if it.kind not in FIXED)
+        end = float(starts[spoken] + frames[spoken] * FRAME / SAMPLE_RATE)
+        natural = [0.0, *(float(starts[self.item_at(plan, p.phoneme)]) for p in pinned), end]
+        slot = target.resolve_seconds(plan.natural_seconds) if target is not None else None
+        at = [lead, *(float(p.pin.seconds) for p in pinned), None if slot is None else float(slot) - tail]
+        names = ["the start", *(repr(p.word) for p in pinned), "the end"]
+        segments = []
+        for k in range(len(names) - 1):
+            seg = {"from": names[k], "to": names[k + 1], "natural": natural[k + 1] - natural[k]}
+            if at[k + 1] is not None:
+                seg["given"] = at[k + 1] - at[k]
+                seg["ratio"] = seg["given"] / max(seg["natural"], 1e-9)
+            segments.append(seg)
+        return {"pins": [{"word": p.word, "at": float(p.pin.seconds), "natural": lead + t}
+                         for p, t in zip(pinned, natural[1:-1])],
+                "pin_segments": [s for s in segments if "given" in s]}

@@ -181,3 +181,37 @@ def hybrid(items: list[Item], target_frames: float) -> np.ndarray:
     for i in np.argsort(-(share - steps), kind="stable")[:rest]:
         steps[i] += 1
     return nat + steps if delta > 0 else nat - steps
+
+
+DECAY_FRAMES = 2   # frames of rendered near-silence kept after the last sound: its decay, never cut
+
+
+def shorten_final(items: list[Item], frames: np.ndarray, speech_end_frame: float) -> list[Item]:
+    """Phrase-final lengthening that the decoder renders as near-silence, taken out in whole frames.
+
+    The duration stage gives a line's last vowel up to 30 frames; the decoder voices the start of it
+    and fades the rest below hearing, so that silence would count as speech and be stretched with it.
+    Given where the sound really ended (`speech_end_frame`, in output frames of a rendering with
+    `frames`), the last spoken items lose the frames that lie after it (DECAY_FRAMES kept), from the
+    last one backwards, each keeping at least one frame. Returns new items; the input is unchanged."""
+    out = [Item(it.label, it.kind, it.predicted, it.chunk, it.keep) for it in items]
+    ends = np.cumsum(frames)
+    i = max(j for j, it in enumerate(out) if it.kind not in FIXED)
+    budget = int(np.floor(ends[i] - speech_end_frame)) - DECAY_FRAMES
+    while budget > 0 and i >= 0 and out[i].kind not in FIXED:
+        start = ends[i] - frames[i]
+        dead = int(np.floor(ends[i] - max(start, speech_end_frame + DECAY_FRAMES)))
+        cut = min(budget, dead, int(frames[i]) - 1)
+        if cut <= 0:
+            break
+        out[i].predicted = float(int(frames[i]) - cut)
+        budget -= cut
+        i -= 1
+    return out
+
+
+def segment_bounds(items: list[Item], pinned: list[int]) -> list[tuple[int, int]]:
+    """Item ranges [start, stop) between hit points: the first from the line's start, each later one
+    from a pinned word's first phoneme, the last to the line's end."""
+    cuts = [0, *pinned, len(items)]
+    return list(zip(cuts, cuts[1:]))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
@@ -10,6 +11,10 @@ from .target import Target
 
 FIT_METHODS = ("auto", "model", "stretch", "hybrid")
 MAX_TEXT_CHARS = 2000  # one cue/line; longer scripts are split into cues by the caller
+# The speech fills the slot between two handles: `lead` before the first sound, `tail` after the
+# last one's end (a short decay, so no final consonant or breath is cut and nothing clicks).
+DEFAULT_LEAD, DEFAULT_TAIL = 0.0, 0.04
+MAX_HANDLE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,9 @@ class RenderRequest:
     speed: float = 1.0             # natural speaking rate multiplier (before fitting)
     natural_range: tuple[float, float] = (0.7, 1.4)
     emotion: Emotion | None = None  # None: the voice's own neutral reading (see engine/emotion)
+    lead: float = DEFAULT_LEAD     # seconds from the slot's start to the first sound
+    tail: float = DEFAULT_TAIL     # seconds from the last sound's end to the slot's end
+    frame_rate: Fraction | None = None  # the timeline's rate, for hit points in frames ({@30f})
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,16 @@ class PhonemeDuration:
     phoneme: str
     start: float     # seconds from the start of the take
     duration: float  # seconds
+
+
+@dataclass(frozen=True)
+class PinResult:
+    word: str
+    asked: float     # seconds from the take's start (pre-roll included), as the pin said
+    placed: float    # where the word's sound was put
+
+    def to_json(self) -> dict:
+        return {"word": self.word, "asked": round(self.asked, 6), "placed": round(self.placed, 6)}
 
 
 @dataclass
@@ -47,6 +65,9 @@ class Take:
     text: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     emotion: dict | None = None    # the emotion as rendered: resolved vector, source, delivery
+    speech_start: float = 0.0      # seconds from the take's start to the first sound (measured)
+    speech_end: float = 0.0        # ... to the end of the last sound (before the tail handle)
+    pins: list[PinResult] = field(default_factory=list)  # hit points: where each pinned word was put
 
     @property
     def seconds(self) -> float:

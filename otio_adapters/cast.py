@@ -15,6 +15,8 @@
     emo_alpha = 0.8            # how much of the emotion, 0-1
 
     speed = "natural"          # or "exact" (the default): see SPEED_POLICIES
+    lead = 0.0                 # seconds from the slot's start to the first sound (or "100ms")
+    tail = 0.04                # seconds from the last sound's end to the slot's end
     max_ratio = 1.2            # natural: how far a take may overrun its slot before it is fitted
 
     [colors]                   # marker colour → character
@@ -38,13 +40,14 @@ from pathlib import Path
 
 from takefit.engine.emotion import check_alpha
 from takefit.engine.errors import InputError
+from takefit.engine.request import DEFAULT_LEAD, DEFAULT_TAIL
 
 from takefit.otio_adapters import tags
 from takefit.otio_adapters.cue import Cue, Emotion, normalize_color
 
 CAST_FILE = "takefit.cast.toml"
 _EMOTION_KEYS = ("emotion", "intensity", "emotion_text", "emotion_ref", "emo_alpha")
-_CHARACTER_KEYS = ("voice", "language") + _EMOTION_KEYS + ("speed", "max_ratio")
+_CHARACTER_KEYS = ("voice", "language") + _EMOTION_KEYS + ("speed", "max_ratio", "lead", "tail")
 # exact: every take is fitted to its slot. natural: the line keeps its own pace (silence fills a
 # longer slot); a take longer than its slot may overrun it by up to max_ratio × the slot, beyond
 # that it is fitted to the slot after all.
@@ -63,6 +66,8 @@ class Character:
     emotion: Emotion | None = None
     speed: str | None = None          # a SPEED_POLICIES name; None: inherit ([defaults], else exact)
     max_ratio: float | None = None    # None: inherit ([defaults], else DEFAULT_MAX_RATIO)
+    lead: float | None = None         # handles in seconds; None: inherit ([defaults], else the engine's)
+    tail: float | None = None
 
 
 @dataclass
@@ -107,7 +112,13 @@ class Cast:
             emotion=_with_alpha(tag.emotion or base.emotion or self.defaults.emotion, tag.emo_alpha, notes),
             speed=base.speed or self.defaults.speed or "exact",
             max_ratio=base.max_ratio or self.defaults.max_ratio or DEFAULT_MAX_RATIO,
+            lead=_first(tag.lead, base.lead, self.defaults.lead, DEFAULT_LEAD),
+            tail=_first(tag.tail, base.tail, self.defaults.tail, DEFAULT_TAIL),
             problems=tuple(problems), notes=tuple(notes))
+
+
+def _first(*values):
+    return next(v for v in values if v is not None)
 
 
 def _with_alpha(emotion: Emotion | None, alpha: float | None, notes: list[str]) -> Emotion | None:
@@ -204,7 +215,8 @@ def _character(name: str, d: dict, where: str, base: Path) -> Character:
     except InputError as e:
         raise InputError(f"{where}: {e}") from None
     speed, max_ratio = _speed_policy(d, where)
-    return Character(name, d.get("voice", "auto").strip() or "auto", language, emotion, speed, max_ratio)
+    lead, tail = (tags.parse_handle(d[k], f"{where} {k} =") if k in d else None for k in ("lead", "tail"))
+    return Character(name, d.get("voice", "auto").strip() or "auto", language, emotion, speed, max_ratio, lead, tail)
 
 
 def _emotion(d: dict, base: Path) -> Emotion | None:

@@ -12,6 +12,7 @@ from fractions import Fraction
 # A cue's emotion: a preset ("angry 0.7"), an 8-vector, a description, a reference clip or "from the
 # line", with emo_alpha — the engine's own request type, so what a cast or tag says is what renders.
 from takefit.engine.emotion import Emotion
+from takefit.engine.request import DEFAULT_LEAD, DEFAULT_TAIL
 
 # where a cue came from
 MARKER = "marker"            # a timeline (sequence) marker
@@ -40,6 +41,8 @@ class Cue:
     emotion: Emotion | None = None
     speed: str = "exact"         # the cast's speed policy: exact (fit the slot) | natural (see cast.py)
     max_ratio: float = 1.2       # natural: how many times its slot a take may last before it is fitted
+    lead: float = DEFAULT_LEAD   # seconds from the slot's start to the first sound (tag > cast)
+    tail: float = DEFAULT_TAIL   # seconds from the last sound's end to the slot's end
     problems: tuple[str, ...] = ()   # reasons the cue cannot be rendered (bad tag …)
     notes: tuple[str, ...] = field(default_factory=tuple)  # warnings that do not stop it
 

@@ -142,7 +142,8 @@ def request_for(cue: Cue, opts: DubOptions) -> RenderRequest:
     # the cue's emotion (tag > colour > cast) shapes the natural reading; the fit then meets the slot
     return RenderRequest(text=cue.text, voice=cue.voice, language=cue.language, target=target,
                          sample_rate=opts.sample_rate, pre_roll=opts.pre_roll, method=opts.method,
-                         loudness=opts.loudness, emotion=cue.emotion)
+                         loudness=opts.loudness, emotion=cue.emotion, lead=cue.lead, tail=cue.tail,
+                         frame_rate=cue.rate)
 
 
 def _fit_failure(cue: Cue, e: FitError, sample_rate: int) -> str:
@@ -212,6 +213,7 @@ def _render_cue(cue: Cue, renderer: Renderer, folder: TakeFolder, opts: DubOptio
         res.warnings.append(f"point marker: no slot length, so the take keeps its natural length "
                             f"({frames} frames)")
     res.ratio = r.ratio
+    res.speech_start, res.speech_end, res.pins = r.speech_start, r.speech_end, list(r.pins)
     key = r.key + (f":pad{samples}" if samples != r.samples else "")
     path, number, exists = folder.path_for(cue.id, cue.character, key)
     if not exists:

@@ -36,6 +36,9 @@ class Rendered:
     cached: bool = False
     engine_seconds: float = 0.0       # time the engine spent on it in this run (0 for a cache hit)
     key: str = ""                     # the content key (TakeCache.request_key)
+    speech_start: float = 0.0         # seconds from the take's start to the first sound
+    speech_end: float = 0.0           # ... to the end of the last sound
+    pins: list[dict] = field(default_factory=list)   # hit points: {word, asked, placed}
 
     def load(self) -> np.ndarray:
         if self.audio is None:
@@ -47,7 +50,8 @@ class Rendered:
     @staticmethod
     def from_take(take: Take, wav: Path | None, cached: bool, engine_seconds: float, key: str) -> "Rendered":
         return Rendered(take.sample_rate, take.samples, take.natural_seconds, take.ratio, take.method, take.voice,
-                        list(take.warnings), take.audio, wav, cached, engine_seconds, key)
+                        list(take.warnings), take.audio, wav, cached, engine_seconds, key, take.speech_start,
+                        take.speech_end, [p.to_json() for p in take.pins])
 
 
 class Renderer(Protocol):
@@ -150,7 +154,8 @@ class DaemonRenderer:
         engine = 0.0 if r.cached else float(timings.get("total", sum(v for k, v in timings.items()
                                                                       if isinstance(v, (int, float)))))
         return Rendered(int(rate), int(len(audio)), float(r.natural_seconds), float(r.ratio), r.method, r.voice,
-                        list(r.warnings), np.asarray(audio, np.float32), None, bool(r.cached), engine, r.key)
+                        list(r.warnings), np.asarray(audio, np.float32), None, bool(r.cached), engine, r.key,
+                        float(r.speech_start), float(r.speech_end), list(r.pins))
 
     def check_voice(self, name: str) -> str:
         import difflib

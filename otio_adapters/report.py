@@ -31,6 +31,9 @@ class CueResult:
     error: str | None = None
     engine_seconds: float = 0.0
     seconds: float = 0.0
+    speech_start: float | None = None    # seconds from the take's start to the first sound
+    speech_end: float | None = None      # ... to the end of the last sound
+    pins: list[dict] = field(default_factory=list)
 
     def to_json(self, tl_start: int) -> dict:
         c = self.cue
@@ -53,6 +56,7 @@ class CueResult:
             "requested": requested if requested else "natural length (point marker)",
             "achieved": achieved,
             "natural_seconds": _r(self.natural_seconds, 3), "ratio": _r(self.ratio, 4), "method": self.method,
+            "speech_start": _r(self.speech_start, 4), "speech_end": _r(self.speech_end, 4), "pins": list(self.pins),
             "warnings": list(c.notes) + self.warnings, "error": self.error,
             "take": str(self.take) if self.take else None, "take_number": self.take_number, "track": self.track,
             "timing": {"seconds": round(self.seconds, 3), "engine_seconds": round(self.engine_seconds, 3),

@@ -15,6 +15,8 @@ Fields are separated by `|`:
     emotion_text=愤怒地质问  a description of the emotion (also emo_text=)
     emotion_ref=a.wav   a reference clip whose delivery is transferred (also emo_ref=)
     emo_alpha=0.8       how much of the emotion to apply, 0-1 (also alpha=)
+    lead=0.1            seconds from the slot's start to the first sound (also 100ms; default 0)
+    tail=40ms           seconds from the last sound's end to the slot's end (default 0.04)
     行=xíng              any other key=value: a pronunciation override (pinyin, or /IPA/ for English)
 """
 from __future__ import annotations
@@ -23,6 +25,7 @@ import re
 from dataclasses import dataclass, replace
 
 from takefit.engine.errors import InputError
+from takefit.engine.request import MAX_HANDLE_SECONDS
 
 from takefit.engine.emotion import presets as emotion_presets
 from takefit.engine.emotion.spec import parse_intensity
@@ -39,7 +42,8 @@ _KEYS = {"character": "character", "char": "character", "who": "character",
          "emotion_text": "emotion_text", "emo_text": "emotion_text",
          "emotion_ref": "emotion_ref", "emo_ref": "emotion_ref",
          "emo_alpha": "emo_alpha", "alpha": "emo_alpha",
-         "language": "language", "lang": "language"}
+         "language": "language", "lang": "language",
+         "lead": "lead", "tail": "tail"}
 
 # `[` … `]` at the start, not followed by `(`; full-width 【】 too. `\[` at the start escapes.
 _TAG = re.compile(r"^\s*(?:\[(?P<a>[^\[\]]*)\]|【(?P<b>[^【】]*)】)(?!\s*[(（])")
@@ -56,6 +60,8 @@ class Tag:
     emotion: Emotion | None = None
     pronunciations: tuple[tuple[str, str], ...] = ()
     emo_alpha: float | None = None      # applies to the tag's emotion, or the cast's
+    lead: float | None = None           # handles (seconds); None: the cast's
+    tail: float | None = None
 
 
 def split(text: str) -> tuple[str | None, str]:
@@ -92,6 +98,7 @@ def parse(inner: str) -> Tag:
     emotion = None
     alpha = None
     prons: list[tuple[str, str]] = []
+    handles: dict[str, float] = {}
     for raw in inner.split("|"):
         field = raw.strip()
         if not field or field == "-":
@@ -116,6 +123,8 @@ def parse(inner: str) -> Tag:
                     alpha = parse_intensity(value)
                 except InputError:
                     raise InputError(f"tag emo_alpha {value!r}: give 0 to 1 (0.8) or a percentage (80%)") from None
+            elif kind in ("lead", "tail"):
+                handles[kind] = parse_handle(value, f"tag {kind}")
             elif kind == "language":
                 if value.lower() not in LANGUAGES:
                     raise InputError(f"tag language {value!r}: accepted {', '.join(LANGUAGES)}")
@@ -133,7 +142,22 @@ def parse(inner: str) -> Tag:
     if emotion is not None and alpha is not None:
         emotion = replace(emotion, alpha=alpha)
         alpha = None
-    return Tag(character, voice, language, emotion, tuple(prons), alpha)
+    return Tag(character, voice, language, emotion, tuple(prons), alpha, handles.get("lead"), handles.get("tail"))
+
+
+def parse_handle(value, where: str) -> float:
+    """A handle length: seconds (0.04, '0.04s') or milliseconds ('40ms'), 0 to MAX_HANDLE_SECONDS."""
+    text = str(value).strip().lower()
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        seconds = float(text[:-2]) / 1000 if text.endswith("ms") else float(text.removesuffix("s"))
+    except ValueError:
+        seconds = float("nan")
+    if not (0.0 <= seconds <= MAX_HANDLE_SECONDS):
+        raise InputError(f"{where} {value!r}: give seconds (0.04) or milliseconds (40ms), 0 to "
+                         f"{MAX_HANDLE_SECONDS:g} s")
+    return seconds
 
 
 def _one(current: Emotion | None, new: Emotion) -> Emotion:

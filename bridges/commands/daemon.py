@@ -482,6 +482,8 @@ def say_via_daemon(args, text: str, target, loudness, out: Path | None) -> int:
             dictionary = Path(args.dict).read_text("utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise InputError(f"cannot read pronunciation dictionary {args.dict}: {e}") from None
+    from takefit.bridges.commands.say import pin_rate
+
     with Client(autostart=True) as client:
         if args.explain:
             from takefit.bridges.commands.say import format_explain
@@ -491,7 +493,8 @@ def say_via_daemon(args, text: str, target, loudness, out: Path | None) -> int:
             return 0
         request = dict(voice=args.voice, language=args.language, target=target_string(target),
                        sample_rate=args.rate, pre_roll=args.pre_roll, method=args.method, loudness=loudness,
-                       speed=args.speed, dictionary=dictionary)
+                       speed=args.speed, dictionary=dictionary, lead=args.lead, tail=args.tail,
+                       frame_rate=pin_rate(args, target))
         from takefit.bridges.commands.say import parse_emotion_args
         emotion = parse_emotion_args(args)
         if emotion is not None:

@@ -9,13 +9,23 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from takefit.engine.errors import InputError
-from takefit.engine.request import FIT_METHODS, MAX_TEXT_CHARS
-from takefit.engine.target import SYNTAX_HELP, Target
+from takefit.engine.request import DEFAULT_LEAD, DEFAULT_TAIL, FIT_METHODS, MAX_TEXT_CHARS
+from takefit.engine.target import SYNTAX_HELP, Target, parse_rate
 
 EPILOG = f"""targets (pick one; none = the natural length):
   --fit 3.2s            exactly 3.2 seconds (also 3.2, 1500ms)
   --ratio 0.9           90 % of the line's natural length
   --frames 77@23.976    77 frames at 23.976 fps (24000/1001); also 25, 29.97, 30000/1001 ...
+
+where the speech goes (the slot is the target length):
+  the first sound starts at the slot's first frame (--lead, default 0) and the last sound ends
+  --tail before its last frame (default 0.04 s: the decay, so no final consonant is cut). A vowel the
+  model would hold on as near-silence is shortened, not stretched; pauses inside the line stay.
+
+hit points — pin a word's onset to a time in the slot (from its first frame):
+  "Ready? {{@1.5s}}Go!"        "Go" starts 1.5 s into the slot (also {{@1500ms}})
+  "三，二，一，{{@48f}}开始！"     frames at the timeline rate: --frames N@FPS gives it, or --fps
+  --explain shows the segments between pins and where each pinned word starts naturally.
 
 pronunciation:
   inline pinyin         这个行(xíng)不行(xing2)？   银行(yin2 hang2)  — tone marks or numbers, any case
@@ -55,6 +65,12 @@ def register(sub) -> None:
                    help="duration fitting (default: auto, chosen per ratio from measured intelligibility)")
     p.add_argument("--rate", type=int, default=48000, help="output sample rate (default: 48000)")
     p.add_argument("--pre-roll", type=float, default=0.0, metavar="S", help="seconds of silence first, inside the length")
+    p.add_argument("--lead", type=float, default=DEFAULT_LEAD, metavar="S",
+                   help=f"seconds from the slot's start to the first sound (default {DEFAULT_LEAD:g})")
+    p.add_argument("--tail", type=float, default=DEFAULT_TAIL, metavar="S",
+                   help=f"seconds from the last sound's end to the slot's end (default {DEFAULT_TAIL:g})")
+    p.add_argument("--fps", metavar="RATE", help="frame rate for hit points in frames ({@30f}) when the target "
+                   "is not --frames, e.g. 23.976 or 25")
     p.add_argument("--loudness", default="-23", help="integrated LUFS target, or 'off' (default: -23)")
     p.add_argument("--speed", type=float, default=1.0, help="natural pace multiplier before fitting (0.5-2)")
     p.add_argument("--dict", type=Path, metavar="FILE", help="pronunciation dictionary (word → pinyin / IPA)")
@@ -99,6 +115,13 @@ def parse_target(args) -> Target:
             raise InputError(f"--frames takes N@FPS, e.g. 77@23.976, got {args.frames!r}")
         return t
     return Target.natural()
+
+
+def pin_rate(args, target: Target):
+    """The frame rate hit points in frames are counted in: the --frames target's, else --fps."""
+    if target.kind == "frames":
+        return target.rate
+    return parse_rate(args.fps) if getattr(args, "fps", None) else None
 
 
 def parse_loudness(value: str) -> float | None:
@@ -147,12 +170,14 @@ def run(args) -> int:
         return say_via_daemon(args, text, target, loudness, out)
     engine = Engine(lexicon=lexicon)
     if args.explain:
-        info = engine.explain(text, args.voice, args.language, args.speed)
+        info = engine.explain(text, args.voice, args.language, args.speed, target=target, lead=args.lead,
+                              tail=args.tail, frame_rate=pin_rate(args, target))
         print(json.dumps(info, ensure_ascii=False, indent=1) if args.json else format_explain(info))
         return 0
     req = RenderRequest(text=text, voice=args.voice, language=args.language, target=target,
                         sample_rate=args.rate, pre_roll=args.pre_roll, method=args.method,
-                        loudness=loudness, speed=args.speed, emotion=parse_emotion_args(args))
+                        loudness=loudness, speed=args.speed, emotion=parse_emotion_args(args), lead=args.lead,
+                        tail=args.tail, frame_rate=pin_rate(args, target))
     take = render_with_progress(engine, req, quiet=args.json)
     write_wav(out, take.audio, take.sample_rate,
               comment=f"synthetic speech (takefit, voice {take.voice})", title=take.text[:200])
@@ -165,6 +190,8 @@ def print_take(out: Path, take, as_json: bool, extra: dict | None = None, note: 
     summary = {"path": str(out.resolve()), "samples": take.samples, "sample_rate": take.sample_rate,
                "seconds": round(take.seconds, 6), "natural_seconds": round(take.natural_seconds, 3),
                "ratio": round(take.ratio, 4), "method": take.method, "voice": take.voice,
+               "speech_start": round(take.speech_start, 4), "speech_end": round(take.speech_end, 4),
+               "pins": [p.to_json() if hasattr(p, "to_json") else p for p in take.pins],
                "warnings": take.warnings, "timings": {k: round(v, 3) for k, v in take.timings.items()},
                **(extra or {})}
     if as_json:
@@ -173,7 +200,11 @@ def print_take(out: Path, take, as_json: bool, extra: dict | None = None, note: 
     for w in take.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(f"{out.resolve()}  {take.seconds:.3f} s ({take.samples} samples @ {take.sample_rate} Hz), "
-          f"natural {take.natural_seconds:.2f} s, ratio {take.ratio:.3f}, {take.method}, voice {take.voice}{note}")
+          f"speech {take.speech_start:.3f}–{take.speech_end:.3f} s, natural {take.natural_seconds:.2f} s, "
+          f"ratio {take.ratio:.3f} (on speech), {take.method}, voice {take.voice}{note}")
+    for p in take.pins:
+        p = p.to_json() if hasattr(p, "to_json") else p
+        print(f"  {p['word']!r} at {p['placed']:.3f} s (asked {p['asked']:.3f} s)")
 
 
 @contextmanager
@@ -208,6 +239,11 @@ def format_explain(info: dict) -> str:
             else:
                 lines.append(f"    {w['text']:<16} {w['phonemes']}")
     lines.append(f"phonemes: {info['phonemes']}")
+    for seg in info.get("pin_segments", []):
+        lines.append(f"segment {seg['from']} → {seg['to']}: reads in {seg['natural']:.2f} s, given "
+                     f"{seg['given']:.2f} s ({seg['ratio']:.2f}×)")
+    for p in info.get("pins", []):
+        lines.append(f"pin:      {p['word']!r} at {p['at']:.3f} s (naturally at {p['natural']:.3f} s)")
     for w in info["warnings"]:
         lines.append(f"warning:  {w}")
     return "\n".join(lines)

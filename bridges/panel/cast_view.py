@@ -7,6 +7,7 @@ from PyQt6.QtGui import QColor, QFont, QStandardItem, QStandardItemModel
 from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLineEdit,
                              QListWidget, QListWidgetItem, QSplitter, QVBoxLayout, QWidget)
 
+from takefit.engine.request import DEFAULT_LEAD, DEFAULT_TAIL, MAX_HANDLE_SECONDS
 from takefit.otio_adapters import cast as castfile
 
 from .emotion import KEYS as EMOTION_KEYS, EmotionSetting
@@ -14,7 +15,7 @@ from .emotion_editor import EmotionEditor
 from .session import DEFAULTS, Session
 
 _LANG_NAMES = {"en": "English", "zh": "Mandarin Chinese"}
-_MANAGED = ("voice", "language", "speed", "max_ratio") + EMOTION_KEYS
+_MANAGED = ("voice", "language", "speed", "max_ratio", "lead", "tail") + EMOTION_KEYS
 # swatches for the colour names OTIO and Resolve use
 SWATCHES = {"red": "#e0443e", "pink": "#e66fb0", "orange": "#e8892d", "yellow": "#e5c53a", "green": "#3faa52",
             "cyan": "#3cc1c9", "blue": "#3f7fe0", "purple": "#8e5fd0", "magenta": "#c94fc9", "black": "#222222",
@@ -104,6 +105,13 @@ class CharacterEditor(QGroupBox):
         speed_row = QHBoxLayout()
         speed_row.addWidget(self.speed, 1)
         speed_row.addWidget(self.max_ratio)
+        self.lead, self.tail = (self._handle_box(prefix, tip) for prefix, tip in (
+            ("lead ", "seconds from the slot's first frame to the first sound (default 0)"),
+            ("tail ", "seconds from the last sound's end to the slot's last frame: its decay, so nothing "
+                      "clicks and no final consonant is cut (default 0.04)")))
+        handles_row = QHBoxLayout()
+        handles_row.addWidget(self.lead)
+        handles_row.addWidget(self.tail)
         self.colors = QLineEdit()
         self.colors.setPlaceholderText("marker colours for this character, e.g. red, blue")
 
@@ -112,14 +120,28 @@ class CharacterEditor(QGroupBox):
         form.addRow("Language", self.language)
         form.addRow("Emotion", self.emotion)
         form.addRow("Speed", speed_row)
+        form.addRow("Handles", handles_row)
         form.addRow("Colours", self.colors)
         self.voice.currentIndexChanged.connect(self._emit)
         self.language.currentIndexChanged.connect(self._emit)
         self.speed.currentIndexChanged.connect(self._emit)
         self.max_ratio.valueChanged.connect(self._emit)
+        self.lead.valueChanged.connect(self._emit)
+        self.tail.valueChanged.connect(self._emit)
         self.emotion.changed.connect(self._emit)
         self.colors.editingFinished.connect(self._emit_colors)
         self.setEnabled(False)
+
+    @staticmethod
+    def _handle_box(prefix: str, tip: str) -> QDoubleSpinBox:
+        box = QDoubleSpinBox()
+        box.setRange(0.0, MAX_HANDLE_SECONDS)
+        box.setDecimals(3)
+        box.setSingleStep(0.01)
+        box.setPrefix(prefix)
+        box.setSuffix(" s")
+        box.setToolTip(tip)
+        return box
 
     def show_character(self, session: Session, name: str) -> None:
         self._quiet = True
@@ -132,6 +154,8 @@ class CharacterEditor(QGroupBox):
             self.speed.setCurrentIndex(max(self.speed.findData(self._base.get("speed", "")), 0))
             self.max_ratio.setValue(float(self._base.get("max_ratio", castfile.DEFAULT_MAX_RATIO)))
             self.max_ratio.setEnabled(self.speed.currentData() == "natural")
+            self.lead.setValue(float(castfile.tags.parse_handle(self._base.get("lead", DEFAULT_LEAD), "lead")))
+            self.tail.setValue(float(castfile.tags.parse_handle(self._base.get("tail", DEFAULT_TAIL), "tail")))
             self.emotion.set_setting(EmotionSetting.from_entry(self._base))
             self.colors.setEnabled(name != DEFAULTS)
             self.colors.setText(", ".join(session.colors_of(name)) if name != DEFAULTS else "")
@@ -151,6 +175,9 @@ class CharacterEditor(QGroupBox):
             e["speed"] = self.speed.currentData()
         if self.speed.currentData() == "natural":
             e["max_ratio"] = round(self.max_ratio.value(), 2)
+        for key, box, default in (("lead", self.lead, DEFAULT_LEAD), ("tail", self.tail, DEFAULT_TAIL)):
+            if abs(box.value() - default) > 1e-9:
+                e[key] = round(box.value(), 3)
         return self.emotion.setting().to_entry(e)
 
     def _emit(self, *_) -> None:

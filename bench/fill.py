@@ -1,0 +1,669 @@
+#!/usr/bin/env python3
+"""Slot fill and hit points: does the measured speech fill the slot, and do pinned words land on their marks?
+
+    .venv/bin/python bench/fill.py                    # 44 slot-fill lines + 24 hit-point lines, auto method
+    .venv/bin/python bench/fill.py --quick            # a smoke run: 4 + 4 lines
+    .venv/bin/python bench/fill.py --methods auto,model,stretch --out /tmp/fill_png
+
+Everything is measured on the rendered audio with the engine's own definition of speech
+(``takefit.engine.speech``): the speech span is the run of 10 ms frames within 40 dB of the loudest
+frame; a word's onset after a pause is where the level rises above that floor after ≥ 15 ms below it
+and stays above for 10 ms (``onset_after``). The engine's own report (``take.speech_start`` /
+``speech_end`` / ``pins``) is printed beside it, never used as the measurement.
+
+Slot fill
+    Each line (English and Mandarin, 22 each; voices af_heart / am_michael and zf_xiaoxiao /
+    zm_yunxi, alternating) is first rendered at its natural length to measure its natural speech
+    span. The slot is then ``lead + natural speech × ratio + tail`` seconds (ratio on the *speech*,
+    cycling 0.7 0.85 1.0 1.2 1.4 over the lines; lead 0, tail 0.04 by default) and the line is
+    rendered into it. Per take: onset (speech start − lead), end error (speech end − (slot − tail)),
+    span ÷ slot, trailing silence (slot − speech end, the tail handle plus whatever the fit left
+    empty), length error in samples (must be 0) and the render time of the fitted take (the natural
+    rendering is cached by the engine, so this is the fit alone). Goals: span ÷ slot ≥ 0.95 mean
+    and ≥ 0.90 worst; onset ≤ 30 ms at p95; |end error| ≤ 80 ms at p95.
+
+Hit points
+    24 lines with one or two ``{@…}`` pins, each before a word that follows a comma or a sentence
+    end (so its onset follows a pause and can be found by energy). The pinned word's natural onset
+    is found in the natural take (the first phoneme after the k-th punctuation item in
+    ``take.phonemes``, refined by ``onset_after``); each line gets a scale factor between 0.8 and
+    1.3, the pin goes to ``lead + natural position × factor`` plus a small seeded offset (±30 ms),
+    written in seconds, milliseconds or frames (25 fps and 23.976 fps, given as ``frame_rate``) in
+    turn, the slot to ``natural speech × factor + handles`` ± 50 ms. The pinned word's onset is
+    measured with ``onset_after(audio, sr, asked − 150 ms, asked + 150 ms)`` (± 300 ms if that finds
+    none, else "unmeasured"). Goals: |measured − asked| median ≤ 30 ms and max ≤ 60 ms.
+
+``--out DIR`` writes spectrograms (PNG) of a few takes with the slot, the tail handle, the measured
+speech span and the pins (asked dashed, measured solid). The header gives the date and the load
+average; the CPU is often shared, so render times are indicative only.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import math
+import os
+import platform
+import random
+import re
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+SR = 48000
+RATIOS = (0.7, 0.85, 1.0, 1.2, 1.4)
+FACTORS = (0.8, 1.1, 0.9, 1.3, 1.0, 1.2, 0.85, 1.15)     # hit-point lines, per line in turn
+VOICES = {"en": ("af_heart", "am_michael"), "zh": ("zf_xiaoxiao", "zm_yunxi")}
+PUNCT_TEXT = ",.?!;:，。？！；："
+PUNCT_PHONEMES = set(",.?!;:")
+SKIP_PHONEMES = {" ", "ˈ", "ˌ", "<sil>"}
+
+# Goals
+GOAL_SPAN_MEAN, GOAL_SPAN_WORST = 0.95, 0.90
+GOAL_ONSET_P95 = 0.030
+GOAL_END_P95 = 0.080
+GOAL_PIN_MEDIAN, GOAL_PIN_MAX = 0.030, 0.060
+
+LINES_EN = [
+    "I told you already, we don't have time.",
+    "Where were you last night?",
+    "Get in the car. We're leaving now.",
+    "Are you sure this is the right address?",
+    "Thank you for coming on such short notice.",
+    "Hold the door! I'm right behind you.",
+    "She said she'd call back after lunch.",
+    "Don't move. Nobody gets hurt.",
+    "Can you hear me? Say something.",
+    "The meeting has been moved to Thursday morning.",
+    "I never wanted any of this to happen.",
+    "Okay, let's try that one more time.",
+    "Who left the lights on in the kitchen?",
+    "We should go before it starts raining.",
+    "Is that really all you have to say?",
+    "Turn left at the bridge, then keep going.",
+    "Sorry I'm late. The traffic was terrible.",
+    "You look tired. Did you sleep at all?",
+    "Just breathe. Everything is going to be fine.",
+    "How much longer do we have to wait?",
+    "Put the phone down and listen to me.",
+    "Nice work, everyone. Take five.",
+]
+LINES_ZH = [
+    "你昨天晚上到底去哪儿了？",
+    "好的，我们马上准备。",
+    "快点上车，我们要走了。",
+    "你确定是这个地址吗？",
+    "谢谢你这么晚还过来。",
+    "别动！谁也不许出声。",
+    "她说吃完午饭再打给你。",
+    "你听得见吗？说句话呀。",
+    "会议改到星期四上午了。",
+    "我从来没想过会变成这样。",
+    "没关系，我们再试一次。",
+    "厨房的灯是谁忘了关？",
+    "趁还没下雨，我们赶紧走吧。",
+    "你真的就只想说这些吗？",
+    "过了桥往左转，然后一直走。",
+    "对不起我来晚了，路上太堵了。",
+    "你看起来很累，昨晚没睡好吗？",
+    "深呼吸，一切都会好起来的。",
+    "我们还要等多久啊？",
+    "把手机放下，听我说。",
+    "辛苦了大家，休息五分钟。",
+    "门别关！我马上就到。",
+]
+# {P} marks a hit point: the word after it is pinned (always right after a comma or a sentence end).
+PIN_LINES_EN = [
+    "Wait, {P}listen to me.",
+    "Look out, {P}behind you!",
+    "Ready? {P}Go!",
+    "Three, two, one, {P}action!",
+    "Stop. {P}Not another word.",
+    "Hello, {P}is anybody home? {P}Hello?",
+    "First the car, {P}then the house, {P}then you.",
+    "Okay. {P}Now we wait.",
+    "I'm sorry, {P}I didn't mean it.",
+    "Quiet, everyone. {P}She's coming in.",
+    "Run! {P}Don't look back. {P}Keep running!",
+    "Listen carefully, {P}this is important.",
+]
+PIN_LINES_ZH = [
+    "三，二，一，{P}开始！",
+    "等一下，{P}听我说。",
+    "小心，{P}后面有人！",
+    "好的，{P}我们马上准备。",
+    "快跑！{P}别回头！",
+    "喂，{P}有人在家吗？{P}喂？",
+    "先吃饭，{P}然后写作业，{P}最后睡觉。",
+    "对不起，{P}我不是故意的。",
+    "安静，{P}她进来了。",
+    "准备好了吗？{P}出发！",
+    "记住，{P}这件事非常重要。",
+    "一，二，{P}三，{P}跳！",
+]
+QUICK_FILL = {"en": [0, 2], "zh": [0, 1]}
+QUICK_PINS = {"en": [0, 5], "zh": [0, 6]}
+
+
+# ------------------------------------------------------------------------------------------------
+# Small helpers
+# ------------------------------------------------------------------------------------------------
+def pctl(values, q: float) -> float:
+    return float(np.percentile(values, q)) if len(values) else float("nan")
+
+
+def ms(x: float | None) -> str:
+    return "—" if x is None or not math.isfinite(x) else f"{1000 * x:.0f}"
+
+
+def verdict(ok: bool) -> str:
+    return "**PASS**" if ok else "**FAIL**"
+
+
+def measure_speech(audio: np.ndarray, sr: int) -> tuple[float, float] | None:
+    """(start, end) of the speech in seconds from the take's start."""
+    from takefit.engine.speech import speech_span
+
+    span = speech_span(audio, sr)
+    return None if span is None else (span[0] / sr, span[1] / sr)
+
+
+def short(text: str, n: int = 34) -> str:
+    text = text.replace("|", "\\|")
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# ------------------------------------------------------------------------------------------------
+# Slot fill
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class FillRow:
+    lang: str
+    line: str
+    voice: str
+    method: str
+    ratio: float
+    natural_speech: float = float("nan")
+    slot: float = float("nan")
+    used: str = ""
+    engine_ratio: float = float("nan")
+    onset: float = float("nan")           # measured speech start − lead
+    end_err: float = float("nan")         # measured speech end − (slot − tail)
+    span_ratio: float = float("nan")      # (end − start) / slot
+    trailing: float = float("nan")        # slot − measured speech end
+    samples_err: int = 0
+    render_s: float = float("nan")
+    engine_start: float = float("nan")
+    engine_end: float = float("nan")
+    error: str = ""
+
+
+def fill_lines(quick: bool) -> list[tuple[str, str, str, float]]:
+    """(lang, line, voice, ratio) in a fixed order: the ratio cycles over all lines, the voice alternates."""
+    out = []
+    for lang, lines in (("en", LINES_EN), ("zh", LINES_ZH)):
+        idx = QUICK_FILL[lang] if quick else range(len(lines))
+        for i in idx:
+            out.append((lang, lines[i], VOICES[lang][i % 2], None))
+    for k, item in enumerate(out):
+        out[k] = (*item[:3], RATIOS[k % len(RATIOS)])
+    return out
+
+
+def run_fill(engine, items, methods, lead: float, tail: float, bugs: list, log, pngs: list, png_count: int):
+    from takefit.engine import FitError, RenderRequest, Target
+
+    rows = []
+    for k, (lang, line, voice, ratio) in enumerate(items):
+        nat = engine.render(RenderRequest(line, voice=voice, target=Target.natural(), sample_rate=SR,
+                                          lead=lead, tail=tail))
+        span = measure_speech(nat.audio, SR)
+        nat_speech = Fraction(0) if span is None else Fraction(round((span[1] - span[0]) * SR), SR)
+        slot = Fraction(str(lead)) + nat_speech * Fraction(str(ratio)) + Fraction(str(tail))
+        target = Target.seconds(slot)
+        expected = target.samples(SR)
+        for method in methods:
+            row = FillRow(lang, line, voice, method, ratio, float(nat_speech), float(slot))
+            rows.append(row)
+            t0 = time.perf_counter()
+            try:
+                take = engine.render(RenderRequest(line, voice=voice, target=target, method=method, sample_rate=SR,
+                                                   lead=lead, tail=tail))
+            except FitError as e:
+                row.error = f"FitError: {e}"
+                continue
+            except Exception as e:                             # an engine bug: keep going, report it
+                row.error = f"{type(e).__name__}: {e}"
+                bugs.append((f"fill {voice} {method} {ratio}x {line!r}", traceback.format_exc()))
+                continue
+            row.render_s = time.perf_counter() - t0
+            row.used, row.engine_ratio = take.method, take.ratio
+            row.engine_start, row.engine_end = take.speech_start, take.speech_end
+            row.samples_err = len(take.audio) - expected
+            got = measure_speech(take.audio, SR)
+            if got is None:
+                row.error = "silent take"
+                continue
+            s, e = got
+            row.onset = s - lead
+            row.end_err = e - (float(slot) - tail)
+            row.span_ratio = (e - s) / float(slot)
+            row.trailing = float(slot) - e
+            if len(pngs) < png_count:
+                pngs.append(dict(name=f"fill_{k:02d}_{lang}_{voice}_{method}_{ratio:g}x", audio=take.audio,
+                                 slot=float(slot), tail=tail, lead=lead, span=got, pins=[],
+                                 title=f"slot fill {lang} #{k} {voice} {method} {ratio:g}x"
+                                       f" (slot {float(slot):.3f} s)"))
+        log(f"fill {k + 1}/{len(items)} {voice} {ratio:g}x done")
+    return rows
+
+
+def fill_summary(rows: list[FillRow], groups) -> tuple[str, list[tuple[str, bool]]]:
+    head = ("| method | set | takes | errors | span÷slot mean | span÷slot worst | onset p95 ms | onset max ms "
+            "| \\|end err\\| p95 ms | \\|end err\\| max ms | trailing silence mean ms | trailing silence worst ms "
+            "| max \\|length err\\| samples | render s mean | render s max |")
+    lines = [head, "|---|---|" + "---:|" * (head.count("|") - 3)]
+    goals = []
+    for method in sorted({r.method for r in rows}, key=lambda m: (m != "auto", m)):
+        for name, pred in groups:
+            sel = [r for r in rows if r.method == method and pred(r)]
+            ok = [r for r in sel if not r.error]
+            if not sel:
+                continue
+            sp = [r.span_ratio for r in ok]
+            on = [r.onset for r in ok]
+            en = [abs(r.end_err) for r in ok]
+            tr = [r.trailing for r in ok]
+            lerr = max((abs(r.samples_err) for r in ok), default=0)
+            rt = [r.render_s for r in ok]
+            lines.append(
+                f"| {method} | {name} | {len(sel)} | {len(sel) - len(ok)} | {np.mean(sp):.3f} | {min(sp):.3f} "
+                f"| {ms(pctl(on, 95))} | {ms(max(on))} | {ms(pctl(en, 95))} | {ms(max(en))} "
+                f"| {ms(float(np.mean(tr)))} | {ms(max(tr))} | {lerr} | {np.mean(rt):.2f} | {max(rt):.2f} |"
+                if ok else f"| {method} | {name} | {len(sel)} | {len(sel)} | — | — | — | — | — | — | — | — | — | — | — |")
+            if name == "all":
+                goals += [
+                    (f"[{method}] span÷slot mean {np.mean(sp):.3f} ≥ {GOAL_SPAN_MEAN}", bool(ok) and np.mean(sp) >= GOAL_SPAN_MEAN),
+                    (f"[{method}] span÷slot worst {min(sp) if sp else float('nan'):.3f} ≥ {GOAL_SPAN_WORST}",
+                     bool(ok) and min(sp) >= GOAL_SPAN_WORST),
+                    (f"[{method}] onset p95 {ms(pctl(on, 95))} ms ≤ {ms(GOAL_ONSET_P95)} ms",
+                     bool(ok) and pctl(on, 95) <= GOAL_ONSET_P95),
+                    (f"[{method}] |last-sound end − (slot − tail)| p95 {ms(pctl(en, 95))} ms ≤ {ms(GOAL_END_P95)} ms",
+                     bool(ok) and pctl(en, 95) <= GOAL_END_P95),
+                    (f"[{method}] exact length: max error {lerr} samples = 0", bool(ok) and lerr == 0),
+                    (f"[{method}] takes that failed to render: {len(sel) - len(ok)}", len(sel) == len(ok)),
+                ]
+    return "\n".join(lines), goals
+
+
+def fill_failing(r: FillRow) -> list[str]:
+    why = []
+    if r.error:
+        return [r.error]
+    if r.span_ratio < GOAL_SPAN_WORST:
+        why.append(f"span÷slot {r.span_ratio:.3f}")
+    if r.onset > GOAL_ONSET_P95:
+        why.append(f"onset {ms(r.onset)} ms")
+    if abs(r.end_err) > GOAL_END_P95:
+        why.append(f"end err {ms(r.end_err)} ms")
+    if r.samples_err:
+        why.append(f"length {r.samples_err} samples")
+    return why
+
+
+def fill_table(rows: list[FillRow]) -> str:
+    out = ["| # | lang | voice | method | line | ratio | natural speech s | slot s | used | engine ratio "
+           "| onset ms | end err ms | span÷slot | trailing ms | engine start/end s | length err | render s | note |",
+           "|---:|---|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---|"]
+    for k, r in enumerate(rows):
+        note = "; ".join(fill_failing(r))
+        out.append(f"| {k} | {r.lang} | {r.voice} | {r.method} | {short(r.line)} | {r.ratio:g} | {r.natural_speech:.3f} "
+                   f"| {r.slot:.3f} | {r.used or '—'} | {r.engine_ratio:.3f} | {ms(r.onset)} | {ms(r.end_err)} "
+                   f"| {r.span_ratio:.3f} | {ms(r.trailing)} | {r.engine_start:.3f}/{r.engine_end:.3f} "
+                   f"| {r.samples_err} | {r.render_s:.2f} | {short(note, 60)} |")
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------------------------------------
+# Hit points
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class PinRow:
+    lang: str
+    template: str
+    voice: str
+    factor: float
+    index: int                    # which pin of the line
+    word: str = ""
+    written: str = ""
+    natural_at: float = float("nan")   # the word's onset in the natural take (from speech start)
+    asked: float = float("nan")
+    placed: float = float("nan")       # the engine's report
+    measured: float | None = None
+    window: str = ""
+    slot: float = float("nan")
+    render_s: float = float("nan")
+    error: str = ""
+    other_onsets: int = 0         # further pause-onsets inside the ±150 ms window (ambiguity)
+
+    @property
+    def err(self) -> float | None:
+        return None if self.measured is None else self.measured - self.asked
+
+
+def pin_lines(quick: bool) -> list[tuple[str, str, str, float]]:
+    out = []
+    for lang, lines in (("en", PIN_LINES_EN), ("zh", PIN_LINES_ZH)):
+        idx = QUICK_PINS[lang] if quick else range(len(lines))
+        for i in idx:
+            out.append((lang, lines[i], VOICES[lang][i % 2]))
+    return [(*item, FACTORS[k % len(FACTORS)]) for k, item in enumerate(out)]
+
+
+def natural_word_onsets(take, template: str) -> list[float]:
+    """Seconds from the natural take's start at which each pinned word sounds: the first phoneme after
+    the k-th punctuation item (k = punctuation marks before the pin in the text), moved to the rise
+    out of the pause near there when there is one (like the engine, but measured here)."""
+    from takefit.engine.speech import onset_after
+
+    parts = template.split("{P}")
+    counts = [sum(ch in PUNCT_TEXT for ch in "".join(parts[: i + 1])) for i in range(len(parts) - 1)]
+    punct_items = [j for j, p in enumerate(take.phonemes) if p.phoneme in PUNCT_PHONEMES]
+    out = []
+    for k in counts:
+        if k - 1 >= len(punct_items):
+            raise RuntimeError(f"only {len(punct_items)} punctuation items in the reading of {template!r}")
+        j = punct_items[k - 1] + 1
+        while j < len(take.phonemes) and take.phonemes[j].phoneme in SKIP_PHONEMES | PUNCT_PHONEMES:
+            j += 1
+        est = take.phonemes[j].start
+        sr = take.sample_rate
+        onset = onset_after(take.audio, sr, int((est - 0.12) * sr), int((est + 0.06) * sr))
+        out.append(est if onset is None else onset / sr)
+    return out
+
+
+def write_pin(seconds: float, unit: str, fps: Fraction | None) -> tuple[str, float]:
+    """The pin markup and the exact time it asks for."""
+    if unit == "f":
+        n = max(1, round(seconds * fps))
+        return f"{{@{n}f}}", float(n / fps)
+    if unit == "ms":
+        n = round(seconds * 1000)
+        return f"{{@{n}ms}}", n / 1000
+    v = round(seconds, 3)
+    return f"{{@{v:.3f}s}}", v
+
+
+def all_onsets(audio, sr, start: int, stop: int) -> list[int]:
+    """Every pause-onset in [start, stop)."""
+    from takefit.engine.speech import onset_after
+
+    found, pos = [], start
+    while pos < stop:
+        o = onset_after(audio, sr, pos, stop)
+        if o is None:
+            break
+        found.append(o)
+        pos = o + int(0.01 * sr)
+    return found
+
+
+def run_pins(engine, items, lead: float, tail: float, seed: int, bugs: list, log, pngs: list, png_count: int):
+    from takefit.engine import FitError, RenderRequest, Target
+    from takefit.engine.speech import onset_after
+
+    rng = random.Random(seed)
+    units = [("s", None), ("ms", None), ("f", Fraction(25)), ("s", None), ("f", Fraction(24000, 1001))]
+    rows = []
+    for k, (lang, template, voice, factor) in enumerate(items):
+        plain = template.replace("{P}", "")
+        n_pins = template.count("{P}")
+        base = [PinRow(lang, template, voice, factor, i) for i in range(n_pins)]
+        rows += base
+        unit, fps = units[k % len(units)]
+        try:
+            nat = engine.render(RenderRequest(plain, voice=voice, target=Target.natural(), sample_rate=SR,
+                                              lead=lead, tail=tail))
+            span = measure_speech(nat.audio, SR)
+            onsets = natural_word_onsets(nat, template)
+        except Exception as e:
+            for r in base:
+                r.error = f"natural take: {type(e).__name__}: {e}"
+            bugs.append((f"pins natural {voice} {plain!r}", traceback.format_exc()))
+            continue
+        text, asked = template, []
+        for r, at in zip(base, onsets):
+            r.natural_at = at - span[0]
+            want = lead + r.natural_at * factor + rng.uniform(-0.03, 0.03)
+            mark, sec = write_pin(want, unit, fps)
+            text = text.replace("{P}", mark, 1)
+            r.written, r.asked = mark, sec
+            asked.append(sec)
+        slot = Fraction(str(lead)) + Fraction(round((span[1] - span[0]) * factor * 1000), 1000) \
+            + Fraction(str(tail)) + Fraction(round(rng.uniform(-0.05, 0.05) * 1000), 1000)
+        for r in base:
+            r.slot = float(slot)
+        t0 = time.perf_counter()
+        try:
+            take = engine.render(RenderRequest(text, voice=voice, target=Target.seconds(slot), method="auto",
+                                               sample_rate=SR, lead=lead, tail=tail, frame_rate=fps))
+        except FitError as e:
+            for r in base:
+                r.error = f"FitError: {e}"
+            continue
+        except Exception as e:
+            for r in base:
+                r.error = f"{type(e).__name__}: {e}"
+            bugs.append((f"pins {voice} {text!r} slot {float(slot):.3f}", traceback.format_exc()))
+            continue
+        spent = time.perf_counter() - t0
+        if len(take.pins) != n_pins:
+            bugs.append((f"pins {voice} {text!r}", f"take.pins has {len(take.pins)} entries, {n_pins} pins written"))
+        for r, p in zip(base, take.pins):
+            r.word, r.placed = p.word, p.placed
+            if abs(p.asked - r.asked) > 1e-6:
+                bugs.append((f"pins {voice} {text!r}", f"PinResult.asked {p.asked} ≠ written {r.asked}"))
+        for r in base:
+            r.render_s = spent
+            lo, hi = int(round((r.asked - 0.15) * SR)), int(round((r.asked + 0.15) * SR))
+            o = onset_after(take.audio, SR, lo, hi)
+            if o is not None:
+                r.window = "±150"
+                r.other_onsets = len(all_onsets(take.audio, SR, lo, hi)) - 1
+            else:
+                o = onset_after(take.audio, SR, int(round((r.asked - 0.3) * SR)), int(round((r.asked + 0.3) * SR)))
+                r.window = "±300" if o is not None else "unmeasured"
+            r.measured = None if o is None else o / SR
+        if len(pngs) < png_count:
+            pngs.append(dict(name=f"pins_{k:02d}_{lang}_{voice}", audio=take.audio, slot=float(slot), tail=tail,
+                             lead=lead, span=measure_speech(take.audio, SR),
+                             pins=[(r.asked, r.measured) for r in base],
+                             title=f"hit points {lang} #{k} {voice} ×{factor:g} "
+                                   + " ".join(r.written for r in base)))
+        log(f"pins {k + 1}/{len(items)} {voice} done")
+    return rows
+
+
+def pin_summary(rows: list[PinRow], groups) -> tuple[str, list[tuple[str, bool]]]:
+    lines = ["| set | pins | render errors | unmeasured | wider window | \\|measured − asked\\| median ms "
+             "| \\|measured − asked\\| p95 ms | max ms | signed mean ms | \\|placed − asked\\| max ms "
+             "| \\|measured − placed\\| median ms | max ms |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    goals = []
+    for name, pred in groups:
+        sel = [r for r in rows if pred(r)]
+        if not sel:
+            continue
+        ok = [r for r in sel if not r.error]
+        meas = [r for r in ok if r.measured is not None]
+        errs = [abs(r.err) for r in meas]
+        signed = [r.err for r in meas]
+        pl = [abs(r.placed - r.asked) for r in ok]
+        mp = [abs(r.measured - r.placed) for r in meas]
+        lines.append(f"| {name} | {len(sel)} | {len(sel) - len(ok)} | {len(ok) - len(meas)} "
+                     f"| {sum(r.window == '±300' for r in meas)} | {ms(pctl(errs, 50))} | {ms(pctl(errs, 95))} "
+                     f"| {ms(max(errs, default=float('nan')))} | {ms(float(np.mean(signed)) if signed else float('nan'))} "
+                     f"| {ms(max(pl, default=float('nan')))} | {ms(pctl(mp, 50))} | {ms(max(mp, default=float('nan')))} |")
+        if name == "all":
+            goals += [
+                (f"[auto] hit-point onset error median {ms(pctl(errs, 50))} ms ≤ {ms(GOAL_PIN_MEDIAN)} ms",
+                 bool(errs) and pctl(errs, 50) <= GOAL_PIN_MEDIAN),
+                (f"[auto] hit-point onset error max {ms(max(errs, default=float('nan')))} ms ≤ {ms(GOAL_PIN_MAX)} ms",
+                 bool(errs) and max(errs) <= GOAL_PIN_MAX),
+                (f"[auto] hit points unmeasured or not rendered: {len(sel) - len(meas)}", len(sel) == len(meas)),
+            ]
+    return "\n".join(lines), goals
+
+
+def pin_table(rows: list[PinRow]) -> str:
+    out = ["| # | lang | voice | line | factor | pin | word | natural onset s | asked s | placed (engine) s "
+           "| measured s | error ms | window | other onsets in window | slot s | render s | note |",
+           "|---:|---|---|---|---:|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|"]
+    for k, r in enumerate(rows):
+        note = r.error or ("FAIL > 60 ms" if r.err is not None and abs(r.err) > GOAL_PIN_MAX else "")
+        meas = "—" if r.measured is None else f"{r.measured:.3f}"
+        out.append(f"| {k} | {r.lang} | {r.voice} | {short(r.template.replace('{P}', '^'), 40)} | {r.factor:g} "
+                   f"| {r.written.replace('|', '')} | {r.word} | {r.natural_at:.3f} | {r.asked:.3f} | {r.placed:.3f} "
+                   f"| {meas} | {ms(r.err)} | {r.window} | {r.other_onsets} | {r.slot:.3f} | {r.render_s:.2f} "
+                   f"| {short(note, 60)} |")
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------------------------------------
+# Pictures
+# ------------------------------------------------------------------------------------------------
+def save_pngs(pngs: list[dict], out_dir: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for p in pngs:
+        audio, slot = p["audio"], p["slot"]
+        fig, (ax_w, ax_s) = plt.subplots(2, 1, figsize=(11, 5.2), sharex=True, height_ratios=(1, 2.2))
+        t = np.arange(len(audio)) / SR
+        ax_w.plot(t, audio, lw=0.4, color="0.2")
+        ax_s.specgram(audio, NFFT=1024, Fs=SR, noverlap=768, cmap="magma", vmin=-130)
+        ax_s.set_ylim(0, 8000)
+        for ax in (ax_w, ax_s):
+            ax.axvline(0, color="c", lw=1.5)
+            ax.axvline(slot, color="c", lw=1.5, label="slot")
+            ax.axvline(slot - p["tail"], color="c", lw=1, ls=":", label="slot − tail")
+            if p["lead"]:
+                ax.axvline(p["lead"], color="c", lw=1, ls=":")
+            if p["span"]:
+                ax.axvspan(*p["span"], color="lime", alpha=0.12, label="speech span (measured)")
+            for i, (asked, measured) in enumerate(p["pins"]):
+                ax.axvline(asked, color="r", lw=1.2, ls="--", label="pin asked" if i == 0 else None)
+                if measured is not None:
+                    ax.axvline(measured, color="yellow" if ax is ax_s else "orange", lw=1.2,
+                               label="pinned onset (measured)" if i == 0 else None)
+        ax_w.set_xlim(-0.05, slot + 0.05)
+        ax_w.legend(loc="upper right", fontsize=7, ncol=3)
+        ax_w.set_title(p["title"], fontsize=9)
+        ax_s.set_xlabel("seconds from the slot start")
+        ax_s.set_ylabel("Hz")
+        fig.tight_layout()
+        fig.savefig(out_dir / f"{p['name']}.png", dpi=100)
+        plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------------
+# Main
+# ------------------------------------------------------------------------------------------------
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="4 slot-fill and 4 hit-point lines (smoke run)")
+    ap.add_argument("--methods", default="auto", help="comma-separated fitting methods for the slot-fill part "
+                                                      "(auto, hybrid, model, stretch); default auto")
+    ap.add_argument("--lead", type=float, default=0.0, help="lead handle, seconds (default 0)")
+    ap.add_argument("--tail", type=float, default=0.04, help="tail handle, seconds (default 0.04)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=11, help="seed of the pin/slot offsets")
+    ap.add_argument("--skip-fill", action="store_true")
+    ap.add_argument("--skip-pins", action="store_true")
+    ap.add_argument("--out", type=Path, help="directory for spectrogram PNGs of a few takes")
+    ap.add_argument("--png-count", type=int, default=6, help="PNGs per part with --out (default 6)")
+    args = ap.parse_args()
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+
+    def log(msg: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+    t_start = time.perf_counter()
+    cpu_start = time.process_time()
+    load0 = os.getloadavg()
+    print(f"# Slot fill and hit points (bench/fill.py{' --quick' if args.quick else ''})\n")
+    print(f"- date: {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}; machine: {platform.machine()}, "
+          f"{os.cpu_count()} CPUs, Python {platform.python_version()}; engine threads {args.threads}")
+    print(f"- load average at start (1/5/15 min): {load0[0]:.2f} / {load0[1]:.2f} / {load0[2]:.2f}")
+    print(f"- handles: lead {args.lead:g} s, tail {args.tail:g} s; sample rate {SR} Hz; loudness −23 LUFS (default)")
+
+    from takefit.engine import Engine
+
+    engine = Engine(threads=args.threads)
+    bugs: list[tuple[str, str]] = []
+    goals: list[tuple[str, bool]] = []
+    fill_pngs: list[dict] = []
+    pin_pngs: list[dict] = []
+    png_count = args.png_count if args.out else 0
+    sections = []
+
+    if not args.skip_fill:
+        items = fill_lines(args.quick)
+        rows = run_fill(engine, items, methods, args.lead, args.tail, bugs, log, fill_pngs, png_count)
+        groups = [("en", lambda r: r.lang == "en"), ("zh", lambda r: r.lang == "zh"), ("all", lambda r: True)]
+        groups += [(f"ratio {x:g}", (lambda x: lambda r: r.ratio == x)(x)) for x in RATIOS]
+        table, g = fill_summary(rows, groups)
+        goals += g
+        failing = [k for k, r in enumerate(rows) if fill_failing(r)]
+        sections.append(
+            f"## Slot fill\n\n{len(items)} lines × {len(methods)} method(s); slot = lead + natural speech × ratio + "
+            f"tail. onset = measured speech start − lead; end err = measured speech end − (slot − tail); "
+            f"trailing silence = slot − measured speech end (its target is the tail, {1000 * args.tail:.0f} ms); "
+            f"length err = samples − the slot's exact sample count.\n\n{table}\n\n"
+            f"Lines outside a per-take goal (span÷slot < {GOAL_SPAN_WORST}, onset > {ms(GOAL_ONSET_P95)} ms, "
+            f"|end err| > {ms(GOAL_END_P95)} ms, length ≠ exact): "
+            f"{', '.join('#' + str(k) for k in failing) or 'none'}.\n\n"
+            f"### Per take\n\n{fill_table(rows)}")
+
+    if not args.skip_pins:
+        items = pin_lines(args.quick)
+        prows = run_pins(engine, items, args.lead, args.tail, args.seed, bugs, log, pin_pngs, png_count)
+        groups = [("en", lambda r: r.lang == "en"), ("zh", lambda r: r.lang == "zh"), ("all", lambda r: True)]
+        groups += [(v, (lambda v: lambda r: r.voice == v)(v)) for v in (*VOICES["en"], *VOICES["zh"])]
+        table, g = pin_summary(prows, groups)
+        goals += g
+        sections.append(
+            f"## Hit points\n\n{len(items)} lines, {len(prows)} pins, method auto. error = measured onset − asked "
+            f"(`onset_after` in asked ± 150 ms; ± 300 ms where that found none); placed = the engine's own "
+            f"`PinResult.placed`.\n\n{table}\n\n### Per pin\n\n{pin_table(prows)}")
+
+    if args.out:
+        save_pngs(fill_pngs + pin_pngs, args.out)
+
+    print()
+    print("\n\n".join(sections))
+    print("\n## Goals\n")
+    for text, ok in goals:
+        print(f"- {verdict(ok)} {text}")
+    if bugs:
+        print("\n## Engine exceptions and inconsistencies\n")
+        for what, tb in bugs:
+            print(f"- {what}\n\n```\n{tb.rstrip()}\n```")
+    load1 = os.getloadavg()
+    wall = time.perf_counter() - t_start
+    print(f"\nTotal runtime {wall:.0f} s ({wall / 60:.1f} min wall, {(time.process_time() - cpu_start) / 60:.1f} min CPU "
+          f"in this process); load average at the end (1/5/15 min): {load1[0]:.2f} / {load1[1]:.2f} / {load1[2]:.2f}"
+          + (f"; PNGs in {args.out}" if args.out else ""))
+    return 0 if goals and all(ok for _, ok in goals) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
