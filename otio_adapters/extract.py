@@ -11,7 +11,7 @@ from typing import Iterable, Sequence
 
 import opentimelineio as otio
 
-from takefit.otio_adapters import rates
+from takefit.otio_adapters import hits, rates
 from takefit.otio_adapters.place import is_dub_track
 from takefit.otio_adapters.cue import CLIP, CLIP_MARKER, MARKER, SUBTITLE, Cue, normalize_color
 
@@ -47,10 +47,11 @@ def extract(timeline: otio.schema.Timeline, tracks: Sequence[str] = (), colors: 
         wanted = {normalize_color(c) for c in colors}
         found = [f for f in found if f.color and normalize_color(f.color) in wanted]
     found.sort(key=lambda f: (f.start, f.duration))
-    width = max(3, len(str(len(found))))
-    return [Cue(id=f"c{i:0{width}d}", start=f.start, duration=f.duration, rate=rate, raw_text=f.text,
-                source=f.source, origin=f.origin, name=f.name, color=f.color)
-            for i, f in enumerate(found, 1)]
+    if tracks:   # point markers `@word` still pin words of the guide track's lines
+        found += [f for f in timeline_markers(timeline, rate, start) if not f.duration and f.text.strip()[:1] == "@"]
+        found.sort(key=lambda f: (f.start, f.duration))
+    return hits.apply([Cue(id="", start=f.start, duration=f.duration, rate=rate, raw_text=f.text,
+                           source=f.source, origin=f.origin, name=f.name, color=f.color) for f in found])
 
 
 # ------------------------------------------------------------------ markers

@@ -171,6 +171,7 @@ def resolve(raws: list, rate: Fraction, cast_path=None):
     Imports takefit.otio_adapters: call it from the worker, not from Resolve's Python."""
     from takefit.otio_adapters import cast as castfile
     from takefit.otio_adapters.cue import Cue
+    from takefit.otio_adapters import hits
     from takefit.otio_adapters.extract import POINT_FRAMES
 
     cast = castfile.load(cast_path) if cast_path else castfile.Cast()
@@ -178,7 +179,14 @@ def resolve(raws: list, rate: Fraction, cast_path=None):
     cues = []
     for i, r in enumerate(raws, 1):
         duration = 0 if r.duration < POINT_FRAMES else r.duration
-        cue = Cue(id="c{:0{}d}".format(i, width), start=r.start, duration=duration, rate=rate,
-                  raw_text=r.text, source=r.source, origin=r.origin, name=r.name, color=r.color)
-        cues.append(cast.resolve(cue))
-    return cues, cast
+        cues.append(Cue(id="c{:0{}d}".format(i, width), start=r.start, duration=duration, rate=rate,
+                        raw_text=r.text, source=r.source, origin=r.origin, name=r.name, color=r.color))
+    return [cast.resolve(c) for c in hits.apply(cues)], cast
+
+
+def lines_of(raws: list) -> list:
+    """The RawCues that are lines (not hit markers), in the order `resolve` returns their cues."""
+    from takefit.otio_adapters import hits
+    from takefit.otio_adapters.extract import POINT_FRAMES
+
+    return [r for r in raws if not (r.duration < POINT_FRAMES and hits.HIT.match(r.text or ""))]

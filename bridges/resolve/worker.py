@@ -23,7 +23,7 @@ import traceback
 from fractions import Fraction
 from pathlib import Path
 
-from .cues import RawCue, resolve
+from .cues import RawCue, lines_of, resolve
 
 # ------------------------------------------------------------------ daemon-backed renderer
 from takefit.otio_adapters.render import DaemonRenderer  # noqa: E402  (shared with `takefit dub`)
@@ -83,7 +83,7 @@ def _cue_json(cue) -> dict:
 def preview(job: dict) -> dict:
     raws = _raws(job)
     cues, cast = resolve(raws, _rate(job), job.get("cast"))
-    return {"cues": [dict(_cue_json(c), key=r.key) for r, c in zip(raws, cues)],
+    return {"cues": [dict(_cue_json(c), key=r.key) for r, c in zip(lines_of(raws), cues)],
             "cast": str(cast.path) if cast.path else None}
 
 
@@ -96,7 +96,7 @@ def render(job: dict, emit) -> dict:
     raws = _raws(job)
     rate = _rate(job)
     cues, cast = resolve(raws, rate, job.get("cast"))
-    keys = {c.id: r.key for r, c in zip(raws, cues)}
+    keys = {c.id: r.key for r, c in zip(lines_of(raws), cues)}
     only = set(job.get("only") or ())
     todo = [c for c in cues if not only or keys[c.id] in only]
     notes = []
