@@ -83,7 +83,7 @@ class Rendered:
     speech: tuple[int, int]
     anchors: tuple[fill.Anchor, ...] = ()
 
-    def anchored(self, plan: LinePlan, pinned: list[int], places: list[float]) -> "Rendered":
+    def anchored(self, plan: LinePlan, pinned: list[int], places: list[float], names: list[str] = ()) -> "Rendered":
         """Anchors: the speech start, each pinned word's sound, the speech end → `places`. A segment that
         would need less than MIN_RATIO or more than MAX_RATIO of its own pace is an error naming it."""
         sources = [float(self.speech[0]), *(self.word_onset(plan, i) for i in pinned), float(self.speech[1])]
@@ -93,7 +93,8 @@ class Rendered:
             factor = (p1 - p0) / (s1 - s0)
             if not (MIN_RATIO <= factor <= MAX_RATIO) and len(sources) > 2:
                 lo, hi = (s1 - s0) * MIN_RATIO / SAMPLE_RATE, (s1 - s0) * MAX_RATIO / SAMPLE_RATE
-                raise FitError(f"hit points: segment {k + 1} of {len(sources) - 1} reads in {(s1 - s0) / SAMPLE_RATE:.2f} s "
+                what = f"from {names[k]} to {names[k + 1]}" if names else f"{k + 1} of {len(sources) - 1}"
+                raise FitError(f"hit points: segment {what} reads in {(s1 - s0) / SAMPLE_RATE:.2f} s "
                                f"and is given {(p1 - p0) / SAMPLE_RATE:.2f} s ({factor:.2f}×); feasible is {lo:.2f} s "
                                f"to {hi:.2f} s. Move the pins or the slot.", min_seconds=lo, max_seconds=hi)
         return dataclasses.replace(self, anchors=tuple(fill.Anchor(s, p) for s, p in zip(sources, places)))
@@ -271,10 +272,11 @@ class Engine:
                            min_seconds=float(lead + tail + Fraction(str(req.pre_roll))))
         ratio = float(speech_slot / SAMPLE_RATE / heard)      # computed on speech, not on the file
         warnings = list(plan.reading.warnings) + pin_notes
+        marks = [(self.item_at(plan, p.phoneme), float(p.pin.seconds - lead) * SAMPLE_RATE, p) for p in pinned]
+        self._check_pins(marks, [float(lead * SAMPLE_RATE), *(m for _, m, _ in marks), float(lead * SAMPLE_RATE + speech_slot)])
         self._check_ratio(ratio, float(heard), float(lead + tail) + req.pre_roll, req, warnings)
         method = "natural" if req.target.kind == "natural" else (choose_method(ratio) if req.method == "auto"
                                                                  else req.method)
-        marks = [(self.item_at(plan, p.phoneme), float(p.pin.seconds - lead) * SAMPLE_RATE, p) for p in pinned]
         fitted = self._fit(plan, natural, method, marks, float(lead * SAMPLE_RATE), float(speech_slot), progress)
         t2 = time.perf_counter()
 
@@ -292,14 +294,14 @@ class Engine:
         if progress:
             progress(1.0, "done")
         seconds = self._seconds_in_take(fitted.anchors, sr, body24, req.pre_roll)
+        spoken = speech_span(out, sr) or (pre, pre)             # reported as measured in the take itself
         return Take(
             audio=out, sample_rate=sr, natural_seconds=float(natural_seconds), ratio=ratio, method=method,
             voice=plan.voice, phonemes=self._phoneme_durations(plan, fitted, seconds),
             warnings=warnings, text=plan.reading.text,
             timings={"frontend": t1 - t0, "render": t2 - t1, "post": t3 - t2, "total": t3 - t0},
             emotion=emotion.to_json() if emotion else None,
-            speech_start=round(seconds(fitted.anchors[0].source), 6),
-            speech_end=round(seconds(fitted.anchors[-1].source), 6),
+            speech_start=round(spoken[0] / sr, 6), speech_end=round(spoken[1] / sr, 6),
             pins=[PinResult(p.word, float(p.pin.seconds) + req.pre_roll, round(seconds(a.source), 6))
                   for (_, _, p), a in zip(marks, fitted.anchors[1:-1])],
         )
@@ -344,15 +346,16 @@ class Engine:
         """Render (or reuse) audio for the slot and the anchors that map it there: speech start → lead,
         each pinned word → its mark, the last sound's end → lead + speech24."""
         places = [lead24, *(m for _, m, _ in marks), lead24 + speech24]
-        self._check_pins(marks, places)
         if method == "natural":
             return natural.anchored(plan, [], [lead24, lead24 + natural.speech[1] - natural.speech[0]])
         if method == "stretch":
-            return natural.anchored(plan, [i for i, _, _ in marks], places)
+            names = ["the line's start", *(repr(p.word) for _, _, p in marks), "the line's end"]
+            return natural.anchored(plan, [i for i, _, _ in marks], places, names)
         pinned = [i for i, _, _ in marks]
         items = shorten_final(plan.items, natural.frames, natural.speech[1] / FRAME)
         removed = natural.frames - natural_frames(items)
-        frames = self._allocate(items, natural.anchored(plan, pinned, places), removed, method, pinned)
+        names = ["the line's start", *(repr(p.word) for _, _, p in marks), "the line's end"]
+        frames = self._allocate(items, natural.anchored(plan, pinned, places, names), removed, method, pinned)
         rendered = self._measure(plan, frames, progress).anchored(plan, pinned, places)
         if method == "model" and rendered.misses() > FRAME:
             # whole frames, no stretching: correct the allocation once with what this rendering measured
