@@ -118,36 +118,39 @@ LINES_ZH = [
     "门别关！我马上就到。",
 ]
 # {P} marks a hit point: the word after it is pinned (always right after a comma or a sentence end).
+# Kokoro does not pause at every comma or full stop: these lines and voices were picked (by rendering
+# candidates) so that every pinned word follows a pause of >= 15 ms under the 40 dB floor in its
+# voice's natural reading; the script checks that again (column "natural pause").
 PIN_LINES_EN = [
-    "Wait, {P}listen to me.",
-    "Look out, {P}behind you!",
-    "Ready? {P}Go!",
-    "Three, two, one, {P}action!",
-    "Stop. {P}Not another word.",
-    "Hello, {P}is anybody home? {P}Hello?",
-    "First the car, {P}then the house, {P}then you.",
-    "Okay. {P}Now we wait.",
-    "I'm sorry, {P}I didn't mean it.",
-    "Quiet, everyone. {P}She's coming in.",
-    "Run! {P}Don't look back. {P}Keep running!",
-    "Listen carefully, {P}this is important.",
+    ("Wait, {P}listen to me.", "af_heart"),
+    ("Look out, {P}behind you! {P}Get down!", "af_heart"),
+    ("Ready? {P}Go!", "af_heart"),
+    ("First the car, {P}then the house, {P}then you.", "af_heart"),
+    ("Okay. {P}Now we wait.", "af_heart"),
+    ("Okay, everyone. {P}Places, please. {P}Thank you.", "af_heart"),
+    ("Three, two, one, {P}action!", "am_michael"),
+    ("Stop. {P}Not another word. {P}Go home.", "am_michael"),
+    ("Hello, is anybody home? {P}Hello?", "am_michael"),
+    ("I'm sorry, {P}I didn't mean it.", "am_michael"),
+    ("Quiet, everyone. {P}She's coming in.", "am_michael"),
+    ("Listen carefully, {P}this is important.", "am_michael"),
 ]
 PIN_LINES_ZH = [
-    "三，二，一，{P}开始！",
-    "等一下，{P}听我说。",
-    "小心，{P}后面有人！",
-    "好的，{P}我们马上准备。",
-    "快跑！{P}别回头！",
-    "喂，{P}有人在家吗？{P}喂？",
-    "先吃饭，{P}然后写作业，{P}最后睡觉。",
-    "对不起，{P}我不是故意的。",
-    "安静，{P}她进来了。",
-    "准备好了吗？{P}出发！",
-    "记住，{P}这件事非常重要。",
-    "一，二，{P}三，{P}跳！",
+    ("三，二，一，{P}开始！", "zf_xiaoxiao"),
+    ("等一下，{P}听我说。", "zf_xiaoxiao"),
+    ("准备好了吗？{P}出发！{P}快！", "zf_xiaoxiao"),
+    ("记住，{P}这件事非常重要。{P}别忘了。", "zf_xiaoxiao"),
+    ("走吧。{P}别再等了。{P}天快黑了。", "zf_xiaoxiao"),
+    ("谢谢。{P}今天就到这里。", "zf_xiaoxiao"),
+    ("不行。{P}绝对不行。{P}听到了吗？", "zm_yunxi"),
+    ("听着。{P}我们有麻烦了。{P}大麻烦。", "zm_yunxi"),
+    ("快跑！{P}别回头！{P}一直跑！", "zm_yunxi"),
+    ("对不起，{P}我不是故意的。", "zm_yunxi"),
+    ("先吃饭，然后写作业，{P}最后睡觉。", "zm_yunxi"),
+    ("站住！{P}不许动！", "zm_yunxi"),
 ]
 QUICK_FILL = {"en": [0, 2], "zh": [0, 1]}
-QUICK_PINS = {"en": [0, 5], "zh": [0, 6]}
+QUICK_PINS = {"en": [0, 7], "zh": [0, 8]}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -267,7 +270,7 @@ def fill_summary(rows: list[FillRow], groups) -> tuple[str, list[tuple[str, bool
     head = ("| method | set | takes | errors | span÷slot mean | span÷slot worst | onset p95 ms | onset max ms "
             "| \\|end err\\| p95 ms | \\|end err\\| max ms | trailing silence mean ms | trailing silence worst ms "
             "| max \\|length err\\| samples | render s mean | render s max |")
-    lines = [head, "|---|---|" + "---:|" * (head.count("|") - 3)]
+    lines = [head, "|---|---|" + "---:|" * 13]
     goals = []
     for method in sorted({r.method for r in rows}, key=lambda m: (m != "auto", m)):
         for name, pred in groups:
@@ -350,6 +353,10 @@ class PinRow:
     render_s: float = float("nan")
     error: str = ""
     other_onsets: int = 0         # further pause-onsets inside the ±150 ms window (ambiguity)
+    nearest: float | None = None  # the pause-onset in the ±150 ms window nearest to the asked time
+    natural_pause: bool = False   # the natural reading has a measurable pause before the word
+    relaxed: float | None = None  # unmeasured at 40 dB: the onset found with a 30 or 20 dB floor
+    relaxed_floor: int = 0
 
     @property
     def err(self) -> float | None:
@@ -361,14 +368,15 @@ def pin_lines(quick: bool) -> list[tuple[str, str, str, float]]:
     for lang, lines in (("en", PIN_LINES_EN), ("zh", PIN_LINES_ZH)):
         idx = QUICK_PINS[lang] if quick else range(len(lines))
         for i in idx:
-            out.append((lang, lines[i], VOICES[lang][i % 2]))
+            out.append((lang, *lines[i]))
     return [(*item, FACTORS[k % len(FACTORS)]) for k, item in enumerate(out)]
 
 
-def natural_word_onsets(take, template: str) -> list[float]:
+def natural_word_onsets(take, template: str) -> list[tuple[float, bool]]:
     """Seconds from the natural take's start at which each pinned word sounds: the first phoneme after
     the k-th punctuation item (k = punctuation marks before the pin in the text), moved to the rise
-    out of the pause near there when there is one (like the engine, but measured here)."""
+    out of the pause near there when there is one (like the engine, but measured here); with whether
+    there was one."""
     from takefit.engine.speech import onset_after
 
     parts = template.split("{P}")
@@ -384,7 +392,7 @@ def natural_word_onsets(take, template: str) -> list[float]:
         est = take.phonemes[j].start
         sr = take.sample_rate
         onset = onset_after(take.audio, sr, int((est - 0.12) * sr), int((est + 0.06) * sr))
-        out.append(est if onset is None else onset / sr)
+        out.append((est, False) if onset is None else (onset / sr, True))
     return out
 
 
@@ -438,8 +446,8 @@ def run_pins(engine, items, lead: float, tail: float, seed: int, bugs: list, log
             bugs.append((f"pins natural {voice} {plain!r}", traceback.format_exc()))
             continue
         text, asked = template, []
-        for r, at in zip(base, onsets):
-            r.natural_at = at - span[0]
+        for r, (at, paused) in zip(base, onsets):
+            r.natural_at, r.natural_pause = at - span[0], paused
             want = lead + r.natural_at * factor + rng.uniform(-0.03, 0.03)
             mark, sec = write_pin(want, unit, fps)
             text = text.replace("{P}", mark, 1)
@@ -475,10 +483,18 @@ def run_pins(engine, items, lead: float, tail: float, seed: int, bugs: list, log
             o = onset_after(take.audio, SR, lo, hi)
             if o is not None:
                 r.window = "±150"
-                r.other_onsets = len(all_onsets(take.audio, SR, lo, hi)) - 1
+                found = all_onsets(take.audio, SR, lo, hi)
+                r.other_onsets = len(found) - 1
+                r.nearest = min(found, key=lambda x: abs(x / SR - r.asked)) / SR
             else:
                 o = onset_after(take.audio, SR, int(round((r.asked - 0.3) * SR)), int(round((r.asked + 0.3) * SR)))
                 r.window = "±300" if o is not None else "unmeasured"
+                if o is None:                     # a secondary figure only: a shallower pause, 30 or 20 dB
+                    for floor in (30, 20):
+                        x = onset_after(take.audio, SR, lo, hi, floor_db=floor)
+                        if x is not None:
+                            r.relaxed, r.relaxed_floor = x / SR, floor
+                            break
             r.measured = None if o is None else o / SR
         if len(pngs) < png_count:
             pngs.append(dict(name=f"pins_{k:02d}_{lang}_{voice}", audio=take.audio, slot=float(slot), tail=tail,
@@ -491,10 +507,10 @@ def run_pins(engine, items, lead: float, tail: float, seed: int, bugs: list, log
 
 
 def pin_summary(rows: list[PinRow], groups) -> tuple[str, list[tuple[str, bool]]]:
-    lines = ["| set | pins | render errors | unmeasured | wider window | \\|measured − asked\\| median ms "
+    lines = ["| set | pins | natural pause | render errors | unmeasured | wider window | \\|measured − asked\\| median ms "
              "| \\|measured − asked\\| p95 ms | max ms | signed mean ms | \\|placed − asked\\| max ms "
              "| \\|measured − placed\\| median ms | max ms |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     goals = []
     for name, pred in groups:
         sel = [r for r in rows if pred(r)]
@@ -506,11 +522,17 @@ def pin_summary(rows: list[PinRow], groups) -> tuple[str, list[tuple[str, bool]]
         signed = [r.err for r in meas]
         pl = [abs(r.placed - r.asked) for r in ok]
         mp = [abs(r.measured - r.placed) for r in meas]
-        lines.append(f"| {name} | {len(sel)} | {len(sel) - len(ok)} | {len(ok) - len(meas)} "
+        lines.append(f"| {name} | {len(sel)} | {sum(r.natural_pause for r in sel)} | {len(sel) - len(ok)} "
+                     f"| {len(ok) - len(meas)} "
                      f"| {sum(r.window == '±300' for r in meas)} | {ms(pctl(errs, 50))} | {ms(pctl(errs, 95))} "
                      f"| {ms(max(errs, default=float('nan')))} | {ms(float(np.mean(signed)) if signed else float('nan'))} "
                      f"| {ms(max(pl, default=float('nan')))} | {ms(pctl(mp, 50))} | {ms(max(mp, default=float('nan')))} |")
         if name == "all":
+            rel = errs + [abs(r.relaxed - r.asked) for r in ok if r.measured is None and r.relaxed is not None]
+            relaxed_row = (f"| all, with the relaxed-floor onsets of unmeasured pins | {len(sel)} | "
+                           f"{sum(r.natural_pause for r in sel)} | {len(sel) - len(ok)} | {len(ok) - len(rel)} | — "
+                           f"| {ms(pctl(rel, 50))} | {ms(pctl(rel, 95))} | {ms(max(rel, default=float('nan')))} "
+                           f"| — | — | — | — |")
             goals += [
                 (f"[auto] hit-point onset error median {ms(pctl(errs, 50))} ms ≤ {ms(GOAL_PIN_MEDIAN)} ms",
                  bool(errs) and pctl(errs, 50) <= GOAL_PIN_MEDIAN),
@@ -518,19 +540,25 @@ def pin_summary(rows: list[PinRow], groups) -> tuple[str, list[tuple[str, bool]]
                  bool(errs) and max(errs) <= GOAL_PIN_MAX),
                 (f"[auto] hit points unmeasured or not rendered: {len(sel) - len(meas)}", len(sel) == len(meas)),
             ]
+    if any(r.relaxed is not None for r in rows):
+        lines.append(relaxed_row)
     return "\n".join(lines), goals
 
 
 def pin_table(rows: list[PinRow]) -> str:
-    out = ["| # | lang | voice | line | factor | pin | word | natural onset s | asked s | placed (engine) s "
-           "| measured s | error ms | window | other onsets in window | slot s | render s | note |",
-           "|---:|---|---|---|---:|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|"]
+    out = ["| # | lang | voice | line | factor | pin | word | natural pause | natural onset s | asked s "
+           "| placed (engine) s | measured s | error ms | window | other onsets in window | nearest onset error ms "
+           "| relaxed-floor error ms | slot s | render s | note |",
+           "|---:|---|---|---|---:|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"]
     for k, r in enumerate(rows):
         note = r.error or ("FAIL > 60 ms" if r.err is not None and abs(r.err) > GOAL_PIN_MAX else "")
         meas = "—" if r.measured is None else f"{r.measured:.3f}"
+        near = ms(r.nearest - r.asked) if r.nearest is not None and r.other_onsets else ""
+        relaxed = f"{ms(r.relaxed - r.asked)} ({r.relaxed_floor} dB)" if r.relaxed is not None else ""
         out.append(f"| {k} | {r.lang} | {r.voice} | {short(r.template.replace('{P}', '^'), 40)} | {r.factor:g} "
-                   f"| {r.written.replace('|', '')} | {r.word} | {r.natural_at:.3f} | {r.asked:.3f} | {r.placed:.3f} "
-                   f"| {meas} | {ms(r.err)} | {r.window} | {r.other_onsets} | {r.slot:.3f} | {r.render_s:.2f} "
+                   f"| {r.written.replace('|', '')} | {r.word} | {'yes' if r.natural_pause else 'no'} | {r.natural_at:.3f} "
+                   f"| {r.asked:.3f} | {r.placed:.3f} | {meas} | {ms(r.err)} | {r.window} | {r.other_onsets} | {near} "
+                   f"| {relaxed} | {r.slot:.3f} | {r.render_s:.2f} "
                    f"| {short(note, 60)} |")
     return "\n".join(out)
 
@@ -662,7 +690,8 @@ def main() -> int:
     print(f"\nTotal runtime {wall:.0f} s ({wall / 60:.1f} min wall, {(time.process_time() - cpu_start) / 60:.1f} min CPU "
           f"in this process); load average at the end (1/5/15 min): {load1[0]:.2f} / {load1[1]:.2f} / {load1[2]:.2f}"
           + (f"; PNGs in {args.out}" if args.out else ""))
-    return 0 if goals and all(ok for _, ok in goals) else 1
+    main_goals = [ok for text, ok in goals if text.startswith("[auto]")] or [ok for _, ok in goals]
+    return 0 if main_goals and all(main_goals) else 1      # the exit status follows the auto method
 
 
 if __name__ == "__main__":

@@ -130,7 +130,9 @@ def test_fcp7_ntsc_dub_round_trip(tmp_path, renderer):
     assert by_id["c004"]["status"] == "skipped" and "empty text" in by_id["c004"]["error"]
     for cid in ("c001", "c002", "c003"):
         c = by_id[cid]
-        assert c["status"] in ("rendered", "cached")
+        # a slot over 3× the line's speech (2 s for "Good morning.") reads naturally, padded and flagged
+        assert c["status"] in ("rendered", "cached") or \
+            (c["status"] == "flagged" and any("padded with silence" in w for w in c["warnings"]))
         assert c["requested"]["samples"] == c["achieved"]["samples"] and c["requested"]["frames"] == c["achieved"]["frames"]
         assert c["take"] and c["ratio"] > 0 and c["timing"]["seconds"] > 0
     assert by_id["c001"]["voice_used"] == "af_bella" and by_id["c002"]["voice_used"] == "zf_xiaoyi"
