@@ -68,6 +68,9 @@ GOAL_SPAN_MEAN, GOAL_SPAN_WORST = 0.95, 0.90
 GOAL_ONSET_P95 = 0.030
 GOAL_END_P95 = 0.080
 GOAL_PIN_MEDIAN, GOAL_PIN_MAX = 0.030, 0.060
+# Extra check (not a span measure): a take whose sound lasts much less than the stretch take of the
+# same slot has lost speech (a word rendered near-silent), which the span alone cannot see.
+GOAL_ACTIVE_MIN = 0.85
 
 LINES_EN = [
     "I told you already, we don't have time.",
@@ -176,6 +179,16 @@ def measure_speech(audio: np.ndarray, sr: int) -> tuple[float, float] | None:
     return None if span is None else (span[0] / sr, span[1] / sr)
 
 
+def active_seconds(audio: np.ndarray, sr: int) -> float:
+    """Seconds of sound: 10 ms frames within 40 dB of the loudest one (the speech floor), pauses excluded."""
+    from takefit.engine.speech import FLOOR_DB, HOP_SECONDS, frame_levels
+
+    if len(audio) == 0:
+        return 0.0
+    levels = frame_levels(audio, sr)
+    return float(np.sum(levels >= levels.max() - FLOOR_DB)) * HOP_SECONDS
+
+
 def short(text: str, n: int = 34) -> str:
     text = text.replace("|", "\\|")
     return text if len(text) <= n else text[: n - 1] + "…"
@@ -203,16 +216,20 @@ class FillRow:
     render_s: float = float("nan")
     engine_start: float = float("nan")
     engine_end: float = float("nan")
+    active: float = float("nan")          # seconds of sound ÷ those of the stretch take of the same slot
     error: str = ""
 
 
-def fill_lines(quick: bool) -> list[tuple[str, str, str, float]]:
-    """(lang, line, voice, ratio) in a fixed order: the ratio cycles over all lines, the voice alternates."""
+def fill_lines(quick: bool, all_ratios: bool = False) -> list[tuple[str, str, str, float]]:
+    """(lang, line, voice, ratio) in a fixed order: the ratio cycles over all lines (or, with
+    `all_ratios`, every line at every ratio), the voice alternates."""
     out = []
     for lang, lines in (("en", LINES_EN), ("zh", LINES_ZH)):
         idx = QUICK_FILL[lang] if quick else range(len(lines))
         for i in idx:
             out.append((lang, lines[i], VOICES[lang][i % 2], None))
+    if all_ratios:
+        return [(*item[:3], r) for item in out for r in RATIOS]
     for k, item in enumerate(out):
         out[k] = (*item[:3], RATIOS[k % len(RATIOS)])
     return out
@@ -230,6 +247,13 @@ def run_fill(engine, items, methods, lead: float, tail: float, bugs: list, log, 
         slot = Fraction(str(lead)) + nat_speech * Fraction(str(ratio)) + Fraction(str(tail))
         target = Target.seconds(slot)
         expected = target.samples(SR)
+        # reference for "no speech lost": the stretch take (the natural rendering, time-scaled), cheap
+        try:
+            ref = engine.render(RenderRequest(line, voice=voice, target=target, method="stretch", sample_rate=SR,
+                                              lead=lead, tail=tail))
+            ref_active = active_seconds(ref.audio, SR)
+        except Exception:
+            ref_active = float("nan")
         for method in methods:
             row = FillRow(lang, line, voice, method, ratio, float(nat_speech), float(slot))
             rows.append(row)
@@ -248,6 +272,7 @@ def run_fill(engine, items, methods, lead: float, tail: float, bugs: list, log, 
             row.used, row.engine_ratio = take.method, take.ratio
             row.engine_start, row.engine_end = take.speech_start, take.speech_end
             row.samples_err = len(take.audio) - expected
+            row.active = active_seconds(take.audio, SR) / ref_active
             got = measure_speech(take.audio, SR)
             if got is None:
                 row.error = "silent take"
@@ -269,8 +294,8 @@ def run_fill(engine, items, methods, lead: float, tail: float, bugs: list, log, 
 def fill_summary(rows: list[FillRow], groups) -> tuple[str, list[tuple[str, bool]]]:
     head = ("| method | set | takes | errors | span÷slot mean | span÷slot worst | onset p95 ms | onset max ms "
             "| \\|end err\\| p95 ms | \\|end err\\| max ms | trailing silence mean ms | trailing silence worst ms "
-            "| max \\|length err\\| samples | render s mean | render s max |")
-    lines = [head, "|---|---|" + "---:|" * 13]
+            "| max \\|length err\\| samples | sound ÷ stretch take min | takes < 0.85 | render s mean | render s max |")
+    lines = [head, "|---|---|" + "---:|" * 15]
     goals = []
     for method in sorted({r.method for r in rows}, key=lambda m: (m != "auto", m)):
         for name, pred in groups:
@@ -284,11 +309,14 @@ def fill_summary(rows: list[FillRow], groups) -> tuple[str, list[tuple[str, bool
             tr = [r.trailing for r in ok]
             lerr = max((abs(r.samples_err) for r in ok), default=0)
             rt = [r.render_s for r in ok]
+            act = [r.active for r in ok if math.isfinite(r.active)]
+            lost = sum(a < GOAL_ACTIVE_MIN for a in act)
             lines.append(
                 f"| {method} | {name} | {len(sel)} | {len(sel) - len(ok)} | {np.mean(sp):.3f} | {min(sp):.3f} "
                 f"| {ms(pctl(on, 95))} | {ms(max(on))} | {ms(pctl(en, 95))} | {ms(max(en))} "
-                f"| {ms(float(np.mean(tr)))} | {ms(max(tr))} | {lerr} | {np.mean(rt):.2f} | {max(rt):.2f} |"
-                if ok else f"| {method} | {name} | {len(sel)} | {len(sel)} | — | — | — | — | — | — | — | — | — | — | — |")
+                f"| {ms(float(np.mean(tr)))} | {ms(max(tr))} | {lerr} | {min(act, default=float('nan')):.2f} | {lost} "
+                f"| {np.mean(rt):.2f} | {max(rt):.2f} |"
+                if ok else f"| {method} | {name} | {len(sel)} | {len(sel)} |" + " — |" * 13)
             if name == "all":
                 goals += [
                     (f"[{method}] span÷slot mean {np.mean(sp):.3f} ≥ {GOAL_SPAN_MEAN}", bool(ok) and np.mean(sp) >= GOAL_SPAN_MEAN),
@@ -300,6 +328,8 @@ def fill_summary(rows: list[FillRow], groups) -> tuple[str, list[tuple[str, bool
                      bool(ok) and pctl(en, 95) <= GOAL_END_P95),
                     (f"[{method}] exact length: max error {lerr} samples = 0", bool(ok) and lerr == 0),
                     (f"[{method}] takes that failed to render: {len(sel) - len(ok)}", len(sel) == len(ok)),
+                    (f"[{method}] (extra check) takes whose sound lasts < {GOAL_ACTIVE_MIN} × the stretch take's "
+                     f"(speech lost): {lost}", lost == 0),
                 ]
     return "\n".join(lines), goals
 
@@ -316,19 +346,22 @@ def fill_failing(r: FillRow) -> list[str]:
         why.append(f"end err {ms(r.end_err)} ms")
     if r.samples_err:
         why.append(f"length {r.samples_err} samples")
+    if r.active < GOAL_ACTIVE_MIN:
+        why.append(f"sound {r.active:.2f}× the stretch take's: speech lost")
     return why
 
 
 def fill_table(rows: list[FillRow]) -> str:
     out = ["| # | lang | voice | method | line | ratio | natural speech s | slot s | used | engine ratio "
-           "| onset ms | end err ms | span÷slot | trailing ms | engine start/end s | length err | render s | note |",
-           "|---:|---|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---|"]
+           "| onset ms | end err ms | span÷slot | trailing ms | engine start/end s | length err | sound ÷ stretch "
+           "| render s | note |",
+           "|---:|---|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|"]
     for k, r in enumerate(rows):
         note = "; ".join(fill_failing(r))
         out.append(f"| {k} | {r.lang} | {r.voice} | {r.method} | {short(r.line)} | {r.ratio:g} | {r.natural_speech:.3f} "
                    f"| {r.slot:.3f} | {r.used or '—'} | {r.engine_ratio:.3f} | {ms(r.onset)} | {ms(r.end_err)} "
                    f"| {r.span_ratio:.3f} | {ms(r.trailing)} | {r.engine_start:.3f}/{r.engine_end:.3f} "
-                   f"| {r.samples_err} | {r.render_s:.2f} | {short(note, 60)} |")
+                   f"| {r.samples_err} | {r.active:.2f} | {r.render_s:.2f} | {short(note, 60)} |")
     return "\n".join(out)
 
 
@@ -357,6 +390,7 @@ class PinRow:
     natural_pause: bool = False   # the natural reading has a measurable pause before the word
     relaxed: float | None = None  # unmeasured at 40 dB: the onset found with a 30 or 20 dB floor
     relaxed_floor: int = 0
+    active: float = float("nan")  # the line's seconds of sound ÷ those of its stretch take (same pins)
 
     @property
     def err(self) -> float | None:
@@ -374,9 +408,9 @@ def pin_lines(quick: bool) -> list[tuple[str, str, str, float]]:
 
 def natural_word_onsets(take, template: str) -> list[tuple[float, bool]]:
     """Seconds from the natural take's start at which each pinned word sounds: the first phoneme after
-    the k-th punctuation item (k = punctuation marks before the pin in the text), moved to the rise
-    out of the pause near there when there is one (like the engine, but measured here); with whether
-    there was one."""
+    the k-th punctuation item (k = punctuation marks before the pin in the text), moved to the first
+    rise out of a pause between 120 ms before that punctuation item (the decoder starts a word up to
+    ~90 ms before its frame) and 60 ms after the phoneme, when there is one; with whether there was."""
     from takefit.engine.speech import onset_after
 
     parts = template.split("{P}")
@@ -391,7 +425,8 @@ def natural_word_onsets(take, template: str) -> list[tuple[float, bool]]:
             j += 1
         est = take.phonemes[j].start
         sr = take.sample_rate
-        onset = onset_after(take.audio, sr, int((est - 0.12) * sr), int((est + 0.06) * sr))
+        lo = min(take.phonemes[punct_items[k - 1]].start, est) - 0.12
+        onset = onset_after(take.audio, sr, int(lo * sr), int((est + 0.06) * sr))
         out.append((est, False) if onset is None else (onset / sr, True))
     return out
 
@@ -471,6 +506,13 @@ def run_pins(engine, items, lead: float, tail: float, seed: int, bugs: list, log
             bugs.append((f"pins {voice} {text!r} slot {float(slot):.3f}", traceback.format_exc()))
             continue
         spent = time.perf_counter() - t0
+        try:
+            ref = engine.render(RenderRequest(text, voice=voice, target=Target.seconds(slot), method="stretch",
+                                              sample_rate=SR, lead=lead, tail=tail, frame_rate=fps))
+            for r in base:
+                r.active = active_seconds(take.audio, SR) / active_seconds(ref.audio, SR)
+        except Exception:
+            pass
         if len(take.pins) != n_pins:
             bugs.append((f"pins {voice} {text!r}", f"take.pins has {len(take.pins)} entries, {n_pins} pins written"))
         for r, p in zip(base, take.pins):
@@ -539,6 +581,9 @@ def pin_summary(rows: list[PinRow], groups) -> tuple[str, list[tuple[str, bool]]
                 (f"[auto] hit-point onset error max {ms(max(errs, default=float('nan')))} ms ≤ {ms(GOAL_PIN_MAX)} ms",
                  bool(errs) and max(errs) <= GOAL_PIN_MAX),
                 (f"[auto] hit points unmeasured or not rendered: {len(sel) - len(meas)}", len(sel) == len(meas)),
+                (f"[auto] (extra check) hit-point lines whose sound lasts < {GOAL_ACTIVE_MIN} × the stretch take's: "
+                 f"{len({r.template for r in ok if r.active < GOAL_ACTIVE_MIN})}",
+                 not any(r.active < GOAL_ACTIVE_MIN for r in ok)),
             ]
     if any(r.relaxed is not None for r in rows):
         lines.append(relaxed_row)
@@ -548,17 +593,19 @@ def pin_summary(rows: list[PinRow], groups) -> tuple[str, list[tuple[str, bool]]
 def pin_table(rows: list[PinRow]) -> str:
     out = ["| # | lang | voice | line | factor | pin | word | natural pause | natural onset s | asked s "
            "| placed (engine) s | measured s | error ms | window | other onsets in window | nearest onset error ms "
-           "| relaxed-floor error ms | slot s | render s | note |",
-           "|---:|---|---|---|---:|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"]
+           "| relaxed-floor error ms | slot s | sound ÷ stretch | render s | note |",
+           "|---:|---|---|---|---:|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|"]
     for k, r in enumerate(rows):
         note = r.error or ("FAIL > 60 ms" if r.err is not None and abs(r.err) > GOAL_PIN_MAX else "")
+        if r.active < GOAL_ACTIVE_MIN:
+            note = (note + "; " if note else "") + "speech lost"
         meas = "—" if r.measured is None else f"{r.measured:.3f}"
         near = ms(r.nearest - r.asked) if r.nearest is not None and r.other_onsets else ""
         relaxed = f"{ms(r.relaxed - r.asked)} ({r.relaxed_floor} dB)" if r.relaxed is not None else ""
         out.append(f"| {k} | {r.lang} | {r.voice} | {short(r.template.replace('{P}', '^'), 40)} | {r.factor:g} "
                    f"| {r.written.replace('|', '')} | {r.word} | {'yes' if r.natural_pause else 'no'} | {r.natural_at:.3f} "
                    f"| {r.asked:.3f} | {r.placed:.3f} | {meas} | {ms(r.err)} | {r.window} | {r.other_onsets} | {near} "
-                   f"| {relaxed} | {r.slot:.3f} | {r.render_s:.2f} "
+                   f"| {relaxed} | {r.slot:.3f} | {r.active:.2f} | {r.render_s:.2f} "
                    f"| {short(note, 60)} |")
     return "\n".join(out)
 
@@ -610,6 +657,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="4 slot-fill and 4 hit-point lines (smoke run)")
     ap.add_argument("--methods", default="auto", help="comma-separated fitting methods for the slot-fill part "
                                                       "(auto, hybrid, model, stretch); default auto")
+    ap.add_argument("--all-ratios", action="store_true", help="slot fill: every line at every ratio (5× the takes)")
     ap.add_argument("--lead", type=float, default=0.0, help="lead handle, seconds (default 0)")
     ap.add_argument("--tail", type=float, default=0.04, help="tail handle, seconds (default 0.04)")
     ap.add_argument("--threads", type=int, default=2)
@@ -644,7 +692,7 @@ def main() -> int:
     sections = []
 
     if not args.skip_fill:
-        items = fill_lines(args.quick)
+        items = fill_lines(args.quick, args.all_ratios)
         rows = run_fill(engine, items, methods, args.lead, args.tail, bugs, log, fill_pngs, png_count)
         groups = [("en", lambda r: r.lang == "en"), ("zh", lambda r: r.lang == "zh"), ("all", lambda r: True)]
         groups += [(f"ratio {x:g}", (lambda x: lambda r: r.ratio == x)(x)) for x in RATIOS]
@@ -652,12 +700,14 @@ def main() -> int:
         goals += g
         failing = [k for k, r in enumerate(rows) if fill_failing(r)]
         sections.append(
-            f"## Slot fill\n\n{len(items)} lines × {len(methods)} method(s); slot = lead + natural speech × ratio + "
+            f"## Slot fill\n\n{len(items)} takes per method × {len(methods)} method(s); slot = lead + natural speech × ratio + "
             f"tail. onset = measured speech start − lead; end err = measured speech end − (slot − tail); "
             f"trailing silence = slot − measured speech end (its target is the tail, {1000 * args.tail:.0f} ms); "
-            f"length err = samples − the slot's exact sample count.\n\n{table}\n\n"
+            f"length err = samples − the slot's exact sample count; sound ÷ stretch = seconds of sound (10 ms "
+            f"frames above the speech floor) against the `stretch` take of the same slot, the natural rendering "
+            f"time-scaled, which keeps every word (below {GOAL_ACTIVE_MIN}: speech lost).\n\n{table}\n\n"
             f"Lines outside a per-take goal (span÷slot < {GOAL_SPAN_WORST}, onset > {ms(GOAL_ONSET_P95)} ms, "
-            f"|end err| > {ms(GOAL_END_P95)} ms, length ≠ exact): "
+            f"|end err| > {ms(GOAL_END_P95)} ms, length ≠ exact, sound < {GOAL_ACTIVE_MIN} × stretch): "
             f"{', '.join('#' + str(k) for k in failing) or 'none'}.\n\n"
             f"### Per take\n\n{fill_table(rows)}")
 

@@ -20,7 +20,7 @@ from .emotion.style import directions as style_directions
 from .emotion.resolve import EmotionResolver
 from .errors import FitError, InputError
 from .fitting import (COMPRESS_WEIGHT, FIXED, FRAME, JOIN_PAUSE, LENGTHEN_WEIGHT, Item, allocate, classify, hybrid,
-                      mark_fixed, min_model_frames, natural_frames, segment_bounds, shorten_final, trims)
+                      mark_fixed, min_model_frames, natural_frames, hold_final, segment_bounds, trims)
 from .frontend import Frontend, Lexicon, Reading, clean, split_chunks
 from .speech import onset_after, speech_span
 from .kokoro import SAMPLE_RATE, KokoroModel, VoiceBank, VoiceInfo
@@ -352,30 +352,27 @@ class Engine:
             names = ["the line's start", *(repr(p.word) for _, _, p in marks), "the line's end"]
             return natural.anchored(plan, [i for i, _, _ in marks], places, names)
         pinned = [i for i, _, _ in marks]
-        items = shorten_final(plan.items, natural.frames, natural.speech[1] / FRAME)
-        removed = natural.frames - natural_frames(items)
+        items = hold_final(plan.items, natural.frames, natural.speech[1] / FRAME)
         names = ["the line's start", *(repr(p.word) for _, _, p in marks), "the line's end"]
-        frames = self._allocate(items, natural.anchored(plan, pinned, places, names), removed, method, pinned)
+        frames = self._allocate(items, natural.anchored(plan, pinned, places, names), method, pinned)
         rendered = self._measure(plan, frames, progress).anchored(plan, pinned, places)
         if method == "model" and rendered.misses() > FRAME:
             # whole frames, no stretching: correct the allocation once with what this rendering measured
-            frames = self._allocate(items, rendered, np.zeros_like(frames), method, pinned)
+            frames = self._allocate(items, rendered, method, pinned)
             rendered = self._measure(plan, frames, progress).anchored(plan, pinned, places)
         return rendered
 
     @staticmethod
-    def _allocate(items: list[Item], measured: "Rendered", removed: np.ndarray, method: str,
-                  pinned: list[int]) -> np.ndarray:
+    def _allocate(items: list[Item], measured: "Rendered", method: str, pinned: list[int]) -> np.ndarray:
         """Frames per item, segment by segment between hit points: each segment's movable frames scaled
         by its measured speech length against its place (`model`: whole frames only; `hybrid` moves
-        pauses and long vowels and leaves the rest to the stretcher). `removed` counts the frames
-        shorten_final took out of `measured.frames` (dead time, not part of the measured speech)."""
+        pauses and long vowels and leaves the rest to the stretcher)."""
         out = natural_frames(items).astype(np.int64)
         for (lo, hi), a, b in zip(segment_bounds(items, pinned), measured.anchors, measured.anchors[1:]):
             seg = items[lo:hi]
             movable = np.array([it.kind not in FIXED for it in seg])
             fixed = int(out[lo:hi][~movable].sum())
-            spoken = int((measured.frames[lo:hi] - removed[lo:hi])[movable].sum())
+            spoken = int(measured.frames[lo:hi][movable].sum())
             target = fixed + max(spoken, 1) * (b.place - a.place) / (b.source - a.source)
             if method == "model":
                 weights = LENGTHEN_WEIGHT if target >= out[lo:hi].sum() else COMPRESS_WEIGHT

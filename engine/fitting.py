@@ -17,7 +17,7 @@ FRAME = 600  # samples at 24 kHz per duration unit
 # tokens render at their predicted length and whole frames of silence are cut from the audio instead.
 LEAD_KEEP_FRAMES = 6       # speech starts up to ~4 frames before the pad's end: keep 150 ms
 TAIL_KEEP_FRAMES = 6       # after the last phoneme, keep 150 ms of the closing pause
-FIXED = ("edge", "tail")   # rendered as predicted, trimmed in the audio, never moved by fitting
+FIXED = ("edge", "tail", "final")   # never moved by fitting (edges and tails are trimmed in the audio)
 JOIN_PAUSE = {".": 10, "!": 10, "?": 10, ";": 8, ":": 8, ",": 6, "—": 6, "…": 8, " ": 3}
 
 VOWELS = set("aeiouyɑɐɒæɔəɚɛɜɪʊʌɤɨɯøœAIOQWYᵊᵻ↓→↗↘ː")
@@ -29,9 +29,9 @@ PAUSES = set(";:,.!?—…\"()“”«»")
 # plosives almost none, as in slowed natural speech). Compression in-model stays near uniform,
 # because shortening already-short consonants is what hurts intelligibility.
 LENGTHEN_WEIGHT = {"pause": 4.0, "join": 4.0, "space": 1.0, "vowel": 2.0, "sonorant": 1.0,
-                   "fricative": 0.6, "plosive": 0.15, "mark": 0.3, "edge": 0.0, "tail": 0.0}
+                   "fricative": 0.6, "plosive": 0.15, "mark": 0.3, "edge": 0.0, "tail": 0.0, "final": 0.0}
 COMPRESS_WEIGHT = {"pause": 1.6, "join": 1.6, "space": 1.0, "vowel": 1.0, "sonorant": 0.9,
-                   "fricative": 0.9, "plosive": 0.8, "mark": 0.8, "edge": 0.0, "tail": 0.0}
+                   "fricative": 0.9, "plosive": 0.8, "mark": 0.8, "edge": 0.0, "tail": 0.0, "final": 0.0}
 
 
 def classify(ch: str) -> str:
@@ -183,29 +183,26 @@ def hybrid(items: list[Item], target_frames: float) -> np.ndarray:
     return nat + steps if delta > 0 else nat - steps
 
 
-DECAY_FRAMES = 2   # frames of rendered near-silence kept after the last sound: its decay, never cut
+DECAY_FRAMES = 2   # frames after the last sound that still belong to its decay
 
 
-def shorten_final(items: list[Item], frames: np.ndarray, speech_end_frame: float) -> list[Item]:
-    """Phrase-final lengthening that the decoder renders as near-silence, taken out in whole frames.
+def hold_final(items: list[Item], frames: np.ndarray, speech_end_frame: float) -> list[Item]:
+    """Phrase-final lengthening that the decoder renders as near-silence is held at its own length.
 
     The duration stage gives a line's last vowel up to 30 frames; the decoder voices the start of it
-    and fades the rest below hearing, so that silence would count as speech and be stretched with it.
-    Given where the sound really ended (`speech_end_frame`, in output frames of a rendering with
-    `frames`), the last spoken items lose the frames that lie after it (DECAY_FRAMES kept), from the
-    last one backwards, each keeping at least one frame. Returns new items; the input is unchanged."""
+    and fades the rest below hearing. Lengthening it would only add silence, and shortening it in
+    the model was measured to swallow the last syllable (Whisper lost 准备 in 好的，我们马上准备。 at
+    1.2× and 1.5×, kept with the item held). So the last spoken items that reach more than
+    DECAY_FRAMES past where the sound really ended (`speech_end_frame`, in output frames of a
+    rendering with `frames`) become 'final': fixed like the edges; the silence is then cut where
+    the take is placed (fill.py), never stretched. Returns new items; the input is unchanged."""
     out = [Item(it.label, it.kind, it.predicted, it.chunk, it.keep) for it in items]
     ends = np.cumsum(frames)
     i = max(j for j, it in enumerate(out) if it.kind not in FIXED)
-    budget = int(np.floor(ends[i] - speech_end_frame)) - DECAY_FRAMES
-    while budget > 0 and i >= 0 and out[i].kind not in FIXED:
-        start = ends[i] - frames[i]
-        dead = int(np.floor(ends[i] - max(start, speech_end_frame + DECAY_FRAMES)))
-        cut = min(budget, dead, int(frames[i]) - 1)
-        if cut <= 0:
+    while i >= 0 and out[i].kind not in FIXED and ends[i] > speech_end_frame + DECAY_FRAMES:
+        out[i].kind = "final"
+        if ends[i] - frames[i] <= speech_end_frame:
             break
-        out[i].predicted = float(int(frames[i]) - cut)
-        budget -= cut
         i -= 1
     return out
 
