@@ -20,7 +20,7 @@ EPILOG = f"""targets (pick one; none = the natural length):
 where the speech goes (the slot is the target length):
   the first sound starts at the slot's first frame (--lead, default 0) and the last sound ends
   --tail before its last frame (default 0.04 s: the decay, so no final consonant is cut). A vowel the
-  model would hold on as near-silence is shortened, not stretched; pauses inside the line stay.
+  model would hold on as near-silence is cut, not stretched; pauses inside the line stay.
 
 hit points — pin a word's onset to a time in the slot (from its first frame):
   "Ready? {{@1.5s}}Go!"        "Go" starts 1.5 s into the slot (also {{@1500ms}})
