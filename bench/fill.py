@@ -20,13 +20,23 @@ Slot fill
     span ÷ slot, trailing silence (slot − speech end, the tail handle plus whatever the fit left
     empty), length error in samples (must be 0) and the render time of the fitted take (the natural
     rendering is cached by the engine, so this is the fit alone). Goals: span ÷ slot ≥ 0.95 mean
-    and ≥ 0.90 worst; onset ≤ 30 ms at p95; |end error| ≤ 80 ms at p95.
+    and ≥ 0.90 worst; onset ≤ 30 ms at p95; |end error| ≤ 80 ms at p95. ``--all-ratios`` renders
+    every line at every ratio instead of cycling.
+
+    Extra check: the span cannot see a word the decoder swallowed (a near-silent syllable is not
+    speech to the 40 dB rule, and the fit stretches what is left over the slot). With the eval
+    extra installed, Whisper base (as in bench/fit_quality.py) transcribes the natural and the
+    fitted take of each line; a fitted take with ≥ 2 more word (en) / character (zh) errors than
+    its natural take is flagged (``--no-asr`` skips it). Whisper still hears words ~50 dB down, so
+    this catches lost words, not merely faint ones.
 
 Hit points
     24 lines with one or two ``{@…}`` pins, each before a word that follows a comma or a sentence
-    end (so its onset follows a pause and can be found by energy). The pinned word's natural onset
-    is found in the natural take (the first phoneme after the k-th punctuation item in
-    ``take.phonemes``, refined by ``onset_after``); each line gets a scale factor between 0.8 and
+    end (so its onset follows a pause and can be found by energy; Kokoro does not pause at every
+    comma, so the lines and voices were picked where it does, and the table says whether the natural
+    take has that pause). The pinned word's natural onset is found in the natural take (the first
+    phoneme after the k-th punctuation item in ``take.phonemes``, moved to the first rise out of a
+    pause from 120 ms before that punctuation item); each line gets a scale factor between 0.8 and
     1.3, the pin goes to ``lead + natural position × factor`` plus a small seeded offset (±30 ms),
     written in seconds, milliseconds or frames (25 fps and 23.976 fps, given as ``frame_rate``) in
     turn, the slot to ``natural speech × factor + handles`` ± 50 ms. The pinned word's onset is
@@ -68,9 +78,10 @@ GOAL_SPAN_MEAN, GOAL_SPAN_WORST = 0.95, 0.90
 GOAL_ONSET_P95 = 0.030
 GOAL_END_P95 = 0.080
 GOAL_PIN_MEDIAN, GOAL_PIN_MAX = 0.030, 0.060
-# Extra check (not a span measure): a take whose sound lasts much less than the stretch take of the
-# same slot has lost speech (a word rendered near-silent), which the span alone cannot see.
-GOAL_ACTIVE_MIN = 0.85
+# Extra check (not a span measure): a word rendered near-silent is not "speech" to the 40 dB rule, so
+# the span can fill the slot without it. Whisper base transcribes the natural and the fitted take; a
+# fitted take with this many more word (en) / character (zh) errors than its natural take is flagged.
+ASR_EXTRA_FLAG = 2
 
 LINES_EN = [
     "I told you already, we don't have time.",
@@ -179,14 +190,47 @@ def measure_speech(audio: np.ndarray, sr: int) -> tuple[float, float] | None:
     return None if span is None else (span[0] / sr, span[1] / sr)
 
 
-def active_seconds(audio: np.ndarray, sr: int) -> float:
-    """Seconds of sound: 10 ms frames within 40 dB of the loudest one (the speech floor), pauses excluded."""
-    from takefit.engine.speech import FLOOR_DB, HOP_SECONDS, frame_levels
+class Words:
+    """Whisper base (takefit.evaluation, as bench/fit_quality.py: CTranslate2 int8, greedy, language
+    forced): errors of a take against its text, in words (en) or characters (zh). Disabled (None
+    everywhere) when the eval extra is not installed or --no-asr is given."""
 
-    if len(audio) == 0:
-        return 0.0
-    levels = frame_levels(audio, sr)
-    return float(np.sum(levels >= levels.max() - FLOOR_DB)) * HOP_SECONDS
+    def __init__(self, enabled: bool, threads: int, log):
+        self.asr, self.note = None, "off (--no-asr)"
+        if not enabled:
+            return
+        try:
+            from takefit.evaluation.intelligibility import Asr, prepare_whisper
+
+            self.asr = Asr(prepare_whisper(log=log), beam_size=1, threads=threads)
+            self.note = "Whisper base, CTranslate2 int8, beam 1, language forced"
+        except (ImportError, SystemExit) as e:
+            self.note = f"off ({e})"
+
+    def errors(self, audio: np.ndarray, text: str, lang: str) -> tuple[int, str] | None:
+        if self.asr is None:
+            return None
+        from takefit.engine import audio as eaudio
+        from takefit.evaluation.intelligibility import count_errors, normalise
+
+        hyp = self.asr(eaudio.resample(audio, SR, 16000), lang)
+        errors, _, _ = count_errors(normalise(text, lang), normalise(hyp, lang), lang)
+        return errors, hyp
+
+
+def git_state() -> str:
+    """The commit and whether the engine has uncommitted changes (read-only git calls)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%h %ci %s"], capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "engine"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (no git)"
+    return f"{head[:110]}" + ("; engine/ has uncommitted changes" if dirty else "; engine/ clean")
 
 
 def short(text: str, n: int = 34) -> str:
@@ -216,7 +260,9 @@ class FillRow:
     render_s: float = float("nan")
     engine_start: float = float("nan")
     engine_end: float = float("nan")
-    active: float = float("nan")          # seconds of sound ÷ those of the stretch take of the same slot
+    asr_nat: int | None = None            # ASR errors of the natural take (words en / characters zh)
+    asr_fit: int | None = None            # ... of this take
+    hyp: str = ""
     error: str = ""
 
 
@@ -235,7 +281,8 @@ def fill_lines(quick: bool, all_ratios: bool = False) -> list[tuple[str, str, st
     return out
 
 
-def run_fill(engine, items, methods, lead: float, tail: float, bugs: list, log, pngs: list, png_count: int):
+def run_fill(engine, items, methods, lead: float, tail: float, bugs: list, log, pngs: list, png_count: int,
+             words: Words):
     from takefit.engine import FitError, RenderRequest, Target
 
     rows = []
@@ -247,13 +294,7 @@ def run_fill(engine, items, methods, lead: float, tail: float, bugs: list, log, 
         slot = Fraction(str(lead)) + nat_speech * Fraction(str(ratio)) + Fraction(str(tail))
         target = Target.seconds(slot)
         expected = target.samples(SR)
-        # reference for "no speech lost": the stretch take (the natural rendering, time-scaled), cheap
-        try:
-            ref = engine.render(RenderRequest(line, voice=voice, target=target, method="stretch", sample_rate=SR,
-                                              lead=lead, tail=tail))
-            ref_active = active_seconds(ref.audio, SR)
-        except Exception:
-            ref_active = float("nan")
+        nat_words = words.errors(nat.audio, line, lang)
         for method in methods:
             row = FillRow(lang, line, voice, method, ratio, float(nat_speech), float(slot))
             rows.append(row)
@@ -272,7 +313,9 @@ def run_fill(engine, items, methods, lead: float, tail: float, bugs: list, log, 
             row.used, row.engine_ratio = take.method, take.ratio
             row.engine_start, row.engine_end = take.speech_start, take.speech_end
             row.samples_err = len(take.audio) - expected
-            row.active = active_seconds(take.audio, SR) / ref_active
+            fit_words = words.errors(take.audio, line, lang)
+            if nat_words and fit_words:
+                row.asr_nat, (row.asr_fit, row.hyp) = nat_words[0], fit_words
             got = measure_speech(take.audio, SR)
             if got is None:
                 row.error = "silent take"
@@ -294,7 +337,8 @@ def run_fill(engine, items, methods, lead: float, tail: float, bugs: list, log, 
 def fill_summary(rows: list[FillRow], groups) -> tuple[str, list[tuple[str, bool]]]:
     head = ("| method | set | takes | errors | span÷slot mean | span÷slot worst | onset p95 ms | onset max ms "
             "| \\|end err\\| p95 ms | \\|end err\\| max ms | trailing silence mean ms | trailing silence worst ms "
-            "| max \\|length err\\| samples | sound ÷ stretch take min | takes < 0.85 | render s mean | render s max |")
+            "| max \\|length err\\| samples | ASR errors natural → fitted | takes ≥ 2 more ASR errors | render s mean "
+            "| render s max |")
     lines = [head, "|---|---|" + "---:|" * 15]
     goals = []
     for method in sorted({r.method for r in rows}, key=lambda m: (m != "auto", m)):
@@ -309,12 +353,14 @@ def fill_summary(rows: list[FillRow], groups) -> tuple[str, list[tuple[str, bool
             tr = [r.trailing for r in ok]
             lerr = max((abs(r.samples_err) for r in ok), default=0)
             rt = [r.render_s for r in ok]
-            act = [r.active for r in ok if math.isfinite(r.active)]
-            lost = sum(a < GOAL_ACTIVE_MIN for a in act)
+            extra = [r.asr_fit - r.asr_nat for r in ok if r.asr_fit is not None]
+            lost = sum(x >= ASR_EXTRA_FLAG for x in extra)
+            asr_cell = f"{sum(r.asr_nat for r in ok if r.asr_fit is not None)} → {sum(r.asr_fit for r in ok if r.asr_fit is not None)}" \
+                if extra else "—"
             lines.append(
                 f"| {method} | {name} | {len(sel)} | {len(sel) - len(ok)} | {np.mean(sp):.3f} | {min(sp):.3f} "
                 f"| {ms(pctl(on, 95))} | {ms(max(on))} | {ms(pctl(en, 95))} | {ms(max(en))} "
-                f"| {ms(float(np.mean(tr)))} | {ms(max(tr))} | {lerr} | {min(act, default=float('nan')):.2f} | {lost} "
+                f"| {ms(float(np.mean(tr)))} | {ms(max(tr))} | {lerr} | {asr_cell} | {lost if extra else '—'} "
                 f"| {np.mean(rt):.2f} | {max(rt):.2f} |"
                 if ok else f"| {method} | {name} | {len(sel)} | {len(sel)} |" + " — |" * 13)
             if name == "all":
@@ -328,8 +374,8 @@ def fill_summary(rows: list[FillRow], groups) -> tuple[str, list[tuple[str, bool
                      bool(ok) and pctl(en, 95) <= GOAL_END_P95),
                     (f"[{method}] exact length: max error {lerr} samples = 0", bool(ok) and lerr == 0),
                     (f"[{method}] takes that failed to render: {len(sel) - len(ok)}", len(sel) == len(ok)),
-                    (f"[{method}] (extra check) takes whose sound lasts < {GOAL_ACTIVE_MIN} × the stretch take's "
-                     f"(speech lost): {lost}", lost == 0),
+                    *([(f"[{method}] (extra check) takes with ≥ {ASR_EXTRA_FLAG} more ASR errors than their natural "
+                        f"take (words lost?): {lost}", lost == 0)] if extra else []),
                 ]
     return "\n".join(lines), goals
 
@@ -346,14 +392,14 @@ def fill_failing(r: FillRow) -> list[str]:
         why.append(f"end err {ms(r.end_err)} ms")
     if r.samples_err:
         why.append(f"length {r.samples_err} samples")
-    if r.active < GOAL_ACTIVE_MIN:
-        why.append(f"sound {r.active:.2f}× the stretch take's: speech lost")
+    if r.asr_fit is not None and r.asr_fit - r.asr_nat >= ASR_EXTRA_FLAG:
+        why.append(f"ASR errors {r.asr_nat} → {r.asr_fit}: heard {r.hyp!r}")
     return why
 
 
 def fill_table(rows: list[FillRow]) -> str:
     out = ["| # | lang | voice | method | line | ratio | natural speech s | slot s | used | engine ratio "
-           "| onset ms | end err ms | span÷slot | trailing ms | engine start/end s | length err | sound ÷ stretch "
+           "| onset ms | end err ms | span÷slot | trailing ms | engine start/end s | length err | ASR err nat→fit "
            "| render s | note |",
            "|---:|---|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|"]
     for k, r in enumerate(rows):
@@ -361,7 +407,8 @@ def fill_table(rows: list[FillRow]) -> str:
         out.append(f"| {k} | {r.lang} | {r.voice} | {r.method} | {short(r.line)} | {r.ratio:g} | {r.natural_speech:.3f} "
                    f"| {r.slot:.3f} | {r.used or '—'} | {r.engine_ratio:.3f} | {ms(r.onset)} | {ms(r.end_err)} "
                    f"| {r.span_ratio:.3f} | {ms(r.trailing)} | {r.engine_start:.3f}/{r.engine_end:.3f} "
-                   f"| {r.samples_err} | {r.active:.2f} | {r.render_s:.2f} | {short(note, 60)} |")
+                   f"| {r.samples_err} | {'' if r.asr_fit is None else f'{r.asr_nat}→{r.asr_fit}'} | {r.render_s:.2f} "
+                   f"| {short(note, 90)} |")
     return "\n".join(out)
 
 
@@ -390,7 +437,9 @@ class PinRow:
     natural_pause: bool = False   # the natural reading has a measurable pause before the word
     relaxed: float | None = None  # unmeasured at 40 dB: the onset found with a 30 or 20 dB floor
     relaxed_floor: int = 0
-    active: float = float("nan")  # the line's seconds of sound ÷ those of its stretch take (same pins)
+    asr_nat: int | None = None    # the line's ASR errors, natural take and fitted take
+    asr_fit: int | None = None
+    hyp: str = ""
 
     @property
     def err(self) -> float | None:
@@ -457,7 +506,8 @@ def all_onsets(audio, sr, start: int, stop: int) -> list[int]:
     return found
 
 
-def run_pins(engine, items, lead: float, tail: float, seed: int, bugs: list, log, pngs: list, png_count: int):
+def run_pins(engine, items, lead: float, tail: float, seed: int, bugs: list, log, pngs: list, png_count: int,
+             words: Words):
     from takefit.engine import FitError, RenderRequest, Target
     from takefit.engine.speech import onset_after
 
@@ -506,13 +556,10 @@ def run_pins(engine, items, lead: float, tail: float, seed: int, bugs: list, log
             bugs.append((f"pins {voice} {text!r} slot {float(slot):.3f}", traceback.format_exc()))
             continue
         spent = time.perf_counter() - t0
-        try:
-            ref = engine.render(RenderRequest(text, voice=voice, target=Target.seconds(slot), method="stretch",
-                                              sample_rate=SR, lead=lead, tail=tail, frame_rate=fps))
+        nat_words, fit_words = words.errors(nat.audio, plain, lang), words.errors(take.audio, plain, lang)
+        if nat_words and fit_words:
             for r in base:
-                r.active = active_seconds(take.audio, SR) / active_seconds(ref.audio, SR)
-        except Exception:
-            pass
+                r.asr_nat, (r.asr_fit, r.hyp) = nat_words[0], fit_words
         if len(take.pins) != n_pins:
             bugs.append((f"pins {voice} {text!r}", f"take.pins has {len(take.pins)} entries, {n_pins} pins written"))
         for r, p in zip(base, take.pins):
@@ -571,6 +618,7 @@ def pin_summary(rows: list[PinRow], groups) -> tuple[str, list[tuple[str, bool]]
                      f"| {ms(max(pl, default=float('nan')))} | {ms(pctl(mp, 50))} | {ms(max(mp, default=float('nan')))} |")
         if name == "all":
             rel = errs + [abs(r.relaxed - r.asked) for r in ok if r.measured is None and r.relaxed is not None]
+            lost = {r.template for r in ok if r.asr_fit is not None and r.asr_fit - r.asr_nat >= ASR_EXTRA_FLAG}
             relaxed_row = (f"| all, with the relaxed-floor onsets of unmeasured pins | {len(sel)} | "
                            f"{sum(r.natural_pause for r in sel)} | {len(sel) - len(ok)} | {len(ok) - len(rel)} | — "
                            f"| {ms(pctl(rel, 50))} | {ms(pctl(rel, 95))} | {ms(max(rel, default=float('nan')))} "
@@ -581,9 +629,8 @@ def pin_summary(rows: list[PinRow], groups) -> tuple[str, list[tuple[str, bool]]
                 (f"[auto] hit-point onset error max {ms(max(errs, default=float('nan')))} ms ≤ {ms(GOAL_PIN_MAX)} ms",
                  bool(errs) and max(errs) <= GOAL_PIN_MAX),
                 (f"[auto] hit points unmeasured or not rendered: {len(sel) - len(meas)}", len(sel) == len(meas)),
-                (f"[auto] (extra check) hit-point lines whose sound lasts < {GOAL_ACTIVE_MIN} × the stretch take's: "
-                 f"{len({r.template for r in ok if r.active < GOAL_ACTIVE_MIN})}",
-                 not any(r.active < GOAL_ACTIVE_MIN for r in ok)),
+                *([(f"[auto] (extra check) hit-point lines with ≥ {ASR_EXTRA_FLAG} more ASR errors than their natural "
+                    f"take (words lost?): {len(lost)}", not lost)] if any(r.asr_fit is not None for r in ok) else []),
             ]
     if any(r.relaxed is not None for r in rows):
         lines.append(relaxed_row)
@@ -593,19 +640,20 @@ def pin_summary(rows: list[PinRow], groups) -> tuple[str, list[tuple[str, bool]]
 def pin_table(rows: list[PinRow]) -> str:
     out = ["| # | lang | voice | line | factor | pin | word | natural pause | natural onset s | asked s "
            "| placed (engine) s | measured s | error ms | window | other onsets in window | nearest onset error ms "
-           "| relaxed-floor error ms | slot s | sound ÷ stretch | render s | note |",
+           "| relaxed-floor error ms | slot s | ASR err nat→fit | render s | note |",
            "|---:|---|---|---|---:|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|"]
     for k, r in enumerate(rows):
         note = r.error or ("FAIL > 60 ms" if r.err is not None and abs(r.err) > GOAL_PIN_MAX else "")
-        if r.active < GOAL_ACTIVE_MIN:
-            note = (note + "; " if note else "") + "speech lost"
+        if r.asr_fit is not None and r.asr_fit - r.asr_nat >= ASR_EXTRA_FLAG:
+            note = (note + "; " if note else "") + f"ASR heard {r.hyp!r}"
         meas = "—" if r.measured is None else f"{r.measured:.3f}"
         near = ms(r.nearest - r.asked) if r.nearest is not None and r.other_onsets else ""
         relaxed = f"{ms(r.relaxed - r.asked)} ({r.relaxed_floor} dB)" if r.relaxed is not None else ""
         out.append(f"| {k} | {r.lang} | {r.voice} | {short(r.template.replace('{P}', '^'), 40)} | {r.factor:g} "
                    f"| {r.written.replace('|', '')} | {r.word} | {'yes' if r.natural_pause else 'no'} | {r.natural_at:.3f} "
                    f"| {r.asked:.3f} | {r.placed:.3f} | {meas} | {ms(r.err)} | {r.window} | {r.other_onsets} | {near} "
-                   f"| {relaxed} | {r.slot:.3f} | {r.active:.2f} | {r.render_s:.2f} "
+                   f"| {relaxed} | {r.slot:.3f} | {'' if r.asr_fit is None else f'{r.asr_nat}→{r.asr_fit}'} "
+                   f"| {r.render_s:.2f} "
                    f"| {short(note, 60)} |")
     return "\n".join(out)
 
@@ -658,6 +706,7 @@ def main() -> int:
     ap.add_argument("--methods", default="auto", help="comma-separated fitting methods for the slot-fill part "
                                                       "(auto, hybrid, model, stretch); default auto")
     ap.add_argument("--all-ratios", action="store_true", help="slot fill: every line at every ratio (5× the takes)")
+    ap.add_argument("--no-asr", action="store_true", help="skip the Whisper check for lost words")
     ap.add_argument("--lead", type=float, default=0.0, help="lead handle, seconds (default 0)")
     ap.add_argument("--tail", type=float, default=0.04, help="tail handle, seconds (default 0.04)")
     ap.add_argument("--threads", type=int, default=2)
@@ -679,11 +728,13 @@ def main() -> int:
     print(f"- date: {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}; machine: {platform.machine()}, "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}; engine threads {args.threads}")
     print(f"- load average at start (1/5/15 min): {load0[0]:.2f} / {load0[1]:.2f} / {load0[2]:.2f}")
+    print(f"- code: {git_state()}")
     print(f"- handles: lead {args.lead:g} s, tail {args.tail:g} s; sample rate {SR} Hz; loudness −23 LUFS (default)")
 
     from takefit.engine import Engine
 
     engine = Engine(threads=args.threads)
+    words = Words(not args.no_asr, args.threads, log)
     bugs: list[tuple[str, str]] = []
     goals: list[tuple[str, bool]] = []
     fill_pngs: list[dict] = []
@@ -693,7 +744,7 @@ def main() -> int:
 
     if not args.skip_fill:
         items = fill_lines(args.quick, args.all_ratios)
-        rows = run_fill(engine, items, methods, args.lead, args.tail, bugs, log, fill_pngs, png_count)
+        rows = run_fill(engine, items, methods, args.lead, args.tail, bugs, log, fill_pngs, png_count, words)
         groups = [("en", lambda r: r.lang == "en"), ("zh", lambda r: r.lang == "zh"), ("all", lambda r: True)]
         groups += [(f"ratio {x:g}", (lambda x: lambda r: r.ratio == x)(x)) for x in RATIOS]
         table, g = fill_summary(rows, groups)
@@ -703,17 +754,18 @@ def main() -> int:
             f"## Slot fill\n\n{len(items)} takes per method × {len(methods)} method(s); slot = lead + natural speech × ratio + "
             f"tail. onset = measured speech start − lead; end err = measured speech end − (slot − tail); "
             f"trailing silence = slot − measured speech end (its target is the tail, {1000 * args.tail:.0f} ms); "
-            f"length err = samples − the slot's exact sample count; sound ÷ stretch = seconds of sound (10 ms "
-            f"frames above the speech floor) against the `stretch` take of the same slot, the natural rendering "
-            f"time-scaled, which keeps every word (below {GOAL_ACTIVE_MIN}: speech lost).\n\n{table}\n\n"
+            f"length err = samples − the slot's exact sample count; ASR errors: words (en) / characters (zh) "
+            f"{words.note}, of the natural take → of the fitted take, summed (a take with ≥ {ASR_EXTRA_FLAG} more "
+            f"is flagged: a word rendered near-silent does not count as speech, so the span can miss it)."
+            f"\n\n{table}\n\n"
             f"Lines outside a per-take goal (span÷slot < {GOAL_SPAN_WORST}, onset > {ms(GOAL_ONSET_P95)} ms, "
-            f"|end err| > {ms(GOAL_END_P95)} ms, length ≠ exact, sound < {GOAL_ACTIVE_MIN} × stretch): "
+            f"|end err| > {ms(GOAL_END_P95)} ms, length ≠ exact, ≥ {ASR_EXTRA_FLAG} more ASR errors): "
             f"{', '.join('#' + str(k) for k in failing) or 'none'}.\n\n"
             f"### Per take\n\n{fill_table(rows)}")
 
     if not args.skip_pins:
         items = pin_lines(args.quick)
-        prows = run_pins(engine, items, args.lead, args.tail, args.seed, bugs, log, pin_pngs, png_count)
+        prows = run_pins(engine, items, args.lead, args.tail, args.seed, bugs, log, pin_pngs, png_count, words)
         groups = [("en", lambda r: r.lang == "en"), ("zh", lambda r: r.lang == "zh"), ("all", lambda r: True)]
         groups += [(v, (lambda v: lambda r: r.voice == v)(v)) for v in (*VOICES["en"], *VOICES["zh"])]
         table, g = pin_summary(prows, groups)

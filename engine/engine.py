@@ -29,7 +29,9 @@ from .target import Target
 from .request import DEFAULT_LEAD, DEFAULT_TAIL, FIT_METHODS, MAX_HANDLE_SECONDS, MAX_TEXT_CHARS, PhonemeDuration, PinResult, RenderRequest, Take
 
 # Beyond these the result is no longer speech an editor can use; the error names what would fit.
-MIN_RATIO, MAX_RATIO = 0.4, 3.0
+# Ratios are on speech: the file-based 3.0 of old, with a natural take's 0.3-0.9 s of silence in it,
+# let a short line's speech go to about 4x (你好。 in 1.5 s is 3.1x of its 0.47 s of speech).
+MIN_RATIO, MAX_RATIO = 0.4, 4.0
 SAMPLE_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 176400, 192000)
 NATURAL_CACHE = 32          # natural renderings kept per engine: re-fitting a line to another slot is one pass
 PIN_SEARCH = (0.12, 0.06)   # a pinned word's sound is looked for this long before / after its first phoneme
