@@ -34,7 +34,7 @@ from .request import DEFAULT_LEAD, DEFAULT_TAIL, FIT_METHODS, MAX_HANDLE_SECONDS
 MIN_RATIO, MAX_RATIO = 0.4, 4.0
 SAMPLE_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 176400, 192000)
 NATURAL_CACHE = 32          # natural renderings kept per engine: re-fitting a line to another slot is one pass
-PIN_SEARCH = (0.12, 0.06)   # a pinned word's sound is looked for this long before / after its first phoneme
+PIN_SEARCH = (0.15, 0.06)   # a pinned word is heard up to this long before / after its first phoneme
 
 
 def choose_method(ratio: float) -> str:
