@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Callable
 from fractions import Fraction
 
-import numpy as np
-
 from collections import OrderedDict
+
+import numpy as np
 
 from . import assets, audio, fill, pins as hitpoints
 from .emotion.delivery import Delivery, ProsodyShaper, seed_for
@@ -247,8 +247,7 @@ class Engine:
         t0 = time.perf_counter()
         emotion = self.emotions.resolve(req.emotion, req.text) if req.emotion is not None else None
         delivery = emotion.delivery if emotion else None
-        rate = req.target.rate if req.target.kind == "frames" else req.frame_rate
-        text, pins = hitpoints.extract(req.text, rate, clean)
+        text, pins = hitpoints.extract(req.text, hitpoints.frame_rate(req.target, req.frame_rate), clean)
         plan = self.plan(text, req.voice, req.language, req.speed, delivery)
         pinned, pin_notes = hitpoints.locate(plan.reading, pins)
         t1 = time.perf_counter()
@@ -279,7 +278,8 @@ class Engine:
         self._check_ratio(ratio, float(heard), float(lead + tail) + req.pre_roll, req, warnings)
         method = "natural" if req.target.kind == "natural" else (choose_method(ratio) if req.method == "auto"
                                                                  else req.method)
-        fitted = self._fit(plan, natural, method, marks, float(lead * SAMPLE_RATE), float(speech_slot), progress)
+        fitted = self._fit(plan, natural, method, marks, float(lead * SAMPLE_RATE), float(speech_slot),
+                           float(lead + tail) + req.pre_roll, progress)
         t2 = time.perf_counter()
 
         body_audio = fill.place(fitted.wav, fitted.anchors, int(round(body24)), stretch=method != "model")
@@ -344,41 +344,53 @@ class Engine:
         return rendered
 
     def _fit(self, plan: LinePlan, natural: "Rendered", method: str, marks: list, lead24: float,
-             speech24: float, progress=None) -> "Rendered":
+             speech24: float, handles: float, progress=None) -> "Rendered":
         """Render (or reuse) audio for the slot and the anchors that map it there: speech start → lead,
-        each pinned word → its mark, the last sound's end → lead + speech24."""
-        places = [lead24, *(m for _, m, _ in marks), lead24 + speech24]
+        each pinned word → its mark, the last sound's end → lead + speech24. `handles`: seconds of the
+        slot outside the speech (lead, tail, pre-roll), for errors that name a slot length."""
         if method == "natural":
             return natural.anchored(plan, [], [lead24, lead24 + natural.speech[1] - natural.speech[0]])
-        if method == "stretch":
-            names = ["the line's start", *(repr(p.word) for _, _, p in marks), "the line's end"]
-            return natural.anchored(plan, [i for i, _, _ in marks], places, names)
+        places = [lead24, *(m for _, m, _ in marks), lead24 + speech24]
         pinned = [i for i, _, _ in marks]
-        items = hold_final(plan.items, natural.frames, natural.speech[1] / FRAME)
         names = ["the line's start", *(repr(p.word) for _, _, p in marks), "the line's end"]
-        frames = self._allocate(items, natural.anchored(plan, pinned, places, names), method, pinned)
+        anchored = natural.anchored(plan, pinned, places, names)
+        if method == "stretch":
+            return anchored
+        items = hold_final(plan.items, natural.frames, natural.speech[1] / FRAME)
+        frames = self._allocate(items, anchored, method, pinned, handles)
         rendered = self._measure(plan, frames, progress).anchored(plan, pinned, places)
         if method == "model" and rendered.misses() > FRAME:
             # whole frames, no stretching: correct the allocation once with what this rendering measured
-            frames = self._allocate(items, rendered, method, pinned)
+            frames = self._allocate(items, rendered, method, pinned, handles)
             rendered = self._measure(plan, frames, progress).anchored(plan, pinned, places)
         return rendered
 
     @staticmethod
-    def _allocate(items: list[Item], measured: "Rendered", method: str, pinned: list[int]) -> np.ndarray:
+    def _allocate(items: list[Item], measured: "Rendered", method: str, pinned: list[int],
+                  handles: float) -> np.ndarray:
         """Frames per item, segment by segment between hit points: each segment's movable frames scaled
         by its measured speech length against its place (`model`: whole frames only; `hybrid` moves
         pauses and long vowels and leaves the rest to the stretcher)."""
         out = natural_frames(items).astype(np.int64)
-        for (lo, hi), a, b in zip(segment_bounds(items, pinned), measured.anchors, measured.anchors[1:]):
+        bounds = segment_bounds(items, pinned)
+        for k, ((lo, hi), a, b) in enumerate(zip(bounds, measured.anchors, measured.anchors[1:])):
             seg = items[lo:hi]
             movable = np.array([it.kind not in FIXED for it in seg])
             fixed = int(out[lo:hi][~movable].sum())
-            spoken = int(measured.frames[lo:hi][movable].sum())
-            target = fixed + max(spoken, 1) * (b.place - a.place) / (b.source - a.source)
+            spoken = max(int(measured.frames[lo:hi][movable].sum()), 1)
+            factor = (b.place - a.place) / (b.source - a.source)
+            target = fixed + spoken * factor
             if method == "model":
+                least = min_model_frames(seg)
+                if int(round(target)) < least:
+                    # unstretched, a longer rendering would overrun its place and be cut: refuse instead
+                    shortest = (b.source - a.source) * (least - fixed) / spoken / SAMPLE_RATE
+                    what = "the line" if len(bounds) == 1 else f"segment {k + 1} of {len(bounds)}"
+                    raise FitError(f"method 'model' cannot go below one frame per phoneme: {what} needs at least "
+                                   f"{shortest:.3f} s of speech (use --method stretch or auto for shorter slots)",
+                                   min_seconds=shortest + handles if len(bounds) == 1 else None)
                 weights = LENGTHEN_WEIGHT if target >= out[lo:hi].sum() else COMPRESS_WEIGHT
-                out[lo:hi] = allocate(seg, max(int(round(target)), min_model_frames(seg)), weights)
+                out[lo:hi] = allocate(seg, int(round(target)), weights)
             else:
                 out[lo:hi] = hybrid(seg, target)
         return out
@@ -447,8 +459,7 @@ class Engine:
         """How the line will be read, without rendering audio (only the cheap duration stage runs).
         Hit points: the segments between them and where each pinned word starts at the natural pace
         (predicted from the durations: the rendering measures the real onsets)."""
-        rate = target.rate if target is not None and target.kind == "frames" else frame_rate
-        text, pins = hitpoints.extract(text, rate, clean)
+        text, pins = hitpoints.extract(text, hitpoints.frame_rate(target, frame_rate), clean)
         plan = self.plan(text, voice, language, speed)
         pinned, notes = hitpoints.locate(plan.reading, pins)
         segs = []

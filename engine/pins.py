@@ -34,6 +34,11 @@ class Pin:
             raise InputError(f"hit point {self.written}: the time must not be negative")
 
 
+def frame_rate(target, given: Fraction | None) -> Fraction | None:
+    """The rate hit points in frames count in: a frames target's own rate, else the one given."""
+    return target.rate if target is not None and target.kind == "frames" else given
+
+
 def _seconds(value: str, rate: Fraction | None, written: str) -> Fraction:
     m = _VALUE.match(value)
     if not m:

@@ -88,6 +88,14 @@ def test_impossible_pins_are_clear_errors(engine, text, target, message):
         engine.render(RenderRequest(text, voice="af_heart", target=Target.parse(target)))
 
 
+def test_model_refuses_a_slot_below_one_frame_per_phoneme(engine):
+    # unstretched, a rendering longer than its slot would be cut: the error names the least it needs
+    with pytest.raises(FitError, match="one frame per phoneme") as e:
+        engine.render(RenderRequest("Roll camera, we are losing the light.", voice="am_michael",
+                                    target=Target.parse("0.95s"), method="model"))
+    assert e.value.min_seconds is not None and e.value.min_seconds > 0.95
+
+
 def test_pin_syntax_errors(engine):
     with pytest.raises(InputError, match="no frame rate"):
         engine.render(RenderRequest("Go {@30f}now!", target=Target.parse("2s")))

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from takefit.engine.errors import InputError
+from takefit.engine.pins import frame_rate
 from takefit.engine.request import DEFAULT_LEAD, DEFAULT_TAIL, FIT_METHODS, MAX_TEXT_CHARS
 from takefit.engine.target import SYNTAX_HELP, Target, parse_rate
 
@@ -119,9 +120,7 @@ def parse_target(args) -> Target:
 
 def pin_rate(args, target: Target):
     """The frame rate hit points in frames are counted in: the --frames target's, else --fps."""
-    if target.kind == "frames":
-        return target.rate
-    return parse_rate(args.fps) if getattr(args, "fps", None) else None
+    return frame_rate(target, parse_rate(args.fps) if getattr(args, "fps", None) else None)
 
 
 def parse_loudness(value: str) -> float | None:
