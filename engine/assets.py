@@ -25,6 +25,7 @@ from .errors import AssetError
 
 ENV_DIR = "TAKEFIT_CHECKPOINTS"
 MANIFEST = "manifest.json"
+VERIFIED = "verified.json"   # sizes and mtimes of the files when their sha256 last matched
 STAGES = ("duration", "prosody", "decoder")
 
 
@@ -104,8 +105,16 @@ def _expected_files(paths: AssetPaths) -> dict[Path, tuple[int | None, str]]:
 
 
 def verify(paths: AssetPaths | None = None, full: bool = True) -> list[str]:
-    """Problems found (empty list = all good). `full` hashes every file; otherwise sizes only."""
+    """Problems found (empty list = all good). `full` hashes every file (and, when all match, records
+    their sizes and mtimes so that `ensure` need not hash them again); otherwise sizes only."""
     paths = paths or AssetPaths(default_dir())
+    problems = _problems(paths, full)
+    if full and not problems:
+        _record_verified(paths)
+    return problems
+
+
+def _problems(paths: AssetPaths, full: bool) -> list[str]:
     problems = []
     for path, (size, digest) in _expected_files(paths).items():
         rel = path.relative_to(paths.root)
@@ -247,9 +256,47 @@ def fetch(root: Path | None = None, force: bool = False, log=None, voices_tgz: P
     return paths
 
 
+def _file_stamps(paths: AssetPaths) -> dict[str, list[int]]:
+    """{file: [size, mtime_ns]} for every asset file and the manifest (missing files are left out)."""
+    stamps = {}
+    for path in [*_expected_files(paths), paths.manifest]:
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        stamps[str(path.relative_to(paths.root))] = [st.st_size, st.st_mtime_ns]
+    return stamps
+
+
+def _record_verified(paths: AssetPaths) -> None:
+    """After every sha256 matched: remember each file's size and mtime (a read-only folder just
+    means the next start hashes again)."""
+    doc = {"model_sha256": sources()["model"]["sha256"], "files": _file_stamps(paths)}
+    tmp = paths.root / (VERIFIED + ".partial")
+    try:
+        tmp.write_text(json.dumps(doc, indent=1), "utf-8")
+        os.replace(tmp, paths.root / VERIFIED)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def unchanged_since_verified(paths: AssetPaths) -> bool:
+    """True when every file still has the size and mtime it had when its sha256 last matched: hashing
+    the 220 MB again on every start would cost a cold `takefit say` a quarter of a second."""
+    try:
+        doc = json.loads((paths.root / VERIFIED).read_text("utf-8"))
+    except (OSError, ValueError):
+        return False
+    return doc.get("model_sha256") == sources()["model"]["sha256"] and doc.get("files") == _file_stamps(paths) \
+        and len(doc["files"]) == len(_expected_files(paths)) + 1
+
+
 def ensure(root: Path | None = None, log=None) -> AssetPaths:
-    """Verified asset paths; fetches (with progress) on first use or when something is broken."""
+    """Verified asset paths; fetches (with progress) on first use or when something is broken. Files
+    unchanged (size, mtime) since their last full sha256 check are not hashed again."""
     paths = AssetPaths(Path(root) if root else default_dir())
+    if unchanged_since_verified(paths):
+        return paths
     problems = verify(paths)
     if problems:
         _say("takefit: model assets need fetching (" + "; ".join(problems[:3])

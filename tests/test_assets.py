@@ -38,6 +38,23 @@ def test_corrupted_voice_detected_and_refetched(asset_copy):
     assert assets.verify(asset_copy) == []
 
 
+def test_unchanged_files_are_not_hashed_again(asset_copy, monkeypatch):
+    """A start checks sizes and mtimes against the last full check; a changed file is hashed (and repaired)."""
+    assert assets.verify(asset_copy) == []          # a full check records what it saw
+    hashed = []
+    real = assets.sha256_file
+    monkeypatch.setattr(assets, "sha256_file", lambda p: hashed.append(p) or real(p))
+    assets.ensure(asset_copy.root, log=lambda m: None)
+    assert hashed == []
+    voice = asset_copy.voices / "af_heart.bin"
+    good = voice.read_bytes()
+    replace_with(voice, good[:-4] + b"\0\0\0\0")  # same size, but a new mtime
+    assert not assets.unchanged_since_verified(asset_copy)
+    assets.ensure(asset_copy.root, log=lambda m: None)
+    assert hashed and voice.read_bytes() == good
+    assert assets.unchanged_since_verified(asset_copy)
+
+
 def test_partial_model_detected_and_refetched(asset_copy):
     model = asset_copy.model
     replace_with(model, model.read_bytes()[: 10_000_000])

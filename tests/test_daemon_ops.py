@@ -1,6 +1,10 @@
 """Round trips of every operation against one real daemon (subprocess, real engine, short lines)."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -273,6 +277,34 @@ def test_cli_status_second_start_and_say_daemon(daemon, tmp_path, capsys, monkey
     assert main(["say", "Hi.", "--fit", "0.01s", "--daemon", "-o", str(tmp_path / "x.wav")]) == 3   # FitError
     with pytest.raises(SystemExit):
         main(["daemon", "start", "--help"])
+
+
+# The thin client: what a shell `takefit say --daemon` may load (issue 18: the daemon holds the model).
+HEAVY = ("onnxruntime", "spacy", "torch", "misaki", "jieba", "pypinyin", "cn2an", "thinc",
+         "takefit.engine.frontend", "takefit.engine.kokoro.model", "takefit.engine.engine")
+THIN_CLIENT = """
+import sys
+from takefit.bridges.cli import main
+code = main(sys.argv[1:])
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in {h.split(".")[0] for h in HEAVY}
+               and any(m == h or m.startswith(h + ".") for h in HEAVY))
+print("HEAVY=" + ",".join(heavy))
+sys.exit(code)
+"""
+
+
+def test_say_daemon_is_a_thin_client(daemon, tmp_path):
+    """A cached audition from the shell loads no model, G2P, spaCy or torch (they cost seconds)."""
+    wav = tmp_path / "thin.wav"
+    env = {**os.environ, "TAKEFIT_DAEMON_HOME": str(daemon.home)}
+    for _ in range(2):      # the second is a cache hit
+        run = subprocess.run([sys.executable, "-c", f"HEAVY = {HEAVY!r}" + THIN_CLIENT, "say", "Thin client.",
+                              "--fit", "1.2s", "--daemon", "-o", str(wav), "--json"],
+                             env=env, capture_output=True, text=True, timeout=180)
+        assert run.returncode == 0, run.stderr
+        assert "HEAVY=\n" in run.stdout, run.stdout.splitlines()[-1]
+    assert json.loads(run.stdout.split("HEAVY=")[0])["daemon"]["cached"] is True
+    assert sf.info(str(wav)).frames == 57600
 
 
 # ------------------------------------------------------------------------------------------- lifecycle

@@ -153,13 +153,11 @@ def parse_emotion_args(args):
 
 
 def run(args) -> int:
-    from takefit.engine import Engine, Lexicon, RenderRequest
-    from takefit.engine.audio import check_writable, write_wav
+    from takefit.engine.audio import check_writable
 
     text = read_text(args)
     target = parse_target(args)
     loudness = parse_loudness(args.loudness)
-    lexicon = Lexicon.load(args.dict) if args.dict else None
     out = None
     if not args.explain:
         out = check_writable(args.output or default_output(text))  # fail before the slow part
@@ -167,7 +165,11 @@ def run(args) -> int:
         from takefit.bridges.commands.daemon import say_via_daemon
 
         return say_via_daemon(args, text, target, loudness, out)
-    engine = Engine(lexicon=lexicon)
+    # Only now the engine: the daemon path above must stay a thin client (no model, no G2P imports).
+    from takefit.engine import Engine, Lexicon, RenderRequest
+    from takefit.engine.audio import write_wav
+
+    engine = Engine(lexicon=Lexicon.load(args.dict) if args.dict else None)
     if args.explain:
         info = engine.explain(text, args.voice, args.language, args.speed, target=target, lead=args.lead,
                               tail=args.tail, frame_rate=pin_rate(args, target))

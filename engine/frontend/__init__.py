@@ -6,9 +6,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from ..errors import InputError
-from .en import EnReader
 from .overrides import HAN, INLINE_ZH, Lexicon, ZhOverride, parse_inline
-from .zh import ZhReader
 
 __all__ = ["Frontend", "Reading", "Segment", "Chunk", "Lexicon", "split_chunks"]
 
@@ -120,7 +118,17 @@ def extract_overrides(text: str) -> list[tuple[str, ZhOverride | None]]:
 class Frontend:
     def __init__(self, lexicon: Lexicon | None = None):
         self.lexicon = lexicon or Lexicon()
-        self._zh = ZhReader(self.lexicon.zh)
+        self._zh_reader = None
+
+    @property
+    def _zh(self):
+        """The Mandarin reader (jieba, pypinyin, misaki.zh), loaded with the first Chinese line: an
+        English-only session never pays for it, nor an English one for spaCy, at start."""
+        if self._zh_reader is None:
+            from .zh import ZhReader
+
+            self._zh_reader = ZhReader(self.lexicon.zh)
+        return self._zh_reader
 
     def read(self, text: str, language: str = "auto", british: bool = False) -> Reading:
         if language not in ("auto", "zh", "en"):
@@ -135,6 +143,8 @@ class Frontend:
             if lang == "zh":
                 words, ph = self._zh.read(items)
             else:
+                from .en import EnReader  # spaCy + misaki: loaded with the first English line
+
                 words, ph, unknown = EnReader.get(british).read(seg_text.strip(), self.lexicon.en)
                 if unknown:
                     warnings.append(f"no pronunciation found for {', '.join(unknown)}; add it to the pronunciation "

@@ -3,10 +3,27 @@ fallback for out-of-lexicon words. Fully offline: the spaCy model comes from a P
 from __future__ import annotations
 
 import re
+import sys
 import threading
 from dataclasses import dataclass
 
-from misaki import en as misaki_en
+
+def _import_misaki_en():
+    """misaki.en without torch: spaCy's thinc probes for torch at import (≈ 3 s of a cold start when the
+    enroll/eval extras installed it), though the small English tagger never uses it. The probe sees
+    no torch; a later `import torch` elsewhere in the process still works."""
+    if "torch" in sys.modules or "thinc" in sys.modules:
+        from misaki import en
+        return en
+    sys.modules["torch"] = None         # makes `import torch` raise ImportError, for thinc's probe only
+    try:
+        from misaki import en
+    finally:
+        del sys.modules["torch"]
+    return en
+
+
+misaki_en = _import_misaki_en()
 
 UNKNOWN = "❓"
 _lock = threading.Lock()

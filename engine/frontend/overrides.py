@@ -7,8 +7,6 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from pypinyin.contrib.tone_convert import to_tone3
-
 from ..errors import InputError
 
 HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -24,6 +22,7 @@ def normalize_syllable(syllable: str) -> str:
     """
     s = unicodedata.normalize("NFC", syllable.strip()).lower()
     s = s.replace("u:", "ü").replace("ü", "v")
+    from pypinyin.contrib.tone_convert import to_tone3  # 0.7 s of imports: only when pinyin is written
     # tone marks on ü: map ǖǘǚǜ to v + number via to_tone3 (it understands them)
     s = to_tone3(s.replace("v", "ü"), neutral_tone_with_five=True, v_to_u=False) if not s[-1:].isdigit() else s
     s = s.replace("ü", "v")

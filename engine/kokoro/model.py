@@ -9,10 +9,7 @@ import numpy as np
 from .decoder import DecoderStage
 from .duration import DurationStage
 from .prosody import ProsodyStage, voicing_weight
-
-SAMPLE_RATE = 24000
-FRAME_SAMPLES = 600          # one duration unit: 25 ms at 24 kHz
-MAX_TOKENS = 510             # style tables have 510 rows; chunks stay well below
+from .units import FRAME_SAMPLES, MAX_TOKENS, SAMPLE_RATE
 
 
 def scale_f0(f0: np.ndarray, ratio: float) -> np.ndarray:
