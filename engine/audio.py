@@ -50,6 +50,14 @@ def exact_length(audio: np.ndarray, samples: int) -> np.ndarray:
     return out
 
 
+def warm_imports() -> None:
+    """Import the output stage's libraries (pyloudnorm pulls in scipy.signal: ≈ 1 s) in the background
+    while the model loads and renders (onnxruntime releases the GIL), so a cold take does not wait
+    for them at the end. Python's import locks make a concurrent first use wait for this one."""
+    import pedalboard  # noqa: F401
+    import pyloudnorm  # noqa: F401
+
+
 def loudness_normalize(audio: np.ndarray, rate: int, lufs: float) -> tuple[np.ndarray, list[str]]:
     """Integrated loudness to `lufs` (ITU-R BS.1770), peaks kept ≤ −1 dBFS."""
     import pyloudnorm

@@ -119,6 +119,7 @@ class Engine:
 
     def __init__(self, assets_dir=None, threads: int | None = None, lexicon: Lexicon | None = None, log=None):
         t0 = time.perf_counter()
+        threading.Thread(target=audio.warm_imports, name="takefit-warm-imports", daemon=True).start()
         self.paths = assets.ensure(assets_dir, log=log)
         self.model = KokoroModel(self.paths, threads)
         self.voice_bank = VoiceBank(self.paths.voices)

@@ -217,7 +217,7 @@ class Meters:
 
     def measure(self, item: Item, audio: np.ndarray, ref: Reference, natural: bool = False) -> dict:
         t = self._timed("asr", intelligibility.score, self.asr, audio, ref.ref_norm, item.lang)
-        q = self._timed("dnsmos", self.dnsmos, audio, RATE)
+        q = self._timed("dnsmos", self.dnsmos, quality.speech_with_pause(audio), RATE)
         p = ref.prosody if natural else self._timed("prosody", prosody.measure, audio, RATE, item.voice)
         rate = prosody.articulation_rate(units(ref.ref_norm, item.lang), p)
         out = {"hyp": t.hyp, "hyp_norm": t.hyp_norm, "errors": t.errors, "ref_len": t.ref_len,

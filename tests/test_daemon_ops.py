@@ -307,6 +307,19 @@ def test_say_daemon_is_a_thin_client(daemon, tmp_path):
     assert sf.info(str(wav)).frames == 57600
 
 
+def test_editor_clients_import_no_engine():
+    """The panel, the Resolve worker and the dub pipeline reach the daemon without loading the model."""
+    code = ("import sys\n"
+            "import takefit.bridges.panel.window, takefit.bridges.resolve.worker, takefit.otio_adapters.dub\n"
+            "import takefit.bridges.cli; takefit.bridges.cli.build_parser()\n"
+            f"HEAVY = {HEAVY!r}\n"
+            "print(sorted(m for m in sys.modules if any(m == h or m.startswith(h + '.') for h in HEAVY)))\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
+
+
 # ------------------------------------------------------------------------------------------- lifecycle
 def test_autostart_graceful_stop_with_queued_jobs_and_resume(tmp_path, capsys):
     from takefit.bridges.cli import main

@@ -1,4 +1,8 @@
 """Text frontend: polyphones, pinyin/IPA overrides (inline and dictionary), mixed lines, numbers."""
+import importlib.util
+import subprocess
+import sys
+
 import pytest
 
 from takefit.engine import InputError, Lexicon
@@ -130,3 +134,29 @@ def test_chunks_split_at_punctuation():
     assert all(len(c.phonemes) <= 120 for c in chunks)
     assert "".join(c.phonemes for c in chunks).replace(" ", "") == ph.replace(" ", "")
     assert all(c.pause_after in ".,!?;:" for c in chunks[:-1])
+
+
+TORCH_PROBE = """
+import sys, threading
+errors = []
+def other_thread():             # imports that look at sys.modules['torch'] while English loads
+    try:
+        import pyloudnorm, scipy.stats  # noqa: F401
+    except Exception as e:
+        errors.append(repr(e))
+t = threading.Thread(target=other_thread)
+t.start()
+from takefit.engine.frontend import Frontend
+Frontend().read("Hello there.")
+t.join()
+assert not errors, errors
+assert "torch" not in sys.modules, "spaCy's thinc imported torch"
+import torch  # noqa: F401  (still importable: nothing was left behind)
+print("ok")
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed (no extra needs it)")
+def test_english_reader_does_not_load_torch_and_hides_it_from_no_other_thread():
+    run = subprocess.run([sys.executable, "-c", TORCH_PROBE], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]

@@ -2,24 +2,40 @@
 fallback for out-of-lexicon words. Fully offline: the spaCy model comes from a PyPI package."""
 from __future__ import annotations
 
+import importlib.abc
 import re
 import sys
 import threading
 from dataclasses import dataclass
 
 
+class _NoTorchForThisThread(importlib.abc.MetaPathFinder):
+    """Answers `import torch` with ModuleNotFoundError, for one thread only: other threads importing
+    at the same time (the daemon's workers, the engine's background imports) are not affected, and
+    nothing is left in sys.modules."""
+
+    def __init__(self):
+        self.thread = threading.get_ident()
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == "torch" and threading.get_ident() == self.thread:
+            raise ModuleNotFoundError(f"No module named {name!r} (hidden from spaCy by takefit)", name=name)
+        return None
+
+
 def _import_misaki_en():
     """misaki.en without torch: spaCy's thinc probes for torch at import (≈ 3 s of a cold start when the
-    enroll/eval extras installed it), though the small English tagger never uses it. The probe sees
-    no torch; a later `import torch` elsewhere in the process still works."""
+    enroll/eval extras installed it), though the small English tagger never uses it. The probe finds
+    no torch; a later `import torch` anywhere still works."""
     if "torch" in sys.modules or "thinc" in sys.modules:
         from misaki import en
         return en
-    sys.modules["torch"] = None         # makes `import torch` raise ImportError, for thinc's probe only
+    finder = _NoTorchForThisThread()
+    sys.meta_path.insert(0, finder)
     try:
         from misaki import en
     finally:
-        del sys.modules["torch"]
+        sys.meta_path.remove(finder)
     return en
 
 

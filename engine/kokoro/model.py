@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 
 import numpy as np
@@ -25,9 +26,12 @@ def load_vocab() -> dict[str, int]:
 class KokoroModel:
     def __init__(self, paths, threads: int | None = None):
         self.vocab = load_vocab()
-        self.duration = DurationStage(paths.stage("duration"), threads)
-        self.prosody = ProsodyStage(paths.stage("prosody"), threads)
-        self.decoder = DecoderStage(paths.stage("decoder"), threads)
+        # The three sessions load side by side: onnxruntime parses and optimises each graph in C++, so
+        # on 2 cores this takes about the decoder's time rather than the sum (a cold start's second).
+        with ThreadPoolExecutor(3, thread_name_prefix="takefit-load") as pool:
+            stages = [pool.submit(cls, paths.stage(name), threads) for cls, name in
+                      ((DurationStage, "duration"), (ProsodyStage, "prosody"), (DecoderStage, "decoder"))]
+            self.duration, self.prosody, self.decoder = (f.result() for f in stages)
 
     def tokenize(self, phonemes: str) -> tuple[np.ndarray, str]:
         """Token ids with the two pad tokens, and the phoneme string actually kept."""
