@@ -162,13 +162,12 @@ class Engine:
             style = KokoroModel.style_row(table, len(kept))
             emotional = delivery is not None and not delivery.is_neutral
             moved = style_directions().apply(style, delivery) if emotional else None
-            with self._lock:
-                pred = self.model.duration(tokens, style, rate)
-                if moved is not None:
-                    # the moved style redistributes time between segments; the total stays the
-                    # documented rate (calibrated against the voice's own durations)
-                    shaped = self.model.duration(tokens, moved, rate)
-                    pred = shaped * (pred.sum() / shaped.sum())
+            pred = self.model.duration(tokens, style, rate)
+            if moved is not None:
+                # the moved style redistributes time between segments; the total stays the
+                # documented rate (calibrated against the voice's own durations)
+                shaped = self.model.duration(tokens, moved, rate)
+                pred = shaped * (pred.sum() / shaped.sum())
             labels = ["<sil>", *kept, "<sil>"]
             chunk_items = [Item(lab, classify(lab), float(p), len(chunks)) for lab, p in zip(labels, pred)]
             mark_fixed(chunk_items)
@@ -209,9 +208,8 @@ class Engine:
             # fixed items (pad, closing pause) render at the model's own length; their excess is cut
             model_frames = np.array([it.rendered if it.kind in FIXED else f for it, f in zip(own, frames[pos:pos + n])])
             lead, tail = trims(own)
-            with self._lock:
-                wav = self.model.render(chunk.tokens, chunk.style, model_frames, chunk.shape,
-                                        f0_scale=plan.pitch_ratio, prosody_style=chunk.prosody_style)
+            wav = self.model.render(chunk.tokens, chunk.style, model_frames, chunk.shape,   # one call per stage
+                                    f0_scale=plan.pitch_ratio, prosody_style=chunk.prosody_style)  # at a time
             parts.append(wav[lead * FRAME: len(wav) - tail * FRAME])
             pos += n
             if progress:

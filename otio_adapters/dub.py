@@ -12,10 +12,12 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import opentimelineio as otio
 
@@ -47,6 +49,7 @@ class DubOptions:
     loudness: float | None = -23.0
     method: str = "auto"
     pre_roll: float = 0.0
+    jobs: int = 2                       # cues rendering at once, up to what the renderer allows
 
 
 @dataclass
@@ -156,32 +159,38 @@ def _fit_failure(cue: Cue, e: FitError, sample_rate: int) -> str:
 
 def render_cue(cue: Cue, renderer: Renderer, folder: TakeFolder, opts: DubOptions) -> tuple[CueResult, place.Placement | None]:
     """Render one cue into its take file; never raises for the cue's own problems (they go in the result)."""
-    t0 = time.perf_counter()
-    res, placement = _render_cue(cue, renderer, folder, opts)
-    res.seconds = time.perf_counter() - t0
-    return res, placement
+    return file_take(render_take(cue, renderer, opts), folder)
 
 
-def _render_cue(cue: Cue, renderer: Renderer, folder: TakeFolder, opts: DubOptions) -> tuple[CueResult, place.Placement | None]:
-    from takefit.engine.audio import exact_length, write_wav
+@dataclass
+class Rendering:
+    """One cue's rendering, before it is filed: several can be in flight (`run`); filing is in cue order."""
+    cue: Cue
+    res: CueResult
+    started: float                         # perf_counter when its rendering began
+    r: object | None = None                # the Rendered take; None when the cue failed or was skipped
+    padded: bool = False                   # a slot far longer than the line: natural pace + silence
+    natural_fit: tuple[int, int] | None = None   # (frames, samples) of a take kept at its natural pace
 
+
+def render_take(cue: Cue, renderer: Renderer, opts: DubOptions) -> Rendering:
+    """The renderer's part of a cue (safe in a worker thread: it touches no file of the run)."""
     sr = opts.sample_rate
-    res = CueResult(cue, FAILED, sample_rate=sr)
+    out = Rendering(cue, CueResult(cue, FAILED, sample_rate=sr), time.perf_counter())
+    res = out.res
     if cue.problems:
         res.error = "; ".join(cue.problems)
-        return res, None
+        return out
     if not cue.text.strip():
         res.status, res.error = SKIPPED, "empty text: nothing to say (marker/clip has no comment or name)"
-        return res, None
+        return out
     req = request_for(cue, opts)
     slot = rates.samples(cue.duration, cue.rate, sr) if cue.duration else None
-    padded = False
-    natural_fit: tuple[int, int] | None = None   # (frames, samples) of a take kept at its natural pace
     try:
         try:
             r = None
             if cue.speed == "natural" and slot is not None:
-                r, natural_fit, note = _natural_take(cue, req, slot, renderer, sr)
+                r, out.natural_fit, note = _natural_take(cue, req, slot, renderer, sr)
                 res.warnings.append(note)
             if r is None:
                 r = renderer.render(req)
@@ -190,23 +199,36 @@ def _render_cue(cue: Cue, renderer: Renderer, folder: TakeFolder, opts: DubOptio
                 rates.seconds(cue.duration, cue.rate) > Fraction(e.max_seconds).limit_denominator(1_000_000)
             if not too_long:
                 res.error = _fit_failure(cue, e, sr)
-                return res, None
+                return out
             # A slot far longer than the line: read it at its natural pace and fill the rest with
             # silence, so the editor still gets the line, exactly in its slot, flagged.
             r = renderer.render(replace(req, target=Target.natural()))
-            padded = True
+            out.padded = True
             res.warnings.append(f"{e} Rendered at the natural pace ({r.samples / sr:.2f} s) and padded with "
                                 f"silence to the slot.")
     except InputError as e:
         res.error = str(e)
+        return out
+    out.r = r
+    return out
+
+
+def file_take(rendering: Rendering, folder: TakeFolder) -> tuple[CueResult, place.Placement | None]:
+    """Write a rendered take into the takes folder at its slot's exact length (the run's thread only)."""
+    from takefit.engine.audio import exact_length, write_wav
+
+    cue, res, r = rendering.cue, rendering.res, rendering.r
+    if r is None:
+        res.seconds = time.perf_counter() - rendering.started
         return res, None
+    sr = res.sample_rate
     res.engine_seconds = r.engine_seconds
     res.natural_seconds, res.method, res.voice = r.natural_seconds, r.method, r.voice
     res.warnings = list(r.warnings) + res.warnings
-    if natural_fit is not None:
-        frames, samples = natural_fit
-    elif slot is not None:
-        frames, samples = cue.duration, slot
+    if rendering.natural_fit is not None:
+        frames, samples = rendering.natural_fit
+    elif cue.duration:
+        frames, samples = cue.duration, rates.samples(cue.duration, cue.rate, sr)
     else:  # a point marker: the natural length, rounded up to whole frames so the clip is frame-exact
         frames = math.ceil(Fraction(r.samples) * cue.rate / sr)
         samples = rates.samples(frames, cue.rate, sr)
@@ -221,9 +243,28 @@ def _render_cue(cue: Cue, renderer: Renderer, folder: TakeFolder, opts: DubOptio
         write_wav(path, audio, sr, comment=f"synthetic speech (takefit dub, cue {cue.id}, voice {r.voice})",
                   title=cue.text[:200])
     folder.record(path, cue.id, key, number)
-    res.status = FLAGGED if padded else (CACHED if r.cached else RENDERED)
+    res.status = FLAGGED if rendering.padded else (CACHED if r.cached else RENDERED)
     res.take, res.take_number, res.frames, res.samples = path, number, frames, samples
+    res.seconds = time.perf_counter() - rendering.started
     return res, place.Placement(cue, path, frames, samples, sr, number)
+
+
+def renderings(cues: list[Cue], renderer: Renderer, opts: DubOptions) -> Iterator[Rendering]:
+    """Each cue's rendering, in cue order, with up to the renderer's `max_in_flight` cues rendering at
+    once: one line's decoder then overlaps the next line's frontend, duration, prosody, fit and output
+    (bench/dub_bench.py measures it). A renderer that does not say runs one cue at a time."""
+    jobs = max(1, min(opts.jobs, int(getattr(renderer, "max_in_flight", 1))))
+    if jobs == 1:
+        yield from (render_take(c, renderer, opts) for c in cues)
+        return
+    with ThreadPoolExecutor(jobs, thread_name_prefix="takefit-dub") as pool:
+        window: deque = deque()
+        for cue in cues:
+            window.append(pool.submit(render_take, cue, renderer, opts))
+            if len(window) > jobs:            # keep `jobs` rendering while the oldest is filed
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
 
 
 def _natural_take(cue: Cue, req: RenderRequest, slot: int, renderer: Renderer,
@@ -280,8 +321,8 @@ def run(opts: DubOptions, renderer: Renderer, progress: ProgressFn | None = None
 
     cues = check_voices(p.cues, renderer)
     placements: list[place.Placement] = []
-    for i, cue in enumerate(cues):
-        res, placement = render_cue(cue, renderer, folder, opts)
+    for i, rendering in enumerate(renderings(cues, renderer, opts)):
+        res, placement = file_take(rendering, folder)
         report.results.append(res)
         if placement is not None:
             placements.append(placement)

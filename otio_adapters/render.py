@@ -7,8 +7,10 @@ against a warm daemon.
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
@@ -79,7 +81,11 @@ class InProcessRenderer:
     """The engine in this process, behind the content-addressed take cache.
 
     The engine loads on the first cache miss, so a re-run where nothing changed never loads it.
+    The engine is thread-safe and its stages run one call at a time each, so two cues in flight
+    overlap one line's decoder with the next line's other work (`max_in_flight`).
     """
+
+    max_in_flight = 2
 
     def __init__(self, engine=None, cache=None, threads: int | None = 2, cache_extra: dict | None = None):
         self._engine = engine
@@ -87,6 +93,7 @@ class InProcessRenderer:
         self.cache = cache            # a TakeCache, or None for no caching
         self.cache_extra = cache_extra or {}
         self._lock = threading.Lock()
+        self._keys: dict[str, tuple[threading.Lock, int]] = {}   # cache key → (its lock, users)
         self.engine_load_seconds = 0.0
 
     @property
@@ -104,11 +111,32 @@ class InProcessRenderer:
         from takefit.daemon.cache import request_key
 
         key = request_key(request, self.cache_extra)
-        if self.cache is not None:
+        if self.cache is None:
+            return self._render(request, key, progress)
+        with self._one_at_a_time(key):    # the same line twice in flight: the second is a cache hit
             hit = self.cache.get(key)
             if hit is not None:
                 take, wav = hit
                 return Rendered.from_take(take, wav, True, 0.0, key)
+            return self._render(request, key, progress)
+
+    @contextmanager
+    def _one_at_a_time(self, key: str):
+        with self._lock:
+            lock, users = self._keys.get(key, (threading.Lock(), 0))
+            self._keys[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._lock:
+                lock, users = self._keys[key]
+                if users == 1:
+                    del self._keys[key]
+                else:
+                    self._keys[key] = (lock, users - 1)
+
+    def _render(self, request: RenderRequest, key: str, progress: Progress | None) -> Rendered:
         engine = self.engine
         t0 = time.perf_counter()
         take = engine.render(request, progress=progress)
@@ -131,15 +159,34 @@ class InProcessRenderer:
 
 class DaemonRenderer:
     """A Renderer on a takefit.daemon.Client. The audio comes back inline, so a daemon on another
-    machine (CURVE-authenticated) works the same as a local one."""
+    machine (CURVE-authenticated) works the same as a local one.
 
-    def __init__(self, client):
+    A client's socket serves one thread; with `make_client` (another client to the same daemon) and
+    `max_in_flight` > 1, as many renders as the daemon has workers run at once (`dub.renderings`)."""
+
+    def __init__(self, client, make_client: Callable[[], object] | None = None, max_in_flight: int = 1):
         self.client = client
+        self._make_client = make_client
+        self.max_in_flight = max_in_flight if make_client is not None else 1
+        self._idle = queue.SimpleQueue()   # clients not rendering right now
+        self._idle.put(client)
+        self._extra: list = []
         self._voices: list[str] | None = None
         self.engine_load_seconds = 0.0
         self.job: str | None = None       # the daemon job of the latest render (to cancel it)
 
     def render(self, request: RenderRequest, progress: Progress | None = None) -> Rendered:
+        try:
+            client = self._idle.get_nowait()
+        except queue.Empty:
+            client = self._make_client()   # only reached with a factory: without one, one thread renders
+            self._extra.append(client)
+        try:
+            return self._render(client, request, progress)
+        finally:
+            self._idle.put(client)
+
+    def _render(self, client, request: RenderRequest, progress: Progress | None) -> Rendered:
         import io
 
         import soundfile as sf
@@ -147,7 +194,7 @@ class DaemonRenderer:
         from takefit.daemon.client import new_job_id
 
         self.job = new_job_id()
-        r = self.client.render(request, inline=True, progress=progress, job=self.job)
+        r = client.render(request, inline=True, progress=progress, job=self.job)
         audio, rate = sf.read(io.BytesIO(r.wav_bytes()), dtype="float32", always_2d=False)
         timings = r.timings or {}
         # the engine's own "total" (frontend + render + post); summing every key would count it twice
@@ -171,7 +218,8 @@ class DaemonRenderer:
         raise UnknownVoiceError(f"unknown voice {name!r}.{hint} `takefit voices` lists all {len(self._voices)}.")
 
     def close(self) -> None:
-        self.client.close()
+        for c in [self.client, *self._extra]:
+            c.close()
 
 
 def daemon_renderer(timeout: float = 5.0) -> Renderer | None:
@@ -184,13 +232,16 @@ def daemon_renderer(timeout: float = 5.0) -> Renderer | None:
     dirs = Dirs.resolve()
     if control.read_info(dirs) is None:
         return None
-    client = Client(home_dirs=dirs, timeout=timeout, retries=1)
+    def make_client():
+        return Client(home_dirs=dirs, timeout=timeout, retries=1)
+
+    client = make_client()
     try:
-        client.health()
+        workers = int(client.health().get("workers") or 1)
     except Exception:  # a daemon that is published but not answering: render here instead
         client.close()
         return None
-    return DaemonRenderer(client)
+    return DaemonRenderer(client, make_client, max_in_flight=workers)
 
 
 def make_renderer(use_daemon: bool = True, cache_dir: Path | None = None, no_cache: bool = False,

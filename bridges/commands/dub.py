@@ -70,6 +70,9 @@ def register(sub) -> None:
     p.add_argument("--method", default="auto", choices=FIT_METHODS, help="duration fitting (default: auto)")
     p.add_argument("--loudness", default="-23", help="integrated LUFS per take, or 'off' (default: -23)")
     p.add_argument("--pre-roll", type=float, default=0.0, metavar="S", help="seconds of silence first, inside each slot")
+    p.add_argument("--jobs", type=int, default=2, metavar="N",
+                   help="cues rendering at once (default 2: one line's model work overlaps the next line's; "
+                        "through a daemon, up to its --workers)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--cache", type=Path, metavar="DIR", help="take cache folder (default: $TAKEFIT_CACHE or the user cache)")
     g.add_argument("--no-cache", action="store_true", help="render every cue afresh")
@@ -84,10 +87,12 @@ def options(args):
 
     from .say import parse_loudness
 
+    if not 1 <= args.jobs <= 16:
+        raise InputError(f"--jobs takes 1 to 16 cues at once (2 suits a 2-core machine); got {args.jobs}")
     return DubOptions(input=args.input, output=args.output, format=args.format, cast=args.cast,
                       tracks=tuple(args.track), colors=tuple(args.color), track_name=args.track_name,
                       rate=args.rate, timeline=args.timeline, loudness=parse_loudness(args.loudness),
-                      method=args.method, pre_roll=args.pre_roll)
+                      method=args.method, pre_roll=args.pre_roll, jobs=args.jobs)
 
 
 def run(args) -> int:
