@@ -76,12 +76,14 @@ def make_timeline(n: int, rate: Fraction, seed: int = 7) -> tuple[otio.schema.Ti
     return tl, texts
 
 
-def run_dub(timeline: Path, cache: Path) -> tuple[float, dict]:
-    env = dict(os.environ, TAKEFIT_CACHE=str(cache))
+def run_dub(timeline: Path, cache: Path, jobs: int = 2) -> tuple[float, dict]:
+    # a private daemon home: a daemon this user runs elsewhere must not take the renders
+    env = dict(os.environ, TAKEFIT_CACHE=str(cache), TAKEFIT_DAEMON_HOME=str(cache.parent / "no-daemon"))
     takefit = Path(sys.executable).with_name("takefit")
     cmd = [str(takefit)] if takefit.exists() else [sys.executable, "-m", "takefit.bridges.cli"]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd + ["dub", str(timeline), "--json"], capture_output=True, text=True, env=env)
+    proc = subprocess.run(cmd + ["dub", str(timeline), "--json", "--jobs", str(jobs)], capture_output=True,
+                          text=True, env=env)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"takefit dub failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -97,6 +99,25 @@ def row(name: str, wall: float, doc: dict) -> dict:
             "overhead_pct": round(100 * (wall - engine) / engine, 1) if engine > 0 else None}
 
 
+def compare_jobs(path: Path, work: Path, jobs: list[int], cues: int) -> int:
+    """Cold dubs of the same timeline at each --jobs value, alternating (A B B A) so load hits both."""
+    walls: dict[int, list[float]] = {j: [] for j in jobs}
+    audio = 0.0
+    for rnd, order in enumerate((jobs, jobs[::-1])):
+        for j in order:
+            wall, doc = run_dub(path, work / f"cache-j{j}-{rnd}", j)
+            walls[j].append(wall)
+            audio = sum(r["achieved"]["seconds"] for r in doc["cues"]
+                        if r.get("achieved"))
+    base = min(walls[jobs[0]])
+    print(f"cold `takefit dub` of {cues} cues ({audio:.0f} s of takes), in-process engine, best of 2 per value\n")
+    print("| --jobs | wall s (runs) | audio s per wall s | vs --jobs " + str(jobs[0]) + " |\n|---:|---|---:|---:|")
+    for j in jobs:
+        best = min(walls[j])
+        print(f"| {j} | {best:.1f} ({', '.join(f'{w:.1f}' for w in walls[j])}) | {audio / best:.2f} | {best / base:.2f}× |")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cues", type=int, default=100)
@@ -104,6 +125,8 @@ def main(argv=None) -> int:
     ap.add_argument("--edits", type=int, default=5)
     ap.add_argument("--workdir", type=Path)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--compare-jobs", metavar="LIST", help="only compare cold runs at these --jobs values, "
+                    "e.g. 1,2 (each on an empty cache, in turn, twice): wall time and audio seconds per second")
     args = ap.parse_args(argv)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="takefit-dub-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -113,6 +136,8 @@ def main(argv=None) -> int:
     path = work / "bench_dub.otio"
     otio.adapters.write_to_file(tl, str(path))
 
+    if args.compare_jobs:
+        return compare_jobs(path, work, [int(j) for j in args.compare_jobs.split(",")], args.cues)
     rows = []
     wall, doc = run_dub(path, cache)
     rows.append(row("cold", wall, doc))

@@ -130,7 +130,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="endpoint for other machines, CurveZMQ-authenticated (needs `takefit daemon keys init`)")
     p.add_argument("--no-ipc", action="store_true", help="no ipc:// endpoint in the runtime dir")
     p.add_argument("--output-root", metavar="DIR", help="where takes are written (default: <state>/takes)")
-    p.add_argument("--workers", type=int, default=1, help="engine worker threads (default 1)")
+    p.add_argument("--workers", type=int, default=1, help="lines rendered at once, each with its own model "
+                   "sessions (default 1: fastest single audition; 2 dubs ≈ 1.3× faster on 2 cores, more memory)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads per model call (default: all cores)")
     p.add_argument("--max-queue", type=int, default=1000, help="queued jobs before answering 'busy' (default 1000)")
     p.add_argument("--cache-size", default=str(DEFAULT_MAX_BYTES), help="take cache bound, e.g. 2G (LRU on disk)")
@@ -649,7 +650,8 @@ class Daemon:
             from takefit.engine import Engine
 
             t0 = time.perf_counter()
-            engine = Engine(threads=self.config.threads, log=log.info)
+            # one copy of each stage per worker, so workers render side by side (engine/kokoro/session.py)
+            engine = Engine(threads=self.config.threads, log=log.info, sessions=self.config.workers)
             self.voice_list = [{"name": v.name, "language": v.language, "accent": v.accent, "gender": v.gender}
                                for v in engine.voices()]
             self.voice_names = {v["name"] for v in self.voice_list}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -117,11 +118,16 @@ class Rendered:
 class Engine:
     """Loads the model once; `render` is safe to call repeatedly and from several threads."""
 
-    def __init__(self, assets_dir=None, threads: int | None = None, lexicon: Lexicon | None = None, log=None):
+    def __init__(self, assets_dir=None, threads: int | None = None, lexicon: Lexicon | None = None, log=None,
+                 sessions: int = 1):
+        """`threads` per model call (default: all cores ÷ `sessions`); `sessions` > 1 keeps that many
+        copies of each stage so as many lines render at once (a dub's throughput, more memory)."""
         t0 = time.perf_counter()
+        if threads is None and sessions > 1:
+            threads = max(1, (os.cpu_count() or 1) // sessions)
         threading.Thread(target=audio.warm_imports, name="takefit-warm-imports", daemon=True).start()
         self.paths = assets.ensure(assets_dir, log=log)
-        self.model = KokoroModel(self.paths, threads)
+        self.model = KokoroModel(self.paths, threads, sessions)
         self.voice_bank = VoiceBank(self.paths.voices)
         self.frontend = Frontend(lexicon)
         self.emotions = EmotionResolver()

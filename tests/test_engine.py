@@ -132,3 +132,22 @@ def test_explain_without_rendering(engine):
     assert words["银行"]["pinyin"] == "yin2 hang2" and words["银行"]["override"]
     assert info["natural_seconds"] > 0.5
     assert info["voice"] == "zf_xiaoxiao"
+
+
+def test_parallel_sessions_render_the_same_takes(engine):
+    """Two stage copies of one thread each, two lines at once: the same lengths, near-identical audio
+    (only the threads' float summation order differs)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from takefit.engine import Engine
+
+    parallel = Engine(sessions=2)
+    assert parallel.model.decoder.session._idle.qsize() == 2
+    reqs = [RenderRequest("Two lines at once.", target=Target.parse("1.6s")),
+            RenderRequest("我们同时渲染两句话。", target=Target.parse("0.9x"))]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(parallel.render, reqs))
+    for req, got in zip(reqs, together):
+        ref = engine.render(req)
+        assert got.samples == ref.samples
+        assert np.corrcoef(got.audio, ref.audio)[0, 1] > 0.999

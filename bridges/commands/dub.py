@@ -115,7 +115,7 @@ def run(args) -> int:
         print(f"takefit: no cues in {opts.input}: looked for {dub.where_cues_come_from(opts)} — nothing to dub, "
               f"nothing written.", file=sys.stderr)
         return 0
-    renderer = make_renderer(cache_dir=args.cache, no_cache=args.no_cache)
+    renderer = make_renderer(cache_dir=args.cache, no_cache=args.no_cache, parallel=args.jobs)
     try:
         report = run_with_progress(opts, renderer, the_plan, quiet=args.json)
     finally:

@@ -8,8 +8,8 @@ from .session import open_session
 
 
 class DecoderStage:
-    def __init__(self, path, threads=None):
-        self.session = open_session(path, threads)
+    def __init__(self, path, threads=None, copies=1):
+        self.session = open_session(path, threads, copies)
 
     def __call__(self, tokens, style, frames, f0, energy) -> np.ndarray:
         audio = self.session.run(["audio"], {

@@ -14,8 +14,8 @@ def natural_frames(durations: np.ndarray) -> np.ndarray:
 
 
 class DurationStage:
-    def __init__(self, path, threads=None):
-        self.session = open_session(path, threads)
+    def __init__(self, path, threads=None, copies=1):
+        self.session = open_session(path, threads, copies)
 
     def __call__(self, tokens: np.ndarray, style: np.ndarray, speed: float = 1.0) -> np.ndarray:
         """Float durations per token including the two pad tokens, shape (len(tokens),)."""

@@ -24,12 +24,13 @@ def load_vocab() -> dict[str, int]:
 
 
 class KokoroModel:
-    def __init__(self, paths, threads: int | None = None):
+    def __init__(self, paths, threads: int | None = None, copies: int = 1):
+        """`copies` sessions of each stage, `threads` each (session.py: parallel lines)."""
         self.vocab = load_vocab()
         # The three sessions load side by side: onnxruntime parses and optimises each graph in C++, so
         # on 2 cores this takes about the decoder's time rather than the sum (a cold start's second).
         with ThreadPoolExecutor(3, thread_name_prefix="takefit-load") as pool:
-            stages = [pool.submit(cls, paths.stage(name), threads) for cls, name in
+            stages = [pool.submit(cls, paths.stage(name), threads, copies) for cls, name in
                       ((DurationStage, "duration"), (ProsodyStage, "prosody"), (DecoderStage, "decoder"))]
             self.duration, self.prosody, self.decoder = (f.result() for f in stages)
 

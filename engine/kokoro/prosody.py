@@ -22,8 +22,8 @@ ENERGY = "/encoder/N_proj/Conv_output_0"
 
 
 class ProsodyStage:
-    def __init__(self, path, threads=None):
-        self.session = open_session(path, threads)
+    def __init__(self, path, threads=None, copies=1):
+        self.session = open_session(path, threads, copies)
 
     def __call__(self, tokens: np.ndarray, style: np.ndarray, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         f0, energy = self.session.run([F0, ENERGY], {
