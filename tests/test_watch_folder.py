@@ -38,6 +38,7 @@ class OneAtATime(render.InProcessRenderer):
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
+        self.max_in_flight = 1     # one cue at a time inside a job, so `most` counts jobs running at once
         self.active = self.most = self.calls = 0
         self._count = threading.Lock()
 
