@@ -287,8 +287,8 @@ def unchanged_since_verified(paths: AssetPaths) -> bool:
         doc = json.loads((paths.root / VERIFIED).read_text("utf-8"))
     except (OSError, ValueError):
         return False
-    return doc.get("model_sha256") == sources()["model"]["sha256"] and doc.get("files") == _file_stamps(paths) \
-        and len(doc["files"]) == len(_expected_files(paths)) + 1
+    # recorded only when every file was present and matched, so equal stamps mean none is missing now
+    return doc.get("model_sha256") == sources()["model"]["sha256"] and doc.get("files") == _file_stamps(paths)
 
 
 def ensure(root: Path | None = None, log=None) -> AssetPaths:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -123,8 +122,6 @@ class Engine:
         """`threads` per model call (default: all cores ÷ `sessions`); `sessions` > 1 keeps that many
         copies of each stage so as many lines render at once (a dub's throughput, more memory)."""
         t0 = time.perf_counter()
-        if threads is None and sessions > 1:
-            threads = max(1, (os.cpu_count() or 1) // sessions)
         threading.Thread(target=audio.warm_imports, name="takefit-warm-imports", daemon=True).start()
         self.paths = assets.ensure(assets_dir, log=log)
         self.model = KokoroModel(self.paths, threads, sessions)

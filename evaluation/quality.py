@@ -33,18 +33,17 @@ _P_BAK = np.poly1d([-0.13166888, 1.60915514, -0.39604546])
 
 
 PAUSE = int(0.3 * RATE)      # silence after the speech span: the pause between repetitions
-SPAN_FLOOR_DB = 40.0
 
 
 def speech_with_pause(audio: np.ndarray) -> np.ndarray:
-    """The speech span of a 16 kHz take (10 ms frames within 40 dB of the loudest) and PAUSE of silence."""
+    """The speech span of a 16 kHz take (takefit.engine.speech: 10 ms frames within 40 dB of the
+    loudest) and PAUSE of silence; a silent take whole."""
+    from takefit.engine.speech import speech_span
+
     x = np.asarray(audio, np.float32).reshape(-1)
-    n = len(x) // 160
-    if n == 0:
-        return np.concatenate([x, np.zeros(PAUSE, np.float32)])
-    db = 10 * np.log10(np.mean(x[: n * 160].reshape(n, 160).astype(np.float64) ** 2, axis=1) + 1e-20)
-    loud = np.flatnonzero(db >= db.max() - SPAN_FLOOR_DB)
-    return np.concatenate([x[loud[0] * 160: (loud[-1] + 1) * 160], np.zeros(PAUSE, np.float32)])
+    span = speech_span(x, RATE)
+    start, end = span if span is not None else (0, len(x))
+    return np.concatenate([x[start:end], np.zeros(PAUSE, np.float32)])
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,9 @@ class StageSession:
 
 def open_session(path, threads: int | None = None, copies: int = 1) -> StageSession:
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads or int(os.environ.get("TAKEFIT_THREADS", 0)) or (os.cpu_count() or 1)
+    # default: the machine's cores (or $TAKEFIT_THREADS) shared by the copies
+    opts.intra_op_num_threads = threads or max(1, (int(os.environ.get("TAKEFIT_THREADS", 0)) or os.cpu_count() or 1)
+                                               // max(1, copies))
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3  # the int8 graph triggers harmless shape-merge warnings
     return StageSession([ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
