@@ -36,6 +36,8 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
+from takefit.engine.kokoro.forms import decoder_form, stage_file
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
 CKPT = ROOT / "checkpoints" / "kokoro"
@@ -351,7 +353,7 @@ def stage_rows(feed: dict, threads_list: list[int], runs: int) -> tuple[dict, di
     out, totals = {}, {}
     for stage in STAGES:
         for th in threads_list:
-            nodes = profile_nodes(CKPT / f"stage_{stage}.onnx", feed[stage], th, runs)
+            nodes = profile_nodes(CKPT / f"stage_{stage_file(stage)}.onnx", feed[stage], th, runs)
             out[(stage, th)] = block_table(nodes, feed["seconds"])
             out[("nodes", stage, th)] = nodes
             totals[(stage, th)] = (sum(b["ms"] for b in out[(stage, th)].values()),
@@ -397,6 +399,7 @@ def main() -> int:
     int8_roof = {t: max(v[1] for (k, th), v in roof.items() if th == t and ("Integer" in k or "QLinear" in k)) for t in args.threads}
     fp32_roof = {t: max(v[1] for (k, th), v in roof.items() if th == t and "fp32" in k) for t in args.threads}
     out = [f"Line: \"{feed['text']}\" ({feed['seconds']:.2f} s audio, {feed['decoder']['tokens'].shape[1]} tokens); "
+           f"decoder form: {decoder_form()} ({CKPT / ('stage_' + stage_file('decoder') + '.onnx')}, $TAKEFIT_DECODER); "
            f"onnxruntime {ort.__version__}, {os.cpu_count()} logical CPUs, load average {os.getloadavg()[0]:.2f} at the start "
            f"(other jobs share the machine); profile = median of {args.runs} runs after warm-up.",
            "", "### Roofline (single-op graphs, median of interleaved rounds)", "",

@@ -49,6 +49,9 @@ from onnx import helper, numpy_helper
 sys.path.insert(0, str(Path(__file__).parent))
 from cost_model import CKPT, SCRATCH, bench_lines, capture_feeds, write_result  # noqa: E402  (same real inputs)
 
+from takefit.engine.kokoro.int8 import build_vnni_decoder, dynamic_conv_chain as _conv_chain  # noqa: E402
+from takefit.engine.kokoro.int8 import graph_index as _index, prune_unused as _prune  # noqa: E402
+
 BASE = CKPT / "stage_decoder.onnx"
 LEVELS = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
           "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
@@ -95,16 +98,6 @@ def build_ort_optimized(level: str = "extended", src: Path = BASE) -> Path:
     return out
 
 
-def _index(graph):
-    producer = {o: n for n in graph.node for o in n.output}
-    consumers: dict[str, list] = {}
-    for n in graph.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
-    inits = {t.name: t for t in graph.initializer}
-    return producer, consumers, inits
-
-
 def _dequant_conv(node, producer, consumers, inits):
     """The fp32 Conv equivalent to one dynamic-int8 ConvInteger chain (see _conv_chain), or None."""
     chain = _conv_chain(node, producer, consumers, inits)
@@ -122,21 +115,6 @@ def _dequant_conv(node, producer, consumers, inits):
     conv = helper.make_node("Conv", inputs, [mul.output[0]], name=name,
                             **{a.name: helper.get_attribute_value(a) for a in node.attribute})
     return conv, mul, new_inits
-
-
-def _prune(graph) -> None:
-    """Drop nodes whose outputs nobody reads, and initializers nobody uses."""
-    keep = {o.name for o in graph.output}
-    while True:
-        used = keep | {i for n in graph.node for i in n.input}
-        dead = [n for n in graph.node if not any(o in used for o in n.output)]
-        if not dead:
-            break
-        for n in dead:
-            graph.node.remove(n)
-    used = {i for n in graph.node for i in n.input}
-    for t in [t for t in graph.initializer if t.name not in used]:
-        graph.initializer.remove(t)
 
 
 def build_fp32(src: Path = BASE) -> Path:
@@ -200,95 +178,12 @@ def build_stft_conv(src: Path = BASE) -> Path:
     return out
 
 
-def _conv_chain(node, producer, consumers, inits):
-    """The dynamic-int8 chain around one ConvInteger: (DynamicQuantizeLinear, bias float or None, the
-    final Mul, the weight-scale initializer name), or None if it is not the usual pattern."""
-    dql = producer.get(node.input[0])
-    if dql is None or dql.op_type != "DynamicQuantizeLinear" or node.input[1] not in inits:
-        return None
-    cur, bias = node.output[0], None
-    nxt = consumers.get(cur, [])
-    if len(nxt) == 1 and nxt[0].op_type == "Add":          # int32 bias = floor(b / (sx·sw))
-        q = producer[[i for i in nxt[0].input if i != cur][0]]
-        while q.op_type != "Div":
-            q = producer[q.input[0]]
-        bias = numpy_helper.to_array(inits[q.input[0]]).astype(np.float32)
-        cur, nxt = nxt[0].output[0], consumers.get(nxt[0].output[0], [])
-    if len(nxt) != 1 or nxt[0].op_type != "Cast":
-        return None
-    muls = consumers.get(nxt[0].output[0], [])
-    if len(muls) != 1 or muls[0].op_type != "Mul":
-        return None
-    scale_mul = producer[[i for i in muls[0].input if i != nxt[0].output[0]][0]]
-    return dql, bias, muls[0], [i for i in scale_mul.input if i in inits][0]
-
-
-def _im2col_matmul(node, dql, bias, mul, w_scale, inits) -> tuple[list, list] | None:
-    """Nodes computing the same conv as ConvInteger (u8 activations × u8 weights) as an im2col in uint8
-    + com.microsoft MatMulIntegerToFloat with s8 weights (w − 128, zero point − 128: the same integers),
-    which onnxruntime runs on its u8s8 (VNNI where present) kernels and dequantises + adds bias inside."""
-    a = {x.name: helper.get_attribute_value(x) for x in node.attribute}
-    w = numpy_helper.to_array(inits[node.input[1]])
-    cout, cin, k = w.shape
-    d, pads = a.get("dilations", [1])[0], a.get("pads", [0, 0])
-    if a.get("group", 1) != 1 or a.get("strides", [1])[0] != 1 or pads[0] != pads[1] or 2 * pads[0] != d * (k - 1):
-        return None                                           # only 'same' stride-1 convs
-    wzp = numpy_helper.to_array(inits[node.input[3]]) if len(node.input) > 3 and node.input[3] in inits else np.uint8(0)
-    if wzp.size != 1:
-        return None
-    p = node.name.replace("/", "_") + "_mm"
-    xq, sx, zx = dql.output
-    b = (w.astype(np.int16) - 128).astype(np.int8).transpose(2, 1, 0).reshape(k * cin, cout)   # row = tap·Cin + c
-    new_inits = [numpy_helper.from_array(b, p + ".B"), numpy_helper.from_array(np.array(int(wzp) - 128, np.int8), p + ".bzp"),
-                 numpy_helper.from_array(np.array([1], np.int64), p + ".axis")]
-    nodes = [helper.make_node("Transpose", [xq], [p + ".xt"], perm=[0, 2, 1], name=p + "/Transpose_in")]   # [1, T, C]
-    col = p + ".xt"
-    if k > 1:  # pad T with the zero point (= real 0), then k shifted views side by side: [1, T, k·C]
-        new_inits.append(numpy_helper.from_array(np.array([0, pads[0], 0, 0, pads[1], 0], np.int64), p + ".pads"))
-        nodes.append(helper.make_node("Pad", [col, p + ".pads", zx], [p + ".xp"], name=p + "/Pad"))
-        taps = []
-        for t in range(k):
-            end = t * d - (k - 1) * d
-            new_inits += [numpy_helper.from_array(np.array([t * d], np.int64), f"{p}.s{t}"),
-                          numpy_helper.from_array(np.array([end if end < 0 else 2**62], np.int64), f"{p}.e{t}")]
-            nodes.append(helper.make_node("Slice", [p + ".xp", f"{p}.s{t}", f"{p}.e{t}", p + ".axis"], [f"{p}.tap{t}"], name=f"{p}/Slice{t}"))
-            taps.append(f"{p}.tap{t}")
-        nodes.append(helper.make_node("Concat", taps, [p + ".col"], axis=2, name=p + "/Concat"))
-        col = p + ".col"
-    mm_in = [col, p + ".B", sx, w_scale, zx, p + ".bzp"]
-    if bias is not None:
-        new_inits.append(numpy_helper.from_array(bias, p + ".bias"))
-        mm_in.append(p + ".bias")
-    nodes += [helper.make_node("MatMulIntegerToFloat", mm_in, [p + ".y"], domain="com.microsoft", name=p + "/MatMulIntegerToFloat"),
-              helper.make_node("Transpose", [p + ".y"], [mul.output[0]], perm=[0, 2, 1], name=p + "/Transpose_out")]
-    return nodes, new_inits
-
-
 def build_im2col_s8(src: Path = BASE) -> Path:
     """Every 'same' stride-1 dynamic-int8 ConvInteger chain → uint8 im2col + MatMulIntegerToFloat (s8
-    weights). Same dynamic activation quantisation, same integer products; only the bias is added in
-    float after scaling instead of as floor(b / scale) in int32 (a difference below one accumulator step)."""
+    weights): the engine's own VNNI decoder form (takefit/engine/kokoro/int8.py), built from `src`."""
     out = SCRATCH / f"im2col_s8_{src.stem}.onnx"
-    if out.exists():
-        return out
-    model = onnx.load(str(src))
-    graph = model.graph
-    producer, consumers, inits = _index(graph)
-    for node in [n for n in graph.node if n.op_type == "ConvInteger"]:
-        chain = _conv_chain(node, producer, consumers, inits)
-        built = chain and _im2col_matmul(node, *chain, inits)
-        if not built:
-            continue
-        nodes, new_inits = built
-        at = list(graph.node).index(chain[2])
-        for n in reversed(nodes):
-            graph.node.insert(at, n)
-        graph.node.remove(chain[2])            # the final Mul's output now comes from the Transpose
-        graph.initializer.extend(new_inits)
-    _prune(graph)
-    if not any(o.domain == "com.microsoft" for o in model.opset_import):
-        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
-    onnx.save(model, str(out))
+    if not out.exists():
+        build_vnni_decoder(src, out)
     return out
 
 

@@ -76,9 +76,10 @@ def make_timeline(n: int, rate: Fraction, seed: int = 7) -> tuple[otio.schema.Ti
     return tl, texts
 
 
-def run_dub(timeline: Path, cache: Path, jobs: int = 2) -> tuple[float, dict]:
+def run_dub(timeline: Path, cache: Path, jobs: int = 2, env_extra: dict | None = None) -> tuple[float, dict]:
     # a private daemon home: a daemon this user runs elsewhere must not take the renders
-    env = dict(os.environ, TAKEFIT_CACHE=str(cache), TAKEFIT_DAEMON_HOME=str(cache.parent / "no-daemon"))
+    env = dict(os.environ, TAKEFIT_CACHE=str(cache), TAKEFIT_DAEMON_HOME=str(cache.parent / "no-daemon"),
+               **(env_extra or {}))
     takefit = Path(sys.executable).with_name("takefit")
     cmd = [str(takefit)] if takefit.exists() else [sys.executable, "-m", "takefit.bridges.cli"]
     t0 = time.perf_counter()

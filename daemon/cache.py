@@ -1,8 +1,8 @@
 """Content-addressed take cache on disk, bounded in size (least recently used goes first).
 
 The key covers everything that changes the audio: text, voice, language, target, rate, pre-roll,
-method, loudness, speed, natural range, emotion (a reference clip by content), pronunciation dictionary, and the engine/model version and
-rendering revision.
+method, loudness, speed, natural range, emotion (a reference clip by content), pronunciation dictionary, the engine/model version,
+rendering revision and the decoder's form on this CPU.
 An identical request returns the cached take's exact bytes at once.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 import soundfile as sf
 
 from takefit.engine import ENGINE_ID, RENDER_REVISION, __version__
+from takefit.engine.kokoro.forms import decoder_form
 from takefit.engine.request import PhonemeDuration, PinResult, RenderRequest, Take
 
 DEFAULT_MAX_BYTES = 2 * 1024 ** 3
@@ -52,6 +53,8 @@ def request_key(req: RenderRequest, extra: dict | None = None) -> str:
     }
     if req.emotion is not None:   # only when set, so emotion-free keys stay as they were
         doc["emotion"] = req.emotion.cache_doc()
+    if decoder_form() != "shipped":          # the VNNI decoder's float rounding differs (engine/kokoro/forms.py)
+        doc["decoder"] = decoder_form()
     enrolled = _enrolled_identity(req.voice)
     if enrolled:                              # a re-enrolled voice (same name, new profile) is a new key
         doc["enrolled"] = enrolled

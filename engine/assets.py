@@ -27,6 +27,7 @@ ENV_DIR = "TAKEFIT_CHECKPOINTS"
 MANIFEST = "manifest.json"
 VERIFIED = "verified.json"   # sizes and mtimes of the files when their sha256 last matched
 STAGES = ("duration", "prosody", "decoder")
+GRAPHS = (*STAGES, "decoder_vnni")   # derived at fetch time: the stages, and the decoder's VNNI form (kokoro/int8.py)
 
 
 def sources() -> dict:
@@ -98,7 +99,7 @@ def _expected_files(paths: AssetPaths) -> dict[Path, tuple[int | None, str]]:
             stages = {}
     except (OSError, ValueError):
         stages = {}
-    for name in STAGES:
+    for name in GRAPHS:
         meta = stages.get(name)
         out[paths.stage(name)] = (meta["size"], meta["sha256"]) if meta else (None, "")
     return out
@@ -198,9 +199,12 @@ def _fetch_voices(paths: AssetPaths, tmp: Path, log, voices_tgz: Path | None) ->
 
 
 def _build_stages(paths: AssetPaths, log) -> dict:
-    """Cut the single graph into duration / prosody / decoder stages (once, cached)."""
+    """Cut the single graph into duration / prosody / decoder stages, and derive the decoder's VNNI
+    form (once, cached)."""
     import onnx
     from onnx.utils import Extractor
+
+    from .kokoro.int8 import build_vnni_decoder
 
     _say("  stages: splitting the graph (duration → prosody → decoder)", log)
     spec = sources()["stages"]
@@ -211,8 +215,26 @@ def _build_stages(paths: AssetPaths, log) -> dict:
         tmp = paths.stage(name).with_suffix(".partial")
         onnx.save(sub, str(tmp))
         os.replace(tmp, paths.stage(name))
+    n = build_vnni_decoder(paths.stage("decoder"), paths.stage("decoder_vnni"))
+    _say(f"  stages: decoder for VNNI CPUs ({n} convolutions as int8 u8×s8 matrix products)", log)
+    for name in GRAPHS:
         meta[name] = {"size": paths.stage(name).stat().st_size, "sha256": sha256_file(paths.stage(name))}
     return meta
+
+
+def _check_vnni_decoder(paths: AssetPaths, log) -> None:
+    """On a CPU that will run the VNNI form, it must sound like the shipped decoder (kokoro/int8.py)."""
+    from .kokoro.forms import ENV, decoder_form
+    from .kokoro.int8 import MIN_CORRELATION, self_check
+
+    if decoder_form() != "vnni":
+        return
+    corr = self_check(paths)
+    _say(f"  stages: VNNI decoder self-check, correlation {corr:.4f} with the shipped decoder", log)
+    if corr < MIN_CORRELATION:
+        raise AssetError(f"the decoder's VNNI form does not match the shipped decoder on this CPU (correlation "
+                         f"{corr:.3f} < {MIN_CORRELATION}); an onnxruntime kernel misbehaves here. Set {ENV}=shipped "
+                         f"to use the shipped decoder, and please report your CPU and onnxruntime version.")
 
 
 def fetch(root: Path | None = None, force: bool = False, log=None, voices_tgz: Path | None = None) -> AssetPaths:
@@ -241,6 +263,7 @@ def fetch(root: Path | None = None, force: bool = False, log=None, voices_tgz: P
             _say("[2/3] voices already verified", log)
     _say("[3/3] stage graphs", log)
     stages = _build_stages(paths, log)
+    _check_vnni_decoder(paths, log)
     manifest = {
         "model_sha256": src["model"]["sha256"],
         "stages": stages,
@@ -257,12 +280,13 @@ def fetch(root: Path | None = None, force: bool = False, log=None, voices_tgz: P
 
 
 def _file_stamps(paths: AssetPaths) -> dict[str, list[int]]:
-    """{file: [size, mtime_ns]} for every asset file and the manifest (missing files are left out)."""
+    """{file: [size, mtime_ns]} for every asset file this version expects and the manifest (None: missing)."""
     stamps = {}
     for path in [*_expected_files(paths), paths.manifest]:
         try:
             st = path.stat()
         except OSError:
+            stamps[str(path.relative_to(paths.root))] = None
             continue
         stamps[str(path.relative_to(paths.root))] = [st.st_size, st.st_mtime_ns]
     return stamps
@@ -287,7 +311,8 @@ def unchanged_since_verified(paths: AssetPaths) -> bool:
         doc = json.loads((paths.root / VERIFIED).read_text("utf-8"))
     except (OSError, ValueError):
         return False
-    # recorded only when every file was present and matched, so equal stamps mean none is missing now
+    # recorded only when every file was present and matched; a file this version expects but the record
+    # lacks (a new derived graph after an upgrade) or that is gone now makes the stamps differ
     return doc.get("model_sha256") == sources()["model"]["sha256"] and doc.get("files") == _file_stamps(paths)
 
 

@@ -88,3 +88,23 @@ def test_missing_npm_names_the_command(asset_copy, monkeypatch):
     monkeypatch.setattr(assets.shutil, "which", lambda name: None)
     with pytest.raises(assets.AssetError, match=r"npm pack kokoro-js@1.2.1"):
         assets.fetch(asset_copy.root, log=lambda m: None)
+
+
+def test_a_graph_new_in_this_version_is_built_although_the_rest_is_unchanged(asset_copy):
+    """After an upgrade that derives one more graph: the stamps recorded before it existed must not
+    pass as 'unchanged', or the engine would open a file that is not there."""
+    assert assets.verify(asset_copy) == []
+    asset_copy.stage("decoder_vnni").unlink()
+    assert not assets.unchanged_since_verified(asset_copy)
+    assets.ensure(asset_copy.root, log=lambda m: None)
+    assert asset_copy.stage("decoder_vnni").is_file() and assets.verify(asset_copy) == []
+
+
+def test_a_vnni_decoder_that_does_not_match_stops_the_fetch_with_the_fix(asset_copy, monkeypatch):
+    from takefit.engine.kokoro import int8
+
+    monkeypatch.setenv("TAKEFIT_DECODER", "vnni")
+    monkeypatch.setattr(int8, "self_check", lambda paths: 0.42)
+    asset_copy.stage("decoder_vnni").unlink()
+    with pytest.raises(assets.AssetError, match="TAKEFIT_DECODER=shipped"):
+        assets.ensure(asset_copy.root, log=lambda m: None)

@@ -9,6 +9,7 @@ import numpy as np
 
 from .decoder import DecoderStage
 from .duration import DurationStage
+from .forms import stage_file
 from .prosody import ProsodyStage, voicing_weight
 from .units import FRAME_SAMPLES, MAX_TOKENS, SAMPLE_RATE
 
@@ -25,12 +26,13 @@ def load_vocab() -> dict[str, int]:
 
 class KokoroModel:
     def __init__(self, paths, threads: int | None = None, copies: int = 1):
-        """`copies` sessions of each stage, `threads` each (session.py: parallel lines)."""
+        """`copies` sessions of each stage, `threads` each (session.py: parallel lines); the decoder in
+        this machine's form (forms.py)."""
         self.vocab = load_vocab()
         # The three sessions load side by side: onnxruntime parses and optimises each graph in C++, so
         # on 2 cores this takes about the decoder's time rather than the sum (a cold start's second).
         with ThreadPoolExecutor(3, thread_name_prefix="takefit-load") as pool:
-            stages = [pool.submit(cls, paths.stage(name), threads, copies) for cls, name in
+            stages = [pool.submit(cls, paths.stage(stage_file(name)), threads, copies) for cls, name in
                       ((DurationStage, "duration"), (ProsodyStage, "prosody"), (DecoderStage, "decoder"))]
             self.duration, self.prosody, self.decoder = (f.result() for f in stages)
 

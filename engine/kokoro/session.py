@@ -38,6 +38,11 @@ def open_session(path, threads: int | None = None, copies: int = 1) -> StageSess
     opts.intra_op_num_threads = threads or max(1, (int(os.environ.get("TAKEFIT_THREADS", 0)) or os.cpu_count() or 1)
                                                // max(1, copies))
     opts.inter_op_num_threads = 1
+    # Pool threads sleep between ops instead of spinning: the decoder's ~1,500 small elementwise ops
+    # leave spinning threads burning the core the other thread (or the next line's stage) needs.
+    # Same audio; the 3 stages at 0.89× the time idle (VNNI decoder), 0.65–0.78× with other jobs
+    # running (bench/results/decoder_variants.md). TAKEFIT_SPINNING=1 restores onnxruntime's default.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if os.environ.get("TAKEFIT_SPINNING") == "1" else "0")
     opts.log_severity_level = 3  # the int8 graph triggers harmless shape-merge warnings
     return StageSession([ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
                          for _ in range(max(1, copies))])

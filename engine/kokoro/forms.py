@@ -1,0 +1,50 @@
+"""Which form of the decoder graph this machine runs, and the session settings every stage uses.
+
+Two forms of the decoder hold the same integers: the shipped one (`stage_decoder.onnx`, u8×u8
+`ConvInteger`) and `stage_decoder_vnni.onnx` (engine/kokoro/int8.py: im2col + u8×s8
+`MatMulIntegerToFloat`), which onnxruntime runs on its VNNI kernels: 0.80× the decoder's time on
+an AVX-512 VNNI CPU (bench/results/decoder_variants.md). Without VNNI, onnxruntime's u8×s8 kernel
+sums byte pairs in int16 (vpmaddubsw) and full-range s8 weights can saturate it, so such CPUs keep
+the shipped graph. Light: no onnxruntime, no onnx (the cache key asks for the form).
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+ENV = "TAKEFIT_DECODER"          # auto (default) | vnni | shipped
+FORMS = ("auto", "vnni", "shipped")
+
+
+@lru_cache(maxsize=1)
+def cpu_has_vnni() -> bool:
+    """AVX-512 VNNI (numpy's CPU dispatcher reads the same cpuid bits as onnxruntime's MLAS) or
+    AVX-VNNI (Alder Lake and later: numpy does not list it, Linux's cpu flags do)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+    except ImportError:           # numpy < 2
+        from numpy.core._multiarray_umath import __cpu_features__ as features
+    if features.get("AVX512VNNI"):
+        return True
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            return any(line.startswith("flags") and " avx_vnni" in line for line in f)
+    except OSError:
+        return False
+
+
+def decoder_form() -> str:
+    """'vnni' or 'shipped' for this process: $TAKEFIT_DECODER, else 'vnni' where the CPU has VNNI."""
+    wanted = os.environ.get(ENV, "auto").strip().lower() or "auto"
+    if wanted not in FORMS:
+        from ..errors import InputError
+
+        raise InputError(f"{ENV}={wanted!r} is not a decoder form; use one of {', '.join(FORMS)}")
+    if wanted == "auto":
+        return "vnni" if cpu_has_vnni() else "shipped"
+    return wanted
+
+
+def stage_file(name: str) -> str:
+    """The graph a stage loads: 'decoder' becomes 'decoder_vnni' in the VNNI form."""
+    return "decoder_vnni" if name == "decoder" and decoder_form() == "vnni" else name
