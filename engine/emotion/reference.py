@@ -12,6 +12,8 @@ this same analyser on neutral takefit renderings (docs/emotion.md).
 from __future__ import annotations
 
 import math
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import numpy as np
 
 from ..errors import InputError
 from .delivery import DIRECTIONS, Delivery, blend, NEUTRAL_DELIVERY
+from .spec import reference_stat
 from .vector import EMOTIONS, Vector
 
 RATE = 16000
@@ -54,18 +57,26 @@ def load_clip(path) -> np.ndarray:
     import soxr
 
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"emotion reference clip {p} not found")
+    reference_stat(p)                        # a regular file of bounded size, or a clear error
+    # O_NONBLOCK: should the path have become a FIFO since the check, opening it must not wait for a writer
+    fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     try:
-        audio, sr = sf.read(str(p), dtype="float32", always_2d=True)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError(f"emotion reference clip {p} is not a regular file; give a WAV, FLAC or OGG file")
+        with os.fdopen(fd, "rb", closefd=False) as f, sf.SoundFile(f) as clip:
+            sr = clip.samplerate
+            # the first minute says enough about a delivery: never read (or hold) more
+            audio = clip.read(frames=int(MAX_SECONDS * sr), dtype="float32", always_2d=True)
+    except InputError:
+        raise
     except Exception as e:  # soundfile raises its own error type for every unreadable format
         raise InputError(f"emotion reference clip {p} is not a readable audio file (WAV, FLAC, OGG): {e}") from None
+    finally:
+        os.close(fd)
     audio = audio.mean(axis=1)
     seconds = len(audio) / sr
     if seconds < MIN_SECONDS:
         raise InputError(f"emotion reference clip {p} is {seconds:.2f} s; give at least {MIN_SECONDS:g} s of speech")
-    if seconds > MAX_SECONDS:
-        audio = audio[: int(MAX_SECONDS * sr)]   # the first minute says enough about a delivery
     return soxr.resample(audio, sr, RATE).astype(np.float32) if sr != RATE else audio
 
 

@@ -11,8 +11,9 @@ take cache key) is `to_json()` / `from_json()`; the string form (cue tags, cast 
 """
 from __future__ import annotations
 
-import hashlib
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from .vector import (DIM, EMOTIONS, NEUTRAL, Vector, check_alpha, check_intensit
                      scaled)
 
 MAX_TEXT_CHARS = 500
+MAX_REFERENCE_BYTES = 200_000_000   # a minute of 96 kHz 32-bit stereo is 46 MB; only the first minute is read
 KINDS = ("preset", "vector", "text", "reference", "from_line")
 WIRE_KEYS = ("preset", "intensity", "vector", "text", "reference", "from_line", "alpha")
 WIRE_HELP = ('{"preset": "angry", "intensity": 0.7} | {"vector": [8 numbers 0-1], "alpha": a} | '
@@ -136,10 +138,10 @@ class Emotion:
                    alpha=doc.get("alpha", 1.0))
 
     def cache_doc(self) -> dict:
-        """The wire form plus, for a reference clip, its content hash (an edited clip is a new take)."""
+        """The wire form plus, for a reference clip, its file identity (an edited clip is a new take)."""
         doc = self.to_json()
         if self.reference is not None:
-            doc["reference_sha256"] = file_sha256(self.reference)
+            doc["reference_file"] = reference_identity(self.reference)
         return doc
 
     # ------------------------------------------------------------------ string form (tags, cast files)
@@ -178,18 +180,31 @@ def parse_intensity(text: str, preset: str = "") -> float:
     return round(v, 4)
 
 
-def file_sha256(path) -> str:
+def reference_identity(path) -> list[int]:
+    """What identifies a reference clip in a take's cache key: [size, mtime_ns, inode] of a regular file
+    (an edited or replaced clip is a new take). Metadata only: the daemon's loop admits requests with
+    this, and reading the clip there would let a FIFO or /dev/zero freeze every client."""
+    st = reference_stat(path)
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def reference_stat(path) -> os.stat_result:
+    """The clip's stat, or a clear InputError: it must be a regular file (not a FIFO, device or folder)
+    of at most MAX_REFERENCE_BYTES."""
     p = Path(path)
     try:
-        h = hashlib.sha256()
-        with p.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        return h.hexdigest()
+        st = p.stat()
     except FileNotFoundError:
         raise InputError(f"emotion reference clip {p} not found") from None
     except OSError as e:
-        raise InputError(f"cannot read emotion reference clip {p}: {e}") from None
+        raise InputError(f"cannot read emotion reference clip {p}: {e.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"emotion reference clip {p} is not a regular file (a pipe, device or folder); "
+                         f"give a WAV, FLAC or OGG file")
+    if st.st_size > MAX_REFERENCE_BYTES:
+        raise InputError(f"emotion reference clip {p} is {st.st_size / 1e6:.0f} MB; give a clip under "
+                         f"{MAX_REFERENCE_BYTES // 1_000_000} MB (its first minute is what is used)")
+    return st
 
 
-__all__ = ["Emotion", "parse_intensity", "file_sha256", "KINDS", "WIRE_HELP", "NEUTRAL"]
+__all__ = ["Emotion", "parse_intensity", "reference_identity", "reference_stat", "KINDS", "WIRE_HELP", "NEUTRAL"]

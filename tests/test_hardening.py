@@ -1,0 +1,95 @@
+"""Hostile and careless inputs (issue #20): each fails alone, clearly, and nothing freezes, dies or fills the disk."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+from test_daemon_support import client, daemon, fresh  # noqa: F401 (fixtures)
+
+from takefit.engine import InputError
+from takefit.engine.emotion import Emotion
+from takefit.engine.emotion.reference import load_clip
+from takefit.engine.emotion.spec import MAX_REFERENCE_BYTES
+
+
+def pings_while(client, action, seconds: float = 10.0) -> tuple[object, float]:
+    """Run `action` in a thread while pinging the daemon; (its result or exception, the slowest ping, s)."""
+    result: list = []
+
+    def run():
+        try:
+            result.append(action())
+        except BaseException as e:            # noqa: BLE001  (the test inspects what came back)
+            result.append(e)
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    slowest = 0.0
+    deadline = time.monotonic() + seconds
+    while t.is_alive() and time.monotonic() < deadline:
+        t0 = time.monotonic()
+        client.ping()
+        slowest = max(slowest, time.monotonic() - t0)
+        time.sleep(0.05)
+    t.join(timeout=60)
+    assert result, "the request never came back"
+    return result[0], slowest
+
+
+@pytest.fixture()
+def fifo(tmp_path):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this system")
+    path = tmp_path / "clip.wav"
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize("which", ["dev_zero", "fifo", "folder", "huge"])
+def test_a_reference_clip_that_is_no_file_is_refused_and_the_daemon_keeps_answering(daemon, tmp_path, request, which):
+    """#20.1: /dev/zero or a FIFO as the emotion reference froze the daemon's loop (it hashed the clip there)."""
+    if which == "dev_zero":
+        path = "/dev/zero"
+    elif which == "fifo":
+        path = str(request.getfixturevalue("fifo"))
+    elif which == "folder":
+        path = str(tmp_path)
+    else:
+        path = str(tmp_path / "huge.wav")
+        with open(path, "wb") as f:                    # sparse: no disk used
+            f.truncate(MAX_REFERENCE_BYTES + 1)
+    pinger, renderer = daemon.client(), daemon.client()
+    try:
+        target = fresh(1.0)[0]
+        got, slowest = pings_while(pinger, lambda: renderer.render("Hi.", target=target, emotion={"reference": path}))
+    finally:
+        pinger.close()
+        renderer.close()
+    assert isinstance(got, InputError), got
+    assert ("not a regular file" in str(got)) if which != "huge" else ("give a clip under" in str(got))
+    assert slowest < 5.0
+
+
+@pytest.mark.parametrize("which", ["fifo", "dev_zero"])
+def test_the_engine_never_opens_a_reference_that_is_no_file(request, which):
+    path = request.getfixturevalue("fifo") if which == "fifo" else "/dev/zero"
+    t0 = time.monotonic()
+    with pytest.raises(InputError, match="not a regular file"):
+        load_clip(path)
+    with pytest.raises(InputError, match="not a regular file"):
+        Emotion(reference=str(path)).cache_doc()
+    assert time.monotonic() - t0 < 5
+
+
+def test_a_long_reference_clip_is_read_only_as_far_as_it_is_used(tmp_path):
+    """Only the first minute is read: a 3-minute clip costs no more memory than a 1-minute one."""
+    import numpy as np
+    import soundfile as sf
+
+    from takefit.engine.emotion.reference import MAX_SECONDS, RATE
+
+    path = tmp_path / "long.wav"
+    sf.write(path, np.zeros(16000 * 180, np.float32) + 0.01, 16000)
+    assert load_clip(path).size == int(MAX_SECONDS * RATE)
