@@ -426,7 +426,8 @@ class Daemon:
     def _bind(self) -> None:
         ctx = self.ctx
         front = ctx.socket(zmq.ROUTER)
-        self._configure_router(front)
+        self.sockets.append(front)       # before binding: teardown must close it even when a bind fails,
+        self._configure_router(front)    # or the context's term() waits for it forever (#20.2)
         local = [normalise_endpoint(e) for e in self.config.binds]
         ipc = self.dirs.ipc_endpoint() if self.config.ipc else None
         if ipc:
@@ -436,9 +437,13 @@ class Daemon:
             try:
                 front.bind(ep)
             except zmq.ZMQError as e:
-                hint = " (another program uses that port: choose --bind tcp://127.0.0.1:PORT, or :* for any " \
-                       "free port)" if e.errno == zmq.EADDRINUSE else ""
-                raise control.DaemonError(f"cannot bind {ep}: {e}{hint}", code="bind_failed") from None
+                if e.errno == zmq.EADDRINUSE:
+                    raise control.DaemonError(
+                        f"port {ep.rsplit(':', 1)[-1]} is in use ({ep}: by another program, or another user's "
+                        f"takefit daemon?). Start with --bind tcp://127.0.0.1:PORT (or tcp://127.0.0.1:* for any "
+                        f"free port), or --bind none to listen only on this user's ipc socket; takefit's own "
+                        f"clients find the daemon either way", code="bind_failed") from None
+                raise control.DaemonError(f"cannot bind {ep}: {e}", code="bind_failed") from None
             self.endpoints.append(front.getsockopt_string(zmq.LAST_ENDPOINT))
         if ipc:
             try:
@@ -446,7 +451,6 @@ class Daemon:
             except OSError:
                 pass
         self.frontend = front
-        self.sockets.append(front)
         if self.config.remote_binds:
             server = keys.load_server(self.dirs)
             if server is None:
@@ -461,6 +465,7 @@ class Daemon:
             self.auth.configure_curve_callback(domain=ZAP_DOMAIN,
                                                credentials_provider=keys.AuthorizedKeys(keys.authorized_dir(self.dirs)))
             remote = ctx.socket(zmq.ROUTER)
+            self.sockets.append(remote)
             self._configure_router(remote)
             remote.curve_publickey, remote.curve_secretkey = server
             remote.curve_server = True
@@ -474,7 +479,6 @@ class Daemon:
                 self.remote_endpoints.append(remote.getsockopt_string(zmq.LAST_ENDPOINT))
             self.remote = remote
             self.server_public = server[0].decode()
-            self.sockets.append(remote)
         self.events = ctx.socket(zmq.PULL)
         self.events_addr = f"inproc://events-{uuid.uuid4().hex}"
         self.events.bind(self.events_addr)

@@ -93,3 +93,31 @@ def test_a_long_reference_clip_is_read_only_as_far_as_it_is_used(tmp_path):
     path = tmp_path / "long.wav"
     sf.write(path, np.zeros(16000 * 180, np.float32) + 0.01, 16000)
     assert load_clip(path).size == int(MAX_SECONDS * RATE)
+
+
+def test_a_port_in_use_ends_the_daemon_at_once_with_the_fix_and_frees_its_lock(tmp_path):
+    """#20.2: a taken port made teardown wait forever (context term() on the unbound socket), holding the lock."""
+    import socket
+    import subprocess
+    import sys
+
+    from takefit.daemon import control
+    from takefit.daemon.paths import Dirs
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    home = tmp_path / "home"
+    cmd = [sys.executable, "-m", "takefit.daemon", "--home", str(home), "--bind", f"tcp://127.0.0.1:{port}"]
+    try:
+        t0 = time.monotonic()
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        took = time.monotonic() - t0
+    finally:
+        holder.close()
+    assert proc.returncode == 2, proc.stderr
+    assert f"port {port} is in use" in proc.stderr and "--bind none" in proc.stderr
+    assert took < 60                       # the process start and imports; it used to never end
+    dirs = Dirs.resolve(home)
+    assert not control.lock_held(dirs) and control.read_info(dirs) is None
