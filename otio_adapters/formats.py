@@ -20,6 +20,7 @@ from pathlib import Path
 import opentimelineio as otio
 
 from takefit.engine.errors import InputError, OutputError
+from takefit.otio_adapters.limits import check_otio_json
 
 # name → (OTIO adapter, suffix, what it is)
 FORMATS = {
@@ -105,6 +106,7 @@ def read(path: Path, rate: str | None = None, timeline_name: str | None = None) 
         kwargs["rate"] = rate if adapter != "cmx_3600" else float(exact)
     elif adapter in ("cmx_3600", "resolve_marker_edl"):
         notes.append(f"{p.name}: an EDL carries no frame rate; read at 24 fps (give --rate to change)")
+    check_otio_json(p, adapter)
     try:
         obj = otio.adapters.read_from_file(str(p), adapter_name=adapter, **kwargs)
     except Exception as e:  # adapters raise anything from ValueError to XML errors

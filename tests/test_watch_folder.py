@@ -203,6 +203,16 @@ def test_a_malformed_file_lands_in_failed_and_the_watcher_keeps_running(watcher)
     assert (lay.outbox / "sheet" / "sheet.otio").is_file()
 
 
+def test_a_timeline_that_would_crash_its_reader_fails_alone(watcher):
+    """#20.3: 200 KB of nested brackets segfaulted OTIO's JSON reader, and the watcher with it."""
+    lay = watcher.layout
+    (lay.inbox / "deep.otio").write_text("[" * 100_000 + "]" * 100_000, "utf-8")
+    wait_for(lambda: (lay.failed / "deep.otio.error.txt").exists(), what="deep.otio in failed/")
+    assert "nests deeper than" in (lay.failed / "deep.otio.error.txt").read_text("utf-8")
+    (lay.inbox / "fine.srt").write_text(HI, "utf-8")
+    wait_for(lambda: (lay.done / "fine.srt").exists(), what="fine.srt in done/: the watcher lives on")
+
+
 def test_every_cue_failing_fails_the_file_with_the_cues_listed(watcher):
     lay = watcher.layout
     (lay.inbox / "voices.srt").write_text(srt((1, 2, "[voice=zz_nobody] Hi.")), "utf-8")
@@ -250,7 +260,7 @@ def test_a_stop_mid_job_resumes_on_the_next_start(tmp_path, renderer):
     assert len(list(takes.glob("*.wav"))) == 2 and not (takes / ".takefit-takes.json").exists()
     assert (lay.inbox / "three.srt").exists() and not (lay.done / "three.srt").exists()
     (row,) = journal_rows(w)
-    assert (row.state, row.attempts) == ("running", 1)
+    assert (row.state, row.attempts, row.error) == ("running", 1, "paused")       # a clean stop: no crash
 
     w2 = Watcher(root, renderer=renderer, settle=SETTLE, poll=0.05, rescan=1.0).start()
     try:
@@ -260,5 +270,5 @@ def test_a_stop_mid_job_resumes_on_the_next_start(tmp_path, renderer):
         assert w2.stop(timeout=60)
     assert names(takes) == [".takefit-takes.json"] + [f"three_c00{i}_default_t1.wav" for i in (1, 2, 3)]
     (row,) = journal_rows(w2)
-    assert (row.state, row.attempts) == (DONE, 2)
+    assert (row.state, row.attempts, row.crashes) == (DONE, 2, 0)
     assert "resuming three.srt" in lay.log.read_text("utf-8")

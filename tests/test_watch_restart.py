@@ -92,3 +92,36 @@ def test_kill_mid_job_and_restart_completes_it_once(tmp_path, capsys):
     assert {c["take"] for c in doc["cues"]} == {str(takes / w) for w in wavs}
     (row,) = rows(folder)
     assert (row.state, row.attempts, row.dest) == (DONE, 2, "done/ep.srt")
+
+
+def test_a_file_whose_runs_keep_dying_goes_to_failed_instead_of_killing_every_restart(tmp_path):
+    """#20.3: a file that crashes its reader took the watcher down on every restart (the job resumes).
+    Two runs in a row that end in a crash or kill (here SIGKILL mid-job) → the third start gives up on it."""
+    folder = tmp_path / "watch"
+    env = dict(os.environ, TAKEFIT_CACHE=str(tmp_path / "cache"), TAKEFIT_DAEMON_HOME=str(tmp_path / "daemon"),
+               PYTHONUNBUFFERED="1")
+    (folder / "inbox").mkdir(parents=True)
+    (folder / "inbox" / "ep.srt").write_text(SRT, "utf-8")
+    for crash in (1, 2):
+        proc = subprocess.Popen(watch_cmd(folder), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 240
+            while time.monotonic() < deadline and proc.poll() is None:
+                journal = folder / ".takefit-watch" / "journal.sqlite3"
+                if journal.exists() and any(r.state == RUNNING and r.attempts == crash for r in rows(folder)):
+                    break
+                time.sleep(0.02)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        (row,) = rows(folder)
+        assert (row.state, row.attempts, row.crashes) == (RUNNING, crash, crash - 1)
+    third = subprocess.run(watch_cmd(folder, "--once"), env=env, capture_output=True, text=True, timeout=400)
+    assert third.returncode == 1, third.stdout + third.stderr          # --once: a failed file is exit 1
+    (row,) = rows(folder)
+    assert (row.state, row.crashes, row.dest) == ("failed", 2, "failed/ep.srt")
+    reason = (folder / "failed" / "ep.srt.error.txt").read_text("utf-8")
+    assert "the watcher ended 2 times while dubbing ep.srt" in reason and "put it back into inbox/" in reason

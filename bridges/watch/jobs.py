@@ -37,6 +37,9 @@ TIMELINE_SUFFIXES = (".otio", ".otioz", ".xml", ".fcpxml", ".edl", ".srt")
 SUPPORTED_SUFFIXES = TIMELINE_SUFFIXES + cuesheet.SUFFIXES
 RATE_SUFFIXES = (".edl", ".srt") + cuesheet.SUFFIXES      # formats that carry no frame rate
 OUTPUT_SUFFIX = {".otioz": ".otio", ".csv": ".otio", ".tsv": ".otio"}
+# A file whose job ended this many times in a crash or a kill (not a clean stop) goes to failed/ on the
+# next start: a file that crashes its reader would otherwise take every restart of the watcher down.
+MAX_CRASHES = 2
 SUPPORTED_TEXT = (".otio/.otioz (OpenTimelineIO), .xml (FCP7 XML: Premiere, Resolve, Avid), .fcpxml (Final Cut "
                   "Pro X), .edl (CMX 3600 or Resolve marker EDL), .srt (SubRip), .csv/.tsv (cue sheet: start, end, "
                   "character, text)")
@@ -443,6 +446,12 @@ def process(path: Path, ctx: Context) -> Outcome:
     job = journal.begin(digest, name, config, st.st_size, outbox_rel)
     journal.supersede(name, job.id)
     outdir = layout.root / outbox_rel
+    if resumed and job.crashes >= MAX_CRASHES:
+        return _fail(path, ctx, job, digest,
+                     f"the watcher ended {job.crashes} times while dubbing {name} (a crash or a kill, not a "
+                     f"clean stop): a file that crashes its reader would otherwise stop the watch folder for good",
+                     "check the file in the application that wrote it (export it again), then put it back into "
+                     "inbox/; if it keeps failing, please report it with the watcher's log", signature)
     if resumed:
         log.info("resuming %s: the watcher stopped during its job (attempt %d)", name, job.attempts)
     removed = cleanup_partial(outdir)
@@ -460,6 +469,7 @@ def process(path: Path, ctx: Context) -> Outcome:
         outdir.mkdir(parents=True, exist_ok=True)
         report = _run(opts, the_plan, ctx, name)
     except Stopping:
+        journal.paused(job.id)
         raise
     except Exception as e:  # every problem of this input ends in failed/, the watcher goes on
         what, how = explain(e, layout, name)

@@ -7,7 +7,7 @@ with nothing changed is recognised as already dubbed; a changed file, cast or op
 A row is written when a job starts (files waiting in the inbox are not in the journal: the
 watcher publishes its queue in DIR/.takefit-watch/status.json). States: running → done | failed.
 A row left `running` by a watcher that was killed is resumed by the next one (attempts counts the
-tries). The journal lives in DIR/.takefit-watch/ and is only ever written by the one watcher
+tries, crashes those in a row that ended in a crash or kill rather than a clean stop). The journal lives in DIR/.takefit-watch/ and is only ever written by the one watcher
 holding DIR's lock; `takefit watch --status` reads it.
 
 The database uses SQLite's default rollback journal (not WAL), which behaves on network shares too.
@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     outbox TEXT,                     -- the output folder, relative to the watch folder
     dest TEXT,                       -- where the input went (done/… or failed/…), relative
     attempts INTEGER NOT NULL DEFAULT 0,
+    crashes INTEGER NOT NULL DEFAULT 0,  -- runs in a row that ended in a crash or kill (not a clean stop)
     error TEXT,
     summary TEXT,                    -- JSON: cue counts, seconds, outputs
     created REAL NOT NULL,
@@ -61,6 +62,7 @@ class Job:
     outbox: str | None
     dest: str | None
     attempts: int
+    crashes: int
     error: str | None
     summary: dict
     created: float
@@ -94,6 +96,8 @@ class Journal:
             self.db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(_SCHEMA)
+            if "crashes" not in {r[1] for r in self.db.execute("PRAGMA table_info(jobs)")}:   # a journal from 0.1
+                self.db.execute("ALTER TABLE jobs ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0")
             self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
         self.db.row_factory = sqlite3.Row
 
@@ -165,12 +169,21 @@ class Journal:
             self.db.execute(
                 "INSERT INTO jobs (hash, name, config, state, size, outbox, attempts, created, updated, started) "
                 "VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT (hash, name, config) DO UPDATE SET "
+                "crashes = CASE WHEN jobs.state != 'running' THEN 0 WHEN jobs.error = 'paused' THEN crashes "
+                "ELSE crashes + 1 END, "
                 "state = excluded.state, size = excluded.size, outbox = excluded.outbox, attempts = attempts + 1, "
                 "updated = excluded.updated, started = excluded.started, error = NULL, finished = NULL, dest = NULL",
                 (hash_, name, config, RUNNING, size, outbox, now, now, now))
         job = self.find(hash_, name, config)
         assert job is not None
         return job
+
+    def paused(self, job_id: int) -> None:
+        """The watcher stopped cleanly during this job (SIGTERM, Ctrl-C): the next start resumes it
+        without counting a crash. A row left `running` without this mark ended in a crash or a kill
+        (`crashes`; jobs.py gives up on a file after MAX_CRASHES of them in a row)."""
+        with self._tx():
+            self.db.execute("UPDATE jobs SET error = 'paused', updated = ? WHERE id = ?", (time.time(), job_id))
 
     def finish(self, job_id: int, state: str, dest: str | None, error: str | None = None,
                summary: dict | None = None) -> Job:
