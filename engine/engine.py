@@ -26,7 +26,7 @@ from .speech import onset_after, speech_span
 from .kokoro import SAMPLE_RATE, KokoroModel, VoiceBank, VoiceInfo
 from .kokoro.voices import DEFAULT_VOICE, describe
 from .target import Target
-from .request import DEFAULT_LEAD, DEFAULT_TAIL, FIT_METHODS, MAX_HANDLE_SECONDS, MAX_TEXT_CHARS, PhonemeDuration, PinResult, RenderRequest, Take
+from .request import DEFAULT_LEAD, DEFAULT_TAIL, FIT_METHODS, MAX_HANDLE_SECONDS, MAX_TAKE_SECONDS, MAX_TEXT_CHARS, PhonemeDuration, PinResult, RenderRequest, Take
 
 # Beyond these the result is no longer speech an editor can use; the error names what would fit.
 # Ratios are on speech: the file-based 3.0 of old, with a natural take's 0.3-0.9 s of silence in it,
@@ -236,6 +236,10 @@ class Engine:
                                  f"(default lead 0, tail 0.04)")
         if req.loudness is not None and not (-70 <= req.loudness <= 0):
             raise InputError(f"loudness target {req.loudness} LUFS out of range: -70 to 0, or off")
+        seconds = req.target.resolve_seconds(0) if req.target.kind in ("seconds", "frames") else None
+        if seconds is not None and seconds > MAX_TAKE_SECONDS:
+            raise InputError(f"target {req.target} is {float(seconds):.0f} s; a take may last at most "
+                             f"{MAX_TAKE_SECONDS} s ({MAX_TAKE_SECONDS // 60} min): split the line into several")
         lo, hi = req.natural_range
         if not (0 < lo <= 1 <= hi):
             raise InputError(f"natural range {req.natural_range} must satisfy 0 < low ≤ 1 ≤ high")

@@ -15,6 +15,9 @@ MAX_TEXT_CHARS = 2000  # one cue/line; longer scripts are split into cues by the
 # last one's end (a short decay, so no final consonant or breath is cut and nothing clicks).
 DEFAULT_LEAD, DEFAULT_TAIL = 0.0, 0.04
 MAX_HANDLE_SECONDS = 2.0
+# One take is one line: ten minutes is longer than any read, and bounds what a request may cost in
+# memory and disk (an hour-long slot held 1.4 GB while rendering).
+MAX_TAKE_SECONDS = 600
 
 
 @dataclass(frozen=True)

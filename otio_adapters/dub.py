@@ -9,6 +9,7 @@ leaves half a timeline.
 """
 from __future__ import annotations
 
+import glob
 import math
 import os
 import time
@@ -24,7 +25,7 @@ import opentimelineio as otio
 from takefit.engine.errors import FitError, InputError, OutputError
 from takefit.engine.request import RenderRequest
 from takefit.engine.target import Target
-from takefit.otio_adapters import audio_edl, cast as castfile, formats, place, rates, srt
+from takefit.otio_adapters import audio_edl, cast as castfile, formats, limits, place, rates, srt
 from takefit.otio_adapters.cue import Cue
 from takefit.otio_adapters.extract import extract
 from takefit.otio_adapters.render import Renderer
@@ -87,13 +88,20 @@ def plan(opts: DubOptions) -> Plan:
     t0 = time.perf_counter()
     source = formats.read(opts.input, opts.rate, opts.timeline)
     cast = castfile.load(castfile.find(Path(opts.input), opts.cast))
-    cues = [cast.resolve(c) for c in extract(source.timeline, opts.tracks, opts.colors)]
+    cues = [within_limits(cast.resolve(c)) for c in extract(source.timeline, opts.tracks, opts.colors)]
     rate = rates.timeline_rate(source.timeline)
     notes = list(source.notes)
     if cast.path:
         notes.append(f"cast: {cast.path}")
     return Plan(source, cues, cast, rate, rates.timeline_start(source.timeline, rate), notes,
                 time.perf_counter() - t0)
+
+
+def within_limits(cue: Cue) -> Cue:
+    """The cue, with a problem added where its slot is too long or too far out (limits.py): that cue
+    fails alone, and nothing is rendered or written for it."""
+    problems = limits.slot_problems(cue.start, cue.duration, cue.rate)
+    return replace(cue, problems=cue.problems + tuple(problems)) if problems else cue
 
 
 def where_cues_come_from(opts: DubOptions) -> str:
@@ -155,6 +163,21 @@ def _fit_failure(cue: Cue, e: FitError, sample_rate: int) -> str:
         need = math.ceil(Fraction(e.min_seconds).limit_denominator(1_000_000) * cue.rate)
         msg += f" (the slot is {cue.duration} frames; it needs at least {need})"
     return msg
+
+
+def remove_stale_partials(outputs: Outputs) -> list[Path]:
+    """Temporary files of this run's outputs that a killed run left (each output is written to a
+    `.<name>.<random>.partial` beside it, then renamed), and any in its takes folder."""
+    found = [q for out in (outputs.timeline, outputs.otio, outputs.stem, outputs.report)
+             for q in out.parent.glob(f".{glob.escape(out.stem)}.*partial")]
+    if outputs.takes.is_dir():
+        found += outputs.takes.glob(".*partial")
+    removed = []
+    for q in set(found):
+        if q.is_file() and not q.is_symlink():
+            q.unlink(missing_ok=True)
+            removed.append(q)
+    return removed
 
 
 def render_cue(cue: Cue, renderer: Renderer, folder: TakeFolder, opts: DubOptions) -> tuple[CueResult, place.Placement | None]:
@@ -316,6 +339,10 @@ def run(opts: DubOptions, renderer: Renderer, progress: ProgressFn | None = None
         return report  # nothing to dub: nothing is written
     outputs = plan_outputs(opts, p.source)
     check_writable(outputs)
+    stale = remove_stale_partials(outputs)
+    if stale:
+        report.notes.append(f"removed {len(stale)} temporary file(s) an interrupted run left: "
+                            + ", ".join(sorted(x.name for x in stale)[:5]) + (" …" if len(stale) > 5 else ""))
     folder = TakeFolder(outputs.takes, tl.name or Path(opts.input).stem)
     folder.create()
 
@@ -339,6 +366,10 @@ def run(opts: DubOptions, renderer: Renderer, progress: ProgressFn | None = None
 
     # the stem: the whole timeline, sample 0 = its first frame
     length = max([rates.frames(tl.tracks.duration(), p.rate) if len(tl.tracks) else 0] + [x.end for x in placements])
+    if length > limits.extent_frames(p.rate):   # one far-out item (a typo) must not make a stem of tens of GB
+        length = max([0] + [x.end for x in placements])
+        report.notes.append(f"{outputs.stem.name}: the timeline runs past {limits.MAX_EXTENT_SECONDS // 3600} h; "
+                            f"the stem ends with the last take")
     report.stem = write_stem(
         outputs.stem, [StemItem(rates.samples(x.start, p.rate, opts.sample_rate), x.samples, x.path) for x in placements],
         rates.samples(length, p.rate, opts.sample_rate), opts.sample_rate,

@@ -50,15 +50,21 @@ MAX_SLOT_SECONDS = 600
 MAX_EXTENT_SECONDS = 12 * 3600
 
 
-def check_slot(name: str, seconds: Fraction | float) -> None:
+def slot_problems(start: int, duration: int, rate: Fraction) -> list[str]:
+    """Why a slot at `start` frames lasting `duration` frames cannot be dubbed (empty: it can)."""
+    problems = []
+    seconds = Fraction(duration) / rate
     if seconds > MAX_SLOT_SECONDS:
-        raise InputError(f"{name}: the slot is {float(seconds):.0f} s long; a line's slot may be at most "
-                         f"{MAX_SLOT_SECONDS} s ({MAX_SLOT_SECONDS // 60} min): split the line into several cues")
+        problems.append(f"the slot is {float(seconds):.0f} s long; a line's slot may last at most {MAX_SLOT_SECONDS} s "
+                        f"({MAX_SLOT_SECONDS // 60} min): split the line into several cues")
+    end = Fraction(start + duration) / rate
+    if end > MAX_EXTENT_SECONDS:
+        problems.append(f"it ends {float(end) / 3600:.1f} h after the timeline's start; takefit lays takes out over "
+                        f"at most {MAX_EXTENT_SECONDS // 3600} h (a cue that far out is usually a typo in its time, "
+                        f"or an offset such as 99:59:59): fix the cue's time, or split the timeline")
+    return problems
 
 
-def check_extent(end_seconds: Fraction | float, what: str = "the timeline") -> None:
-    if end_seconds > MAX_EXTENT_SECONDS:
-        hours = float(end_seconds) / 3600
-        raise InputError(f"{what} reaches {hours:.1f} h after its start; takefit lays takes out over at most "
-                         f"{MAX_EXTENT_SECONDS // 3600} h (a cue that far out is usually a typo in its time, or "
-                         f"an offset such as 99:59:59): fix the cue's time, or split the timeline")
+def extent_frames(rate: Fraction) -> int:
+    """The most frames a stem covers: MAX_EXTENT_SECONDS at `rate`."""
+    return int(MAX_EXTENT_SECONDS * rate)

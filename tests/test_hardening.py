@@ -121,3 +121,45 @@ def test_a_port_in_use_ends_the_daemon_at_once_with_the_fix_and_frees_its_lock(t
     assert took < 60                       # the process start and imports; it used to never end
     dirs = Dirs.resolve(home)
     assert not control.lock_held(dirs) and control.read_info(dirs) is None
+
+
+@pytest.fixture(scope="module")
+def renderer(engine, tmp_path_factory):
+    from takefit.daemon.cache import TakeCache
+    from takefit.otio_adapters.render import InProcessRenderer
+
+    return InProcessRenderer(engine=engine, cache=TakeCache(tmp_path_factory.mktemp("take-cache")))
+
+
+def test_a_cue_far_out_or_an_hour_long_fails_alone_and_the_stem_stays_small(tmp_path, renderer):
+    """#20.4: a cue at 99:59:59 started a 52 GB stem; a one-hour slot took 1.4 GB of memory."""
+    import json
+
+    import soundfile as sf
+
+    from takefit.otio_adapters import dub, limits
+    from takefit.otio_adapters.dub import DubOptions
+
+    src = tmp_path / "ep.srt"
+    src.write_text("1\n00:00:01,000 --> 00:00:02,000\nHi.\n\n"
+                   "2\n00:00:03,000 --> 01:00:03,000\nAn hour for this?\n\n"
+                   "3\n99:59:59,000 --> 99:59:59,900\nToo far.\n", "utf-8")
+    stale = tmp_path / ".ep_dub_stem.k1ll3d.wav.partial"           # what a killed run left
+    stale.write_bytes(b"\0" * 4096)
+    report = dub.run(DubOptions(src, rate="25"), renderer)
+    fine, hour, far = report.results
+    assert fine.status == "rendered"
+    assert hour.status == "failed" and f"at most {limits.MAX_SLOT_SECONDS} s" in hour.error
+    assert far.status == "failed" and "99:59:59" in far.error and "fix the cue's time" in far.error
+    stem = tmp_path / "ep_dub_stem.wav"
+    assert sf.info(str(stem)).duration <= limits.MAX_EXTENT_SECONDS and stem.stat().st_size < 5e9
+    assert not stale.exists() and not list(tmp_path.glob(".*partial"))
+    doc = json.loads((tmp_path / "ep_dub_report.json").read_text("utf-8"))
+    assert [c["status"] for c in doc["cues"]] == ["rendered", "failed", "failed"]
+
+
+def test_a_take_longer_than_ten_minutes_is_refused_by_the_engine(engine):
+    from takefit.engine import RenderRequest, Target
+
+    with pytest.raises(InputError, match="at most 600 s"):
+        engine.render(RenderRequest("Hi.", target=Target.parse("3600s")))
