@@ -34,6 +34,16 @@ def voices_dir() -> Path:
     return Path(user_data_dir("takefit")) / "voices"
 
 
+def is_name(name) -> bool:
+    return isinstance(name, str) and NAME_RE.match(name) is not None
+
+
+def shown_name(name, limit: int = 60) -> str:
+    """A name for an error message: quoted, and cut short (a 64-emoji 'name' must not flood the log)."""
+    text = repr(name if isinstance(name, str) else str(name))
+    return text if len(text) <= limit else text[:limit] + "…'"
+
+
 def check_name(name: str, builtin: list[str] | tuple[str, ...] = ()) -> str:
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise InputError(f"voice name {name!r} is not usable: start with a letter, then up to 39 letters, digits, "
@@ -79,6 +89,10 @@ class ProfileStore:
         self.directory = Path(directory) if directory else voices_dir()
 
     def path(self, name: str) -> Path:
+        """The profile file of a voice *name* (never a path: `../x` or `/abs/x` would load any file)."""
+        if not is_name(name):
+            raise UnknownVoiceError(f"{shown_name(name)} is not a voice name: names are 1-40 letters, digits, '-' or "
+                                    f"'_', starting with a letter (`takefit voices` lists them)")
         return self.directory / f"{name}{SUFFIX}"
 
     def names(self) -> list[str]:
@@ -87,7 +101,7 @@ class ProfileStore:
         return sorted(p.name[: -len(SUFFIX)] for p in self.directory.glob(f"*{SUFFIX}") if not p.name.startswith("."))
 
     def exists(self, name: str) -> bool:
-        return self.path(name).is_file()
+        return is_name(name) and self.path(name).is_file()
 
     def load(self, name: str) -> Profile:
         path = self.path(name)

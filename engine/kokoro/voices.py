@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UnknownVoiceError
+from ..profiles import ProfileStore, shown_name
 
 _LANG = {"a": ("en", "American English"), "b": ("en", "British English"), "e": ("es", "Spanish"),
          "f": ("fr", "French"), "h": ("hi", "Hindi"), "i": ("it", "Italian"), "j": ("ja", "Japanese"),
@@ -32,8 +33,6 @@ class VoiceBank:
     """Built-in voices (`names`) and, resolved by the same calls, enrolled voices (engine/profiles.py)."""
 
     def __init__(self, directory: Path, profiles=None):
-        from ..profiles import ProfileStore
-
         self.directory = Path(directory)
         self.names = sorted(p.stem for p in self.directory.glob("*.bin"))
         self.profiles = profiles if profiles is not None else ProfileStore()
@@ -57,14 +56,15 @@ class VoiceBank:
         if name in self.names or (isinstance(name, str) and name and self.profiles.exists(name)):
             return name
         known = self.names + self.profiles.names()
-        close = difflib.get_close_matches(name, known, n=4, cutoff=0.5)
+        close = difflib.get_close_matches(name, known, n=4, cutoff=0.5) if isinstance(name, str) and \
+            len(name) <= 64 else []
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise UnknownVoiceError(f"unknown voice {name!r}.{hint} `takefit voices` lists all {len(self.names)} built-in "
+        raise UnknownVoiceError(f"unknown voice {shown_name(name)}.{hint} `takefit voices` lists all {len(self.names)} built-in "
                                 f"voices, `takefit voice list` the enrolled ones.")
 
     # ---- enrolled voices: reloaded when their file changes (re-enrollment with --force)
     def profile(self, name: str):
-        mtime = self.profiles.path(name).stat().st_mtime if self.profiles.exists(name) else -1.0
+        mtime = self.profiles.path(name).stat().st_mtime if self.profiles.exists(name) else -1.0   # path(): names only
         cached = self._enrolled.get(name)
         if cached is None or cached[0] != mtime:
             self._enrolled[name] = (mtime, self.profiles.load(name))
