@@ -185,3 +185,24 @@ def test_a_voice_name_is_a_name_never_a_path(client, tmp_path, name):
     with pytest.raises(UnknownVoiceError) as e:
         client.render("Hi.", voice=name, target=fresh(1.0)[0])
     assert "unknown voice" in str(e.value) and len(str(e.value)) < 400
+
+
+def test_unspeakable_runs_are_cut_short_before_the_g2p_sees_them():
+    """#20.9: 1,000 brackets cost 12 s of CPU for 1 s of audio (the G2P's cost grows with the square of a
+    symbol run), 2,000 combining marks 24 s: the frontend's input is bounded by what can be spoken."""
+    from takefit.engine.frontend import MAX_SYMBOL_RUN, clean
+
+    assert clean("[" * 1000 + "]" * 1000) == "[" * MAX_SYMBOL_RUN
+    assert clean("Wait!!!!!!!!!!!! " + "a" + "\u0301" * 1990) == "Wait" + "!" * MAX_SYMBOL_RUN + " a" + "\u0301" * 8
+    assert clean("Well... — what?!") == "Well... — what?!"               # ordinary punctuation untouched
+
+
+def test_a_300_digit_number_is_read_digit_by_digit_not_as_300_words_or_a_crash(engine):
+    """#20.7/#20.9: '9' * 307 overflowed the number speller (an `internal` answer); '9' * 306 read for
+    340 s. Past 15 digits a number is a serial: digits, one by one."""
+    from takefit.engine import RenderRequest
+    from takefit.engine.frontend import clean
+
+    assert clean("Call 0123456789012345 now, or 12345.") == "Call " + " ".join("0123456789012345") + " now, or 12345."
+    plan = engine.plan("9" * 307)
+    assert 300 <= plan.reading.phonemes.count("n") <= 320 * 2           # "nine" per digit, no number names

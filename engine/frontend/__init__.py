@@ -42,12 +42,24 @@ class Reading:
         return sorted({s.language for s in self.segments})
 
 
+MAX_SYMBOL_RUN = 8
+_SYMBOL_RUN = re.compile(r"[^\w\s]{%d,}" % (MAX_SYMBOL_RUN + 1))
+_LONG_DIGITS = re.compile(r"\d{16,}")
+
+
 def clean(text: str) -> str:
     if not isinstance(text, str):
         raise InputError(f"text must be a string, got {type(text).__name__}")
     # full-width letters/digits → ASCII; keep CJK punctuation (mapped later with its pause meaning)
     text = "".join(unicodedata.normalize("NFKC", c) if ("\uff10" <= c <= "\uff5a") else c for c in text)
     text = "".join(" " if unicodedata.category(c) in ("Cc", "Zs", "Zl", "Zp") else c for c in text)
+    # Runs nobody speaks, cut short: the English G2P merges a symbol run into one token whose cost grows
+    # with the square of its length (1,000 brackets: 12 s of CPU for 1 s of audio), and a base letter
+    # takes at most a few accents (2,000 combining marks cost 24 s).
+    text = _SYMBOL_RUN.sub(lambda m: m.group()[:MAX_SYMBOL_RUN], text)
+    # Digit strings past the trillions are serials, IDs or phone numbers: read digit by digit (a 300-digit
+    # number was read as 300 words of number names, and one digit more overflowed the number speller).
+    text = _LONG_DIGITS.sub(lambda m: " ".join(m.group()), text)
     return re.sub(r"\s+", " ", text).strip()
 
 
