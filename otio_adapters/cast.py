@@ -157,6 +157,9 @@ def _read(p: Path) -> tuple[dict, Cast]:
         raise InputError(f"cannot read cast file {p}: {e}") from None
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"cast file {p} is not valid TOML: {e}") from None
+    except RecursionError:       # tomllib parses nested arrays recursively: 5,000 levels exhaust the stack
+        raise InputError(f"cast file {p} nests its arrays or tables too deep to read; a cast file holds a table "
+                         f"per character (docs/cues.md, 'The cast file')") from None
     try:
         return doc, parse(doc, p)
     except InputError as e:

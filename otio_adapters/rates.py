@@ -6,9 +6,12 @@ the editor means before any arithmetic, and times are converted to whole frames 
 """
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import opentimelineio as otio
+
+from takefit.engine.errors import InputError
 
 # The NTSC family: any float within half a hundredth of these is that rate (29.97, 29.97002997, 23.98 …)
 _NTSC = tuple(Fraction(n * 1000, 1001) for n in (24, 30, 48, 60, 120))
@@ -49,8 +52,12 @@ def round_half_up(x: Fraction) -> int:
 
 def frames(t: otio.opentime.RationalTime, rate: Fraction) -> int:
     """`t` as a whole number of frames at `rate` (nearest; times from SRT/ms sources land between)."""
-    if t.rate <= 0:
+    if t.value == 0:
         return 0
+    if not (math.isfinite(t.value) and math.isfinite(t.rate) and t.rate > 0):
+        # a damaged file (<timebase>0</timebase>, <in>nan</in>) gives the reader no number to work with
+        raise InputError(f"a time in the timeline is not a number of frames (value {t.value}, rate {t.rate}): "
+                         f"the file is damaged; export the timeline again from the editor")
     return round_half_up(Fraction(t.value) * rate / exact_rate(t.rate))
 
 

@@ -206,3 +206,44 @@ def test_a_300_digit_number_is_read_digit_by_digit_not_as_300_words_or_a_crash(e
     assert clean("Call 0123456789012345 now, or 12345.") == "Call " + " ".join("0123456789012345") + " now, or 12345."
     plan = engine.plan("9" * 307)
     assert 300 <= plan.reading.phonemes.count("n") <= 320 * 2           # "nine" per digit, no number names
+
+
+@pytest.mark.parametrize("damage", ["timebase0", "in_nan", "edl_huge_duration", "deep_cast"])
+def test_damaged_inputs_get_a_clear_error_not_a_traceback(tmp_path, damage, capsys, monkeypatch, renderer):
+    """#20.7: `<timebase>0`, `<in>nan</in>`, an EDL marker `|D:99999999999` and a cast file nested 5,000
+    deep answered with a traceback (or a TiB allocation); each now says what is wrong, nothing is written."""
+    from pathlib import Path
+
+    from takefit.bridges import cli
+    from takefit.otio_adapters import render
+
+    monkeypatch.setattr(render, "make_renderer", lambda **kw: renderer)
+    fixtures = Path(__file__).parent / "fixtures" / "timelines"
+    xml = (fixtures / "ntsc_dialogue.xml").read_text("utf-8")
+    args = []
+    if damage == "timebase0":
+        src, text = tmp_path / "t.xml", xml.replace("<timebase>30</timebase>", "<timebase>0</timebase>")
+        expect, code = "is not a number of frames", 2
+    elif damage == "in_nan":
+        src, text = tmp_path / "t.xml", xml.replace("<timebase>30</timebase>", "<timebase>nan</timebase>", 1)
+        expect, code = "", None
+    elif damage == "edl_huge_duration":
+        src = tmp_path / "t.edl"
+        text = (fixtures / "resolve_markers.edl").read_text("utf-8").replace("|D:50", "|D:99999999999")
+        expect, code = "a line's slot may last at most 600 s", 3
+        args = ["--strict"]
+    else:
+        src, text = tmp_path / "t.srt", (fixtures / "dialogue.srt").read_text("utf-8")
+        (tmp_path / "deep.cast.toml").write_text("[a]\nx = " + "[" * 5000 + "]" * 5000 + "\n", "utf-8")
+        args = ["--rate", "25", "--cast", str(tmp_path / "deep.cast.toml")]
+        expect, code = "nests its arrays or tables too deep", 2
+    src.write_text(text, "utf-8")
+    rc = cli.main(["dub", str(src), *args])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "internal" not in err.lower()
+    if code is not None:
+        assert rc == code and expect in err, err
+    else:
+        assert rc in (0, 2, 3), err
+    if code == 2:
+        assert sorted(p.name for p in tmp_path.iterdir() if "_dub" in p.name) == []     # nothing half-written
