@@ -22,6 +22,7 @@ from typing import Callable, Iterator
 
 import opentimelineio as otio
 
+from takefit.engine.emotion.spec import reference_stat
 from takefit.engine.errors import FitError, InputError, OutputError
 from takefit.engine.request import RenderRequest
 from takefit.engine.target import Target
@@ -88,7 +89,9 @@ def plan(opts: DubOptions) -> Plan:
     t0 = time.perf_counter()
     source = formats.read(opts.input, opts.rate, opts.timeline)
     cast = castfile.load(castfile.find(Path(opts.input), opts.cast))
-    cues = [within_limits(cast.resolve(c)) for c in extract(source.timeline, opts.tracks, opts.colors)]
+    folder = Path(opts.input).resolve().parent
+    cues = [with_reference_beside(within_limits(cast.resolve(c)), folder)
+            for c in extract(source.timeline, opts.tracks, opts.colors)]
     rate = rates.timeline_rate(source.timeline)
     notes = list(source.notes)
     if cast.path:
@@ -102,6 +105,23 @@ def within_limits(cue: Cue) -> Cue:
     fails alone, and nothing is rendered or written for it."""
     problems = limits.slot_problems(cue.start, cue.duration, cue.rate)
     return replace(cue, problems=cue.problems + tuple(problems)) if problems else cue
+
+
+def with_reference_beside(cue: Cue, folder: Path) -> Cue:
+    """A tag's emotion reference clip as an absolute path (relative ones are beside the timeline, as
+    the cast's are beside the cast file), checked now: a clip that is missing or no file fails its cue
+    alone, before anything renders (a daemon would refuse the request, a relative path it cannot read)."""
+    emotion = cue.emotion
+    if emotion is None or emotion.reference is None:
+        return cue
+    path = Path(emotion.reference).expanduser()
+    path = path if path.is_absolute() else folder / path
+    try:
+        reference_stat(path)
+    except InputError as e:
+        hint = "" if Path(emotion.reference).is_absolute() else " (a tag's path is relative to the timeline's folder)"
+        return replace(cue, problems=cue.problems + (f"{e}{hint}",))
+    return replace(cue, emotion=replace(emotion, reference=str(path)))
 
 
 def where_cues_come_from(opts: DubOptions) -> str:

@@ -17,9 +17,14 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from takefit.engine.errors import InputError
 from takefit.engine.request import RenderRequest, Take
 
 Progress = Callable[[float, str], None]
+# A daemon's refusal of one request for its own content (a field out of range, a path it cannot use):
+# that cue fails, the run goes on. (Its other refusals, bad_input, unknown_voice …, already arrive as
+# the engine's InputError subclasses.)
+REQUEST_REFUSALS = ("bad_message",)
 
 
 @dataclass
@@ -196,9 +201,15 @@ class DaemonRenderer:
         import soundfile as sf
 
         from takefit.daemon.client import new_job_id
+        from takefit.daemon.control import DaemonError
 
         self.job = new_job_id()
-        r = client.render(request, inline=True, progress=progress, job=self.job)
+        try:
+            r = client.render(request, inline=True, progress=progress, job=self.job)
+        except DaemonError as e:
+            if e.code in REQUEST_REFUSALS:    # this request's own fault: its cue fails, the run goes on
+                raise InputError(str(e)) from None
+            raise
         audio, rate = sf.read(io.BytesIO(r.wav_bytes()), dtype="float32", always_2d=False)
         timings = r.timings or {}
         # the engine's own "total" (frontend + render + post); summing every key would count it twice

@@ -247,3 +247,40 @@ def test_damaged_inputs_get_a_clear_error_not_a_traceback(tmp_path, damage, caps
         assert rc in (0, 2, 3), err
     if code == 2:
         assert sorted(p.name for p in tmp_path.iterdir() if "_dub" in p.name) == []     # nothing half-written
+
+
+def test_one_bad_cue_fails_only_itself_and_tag_clips_are_found_beside_the_timeline(tmp_path):
+    """#20.8: a relative `[emo_ref=relative.wav]` made the daemon refuse and `takefit dub` abort (no
+    timeline, no report, orphan takes). A tag's clip is now looked for beside the timeline; one that is
+    missing fails its cue alone, at planning, before anything renders."""
+    import numpy as np
+    import soundfile as sf
+
+    from takefit.otio_adapters import dub
+    from takefit.otio_adapters.dub import DubOptions
+
+    sf.write(tmp_path / "angry.wav", np.zeros(24000, np.float32), 24000)
+    src = tmp_path / "ep.srt"
+    src.write_text("1\n00:00:01,000 --> 00:00:02,000\n[emo_ref=angry.wav] Found.\n\n"
+                   "2\n00:00:03,000 --> 00:00:04,000\n[emo_ref=gone.wav] Missing.\n\n"
+                   "3\n00:00:05,000 --> 00:00:06,000\nPlain.\n", "utf-8")
+    found, missing, plain = dub.plan(DubOptions(src, rate="25")).cues
+    assert found.emotion.reference == str(tmp_path / "angry.wav") and not found.problems
+    assert missing.problems and "gone.wav not found" in missing.problems[0] and "timeline's folder" in missing.problems[0]
+    assert not plain.problems
+
+
+def test_a_request_the_daemon_refuses_fails_as_that_requests_input_error(daemon):
+    """The daemon renderer turns a refusal of one request's content into an InputError: the dub records
+    that cue as failed and renders the rest (it used to end the whole run)."""
+    from takefit.engine import RenderRequest
+    from takefit.engine.emotion import Emotion
+    from takefit.otio_adapters.render import DaemonRenderer
+
+    client = daemon.client()
+    try:
+        renderer = DaemonRenderer(client)
+        with pytest.raises(InputError, match="must be an absolute path"):
+            renderer.render(RenderRequest("Hi.", emotion=Emotion(reference="relative.wav")))
+    finally:
+        client.close()
