@@ -56,6 +56,7 @@ from . import protocol
 
 DEFAULT_PORT = 47321
 DEFAULT_BIND = f"tcp://127.0.0.1:{DEFAULT_PORT}"
+ANY_LOOPBACK_PORT = "tcp://127.0.0.1:*"
 ZAP_DOMAIN = "takefit"
 HIGH_RESERVE = 64              # room kept for high-priority (audition) jobs when the queue is full
 CAPABILITIES = ["render", "render_batch", "watch", "job", "jobs", "cancel", "voices", "explain", "cache_clear",
@@ -124,8 +125,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--home", metavar="DIR", help="keep runtime/state/cache under DIR (default: $TAKEFIT_DAEMON_HOME "
                                                  "or the platform's user dirs)")
     p.add_argument("--bind", action="append", metavar="ENDPOINT",
-                   help=f"local endpoint, repeatable: loopback tcp or ipc (default {DEFAULT_BIND}; "
-                        "tcp://127.0.0.1:* picks a free port; 'none' for ipc only)")
+                   help=f"local endpoint, repeatable: loopback tcp or ipc (default {DEFAULT_BIND}, or a free "
+                        "port when another program holds it; tcp://127.0.0.1:* picks a free port; 'none' for ipc "
+                        "only; takefit's clients find the daemon through its daemon.json either way)")
     p.add_argument("--remote-bind", action="append", metavar="ENDPOINT", default=[],
                    help="endpoint for other machines, CurveZMQ-authenticated (needs `takefit daemon keys init`)")
     p.add_argument("--no-ipc", action="store_true", help="no ipc:// endpoint in the runtime dir")
@@ -437,6 +439,14 @@ class Daemon:
             try:
                 front.bind(ep)
             except zmq.ZMQError as e:
+                if e.errno == zmq.EADDRINUSE and ep == DEFAULT_BIND:
+                    # Another user's daemon (or any program) holds the default port: this user's clients
+                    # find their daemon through its daemon.json (ipc first), so any free port serves.
+                    front.bind(ANY_LOOPBACK_PORT)
+                    log.warning("port %d is in use (by another program, or another user's takefit daemon?); "
+                                "listening on %s instead", DEFAULT_PORT, front.getsockopt_string(zmq.LAST_ENDPOINT))
+                    self.endpoints.append(front.getsockopt_string(zmq.LAST_ENDPOINT))
+                    continue
                 if e.errno == zmq.EADDRINUSE:
                     raise control.DaemonError(
                         f"port {ep.rsplit(':', 1)[-1]} is in use ({ep}: by another program, or another user's "

@@ -284,3 +284,33 @@ def test_a_request_the_daemon_refuses_fails_as_that_requests_input_error(daemon)
             renderer.render(RenderRequest("Hi.", emotion=Emotion(reference="relative.wav")))
     finally:
         client.close()
+
+
+def test_with_the_default_port_taken_a_started_daemon_listens_elsewhere_and_its_clients_find_it(tmp_path):
+    """#20.2: with another user's daemon on 47321, `daemon start` and `say --daemon` waited 60-71 s and
+    failed. The default port is a preference: taken, the daemon takes a free one (its clients read
+    daemon.json, ipc first)."""
+    import socket
+
+    from takefit.daemon import control
+    from takefit.daemon.client import Client
+    from takefit.daemon.paths import Dirs
+    from takefit.daemon.server import DEFAULT_PORT
+
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", DEFAULT_PORT))      # taken already (another user's daemon?): the same case
+        holder.listen(1)
+    except OSError:
+        pass
+    dirs = Dirs.resolve(tmp_path / "home")
+    try:
+        info = control.start(dirs, ["--no-ipc"], timeout=120)
+        tcp = [e for e in info["endpoints"] if e.startswith("tcp://")]
+        assert tcp and all(not e.endswith(f":{DEFAULT_PORT}") for e in tcp)
+        with Client(home_dirs=dirs, timeout=30) as c:
+            assert c.ping() >= 0
+        assert "is in use" in dirs.log.read_text("utf-8")
+    finally:
+        control.stop(dirs)
+        holder.close()
