@@ -365,6 +365,9 @@ def run(opts: DubOptions, renderer: Renderer, progress: ProgressFn | None = None
                             + ", ".join(sorted(x.name for x in stale)[:5]) + (" …" if len(stale) > 5 else ""))
     folder = TakeFolder(outputs.takes, tl.name or Path(opts.input).stem)
     folder.create()
+    orphans = folder.remove_unlisted()
+    if orphans:
+        report.notes.append(f"removed {len(orphans)} take file(s) an interrupted run wrote but never listed")
 
     cues = check_voices(p.cues, renderer)
     placements: list[place.Placement] = []

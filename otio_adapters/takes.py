@@ -10,9 +10,11 @@ import json
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 
 MANIFEST = ".takefit-takes.json"
+SAVE_EVERY_SECONDS = 1.0
 
 
 def safe_name(text: str, fallback: str) -> str:
@@ -26,6 +28,7 @@ class TakeFolder:
         self.folder = Path(folder)
         self.prefix = safe_name(timeline_name, "timeline")
         self._entries: dict[str, dict] = {}
+        self._saved = time.monotonic()
         try:
             self._entries = json.loads((self.folder / MANIFEST).read_text("utf-8")).get("takes", {})
         except (OSError, ValueError, AttributeError):
@@ -52,9 +55,27 @@ class TakeFolder:
         return max(numbers, default=0)
 
     def record(self, path: Path, cue_id: str, key: str, take: int) -> None:
+        """Remember the file; the manifest is written at most once a second as takes land (and by
+        `save`), so a run cut short leaves at most that second's takes unlisted."""
         self._entries[path.name] = {"cue": cue_id, "key": key, "take": take}
+        if time.monotonic() - self._saved >= SAVE_EVERY_SECONDS:
+            self.save()
+
+    def remove_unlisted(self) -> list[Path]:
+        """Take files of this timeline that the manifest does not list: written by a run that was cut
+        short before it indexed them (no timeline points at them). Left there, the next run would number
+        its takes after them: byte-identical _t2 copies beside orphan _t1 files."""
+        if not self.folder.is_dir():
+            return []
+        pattern = re.compile(rf"^{re.escape(self.prefix)}_c\d+_.*_t\d+\.wav$")
+        removed = [p for p in self.folder.iterdir()
+                   if pattern.match(p.name) and p.name not in self._entries and p.is_file() and not p.is_symlink()]
+        for p in removed:
+            p.unlink(missing_ok=True)
+        return removed
 
     def save(self) -> None:
+        self._saved = time.monotonic()
         self.create()
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".takes.", suffix=".json.partial")
         with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -314,3 +314,30 @@ def test_with_the_default_port_taken_a_started_daemon_listens_elsewhere_and_its_
     finally:
         control.stop(dirs)
         holder.close()
+
+
+def test_takes_a_killed_dub_wrote_but_never_listed_are_not_copied_to_t2(tmp_path, renderer):
+    """#20.10: after SIGINT / kill -9, takes written but not indexed made the re-run write byte-identical
+    `_t2` copies and keep orphan `_t1` files. The manifest now follows the takes as they land, and a
+    re-run removes what a cut-short run wrote but never listed."""
+    import json
+
+    from takefit.otio_adapters import dub
+    from takefit.otio_adapters.dub import DubOptions
+    from takefit.otio_adapters.takes import MANIFEST
+
+    src = tmp_path / "ep.srt"
+    src.write_text("".join(f"{i}\n00:00:0{2 * i - 1},000 --> 00:00:0{2 * i},000\n{w}\n\n"
+                           for i, w in enumerate(["Yes.", "No.", "Maybe."], 1)), "utf-8")
+    dub.run(DubOptions(src, rate="25"), renderer)
+    takes = tmp_path / "ep_dub_takes"
+    first = sorted(p.name for p in takes.glob("*.wav"))
+    assert first == ["ep_c001_default_t1.wav", "ep_c002_default_t1.wav", "ep_c003_default_t1.wav"]
+    manifest = json.loads((takes / MANIFEST).read_text("utf-8"))
+    for name in first[1:]:                          # as if the run was killed before it listed these two
+        manifest["takes"].pop(name)
+    (takes / MANIFEST).write_text(json.dumps(manifest), "utf-8")
+    report = dub.run(DubOptions(src, rate="25"), renderer)
+    assert sorted(p.name for p in takes.glob("*.wav")) == first      # no _t2 copies, no orphans
+    assert any("never listed" in n for n in report.notes)
+    assert set(json.loads((takes / MANIFEST).read_text("utf-8"))["takes"]) == set(first)
