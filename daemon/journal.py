@@ -8,6 +8,7 @@ Blobs are msgpack (never pickle). One connection per thread; WAL mode; synchrono
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -67,6 +68,8 @@ class Journal:
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
+            # created owner-only (every job's text is in it); SQLite gives its -wal/-shm files the same mode
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")

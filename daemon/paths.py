@@ -88,10 +88,13 @@ class Dirs:
     def ensure(self) -> "Dirs":
         for d in (self.runtime, self.state, self.cache):
             d.mkdir(parents=True, exist_ok=True)
-        try:  # the runtime folder holds the ipc socket: owner only
-            os.chmod(self.runtime, 0o700)
-        except OSError:
-            pass
+        # owner only: the runtime folder holds the ipc socket; the state folder the journal (every job's
+        # text), the log and the default output root — another local user must read none of them
+        for d in (self.runtime, self.state):
+            try:
+                os.chmod(d, 0o700)
+            except OSError:
+                pass
         return self
 
     def ipc_endpoint(self) -> str | None:

@@ -414,6 +414,7 @@ class Daemon:
         root = logging.getLogger("takefit")
         root.setLevel(self.config.log_level)
         fmt = logging.Formatter("%(asctime)s %(levelname)s [%(threadName)s] %(message)s")
+        os.close(os.open(self.dirs.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))   # owner only, as the folder
         fh = logging.handlers.RotatingFileHandler(self.dirs.log, maxBytes=5 * 1024 * 1024, backupCount=3,
                                                   encoding="utf-8")
         fh.setFormatter(fmt)

@@ -341,3 +341,16 @@ def test_takes_a_killed_dub_wrote_but_never_listed_are_not_copied_to_t2(tmp_path
     assert sorted(p.name for p in takes.glob("*.wav")) == first      # no _t2 copies, no orphans
     assert any("never listed" in n for n in report.notes)
     assert set(json.loads((takes / MANIFEST).read_text("utf-8"))["takes"]) == set(first)
+
+
+def test_the_daemons_state_is_owner_only(daemon):
+    """#20.6 (in part): jobs.sqlite3 (every job's text) and daemon.log were 0644."""
+    if os.name == "nt":
+        pytest.skip("POSIX modes")
+    client = daemon.client()
+    try:
+        client.render("Hi.", target=fresh(0.5)[0])          # the journal and the log exist now
+    finally:
+        client.close()
+    for path in (daemon.dirs.state, daemon.dirs.journal, daemon.dirs.log):
+        assert os.stat(path).st_mode & 0o077 == 0, path
