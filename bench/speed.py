@@ -132,7 +132,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def in_process(config: str, args: list[str]) -> str:
+def in_subprocess(config: str, args: list[str]) -> str:
     env = dict(os.environ, **CONFIGS.get(config, {}))
     out = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env)
     if out.returncode != 0:
@@ -146,7 +146,7 @@ def measure(rounds: int, n: int, threads: int) -> dict[str, list[dict]]:
     for r in range(rounds):
         for config in names[r % len(names):] + names[:r % len(names)]:
             print(f"  round {r + 1}/{rounds}: {config}", file=sys.stderr, flush=True)
-            line = in_process(config, [__file__, "--worker", config, "--sentences", str(n), "--threads", str(threads)])
+            line = in_subprocess(config, [__file__, "--worker", config, "--sentences", str(n), "--threads", str(threads)])
             got[config].append(json.loads(line))
     return got
 
@@ -182,7 +182,7 @@ def cold_and_dub(configs: list[str], dub_cues: int) -> list[str]:
     rows = ["| config | import s | load s | first take s | first take total s | "
             f"cold dub of {dub_cues} cues, wall s | audio s per wall s |", "|---|" + "---:|" * 6]
     for config in configs:
-        imp, load, first = map(float, in_process(config, ["-c", COLD]).split())
+        imp, load, first = map(float, in_subprocess(config, ["-c", COLD]).split())
         dub = "– | –"
         if dub_cues:
             wall, doc = run_dub(timeline, work / f"cache-{config}", 2, CONFIGS[config])

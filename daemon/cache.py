@@ -1,8 +1,9 @@
 """Content-addressed take cache on disk, bounded in size (least recently used goes first).
 
 The key covers everything that changes the audio: text, voice, language, target, rate, pre-roll,
-method, loudness, speed, natural range, emotion (a reference clip by content), pronunciation dictionary, the engine/model version,
-rendering revision and the decoder's form on this CPU.
+method, loudness, speed, natural range, emotion (a reference clip by its size, mtime and inode: never read
+on the daemon's loop), pronunciation dictionary, the engine/model version, rendering revision and the
+decoder's form on this CPU.
 An identical request returns the cached take's exact bytes at once.
 """
 from __future__ import annotations
@@ -53,8 +54,9 @@ def request_key(req: RenderRequest, extra: dict | None = None) -> str:
     }
     if req.emotion is not None:   # only when set, so emotion-free keys stay as they were
         doc["emotion"] = req.emotion.cache_doc()
-    if decoder_form() != "shipped":          # the VNNI decoder's float rounding differs (engine/kokoro/forms.py)
-        doc["decoder"] = decoder_form()
+    form = decoder_form()
+    if form != "shipped":                    # the VNNI decoder's float rounding differs (engine/kokoro/forms.py)
+        doc["decoder"] = form
     enrolled = _enrolled_identity(req.voice)
     if enrolled:                              # a re-enrolled voice (same name, new profile) is a new key
         doc["enrolled"] = enrolled

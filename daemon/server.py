@@ -437,25 +437,7 @@ class Daemon:
             self.dirs.ipc.unlink(missing_ok=True)    # a stale socket file from a killed daemon (we hold the lock)
             local.insert(0, ipc)
         for ep in local:
-            try:
-                front.bind(ep)
-            except zmq.ZMQError as e:
-                if e.errno == zmq.EADDRINUSE and ep == DEFAULT_BIND:
-                    # Another user's daemon (or any program) holds the default port: this user's clients
-                    # find their daemon through its daemon.json (ipc first), so any free port serves.
-                    front.bind(ANY_LOOPBACK_PORT)
-                    log.warning("port %d is in use (by another program, or another user's takefit daemon?); "
-                                "listening on %s instead", DEFAULT_PORT, front.getsockopt_string(zmq.LAST_ENDPOINT))
-                    self.endpoints.append(front.getsockopt_string(zmq.LAST_ENDPOINT))
-                    continue
-                if e.errno == zmq.EADDRINUSE:
-                    raise control.DaemonError(
-                        f"port {ep.rsplit(':', 1)[-1]} is in use ({ep}: by another program, or another user's "
-                        f"takefit daemon?). Start with --bind tcp://127.0.0.1:PORT (or tcp://127.0.0.1:* for any "
-                        f"free port), or --bind none to listen only on this user's ipc socket; takefit's own "
-                        f"clients find the daemon either way", code="bind_failed") from None
-                raise control.DaemonError(f"cannot bind {ep}: {e}", code="bind_failed") from None
-            self.endpoints.append(front.getsockopt_string(zmq.LAST_ENDPOINT))
+            self.endpoints.append(self._bind_local(front, ep))
         if ipc:
             try:
                 os.chmod(self.dirs.ipc, 0o600)
@@ -493,6 +475,28 @@ class Daemon:
         self.events = ctx.socket(zmq.PULL)
         self.events_addr = f"inproc://events-{uuid.uuid4().hex}"
         self.events.bind(self.events_addr)
+
+    @staticmethod
+    def _bind_local(front: zmq.Socket, ep: str) -> str:
+        """Bind one local endpoint; returns the endpoint bound. The default port is a preference:
+        another user's daemon (or any program) may hold it, and this user's clients find their daemon
+        through its daemon.json (ipc first), so any free loopback port serves. An endpoint the user
+        chose that is taken ends the start at once, with the fix."""
+        try:
+            front.bind(ep)
+        except zmq.ZMQError as e:
+            if e.errno != zmq.EADDRINUSE:
+                raise control.DaemonError(f"cannot bind {ep}: {e}", code="bind_failed") from None
+            if ep != DEFAULT_BIND:
+                raise control.DaemonError(
+                    f"port {ep.rsplit(':', 1)[-1]} is in use ({ep}: by another program, or another user's "
+                    f"takefit daemon?). Start with --bind tcp://127.0.0.1:PORT (or tcp://127.0.0.1:* for any "
+                    f"free port), or --bind none to listen only on this user's ipc socket; takefit's own "
+                    f"clients find the daemon either way", code="bind_failed") from None
+            front.bind(ANY_LOOPBACK_PORT)
+            log.warning("port %d is in use (by another program, or another user's takefit daemon?); listening on "
+                        "%s instead", DEFAULT_PORT, front.getsockopt_string(zmq.LAST_ENDPOINT))
+        return front.getsockopt_string(zmq.LAST_ENDPOINT)
 
     @staticmethod
     def _configure_router(sock: zmq.Socket) -> None:

@@ -20,13 +20,12 @@ from takefit.engine.errors import InputError
 
 
 def check_otio_json(path: Path, adapter: str) -> None:
-    """Refuse an .otio / .otioz / .otiod whose JSON nests too deep for the reader (it would crash, not raise)."""
+    """Refuse an .otio / .otioz whose JSON nests too deep for the reader (it would crash, not raise). (An
+    .otiod folder never gets here: formats.read takes files only.)"""
     p = Path(path)
     try:
         if adapter == "otio_json":
             data = p.read_bytes()
-        elif adapter == "otiod":
-            data = (p / "content.otio").read_bytes()
         elif adapter == "otioz":
             with zipfile.ZipFile(io.BytesIO(p.read_bytes())) as z:
                 data = z.read("content.otio")

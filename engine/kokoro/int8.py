@@ -23,6 +23,11 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from .decoder import DecoderStage
+from .duration import DurationStage, natural_frames
+from .model import KokoroModel, load_vocab
+from .prosody import ProsodyStage
+
 # The fetch-time self-check: the VNNI graph must sound like the shipped one on this CPU.
 MIN_CORRELATION = 0.98
 CHECK_PHONEMES = "ðɪs ɪz ə kwˈɪk tˈɛst ʌv ðə dɪkˈoʊdəɹ."
@@ -164,11 +169,6 @@ def build_vnni_decoder(src: Path, dst: Path) -> int:
 def self_check(paths) -> float:
     """Correlation of the two decoder forms on one line through this CPU's kernels (`paths`: AssetPaths).
     The rewrite only changes float rounding, so anything below MIN_CORRELATION means a kernel misbehaves."""
-    from .decoder import DecoderStage
-    from .duration import DurationStage, natural_frames
-    from .model import KokoroModel, load_vocab
-    from .prosody import ProsodyStage
-
     vocab = load_vocab()
     tokens = np.array([0, *(vocab[c] for c in CHECK_PHONEMES if c in vocab), 0], np.int64)
     table = np.fromfile(paths.voices / f"{CHECK_VOICE}.bin", dtype=np.float32).reshape(510, 256)
