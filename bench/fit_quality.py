@@ -7,8 +7,8 @@ renders the natural take (ratio 1.0, the reference row) and, at each ratio 0.7 0
 one take per fitting method: ``model`` (integer per-phoneme durations inside the model),
 ``stretch`` (natural render time-scaled with Rubber Band R3) and ``hybrid`` (pauses and long vowels
 moved in-model, the remainder stretched). The column ``auto`` is not rendered again: for each ratio
-it repeats the column of the method ``takefit.engine.choose_method(ratio)`` picks today, and the
-script prints which method is actually best per ratio so that ``choose_method`` can be revised.
+it repeats the column of the method ``takefit.engine.AUTO_METHOD`` is today, and the
+script prints which method is actually best per ratio so that ``AUTO_METHOD`` can be revised.
 
 Every take is rendered at 16 kHz (the engine resamples with soxr) with loudness normalisation off.
 
@@ -375,7 +375,10 @@ def load_sentences(lang: str, n: int, seed: int) -> list[tuple[int, str]]:
 
 
 def report(samples: list[dict], meta: dict, seed: int, out_dir: Path | None, plot_path: Path | None) -> None:
-    from takefit.engine import choose_method
+    from takefit.engine import AUTO_METHOD
+
+    def choose_method(ratio: float) -> str:      # per ratio, should the choice ever depend on it again
+        return AUTO_METHOD
 
     ratios = tuple(meta["ratios"])
     summary = summarise(samples, ratios, choose_method)
@@ -448,7 +451,10 @@ def main(argv=None) -> int:
 
     from tqdm import tqdm
     import faster_whisper
-    from takefit.engine import choose_method
+    from takefit.engine import AUTO_METHOD
+
+    def choose_method(ratio: float) -> str:      # per ratio, should the choice ever depend on it again
+        return AUTO_METHOD
 
     t_start, cpu_start = time.perf_counter(), time.process_time()
     log = lambda msg: tqdm.write(msg, file=sys.stderr)

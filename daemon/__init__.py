@@ -4,7 +4,8 @@
     with Client(autostart=True) as c:
         take = c.render("Hello there.", target="2.5s")
 
-Modules: server (the daemon), client (Client), protocol (wire format and schema; docs/protocol.md),
+Modules by role: server (the loop), config, frontend, operations, admission, scheduler, runner, events,
+streams; client (Client), protocol (wire format and schema; docs/protocol.md),
 journal (SQLite job journal), cache (content-addressed take cache), control (lock, start/stop),
 keys (CurveZMQ), paths (state dirs, output-name checks).
 """

@@ -19,6 +19,7 @@ A Client is not thread-safe: use one per thread (they are cheap; they share one 
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import time
 import uuid
@@ -28,14 +29,16 @@ from typing import Any, Callable
 
 import zmq
 
-from takefit.engine.request import DEFAULT_LEAD, DEFAULT_TAIL
+from takefit.engine.emotion import Emotion
+from takefit.engine.request import DEFAULT_LEAD, DEFAULT_TAIL, RenderRequest, parse_target
+from takefit.engine.target import parse_rate
 from takefit.engine.errors import AssetError, FitError, InputError, OutputError, TakefitError, UnknownVoiceError
 
 from . import control
 from .control import DaemonError, DaemonUnavailable
 from .paths import ENV_ENDPOINT, Dirs
 from .protocol import (MAX_CLIENT_MESSAGE_BYTES, PROTOCOL, SIGNATURE, ProtocolError, normalise_target, pack,
-                       request_fields, unpack)
+                       unpack)
 
 ENV_SERVER_KEY = "TAKEFIT_DAEMON_SERVER_KEY"
 ENV_CLIENT_KEY = "TAKEFIT_DAEMON_CLIENT_KEY"
@@ -136,24 +139,20 @@ def make_request(text, *, voice: str = "auto", language: str = "auto", target=No
                  pre_roll: float = 0.0, method: str = "auto", loudness: float | None = -23.0, speed: float = 1.0,
                  natural_range=(0.7, 1.4), dictionary: str | None = None, emotion=None,
                  lead: float = DEFAULT_LEAD, tail: float = DEFAULT_TAIL, frame_rate=None) -> dict:
-    """The protocol's request map; `text` may also be an engine RenderRequest. `emotion`: an
-    engine Emotion, its wire map, or the string form ("angry 0.7")."""
-    from takefit.engine.request import RenderRequest
-
-    if isinstance(text, RenderRequest):
-        doc = request_fields(text)
-    else:
-        doc = {"text": text, "voice": voice, "language": language, "target": normalise_target(target),
-               "sample_rate": int(sample_rate), "pre_roll": float(pre_roll), "method": method,
-               "loudness": None if loudness is None else float(loudness), "speed": float(speed),
-               "natural_range": [float(x) for x in natural_range], "lead": float(lead), "tail": float(tail),
-               "frame_rate": None if frame_rate is None else str(frame_rate)}
+    """The protocol's request map (RenderRequest's wire form, checked here before it travels); `text`
+    may also be an engine RenderRequest. `emotion`: an engine Emotion, its wire map, or the string
+    form ("angry 0.7"). `target`: a Target, seconds, or the CLI syntax."""
+    if not isinstance(text, RenderRequest):
+        text = RenderRequest(text, voice=voice, language=language, target=parse_target(normalise_target(target)),
+                             sample_rate=int(sample_rate), pre_roll=float(pre_roll), method=method,
+                             loudness=None if loudness is None else float(loudness), speed=float(speed),
+                             natural_range=tuple(float(x) for x in natural_range),
+                             emotion=None if emotion is None else Emotion.from_json(emotion),
+                             lead=float(lead), tail=float(tail),
+                             frame_rate=None if frame_rate is None else parse_rate(frame_rate))
+    doc = text.to_wire()
     if dictionary:
         doc["dictionary"] = dictionary
-    if emotion is not None:
-        from takefit.engine.emotion import Emotion
-
-        doc["emotion"] = Emotion.from_json(emotion).to_json()
     return doc
 
 
@@ -163,6 +162,47 @@ def new_job_id() -> str:
 
 class _Lost(Exception):
     """No answer in time: reconnect and retry."""
+
+
+@dataclass
+class _Stream:
+    """What a render, batch or watch still waits for, kept across reconnects."""
+
+    pending: set[str]
+    progress: Callable[[str, float, str], None] | None
+    on_result: Callable[[str, Any], None] | None
+    timeout: float | None
+    accepted: bool = False
+    results: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.deadline = math.inf if self.timeout is None else time.monotonic() + self.timeout
+
+    def check_deadline(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise DaemonError(f"timed out after {self.timeout:g} s waiting for {len(self.pending)} job(s); they "
+                              f"continue in the daemon", code="timeout", details={"jobs": sorted(self.pending)})
+
+    def hear(self, doc: dict) -> None:
+        """One message of this stream (accepted, progress, result, error, done)."""
+        kind, job = doc.get("type"), doc.get("job")
+        if kind == "accepted":
+            self.accepted = True
+        elif kind == "progress":
+            if self.progress is not None and job in self.pending:
+                self.progress(job, doc.get("fraction", 0.0), doc.get("message", ""))
+        elif kind in ("result", "error") and job in self.pending:
+            self.pending.discard(job)
+            self.results[job] = RenderResult.from_doc(doc["result"]) if kind == "result" else remote_error(doc)
+            if self.on_result is not None:
+                self.on_result(job, self.results[job])
+        elif kind == "error" and job is None:
+            if doc.get("code") == "shutting_down" and (doc.get("details") or {}).get("resumable"):
+                raise _Lost()              # the daemon is stopping; our jobs stay journaled
+            raise remote_error(doc)
+        elif kind == "done" and self.pending:
+            raise DaemonError(f"the daemon ended the stream with {len(self.pending)} job(s) unanswered",
+                              code="internal", details={"jobs": sorted(self.pending)})
 
 
 class Client:
@@ -506,8 +546,6 @@ class Client:
 
     @staticmethod
     def _batch_items(items: list) -> tuple[list[dict], list[str]]:
-        from takefit.engine.request import RenderRequest
-
         wire, ids = [], []
         for it in items:
             if isinstance(it, RenderRequest):
@@ -522,74 +560,17 @@ class Client:
 
     def _run_jobs(self, first: dict, ids: list[str], progress, on_result, timeout: float | None, inline: bool,
                   phonemes: bool, watch_first: bool = False) -> dict[str, Any]:
-        """Send `first` and collect one result or error per job, surviving daemon restarts."""
-        pending = set(ids)
-        results: dict[str, Any] = {}
-        accepted = watch_first
-        overall = None if timeout is None else time.monotonic() + timeout
-        msg = first
-        attempt = 0
+        """Send `first` and collect one result or error per job, surviving daemon restarts: after a loss
+        the client reconnects and watches the jobs the daemon had accepted (they are journaled)."""
+        stream = _Stream(set(ids), progress, on_result, timeout, accepted=watch_first)
+        msg, attempt = first, 0
         while True:
             try:
                 self._connect()
-                rid = self._rid()
-                self._send({**msg, "id": rid})
-                now = time.monotonic()
-                last_heard, next_hb = now, now + self.heartbeat
-                lost = False
-                while pending:
-                    now = time.monotonic()
-                    if overall is not None and now > overall:
-                        raise DaemonError(f"timed out after {timeout:g} s waiting for {len(pending)} job(s); they "
-                                          f"continue in the daemon", code="timeout",
-                                          details={"jobs": sorted(pending)})
-                    limit = self.heartbeat * self.liveness if accepted else self.timeout
-                    wait = min(next_hb, last_heard + limit) - now
-                    if overall is not None:
-                        wait = min(wait, overall - now)
-                    doc = self._recv(max(wait, 0.0))
-                    now = time.monotonic()
-                    if doc is not None:
-                        last_heard = now
-                        kind = doc.get("type")
-                        if kind != "heartbeat" and doc.get("id") == rid:
-                            if kind == "accepted":
-                                accepted = True
-                            elif kind == "progress":
-                                if progress is not None and doc.get("job") in pending:
-                                    progress(doc["job"], doc.get("fraction", 0.0), doc.get("message", ""))
-                            elif kind == "result":
-                                j = doc.get("job")
-                                if j in pending:
-                                    pending.discard(j)
-                                    results[j] = RenderResult.from_doc(doc["result"])
-                                    if on_result is not None:
-                                        on_result(j, results[j])
-                            elif kind == "error":
-                                j = doc.get("job")
-                                if j in pending:
-                                    pending.discard(j)
-                                    results[j] = remote_error(doc)
-                                    if on_result is not None:
-                                        on_result(j, results[j])
-                                elif doc.get("code") == "shutting_down" and (doc.get("details") or {}).get("resumable"):
-                                    lost = True          # the daemon is stopping; our jobs stay journaled
-                                    break
-                                else:
-                                    raise remote_error(doc)
-                            elif kind == "done" and pending:
-                                raise DaemonError(f"the daemon ended the stream with {len(pending)} job(s) unanswered",
-                                                  code="internal", details={"jobs": sorted(pending)})
-                    if accepted and now >= next_hb:
-                        self._send({"op": "heartbeat"})
-                        next_hb = now + self.heartbeat
-                    if now - last_heard > (self.heartbeat * self.liveness if accepted else self.timeout):
-                        lost = True
-                        break
-                if not pending:
-                    return results
+                self._follow(msg, stream)
+                return stream.results
             except _Lost:
-                lost = True
+                pass
             except DaemonUnavailable:
                 if attempt >= self.retries:
                     raise
@@ -599,9 +580,31 @@ class Client:
             if attempt > self.retries:
                 raise DaemonUnavailable(
                     f"lost the takefit daemon at {self.endpoint or '?'} ({self.retries + 1} tries); "
-                    f"{len(pending)} job(s) are journaled and will finish when it runs again — fetch them with "
-                    f"Client.wait(...) or `takefit daemon job ID`", details={"jobs": sorted(pending)})
+                    f"{len(stream.pending)} job(s) are journaled and will finish when it runs again — fetch them "
+                    f"with Client.wait(...) or `takefit daemon job ID`", details={"jobs": sorted(stream.pending)})
             self._backoff(attempt)
-            if accepted:   # re-attach to what the daemon already journaled
-                msg = {"op": "watch", "jobs": sorted(pending), "inline": inline, "phonemes": phonemes,
+            if stream.accepted:   # re-attach to what the daemon already journaled
+                msg = {"op": "watch", "jobs": sorted(stream.pending), "inline": inline, "phonemes": phonemes,
                        "progress": progress is not None}
+
+    def _follow(self, msg: dict, stream: "_Stream") -> None:
+        """One connection: send `msg` and hear its stream until no job is pending. _Lost when the daemon
+        goes silent (no heartbeat for `liveness` intervals) or says it is stopping with our jobs queued."""
+        rid = self._rid()
+        self._send({**msg, "id": rid})
+        now = time.monotonic()
+        last_heard, next_hb = now, now + self.heartbeat
+        while stream.pending:
+            stream.check_deadline()
+            silence = self.heartbeat * self.liveness if stream.accepted else self.timeout
+            doc = self._recv(max(0.0, min(next_hb, last_heard + silence, stream.deadline) - time.monotonic()))
+            now = time.monotonic()
+            if doc is not None:
+                last_heard = now
+                if doc.get("type") != "heartbeat" and doc.get("id") == rid:
+                    stream.hear(doc)
+            if stream.accepted and now >= next_hb:
+                self._send({"op": "heartbeat"})
+                next_hb = now + self.heartbeat
+            if now - last_heard > (self.heartbeat * self.liveness if stream.accepted else self.timeout):
+                raise _Lost()

@@ -119,11 +119,6 @@ class Journal:
             db.execute("UPDATE jobs SET state='running', started=?, attempts=attempts+1 WHERE id=? "
                        "AND state IN ('queued','running')", (time.time(), job_id))
 
-    def requeue(self, job_id: str) -> None:
-        with self._tx() as db:
-            db.execute("UPDATE jobs SET state='queued', attempts=MAX(attempts-1,0) WHERE id=? AND state='running'",
-                       (job_id,))
-
     def finish(self, job_id: str, state: str, result: dict | None = None, error: dict | None = None) -> bool:
         """Record the outcome; False if the job had already finished (e.g. canceled meanwhile)."""
         assert state in ("done", "failed", "canceled")

@@ -29,10 +29,6 @@ def _check_name(name: str) -> str:
     return name
 
 
-def keys_dir(dirs: Dirs) -> Path:
-    return dirs.keys
-
-
 def authorized_dir(dirs: Dirs) -> Path:
     return dirs.keys / "authorized"
 

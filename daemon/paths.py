@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -107,10 +106,6 @@ class Dirs:
         if len(path.encode()) > IPC_PATH_MAX:
             return None
         return f"ipc://{path}"
-
-
-def default_tempdir() -> Path:
-    return Path(tempfile.gettempdir())
 
 
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f]")

@@ -17,7 +17,11 @@ from typing import Any, Callable
 
 import msgpack
 
-from takefit.engine.request import DEFAULT_LEAD, DEFAULT_TAIL, MAX_HANDLE_SECONDS
+from takefit.engine.emotion import Emotion
+from takefit.engine.errors import FitError, InputError, TakefitError
+from takefit.engine.request import (FIT_METHODS, LANGUAGES, MAX_HANDLE_SECONDS, MAX_PRE_ROLL, MAX_TEXT_CHARS,
+                                    SAMPLE_RATES, SPEED_RANGE, WIRE_DEFAULTS, RenderRequest, target_string)
+from takefit.engine.target import Target
 
 PROTOCOL = 1
 SUPPORTED_PROTOCOLS = (1,)
@@ -27,7 +31,6 @@ SIGNATURE = b"TKF1"
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024        # one incoming message (socket ZMQ_MAXMSGSIZE and decoder)
 MAX_CLIENT_MESSAGE_BYTES = 256 * 1024 * 1024  # what a client accepts (inline audio)
 MAX_INLINE_BYTES = 128 * 1024 * 1024       # inline WAV bytes in one reply
-MAX_TEXT_CHARS = 2000                      # = engine.request.MAX_TEXT_CHARS
 MAX_BATCH = 1000                           # items in one render_batch / jobs in one watch or cancel
 MAX_ID_CHARS = 64                          # request ids, job ids, batch ids
 MAX_DICT_BYTES = 256 * 1024                # an inline pronunciation dictionary
@@ -37,8 +40,6 @@ MAX_CONTAINER = 4096                       # any msgpack array/map the decoder w
 PRIORITIES = {"low": 0, "normal": 1, "high": 2}
 JOB_STATES = ("queued", "running", "done", "failed", "canceled")
 FINAL_STATES = ("done", "failed", "canceled")
-SAMPLE_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 176400, 192000)
-FIT_METHODS = ("auto", "model", "stretch", "hybrid")
 
 # every error code a daemon sends (type "error", field "code")
 ERROR_CODES = {
@@ -78,6 +79,20 @@ class ProtocolError(Exception):
 
 
 # ------------------------------------------------------------------------------------------- codec
+def error_doc(err: BaseException) -> dict:
+    """An exception → the error fields of a reply (code, message, details); unknown kinds are `internal`."""
+    if isinstance(err, ProtocolError):
+        return {"code": err.code, "message": err.message, "details": err.details}
+    if isinstance(err, TakefitError):
+        details = {}
+        if isinstance(err, FitError):
+            details = {k: v for k, v in (("min_seconds", err.min_seconds), ("max_seconds", err.max_seconds))
+                       if v is not None}
+        code = err.code if err.code in ERROR_CODES else "internal"
+        return {"code": code, "message": str(err), "details": details}
+    return {"code": "internal", "message": f"{type(err).__name__}: {err}"[:500], "details": {}}
+
+
 def pack(obj: Any) -> bytes:
     return msgpack.packb(obj, use_bin_type=True, strict_types=False)
 
@@ -244,9 +259,6 @@ def v_emotion() -> Validator:
     })
 
     def check(value, path):
-        from takefit.engine.emotion import Emotion
-        from takefit.engine.errors import InputError
-
         doc = {k: v for k, v in shape(value, path).items() if v is not None}
         if doc.get("reference") is not None and not doc["reference"].startswith("/") and \
                 not re.match(r"^[A-Za-z]:[\\/]", doc["reference"]):
@@ -260,19 +272,20 @@ def v_emotion() -> Validator:
     return check
 
 
+_D = WIRE_DEFAULTS          # RenderRequest's own defaults: defined once, in the engine
 REQUEST = v_map({
     "text": Field(v_str(MAX_TEXT_CHARS, 1, max_bytes=4 * MAX_TEXT_CHARS), required=True),
-    "voice": Field(v_str(64, 1), default="auto"),
-    "language": Field(v_str(8, choices=("auto", "zh", "en")), default="auto"),
-    "target": Field(v_str(64, 1), default="natural"),
-    "sample_rate": Field(v_int(8000, 192000, SAMPLE_RATES), default=48000),
-    "pre_roll": Field(v_num(0.0, 10.0), default=0.0),
-    "method": Field(v_str(16, choices=FIT_METHODS), default="auto"),
-    "loudness": Field(v_opt(v_num(-70.0, 0.0)), default=-23.0),
-    "speed": Field(v_num(0.5, 2.0), default=1.0),
-    "natural_range": Field(v_list(v_num(0.01, 100.0), 2, 2), default=lambda: [0.7, 1.4]),
-    "lead": Field(v_num(0.0, MAX_HANDLE_SECONDS), default=DEFAULT_LEAD),
-    "tail": Field(v_num(0.0, MAX_HANDLE_SECONDS), default=DEFAULT_TAIL),
+    "voice": Field(v_str(64, 1), default=_D["voice"]),
+    "language": Field(v_str(8, choices=LANGUAGES), default=_D["language"]),
+    "target": Field(v_str(64, 1), default=_D["target"]),
+    "sample_rate": Field(v_int(8000, 192000, SAMPLE_RATES), default=_D["sample_rate"]),
+    "pre_roll": Field(v_num(0.0, MAX_PRE_ROLL), default=_D["pre_roll"]),
+    "method": Field(v_str(16, choices=FIT_METHODS), default=_D["method"]),
+    "loudness": Field(v_opt(v_num(-70.0, 0.0)), default=_D["loudness"]),
+    "speed": Field(v_num(*SPEED_RANGE), default=_D["speed"]),
+    "natural_range": Field(v_list(v_num(0.01, 100.0), 2, 2), default=lambda: list(_D["natural_range"])),
+    "lead": Field(v_num(0.0, MAX_HANDLE_SECONDS), default=_D["lead"]),
+    "tail": Field(v_num(0.0, MAX_HANDLE_SECONDS), default=_D["tail"]),
     "frame_rate": Field(v_opt(v_str(32, 1)), default=None),
     "dictionary": Field(v_opt(v_str(MAX_DICT_BYTES, max_bytes=MAX_DICT_BYTES)), default=None),
     "emotion": Field(v_opt(v_emotion()), default=None),
@@ -297,8 +310,8 @@ OPS: dict[str, Validator] = {
     "voices": v_map({**_COMMON, "language": Field(v_opt(v_str(8)))}),
     "explain": v_map({**_COMMON, "text": Field(v_str(MAX_TEXT_CHARS, 1, max_bytes=4 * MAX_TEXT_CHARS), required=True),
                       "voice": Field(v_str(64, 1), default="auto"),
-                      "language": Field(v_str(8, choices=("auto", "zh", "en")), default="auto"),
-                      "speed": Field(v_num(0.5, 2.0), default=1.0),
+                      "language": Field(v_str(8, choices=LANGUAGES), default="auto"),
+                      "speed": Field(v_num(*SPEED_RANGE), default=1.0),
                       "dictionary": Field(v_opt(v_str(MAX_DICT_BYTES, max_bytes=MAX_DICT_BYTES)))}),
     "render": v_map({**_COMMON, **_DELIVERY, "request": Field(REQUEST, required=True), "job": Field(v_opt(ID)),
                      "output": Field(v_opt(v_str(MAX_OUTPUT_CHARS, 1))),
@@ -355,60 +368,13 @@ def validate(msg: Any) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- requests
-def target_string(target) -> str:
-    """A Target in the exact string form Target.parse reads back (no float rounding)."""
-    if target is None or target.kind == "natural":
-        return "natural"
-    if target.kind == "seconds":
-        return f"{target.value}s"
-    if target.kind == "ratio":
-        return f"{target.value}x"
-    return f"{target.value}@{target.rate}"
-
-
-def parse_target(text: str):
-    from takefit.engine.errors import InputError
-    from takefit.engine.target import SYNTAX_HELP, Target
-
-    s = text.strip().lower()
-    if s in ("natural", "none", ""):
-        return Target.natural()
-    if "e" in s:      # exponents: Fraction("1e99999999") takes minutes — never on the daemon's socket loop
-        raise InputError(f"bad target {text!r}: exponent notation is not accepted; {SYNTAX_HELP}")
-    return Target.parse(text)
-
-
 def to_render_request(spec: dict):
-    """A validated request map → engine RenderRequest (raises engine InputError on semantic problems)."""
-    from takefit.engine import RenderRequest
-    from takefit.engine.emotion import Emotion
-    from takefit.engine.target import parse_rate
-
-    emotion = Emotion.from_json(spec["emotion"]) if spec.get("emotion") else None
-    return RenderRequest(text=spec["text"], voice=spec["voice"], language=spec["language"],
-                         target=parse_target(spec["target"]), sample_rate=spec["sample_rate"],
-                         pre_roll=float(spec["pre_roll"]), method=spec["method"], loudness=spec["loudness"],
-                         speed=float(spec["speed"]), natural_range=tuple(float(x) for x in spec["natural_range"]),
-                         emotion=emotion, lead=float(spec["lead"]), tail=float(spec["tail"]),
-                         frame_rate=parse_rate(spec["frame_rate"]) if spec.get("frame_rate") else None)
-
-
-def request_fields(req) -> dict:
-    """An engine RenderRequest → the protocol's request map."""
-    doc = {"text": req.text, "voice": req.voice, "language": req.language, "target": target_string(req.target),
-           "sample_rate": int(req.sample_rate), "pre_roll": float(req.pre_roll), "method": req.method,
-           "loudness": None if req.loudness is None else float(req.loudness), "speed": float(req.speed),
-           "natural_range": [float(x) for x in req.natural_range], "lead": float(req.lead), "tail": float(req.tail),
-           "frame_rate": None if req.frame_rate is None else str(req.frame_rate)}
-    if getattr(req, "emotion", None) is not None:
-        doc["emotion"] = req.emotion.to_json()
-    return doc
+    """A checked request map → the engine's RenderRequest (which checks itself; InputError names what is wrong)."""
+    return RenderRequest.from_wire(spec)
 
 
 def normalise_target(value) -> str:
     """Accept a Target, a number of seconds, or the CLI syntax; return the exact wire string."""
-    from takefit.engine.target import Target
-
     if value is None:
         return "natural"
     if isinstance(value, Target):

@@ -3,11 +3,11 @@
     from takefit.engine import Engine, RenderRequest, Target
     take = Engine().render(RenderRequest("你好，takefit!", target=Target.parse("77@23.976")))
 
-The model-facing names (Engine, choose_method, Lexicon) load on first use, so light users of this
+The model-facing names (Engine, Lexicon) load on first use, so light users of this
 package (errors, targets, requests: the daemon client, the CLI's argument parsing) stay fast.
 """
 from .errors import AssetError, FitError, InputError, OutputError, TakefitError, UnknownVoiceError
-from .request import FIT_METHODS, PhonemeDuration, RenderRequest, Take
+from .request import AUTO_METHOD, FIT_METHODS, PhonemeDuration, RenderRequest, Take
 from .target import Target, parse_rate
 
 __version__ = "0.1.0"
@@ -16,11 +16,11 @@ ENGINE_ID = "kokoro-82m-v1.0-int8"
 # cached takes from an older rendering are not served for it. 3: speech fills the slot (engine/fill.py).
 RENDER_REVISION = 3
 
-_LAZY = {"Engine": ".engine", "choose_method": ".engine", "Lexicon": ".frontend"}
+_LAZY = {"Engine": ".engine", "Lexicon": ".frontend"}
 
 __all__ = ["Engine", "RenderRequest", "Take", "Target", "PhonemeDuration", "Lexicon", "FIT_METHODS",
            "TakefitError", "InputError", "UnknownVoiceError", "FitError", "AssetError", "OutputError",
-           "parse_rate", "choose_method", "__version__", "ENGINE_ID", "RENDER_REVISION"]
+           "parse_rate", "AUTO_METHOD", "__version__", "ENGINE_ID", "RENDER_REVISION"]
 
 
 def __getattr__(name: str):

@@ -1,9 +1,9 @@
 """The engine: text → reading → planned durations → fitted audio, exactly the requested length."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
-import math
 import threading
 import time
 from dataclasses import dataclass
@@ -26,24 +26,14 @@ from .speech import onset_after, speech_span
 from .kokoro import SAMPLE_RATE, KokoroModel, VoiceBank, VoiceInfo
 from .kokoro.voices import DEFAULT_VOICE, describe
 from .target import Target
-from .request import DEFAULT_LEAD, DEFAULT_TAIL, FIT_METHODS, MAX_HANDLE_SECONDS, MAX_TAKE_SECONDS, MAX_TEXT_CHARS, PhonemeDuration, PinResult, RenderRequest, Take
+from .request import AUTO_METHOD, DEFAULT_LEAD, DEFAULT_TAIL, MAX_TEXT_CHARS, PhonemeDuration, PinResult, RenderRequest, Take
 
 # Beyond these the result is no longer speech an editor can use; the error names what would fit.
 # Ratios are on speech: the file-based 3.0 of old, with a natural take's 0.3-0.9 s of silence in it,
 # let a short line's speech go to about 4x (你好。 in 1.5 s is 3.1x of its 0.47 s of speech).
 MIN_RATIO, MAX_RATIO = 0.4, 4.0
-SAMPLE_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 176400, 192000)
 NATURAL_CACHE = 32          # natural renderings kept per engine: re-fitting a line to another slot is one pass
 PIN_SEARCH = (0.15, 0.06)   # a pinned word is heard up to this long before / after its first phoneme
-
-
-def choose_method(ratio: float) -> str:
-    """The default fitting method per direction and ratio. Lengthening: hybrid, as intelligible as
-    stretch (better at 1.4x, bench/fit_quality.py) with the extra time in pauses as a speaker would.
-    Shortening: hybrid too since bench/fit_settings.py: halving pauses and trimming long vowels in the
-    model leaves less for Rubber Band to squeeze, +0.05-0.07 DNSMOS OVRL over stretch at 0.7-0.8x
-    (23 lines), with intelligibility equal there but a few more Mandarin errors in fit_quality.py."""
-    return "hybrid"
 
 
 @dataclass
@@ -131,6 +121,13 @@ class Engine:
         self._lock = threading.Lock()
         self._naturals: OrderedDict[tuple, Rendered] = OrderedDict()
         self.load_seconds = time.perf_counter() - t0
+
+    def with_lexicon(self, lexicon: Lexicon) -> "Engine":
+        """This engine reading text with another pronunciation dictionary (a request's inline one): the
+        copy shares the loaded model, voices, natural-take cache and lock, so it costs no memory."""
+        view = copy.copy(self)
+        view.frontend = Frontend(lexicon)
+        return view
 
     # ---------------------------------------------------------------- voices and reading
     def voices(self) -> list[VoiceInfo]:
@@ -221,35 +218,11 @@ class Engine:
             parts.append(np.zeros(int(frames[j]) * FRAME, np.float32))
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
-    @staticmethod
-    def _validate(req: RenderRequest) -> None:
-        if req.method not in FIT_METHODS:
-            raise InputError(f"unknown fitting method {req.method!r}: accepted {', '.join(FIT_METHODS)}")
-        if req.sample_rate not in SAMPLE_RATES:
-            raise InputError(f"sample rate {req.sample_rate} not supported: accepted "
-                             f"{', '.join(map(str, SAMPLE_RATES))} (video: 48000)")
-        if not (isinstance(req.pre_roll, (int, float)) and math.isfinite(req.pre_roll) and 0 <= req.pre_roll <= 10):
-            raise InputError(f"pre-roll {req.pre_roll!r} out of range: 0 to 10 seconds")
-        for name, value in (("lead", req.lead), ("tail", req.tail)):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value <= MAX_HANDLE_SECONDS):
-                raise InputError(f"{name} handle {value!r} out of range: 0 to {MAX_HANDLE_SECONDS:g} seconds "
-                                 f"(default lead 0, tail 0.04)")
-        if req.loudness is not None and not (-70 <= req.loudness <= 0):
-            raise InputError(f"loudness target {req.loudness} LUFS out of range: -70 to 0, or off")
-        seconds = req.target.resolve_seconds(0) if req.target.kind in ("seconds", "frames") else None
-        if seconds is not None and seconds > MAX_TAKE_SECONDS:
-            raise InputError(f"target {req.target} is {float(seconds):.0f} s; a take may last at most "
-                             f"{MAX_TAKE_SECONDS} s ({MAX_TAKE_SECONDS // 60} min): split the line into several")
-        lo, hi = req.natural_range
-        if not (0 < lo <= 1 <= hi):
-            raise InputError(f"natural range {req.natural_range} must satisfy 0 < low ≤ 1 ≤ high")
-
     def render(self, req: RenderRequest, progress: Callable[[float, str], None] | None = None) -> Take:
         """Render one take. `progress(fraction, message)` is called as the work advances.
 
         The take is exactly the target's length; inside it the *measured* speech runs from the lead
         handle to the slot end minus the tail handle, and pinned words start at their marks."""
-        self._validate(req)
         t0 = time.perf_counter()
         emotion = self.emotions.resolve(req.emotion, req.text) if req.emotion is not None else None
         delivery = emotion.delivery if emotion else None
@@ -282,7 +255,7 @@ class Engine:
         marks = [(self.item_at(plan, p.phoneme), float(p.pin.seconds - lead) * SAMPLE_RATE, p) for p in pinned]
         self._check_pins(marks, [float(lead * SAMPLE_RATE), *(m for _, m, _ in marks), float(lead * SAMPLE_RATE + speech_slot)])
         self._check_ratio(ratio, float(heard), float(lead + tail) + req.pre_roll, req, warnings)
-        method = "natural" if req.target.kind == "natural" else (choose_method(ratio) if req.method == "auto"
+        method = "natural" if req.target.kind == "natural" else (AUTO_METHOD if req.method == "auto"
                                                                  else req.method)
         fitted = self._fit(plan, natural, method, marks, float(lead * SAMPLE_RATE), float(speech_slot),
                            float(lead + tail) + req.pre_roll, progress)

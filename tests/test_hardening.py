@@ -295,7 +295,7 @@ def test_with_the_default_port_taken_a_started_daemon_listens_elsewhere_and_its_
     from takefit.daemon import control
     from takefit.daemon.client import Client
     from takefit.daemon.paths import Dirs
-    from takefit.daemon.server import DEFAULT_PORT
+    from takefit.daemon.config import DEFAULT_PORT
 
     holder = socket.socket()
     try:

@@ -46,7 +46,7 @@ def _common(p: argparse.ArgumentParser, endpoint: bool = True) -> None:
 
 
 def register(sub) -> None:
-    from takefit.daemon import server
+    from takefit.daemon import config
 
     p = sub.add_parser("daemon", help="run the engine as a local service (start, stop, status, logs, …)",
                        description="Keep the engine loaded in a background service that renders takes for the "
@@ -61,13 +61,13 @@ def register(sub) -> None:
                       epilog="examples:\n  takefit daemon start\n  takefit daemon start --foreground --log-stderr\n"
                              "  takefit daemon start --bind tcp://127.0.0.1:5600 --workers 2 --cache-size 5G\n",
                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    server.add_arguments(s)
+    config.add_arguments(s)
     s.add_argument("--foreground", action="store_true", help="run in this terminal (Ctrl-C stops it)")
     s.add_argument("--log-stderr", action="store_true", help="with --foreground: also log to the terminal")
     s.set_defaults(func=cmd_start)
 
     s = ds.add_parser("restart", help="stop the daemon, then start it with these options")
-    server.add_arguments(s)
+    config.add_arguments(s)
     s.set_defaults(func=cmd_restart, foreground=False, log_stderr=False)
 
     s = ds.add_parser("stop", help="stop the daemon (queued jobs resume on the next start)")
@@ -191,9 +191,9 @@ def _age(seconds: float) -> str:
 
 # ------------------------------------------------------------------------------------------- lifecycle
 def cmd_start(args) -> int:
-    from takefit.daemon import control, server
+    from takefit.daemon import config, control
 
-    cfg = server.config_from_args(args)
+    cfg = config.config_from_args(args)
     dirs = _dirs(args)
     info = control.read_info(dirs)
     if info:
@@ -202,7 +202,9 @@ def cmd_start(args) -> int:
     if args.foreground:
         cfg.log_stderr = args.log_stderr
         try:
-            return server.Daemon(cfg).run()
+            from takefit.daemon.server import Daemon
+
+            return Daemon(cfg).run()
         except control.AlreadyRunning as e:
             print(f"takefit daemon already running (pid {e.info.get('pid', '?')}) at "
                   f"{', '.join(e.info.get('endpoints', []))}")
@@ -474,7 +476,7 @@ def uninstall_service(spec, base, disable: bool) -> int:
 def say_via_daemon(args, text: str, target, loudness, out: Path | None) -> int:
     """`takefit say --daemon`: the same take, rendered by the (auto-started) daemon."""
     from takefit.daemon.client import Client
-    from takefit.daemon.protocol import target_string
+    from takefit.engine.request import target_string
 
     dictionary = None
     if args.dict:

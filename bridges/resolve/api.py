@@ -32,8 +32,6 @@ DEFAULT_LOCATIONS = {
 # AppendToTimeline only appends at the end of the timeline.
 PLACE_MIN_VERSION = (18, 5)
 OTIO_MIN_VERSION = (18, 5)
-# Resolve 19.1 removed the UIManager from the free edition: scripts still run, without dialogs.
-FREE_NO_UI_VERSION = (19, 1)
 
 
 class BridgeError(Exception):
@@ -153,10 +151,6 @@ def version(resolve) -> tuple:
 
 def version_text(v: tuple) -> str:
     return ".".join(str(x) for x in v) if v and v != (0, 0, 0) else "unknown"
-
-
-def is_studio(resolve) -> bool:
-    return "studio" in str(call(resolve, "GetProductName", default="") or "").lower()
 
 
 def uimanager(resolve, namespace: dict | None = None):

@@ -147,8 +147,3 @@ def clip_to_timeline(clip_frames, clip_fps: Fraction, rate: Fraction) -> Fractio
 
 def timeline_to_clip(frames, rate: Fraction, clip_fps: Fraction) -> Fraction:
     return Fraction(frames) / Fraction(rate) * Fraction(clip_fps)
-
-
-def frames_for_samples(samples: int, sample_rate: int, rate: Fraction) -> int:
-    """Whole timeline frames covering `samples` (a point marker's natural take, rounded up)."""
-    return int(math.ceil(Fraction(int(samples), int(sample_rate)) * Fraction(rate)))

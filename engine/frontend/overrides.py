@@ -129,11 +129,17 @@ class Lexicon:
     def load(path: str | Path) -> "Lexicon":
         p = Path(path)
         try:
-            lines = p.read_text("utf-8").splitlines()
+            text = p.read_text("utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise InputError(f"cannot read pronunciation dictionary {p}: {e}") from None
+        return Lexicon.parse(text, str(p))
+
+    @staticmethod
+    def parse(text: str, source: str = "dictionary") -> "Lexicon":
+        """The dictionary file's format from a string (a request's inline dictionary); errors name
+        `source` and the line."""
         lex = Lexicon()
-        for no, raw in enumerate(lines, 1):
+        for no, raw in enumerate(text.splitlines(), 1):
             line = raw.split("#", 1)[0].strip()
             if not line:
                 continue
@@ -141,12 +147,12 @@ class Lexicon:
             if len(parts) != 2 or not parts[1].strip():
                 parts = line.split(None, 1)
             if len(parts) != 2:
-                raise InputError(f"{p}:{no}: expected `word  pronunciation`, got {raw!r}")
+                raise InputError(f"{source}:{no}: expected `word  pronunciation`, got {raw!r}")
             word, pron = parts[0].strip(), parts[1].strip()
             try:
                 lex.add(word, pron)
             except InputError as e:
-                raise InputError(f"{p}:{no}: {e}") from None
+                raise InputError(f"{source}:{no}: {e}") from None
         return lex
 
     def add(self, word: str, pronunciation: str) -> None:
