@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO_TEXT ?= 我们用 takefit 给视频配音, exactly on time.
 DEMO_FIT ?= 4s
 
-.PHONY: setup assets demo test bench eval clean
+.PHONY: setup assets demo test test-fast bench eval clean
 
 setup: $(VENV)/.installed assets
 
@@ -25,6 +25,11 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# The fast lane, for checking as you go (≤ 3 min on 2 cores): everything but the tests marked slow
+# (long real-model runs, daemon kills and restarts, load tests). CI runs `make test`: all of it.
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: setup
 	$(BIN)/python -m pip install -q -e ".[eval]"

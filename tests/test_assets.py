@@ -28,6 +28,7 @@ def test_verified_copy_is_clean(asset_copy):
     assert assets.default_dir() == asset_copy.root
 
 
+@pytest.mark.slow
 def test_corrupted_voice_detected_and_refetched(asset_copy):
     voice = asset_copy.voices / "af_heart.bin"
     good = voice.read_bytes()
@@ -38,6 +39,7 @@ def test_corrupted_voice_detected_and_refetched(asset_copy):
     assert assets.verify(asset_copy) == []
 
 
+@pytest.mark.slow
 def test_unchanged_files_are_not_hashed_again(asset_copy, monkeypatch):
     """A start checks sizes and mtimes against the last full check; a changed file is hashed (and repaired)."""
     assert assets.verify(asset_copy) == []          # a full check records what it saw
@@ -55,6 +57,7 @@ def test_unchanged_files_are_not_hashed_again(asset_copy, monkeypatch):
     assert assets.unchanged_since_verified(asset_copy)
 
 
+@pytest.mark.slow
 def test_partial_model_detected_and_refetched(asset_copy):
     model = asset_copy.model
     replace_with(model, model.read_bytes()[: 10_000_000])
@@ -63,6 +66,7 @@ def test_partial_model_detected_and_refetched(asset_copy):
     assert assets.sha256_file(paths.model) == assets.sources()["model"]["sha256"]
 
 
+@pytest.mark.slow
 def test_missing_stage_is_rebuilt(asset_copy):
     asset_copy.stage("prosody").unlink()
     assert "missing: stage_prosody.onnx" in assets.verify(asset_copy)
@@ -70,6 +74,7 @@ def test_missing_stage_is_rebuilt(asset_copy):
     assert assets.verify(asset_copy) == []
 
 
+@pytest.mark.slow
 def test_engine_never_loads_broken_assets(asset_copy, monkeypatch):
     """A corrupted stage makes the engine repair first; it never opens the broken file."""
     from takefit.engine import Engine
@@ -90,6 +95,7 @@ def test_missing_npm_names_the_command(asset_copy, monkeypatch):
         assets.fetch(asset_copy.root, log=lambda m: None)
 
 
+@pytest.mark.slow
 def test_a_graph_new_in_this_version_is_built_although_the_rest_is_unchanged(asset_copy):
     """After an upgrade that derives one more graph: the stamps recorded before it existed must not
     pass as 'unchanged', or the engine would open a file that is not there."""
@@ -100,6 +106,7 @@ def test_a_graph_new_in_this_version_is_built_although_the_rest_is_unchanged(ass
     assert asset_copy.stage("decoder_vnni").is_file() and assets.verify(asset_copy) == []
 
 
+@pytest.mark.slow
 def test_a_vnni_decoder_that_does_not_match_stops_the_fetch_with_the_fix(asset_copy, monkeypatch):
     from takefit.engine.kokoro import int8
 

@@ -91,6 +91,7 @@ def _srt(path: Path, slots_ms: list[int]) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_natural_speed_keeps_the_pace_overruns_a_little_and_fits_beyond_max_ratio(renderer, tmp_path):
     natural = renderer.render(RenderRequest(LINE, voice="af_heart")).samples / 48000
     # 25 fps: slots of whole frames (40 ms). Long: silence after; 1.1× over: kept; 1.6× over: fitted.

@@ -23,6 +23,7 @@ def test_console_script_is_installed():
     assert r.returncode == 0 and "say" in r.stdout and "examples" in r.stdout
 
 
+@pytest.mark.slow
 def test_say_writes_exact_24bit_wav(tmp_path):
     out = tmp_path / "line.wav"
     r = run("say", "我们用 takefit 给视频配音, exactly on time.", "--frames", "77@23.976", "-o", str(out), "--json")
@@ -34,6 +35,7 @@ def test_say_writes_exact_24bit_wav(tmp_path):
     assert "synthetic speech" in (sf.SoundFile(out).comment or "")
 
 
+@pytest.mark.slow
 def test_say_reads_stdin_and_file(tmp_path):
     out = tmp_path / "a.wav"
     r = run("say", "-", "--fit", "1.25s", "--rate", "44100", "-o", str(out), stdin="From standard input.")
@@ -46,6 +48,7 @@ def test_say_reads_stdin_and_file(tmp_path):
     assert str(tmp_path / "b.wav") in r.stdout
 
 
+@pytest.mark.slow
 def test_explain_json_prints_reading_without_audio(tmp_path):
     r = run("say", "--explain", "--json", "这个行(XÍNG)不行？OK.", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -73,6 +76,7 @@ def test_voices_lists_languages():
     (["say", "x" * 2001], 2, "at most 2000"),
     (["say", "Hi", "--loudness", "loud"], 2, "LUFS"),
 ])
+@pytest.mark.slow
 def test_bad_input_exit_codes_and_no_output(tmp_path, args, code, message):
     out = tmp_path / "never.wav"
     r = run(*args, "-o", str(out))

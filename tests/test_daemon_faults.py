@@ -35,6 +35,7 @@ print("FINISHED", flush=True)
 """
 
 
+@pytest.mark.slow
 def test_client_killed_mid_job_leaves_daemon_and_job_intact(daemon):
     target, n = fresh(5.0)
     job = f"orphan-{time.time_ns()}"
@@ -60,6 +61,7 @@ def test_client_killed_mid_job_leaves_daemon_and_job_intact(daemon):
         assert c.ping() < 1
 
 
+@pytest.mark.slow
 def test_daemon_sigkilled_with_queued_jobs_resumes_them(tmp_path):
     d = DaemonProc(tmp_path / "home").start()
     try:
@@ -142,6 +144,7 @@ field_names = st.sampled_from(["id", "job", "jobs", "request", "items", "text", 
                                "state", "batch", "priority", "output", "x"])
 
 
+@pytest.mark.slow
 @HYPO
 @given(body=msgpack_values)
 def test_random_msgpack_values_get_typed_errors(raw, body):
@@ -150,6 +153,7 @@ def test_random_msgpack_values_get_typed_errors(raw, body):
     assert reply["type"] == "error"
 
 
+@pytest.mark.slow
 @HYPO
 @given(op=st.sampled_from(SAFE_OPS), fields=st.dictionaries(field_names, msgpack_values, max_size=4),
        rid=st.one_of(st.none(), st.text(min_size=1, max_size=8, alphabet="abc123"), st.integers(0, 99)))

@@ -17,6 +17,7 @@ from test_daemon_support import daemon  # noqa: F401 (fixture)
 TEXTS = ("A.", "I.", "O.", "E.")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("CLIENTS,RENDERS", [pytest.param(8, 25, id="8x25")])
 def test_concurrent_clients_every_job_answered_once_exact_lengths(daemon, CLIENTS, RENDERS):
 

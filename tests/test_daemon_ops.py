@@ -200,6 +200,7 @@ def test_cancel_queued_and_running(daemon):
         assert b.cancel("nope")["unknown"] == ["nope"]
 
 
+@pytest.mark.slow
 def test_audition_jumps_ahead_of_a_batch(daemon):
     with daemon.client() as c:
         cues = [fresh(0.7) for i in range(6)]
@@ -313,6 +314,7 @@ def test_editor_clients_import_no_engine():
 
 
 # ------------------------------------------------------------------------------------------- lifecycle
+@pytest.mark.slow
 def test_autostart_graceful_stop_with_queued_jobs_and_resume(tmp_path, capsys):
     from takefit.bridges.cli import main
     from takefit.daemon.client import Client

@@ -58,6 +58,7 @@ def test_symlink_out_of_the_root_is_refused(client, daemon, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_curve_remote_endpoint_accepts_only_authorised_keys(tmp_path):
     from takefit.daemon import keys
     from takefit.daemon.paths import Dirs

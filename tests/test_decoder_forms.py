@@ -25,6 +25,7 @@ def band_levels(x: np.ndarray) -> np.ndarray:
     return 10 * np.log10(np.stack([power[:, a:b].sum(axis=1) for a, b in zip(edges[:-1], edges[1:])], axis=1) + 1e-10)
 
 
+@pytest.mark.slow
 @needs_vnni
 @pytest.mark.parametrize("text,voice", LINES)
 def test_vnni_decoder_renders_the_same_samples_count_and_sound(engine, decoders, text, voice):
@@ -42,6 +43,7 @@ def test_vnni_decoder_renders_the_same_samples_count_and_sound(engine, decoders,
     assert np.median(diff) < 2.0, np.median(diff)
 
 
+@pytest.mark.slow
 @needs_vnni
 def test_vnni_form_is_what_the_engine_loads_and_its_fitted_takes_match(engine, monkeypatch):
     """The engine in either form: the same plan and exact length, the same sound (phase aside: fitting

@@ -81,6 +81,7 @@ def wav_samples(path: Path) -> int:
 
 
 # ------------------------------------------------------------------ FCP7 XML, 29.97, 01:00:00:00
+@pytest.mark.slow
 def test_fcp7_ntsc_dub_round_trip(tmp_path, renderer):
     src = copy("ntsc_dialogue.xml", tmp_path)
     (tmp_path / "takefit.cast.toml").write_text(
@@ -141,6 +142,7 @@ def test_fcp7_ntsc_dub_round_trip(tmp_path, renderer):
 
 
 # ------------------------------------------------------------------ re-runs only render what changed
+@pytest.mark.slow
 def test_rerun_renders_only_the_edited_line(tmp_path, renderer, use_renderer, capsys):
     src = copy("dialogue.srt", tmp_path)
     assert cli.main(["dub", str(src)]) == 0

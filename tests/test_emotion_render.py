@@ -46,6 +46,7 @@ def test_emotion_moves_pitch_level_and_rate_as_documented(takes):
     assert angry.emotion["resolved_vector"][1] == 1.0 and angry.emotion["delivery"]["rate"] > 1
 
 
+@pytest.mark.slow
 def test_emotion_then_exact_fit_keeps_the_exact_length(engine):
     for emo, target, rate, n in [(Emotion("angry", 0.8), "1.7s", 48000, 81600),
                                  (Emotion("sad"), "77@23.976", 48000, 154154),
@@ -79,6 +80,7 @@ def test_text_mapping_on_a_handful():
         model.vector("  ")
 
 
+@pytest.mark.slow
 def test_reference_clip_transfers_its_delivery(engine, takes, tmp_path):
     from takefit.engine.emotion.reference import transfer
     clips = {}
@@ -151,6 +153,7 @@ def tts(engine, tmp_path_factory):
         os.environ["XDG_CACHE_HOME"] = old
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["none", "emo_vector", "emo_text", "from_line", "emo_audio"])
 def test_indextts2_facade_round_trip(tts, mode):
     model, spk, emo, d = tts
@@ -183,6 +186,7 @@ def test_indextts2_facade_returns_audio_without_a_path_and_segments(tts):
         model.infer("/nonexistent.wav", "你好。", None)
 
 
+@pytest.mark.slow
 def test_indextts2_facade_enrolls_the_speaker_prompt_once(engine, tts):
     from takefit.engine.compat import IndexTTS2
     from takefit.engine.profiles import ProfileStore

@@ -51,6 +51,7 @@ def test_every_method_is_exact(engine, method, ratio):
     st.builds(lambda ms: Target.seconds(Fraction(ms, 1000)), st.integers(450, 1500)),
     st.builds(lambda n, fps: Target.frames(n, fps), st.integers(12, 40), st.sampled_from(["23.976", "24", "25", "29.97"])),
 ), rate=st.sampled_from([44100, 48000]), method=st.sampled_from(["auto", "model", "stretch", "hybrid"]))
+@pytest.mark.slow
 def test_exact_to_the_sample(engine, target, rate, method):
     """Property: whatever the target, rate, frame rate and method, the length is exact."""
     try:
@@ -75,6 +76,7 @@ def test_pre_roll_is_silence_inside_the_length(engine):
     assert take.phonemes[0].start == pytest.approx(0.25)
 
 
+@pytest.mark.slow
 def test_loudness_and_peak(engine):
     import pyloudnorm
 
@@ -100,6 +102,7 @@ def test_impossible_fit_names_the_minimum(engine):
     assert e.value.min_seconds > 0.1
 
 
+@pytest.mark.slow
 def test_long_text_is_chunked_and_fitted_as_one_line(engine):
     text = ("The first sentence sets the scene. " * 6 + "这是第二部分的中文句子，用来测试分段。" * 4)
     plan = engine.plan(text)
@@ -137,6 +140,7 @@ def test_explain_without_rendering(engine):
     assert info["voice"] == "zf_xiaoxiao"
 
 
+@pytest.mark.slow
 def test_parallel_sessions_render_the_same_takes(engine):
     """Two stage copies of one thread each, two lines at once: the same lengths, near-identical audio
     (only the threads' float summation order differs)."""

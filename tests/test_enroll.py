@@ -58,6 +58,7 @@ def _leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in Path(directory).iterdir()) if Path(directory).is_dir() else []
 
 
+@pytest.mark.slow
 def test_enrollment_moves_toward_the_held_out_voice(engine, enrolled):
     assert enrolled.base_voice != HELD_OUT and enrolled.base_voice.startswith(("a", "b"))
     assert 0.5 < enrolled.pitch_ratio < 2.0
@@ -90,6 +91,7 @@ def test_profile_round_trip(enrolled, voices_dir):
     json.dumps(loaded.summary())             # what CLI --json and the daemon send
 
 
+@pytest.mark.slow
 def test_say_with_an_enrolled_voice(enrolled, engine, tmp_path, capsys):
     out = tmp_path / "line.wav"
     assert cli(["say", "-v", "nicole_clone", "Hello from an enrolled voice.", "-o", str(out), "--json"]) == 0
@@ -217,6 +219,7 @@ def stored_profile(engine, voices_dir) -> Profile:
     return p
 
 
+@pytest.mark.slow
 def test_daemon_voice_operations(stored_profile, bad_refs, voices_dir, daemon):
     with daemon.client(timeout=60) as c:
         assert "stored_voice" in [v["name"] for v in c.voice_list()]
@@ -264,6 +267,7 @@ def test_prosody_from_a_voice_or_a_clip(engine, bad_refs):
         _prosody_table(engine, "no_such_voice_or_file", entries, "en")
 
 
+@pytest.mark.slow
 def test_transcript_is_recognised_when_not_given(engine):
     from takefit.engine.enroll.transcribe import transcribe
 
@@ -274,6 +278,7 @@ def test_transcript_is_recognised_when_not_given(engine):
         "harbor" in tr.text.lower(), tr.text
 
 
+@pytest.mark.slow
 def test_long_stereo_reference_is_cut_to_its_best_speech(engine, tmp_path):
     from takefit.engine.audio import resample
     from takefit.engine.enroll.reference import load_reference
@@ -320,6 +325,7 @@ def test_denoise_cleans_a_noisy_reference(reference, tmp_path):
     assert any("denoised" in n for n in load_reference(path, denoise=True).notices)
 
 
+@pytest.mark.slow
 def test_telephone_reference_keeps_the_voice_bright(engine):
     """A 4 kHz reference says nothing above 4 kHz: the tilt term holds those bands where the starting voice had them."""
     from takefit.engine.enroll.objective import Objective

@@ -38,6 +38,7 @@ def test_plan_is_seeded_and_balanced():
     assert all(len(set(i.ratios)) == 2 and 1.0 not in i.ratios for i in a)
 
 
+@pytest.mark.slow
 def test_every_take_is_measured_and_exactly_fitted(tiny):
     result, _, _ = tiny
     samples = result["samples"]
@@ -94,6 +95,7 @@ def test_cli_refuses_a_design_without_the_natural_take(capsys):
     assert "must include 1.0" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_dnsmos_scores_the_reference_windows():
     """One window for a take shorter than 9.01 s (the take repeated to fill it), every 1 s hop for a
     longer one; where speechmos scores a single window (a 2.5 s clip) or the same hops (12 s), the

@@ -107,6 +107,7 @@ def test_pin_syntax_errors(engine):
         engine.render(RenderRequest("Go now!", target=Target.parse("2s"), tail=5.0))
 
 
+@pytest.mark.slow
 def test_bad_pin_on_the_command_line_writes_nothing(tmp_path):
     out = tmp_path / "x.wav"
     r = subprocess.run([sys.executable, "-m", "takefit.bridges.cli", "say", "Look out, {@0.05s}behind you!",

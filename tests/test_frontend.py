@@ -156,6 +156,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed (no extra needs it)")
 def test_english_reader_does_not_load_torch_and_hides_it_from_no_other_thread():
     run = subprocess.run([sys.executable, "-c", TORCH_PROBE], capture_output=True, text=True, timeout=300)

@@ -63,6 +63,7 @@ def pick(box, name: str) -> None:
     box.setCurrentIndex(i)
 
 
+@pytest.mark.slow
 def test_cast_audition_render_all_save_reload_and_dub(qtbot, daemon, timeline):  # noqa: F811
     w = open_window(qtbot, timeline, daemon.dirs)
     qtbot.waitUntil(lambda: w.daemon_ok is True, timeout=30000)
@@ -184,6 +185,7 @@ def test_cast_audition_render_all_save_reload_and_dub(qtbot, daemon, timeline): 
     assert {Path(c["take"]) for c in written["cues"]} == {r.take for r in w.session.rows}
 
 
+@pytest.mark.slow
 def test_no_daemon_start_it_then_it_dies_mid_render(qtbot, timeline, tmp_path):
     dirs = Dirs.resolve(tmp_path / "daemon-home")
     w = open_window(qtbot, timeline, dirs)

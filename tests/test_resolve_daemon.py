@@ -54,6 +54,7 @@ def check_exact(tl, report):
         assert (info.frames, info.samplerate) == (fr.samples_for(frames, tl.rate), 48000)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rate, start, start_frame", [("23.976", "01:00:00:00", 86400), ("25", "01:00:00:00", 90000),
                                                       ("29.97 DF", "01:00:00;00", 107892)])
 def test_dub_with_the_daemon(rate, start, start_frame, opts):

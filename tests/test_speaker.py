@@ -17,6 +17,7 @@ def takes(engine):
             for v in ("af_heart", "am_michael") for i, t in enumerate(LINES)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["resemblyzer", "dvector"])
 def test_same_voice_is_closer_than_another_voice(takes, kind):
     enc = speaker.encoder(kind)

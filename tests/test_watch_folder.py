@@ -90,6 +90,7 @@ def journal_rows(w: Watcher):
         j.close()
 
 
+@pytest.mark.slow
 def test_a_dropped_srt_produces_outputs(watcher):
     lay = watcher.layout
     (lay.inbox / "scene1.srt").write_text(HI, "utf-8")
@@ -120,6 +121,7 @@ def test_a_dropped_srt_produces_outputs(watcher):
     assert "watcher: running" in format_status(doc) and "1 done" in format_status(doc)
 
 
+@pytest.mark.slow
 def test_a_file_written_slowly_is_processed_once_when_complete(watcher):
     lay = watcher.layout
     text = srt((1, 2, "Hi."), (3, 4, "Hi."), (5, 6, "Hi.")).encode()
@@ -168,6 +170,7 @@ def test_fifty_files_dropped_at_once_are_each_processed_exactly_once(watcher, re
     assert renderer.calls - calls == 50
 
 
+@pytest.mark.slow
 def test_a_malformed_file_lands_in_failed_and_the_watcher_keeps_running(watcher):
     lay = watcher.layout
     (lay.inbox / "broken.srt").write_text("this is not a subtitle file\n", "utf-8")
@@ -203,6 +206,7 @@ def test_a_malformed_file_lands_in_failed_and_the_watcher_keeps_running(watcher)
     assert (lay.outbox / "sheet" / "sheet.otio").is_file()
 
 
+@pytest.mark.slow
 def test_a_timeline_that_would_crash_its_reader_fails_alone(watcher):
     """#20.3: 200 KB of nested brackets segfaulted OTIO's JSON reader, and the watcher with it."""
     lay = watcher.layout
@@ -243,6 +247,7 @@ class Gated:
         pass
 
 
+@pytest.mark.slow
 def test_a_stop_mid_job_resumes_on_the_next_start(tmp_path, renderer):
     root = tmp_path / "watch"
     gated = Gated(renderer)

@@ -37,6 +37,7 @@ def rows(folder: Path):
         j.close()
 
 
+@pytest.mark.slow
 def test_kill_mid_job_and_restart_completes_it_once(tmp_path, capsys):
     folder = tmp_path / "watch"
     env = dict(os.environ, TAKEFIT_CACHE=str(tmp_path / "cache"), TAKEFIT_DAEMON_HOME=str(tmp_path / "daemon"),
@@ -94,6 +95,7 @@ def test_kill_mid_job_and_restart_completes_it_once(tmp_path, capsys):
     assert (row.state, row.attempts, row.dest) == (DONE, 2, "done/ep.srt")
 
 
+@pytest.mark.slow
 def test_a_file_whose_runs_keep_dying_goes_to_failed_instead_of_killing_every_restart(tmp_path):
     """#20.3: a file that crashes its reader took the watcher down on every restart (the job resumes).
     Two runs in a row that end in a crash or kill (here SIGKILL mid-job) → the third start gives up on it."""
