@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
-    from takefit.daemon import Client, control
+    from takefit.daemon import Client, connect, control
     from takefit.daemon.paths import Dirs
     from takefit.engine import Engine, RenderRequest, Target
     from takefit.engine.audio import write_wav
@@ -208,7 +208,7 @@ def main(argv=None) -> int:
         rows.append(("daemon start → engine ready", f"{ready:.1f} s"))
     finally:
         if control.lock_held(dirs):
-            control.stop(dirs, timeout=30)
+            connect.stop(dirs, timeout=30)
         shutil.rmtree(home, ignore_errors=True)
 
     if args.json:

@@ -81,11 +81,11 @@ def main(argv=None) -> int:
     from PyQt6.QtWidgets import QApplication
 
     from takefit.bridges.panel import app as panel_app
-    from takefit.daemon import control
+    from takefit.daemon import connect, control
     from takefit.daemon.client import Client
     from takefit.daemon.paths import Dirs
-    from takefit.otio_adapters import dub
-    from takefit.otio_adapters.render import DaemonRenderer
+    from takefit.bridges.dub import pipeline as dub
+    from takefit.bridges.dub.render import DaemonRenderer
 
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
     home = Path(tempfile.mkdtemp(prefix="takefit-panel-bench-"))
@@ -148,7 +148,7 @@ def main(argv=None) -> int:
         w.close()
         client.close()
     finally:
-        control.stop(dirs, timeout=30)
+        connect.stop(dirs, timeout=30)
 
     def agg(mode: str, key: str, fn=statistics.median) -> float:
         return fn([r[key] for r in results[mode]])

@@ -1,4 +1,4 @@
-"""takefit.daemon — the engine as a persistent local service (ZeroMQ + msgpack), its cache and client.
+"""takefit.daemon — the engine as a persistent local service (ZeroMQ + msgpack) and its client.
 
     from takefit.daemon import Client
     with Client(autostart=True) as c:
@@ -6,7 +6,7 @@
 
 Modules by role: server (the loop), config, frontend, operations, admission, scheduler, runner, events,
 streams; client (Client), protocol (wire format and schema; docs/protocol.md),
-journal (SQLite job journal), cache (content-addressed take cache), control (lock, start/stop),
+journal (SQLite job journal), control (lock, start/stop); the take cache is engine/cache.py,
 keys (CurveZMQ), paths (state dirs, output-name checks).
 """
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from takefit.engine.errors import TakefitError
 from takefit.engine.frontend import Lexicon
 
-from .cache import request_key
+from takefit.engine.cache import request_key
 from .paths import PathEscapeError, safe_output
 from .protocol import PRIORITIES, ProtocolError, error_doc, to_render_request
 from .runner import dictionary_hash

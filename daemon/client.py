@@ -236,6 +236,13 @@ class Client:
         self.server: dict = {}           # the daemon's hello reply
         self.reconnects = 0
 
+    def twin(self) -> "Client":
+        """Another client to the same daemon, alike in every setting (a socket serves one thread)."""
+        return Client(self._explicit, home_dirs=self.dirs, timeout=self.timeout, retries=self.retries,
+                      autostart=self.autostart, autostart_args=self.autostart_args, server_key=self._server_key,
+                      client_key=self._client_key, heartbeat_ms=self._hb_override, liveness=self._liveness_override,
+                      context=self.ctx)
+
     # ------------------------------------------------------------------ connection
     def __enter__(self) -> "Client":
         return self

@@ -10,7 +10,7 @@ import zmq
 
 from takefit.engine.errors import InputError
 
-from .cache import DEFAULT_MAX_BYTES
+from takefit.engine.cache import DEFAULT_MAX_BYTES
 
 DEFAULT_PORT = 47321
 DEFAULT_BIND = f"tcp://127.0.0.1:{DEFAULT_PORT}"

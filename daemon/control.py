@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -217,30 +216,6 @@ def _single_home(dirs: Dirs) -> bool:
     return dirs.state == base / "state" and dirs.cache == base / "cache" and dirs.runtime == base / "run"
 
 
-def stop(dirs: Dirs, timeout: float = 30.0, force: bool = True) -> str:
-    """Ask the daemon to shut down (accepted jobs stay journaled); SIGTERM, then SIGKILL if it hangs."""
-    info = read_info(dirs)
-    if not info:
-        return "not running"
-    pid = int(info.get("pid", 0))
-    from .client import Client
-
-    try:
-        with Client(home_dirs=dirs, timeout=5.0, retries=0) as c:
-            c.shutdown()
-    except TakefitError:
-        if pid:
-            _signal(pid, signal.SIGTERM)
-    if wait_stopped(dirs, timeout):
-        return f"stopped (pid {pid})"
-    if not force or not pid:
-        raise DaemonError(f"the daemon (pid {pid}) did not stop within {timeout:.0f} s", code="stop_failed")
-    _signal(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
-    if wait_stopped(dirs, 10.0):
-        return f"killed (pid {pid}) after {timeout:.0f} s; its queued jobs resume on the next start"
-    raise DaemonError(f"could not stop the daemon (pid {pid})", code="stop_failed")
-
-
 def wait_stopped(dirs: Dirs, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -250,7 +225,7 @@ def wait_stopped(dirs: Dirs, timeout: float) -> bool:
     return not lock_held(dirs)
 
 
-def _signal(pid: int, sig) -> None:
+def signal_pid(pid: int, sig) -> None:
     try:
         os.kill(pid, sig)
     except (OSError, ProcessLookupError):

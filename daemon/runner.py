@@ -26,7 +26,7 @@ from takefit.engine import ENGINE_ID
 from takefit.engine.errors import TakefitError
 from takefit.engine.frontend import Lexicon
 
-from .cache import TakeCache, take_metadata
+from takefit.engine.cache import TakeCache, take_metadata
 from .config import Config
 from .events import Events, EventSender
 from .journal import Journal

@@ -28,7 +28,7 @@ from takefit.engine import ENGINE_ID, __version__
 from takefit.engine.errors import TakefitError
 
 from . import control
-from .cache import TakeCache
+from takefit.engine.cache import TakeCache
 from .config import Config, add_arguments, check_config, config_from_args
 from .events import Events
 from .frontend import FrontEnd, Incoming

@@ -16,8 +16,9 @@ import soundfile as sf
 
 from takefit.engine.errors import InputError
 from takefit.engine.request import RenderRequest
-from takefit.otio_adapters import cast as castfile, dub, render
-from takefit.otio_adapters.dub import DubOptions
+from takefit.otio_adapters import cast as castfile
+from takefit.bridges.dub import pipeline as dub, render
+from takefit.bridges.dub.pipeline import DubOptions
 
 LINE = "Hello there."
 
@@ -74,7 +75,7 @@ def test_save_round_trips_and_checks_first(tmp_path):
 # ------------------------------------------------------------------ dubbing with speed = "natural"
 @pytest.fixture(scope="module")
 def renderer(engine, tmp_path_factory):
-    from takefit.daemon.cache import TakeCache
+    from takefit.engine.cache import TakeCache
 
     return render.InProcessRenderer(engine=engine, cache=TakeCache(tmp_path_factory.mktemp("speed-cache")))
 

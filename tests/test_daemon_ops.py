@@ -305,7 +305,7 @@ def test_say_daemon_is_a_thin_client(daemon, tmp_path):
 def test_editor_clients_import_no_engine():
     """The panel, the Resolve worker and the dub pipeline reach the daemon without loading the model."""
     code = ("import sys\n"
-            "import takefit.bridges.panel.window, takefit.bridges.resolve.worker, takefit.otio_adapters.dub\n"
+            "import takefit.bridges.panel.window, takefit.bridges.resolve.worker, takefit.bridges.dub.pipeline\n"
             "import takefit.bridges.cli; takefit.bridges.cli.build_parser()\n" + LIST_HEAVY)
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})

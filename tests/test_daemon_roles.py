@@ -11,7 +11,7 @@ import pytest
 import zmq
 
 from takefit.daemon import operations, protocol
-from takefit.daemon.cache import TakeCache
+from takefit.engine.cache import TakeCache
 from takefit.daemon.config import Config
 from takefit.daemon.events import Events
 from takefit.daemon.frontend import FrontEnd, bind_local, read_frames
@@ -219,3 +219,17 @@ def test_workers_never_assign_what_the_loop_owns():
         for t in targets:
             if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name):
                 assert t.value.id != "job", f"runner.py:{node.lineno} assigns job.{t.attr}"
+
+
+# ------------------------------------------------------------------------------------------- connect
+def test_connect_chooses_the_daemon_in_one_place(tmp_path, monkeypatch):
+    from takefit.daemon.connect import connect
+    from takefit.engine.errors import InputError
+
+    monkeypatch.delenv("TAKEFIT_DAEMON_ENDPOINT", raising=False)
+    home = tmp_path / "nobody-runs-here"
+    assert connect("off", home=home) is None
+    assert connect("auto", home=home) is None                  # not running: the caller renders itself
+    assert not (home / "run" / "daemon.json").exists()         # and nothing was started
+    with pytest.raises(InputError, match="auto, start, off"):
+        connect("always", home=home)

@@ -69,10 +69,10 @@ class DaemonProc:
         assert control.wait_stopped(self.dirs, 30)
 
     def stop(self) -> None:
-        from takefit.daemon import control
+        from takefit.daemon import connect, control
 
         if control.lock_held(self.dirs):
-            control.stop(self.dirs, timeout=30)
+            connect.stop(self.dirs, timeout=30)
 
     def output_root(self) -> Path:
         return Path(self.info["output_root"])

@@ -333,7 +333,7 @@ def test_take_cache_lookup_lru_bound_and_clear(tmp_path):
     import numpy as np
     import soundfile as sf
 
-    from takefit.daemon.cache import TakeCache, request_key
+    from takefit.engine.cache import TakeCache, request_key
     from takefit.engine import RenderRequest, Target
     from takefit.engine.request import Take
 

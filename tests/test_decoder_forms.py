@@ -94,7 +94,7 @@ def test_decoder_form_comes_from_the_environment_and_is_checked(monkeypatch):
 
 def test_each_decoder_form_has_its_own_cache_keys(monkeypatch):
     """A take rendered by one form is never served for the other (their float rounding differs)."""
-    from takefit.daemon.cache import request_key
+    from takefit.engine.cache import request_key
 
     request = RenderRequest("Same line, two decoders.")
     keys = {}

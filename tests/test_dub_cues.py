@@ -16,8 +16,8 @@ from takefit.engine.errors import InputError, OutputError
 from takefit.otio_adapters import audio_edl, cast, formats, place, rates, srt, tags
 from takefit.otio_adapters.cue import Cue, Emotion
 from takefit.otio_adapters.extract import extract, find_tracks
-from takefit.otio_adapters.stem import StemItem, write_stem
-from takefit.otio_adapters.takes import TakeFolder
+from takefit.bridges.dub.stem import StemItem, write_stem
+from takefit.bridges.dub.takes import TakeFolder
 
 FIXTURES = Path(__file__).parent / "fixtures" / "timelines"
 NTSC = Fraction(30000, 1001)

@@ -17,8 +17,9 @@ import soundfile as sf
 from takefit.bridges import cli
 from takefit.engine.errors import OutputError
 from takefit.engine.target import Target
-from takefit.otio_adapters import dub, formats, rates, render
-from takefit.otio_adapters.dub import DubOptions
+from takefit.otio_adapters import formats, rates
+from takefit.bridges.dub import pipeline as dub, render
+from takefit.bridges.dub.pipeline import DubOptions
 from takefit.otio_adapters.extract import extract
 
 FIXTURES = Path(__file__).parent / "fixtures" / "timelines"
@@ -39,7 +40,7 @@ class CountingRenderer(render.InProcessRenderer):
 
 @pytest.fixture(scope="module")
 def renderer(engine, tmp_path_factory):
-    from takefit.daemon.cache import TakeCache
+    from takefit.engine.cache import TakeCache
 
     return CountingRenderer(engine=engine, cache=TakeCache(tmp_path_factory.mktemp("take-cache")))
 

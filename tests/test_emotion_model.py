@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from takefit.daemon import protocol
-from takefit.daemon.cache import request_key
+from takefit.engine.cache import request_key
 from takefit.engine import RenderRequest
 from takefit.engine.emotion import EMOTIONS, Emotion, check_alpha, check_vector, preset_vector
 from takefit.engine.errors import InputError

@@ -244,7 +244,7 @@ def test_daemon_voice_operations(stored_profile, bad_refs, voices_dir, daemon):
 def test_take_cache_key_follows_re_enrollment(stored_profile, voices_dir):
     import time
 
-    from takefit.daemon.cache import request_key
+    from takefit.engine.cache import request_key
     from takefit.engine import RenderRequest
 
     before = request_key(RenderRequest("A line.", voice="stored_voice"))

@@ -125,8 +125,8 @@ def test_a_port_in_use_ends_the_daemon_at_once_with_the_fix_and_frees_its_lock(t
 
 @pytest.fixture(scope="module")
 def renderer(engine, tmp_path_factory):
-    from takefit.daemon.cache import TakeCache
-    from takefit.otio_adapters.render import InProcessRenderer
+    from takefit.engine.cache import TakeCache
+    from takefit.bridges.dub.render import InProcessRenderer
 
     return InProcessRenderer(engine=engine, cache=TakeCache(tmp_path_factory.mktemp("take-cache")))
 
@@ -137,8 +137,9 @@ def test_a_cue_far_out_or_an_hour_long_fails_alone_and_the_stem_stays_small(tmp_
 
     import soundfile as sf
 
-    from takefit.otio_adapters import dub, limits
-    from takefit.otio_adapters.dub import DubOptions
+    from takefit.otio_adapters import limits
+    from takefit.bridges.dub import pipeline as dub
+    from takefit.bridges.dub.pipeline import DubOptions
 
     src = tmp_path / "ep.srt"
     src.write_text("1\n00:00:01,000 --> 00:00:02,000\nHi.\n\n"
@@ -215,7 +216,7 @@ def test_damaged_inputs_get_a_clear_error_not_a_traceback(tmp_path, damage, caps
     from pathlib import Path
 
     from takefit.bridges import cli
-    from takefit.otio_adapters import render
+    from takefit.bridges.dub import render
 
     monkeypatch.setattr(render, "make_renderer", lambda **kw: renderer)
     fixtures = Path(__file__).parent / "fixtures" / "timelines"
@@ -256,8 +257,8 @@ def test_one_bad_cue_fails_only_itself_and_tag_clips_are_found_beside_the_timeli
     import numpy as np
     import soundfile as sf
 
-    from takefit.otio_adapters import dub
-    from takefit.otio_adapters.dub import DubOptions
+    from takefit.bridges.dub import pipeline as dub
+    from takefit.bridges.dub.pipeline import DubOptions
 
     sf.write(tmp_path / "angry.wav", np.zeros(24000, np.float32), 24000)
     src = tmp_path / "ep.srt"
@@ -275,7 +276,7 @@ def test_a_request_the_daemon_refuses_fails_as_that_requests_input_error(daemon)
     that cue as failed and renders the rest (it used to end the whole run)."""
     from takefit.engine import RenderRequest
     from takefit.engine.emotion import Emotion
-    from takefit.otio_adapters.render import DaemonRenderer
+    from takefit.bridges.dub.render import DaemonRenderer
 
     client = daemon.client()
     try:
@@ -292,7 +293,7 @@ def test_with_the_default_port_taken_a_started_daemon_listens_elsewhere_and_its_
     daemon.json, ipc first)."""
     import socket
 
-    from takefit.daemon import control
+    from takefit.daemon import connect, control
     from takefit.daemon.client import Client
     from takefit.daemon.paths import Dirs
     from takefit.daemon.config import DEFAULT_PORT
@@ -312,7 +313,7 @@ def test_with_the_default_port_taken_a_started_daemon_listens_elsewhere_and_its_
             assert c.ping() >= 0
         assert "is in use" in dirs.log.read_text("utf-8")
     finally:
-        control.stop(dirs)
+        connect.stop(dirs)
         holder.close()
 
 
@@ -322,9 +323,9 @@ def test_takes_a_killed_dub_wrote_but_never_listed_are_not_copied_to_t2(tmp_path
     re-run removes what a cut-short run wrote but never listed."""
     import json
 
-    from takefit.otio_adapters import dub
-    from takefit.otio_adapters.dub import DubOptions
-    from takefit.otio_adapters.takes import MANIFEST
+    from takefit.bridges.dub import pipeline as dub
+    from takefit.bridges.dub.pipeline import DubOptions
+    from takefit.bridges.dub.takes import MANIFEST
 
     src = tmp_path / "ep.srt"
     src.write_text("".join(f"{i}\n00:00:0{2 * i - 1},000 --> 00:00:0{2 * i},000\n{w}\n\n"

@@ -27,7 +27,7 @@ from PyQt6.QtCore import Qt  # noqa: E402
 
 from test_daemon_support import daemon  # noqa: E402,F401 (fixture)
 
-from takefit.daemon import control  # noqa: E402
+from takefit.daemon import connect, control  # noqa: E402
 from takefit.daemon.paths import Dirs  # noqa: E402
 from takefit.bridges.panel import app  # noqa: E402
 from takefit.bridges.panel.cue_table import BAND_COLORS, RATIO  # noqa: E402
@@ -224,7 +224,7 @@ def test_no_daemon_start_it_then_it_dies_mid_render(qtbot, timeline, tmp_path):
         assert w.session.rows[0].cue.voice == "af_heart"
     finally:
         if control.lock_held(dirs):
-            control.stop(dirs, timeout=30)
+            connect.stop(dirs, timeout=30)
 
 
 def test_cancel_render_all_stops_and_leaves_a_clear_state(qtbot, daemon, timeline):  # noqa: F811

@@ -22,14 +22,14 @@ LINES = [(24, 40, "Hello there."), (100, 48, "Good morning.")]     # (offset, fr
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
-    from takefit.daemon import control
+    from takefit.daemon import connect, control
     from takefit.daemon.paths import Dirs
 
     home = tmp_path_factory.mktemp("daemon")
     dirs = Dirs.resolve(str(home))
     control.start(dirs, ["--bind", "tcp://127.0.0.1:*", "--workers", "1", "--threads", "2"], timeout=120)
     yield str(home)
-    control.stop(dirs, timeout=30)
+    connect.stop(dirs, timeout=30)
 
 
 @pytest.fixture

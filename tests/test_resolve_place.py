@@ -15,7 +15,7 @@ import soundfile as sf
 
 import resolve_standin as rs
 from takefit.bridges.resolve import api, dub, frames as fr, ui, worker
-from takefit.daemon.cache import request_key
+from takefit.engine.cache import request_key
 from takefit.daemon.client import RenderResult
 
 
@@ -297,7 +297,9 @@ def test_free_edition_runs_in_the_console(fake_daemon, opts, monkeypatch, capsys
     tl = timeline(app)
     tl.AddMarker(48.0, "Blue", "M", "From the console.", 30)
     monkeypatch.setattr(dub, "options_for", lambda resolve, config=None: opts)
-    assert dub.launch("dub", {"resolve": app}, {}) == 0
+    from takefit.bridges.resolve import launch
+
+    assert launch.launch("dub", {"resolve": app}, {}) == 0
     out = capsys.readouterr().out
     assert "no UIManager" in out and "takefit Qt panel" in out and "1 placed" in out
     assert len(tl.audio_items("takefit")) == 1

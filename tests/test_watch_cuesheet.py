@@ -15,7 +15,7 @@ from takefit.bridges.watch.cuesheet import CueSheetError
 from takefit.bridges.watch.journal import DONE, RUNNING, Journal
 from takefit.engine.errors import InputError
 from takefit.installer import service as installer_service
-from takefit.otio_adapters.dub import DubOptions
+from takefit.bridges.dub.pipeline import DubOptions
 from takefit.otio_adapters.extract import extract
 
 

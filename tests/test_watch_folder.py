@@ -17,7 +17,7 @@ import soundfile as sf
 from takefit.bridges.watch import jobs
 from takefit.bridges.watch.journal import DONE, Journal
 from takefit.bridges.watch.watcher import Watcher, format_status, status
-from takefit.otio_adapters import render
+from takefit.bridges.dub import render
 
 SETTLE = 0.5
 
@@ -56,7 +56,7 @@ class OneAtATime(render.InProcessRenderer):
 
 @pytest.fixture(scope="module")
 def renderer(engine, tmp_path_factory):
-    from takefit.daemon.cache import TakeCache
+    from takefit.engine.cache import TakeCache
 
     return OneAtATime(engine=engine, cache=TakeCache(tmp_path_factory.mktemp("take-cache")))
 

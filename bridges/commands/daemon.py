@@ -221,16 +221,16 @@ def cmd_start(args) -> int:
 
 
 def cmd_stop(args) -> int:
-    from takefit.daemon import control
+    from takefit.daemon import connect
 
-    print(f"takefit daemon: {control.stop(_dirs(args), timeout=args.timeout)}")
+    print(f"takefit daemon: {connect.stop(_dirs(args), timeout=args.timeout)}")
     return 0
 
 
 def cmd_restart(args) -> int:
-    from takefit.daemon import control
+    from takefit.daemon import connect
 
-    msg = control.stop(_dirs(args))
+    msg = connect.stop(_dirs(args))
     if msg != "not running":
         print(f"takefit daemon: {msg}")
     return cmd_start(args)
@@ -341,7 +341,7 @@ def cmd_cancel(args) -> int:
 
 def cmd_cache(args) -> int:
     from takefit.daemon import control
-    from takefit.daemon.cache import TakeCache
+    from takefit.engine.cache import TakeCache
 
     dirs = _dirs(args)
     running = bool(args.endpoint or (not args.home and os.environ.get("TAKEFIT_DAEMON_ENDPOINT"))
@@ -470,66 +470,3 @@ def uninstall_service(spec, base, disable: bool) -> int:
     removed = service.uninstall(spec, base)
     print(f"removed {removed}" if removed else f"nothing installed at {path}")
     return 0
-
-
-# ------------------------------------------------------------------------------------------- say --daemon
-def say_via_daemon(args, text: str, target, loudness, out: Path | None) -> int:
-    """`takefit say --daemon`: the same take, rendered by the (auto-started) daemon."""
-    from takefit.daemon.client import Client
-    from takefit.engine.request import target_string
-
-    dictionary = None
-    if args.dict:
-        try:
-            dictionary = Path(args.dict).read_text("utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise InputError(f"cannot read pronunciation dictionary {args.dict}: {e}") from None
-    from takefit.bridges.commands.say import pin_rate
-
-    with Client(autostart=True) as client:
-        if args.explain:
-            from takefit.bridges.commands.say import format_explain
-
-            info = client.explain(text, args.voice, args.language, args.speed, dictionary)
-            print(json.dumps(info, ensure_ascii=False, indent=1) if args.json else format_explain(info))
-            return 0
-        request = dict(voice=args.voice, language=args.language, target=target_string(target),
-                       sample_rate=args.rate, pre_roll=args.pre_roll, method=args.method, loudness=loudness,
-                       speed=args.speed, dictionary=dictionary, lead=args.lead, tail=args.tail,
-                       frame_rate=pin_rate(args, target))
-        from takefit.bridges.commands.say import parse_emotion_args
-        emotion = parse_emotion_args(args)
-        if emotion is not None:
-            request["emotion"] = emotion
-        result = _render_with_bar(client, text, request, quiet=args.json)
-    _write_atomic(out, result.audio)
-    from takefit.bridges.commands.say import print_take
-
-    print_take(out, result, as_json=args.json, extra={"daemon": {"job": result.job, "cached": result.cached}},
-               note=" (cached)" if result.cached else "")
-    return 0
-
-
-def _render_with_bar(client, text, request, quiet: bool):
-    from takefit.bridges.commands.say import progress_bar
-
-    with progress_bar("rendering (daemon)", quiet) as progress:
-        return client.render(text, inline=True, progress=progress, **request)
-
-
-def _write_atomic(path: Path, data: bytes | None) -> None:
-    import tempfile
-
-    from takefit.engine.errors import OutputError
-
-    if data is None:
-        raise OutputError("the daemon did not send the audio inline")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".wav.partial", dir=path.parent if str(path.parent)
-                               else ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None

@@ -83,7 +83,7 @@ def register(sub) -> None:
 
 
 def options(args):
-    from takefit.otio_adapters.dub import DubOptions
+    from takefit.bridges.dub.pipeline import DubOptions
 
     from .say import parse_loudness
 
@@ -96,9 +96,9 @@ def options(args):
 
 
 def run(args) -> int:
-    from takefit.otio_adapters import dub
+    from takefit.bridges.dub import pipeline as dub
     from takefit.otio_adapters.formats import format_name
-    from takefit.otio_adapters.render import make_renderer
+    from takefit.bridges.dub.render import make_renderer
 
     if not args.track_name.strip():
         raise InputError("--track-name must not be empty")
@@ -137,7 +137,7 @@ def run(args) -> int:
 def run_with_progress(opts, renderer, the_plan, quiet: bool = False):
     from tqdm import tqdm
 
-    from takefit.otio_adapters import dub
+    from takefit.bridges.dub import pipeline as dub
 
     with tqdm(total=len(the_plan.cues), desc="dubbing", unit="cue", file=sys.stderr,
               disable=quiet or not sys.stderr.isatty()) as bar:

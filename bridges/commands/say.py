@@ -4,13 +4,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from takefit.engine.errors import InputError
+from takefit.daemon.connect import connect
+from takefit.engine.errors import InputError, OutputError
 from takefit.engine.pins import frame_rate
-from takefit.engine.request import DEFAULT_LEAD, DEFAULT_TAIL, FIT_METHODS, MAX_TEXT_CHARS
+from takefit.engine.request import DEFAULT_LEAD, DEFAULT_TAIL, FIT_METHODS, MAX_TEXT_CHARS, target_string
 from takefit.engine.target import SYNTAX_HELP, Target, parse_rate
 
 EPILOG = f"""targets (pick one; none = the natural length):
@@ -161,9 +164,7 @@ def run(args) -> int:
     out = None
     if not args.explain:
         out = check_writable(args.output or default_output(text))  # fail before the slow part
-    if getattr(args, "daemon", False):  # --daemon: the same take, from the daemon (bridges/commands/daemon.py)
-        from takefit.bridges.commands.daemon import say_via_daemon
-
+    if getattr(args, "daemon", False):  # --daemon: the same take, from the daemon
         return say_via_daemon(args, text, target, loudness, out)
     # Only now the engine: the daemon path above must stay a thin client (no model, no G2P imports).
     from takefit.engine import Engine, Lexicon, RenderRequest
@@ -248,3 +249,51 @@ def format_explain(info: dict) -> str:
     for w in info["warnings"]:
         lines.append(f"warning:  {w}")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------- say --daemon
+def say_via_daemon(args, text: str, target, loudness, out: Path | None) -> int:
+    """`takefit say --daemon`: the same take, rendered by the (auto-started) daemon."""
+    dictionary = None
+    if args.dict:
+        try:
+            dictionary = Path(args.dict).read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"cannot read pronunciation dictionary {args.dict}: {e}") from None
+
+    with connect("start") as client:
+        if args.explain:
+            info = client.explain(text, args.voice, args.language, args.speed, dictionary)
+            print(json.dumps(info, ensure_ascii=False, indent=1) if args.json else format_explain(info))
+            return 0
+        request = dict(voice=args.voice, language=args.language, target=target_string(target),
+                       sample_rate=args.rate, pre_roll=args.pre_roll, method=args.method, loudness=loudness,
+                       speed=args.speed, dictionary=dictionary, lead=args.lead, tail=args.tail,
+                       frame_rate=pin_rate(args, target))
+        emotion = parse_emotion_args(args)
+        if emotion is not None:
+            request["emotion"] = emotion
+        result = _render_with_bar(client, text, request, quiet=args.json)
+    _write_atomic(out, result.audio)
+    print_take(out, result, as_json=args.json, extra={"daemon": {"job": result.job, "cached": result.cached}},
+               note=" (cached)" if result.cached else "")
+    return 0
+
+
+def _render_with_bar(client, text, request, quiet: bool):
+    with progress_bar("rendering (daemon)", quiet) as progress:
+        return client.render(text, inline=True, progress=progress, **request)
+
+
+def _write_atomic(path: Path, data: bytes | None) -> None:
+    if data is None:
+        raise OutputError("the daemon did not send the audio inline")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".wav.partial", dir=path.parent if str(path.parent)
+                               else ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None

@@ -20,11 +20,11 @@ from takefit.daemon import control
 from takefit.daemon.control import DaemonError
 from takefit.daemon.paths import Dirs
 from takefit.engine.errors import TakefitError
-from takefit.otio_adapters import dub
+from takefit.bridges.dub import pipeline as dub
 from takefit.otio_adapters.cue import Cue
-from takefit.otio_adapters.dub import DubOptions
-from takefit.otio_adapters.render import DaemonRenderer
-from takefit.otio_adapters.takes import TakeFolder
+from takefit.bridges.dub.pipeline import DubOptions
+from takefit.bridges.dub.render import DaemonRenderer
+from takefit.bridges.dub.takes import TakeFolder
 
 log = logging.getLogger("takefit.panel")
 

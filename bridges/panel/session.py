@@ -11,11 +11,12 @@ import copy
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from takefit.otio_adapters import cast as castfile, dub, formats, rates
+from takefit.otio_adapters import cast as castfile, formats, rates
+from takefit.bridges.dub import pipeline as dub
 from takefit.otio_adapters.cue import Cue, normalize_color
-from takefit.otio_adapters.dub import DubOptions
+from takefit.bridges.dub.pipeline import DubOptions
 from takefit.otio_adapters.extract import extract
-from takefit.otio_adapters.takes import TakeFolder
+from takefit.bridges.dub.takes import TakeFolder
 
 # required length ÷ natural length: inside GREEN the fit is inaudible, inside AMBER audible but
 # usable (the engine's own natural_range), outside it the line wants rewriting

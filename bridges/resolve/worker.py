@@ -8,7 +8,7 @@ stdout ({"type": "progress" | "result" | "error", …}).
 Operations (job["op"]):
   check     is the daemon there? (nothing renders)
   preview   the cues as they will be read: tag and cast applied
-  render    render cues into exact-length takes in a takes folder (otio_adapters.dub.render_cue, so
+  render    render cues into exact-length takes in a takes folder (bridges.dub.pipeline.render_cue, so
             the rules are `takefit dub`'s: FitError fallbacks, point markers, take numbering)
   dub_otio  the free-edition round trip: `takefit dub` on a timeline Resolve exported as OTIO
   cast      read and check a cast file (the casting panel)
@@ -26,18 +26,21 @@ from pathlib import Path
 from .cues import RawCue, lines_of, resolve
 
 # ------------------------------------------------------------------ daemon-backed renderer
-from takefit.otio_adapters.render import DaemonRenderer  # noqa: E402  (shared with `takefit dub`)
+from takefit.bridges.dub.render import DaemonRenderer  # noqa: E402  (shared with `takefit dub`)
 
 
 def client_for(job: dict, timeout: float | None = None):
     from takefit.daemon.client import Client
+    from takefit.daemon.connect import connect
 
     d = job.get("daemon") or {}
     # autostart only where this process is takefit's own Python (the CLI): control.start runs
     # sys.executable; inside Resolve the Resolve side starts the daemon itself (dub.ensure_daemon)
-    return Client(endpoint=d.get("endpoint") or None, home=d.get("home") or None,
-                  timeout=float(timeout or d.get("timeout") or 10.0), retries=int(d.get("retries", 1)),
-                  autostart=bool(d.get("autostart")))
+    timeout, retries = float(timeout or d.get("timeout") or 10.0), int(d.get("retries", 1))
+    client = connect("start" if d.get("autostart") else "auto", endpoint=d.get("endpoint") or None,
+                     home=d.get("home") or None, timeout=timeout, retries=retries)
+    # not running: a client all the same, whose first request says so (and how to start one)
+    return client or Client(d.get("endpoint") or None, home=d.get("home") or None, timeout=timeout, retries=retries)
 
 
 def check(job: dict) -> dict:
@@ -51,7 +54,7 @@ def check(job: dict) -> dict:
 
 # ------------------------------------------------------------------ helpers
 def safe(text: str, fallback: str) -> str:
-    from takefit.otio_adapters.takes import safe_name
+    from takefit.bridges.dub.takes import safe_name
 
     return safe_name(text, fallback)
 
@@ -88,9 +91,9 @@ def preview(job: dict) -> dict:
 
 
 def render(job: dict, emit) -> dict:
-    from takefit.otio_adapters import dub
-    from takefit.otio_adapters.report import FAILED
-    from takefit.otio_adapters.takes import TakeFolder
+    from takefit.bridges.dub import pipeline as dub
+    from takefit.bridges.dub.report import FAILED
+    from takefit.bridges.dub.takes import TakeFolder
 
     t0 = time.perf_counter()
     raws = _raws(job)
@@ -181,7 +184,7 @@ def normalise_resolve_otio(src: Path, dst: Path, track_name: str = "takefit") ->
 
 def dub_otio(job: dict, emit) -> dict:
     """Resolve's OTIO export → `takefit dub` (rendered by the daemon) → an OTIO for ImportTimelineFromFile."""
-    from takefit.otio_adapters import dub
+    from takefit.bridges.dub import pipeline as dub
 
     src = Path(job["input"])
     norm = src.with_name(src.stem + ".takefit.otio")

@@ -218,7 +218,7 @@ def cleanup_partial(folder: Path) -> list[Path]:
     """Remove what an interrupted dub run leaves in `folder`: temporary files, and take WAVs that the
     takes folder's manifest does not list (written before the run was cut short; the run renames
     nothing over them, it would number the next take after them)."""
-    from takefit.otio_adapters.takes import MANIFEST
+    from takefit.bridges.dub.takes import MANIFEST
 
     removed: list[Path] = []
     if not folder.is_dir():
@@ -280,7 +280,7 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 # ------------------------------------------------------------------ planning one input
 def dub_options(path: Path, outdir: Path, options: WatchOptions, cast: Path | None):
-    from takefit.otio_adapters.dub import DubOptions
+    from takefit.bridges.dub.pipeline import DubOptions
 
     suffix = path.suffix.lower()
     return DubOptions(input=path, output=outdir / f"{path.stem}{output_suffix(path.name)}", cast=cast,
@@ -291,7 +291,7 @@ def dub_options(path: Path, outdir: Path, options: WatchOptions, cast: Path | No
 
 def make_plan(opts):
     """dub.plan for timelines; for a cue sheet, the same plan built on the sheet's timeline."""
-    from takefit.otio_adapters import dub
+    from takefit.bridges.dub import pipeline as dub
 
     path = Path(opts.input)
     suffix = path.suffix.lower()
@@ -318,7 +318,7 @@ def make_plan(opts):
 
 
 def no_cues_message(name: str, opts) -> str:
-    from takefit.otio_adapters.dub import where_cues_come_from
+    from takefit.bridges.dub.pipeline import where_cues_come_from
 
     suffix = Path(name).suffix.lower()
     if suffix == ".srt" and not opts.tracks:
@@ -499,7 +499,7 @@ def process(path: Path, ctx: Context) -> Outcome:
 
 
 def _run(opts, the_plan, ctx: Context, name: str):
-    from takefit.otio_adapters import dub
+    from takefit.bridges.dub import pipeline as dub
 
     def progress(done: int, total: int, result) -> None:
         if ctx.progress:
@@ -558,7 +558,7 @@ def _remove_if_empty(folder: Path) -> None:
 
 
 def _summary(report, layout: Layout) -> dict:
-    from takefit.otio_adapters.report import STATUSES
+    from takefit.bridges.dub.report import STATUSES
 
     return {"cues": len(report.results), **{s: report.count(s) for s in STATUSES},
             "seconds": round(report.wall_seconds, 3), "outputs": dict(report.outputs)}

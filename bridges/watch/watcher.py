@@ -81,31 +81,20 @@ class Renderers:
 
     def fallback(self):
         if self._local is None:
-            from takefit.otio_adapters.render import make_renderer
+            from takefit.bridges.dub.render import make_renderer
 
             self._local = make_renderer(use_daemon=False, cache_dir=self.cache_dir, no_cache=self.no_cache)
         self.last_kind = "in-process"
         return self._local, "in-process"
 
     def _daemon(self):
-        from takefit.otio_adapters import render
+        from takefit.bridges.dub import render
 
-        if self.mode == "start":
-            try:
-                from takefit.daemon import control
-                from takefit.daemon.paths import Dirs
-
-                dirs = Dirs.resolve()
-                if control.read_info(dirs) is None:
-                    log.info("starting the takefit daemon")
-                    control.start(dirs)
-            except Exception as e:  # the in-process engine is the fallback, never a failed file
-                log.warning("could not start the takefit daemon (%s); using the engine in this process", e)
-                return None
         try:
-            return render.daemon_renderer()
-        except Exception as e:
-            log.warning("the takefit daemon does not answer (%s); using the engine in this process", e)
+            return render.daemon_renderer(self.mode)
+        except Exception as e:  # the in-process engine is the fallback, never a failed file
+            log.warning("the takefit daemon could not be %s (%s); using the engine in this process",
+                        "started" if self.mode == "start" else "reached", e)
             return None
 
     def release(self, renderer, kind: str) -> None:

@@ -44,9 +44,9 @@ def _takefit_main(namespace):
                 cfg["packages"][name]))
             return 2
         load(name, cfg["packages"][name])
-    from takefit.bridges.resolve import dub
+    from takefit.bridges.resolve import launch
 
-    return dub.launch(ACTION, namespace, cfg)
+    return launch.launch(ACTION, namespace, cfg)
 
 
 _takefit_main(globals())

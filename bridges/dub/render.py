@@ -6,6 +6,8 @@ against a warm daemon.
 """
 from __future__ import annotations
 
+import difflib
+import io
 import os
 import queue
 import threading
@@ -16,8 +18,14 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 import numpy as np
+import soundfile as sf
+from platformdirs import user_cache_dir
 
-from takefit.engine.errors import InputError
+from takefit.daemon.client import new_job_id
+from takefit.daemon.connect import connect
+from takefit.daemon.control import DaemonError
+from takefit.engine.cache import TakeCache, request_key
+from takefit.engine.errors import InputError, TakefitError, UnknownVoiceError
 from takefit.engine.request import RenderRequest, Take
 
 Progress = Callable[[float, str], None]
@@ -30,7 +38,6 @@ REQUEST_REFUSALS = ("bad_message",)
 @dataclass
 class Rendered:
     """One rendered take: audio in memory and/or a WAV holding exactly it, plus what the engine said."""
-
     sample_rate: int
     samples: int
     natural_seconds: float
@@ -49,8 +56,6 @@ class Rendered:
 
     def load(self) -> np.ndarray:
         if self.audio is None:
-            import soundfile as sf
-
             self.audio = np.asarray(sf.read(self.wav, dtype="float32", always_2d=False)[0], np.float32)
         return self.audio
 
@@ -63,7 +68,6 @@ class Rendered:
 
 class Renderer(Protocol):
     """Renders takes. `render` raises the engine's errors (InputError, FitError …) unchanged."""
-
     def render(self, request: RenderRequest, progress: Progress | None = None) -> Rendered: ...
 
     def check_voice(self, name: str) -> str:
@@ -77,21 +81,18 @@ def default_cache_dir() -> Path:
     """$TAKEFIT_CACHE, else the user's cache folder (…/takefit/takes)."""
     if os.environ.get("TAKEFIT_CACHE"):
         return Path(os.environ["TAKEFIT_CACHE"]).expanduser()
-    from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("takefit")) / "takes"
 
 
 class InProcessRenderer:
     """The engine in this process, behind the content-addressed take cache.
-
     The engine loads on the first cache miss, so a re-run where nothing changed never loads it.
     The engine it loads keeps `parallel` copies of each model stage, `threads` ÷ `parallel` threads
     each, so `parallel` cues render at once (`max_in_flight`, used by dub.renderings): on 2 cores two
     1-thread copies dub 0.82× the time per second of audio of one 2-thread copy (engine/kokoro/session.py).
     A given engine renders as many lines at once as its sessions allow (overlapped stage by stage).
     """
-
     def __init__(self, engine=None, cache=None, threads: int | None = 2, cache_extra: dict | None = None,
                  parallel: int = 2):
         self._engine = engine
@@ -117,8 +118,6 @@ class InProcessRenderer:
             return self._engine
 
     def render(self, request: RenderRequest, progress: Progress | None = None) -> Rendered:
-        from takefit.daemon.cache import request_key
-
         key = request_key(request, self.cache_extra)
         if self.cache is None:
             return self._render(request, key, progress)
@@ -196,13 +195,6 @@ class DaemonRenderer:
             self._idle.put(client)
 
     def _render(self, client, request: RenderRequest, progress: Progress | None) -> Rendered:
-        import io
-
-        import soundfile as sf
-
-        from takefit.daemon.client import new_job_id
-        from takefit.daemon.control import DaemonError
-
         self.job = new_job_id()
         try:
             r = client.render(request, inline=True, progress=progress, job=self.job)
@@ -220,10 +212,6 @@ class DaemonRenderer:
                         float(r.speech_start), float(r.speech_end), list(r.pins))
 
     def check_voice(self, name: str) -> str:
-        import difflib
-
-        from takefit.engine.errors import UnknownVoiceError
-
         if self._voices is None:
             self._voices = [v["name"] for v in self.client.voices()]
         if name in self._voices:
@@ -237,26 +225,19 @@ class DaemonRenderer:
             c.close()
 
 
-def daemon_renderer(timeout: float = 5.0) -> Renderer | None:
-    """A DaemonRenderer when this user's daemon is running and answers, else None (never starts one;
-    `make_renderer` then falls back to the engine in this process)."""
-    from takefit.daemon import control
-    from takefit.daemon.client import Client
-    from takefit.daemon.paths import Dirs
+def daemon_renderer(mode: str = "auto", timeout: float = 5.0) -> Renderer | None:
+    """A DaemonRenderer on this user's daemon (daemon/connect.py: `auto` never starts one, `start`
+    does), else None: `make_renderer` then renders with the engine in this process."""
 
-    dirs = Dirs.resolve()
-    if control.read_info(dirs) is None:
+    client = connect(mode, timeout=timeout)
+    if client is None:
         return None
-    def make_client():
-        return Client(home_dirs=dirs, timeout=timeout, retries=1)
-
-    client = make_client()
     try:
         workers = int(client.health().get("workers") or 1)
-    except Exception:  # a daemon that is published but not answering: render here instead
+    except TakefitError:     # it answered hello, then went: render here instead
         client.close()
         return None
-    return DaemonRenderer(client, make_client, max_in_flight=workers)
+    return DaemonRenderer(client, client.twin, max_in_flight=workers)
 
 
 def make_renderer(use_daemon: bool = True, cache_dir: Path | None = None, no_cache: bool = False,
@@ -268,7 +249,5 @@ def make_renderer(use_daemon: bool = True, cache_dir: Path | None = None, no_cac
             return r
     cache = None
     if not no_cache:
-        from takefit.daemon.cache import TakeCache
-
         cache = TakeCache(cache_dir or default_cache_dir())
     return InProcessRenderer(engine=engine, cache=cache, threads=threads, parallel=parallel)

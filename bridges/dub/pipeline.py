@@ -29,10 +29,10 @@ from takefit.engine.target import Target
 from takefit.otio_adapters import audio_edl, cast as castfile, formats, limits, place, rates, srt
 from takefit.otio_adapters.cue import Cue
 from takefit.otio_adapters.extract import extract
-from takefit.otio_adapters.render import Renderer
-from takefit.otio_adapters.report import CACHED, FAILED, FLAGGED, RENDERED, SKIPPED, CueResult, DubReport
-from takefit.otio_adapters.stem import StemItem, write_stem
-from takefit.otio_adapters.takes import TakeFolder
+from takefit.bridges.dub.render import Renderer
+from takefit.bridges.dub.report import CACHED, FAILED, FLAGGED, RENDERED, SKIPPED, CueResult, DubReport
+from takefit.bridges.dub.stem import StemItem, write_stem
+from takefit.bridges.dub.takes import TakeFolder
 
 
 

@@ -1,4 +1,4 @@
-"""Content-addressed take cache on disk, bounded in size (least recently used goes first).
+"""The take cache: content-addressed takes on disk, bounded in size (least recently used goes first).
 
 The key covers everything that changes the audio: text, voice, language, target, rate, pre-roll,
 method, loudness, speed, natural range, emotion (a reference clip by its size, mtime and inode: never read
@@ -19,16 +19,15 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from takefit.engine import ENGINE_ID, RENDER_REVISION, __version__
-from takefit.engine.kokoro.forms import decoder_form
-from takefit.engine.request import PhonemeDuration, PinResult, RenderRequest, Take
+from . import ENGINE_ID, RENDER_REVISION, __version__
+from .kokoro.forms import decoder_form
+from .profiles import NAME_RE, ProfileStore
+from .request import PhonemeDuration, PinResult, RenderRequest, Take
 
 DEFAULT_MAX_BYTES = 2 * 1024 ** 3
 
 
 def _enrolled_identity(voice: str) -> str | None:
-    from takefit.engine.profiles import NAME_RE, ProfileStore
-
     if not isinstance(voice, str) or not NAME_RE.match(voice):
         return None
     try:
