@@ -12,8 +12,8 @@ keys (CurveZMQ), paths (state dirs, output-name checks).
 from __future__ import annotations
 
 _EXPORTS = {
-    "Client": "client", "RenderResult": "client", "DaemonBusy": "client", "JobCanceledError": "client",
-    "Unauthorized": "client", "BadPathError": "client", "make_request": "client",
+    "Client": "client", "RenderResult": "client", "DaemonBusy": "errors", "JobCanceledError": "errors",
+    "Unauthorized": "errors", "BadPathError": "errors", "make_request": "client",
     "DaemonError": "control", "DaemonUnavailable": "control", "AlreadyRunning": "control",
     "Dirs": "paths", "PROTOCOL": "protocol",
 }

@@ -32,61 +32,17 @@ import zmq
 from takefit.engine.emotion import Emotion
 from takefit.engine.request import DEFAULT_LEAD, DEFAULT_TAIL, RenderRequest, parse_target
 from takefit.engine.target import parse_rate
-from takefit.engine.errors import AssetError, FitError, InputError, OutputError, TakefitError, UnknownVoiceError
+from takefit.engine.errors import InputError, TakefitError
 
 from . import control
 from .control import DaemonError, DaemonUnavailable
+from .errors import BadPathError, DaemonBusy, JobCanceledError, Unauthorized, remote_error  # noqa: F401 (public here)
 from .paths import ENV_ENDPOINT, Dirs
 from .protocol import (MAX_CLIENT_MESSAGE_BYTES, PROTOCOL, SIGNATURE, ProtocolError, normalise_target, pack,
                        unpack)
 
 ENV_SERVER_KEY = "TAKEFIT_DAEMON_SERVER_KEY"
 ENV_CLIENT_KEY = "TAKEFIT_DAEMON_CLIENT_KEY"
-
-
-class DaemonBusy(DaemonError):
-    code = "busy"
-
-
-class JobCanceledError(DaemonError):
-    code = "canceled"
-
-
-class BadPathError(InputError):
-    code = "bad_path"
-
-
-class Unauthorized(DaemonError):
-    code = "unauthorized"
-
-
-def remote_error(doc: dict) -> TakefitError:
-    """A daemon `error` message → the matching exception (engine codes keep their engine classes)."""
-    code = str(doc.get("code", "internal"))
-    message = str(doc.get("message", code))
-    details = doc.get("details") or {}
-    if code == "impossible_fit":
-        e: TakefitError = FitError(message, details.get("min_seconds"), details.get("max_seconds"))
-    elif code == "unknown_voice":
-        e = UnknownVoiceError(message)
-    elif code == "bad_input":
-        e = InputError(message)
-    elif code == "bad_path":
-        e = BadPathError(message)
-    elif code == "asset":
-        e = AssetError(message)
-    elif code == "output":
-        e = OutputError(message)
-    elif code == "busy":
-        e = DaemonBusy(message, code, details)
-    elif code == "canceled":
-        e = JobCanceledError(message, code, details)
-    else:
-        e = DaemonError(message, code, details)
-    e.code = code
-    e.details = details  # type: ignore[attr-defined]
-    e.job = doc.get("job")  # type: ignore[attr-defined]
-    return e
 
 
 @dataclass

@@ -16,7 +16,8 @@ import soundfile as sf
 
 from takefit.bridges.watch import jobs
 from takefit.bridges.watch.journal import DONE, Journal
-from takefit.bridges.watch.watcher import Watcher, format_status, status
+from takefit.bridges.watch.status import format_status, status
+from takefit.bridges.watch.watcher import Watcher
 from takefit.bridges.dub import render
 
 SETTLE = 0.5

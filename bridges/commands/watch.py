@@ -153,7 +153,7 @@ def setup_logging(quiet: bool = False) -> None:
 
 
 def show_status(folder: Path, as_json: bool) -> int:
-    from takefit.bridges.watch.watcher import format_status, status
+    from takefit.bridges.watch.status import format_status, status
 
     doc = status(folder)
     print(json.dumps(doc, ensure_ascii=False, indent=1) if as_json else format_status(doc))
