@@ -112,13 +112,7 @@ def _number_in(value, lo: float, hi: float) -> bool:
 
 def target_string(target: Target | None) -> str:
     """A Target in the exact string form Target.parse reads back (no float rounding)."""
-    if target is None or target.kind == "natural":
-        return "natural"
-    if target.kind == "seconds":
-        return f"{target.value}s"
-    if target.kind == "ratio":
-        return f"{target.value}x"
-    return f"{target.value}@{target.rate}"
+    return "natural" if target is None else target.exact()
 
 
 def parse_target(text: str) -> Target:

@@ -113,10 +113,15 @@ class Target:
         return int(sec * sample_rate + Fraction(1, 2))
 
     def __str__(self) -> str:
+        return self._form(lambda v: f"{float(v):g}")
+
+    def exact(self) -> str:
+        """The form Target.parse reads back to this very target (fractions kept, no float rounding)."""
+        return self._form(str)
+
+    def _form(self, number) -> str:
         if self.kind == "natural":
             return "natural"
-        if self.kind == "seconds":
-            return f"{float(self.value):g}s"
-        if self.kind == "ratio":
-            return f"{float(self.value):g}x"
+        if self.kind in ("seconds", "ratio"):
+            return number(self.value) + ("s" if self.kind == "seconds" else "x")
         return f"{self.value}@{self.rate}"
