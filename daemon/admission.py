@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
-from takefit.engine.errors import TakefitError
+from takefit.engine.errors import AssetError, TakefitError
 from takefit.engine.frontend import Lexicon
 
 from takefit.engine.cache import request_key
@@ -80,8 +80,6 @@ def check_room(d: Daemon, priority: int, batch: str | None, kind: str, count: in
     if d.stopping:
         raise ProtocolError("shutting_down", "the daemon is stopping; retry after it restarts", {"resumable": False})
     if d.engine_state == "failed":
-        from takefit.engine.errors import AssetError
-
         raise AssetError(f"the engine could not load: {d.engine_error}")
     if batch and kind == "render_batch" and d.journal.batch_exists(batch):
         raise ProtocolError("conflict", f"batch id {batch!r} is already in use", {"batch": batch})

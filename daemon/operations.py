@@ -7,7 +7,9 @@ which the loop turns into a typed error. Anything slow goes to a worker (runner.
 from __future__ import annotations
 
 import os
+import sys
 import time
+import uuid
 from typing import TYPE_CHECKING, Callable
 
 from takefit.engine import ENGINE_ID, __version__
@@ -137,7 +139,7 @@ def render(d: Daemon, peer, msg) -> None:
 
 
 def render_batch(d: Daemon, peer, msg) -> None:
-    admit(d, peer, msg, msg["items"], PRIORITIES[msg["priority"]], msg["batch"] or os.urandom(16).hex(),
+    admit(d, peer, msg, msg["items"], PRIORITIES[msg["priority"]], msg["batch"] or uuid.uuid4().hex,
           "render_batch", stream=msg["stream"])
 
 
@@ -235,8 +237,8 @@ def rss_bytes() -> int:
         import resource     # not on Windows
 
         r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return r if os.uname().sysname == "Darwin" else r * 1024
-    except (ImportError, OSError, AttributeError):
+        return r if sys.platform == "darwin" else r * 1024
+    except (ImportError, OSError):
         return 0
 
 
