@@ -7,12 +7,13 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
+from takefit.engine.cache import request_key
 from takefit.engine.errors import AssetError, TakefitError
 from takefit.engine.frontend import Lexicon
+from takefit.engine.request import RenderRequest
 
-from takefit.engine.cache import request_key
 from .paths import PathEscapeError, safe_output
-from .protocol import PRIORITIES, ProtocolError, error_doc, to_render_request
+from .protocol import PRIORITIES, ProtocolError, error_doc
 from .runner import dictionary_hash
 from .scheduler import PRIORITY_NAMES, Job, spec_hash
 
@@ -97,7 +98,7 @@ def checked_job(d: Daemon, item: dict, jid: str, h: str, priority: int, batch: s
     where = {} if index is None else {"index": index}
     spec = item["request"]
     try:
-        req = to_render_request(spec)            # RenderRequest checks itself
+        req = RenderRequest.from_wire(spec)      # it checks itself
         voice = spec["voice"]
         if d.voice_names is not None and voice not in ("auto", "") and voice not in d.voice_names:
             d.runner.engine.voice_bank.check(voice)          # raises UnknownVoiceError with hints

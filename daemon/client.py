@@ -30,7 +30,7 @@ from typing import Any, Callable
 import zmq
 
 from takefit.engine.emotion import Emotion
-from takefit.engine.request import DEFAULT_LEAD, DEFAULT_TAIL, RenderRequest, parse_target
+from takefit.engine.request import RenderRequest, parse_target
 from takefit.engine.target import parse_rate
 from takefit.engine.errors import InputError, TakefitError
 
@@ -91,25 +91,29 @@ class RenderResult:
         return data, rate
 
 
-def make_request(text, *, voice: str = "auto", language: str = "auto", target=None, sample_rate: int = 48000,
-                 pre_roll: float = 0.0, method: str = "auto", loudness: float | None = -23.0, speed: float = 1.0,
-                 natural_range=(0.7, 1.4), dictionary: str | None = None, emotion=None,
-                 lead: float = DEFAULT_LEAD, tail: float = DEFAULT_TAIL, frame_rate=None) -> dict:
+def make_request(text, *, target=None, emotion=None, frame_rate=None, natural_range=None,
+                 dictionary: str | None = None, **fields: Any) -> dict:
     """The protocol's request map (RenderRequest's wire form, checked here before it travels); `text`
-    may also be an engine RenderRequest. `emotion`: an engine Emotion, its wire map, or the string
-    form ("angry 0.7"). `target`: a Target, seconds, or the CLI syntax."""
+    may also be an engine RenderRequest. Other fields are RenderRequest's (voice, language, sample_rate,
+    pre_roll, method, loudness, speed, lead, tail), with its defaults. `emotion`: an engine Emotion, its
+    wire map, or the string form ("angry 0.7"). `target`: a Target, seconds, or the CLI syntax."""
     if not isinstance(text, RenderRequest):
-        text = RenderRequest(text, voice=voice, language=language, target=parse_target(normalise_target(target)),
-                             sample_rate=int(sample_rate), pre_roll=float(pre_roll), method=method,
-                             loudness=None if loudness is None else float(loudness), speed=float(speed),
-                             natural_range=tuple(float(x) for x in natural_range),
+        for name, kind in NUMERIC_FIELDS.items():
+            if fields.get(name) is not None:
+                fields[name] = kind(fields[name])
+        if natural_range is not None:
+            fields["natural_range"] = tuple(float(x) for x in natural_range)
+        text = RenderRequest(text, target=parse_target(normalise_target(target)),
                              emotion=None if emotion is None else Emotion.from_json(emotion),
-                             lead=float(lead), tail=float(tail),
-                             frame_rate=None if frame_rate is None else parse_rate(frame_rate))
+                             frame_rate=None if frame_rate is None else parse_rate(frame_rate), **fields)
     doc = text.to_wire()
     if dictionary:
         doc["dictionary"] = dictionary
     return doc
+
+
+NUMERIC_FIELDS = {"sample_rate": int, "pre_roll": float, "loudness": float, "speed": float, "lead": float,
+                  "tail": float}
 
 
 def new_job_id() -> str:

@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 
 import zmq
 
-from takefit.engine.errors import InputError
-
 from takefit.engine.cache import DEFAULT_MAX_BYTES
+from takefit.engine.errors import InputError
 
 DEFAULT_PORT = 47321
 DEFAULT_BIND = f"tcp://127.0.0.1:{DEFAULT_PORT}"

@@ -20,7 +20,7 @@ import msgpack
 from takefit.engine.emotion import Emotion
 from takefit.engine.errors import FitError, InputError, TakefitError
 from takefit.engine.request import (FIT_METHODS, LANGUAGES, MAX_HANDLE_SECONDS, MAX_PRE_ROLL, MAX_TEXT_CHARS,
-                                    SAMPLE_RATES, SPEED_RANGE, WIRE_DEFAULTS, RenderRequest, target_string)
+                                    SAMPLE_RATES, SPEED_RANGE, WIRE_DEFAULTS, target_string)
 from takefit.engine.target import Target
 
 PROTOCOL = 1
@@ -368,11 +368,6 @@ def validate(msg: Any) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- requests
-def to_render_request(spec: dict):
-    """A checked request map → the engine's RenderRequest (which checks itself; InputError names what is wrong)."""
-    return RenderRequest.from_wire(spec)
-
-
 def normalise_target(value) -> str:
     """Accept a Target, a number of seconds, or the CLI syntax; return the exact wire string."""
     if value is None:

@@ -23,10 +23,10 @@ from collections import OrderedDict
 from pathlib import Path
 
 from takefit.engine import ENGINE_ID
+from takefit.engine.cache import TakeCache, take_metadata
 from takefit.engine.errors import TakefitError
 from takefit.engine.frontend import Lexicon
 
-from takefit.engine.cache import TakeCache, take_metadata
 from .config import Config
 from .events import Events, EventSender
 from .journal import Journal

@@ -25,17 +25,18 @@ from pathlib import Path
 import zmq
 
 from takefit.engine import ENGINE_ID, __version__
+from takefit.engine.cache import TakeCache
 from takefit.engine.errors import TakefitError
+from takefit.engine.request import RenderRequest
 
 from . import control
-from takefit.engine.cache import TakeCache
 from .config import Config, add_arguments, check_config, config_from_args
 from .events import Events
 from .frontend import FrontEnd, Incoming
 from .journal import Journal
 from .operations import HANDLERS
 from .paths import Dirs, PathEscapeError
-from .protocol import PROTOCOL, ProtocolError, error_doc, to_render_request
+from .protocol import PROTOCOL, ProtocolError, error_doc
 from .runner import Runner
 from .scheduler import Job
 from .streams import Streams
@@ -156,7 +157,7 @@ class Daemon:
         self._seq = self.journal.next_seq()
         for row in queued:
             try:
-                request = to_render_request(row["spec"])
+                request = RenderRequest.from_wire(row["spec"])
             except TakefitError as e:                # accepted by an older version that checked less
                 self.journal.finish(row["id"], "failed", error=error_doc(e))
                 continue

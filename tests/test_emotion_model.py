@@ -59,7 +59,7 @@ def test_wire_form_round_trips(doc):
     e = Emotion.from_json(doc)
     assert Emotion.from_json(e.to_json()) == e
     assert protocol.validate({"op": "render", "request": {"text": "hi", "emotion": doc}})
-    assert protocol.to_render_request(protocol.validate(
+    assert RenderRequest.from_wire(protocol.validate(
         {"op": "render", "request": {"text": "hi", "emotion": doc}})["request"]).emotion == e
 
 

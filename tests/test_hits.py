@@ -65,12 +65,12 @@ def test_handles_from_tags_and_cast(tmp_path):
 
 
 def test_handles_travel_the_daemon_protocol():
-    from takefit.daemon.protocol import OPS, to_render_request
+    from takefit.daemon.protocol import OPS
     from takefit.engine import RenderRequest, Target
 
     req = RenderRequest("Hi {@12f}there.", target=Target.parse("2s"), lead=0.1, tail=0.2, frame_rate=Fraction(25))
     msg = OPS["render"]({"op": "render", "request": req.to_wire()}, "message")
-    back = to_render_request(msg["request"])
+    back = RenderRequest.from_wire(msg["request"])
     assert (back.lead, back.tail, back.frame_rate) == (0.1, 0.2, Fraction(25)) and back == req
-    default = to_render_request(OPS["render"]({"op": "render", "request": {"text": "Hi"}}, "message")["request"])
+    default = RenderRequest.from_wire(OPS["render"]({"op": "render", "request": {"text": "Hi"}}, "message")["request"])
     assert (default.lead, default.tail) == (0.0, 0.04)
