@@ -12,7 +12,7 @@ keys (CurveZMQ), paths (state dirs, output-name checks).
 from __future__ import annotations
 
 _EXPORTS = {
-    "Client": "client", "RenderResult": "client", "DaemonBusy": "errors", "JobCanceledError": "errors",
+    "Client": "client", "DaemonBusy": "errors", "JobCanceledError": "errors",
     "Unauthorized": "errors", "BadPathError": "errors", "make_request": "client",
     "DaemonError": "control", "DaemonUnavailable": "control", "AlreadyRunning": "control",
     "Dirs": "paths", "PROTOCOL": "protocol",

@@ -3,7 +3,7 @@
     from takefit.daemon import Client
     with Client(autostart=True) as c:
         r = c.render("Hello there.", target="2.5s", progress=lambda f, m: print(f"{f:4.0%} {m}"))
-        print(r.path, r.samples, r.ratio)
+        print(r.wav, r.samples, r.ratio)       # an engine Take; wav: the file the daemon wrote
 
 Reliability (the ZeroMQ guide's lazy pirate, plus heartbeats):
   * every request is idempotent — job ids are chosen here, so re-sending a render after a timeout
@@ -31,6 +31,7 @@ import zmq
 
 from takefit.engine.emotion import Emotion
 from takefit.engine.request import RenderRequest, parse_target
+from takefit.engine.take import Take
 from takefit.engine.target import parse_rate
 from takefit.engine.errors import InputError, TakefitError
 
@@ -45,50 +46,16 @@ ENV_SERVER_KEY = "TAKEFIT_DAEMON_SERVER_KEY"
 ENV_CLIENT_KEY = "TAKEFIT_DAEMON_CLIENT_KEY"
 
 
-@dataclass
-class RenderResult:
-    """One finished take, as the daemon reports it."""
-
-    job: str
-    path: str                       # the WAV, inside the daemon's output root
-    samples: int
-    sample_rate: int
-    seconds: float
-    natural_seconds: float
-    ratio: float
-    method: str
-    voice: str
-    text: str
-    warnings: list[str]
-    timings: dict[str, float]
-    cached: bool
-    key: str = ""
-    output: str = ""                # the name relative to the output root
-    audio: bytes | None = None      # the WAV file's bytes, when asked for inline
-    phonemes: list[dict] | None = None
-    daemon_timings: dict[str, float] = field(default_factory=dict)
-    speech_start: float = 0.0       # seconds from the take's start to the first sound
-    speech_end: float = 0.0         # ... to the end of the last sound
-    pins: list[dict] = field(default_factory=list)   # hit points: {word, asked, placed}
-    extra: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_doc(cls, doc: dict) -> "RenderResult":
-        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
-        kw = {k: v for k, v in doc.items() if k in known}
-        return cls(**kw, extra={k: v for k, v in doc.items() if k not in known})
-
-    def wav_bytes(self) -> bytes:
-        return self.audio if self.audio is not None else Path(self.path).read_bytes()
-
-    def read(self):
-        """(float32 samples, rate) — needs soundfile, like the engine."""
-        import io
-
-        import soundfile as sf
-
-        data, rate = sf.read(io.BytesIO(self.wav_bytes()), dtype="float32", always_2d=False)
-        return data, rate
+def take_from_result(doc: dict) -> Take:
+    """A job's result (docs/protocol.md, "The result") as the engine's Take: its sound is the WAV's bytes
+    when they came inline, else the file the daemon wrote; the daemon's own timings join the engine's."""
+    wav = doc.get("audio") if isinstance(doc.get("audio"), bytes) else Path(doc["path"])
+    take = Take.from_wire(doc, wav=wav, key=doc.get("key", ""), cached=bool(doc.get("cached")), job=doc["job"])
+    for name, seconds in (doc.get("daemon_timings") or {}).items():
+        take.timings[f"daemon_{name}"] = seconds
+    if doc.get("inline_error"):
+        take.warnings.append(f"not sent inline: {doc['inline_error']}")
+    return take
 
 
 def make_request(text, *, target=None, emotion=None, frame_rate=None, natural_range=None,
@@ -153,7 +120,7 @@ class _Stream:
                 self.progress(job, doc.get("fraction", 0.0), doc.get("message", ""))
         elif kind in ("result", "error") and job in self.pending:
             self.pending.discard(job)
-            self.results[job] = RenderResult.from_doc(doc["result"]) if kind == "result" else remote_error(doc)
+            self.results[job] = take_from_result(doc["result"]) if kind == "result" else remote_error(doc)
             if self.on_result is not None:
                 self.on_result(job, self.results[job])
         elif kind == "error" and job is None:
@@ -465,7 +432,7 @@ class Client:
     def render(self, text, *, output: str | None = None, inline: bool = False, phonemes: bool = False,
                priority: str = "normal", job: str | None = None,
                progress: Callable[[float, str], None] | None = None, timeout: float | None = None,
-               **request: Any) -> RenderResult:
+               **request: Any) -> Take:
         """Render one take and wait for it. `request` takes make_request's fields (voice, target, …)."""
         req = make_request(text, **request)
         jid = job or new_job_id()
@@ -480,7 +447,7 @@ class Client:
     def render_batch(self, items: list, *, priority: str = "low", batch: str | None = None, inline: bool = False,
                      phonemes: bool = False, progress: Callable[[str, float, str], None] | None = None,
                      on_result: Callable[[str, Any], None] | None = None,
-                     timeout: float | None = None) -> list[RenderResult | TakefitError]:
+                     timeout: float | None = None) -> list[Take | TakefitError]:
         """Render many takes (one journaled batch); returns results/errors in item order.
 
         items: dicts of make_request fields (+ optional "output", "job"), or engine RenderRequests."""
@@ -505,7 +472,7 @@ class Client:
     def wait(self, jobs, *, inline: bool = False, phonemes: bool = False,
              progress: Callable[[str, float, str], None] | None = None,
              on_result: Callable[[str, Any], None] | None = None,
-             timeout: float | None = None) -> dict[str, RenderResult | TakefitError]:
+             timeout: float | None = None) -> dict[str, Take | TakefitError]:
         """Wait for jobs accepted earlier (by anyone, before or after a daemon restart)."""
         ids = [jobs] if isinstance(jobs, str) else list(jobs)
         msg = {"op": "watch", "jobs": ids, "inline": inline, "phonemes": phonemes, "progress": progress is not None}

@@ -23,7 +23,8 @@ from collections import OrderedDict
 from pathlib import Path
 
 from takefit.engine import ENGINE_ID
-from takefit.engine.cache import TakeCache, take_metadata
+from takefit.engine.cache import TakeCache
+from takefit.engine.take import Take
 from takefit.engine.errors import TakefitError
 from takefit.engine.frontend import Lexicon
 
@@ -156,30 +157,27 @@ class Runner:
 
     def _render_and_deliver(self, job: Job, out: EventSender, fast: bool) -> dict:
         started = time.time()
-        hit = self.cache.lookup(job.key)
-        take = None
-        if hit is None:
+        take = self.cache.lookup(job.key)
+        if take is None:
             if fast:
                 raise TakeVanished()                 # evicted since it was accepted
             self.journal.mark_running(job.id)
             out.emit("running", job=job.id)
             take = self._render(job, out)
-            wav = self.cache.put(job.key, take, comment=WAV_COMMENT.format(voice=take.voice), title=take.text[:200])
-            meta = take_metadata(take)
+            take.wav = self.cache.put(job.key, take, comment=WAV_COMMENT.format(voice=take.voice),
+                                      title=take.text[:200])
             if job.cancel.is_set():
                 raise JobCanceled()                  # finished anyway: kept in the cache, result dropped
-        else:
-            meta, wav = hit
         try:
-            path = self.deliver(job, wav, take)
+            path = self.deliver(job, take)
         except FileNotFoundError:
-            if take is None:                         # the cached file went between lookup and copy
+            if take.cached:                          # the cached file went between lookup and copy
                 raise TakeVanished() from None
             raise
         now = time.time()
-        return {"job": job.id, "path": str(path), "output": job.output_name, **result_fields(meta),
+        return {**take.to_wire(), "job": job.id, "path": str(path), "output": job.output_name,
                 "daemon_timings": {"queued": started - job.created, "total": now - job.created},
-                "cached": take is None, "key": job.key, "bytes": path.stat().st_size}
+                "cached": take.cached, "key": job.key, "bytes": path.stat().st_size}
 
     def _render(self, job: Job, out: EventSender):
         last = [-1.0]
@@ -193,7 +191,7 @@ class Runner:
 
         return self.engine_for(job.spec.get("dictionary")).render(job.request, progress=progress)
 
-    def deliver(self, job: Job, wav: Path, take) -> Path:
+    def deliver(self, job: Job, take: Take) -> Path:
         """Copy the take into the output root (atomically; re-checking containment after mkdir)."""
         target = safe_output(self.output_root, job.output_name)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -202,9 +200,9 @@ class Runner:
         os.close(fd)
         try:
             try:
-                shutil.copyfile(wav, tmp)
+                shutil.copyfile(take.wav, tmp)
             except FileNotFoundError:
-                if take is None:
+                if take.audio is None:
                     raise
                 from takefit.engine.audio import write_wav   # the cache lost it under us: write it again
 
@@ -276,13 +274,3 @@ class Runner:
 
 def canceled(message: str) -> dict:
     return {"code": "canceled", "message": message, "details": {}}
-
-
-def result_fields(meta: dict) -> dict:
-    """A stored take's metadata → the fields of a job's result (docs/protocol.md, `result`)."""
-    return {"samples": int(meta["samples"]), "sample_rate": int(meta["sample_rate"]),
-            "seconds": meta["samples"] / meta["sample_rate"], "natural_seconds": meta["natural_seconds"],
-            "ratio": meta["ratio"], "method": meta["method"], "voice": meta["voice"], "text": meta["text"],
-            "warnings": list(meta["warnings"]), "timings": dict(meta.get("timings", {})),
-            "phonemes": meta.get("phonemes", []), "speech_start": meta.get("speech_start", 0.0),
-            "speech_end": meta.get("speech_end", 0.0), "pins": list(meta.get("pins", []))}

@@ -7,7 +7,8 @@ The model-facing names (Engine, Lexicon) load on first use, so light users of th
 package (errors, targets, requests: the daemon client, the CLI's argument parsing) stay fast.
 """
 from .errors import AssetError, FitError, InputError, OutputError, TakefitError, UnknownVoiceError
-from .request import AUTO_METHOD, FIT_METHODS, PhonemeDuration, RenderRequest, Take
+from .request import AUTO_METHOD, FIT_METHODS, RenderRequest
+from .take import PhonemeDuration, Take
 from .target import Target, parse_rate
 
 __version__ = "0.1.0"

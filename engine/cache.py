@@ -13,7 +13,6 @@ import json
 import os
 import tempfile
 import threading
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,8 @@ import soundfile as sf
 from . import ENGINE_ID, RENDER_REVISION, __version__
 from .kokoro.forms import decoder_form
 from .profiles import NAME_RE, ProfileStore
-from .request import PhonemeDuration, PinResult, RenderRequest, Take
+from .request import RenderRequest
+from .take import Take
 
 DEFAULT_MAX_BYTES = 2 * 1024 ** 3
 
@@ -62,14 +62,6 @@ def request_key(req: RenderRequest, extra: dict | None = None) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-def take_metadata(take: Take) -> dict:
-    return {"sample_rate": take.sample_rate, "samples": take.samples, "natural_seconds": take.natural_seconds,
-            "ratio": take.ratio, "method": take.method, "voice": take.voice, "text": take.text,
-            "warnings": list(take.warnings), "phonemes": [asdict(p) for p in take.phonemes],
-            "timings": dict(take.timings), "speech_start": take.speech_start, "speech_end": take.speech_end,
-            "pins": [p.to_json() for p in take.pins]}
-
-
 class TakeCache:
     def __init__(self, root: str | Path, max_bytes: int = DEFAULT_MAX_BYTES):
         self.root = Path(root)
@@ -96,31 +88,26 @@ class TakeCache:
             return wav
         return None
 
-    def get(self, key: str) -> tuple[Take, Path] | None:
+    def get(self, key: str) -> Take | None:
+        """The cached take with its samples read, or None."""
+        take = self.lookup(key)
+        if take is None:
+            return None
+        try:
+            take.load()
+        except (OSError, ValueError, RuntimeError):
+            return None
+        return take
+
+    def lookup(self, key: str) -> Take | None:
+        """The cached take without decoding its audio (`wav` is the file; touched as recently used)."""
         wav = self.wav_path(key)
         if wav is None:
             return None
         try:
             meta = json.loads(wav.with_suffix(".json").read_text("utf-8"))
-            audio, rate = sf.read(wav, dtype="float32", always_2d=False)
-        except (OSError, ValueError, RuntimeError):
-            return None
-        take = Take(audio=np.asarray(audio, np.float32), sample_rate=rate,
-                    natural_seconds=meta["natural_seconds"], ratio=meta["ratio"], method=meta["method"],
-                    voice=meta["voice"], phonemes=[PhonemeDuration(**p) for p in meta["phonemes"]],
-                    warnings=list(meta["warnings"]), text=meta.get("text", ""), timings=meta.get("timings", {}),
-                    speech_start=meta.get("speech_start", 0.0), speech_end=meta.get("speech_end", 0.0),
-                    pins=[PinResult(**p) for p in meta.get("pins", [])])
-        return take, wav
-
-    def lookup(self, key: str) -> tuple[dict, Path] | None:
-        """The cached take's metadata and WAV path without decoding the audio (touched as recently used)."""
-        wav = self.wav_path(key)
-        if wav is None:
-            return None
-        try:
-            return json.loads(wav.with_suffix(".json").read_text("utf-8")), wav
-        except (OSError, ValueError):
+            return Take.from_wire(meta, wav=wav, key=key, cached=True)
+        except (OSError, ValueError, KeyError, TypeError):
             return None
 
     def put(self, key: str, take: Take, comment: str = "", title: str = "") -> Path:
@@ -143,7 +130,7 @@ class TakeCache:
                     f.software = "takefit"
                 f.write(np.clip(take.audio, -1.0, 1.0))
             os.replace(tmp, wav)
-            tmpm.write_text(json.dumps(take_metadata(take), ensure_ascii=False), "utf-8")
+            tmpm.write_text(json.dumps(take.to_wire(), ensure_ascii=False), "utf-8")
             os.replace(tmpm, meta)
         finally:
             Path(tmp).unlink(missing_ok=True)

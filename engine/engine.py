@@ -26,7 +26,8 @@ from .speech import onset_after, speech_span
 from .kokoro import SAMPLE_RATE, KokoroModel, VoiceBank, VoiceInfo
 from .kokoro.voices import DEFAULT_VOICE, describe
 from .target import Target
-from .request import AUTO_METHOD, DEFAULT_LEAD, DEFAULT_TAIL, MAX_TEXT_CHARS, PhonemeDuration, PinResult, RenderRequest, Take
+from .request import AUTO_METHOD, DEFAULT_LEAD, DEFAULT_TAIL, MAX_TEXT_CHARS, RenderRequest
+from .take import PhonemeDuration, PinResult, Take
 
 # Beyond these the result is no longer speech an editor can use; the error names what would fit.
 # Ratios are on speech: the file-based 3.0 of old, with a natural take's 0.3-0.9 s of silence in it,

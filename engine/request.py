@@ -1,11 +1,9 @@
-"""The engine's request and result types ("take")."""
+"""The engine's request: what to say, in which voice and emotion, into which slot (its wire form too)."""
 from __future__ import annotations
 
 import math
 from dataclasses import MISSING, dataclass, field, fields
 from fractions import Fraction
-
-import numpy as np
 
 from .emotion import Emotion
 from .errors import InputError
@@ -130,44 +128,3 @@ WIRE_DEFAULTS = {f.name: f.default for f in fields(RenderRequest) if f.default i
 WIRE_DEFAULTS.update(target="natural", natural_range=list(WIRE_DEFAULTS["natural_range"]))
 
 
-@dataclass(frozen=True)
-class PhonemeDuration:
-    phoneme: str
-    start: float     # seconds from the start of the take
-    duration: float  # seconds
-
-
-@dataclass(frozen=True)
-class PinResult:
-    word: str
-    asked: float     # seconds from the take's start (pre-roll included), as the pin said
-    placed: float    # where the word's sound was put
-
-    def to_json(self) -> dict:
-        return {"word": self.word, "asked": round(self.asked, 6), "placed": round(self.placed, 6)}
-
-
-@dataclass
-class Take:
-    audio: np.ndarray              # float32 mono, [-1, 1]
-    sample_rate: int
-    natural_seconds: float         # the line read at its own pace (before fitting)
-    ratio: float                   # achieved length / natural length
-    method: str                    # the fitting method actually used
-    voice: str
-    phonemes: list[PhonemeDuration]
-    warnings: list[str]
-    text: str = ""
-    timings: dict[str, float] = field(default_factory=dict)
-    emotion: dict | None = None    # the emotion as rendered: resolved vector, source, delivery
-    speech_start: float = 0.0      # seconds from the take's start to the first sound (measured)
-    speech_end: float = 0.0        # ... to the end of the last sound (before the tail handle)
-    pins: list[PinResult] = field(default_factory=list)  # hit points: where each pinned word was put
-
-    @property
-    def seconds(self) -> float:
-        return len(self.audio) / self.sample_rate
-
-    @property
-    def samples(self) -> int:
-        return len(self.audio)

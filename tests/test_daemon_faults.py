@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import msgpack
 import pytest
@@ -51,7 +50,7 @@ def test_client_killed_mid_job_leaves_daemon_and_job_intact(daemon):
             child.kill()
     with daemon.client() as c:
         res = c.wait([job])[job]                # the job finishes; anyone can fetch it
-        assert res.samples == n and Path(res.path).is_file()
+        assert res.samples == n and res.wav.is_file()
         # the dead client's progress stream is dropped (ROUTER send fails, or heartbeats lapse)
         deadline = time.monotonic() + 10 * 3 * HB_MS / 1000
         while c.health()["peers"] > 0 and time.monotonic() < deadline:
@@ -93,7 +92,7 @@ def test_daemon_sigkilled_with_queued_jobs_resumes_them(tmp_path):
         with d.client() as c:
             for (t_, n), j in zip(cues, ids):
                 r = waiter_out[j]
-                assert r.samples == n and sf.info(r.path).frames == n
+                assert r.samples == n and sf.info(r.wav).frames == n
                 st_ = c.job(j)
                 assert st_["state"] == "done"
             attempts = [c.job(j)["attempts"] for j in ids]

@@ -14,7 +14,8 @@ import soundfile as sf
 
 from test_daemon_support import SESSION_MAX_QUEUE, Raw, client, daemon, fresh, unique  # noqa: F401 (fixtures)
 
-from takefit.daemon.client import DaemonBusy, JobCanceledError, RenderResult
+from takefit.daemon.client import DaemonBusy, JobCanceledError
+from takefit.engine.take import Take
 from takefit.daemon.control import DaemonError
 from takefit.daemon.protocol import ERROR_CODES, PROTOCOL, SIGNATURE, pack
 from takefit.engine.errors import FitError, InputError, UnknownVoiceError
@@ -56,15 +57,15 @@ def test_render_streams_progress_and_writes_exact_take(client, daemon):
     target, n = fresh(1.2)
     r = client.render("Hello there.", target=target, progress=lambda f, m: events.append((f, m)),
                       output=f"ops/{unique('hello-')}.wav", phonemes=True)
-    assert isinstance(r, RenderResult) and not r.cached
+    assert isinstance(r, Take) and not r.cached and r.job
     assert r.samples == n and r.sample_rate == 48000 and abs(r.seconds - n / 48000) < 1e-12
     assert events and events[0] == (0.0, "started") and events[-1][0] == 1.0
     assert [f for f, _ in events] == sorted(f for f, _ in events)
-    path = Path(r.path)
+    path = r.wav
     assert path.is_file() and daemon.output_root() in path.parents
     info = sf.info(str(path))
     assert info.frames == r.samples and info.samplerate == 48000 and info.subtype == "PCM_24"
-    assert r.phonemes and r.phonemes[0]["start"] == 0.0
+    assert r.phonemes and r.phonemes[0].start == 0.0
     assert {"frontend", "render", "total"} <= set(r.timings) and r.natural_seconds > 0
 
 
@@ -75,11 +76,11 @@ def test_cache_hit_returns_identical_bytes_at_once(client):
     second = client.render(text, target=target, inline=True, method="stretch")
     elapsed = time.perf_counter() - t0
     assert not first.cached and second.cached and second.job != first.job
-    assert second.audio == first.audio == Path(first.path).read_bytes() == Path(second.path).read_bytes()
+    delivered = [Path(client.job(t.job)["result"]["path"]).read_bytes() for t in (first, second)]
+    assert second.wav == first.wav == delivered[0] == delivered[1]
     assert second.samples == first.samples and second.ratio == first.ratio
     assert elapsed < max(0.5, first.timings["total"] / 2)
-    data, rate = second.read()
-    assert len(data) == second.samples and rate == 48000
+    assert len(second.load()) == second.samples and second.sample_rate == 48000
     # a different request (here: the voice) is not a hit
     third = client.render(text, target=target, voice="am_adam", method="stretch")
     assert not third.cached
@@ -127,7 +128,7 @@ def test_batch_streams_per_job_results_and_job_status(client):
     seen = []
     out = client.render_batch(items, progress=lambda j, f, m: None, on_result=lambda j, r: seen.append(j))
     assert out[0].samples == n1 and out[1].samples == n2
-    assert out[1].output == f"batch/{tag}/two.wav" and out[1].path.endswith("two.wav")
+    assert out[1].wav.as_posix().endswith(f"batch/{tag}/two.wav")
     assert isinstance(out[2], FitError) and out[2].code == "impossible_fit"
     assert len(seen) == 3 and len(set(seen)) == 3
     st = client.job(out[0].job, inline=True)
@@ -145,7 +146,7 @@ def test_submit_now_fetch_later(client, daemon):
     with daemon.client() as other:          # any client may wait for it, or fetch it when done
         res = other.wait([jid])[jid]
     assert res.samples == n
-    assert client.job(jid)["result"]["path"] == res.path
+    assert Path(client.job(jid)["result"]["path"]) == res.wav
 
 
 def test_job_ids_make_retries_idempotent(client):
@@ -153,7 +154,7 @@ def test_job_ids_make_retries_idempotent(client):
     target, _ = fresh(0.8)
     a = client.render("Same job.", target=target, job=jid)
     b = client.render("Same job.", target=target, job=jid)     # a lazy-pirate resend: same job, no new render
-    assert a.job == b.job == jid and a.path == b.path
+    assert a.job == b.job == jid and a.wav == b.wav
     with pytest.raises(DaemonError) as e:
         client.render("Other text.", target=target, job=jid)
     assert e.value.code == "conflict"

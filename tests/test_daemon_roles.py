@@ -21,7 +21,8 @@ from takefit.daemon.protocol import SIGNATURE, pack
 from takefit.daemon.runner import Runner
 from takefit.daemon.scheduler import Job, spec_hash
 from takefit.daemon.streams import Streams
-from takefit.engine.request import RenderRequest, Take
+from takefit.engine.request import RenderRequest
+from takefit.engine.take import Take
 
 DAEMON = Path(__file__).resolve().parents[1] / "daemon"
 

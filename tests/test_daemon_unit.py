@@ -335,7 +335,7 @@ def test_take_cache_lookup_lru_bound_and_clear(tmp_path):
 
     from takefit.engine.cache import TakeCache, request_key
     from takefit.engine import RenderRequest, Target
-    from takefit.engine.request import Take
+    from takefit.engine.take import Take
 
     def take(n):
         return Take(audio=np.full(n, 0.1, np.float32), sample_rate=48000, natural_seconds=1.0, ratio=1.0,
@@ -346,14 +346,16 @@ def test_take_cache_lookup_lru_bound_and_clear(tmp_path):
     one = TakeCache(tmp_path, max_bytes=10 ** 9).put(keys[0], take(48000), comment="synthetic speech")
     entry = one.stat().st_size + one.with_suffix(".json").stat().st_size
     cache = TakeCache(tmp_path, max_bytes=int(entry * 2.5))            # room for two
-    meta, wav = cache.lookup(keys[0])
-    assert meta["samples"] == 48000 and wav == one and sf.info(str(wav)).frames == 48000
+    hit = cache.lookup(keys[0])
+    wav = hit.wav
+    assert hit.samples == 48000 and hit.audio is None and hit.cached and hit.key == keys[0]
+    assert wav == one and sf.info(str(wav)).frames == 48000
     assert "synthetic speech" in (sf.SoundFile(str(wav)).comment or "")
     os.utime(one, (1, 1))                                            # make it the least recently used
     cache.put(keys[1], take(48000))
     cache.put(keys[2], take(48000))
     assert cache.lookup(keys[0]) is None and cache.lookup(keys[1]) and cache.lookup(keys[2])
     assert cache.approx_size() == cache.size() <= cache.max_bytes
-    got, path = cache.get(keys[2])
-    assert got.samples == 48000 and abs(float(got.audio[100]) - 0.1) < 1e-4
+    got = cache.get(keys[2])
+    assert got.cached and got.samples == 48000 and abs(float(got.audio[100]) - 0.1) < 1e-4
     assert cache.clear() == 2 and cache.approx_size() == 0 and cache.get(keys[1]) is None

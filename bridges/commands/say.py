@@ -274,7 +274,7 @@ def say_via_daemon(args, text: str, target, loudness, out: Path | None) -> int:
         if emotion is not None:
             request["emotion"] = emotion
         result = _render_with_bar(client, text, request, quiet=args.json)
-    _write_atomic(out, result.audio)
+    _write_atomic(out, result.wav if isinstance(result.wav, bytes) else None)
     print_take(out, result, as_json=args.json, extra={"daemon": {"job": result.job, "cached": result.cached}},
                note=" (cached)" if result.cached else "")
     return 0

@@ -25,6 +25,7 @@ import opentimelineio as otio
 from takefit.engine.emotion.spec import reference_stat
 from takefit.engine.errors import FitError, InputError, OutputError
 from takefit.engine.request import RenderRequest
+from takefit.engine.take import Take
 from takefit.engine.target import Target
 from takefit.otio_adapters import audio_edl, cast as castfile, formats, limits, place, rates, srt
 from takefit.otio_adapters.cue import Cue
@@ -211,7 +212,7 @@ class Rendering:
     cue: Cue
     res: CueResult
     started: float                         # perf_counter when its rendering began
-    r: object | None = None                # the Rendered take; None when the cue failed or was skipped
+    r: Take | None = None                  # None when the cue failed or was skipped
     padded: bool = False                   # a slot far longer than the line: natural pace + silence
     natural_fit: tuple[int, int] | None = None   # (frames, samples) of a take kept at its natural pace
 
@@ -278,7 +279,8 @@ def file_take(rendering: Rendering, folder: TakeFolder) -> tuple[CueResult, plac
         res.warnings.append(f"point marker: no slot length, so the take keeps its natural length "
                             f"({frames} frames)")
     res.ratio = r.ratio
-    res.speech_start, res.speech_end, res.pins = r.speech_start, r.speech_end, list(r.pins)
+    res.speech_start, res.speech_end = r.speech_start, r.speech_end
+    res.pins = [p.to_json() for p in r.pins]
     key = r.key + (f":pad{samples}" if samples != r.samples else "")
     path, number, exists = folder.path_for(cue.id, cue.character, key)
     if not exists:

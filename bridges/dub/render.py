@@ -7,18 +7,14 @@ against a warm daemon.
 from __future__ import annotations
 
 import difflib
-import io
 import os
 import queue
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
-import numpy as np
-import soundfile as sf
 from platformdirs import user_cache_dir
 
 from takefit.daemon.client import new_job_id
@@ -26,7 +22,8 @@ from takefit.daemon.connect import connect
 from takefit.daemon.control import DaemonError
 from takefit.engine.cache import TakeCache, request_key
 from takefit.engine.errors import InputError, TakefitError, UnknownVoiceError
-from takefit.engine.request import RenderRequest, Take
+from takefit.engine.request import RenderRequest
+from takefit.engine.take import Take
 
 Progress = Callable[[float, str], None]
 # A daemon's refusal of one request for its own content (a field out of range, a path it cannot use):
@@ -35,40 +32,9 @@ Progress = Callable[[float, str], None]
 REQUEST_REFUSALS = ("bad_message",)
 
 
-@dataclass
-class Rendered:
-    """One rendered take: audio in memory and/or a WAV holding exactly it, plus what the engine said."""
-    sample_rate: int
-    samples: int
-    natural_seconds: float
-    ratio: float
-    method: str
-    voice: str
-    warnings: list[str] = field(default_factory=list)
-    audio: np.ndarray | None = None   # float32 mono
-    wav: Path | None = None           # e.g. the cache entry; the daemon may hand back only this
-    cached: bool = False
-    engine_seconds: float = 0.0       # time the engine spent on it in this run (0 for a cache hit)
-    key: str = ""                     # the content key (TakeCache.request_key)
-    speech_start: float = 0.0         # seconds from the take's start to the first sound
-    speech_end: float = 0.0           # ... to the end of the last sound
-    pins: list[dict] = field(default_factory=list)   # hit points: {word, asked, placed}
-
-    def load(self) -> np.ndarray:
-        if self.audio is None:
-            self.audio = np.asarray(sf.read(self.wav, dtype="float32", always_2d=False)[0], np.float32)
-        return self.audio
-
-    @staticmethod
-    def from_take(take: Take, wav: Path | None, cached: bool, engine_seconds: float, key: str) -> "Rendered":
-        return Rendered(take.sample_rate, take.samples, take.natural_seconds, take.ratio, take.method, take.voice,
-                        list(take.warnings), take.audio, wav, cached, engine_seconds, key, take.speech_start,
-                        take.speech_end, [p.to_json() for p in take.pins])
-
-
 class Renderer(Protocol):
     """Renders takes. `render` raises the engine's errors (InputError, FitError …) unchanged."""
-    def render(self, request: RenderRequest, progress: Progress | None = None) -> Rendered: ...
+    def render(self, request: RenderRequest, progress: Progress | None = None) -> Take: ...
 
     def check_voice(self, name: str) -> str:
         """The voice name if it exists; raises UnknownVoiceError naming close matches."""
@@ -117,15 +83,14 @@ class InProcessRenderer:
                 self.engine_load_seconds = time.perf_counter() - t0
             return self._engine
 
-    def render(self, request: RenderRequest, progress: Progress | None = None) -> Rendered:
+    def render(self, request: RenderRequest, progress: Progress | None = None) -> Take:
         key = request_key(request, self.cache_extra)
         if self.cache is None:
             return self._render(request, key, progress)
         with self._one_at_a_time(key):    # the same line twice in flight: the second is a cache hit
             hit = self.cache.get(key)
             if hit is not None:
-                take, wav = hit
-                return Rendered.from_take(take, wav, True, 0.0, key)
+                return hit
             return self._render(request, key, progress)
 
     @contextmanager
@@ -144,13 +109,13 @@ class InProcessRenderer:
                 else:
                     self._keys[key] = (lock, users - 1)
 
-    def _render(self, request: RenderRequest, key: str, progress: Progress | None) -> Rendered:
+    def _render(self, request: RenderRequest, key: str, progress: Progress | None) -> Take:
         engine = self.engine
-        t0 = time.perf_counter()
         take = engine.render(request, progress=progress)
-        spent = time.perf_counter() - t0
-        wav = self.cache.put(key, take) if self.cache is not None else None
-        return Rendered.from_take(take, wav, False, spent, key)
+        take.key = key
+        if self.cache is not None:
+            take.wav = self.cache.put(key, take)
+        return take
 
     def check_voice(self, name: str) -> str:
         if self._engine is not None:
@@ -183,7 +148,7 @@ class DaemonRenderer:
         self.engine_load_seconds = 0.0
         self.job: str | None = None       # the daemon job of the latest render (to cancel it)
 
-    def render(self, request: RenderRequest, progress: Progress | None = None) -> Rendered:
+    def render(self, request: RenderRequest, progress: Progress | None = None) -> Take:
         try:
             client = self._idle.get_nowait()
         except queue.Empty:
@@ -194,7 +159,7 @@ class DaemonRenderer:
         finally:
             self._idle.put(client)
 
-    def _render(self, client, request: RenderRequest, progress: Progress | None) -> Rendered:
+    def _render(self, client, request: RenderRequest, progress: Progress | None) -> Take:
         self.job = new_job_id()
         try:
             r = client.render(request, inline=True, progress=progress, job=self.job)
@@ -202,14 +167,8 @@ class DaemonRenderer:
             if e.code in REQUEST_REFUSALS:    # this request's own fault: its cue fails, the run goes on
                 raise InputError(str(e)) from None
             raise
-        audio, rate = sf.read(io.BytesIO(r.wav_bytes()), dtype="float32", always_2d=False)
-        timings = r.timings or {}
-        # the engine's own "total" (frontend + render + post); summing every key would count it twice
-        engine = 0.0 if r.cached else float(timings.get("total", sum(v for k, v in timings.items()
-                                                                      if isinstance(v, (int, float)))))
-        return Rendered(int(rate), int(len(audio)), float(r.natural_seconds), float(r.ratio), r.method, r.voice,
-                        list(r.warnings), np.asarray(audio, np.float32), None, bool(r.cached), engine, r.key,
-                        float(r.speech_start), float(r.speech_end), list(r.pins))
+        r.load()       # inline bytes; over the inline limit, the file a local daemon wrote
+        return r
 
     def check_voice(self, name: str) -> str:
         if self._voices is None:
