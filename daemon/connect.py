@@ -5,6 +5,7 @@ Every tool (say --daemon, dub, the watch folder, the Resolve worker, scripts) ca
 
     auto    this user's daemon when it runs and answers, else None (the caller renders in its process)
     start   the same, but a daemon that is not running is started first (DaemonError names why it could not)
+    running this user's daemon, which must be running: DaemonUnavailable says how to start it otherwise
     off     None: never the daemon
 
 An endpoint — given, or $TAKEFIT_DAEMON_ENDPOINT when no daemon home is named — means that daemon
@@ -22,23 +23,26 @@ from .client import Client
 from .control import DaemonError
 from .paths import ENV_ENDPOINT, Dirs
 
-MODES = ("auto", "start", "off")
+MODES = ("auto", "start", "running", "off")
 
 
-def connect(mode: str = "auto", *, endpoint: str | None = None, home: str | os.PathLike | None = None,
+def connect(mode: str = "auto", *, endpoint: str | None = None, home: str | os.PathLike | Dirs | None = None,
             timeout: float = 10.0, retries: int = 1) -> Client | None:
-    """A connected Client (hello done), or None where `mode` allows rendering without a daemon."""
+    """A connected Client (hello done), or None where `mode` allows rendering without a daemon.
+    `home`: a daemon home folder or its Dirs (default: $TAKEFIT_DAEMON_HOME, else this user's)."""
     if mode not in MODES:
         raise InputError(f"daemon mode {mode!r}: accepted {', '.join(MODES)}")
     if mode == "off":
         return None
-    dirs = Dirs.resolve(home)
+    dirs = home if isinstance(home, Dirs) else Dirs.resolve(home)
     explicit = endpoint or (os.environ.get(ENV_ENDPOINT) if home is None else None)
     if not explicit and control.read_info(dirs) is None:
         if mode == "auto":
             return None
-        control.start(dirs)
-    client = Client(endpoint, home=home, timeout=timeout, retries=retries, autostart=mode == "start" and not explicit)
+        if mode == "start":
+            control.start(dirs)
+    client = Client(endpoint, home_dirs=None if explicit else dirs, timeout=timeout, retries=retries,
+                    autostart=mode == "start" and not explicit)
     try:
         return client.connect()
     except TakefitError:

@@ -16,7 +16,7 @@ import soundfile as sf
 import resolve_standin as rs
 from takefit.bridges.resolve import api, dub, frames as fr, ui, worker
 from takefit.engine.cache import request_key
-from takefit.daemon.client import RenderResult
+from takefit.engine.take import Take
 
 
 class FakeClient:
@@ -48,10 +48,9 @@ class FakeClient:
         FakeClient.renders.append(req)
         buf = io.BytesIO()
         sf.write(buf, np.full(n, 0.01, np.float32), req.sample_rate, subtype="PCM_24", format="WAV")
-        return RenderResult(job="j", path="", samples=n, sample_rate=req.sample_rate, seconds=n / req.sample_rate,
-                            natural_seconds=natural, ratio=n / req.sample_rate / natural, method="model",
-                            voice=req.voice if req.voice != "auto" else "af_heart", text=req.text, warnings=[],
-                            timings={}, cached=False, key=request_key(req), audio=buf.getvalue())
+        return Take(None, req.sample_rate, natural, n / req.sample_rate / natural, "model",
+                    req.voice if req.voice != "auto" else "af_heart", [], [], text=req.text, samples=n,
+                    wav=buf.getvalue(), key=request_key(req), job="j")
 
 
 @pytest.fixture

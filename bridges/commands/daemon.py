@@ -46,14 +46,30 @@ def _common(p: argparse.ArgumentParser, endpoint: bool = True) -> None:
 
 
 def register(sub) -> None:
-    from takefit.daemon import config
-
     p = sub.add_parser("daemon", help="run the engine as a local service (start, stop, status, logs, …)",
                        description="Keep the engine loaded in a background service that renders takes for the "
                                    "CLI, editor panels and scripts over ZeroMQ (takes are journaled and cached).",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
     ds = p.add_subparsers(dest="daemon_command", metavar="COMMAND")
+    # the order of these calls is the order `takefit daemon --help` lists the commands in
+    _add_start(ds)
+    _add_restart(ds)
+    _add_stop(ds)
+    _add_status(ds)
+    _add_logs(ds)
+    _add_jobs(ds)
+    _add_job(ds)
+    _add_cancel(ds)
+    _add_cache(ds)
+    _add_keys(ds)
+    _add_install_service(ds)
+    _add_uninstall_service(ds)
+
+
+# ------------------------------------------------------------------------------------------- subcommands
+def _add_start(ds) -> None:
+    from takefit.daemon import config
 
     s = ds.add_parser("start", help="start the daemon (background unless --foreground)",
                       description="Start the daemon. It loads the model once and listens on loopback only "
@@ -66,26 +82,38 @@ def register(sub) -> None:
     s.add_argument("--log-stderr", action="store_true", help="with --foreground: also log to the terminal")
     s.set_defaults(func=cmd_start)
 
+
+def _add_restart(ds) -> None:
+    from takefit.daemon import config
+
     s = ds.add_parser("restart", help="stop the daemon, then start it with these options")
     config.add_arguments(s)
     s.set_defaults(func=cmd_restart, foreground=False, log_stderr=False)
 
+
+def _add_stop(ds) -> None:
     s = ds.add_parser("stop", help="stop the daemon (queued jobs resume on the next start)")
     _common(s, endpoint=False)
     s.add_argument("--timeout", type=float, default=30.0, help="seconds to wait before killing it (default 30)")
     s.set_defaults(func=cmd_stop)
 
+
+def _add_status(ds) -> None:
     s = ds.add_parser("status", help="is the daemon running; where; queue, jobs, cache, memory")
     _common(s)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_status)
 
+
+def _add_logs(ds) -> None:
     s = ds.add_parser("logs", help="show the daemon's log")
     _common(s, endpoint=False)
     s.add_argument("-n", "--lines", type=int, default=50)
     s.add_argument("-f", "--follow", action="store_true", help="keep printing new lines (Ctrl-C to stop)")
     s.set_defaults(func=cmd_logs)
 
+
+def _add_jobs(ds) -> None:
     s = ds.add_parser("jobs", help="list recent jobs from the journal")
     _common(s)
     s.add_argument("--state", choices=("queued", "running", "done", "failed", "canceled"))
@@ -94,23 +122,31 @@ def register(sub) -> None:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_jobs)
 
+
+def _add_job(ds) -> None:
     s = ds.add_parser("job", help="one job's state and result (also after a restart)")
     _common(s)
     s.add_argument("job")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_job)
 
+
+def _add_cancel(ds) -> None:
     s = ds.add_parser("cancel", help="cancel queued or running jobs")
     _common(s)
     s.add_argument("jobs", nargs="*")
     s.add_argument("--batch", help="cancel every unfinished job of this batch")
     s.set_defaults(func=cmd_cancel)
 
+
+def _add_cache(ds) -> None:
     s = ds.add_parser("cache", help="the take cache: clear | info")
     _common(s)
     s.add_argument("action", choices=("clear", "info"))
     s.set_defaults(func=cmd_cache)
 
+
+def _add_keys(ds) -> None:
     k = ds.add_parser("keys", help="CurveZMQ keys for remote clients (--remote-bind)",
                       description="Remote access is CurveZMQ-only: the daemon has a key pair, and only clients "
                                   "whose public keys are authorised may connect to its --remote-bind endpoints.",
@@ -121,7 +157,11 @@ def register(sub) -> None:
                              "TAKEFIT_DAEMON_SERVER_KEY=server.key \\\n"
                              "  TAKEFIT_DAEMON_CLIENT_KEY=edit-bay-2.key_secret takefit say \"Hi.\" --daemon\n",
                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    ks = k.add_subparsers(dest="keys_command", metavar="ACTION")
+    _add_key_actions(k.add_subparsers(dest="keys_command", metavar="ACTION"))
+    k.set_defaults(func=lambda args: (k.print_help(), 2)[1])
+
+
+def _add_key_actions(ks) -> None:
     a = ks.add_parser("init", help="create the daemon's key pair")
     _common(a, endpoint=False)
     a.add_argument("--force", action="store_true", help="replace an existing key pair (clients need the new one)")
@@ -143,8 +183,9 @@ def register(sub) -> None:
     a = ks.add_parser("list", help="authorised client keys")
     _common(a, endpoint=False)
     a.set_defaults(func=cmd_keys_list)
-    k.set_defaults(func=lambda args: (k.print_help(), 2)[1])
 
+
+def _add_install_service(ds) -> None:
     s = ds.add_parser("install-service", help="run the daemon at login (systemd user unit / launchd agent)",
                       description="Write a systemd user unit (Linux) or a launchd agent (macOS) that runs the daemon "
                                   "at login. Windows: prints the Task Scheduler command (see docs/protocol.md).",
@@ -156,6 +197,9 @@ def register(sub) -> None:
     s.add_argument("--daemon-args", default="", metavar="ARGS", help="extra daemon options, one quoted string")
     s.add_argument("--enable", action="store_true", help="also enable and start it now (systemctl / launchctl)")
     s.set_defaults(func=cmd_install_service)
+
+
+def _add_uninstall_service(ds) -> None:
     s = ds.add_parser("uninstall-service", help="remove the unit/agent written by install-service")
     s.add_argument("--base", metavar="DIR", help="home directory it was installed under (default: yours)")
     s.add_argument("--disable", action="store_true", help="also stop and disable it first")
@@ -169,11 +213,12 @@ def _dirs(args):
     return Dirs.resolve(getattr(args, "home", None))
 
 
-def _client(args, **kw):
-    from takefit.daemon.client import Client
+def _client(args, retries: int = 3):
+    from takefit.daemon.connect import connect
 
     home = getattr(args, "home", None)      # no --home: $TAKEFIT_DAEMON_ENDPOINT may name the daemon
-    return Client(getattr(args, "endpoint", None), home=home, timeout=getattr(args, "timeout", 10.0), **kw)
+    return connect("running", endpoint=getattr(args, "endpoint", None), home=home,
+                   timeout=getattr(args, "timeout", 10.0), retries=retries)
 
 
 def _mb(n: int | float) -> str:

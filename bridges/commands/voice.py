@@ -75,10 +75,10 @@ def run_enroll(args) -> int:
     from takefit.bridges.commands.say import progress_bar
 
     if args.daemon:
-        from takefit.daemon.client import Client
+        from takefit.daemon.connect import connect
 
-        with progress_bar(f"enrolling {args.name}", quiet=args.json) as progress:
-            summary = Client().enroll_voice(
+        with progress_bar(f"enrolling {args.name}", quiet=args.json) as progress, connect("start", retries=3) as client:
+            summary = client.enroll_voice(
                 args.name, args.reference, text=args.text, quality=args.quality, consent=args.consent,
                 no_consent_record=args.no_consent_record, prosody_from=args.prosody_from, force=args.force,
                 progress=progress, denoise=args.denoise)

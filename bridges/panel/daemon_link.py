@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
-from takefit.daemon import control
-from takefit.daemon.control import DaemonError
+from takefit.daemon.connect import connect
+from takefit.daemon.control import DaemonError, DaemonUnavailable
 from takefit.daemon.paths import Dirs
 from takefit.engine.errors import TakefitError
 from takefit.bridges.dub import pipeline as dub
@@ -81,11 +81,13 @@ class _Worker(QObject):
         self.dirs, self.timeout, self.retries = dirs, timeout, retries
         self._client = None
 
-    def client(self):
-        from takefit.daemon.client import Client
-
+    def client(self, mode: str = "auto"):
+        """This worker's client (daemon/connect.py, like every tool); DaemonUnavailable when none runs."""
         if self._client is None:
-            self._client = Client(home_dirs=self.dirs, timeout=self.timeout, retries=self.retries)
+            self._client = connect(mode, home=self.dirs, timeout=self.timeout, retries=self.retries)
+        if self._client is None:
+            raise DaemonUnavailable(f"The takefit daemon is not running or does not answer (looked in "
+                                    f"{self.dirs.runtime}).")
         return self._client
 
     def drop(self) -> None:
@@ -102,12 +104,12 @@ class QuickWorker(_Worker):
 
     @pyqtSlot()
     def check(self) -> None:
-        if control.read_info(self.dirs) is None:
-            self.drop()
-            self.status.emit(False, f"The takefit daemon is not running (looked in {self.dirs.runtime}).", {})
-            return
         try:
             health = self.client().health()
+        except DaemonUnavailable as e:
+            self.drop()
+            self.status.emit(False, str(e), {})
+            return
         except TakefitError as e:
             self.drop()
             self.status.emit(False, f"The takefit daemon does not answer: {e}", {})
@@ -116,12 +118,13 @@ class QuickWorker(_Worker):
 
     @pyqtSlot()
     def start_daemon(self) -> None:
+        self.drop()
         try:
-            info = control.start(self.dirs, [])
+            self.client("start")
         except TakefitError as e:
             self.status.emit(False, f"Could not start the daemon: {e}", {})
             return
-        log.info("started daemon pid %s", info.get("pid"))
+        log.info("daemon started (%s)", self.dirs.runtime)
         self.check()
 
     @pyqtSlot()

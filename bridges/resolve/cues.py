@@ -83,6 +83,9 @@ def is_dub_track_name(name: str, base: str) -> bool:
     return bool(re.fullmatch(re.escape(base) + r"( \d+)?", (name or "").strip()))
 
 
+_EMPTY_NOTE = "empty note: the marker's note is the line to say (its name is only a label)"
+
+
 def read(timeline, start_frame: int, rate: Fraction, drop: bool = False, sources=DEFAULT_SOURCES,
          colors=(), track_name: str = "takefit") -> Reading:
     """The cues of `timeline` from the chosen sources, in timeline order."""
@@ -92,67 +95,85 @@ def read(timeline, start_frame: int, rate: Fraction, drop: bool = False, sources
     def tc(offset: int) -> str:
         return fr.frame_to_timecode(start_frame + offset, rate, drop)
 
-    def add(raw: RawCue, note: str) -> None:
+    for raw, note in _raw_cues(timeline, start_frame, sources, track_name, tc):
         if wanted and (raw.color or "").lower() not in wanted:
-            return
+            continue
         if not raw.text.strip():
             out.skipped.append((raw, note))
         else:
             out.cues.append(raw)
-
-    if "markers" in sources:
-        for key, m in _markers(timeline):
-            if is_takefit_marker(m):
-                continue
-            at = _frame(key)
-            name = str(m.get("name") or "")
-            raw = RawCue("marker@{}".format(at), MARKER, at, _frame(m.get("duration") or 0),
-                         str(m.get("note") or ""), name, m.get("color") or None,
-                         "timeline marker {!r} at {}".format(name, tc(at)))
-            add(raw, "empty note: the marker's note is the line to say (its name is only a label)")
-
-    if "clip_markers" in sources:
-        for kind, label in (("video", "V"), ("audio", "A")):
-            for index in range(1, int(call(timeline, "GetTrackCount", kind, default=0) or 0) + 1):
-                track = str(call(timeline, "GetTrackName", kind, index, default="") or "")
-                if kind == "audio" and is_dub_track_name(track, track_name):
-                    continue       # the takes takefit placed (and their tag markers)
-                for item in call(timeline, "GetItemListInTrack", kind, index, default=[]) or []:
-                    markers = _markers(item)
-                    if not markers:
-                        continue
-                    p0 = int(call(item, "GetStart", default=0)) - start_frame
-                    p1 = int(call(item, "GetEnd", default=0)) - start_frame
-                    left = int(call(item, "GetLeftOffset", default=0) or 0)
-                    clip = str(call(item, "GetName", default="") or "")
-                    ident = str(call(item, "GetUniqueId", default="") or "{}{}@{}".format(label, index, p0))
-                    for key, m in markers:
-                        if is_takefit_marker(m):
-                            continue
-                        off = _frame(key)
-                        at = p0 + off - left
-                        if not p0 <= at < p1:
-                            continue       # on media trimmed out of the cut
-                        name = str(m.get("name") or "")
-                        raw = RawCue("clip_marker@{}@{}".format(ident, off), CLIP_MARKER, at,
-                                     _frame(m.get("duration") or 0), str(m.get("note") or ""), name,
-                                     m.get("color") or None,
-                                     "marker {!r} on clip {!r} ({}{}) at {}".format(name, clip, label, index, tc(at)))
-                        add(raw, "empty note: the marker's note is the line to say (its name is only a label)")
-
-    if "subtitles" in sources:
-        for index in range(1, int(call(timeline, "GetTrackCount", "subtitle", default=0) or 0) + 1):
-            for item in call(timeline, "GetItemListInTrack", "subtitle", index, default=[]) or []:
-                s = int(call(item, "GetStart", default=0))
-                e = int(call(item, "GetEnd", default=s))
-                text = str(call(item, "GetName", default="") or "")
-                at = s - start_frame
-                raw = RawCue("subtitle{}@{}".format(index, at), SUBTITLE, at, max(0, e - s), text,
-                             text[:40], None, "subtitle on ST{} at {}".format(index, tc(at)))
-                add(raw, "empty subtitle")
-
     out.cues.sort(key=lambda c: (c.start, c.duration, c.key))
     return out
+
+
+def _raw_cues(timeline, start_frame: int, sources, track_name: str, tc):
+    """(RawCue, why it is skipped should its text be empty) from each chosen source, source by source."""
+    if "markers" in sources:
+        yield from _timeline_markers(timeline, tc)
+    if "clip_markers" in sources:
+        yield from _clip_markers(timeline, start_frame, track_name, tc)
+    if "subtitles" in sources:
+        yield from _subtitles(timeline, start_frame, tc)
+
+
+def _timeline_markers(timeline, tc):
+    for key, m in _markers(timeline):
+        if is_takefit_marker(m):
+            continue
+        at = _frame(key)
+        name = str(m.get("name") or "")
+        raw = RawCue("marker@{}".format(at), MARKER, at, _frame(m.get("duration") or 0),
+                     str(m.get("note") or ""), name, m.get("color") or None,
+                     "timeline marker {!r} at {}".format(name, tc(at)))
+        yield raw, _EMPTY_NOTE
+
+
+def _clip_markers(timeline, start_frame: int, track_name: str, tc):
+    """The markers on the clips of every video and audio track but takefit's own."""
+    for kind, label in (("video", "V"), ("audio", "A")):
+        for index in range(1, int(call(timeline, "GetTrackCount", kind, default=0) or 0) + 1):
+            track = str(call(timeline, "GetTrackName", kind, index, default="") or "")
+            if kind == "audio" and is_dub_track_name(track, track_name):
+                continue       # the takes takefit placed (and their tag markers)
+            for item in call(timeline, "GetItemListInTrack", kind, index, default=[]) or []:
+                yield from _markers_on_clip(item, "{}{}".format(label, index), start_frame, tc)
+
+
+def _markers_on_clip(item, lane: str, start_frame: int, tc):
+    """One clip's markers, moved from media frames to timeline frames; those on trimmed-away media left out."""
+    markers = _markers(item)
+    if not markers:
+        return             # most clips have none: ask Resolve nothing more about them
+    p0 = int(call(item, "GetStart", default=0)) - start_frame
+    p1 = int(call(item, "GetEnd", default=0)) - start_frame
+    left = int(call(item, "GetLeftOffset", default=0) or 0)
+    clip = str(call(item, "GetName", default="") or "")
+    ident = str(call(item, "GetUniqueId", default="") or "{}@{}".format(lane, p0))
+    for key, m in markers:
+        if is_takefit_marker(m):
+            continue
+        off = _frame(key)
+        at = p0 + off - left
+        if not p0 <= at < p1:
+            continue       # on media trimmed out of the cut
+        name = str(m.get("name") or "")
+        raw = RawCue("clip_marker@{}@{}".format(ident, off), CLIP_MARKER, at,
+                     _frame(m.get("duration") or 0), str(m.get("note") or ""), name,
+                     m.get("color") or None,
+                     "marker {!r} on clip {!r} ({}) at {}".format(name, clip, lane, tc(at)))
+        yield raw, _EMPTY_NOTE
+
+
+def _subtitles(timeline, start_frame: int, tc):
+    for index in range(1, int(call(timeline, "GetTrackCount", "subtitle", default=0) or 0) + 1):
+        for item in call(timeline, "GetItemListInTrack", "subtitle", index, default=[]) or []:
+            s = int(call(item, "GetStart", default=0))
+            e = int(call(item, "GetEnd", default=s))
+            text = str(call(item, "GetName", default="") or "")
+            at = s - start_frame
+            raw = RawCue("subtitle{}@{}".format(index, at), SUBTITLE, at, max(0, e - s), text,
+                         text[:40], None, "subtitle on ST{} at {}".format(index, tc(at)))
+            yield raw, "empty subtitle"
 
 
 def at_playhead(cues: list, frame: int):

@@ -21,7 +21,7 @@ from fractions import Fraction
 
 from . import api, cues as cuesmod, frames as fr
 from .api import BridgeError, Context, NoDaemon, call
-from .place import Placer, Take
+from .place import Placement, Placer
 
 RENDERED_OK = ("rendered", "cached", "flagged")
 DAEMON_HINT = ("start it with `takefit daemon start` (or once for good: `takefit daemon install-service "
@@ -353,19 +353,7 @@ def dub(resolve, opts: Options, selected: bool = False, worker=None, progress=No
                     skipped=[(raw.origin, reason) for raw, reason in reading.skipped])
     only = None
     if selected:
-        frame = playhead(ctx, rate, drop, start)
-        cue = cuesmod.at_playhead(reading.cues, frame)
-        if cue is None:   # on a take takefit placed (a point marker's take outlasts its 1-frame marker)
-            by_key = {c.key: c for c in reading.cues}
-            for e in Placer(ctx, rate, start, drop, opts.track_name).existing():
-                if e.start <= start + frame < e.end and e.tag.get("key") in by_key:
-                    cue = by_key[e.tag["key"]]
-                    break
-        if cue is None:
-            raise BridgeError("the playhead ({}) is not on a cue: put it inside the marker (or subtitle) whose line "
-                              "to re-render, then run the script again".format(fr.frame_to_timecode(start + frame, rate,
-                                                                                                     drop)), "no_cue")
-        only = [cue.key]
+        only = [_cue_to_rerender(ctx, opts, reading.cues, rate, drop, start).key]
         report.skipped = []
     if not reading.cues:
         report.notes.append("no cues on this timeline: looked for {} — write each line in a marker's note".format(
@@ -374,43 +362,79 @@ def dub(resolve, opts: Options, selected: bool = False, worker=None, progress=No
         return report
     worker = worker or make_worker(opts)
     ensure_daemon(worker, opts, log)
-    job = {"op": "render", "cues": [c.to_json() for c in reading.cues], "rate": fr.rate_text(rate), "drop": drop,
-           "start": start, "timeline": ctx.timeline_name, "project": ctx.project_name, "cast": opts.cast or None,
-           "takes_dir": opts.takes_dir or None, "only": only, "method": opts.method, "loudness": opts.loudness,
-           "pre_roll": opts.pre_roll, "daemon": opts.daemon()}
+    job = _render_job(ctx, opts, reading.cues, rate, drop, start, only)
     log("rendering {} cue(s) …".format(len(only or reading.cues)))
     result = worker.run(job, progress=_progress(progress, "render"))
     report.takes_dir = result.get("takes_dir")
     report.notes += list(result.get("notes") or [])
     placer = Placer(ctx, rate, start, drop, opts.track_name, log)
-    rows = result.get("cues") or []
     try:
-        for i, row in enumerate(rows):
-            row = dict(row)
-            if row.get("status") in RENDERED_OK and row.get("path"):
-                placed = placer.place(Take.from_result(row))
-                row.update(placed=placed.status, track=placed.track, track_index=placed.track_index,
-                           record_frame=placed.record, got_start=placed.got_start, got_frames=placed.got_frames)
-                if placed.error:
-                    row["error"] = placed.error
-                row["warnings"] = list(row.get("warnings") or []) + placed.notes
-            else:
-                row["placed"] = "failed"
-                if placer.takes_for(row["key"], row.get("id")):
-                    row["warnings"] = list(row.get("warnings") or []) + ["the earlier take stays on the timeline"]
-            report.rows.append(row)
-            if progress is not None:
-                progress("place", i + 1, len(rows), "{} {}".format(row.get("id"), row.get("placed")))
-        if only is None:
-            for e in placer.stale([c.key for c in reading.cues]):
-                report.notes.append("the take of {} at {} no longer matches a cue (its marker moved or went): left in "
-                                    "place on {!r}".format(e.tag.get("cue"), fr.frame_to_timecode(e.start, rate, drop),
-                                                           placer.lane_name(e.lane)))
+        _place_rows(placer, result.get("cues") or [], report, progress)
+        if only is None:       # a re-render of one cue says nothing about the others' takes
+            _note_stale_takes(placer, reading.cues, report, rate, drop)
     finally:
         placer.restore_folder()
     report.notes += placer.notes
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _cue_to_rerender(ctx: Context, opts: Options, cues: list, rate: Fraction, drop: bool, start: int):
+    """The cue under the playhead, or the one whose take is under it; BridgeError "no_cue" if neither."""
+    frame = playhead(ctx, rate, drop, start)
+    cue = cuesmod.at_playhead(cues, frame)
+    if cue is None:   # on a take takefit placed (a point marker's take outlasts its 1-frame marker)
+        by_key = {c.key: c for c in cues}
+        for e in Placer(ctx, rate, start, drop, opts.track_name).existing():
+            if e.start <= start + frame < e.end and e.tag.get("key") in by_key:
+                cue = by_key[e.tag["key"]]
+                break
+    if cue is None:
+        raise BridgeError("the playhead ({}) is not on a cue: put it inside the marker (or subtitle) whose line "
+                          "to re-render, then run the script again".format(fr.frame_to_timecode(start + frame, rate,
+                                                                                                 drop)), "no_cue")
+    return cue
+
+
+def _render_job(ctx: Context, opts: Options, cues: list, rate: Fraction, drop: bool, start: int, only) -> dict:
+    """The worker's "render" job for these cues (all of them, or the keys in `only`)."""
+    return {"op": "render", "cues": [c.to_json() for c in cues], "rate": fr.rate_text(rate), "drop": drop,
+            "start": start, "timeline": ctx.timeline_name, "project": ctx.project_name, "cast": opts.cast or None,
+            "takes_dir": opts.takes_dir or None, "only": only, "method": opts.method, "loudness": opts.loudness,
+            "pre_roll": opts.pre_roll, "daemon": opts.daemon()}
+
+
+def _place_rows(placer: Placer, rows: list, report: Report, progress=None) -> None:
+    """Place the rendered takes, one report row per cue, in the worker's order."""
+    for i, row in enumerate(rows):
+        row = _place_row(placer, dict(row))
+        report.rows.append(row)
+        if progress is not None:
+            progress("place", i + 1, len(rows), "{} {}".format(row.get("id"), row.get("placed")))
+
+
+def _place_row(placer: Placer, row: dict) -> dict:
+    """`row` with where its take went (or "failed": it did not render, and nothing of it is placed)."""
+    if row.get("status") in RENDERED_OK and row.get("path"):
+        placed = placer.place(Placement.from_result(row))
+        row.update(placed=placed.status, track=placed.track, track_index=placed.track_index,
+                   record_frame=placed.record, got_start=placed.got_start, got_frames=placed.got_frames)
+        if placed.error:
+            row["error"] = placed.error
+        row["warnings"] = list(row.get("warnings") or []) + placed.notes
+    else:
+        row["placed"] = "failed"
+        if placer.takes_for(row["key"], row.get("id")):
+            row["warnings"] = list(row.get("warnings") or []) + ["the earlier take stays on the timeline"]
+    return row
+
+
+def _note_stale_takes(placer: Placer, cues: list, report: Report, rate: Fraction, drop: bool) -> None:
+    """A note for each take on the timeline whose cue is gone: takefit never removes takes by itself."""
+    for e in placer.stale([c.key for c in cues]):
+        report.notes.append("the take of {} at {} no longer matches a cue (its marker moved or went): left in "
+                            "place on {!r}".format(e.tag.get("cue"), fr.frame_to_timecode(e.start, rate, drop),
+                                                   placer.lane_name(e.lane)))
 
 
 def preview(resolve, opts: Options, worker=None) -> dict:

@@ -41,8 +41,9 @@ _TAKE_NAME = re.compile(r"_(c\d{3,})_.*_t(\d+)\.wav$", re.IGNORECASE)
 
 
 @dataclass
-class Take:
-    """One rendered take to place (a row of the worker's result)."""
+class Placement:
+    """Where one rendered take goes (a row of the worker's result): Resolve's standard-library twin of
+    otio_adapters.place.Placement, whose OTIO types Resolve's Python cannot import."""
 
     key: str
     cue_id: str
@@ -56,8 +57,8 @@ class Take:
     take: int = 1
 
     @staticmethod
-    def from_result(row: dict) -> "Take":
-        return Take(row["key"], row["id"], int(row["start"]), int(row["frames"]), int(row["samples"]),
+    def from_result(row: dict) -> "Placement":
+        return Placement(row["key"], row["id"], int(row["start"]), int(row["frames"]), int(row["samples"]),
                     int(row.get("sample_rate") or 48000), row["path"], row.get("text") or "",
                     row.get("character") or "", int(row.get("take") or 1))
 
@@ -277,7 +278,7 @@ class Placer:
             return int(x)
         return math.floor(x * 10 ** 6) / 10 ** 6
 
-    def append_exact(self, clip, take: Take, index: int, record: int) -> tuple:
+    def append_exact(self, clip, take: Placement, index: int, record: int) -> tuple:
         """Place `clip` so it starts at `record` and lasts take.frames timeline frames.
 
         Returns (item, None) when exact; (item, message) when Resolve could not be brought to the exact
@@ -331,7 +332,7 @@ class Placer:
                                                                           fr.rate_label(fps)))
         return None, last_error
 
-    def place(self, take: Take) -> Placed:
+    def place(self, take: Placement) -> Placed:
         # README: GetStartFrame() "Returns the frame number at the start of timeline"; recordFrame is a
         # timeline frame number like it, so the cue's offset is added (01:00:00:00 @ 29.97 DF = 107892)
         record = self.start_frame + take.start

@@ -76,36 +76,20 @@ def _fusion(resolve, namespace):
     return ns.get("fusion") or ns.get("fu") or call(resolve, "Fusion")
 
 
+def _browse_for_cast(resolve, namespace, items) -> bool:
+    """Fusion's file requester for the "Cast" field; True when a file was chosen (and put there)."""
+    chosen = call(_fusion(resolve, namespace), "RequestFile", items["Cast"].Text or os.path.expanduser("~"))
+    if chosen:
+        items["Cast"].Text = str(chosen)
+    return bool(chosen)
+
+
 # ------------------------------------------------------------------ "takefit – Dub timeline"
 def dub_dialog(resolve, opts, manager, namespace, out: Console) -> int:
     if manager is None:
         return run_console(resolve, opts, out)
-    ui = manager
     disp = _dispatcher(manager, namespace)
-    checks = [ui.CheckBox({"ID": "src_" + s, "Text": SOURCE_LABELS[s], "Checked": s in opts.sources}) for s in SOURCES]
-    win = disp.AddWindow({"ID": "TakefitDub", "WindowTitle": "takefit – Dub timeline", "Geometry": [200, 200, 640, 460]}, [
-        ui.VGroup({"Spacing": 6}, [
-            ui.HGroup({"Weight": 0}, [
-                ui.Label({"Text": "Cast file", "Weight": 0, "MinimumSize": [90, 0]}),
-                ui.LineEdit({"ID": "Cast", "Text": opts.cast or "", "PlaceholderText": "takefit.cast.toml (optional)"}),
-                ui.Button({"ID": "Browse", "Text": "…", "Weight": 0}),
-            ]),
-            ui.HGroup({"Weight": 0}, [
-                ui.Label({"Text": "Track name", "Weight": 0, "MinimumSize": [90, 0]}),
-                ui.LineEdit({"ID": "Track", "Text": opts.track_name}),
-            ]),
-            ui.HGroup({"Weight": 0}, [ui.Label({"Text": "Lines from", "Weight": 0, "MinimumSize": [90, 0]})] + checks),
-            ui.HGroup({"Weight": 0}, [
-                ui.CheckBox({"ID": "ViaOtio", "Text": "New timeline through OTIO (leave this one untouched)",
-                             "Checked": opts.mode == "otio"}),
-            ]),
-            ui.Label({"ID": "Progress", "Text": "Ready.", "Weight": 0}),
-            ui.TextEdit({"ID": "Log", "ReadOnly": True}),
-            ui.HGroup({"Weight": 0}, [
-                ui.Button({"ID": "Dub", "Text": "Dub timeline"}),
-                ui.Button({"ID": "CloseButton", "Text": "Close"}),
-            ]),
-        ])])
+    win = _dub_window(manager, disp, opts)
     items = win.GetItems()
     state = {"code": 0}
     log_lines = []
@@ -120,20 +104,12 @@ def dub_dialog(resolve, opts, manager, namespace, out: Console) -> int:
         items["Progress"].Text = "{} {}/{}  {}".format("Rendering" if stage == "render" else "Placing", done, total,
                                                       text)
 
-    def read_form() -> None:
-        opts.cast = str(items["Cast"].Text or "").strip() or None
-        opts.track_name = str(items["Track"].Text or "").strip() or "takefit"
-        opts.sources = tuple(s for s in SOURCES if items["src_" + s].Checked) or ("markers",)
-        opts.mode = "otio" if items["ViaOtio"].Checked else "place"
-
     def on_browse(ev):
-        chosen = call(_fusion(resolve, namespace), "RequestFile", items["Cast"].Text or os.path.expanduser("~"))
-        if chosen:
-            items["Cast"].Text = str(chosen)
+        _browse_for_cast(resolve, namespace, items)
 
     def on_dub(ev):
-        read_form()
-        items["Dub"].Enabled = False
+        _read_dub_form(items, opts)
+        items["Dub"].Enabled = False       # no second run while this one renders and places
         try:
             report = _run(resolve, opts, out, progress, log)
             for line in report.lines():
@@ -156,6 +132,42 @@ def dub_dialog(resolve, opts, manager, namespace, out: Console) -> int:
     disp.RunLoop()
     win.Hide()
     return state["code"]
+
+
+def _dub_window(ui, disp, opts):
+    """The "Dub timeline" window, its fields filled from `opts`."""
+    checks = [ui.CheckBox({"ID": "src_" + s, "Text": SOURCE_LABELS[s], "Checked": s in opts.sources}) for s in SOURCES]
+    return disp.AddWindow({"ID": "TakefitDub", "WindowTitle": "takefit – Dub timeline", "Geometry": [200, 200, 640, 460]}, [
+        ui.VGroup({"Spacing": 6}, [
+            ui.HGroup({"Weight": 0}, [
+                ui.Label({"Text": "Cast file", "Weight": 0, "MinimumSize": [90, 0]}),
+                ui.LineEdit({"ID": "Cast", "Text": opts.cast or "", "PlaceholderText": "takefit.cast.toml (optional)"}),
+                ui.Button({"ID": "Browse", "Text": "…", "Weight": 0}),
+            ]),
+            ui.HGroup({"Weight": 0}, [
+                ui.Label({"Text": "Track name", "Weight": 0, "MinimumSize": [90, 0]}),
+                ui.LineEdit({"ID": "Track", "Text": opts.track_name}),
+            ]),
+            ui.HGroup({"Weight": 0}, [ui.Label({"Text": "Lines from", "Weight": 0, "MinimumSize": [90, 0]})] + checks),
+            ui.HGroup({"Weight": 0}, [
+                ui.CheckBox({"ID": "ViaOtio", "Text": "New timeline through OTIO (leave this one untouched)",
+                             "Checked": opts.mode == "otio"}),
+            ]),
+            ui.Label({"ID": "Progress", "Text": "Ready.", "Weight": 0}),
+            ui.TextEdit({"ID": "Log", "ReadOnly": True}),
+            ui.HGroup({"Weight": 0}, [
+                ui.Button({"ID": "Dub", "Text": "Dub timeline"}),
+                ui.Button({"ID": "CloseButton", "Text": "Close"}),
+            ]),
+        ])])
+
+
+def _read_dub_form(items, opts) -> None:
+    """The dialog's fields into `opts`, blanks falling back to the defaults."""
+    opts.cast = str(items["Cast"].Text or "").strip() or None
+    opts.track_name = str(items["Track"].Text or "").strip() or "takefit"
+    opts.sources = tuple(s for s in SOURCES if items["src_" + s].Checked) or ("markers",)
+    opts.mode = "otio" if items["ViaOtio"].Checked else "place"
 
 
 def _project(resolve) -> str:
@@ -222,19 +234,52 @@ def preview_lines(doc: dict) -> list:
 def casting_panel(resolve, opts, manager, namespace, out: Console) -> int:
     worker = dubmod.make_worker(opts)
     if manager is None:
-        for line in cast_summary(worker.run({"op": "cast", "path": opts.cast})):
-            out.say(line)
-        for line in preview_lines(dubmod.preview(resolve, opts, worker)):
-            out.say(line)
-        out.say(PANEL_HINT)
-        return 0
-    ui = manager
+        return _casting_in_console(resolve, opts, worker, out)
     disp = _dispatcher(manager, namespace)
-    text = ""
-    if opts.cast and os.path.isfile(opts.cast):
-        with open(opts.cast, encoding="utf-8") as f:
-            text = f.read()
-    win = disp.AddWindow({"ID": "TakefitCast", "WindowTitle": "takefit – Casting", "Geometry": [180, 180, 760, 620]}, [
+    win = _casting_window(manager, disp, opts, _cast_file_text(opts.cast))
+    items = win.GetItems()
+
+    def on_load(ev):
+        _load_cast(items, worker)
+
+    def on_browse(ev):
+        if _browse_for_cast(resolve, namespace, items):
+            _load_cast(items, worker)
+
+    win.On.TakefitCast.Close = lambda ev: disp.ExitLoop()
+    win.On.CloseButton.Clicked = lambda ev: disp.ExitLoop()
+    win.On.Browse.Clicked = on_browse
+    win.On.Load.Clicked = on_load
+    win.On.Check.Clicked = lambda ev: _check_cast(items, worker)
+    win.On.Save.Clicked = lambda ev: _save_cast(resolve, opts, items, worker)
+    win.On.Preview.Clicked = lambda ev: _preview_cues(resolve, opts, items, worker)
+    win.Show()
+    disp.RunLoop()
+    win.Hide()
+    return 0
+
+
+def _casting_in_console(resolve, opts, worker, out: Console) -> int:
+    """No UIManager: the cast and the cues as they will be read go to the console, with where to edit them."""
+    for line in cast_summary(worker.run({"op": "cast", "path": opts.cast})):
+        out.say(line)
+    for line in preview_lines(dubmod.preview(resolve, opts, worker)):
+        out.say(line)
+    out.say(PANEL_HINT)
+    return 0
+
+
+def _cast_file_text(path) -> str:
+    """The cast file's text for the editor, or "" when there is none yet."""
+    if path and os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    return ""
+
+
+def _casting_window(ui, disp, opts, text: str):
+    """The casting window: the cast file's path, its TOML in an editor, the buttons and a log."""
+    return disp.AddWindow({"ID": "TakefitCast", "WindowTitle": "takefit – Casting", "Geometry": [180, 180, 760, 620]}, [
         ui.VGroup({"Spacing": 6}, [
             ui.HGroup({"Weight": 0}, [
                 ui.Label({"Text": "Cast file", "Weight": 0}),
@@ -251,66 +296,61 @@ def casting_panel(resolve, opts, manager, namespace, out: Console) -> int:
             ]),
             ui.TextEdit({"ID": "Log", "ReadOnly": True}),
         ])])
-    items = win.GetItems()
 
-    def show(lines):
-        items["Log"].PlainText = "\n".join(lines)
 
-    def check() -> dict:
-        path = str(items["Cast"].Text or "").strip() or None
-        info = worker.run({"op": "cast", "path": path, "text": str(items["Toml"].PlainText or "")})
-        show(cast_summary(info))
-        return info
+def _show(items, lines) -> None:
+    items["Log"].PlainText = "\n".join(lines)
 
-    def on_load(ev):
-        path = str(items["Cast"].Text or "").strip()
-        try:
-            with open(path, encoding="utf-8") as f:
-                items["Toml"].PlainText = f.read()
-            check()
-        except OSError as e:
-            show(["cannot read {}: {}".format(path, e)])
 
-    def on_save(ev):
-        path = str(items["Cast"].Text or "").strip()
-        if not path:
-            show(["give the cast file a path first (e.g. next to the project's media: takefit.cast.toml)"])
-            return
-        if not check().get("ok"):
-            return
-        try:
-            tmp = path + ".partial"
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(str(items["Toml"].PlainText or ""))
-            os.replace(tmp, path)
-        except OSError as e:
-            show(["cannot write {}: {}".format(path, e)])
-            return
-        opts.cast = path
-        dubmod.save_settings(_project(resolve), opts)
-        show(cast_summary(worker.run({"op": "cast", "path": path})) + ["saved."])
+def _cast_path(items) -> str:
+    return str(items["Cast"].Text or "").strip()
 
-    def on_preview(ev):
-        opts.cast = str(items["Cast"].Text or "").strip() or None
-        try:
-            show(preview_lines(dubmod.preview(resolve, opts, worker)))
-        except BridgeError as e:
-            show(["error: {}".format(e)])
 
-    def on_browse(ev):
-        chosen = call(_fusion(resolve, namespace), "RequestFile", items["Cast"].Text or os.path.expanduser("~"))
-        if chosen:
-            items["Cast"].Text = str(chosen)
-            on_load(ev)
+def _check_cast(items, worker) -> dict:
+    """Check the TOML in the editor (as if it were the file at the path given) and show what it casts."""
+    info = worker.run({"op": "cast", "path": _cast_path(items) or None, "text": str(items["Toml"].PlainText or "")})
+    _show(items, cast_summary(info))
+    return info
 
-    win.On.TakefitCast.Close = lambda ev: disp.ExitLoop()
-    win.On.CloseButton.Clicked = lambda ev: disp.ExitLoop()
-    win.On.Browse.Clicked = on_browse
-    win.On.Load.Clicked = on_load
-    win.On.Check.Clicked = lambda ev: check()
-    win.On.Save.Clicked = on_save
-    win.On.Preview.Clicked = on_preview
-    win.Show()
-    disp.RunLoop()
-    win.Hide()
-    return 0
+
+def _load_cast(items, worker) -> None:
+    path = _cast_path(items)
+    try:
+        with open(path, encoding="utf-8") as f:
+            items["Toml"].PlainText = f.read()
+        _check_cast(items, worker)
+    except OSError as e:
+        _show(items, ["cannot read {}: {}".format(path, e)])
+
+
+def _save_cast(resolve, opts, items, worker) -> None:
+    path = _cast_path(items)
+    if not path:
+        _show(items, ["give the cast file a path first (e.g. next to the project's media: takefit.cast.toml)"])
+        return
+    if not _check_cast(items, worker).get("ok"):
+        return      # a cast with problems never replaces the file (its problems are on show)
+    try:
+        _write_text(path, str(items["Toml"].PlainText or ""))
+    except OSError as e:
+        _show(items, ["cannot write {}: {}".format(path, e)])
+        return
+    opts.cast = path
+    dubmod.save_settings(_project(resolve), opts)
+    _show(items, cast_summary(worker.run({"op": "cast", "path": path})) + ["saved."])
+
+
+def _write_text(path: str, text: str) -> None:
+    # through a .partial file and a rename: a failed write never leaves half a cast file
+    tmp = path + ".partial"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _preview_cues(resolve, opts, items, worker) -> None:
+    opts.cast = _cast_path(items) or None
+    try:
+        _show(items, preview_lines(dubmod.preview(resolve, opts, worker)))
+    except BridgeError as e:
+        _show(items, ["error: {}".format(e)])

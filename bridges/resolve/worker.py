@@ -27,20 +27,17 @@ from .cues import RawCue, lines_of, resolve
 
 # ------------------------------------------------------------------ daemon-backed renderer
 from takefit.bridges.dub.render import DaemonRenderer  # noqa: E402  (shared with `takefit dub`)
+from takefit.daemon.connect import connect  # noqa: E402
 
 
 def client_for(job: dict, timeout: float | None = None):
-    from takefit.daemon.client import Client
-    from takefit.daemon.connect import connect
-
     d = job.get("daemon") or {}
     # autostart only where this process is takefit's own Python (the CLI): control.start runs
-    # sys.executable; inside Resolve the Resolve side starts the daemon itself (dub.ensure_daemon)
+    # sys.executable; inside Resolve the Resolve side starts the daemon itself (dub.ensure_daemon).
+    # Not running: DaemonUnavailable says so, and how to start one.
     timeout, retries = float(timeout or d.get("timeout") or 10.0), int(d.get("retries", 1))
-    client = connect("start" if d.get("autostart") else "auto", endpoint=d.get("endpoint") or None,
-                     home=d.get("home") or None, timeout=timeout, retries=retries)
-    # not running: a client all the same, whose first request says so (and how to start one)
-    return client or Client(d.get("endpoint") or None, home=d.get("home") or None, timeout=timeout, retries=retries)
+    return connect("start" if d.get("autostart") else "running", endpoint=d.get("endpoint") or None,
+                   home=d.get("home") or None, timeout=timeout, retries=retries)
 
 
 def check(job: dict) -> dict:
