@@ -5,6 +5,7 @@ import argparse
 import importlib
 import sys
 
+from takefit.engine import __version__
 from takefit.engine.errors import AssetError, FitError, InputError, OutputError, TakefitError
 
 # Subcommands, in the order `takefit --help` lists them.
@@ -30,16 +31,18 @@ EPILOG = """examples:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser; given the command line, only the command it names is imported (each command
+    module loads what it runs, so `takefit say` need not import the watch folder or the daemon's admin)."""
     parser = argparse.ArgumentParser(
         prog="takefit",
         description="Exactly fitted voice takes for video editors: speech rendered offline on the CPU, "
                     "its length matching the slot to the sample.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    from takefit.engine import __version__
     parser.add_argument("--version", action="version", version=f"takefit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    named = [a for a in (argv or [])[:1] if a in COMMANDS]
+    for name in named or COMMANDS:
         importlib.import_module(f"takefit.bridges.commands.{name}").register(sub)
     return parser
 
@@ -52,7 +55,8 @@ def exit_code(err: TakefitError) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

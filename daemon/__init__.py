@@ -11,6 +11,8 @@ keys (CurveZMQ), paths (state dirs, output-name checks).
 """
 from __future__ import annotations
 
+import importlib
+
 _EXPORTS = {
     "Client": "client", "DaemonBusy": "errors", "JobCanceledError": "errors",
     "Unauthorized": "errors", "BadPathError": "errors", "make_request": "client",
@@ -25,6 +27,5 @@ def __getattr__(name: str):  # lazy: importing the client must not load the engi
     mod = _EXPORTS.get(name)
     if mod is None:
         raise AttributeError(f"module 'takefit.daemon' has no attribute {name!r}")
-    import importlib
 
     return getattr(importlib.import_module(f"takefit.daemon.{mod}"), name)

@@ -30,17 +30,30 @@ from typing import Any, Callable
 import zmq
 
 from takefit.engine.emotion import Emotion
+from takefit.engine.errors import InputError, TakefitError
 from takefit.engine.request import RenderRequest, parse_target
 from takefit.engine.take import Take
 from takefit.engine.target import parse_rate
-from takefit.engine.errors import InputError, TakefitError
 
-from . import control
+from . import control, keys
 from .control import DaemonError, DaemonUnavailable
-from .errors import BadPathError, DaemonBusy, JobCanceledError, Unauthorized, remote_error  # noqa: F401 (public here)
+from .errors import (  # noqa: F401 (public here)
+    BadPathError,
+    DaemonBusy,
+    JobCanceledError,
+    Unauthorized,
+    remote_error,
+)
 from .paths import ENV_ENDPOINT, Dirs
-from .protocol import (MAX_CLIENT_MESSAGE_BYTES, PROTOCOL, SIGNATURE, ProtocolError, normalise_target, pack,
-                       unpack)
+from .protocol import (
+    MAX_CLIENT_MESSAGE_BYTES,
+    PROTOCOL,
+    SIGNATURE,
+    ProtocolError,
+    normalise_target,
+    pack,
+    unpack,
+)
 
 ENV_SERVER_KEY = "TAKEFIT_DAEMON_SERVER_KEY"
 ENV_CLIENT_KEY = "TAKEFIT_DAEMON_CLIENT_KEY"
@@ -206,7 +219,6 @@ class Client:
     def _curve(self) -> tuple[bytes, bytes, bytes] | None:
         if not self._server_key:
             return None
-        from . import keys
 
         server = keys.read_public(self._server_key) if not isinstance(self._server_key, bytes) else self._server_key
         if self._client_key is None:

@@ -9,6 +9,7 @@ authorising or revoking takes effect for the next connection, without a restart.
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -188,7 +189,6 @@ class AuthorizedKeys:
         with self._lock:
             self._refresh()
             allowed = key in self._keys
-        import logging
 
         logging.getLogger("takefit.daemon.auth").log(logging.DEBUG if allowed else logging.WARNING,
                                                      "CurveZMQ client %s: %s", key.decode(errors="replace"),

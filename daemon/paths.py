@@ -14,6 +14,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+import platformdirs
+
 ENV_HOME = "TAKEFIT_DAEMON_HOME"
 ENV_ENDPOINT = "TAKEFIT_DAEMON_ENDPOINT"
 APP = "takefit"
@@ -38,7 +40,6 @@ class Dirs:
         if home:
             base = Path(home).expanduser().absolute()
             return cls(base / "run", base / "state", base / "cache")
-        import platformdirs
 
         with warnings.catch_warnings():  # "XDG_RUNTIME_DIR is not set, falling back to /tmp/runtime-UID"
             warnings.simplefilter("ignore")

@@ -6,7 +6,16 @@
 The model-facing names (Engine, Lexicon) load on first use, so light users of this
 package (errors, targets, requests: the daemon client, the CLI's argument parsing) stay fast.
 """
-from .errors import AssetError, FitError, InputError, OutputError, TakefitError, UnknownVoiceError
+import importlib
+
+from .errors import (
+    AssetError,
+    FitError,
+    InputError,
+    OutputError,
+    TakefitError,
+    UnknownVoiceError,
+)
 from .request import AUTO_METHOD, FIT_METHODS, RenderRequest
 from .take import PhonemeDuration, Take
 from .target import Target, parse_rate
@@ -26,8 +35,6 @@ __all__ = ["Engine", "RenderRequest", "Take", "Target", "PhonemeDuration", "Lexi
 
 def __getattr__(name: str):
     if name in _LAZY:
-        import importlib
-
         value = getattr(importlib.import_module(_LAZY[name], __name__), name)
         globals()[name] = value
         return value

@@ -21,7 +21,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable
 
+from platformdirs import user_data_dir
+
 from .errors import AssetError
+from .kokoro.forms import ENV, decoder_form
 
 ENV_DIR = "TAKEFIT_CHECKPOINTS"
 MANIFEST = "manifest.json"
@@ -49,7 +52,6 @@ def default_dir() -> Path:
     root = _source_checkout()
     if root is not None:
         return root / "checkpoints" / "kokoro"
-    from platformdirs import user_data_dir
 
     return Path(user_data_dir("takefit")) / "checkpoints" / "kokoro"
 
@@ -224,7 +226,6 @@ def _build_stages(paths: AssetPaths, log) -> dict:
 
 def _check_vnni_decoder(paths: AssetPaths, log) -> None:
     """On a CPU that will run the VNNI form, it must sound like the shipped decoder (kokoro/int8.py)."""
-    from .kokoro.forms import ENV, decoder_form
     from .kokoro.int8 import MIN_CORRELATION, self_check
 
     if decoder_form() != "vnni":

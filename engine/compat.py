@@ -35,7 +35,12 @@ from pathlib import Path
 import numpy as np
 
 from .emotion import Emotion
-from .errors import InputError
+from .enroll import index
+from .errors import AssetError, InputError
+from .kokoro.voices import DEFAULT_VOICE
+from .profiles import ProfileStore
+from .request import RenderRequest
+from .speaker import cosine, encoder
 from .target import Target
 
 _HAN = re.compile(r"[\u3400-\u9fff]")
@@ -112,8 +117,6 @@ class IndexTTS2:
     def infer(self, spk_audio_prompt, text, output_path, emo_audio_prompt=None, emo_alpha=1.0, emo_vector=None,
               use_emo_text=False, emo_text=None, use_random=False, interval_silence=200, verbose=False,
               max_text_tokens_per_segment=120, *, duration=None, duration_ratio=None, **generation_kwargs):
-        from .request import RenderRequest
-
         if not isinstance(text, str) or not text.strip():
             raise InputError("text is empty: give the line to speak")
         if duration is not None and duration_ratio is not None:
@@ -191,8 +194,6 @@ def _enrolled_voice(engine, path: Path, digest: str, consent: str | None, qualit
         from .enroll import enroll_voice
     except ImportError:
         return None
-    from .profiles import ProfileStore
-
     name = f"prompt-{digest[:12]}"
     if ProfileStore().exists(name):
         return name
@@ -213,14 +214,8 @@ def _enrolled_voice(engine, path: Path, digest: str, consent: str | None, qualit
 def _nearest_builtin(engine, path: Path, language: str) -> str:
     """The built-in voice of `language` whose own rendering sounds most like the prompt (d-vector cosine),
     against the built-in voices' embeddings that voice enrollment ships (engine/enroll/index.py)."""
-    from .errors import AssetError
-    from .kokoro.voices import DEFAULT_VOICE
-
     try:
-        from .enroll import index
-        from .emotion.reference import load_clip
-        from .profiles import ProfileStore
-        from .speaker import cosine, encoder
+        from .emotion.reference import load_clip   # soundfile, soxr: only when a prompt is matched
 
         entries = [e for e in index.load(engine, ProfileStore().directory) if e.language == language]
         prompt = encoder("dvector").embed(load_clip(path), 16000)

@@ -105,6 +105,42 @@ class Rendered:
         return max(abs((b.source - a.source) - (b.place - a.place)) for a, b in zip(self.anchors, self.anchors[1:]))
 
 
+@dataclass(frozen=True)
+class Slot:
+    """Where a take's sound goes: its samples at the output rate (pre-roll, then the body), and the
+    24 kHz samples its speech must fill between the lead and tail handles."""
+    lead: Fraction               # seconds of handle before the first sound
+    tail: Fraction               # ... after the last one
+    heard: Fraction              # seconds of speech in the natural rendering
+    natural_seconds: Fraction    # the take at its own pace: speech plus handles
+    pre: int                     # pre-roll samples (output rate)
+    total: int                   # the take's samples (output rate)
+    body: int                    # total - pre
+    body24: Fraction             # the body in 24 kHz samples
+    speech: Fraction             # 24 kHz samples the speech must fill
+
+    @staticmethod
+    def of(req: RenderRequest, natural: Rendered, pinned: bool) -> "Slot":
+        sr = req.sample_rate
+        lead, tail = Fraction(str(req.lead)), Fraction(str(req.tail))
+        heard = Fraction(natural.speech[1] - natural.speech[0], SAMPLE_RATE)
+        natural_seconds = lead + heard + tail
+        pre = int(Fraction(str(req.pre_roll)) * sr + Fraction(1, 2))
+        total = req.target.samples(sr, natural_seconds)
+        if total is None:                                     # natural length (plus pre-roll)
+            if pinned:
+                raise InputError("hit points need a slot: give the take a length (--fit, --frames) to pin words in")
+            total = pre + int(natural_seconds * sr + Fraction(1, 2))
+        body = total - pre
+        body24 = Fraction(body * SAMPLE_RATE, sr)
+        speech = body24 - (lead + tail) * SAMPLE_RATE
+        if speech <= 0:
+            raise FitError(f"the slot ({float(Fraction(body, sr)):.3f} s after pre-roll) leaves no room for speech "
+                           f"between the lead ({float(lead):g} s) and tail ({float(tail):g} s) handles",
+                           min_seconds=float(lead + tail + Fraction(str(req.pre_roll))))
+        return Slot(lead, tail, heard, natural_seconds, pre, total, body, body24, speech)
+
+
 class Engine:
     """Loads the model once; `render` is safe to call repeatedly and from several threads."""
 
@@ -235,22 +271,9 @@ class Engine:
             progress(0.1, f"read {len(plan.reading.phonemes)} phonemes in {len(plan.chunks)} part(s)")
         natural = self._natural(plan, progress)
         sr = req.sample_rate
-        lead, tail = Fraction(str(req.lead)), Fraction(str(req.tail))
-        heard = Fraction(natural.speech[1] - natural.speech[0], SAMPLE_RATE)
-        natural_seconds = lead + heard + tail                 # the take at its own pace: speech plus handles
-        pre = int(Fraction(str(req.pre_roll)) * sr + Fraction(1, 2))
-        total = req.target.samples(sr, natural_seconds)
-        if total is None:                                     # natural length (plus pre-roll)
-            if pinned:
-                raise InputError("hit points need a slot: give the take a length (--fit, --frames) to pin words in")
-            total = pre + int(natural_seconds * sr + Fraction(1, 2))
-        body = total - pre
-        body24 = Fraction(body * SAMPLE_RATE, sr)
-        speech_slot = body24 - (lead + tail) * SAMPLE_RATE    # samples at 24 kHz the speech must fill
-        if speech_slot <= 0:
-            raise FitError(f"the slot ({float(Fraction(body, sr)):.3f} s after pre-roll) leaves no room for speech "
-                           f"between the lead ({float(lead):g} s) and tail ({float(tail):g} s) handles",
-                           min_seconds=float(lead + tail + Fraction(str(req.pre_roll))))
+        slot = Slot.of(req, natural, bool(pinned))
+        lead, tail, heard, natural_seconds = slot.lead, slot.tail, slot.heard, slot.natural_seconds
+        pre, total, body, body24, speech_slot = slot.pre, slot.total, slot.body, slot.body24, slot.speech
         ratio = float(speech_slot / SAMPLE_RATE / heard)      # computed on speech, not on the file
         warnings = list(plan.reading.warnings) + pin_notes
         marks = [(self.item_at(plan, p.phoneme), float(p.pin.seconds - lead) * SAMPLE_RATE, p) for p in pinned]

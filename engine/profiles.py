@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from platformdirs import user_data_dir
 
 from .errors import InputError, UnknownVoiceError
 
@@ -29,7 +30,6 @@ FORMAT = 1
 def voices_dir() -> Path:
     if os.environ.get(ENV_DIR):
         return Path(os.environ[ENV_DIR]).expanduser()
-    from platformdirs import user_data_dir
 
     return Path(user_data_dir("takefit")) / "voices"
 

@@ -24,7 +24,8 @@ import os
 import sys
 from pathlib import Path
 
-from . import experiment
+from . import experiment, plots
+from . import report as rep
 from .experiment import Design
 
 OUT = experiment.ROOT / "docs" / "eval"
@@ -37,8 +38,6 @@ def _write(path: Path, text: str) -> None:
 
 
 def report(result: dict, design: Design, out: Path) -> dict[str, Path]:
-    from . import plots, report as rep
-
     summary = experiment.summarise(result["samples"], design)
     out.mkdir(parents=True, exist_ok=True)
     md = rep.markdown(result, summary, design)
@@ -54,7 +53,7 @@ def report(result: dict, design: Design, out: Path) -> dict[str, Path]:
     return paths
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     d = Design()
     ap = argparse.ArgumentParser(prog="takefit-eval", description=__doc__.split("\n\n")[0],
                                  epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -86,18 +85,27 @@ def main(argv=None) -> int:
                     help="lines measured side by side, each op on cores/jobs threads; results do not depend "
                          "on it (default: 2, or 1 on a single core)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = ap.parse_args(argv)
+    return ap
 
+
+def _rebuild(ap: argparse.ArgumentParser, args) -> int:
+    """--from-json: the report again from a run's results, rendering nothing."""
+    if not args.from_json.is_file():
+        ap.error(f"--from-json {args.from_json}: no such file")
+    result = (experiment.from_partial(args.from_json) if args.from_json.name.endswith(".partial")
+              else json.loads(args.from_json.read_text("utf-8")))
+    dd = result["meta"]["design"]
+    design = Design(**{**dd, "ratios": tuple(dd["ratios"]), "methods": tuple(dd["methods"]),
+                       "languages": tuple(dd["languages"])})
+    report(result, design, args.out)
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = _parser()
+    args = ap.parse_args(argv)
     if args.from_json:
-        if not args.from_json.is_file():
-            ap.error(f"--from-json {args.from_json}: no such file")
-        result = (experiment.from_partial(args.from_json) if args.from_json.name.endswith(".partial")
-                  else json.loads(args.from_json.read_text("utf-8")))
-        dd = result["meta"]["design"]
-        design = Design(**{**dd, "ratios": tuple(dd["ratios"]), "methods": tuple(dd["methods"]),
-                           "languages": tuple(dd["languages"])})
-        report(result, design, args.out)
-        return 0
+        return _rebuild(ap, args)
     if 1.0 not in args.ratios:
         ap.error("--ratios must include 1.0: the natural take is every cell's reference")
     if any(not 0.5 <= r <= 2.0 for r in args.ratios):

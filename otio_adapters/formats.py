@@ -15,12 +15,15 @@ import os
 import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
+from importlib import resources
 from pathlib import Path
 
 import opentimelineio as otio
 
 from takefit.engine.errors import InputError, OutputError
+from takefit.otio_adapters import rates, resolve_marker_edl
 from takefit.otio_adapters.limits import check_otio_json
+from takefit.otio_adapters.srt import decode
 
 # name → (OTIO adapter, suffix, what it is)
 FORMATS = {
@@ -68,7 +71,6 @@ def ensure_plugins() -> None:
     manifest = otio.plugins.ActiveManifest()
     if any(a.name == "srt" for a in manifest.adapters):
         return
-    from importlib import resources
 
     path = resources.files("takefit.otio_adapters") / "plugin_manifest.json"
     manifest.extend(otio.plugins.manifest.manifest_from_file(str(path)))
@@ -86,9 +88,6 @@ def read(path: Path, rate: str | None = None, timeline_name: str | None = None) 
         raise InputError(f"cannot read {p}: unsupported format {suffix or '(no suffix)'!r}; supported: {SUPPORTED}")
     kwargs: dict = {}
     if adapter == "cmx_3600":
-        from takefit.otio_adapters import resolve_marker_edl
-        from takefit.otio_adapters.srt import decode
-
         try:
             if resolve_marker_edl.looks_like(decode(p.read_bytes())):
                 adapter = "resolve_marker_edl"
@@ -98,8 +97,6 @@ def read(path: Path, rate: str | None = None, timeline_name: str | None = None) 
         if adapter not in ("cmx_3600", "resolve_marker_edl", "srt"):
             raise InputError(f"--rate applies to EDL and SRT input only; {p.name} carries its own rate")
         try:
-            from takefit.otio_adapters import rates
-
             exact = rates.parse(rate)
         except ValueError as e:
             raise InputError(str(e)) from None

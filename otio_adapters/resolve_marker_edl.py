@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from pathlib import Path
 
 import opentimelineio as otio
 
 from takefit.otio_adapters import rates
+from takefit.otio_adapters.extract import extract
+from takefit.otio_adapters.srt import decode, first_timeline
 
 _EVENT = re.compile(r"^\s*(\d+)\s+\S+\s+\S+\s+\S+\s+(?:\S+\s+)?"
                     r"(\d\d[:;.]\d\d[:;.]\d\d[:;.]\d\d)\s+(\d\d[:;.]\d\d[:;.]\d\d[:;.]\d\d)\s+"
@@ -111,19 +114,12 @@ def read_from_string(input_str: str, rate=24, start="auto", name: str | None = N
 
 
 def read_from_file(filepath: str, rate=24, start="auto"):
-    from pathlib import Path
-
-    from takefit.otio_adapters.srt import decode
-
     return read_from_string(decode(Path(filepath).read_bytes()), rate=rate, start=start, name=None)
 
 
 def write_to_string(input_otio, rate=None) -> str:
     """Timeline and clip markers as a Resolve marker EDL (re-importable with Timelines > Import >
     Timeline Markers from EDL)."""
-    from takefit.otio_adapters.extract import extract
-    from takefit.otio_adapters.srt import first_timeline
-
     timeline = first_timeline(input_otio)
     fps = rates.parse(rate) if rate else rates.timeline_rate(timeline)
     tl_start = rates.timeline_start(timeline, fps)

@@ -17,6 +17,8 @@ from pathlib import Path
 import opentimelineio as otio
 
 from takefit.otio_adapters import rates
+from takefit.otio_adapters.extract import extract
+from takefit.otio_adapters.place import assign_lanes
 
 # Rates tried by rate="auto", first that fits wins; whole-second times fit all, so 24 (OTIO's and
 # the EDL reader's default) comes first.
@@ -90,8 +92,6 @@ def read_from_string(input_str: str, rate="auto", cues_as: str = "markers", name
                 name=_label(txt, idx), marked_range=rates.time_range(f0, f1 - f0, fps),
                 metadata={"srt": {"index": idx}}, comment=txt))
     elif cues_as == "clips":
-        from takefit.otio_adapters.place import assign_lanes
-
         lanes = assign_lanes([(f0, f1) for f0, f1, _, _ in spans])
         tracks: list[otio.schema.Track] = []
         for (f0, f1, idx, txt), lane in zip(spans, lanes):
@@ -152,8 +152,6 @@ def _ms(n_frames: int, fps: Fraction) -> str:
 def write_to_string(input_otio, tracks=None) -> str:
     """The timeline's cues as SubRip, times from the timeline's first frame. Tags stay in the text, so
     a cue file round-trips; a point marker gets one frame."""
-    from takefit.otio_adapters.extract import extract
-
     timeline = first_timeline(input_otio)
     out = []
     for n, cue in enumerate(extract(timeline, tracks or ()), 1):

@@ -13,6 +13,7 @@ import zmq
 from takefit.daemon import operations, protocol
 from takefit.engine.cache import TakeCache
 from takefit.daemon.config import Config
+from takefit.daemon.control import DaemonUnavailable
 from takefit.daemon.events import Events
 from takefit.daemon.frontend import FrontEnd, bind_local, read_frames
 from takefit.daemon.journal import Journal
@@ -232,5 +233,31 @@ def test_connect_chooses_the_daemon_in_one_place(tmp_path, monkeypatch):
     assert connect("off", home=home) is None
     assert connect("auto", home=home) is None                  # not running: the caller renders itself
     assert not (home / "run" / "daemon.json").exists()         # and nothing was started
-    with pytest.raises(InputError, match="auto, start, off"):
+    with pytest.raises(DaemonUnavailable, match="takefit daemon start"):
+        connect("running", home=home)                           # must run: the error says how to start it
+    assert not (home / "run" / "daemon.json").exists()
+    with pytest.raises(InputError, match="auto, start, running, off"):
         connect("always", home=home)
+
+
+def test_one_take_shape_travels_the_wire_and_the_cache(tmp_path):
+    from takefit.engine.take import PhonemeDuration, PinResult
+
+    take = Take(np.full(2400, 0.25, np.float32), 48000, 0.5, 1.1, "hybrid", "af_heart",
+                [PhonemeDuration("h", 0.0, 0.05)], ["a warning"], text="Hi.", timings={"total": 0.2},
+                emotion={"vector": [0.0] * 8}, speech_start=0.01, speech_end=0.04,
+                pins=[PinResult("Hi", 0.01, 0.012)])
+    doc = protocol.unpack(pack(take.to_wire()))                   # what the daemon sends and the cache keeps
+    back = Take.from_wire(doc, wav=b"RIFF", key="k" * 64, cached=True, job="j1")
+    for name in ("sample_rate", "samples", "natural_seconds", "ratio", "method", "voice", "phonemes", "warnings",
+                 "text", "timings", "emotion", "speech_start", "speech_end", "pins"):
+        assert getattr(back, name) == getattr(take, name), name
+    assert back.audio is None and back.wav_bytes() == b"RIFF"
+    assert back.engine_seconds == 0.0 and take.engine_seconds == 0.2         # a cache hit cost the engine nothing
+    cache = TakeCache(tmp_path)
+    take.wav = cache.put("a" * 64, take)
+    hit = cache.get("a" * 64)
+    assert hit.cached and hit.key == "a" * 64 and hit.to_wire() == take.to_wire()
+    assert np.allclose(hit.audio, take.audio, atol=1e-6)
+    with pytest.raises(ValueError, match="audio or the WAV"):
+        Take(None, 48000, 0.5, 1.0, "natural", "af_heart", [], [])

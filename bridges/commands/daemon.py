@@ -10,6 +10,10 @@ import time
 from pathlib import Path
 
 from takefit.engine.errors import InputError
+from takefit.daemon.paths import Dirs
+from takefit.daemon import control
+from takefit.daemon import keys
+from takefit.installer import service
 
 EPILOG = """commands:
   start               start the daemon in the background (or --foreground); one per user and machine
@@ -208,8 +212,6 @@ def _add_uninstall_service(ds) -> None:
 
 # ------------------------------------------------------------------------------------------- helpers
 def _dirs(args):
-    from takefit.daemon.paths import Dirs
-
     return Dirs.resolve(getattr(args, "home", None))
 
 
@@ -282,8 +284,6 @@ def cmd_restart(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from takefit.daemon import control
-
     dirs = _dirs(args)
     endpoint = args.endpoint or (None if args.home else os.environ.get("TAKEFIT_DAEMON_ENDPOINT"))
     info = control.read_info(dirs) if not endpoint else {"endpoints": [endpoint]}
@@ -321,8 +321,6 @@ def cmd_status(args) -> int:
 
 
 def cmd_logs(args) -> int:
-    from takefit.daemon import control
-
     dirs = _dirs(args)
     text = control.tail(dirs.log, args.lines)
     if text:
@@ -385,7 +383,6 @@ def cmd_cancel(args) -> int:
 
 
 def cmd_cache(args) -> int:
-    from takefit.daemon import control
     from takefit.engine.cache import TakeCache
 
     dirs = _dirs(args)
@@ -411,8 +408,6 @@ def cmd_cache(args) -> int:
 
 # ------------------------------------------------------------------------------------------- keys
 def cmd_keys_init(args) -> int:
-    from takefit.daemon import keys
-
     dirs = _dirs(args)
     existed = keys.server_files(dirs)[1].exists()
     pub = keys.init_server(dirs, force=args.force)
@@ -423,8 +418,6 @@ def cmd_keys_init(args) -> int:
 
 
 def cmd_keys_new_client(args) -> int:
-    from takefit.daemon import keys
-
     dirs = _dirs(args)
     if not keys.server_files(dirs)[0].exists():
         keys.init_server(dirs)
@@ -439,15 +432,11 @@ def cmd_keys_new_client(args) -> int:
 
 
 def cmd_keys_authorize(args) -> int:
-    from takefit.daemon import keys
-
     print(f"authorised {args.name!r}: {keys.authorize(_dirs(args), args.name, args.key)}")
     return 0
 
 
 def cmd_keys_revoke(args) -> int:
-    from takefit.daemon import keys
-
     if not keys.revoke(_dirs(args), args.name):
         raise InputError(f"no authorised key named {args.name!r} (`takefit daemon keys list`)")
     print(f"revoked {args.name!r} (refused from its next connection; an open one stays until it closes)")
@@ -455,8 +444,6 @@ def cmd_keys_revoke(args) -> int:
 
 
 def cmd_keys_list(args) -> int:
-    from takefit.daemon import keys
-
     dirs = _dirs(args)
     pub = keys.server_files(dirs)[0]
     print(f"daemon: {keys.read_public(pub).decode() if pub.exists() else '(no key pair: takefit daemon keys init)'}")
@@ -467,8 +454,6 @@ def cmd_keys_list(args) -> int:
 
 # ------------------------------------------------------------------------------------------- services
 def cmd_install_service(args) -> int:
-    from takefit.installer import service
-
     env = {"TAKEFIT_DAEMON_HOME": str(Path(args.home).expanduser().absolute())} if args.home else None
     return install_service(service.daemon_service(shlex.split(args.daemon_args)), args.base, args.enable, env)
 
@@ -476,8 +461,6 @@ def cmd_install_service(args) -> int:
 def install_service(spec, base, enable: bool, env: dict | None = None) -> int:
     """Write and (optionally) enable a user service; on Windows print/run the Task Scheduler command.
     Shared by `daemon install-service` and `watch install-service`."""
-    from takefit.installer import service
-
     if sys.platform.startswith("win"):
         cmd = service.windows_task_command(spec)
         print("Windows: create a logon task with Task Scheduler:\n  " + " ".join(cmd))
@@ -497,14 +480,10 @@ def install_service(spec, base, enable: bool, env: dict | None = None) -> int:
 
 
 def cmd_uninstall_service(args) -> int:
-    from takefit.installer import service
-
     return uninstall_service(service.daemon_service(), args.base, args.disable)
 
 
 def uninstall_service(spec, base, disable: bool) -> int:
-    from takefit.installer import service
-
     if sys.platform.startswith("win"):
         print("Windows: " + " && ".join(" ".join(c) for c in service.disable_commands(spec, Path("."))))
         return 0

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 DESCRIPTION = """\
 Show the 8-float emotion vector [happy, angry, sad, afraid, disgusted, melancholic, surprised, calm]
@@ -40,7 +41,6 @@ def emotion_for(text: str | None, ref: str | None, alpha: float):
     if ref:
         if text:
             raise InputError("give TEXT or --ref, not both")
-        from pathlib import Path
         return Emotion(reference=str(Path(ref).expanduser().resolve()), alpha=alpha)
     if not text or not text.strip():
         raise InputError("give a description, e.g. takefit emotion \"sadly and slowly\" (or --ref CLIP)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from takefit.bridges.panel.app import main
+from takefit.daemon.paths import Dirs
 from takefit.engine.errors import InputError
 
 EPILOG = """The panel talks only to the takefit daemon: every take renders there and reports its progress
@@ -51,8 +53,5 @@ def run(args) -> int:
         raise InputError(f"the casting panel needs PyQt6 ({e}): pip install 'takefit[panel]'") from None
     if args.timeline is not None and not args.timeline.is_file():
         raise InputError(f"cannot open {args.timeline}: no such file")
-    from takefit.daemon.paths import Dirs
-
-    from takefit.bridges.panel.app import main
 
     return main(args.timeline, args.cast, args.rate, tuple(args.track), tuple(args.color), Dirs.resolve(args.home))

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from takefit.bridges.resolve import api, cues, dub, install, ui
 from takefit.engine.errors import InputError
 
 EPILOG = """commands:
@@ -95,8 +96,6 @@ def register(sub) -> None:
 
 
 def cmd_install(args) -> int:
-    from takefit.bridges.resolve import install
-
     actions = install.install(args.scope, args.os, destdir=args.destdir, dry_run=args.dry_run, python=args.python)
     for a in actions:
         print(a.describe(args.dry_run))
@@ -108,8 +107,6 @@ def cmd_install(args) -> int:
 
 
 def cmd_uninstall(args) -> int:
-    from takefit.bridges.resolve import install
-
     actions = install.uninstall(args.scope, args.os, destdir=args.destdir, dry_run=args.dry_run)
     for a in actions:
         print(a.describe(args.dry_run))
@@ -120,8 +117,6 @@ def cmd_uninstall(args) -> int:
 
 
 def cmd_dub(args) -> int:
-    from takefit.bridges.resolve import api, cues, dub, ui
-
     try:
         resolve = api.connect({})
         opts = dub.options_for(resolve, {"python": sys.executable, "worker": "inprocess",

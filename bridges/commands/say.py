@@ -15,6 +15,8 @@ from takefit.engine.errors import InputError, OutputError
 from takefit.engine.pins import frame_rate
 from takefit.engine.request import DEFAULT_LEAD, DEFAULT_TAIL, FIT_METHODS, MAX_TEXT_CHARS, target_string
 from takefit.engine.target import SYNTAX_HELP, Target, parse_rate
+from takefit.engine.emotion import Emotion
+from takefit.bridges.commands.emotion import emotion_for
 
 EPILOG = f"""targets (pick one; none = the natural length):
   --fit 3.2s            exactly 3.2 seconds (also 3.2, 1500ms)
@@ -145,10 +147,8 @@ def parse_emotion_args(args):
     if emotion and ref:
         raise InputError("give --emotion or --emotion-ref, not both")
     if ref:
-        from takefit.engine.emotion import Emotion
         return Emotion(reference=str(Path(ref).expanduser().resolve()), alpha=args.emo_alpha)
     if emotion:
-        from takefit.bridges.commands.emotion import emotion_for
         return emotion_for(emotion, None, args.emo_alpha)
     if args.emo_alpha != 1.0:
         raise InputError("--emo-alpha scales an emotion: give --emotion or --emotion-ref too")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from takefit.engine import assets
 from takefit.engine.kokoro.voices import DEFAULT_VOICE, describe
 from takefit.engine.profiles import ProfileStore
 
@@ -15,8 +16,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from takefit.engine import assets
-
     names = sorted(assets.sources()["voices"]["files"])
     infos = [describe(n) for n in names]
     if args.language:

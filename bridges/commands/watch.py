@@ -10,6 +10,13 @@ from pathlib import Path
 
 from takefit.engine.errors import InputError
 from takefit.engine.request import FIT_METHODS
+from takefit.bridges.watch.jobs import WatchOptions
+from takefit.bridges.watch.watcher import Watcher
+from takefit.bridges.watch.status import format_status, status
+from takefit.bridges.commands.daemon import install_service as install
+from takefit.bridges.watch.jobs import Layout
+from takefit.bridges.watch.service import watch_service
+from takefit.bridges.commands.daemon import uninstall_service as uninstall
 
 ACTIONS = ("install-service", "uninstall-service")
 
@@ -87,8 +94,6 @@ def register(sub) -> None:
 
 
 def options(args):
-    from takefit.bridges.watch.jobs import WatchOptions
-
     from .say import parse_loudness
 
     cast = args.cast.expanduser().absolute() if args.cast else None
@@ -129,8 +134,6 @@ def run(args) -> int:
 
 
 def watch(args, folder: Path) -> int:
-    from takefit.bridges.watch.watcher import Watcher
-
     if folder.exists() and not folder.is_dir():
         raise InputError(f"{folder} is a file; give a folder to watch")
     opts = options(args)
@@ -153,8 +156,6 @@ def setup_logging(quiet: bool = False) -> None:
 
 
 def show_status(folder: Path, as_json: bool) -> int:
-    from takefit.bridges.watch.status import format_status, status
-
     doc = status(folder)
     print(json.dumps(doc, ensure_ascii=False, indent=1) if as_json else format_status(doc))
     return 0
@@ -185,10 +186,6 @@ def service_args(args) -> list[str]:
 
 
 def install_service(args, folder: Path) -> int:
-    from takefit.bridges.commands.daemon import install_service as install
-    from takefit.bridges.watch.jobs import Layout
-    from takefit.bridges.watch.service import watch_service
-
     options(args)  # bad options fail now, not at login
     if not sys.platform.startswith("win"):
         Layout(folder).ensure()
@@ -198,7 +195,4 @@ def install_service(args, folder: Path) -> int:
 
 
 def uninstall_service(args, folder: Path) -> int:
-    from takefit.bridges.commands.daemon import uninstall_service as uninstall
-    from takefit.bridges.watch.service import watch_service
-
     return uninstall(watch_service(folder), args.base, args.disable)

@@ -361,15 +361,7 @@ def run(opts: DubOptions, renderer: Renderer, progress: ProgressFn | None = None
         return report  # nothing to dub: nothing is written
     outputs = plan_outputs(opts, p.source)
     check_writable(outputs)
-    stale = remove_stale_partials(outputs)
-    if stale:
-        report.notes.append(f"removed {len(stale)} temporary file(s) an interrupted run left: "
-                            + ", ".join(sorted(x.name for x in stale)[:5]) + (" …" if len(stale) > 5 else ""))
-    folder = TakeFolder(outputs.takes, tl.name or Path(opts.input).stem)
-    folder.create()
-    orphans = folder.remove_unlisted()
-    if orphans:
-        report.notes.append(f"removed {len(orphans)} take file(s) an interrupted run wrote but never listed")
+    folder = _prepare_folders(outputs, tl.name or Path(opts.input).stem, report)
 
     cues = check_voices(p.cues, renderer)
     placements: list[place.Placement] = []
@@ -382,26 +374,58 @@ def run(opts: DubOptions, renderer: Renderer, progress: ProgressFn | None = None
             progress(i + 1, len(cues), res)
     folder.save()
 
-    tracks = place.build_tracks(placements, p.rate, opts.track_name, like=place.reference_track(tl))
+    dubbed = _dub_tracks(tl, placements, p.rate, opts.track_name, report)
+    report.stem = _write_the_stem(outputs, tl, placements, p, opts.sample_rate, report)
+    _write_timelines(outputs, p, dubbed, placements, report)
+    report.outputs = outputs.to_json()
+    report.engine_load_seconds = getattr(renderer, "engine_load_seconds", 0.0)
+    report.wall_seconds = time.perf_counter() - t0
+    report.write(outputs.report)
+    return report
+
+
+def _prepare_folders(outputs: Outputs, name: str, report: DubReport) -> TakeFolder:
+    """The takes folder, ready: what an interrupted run left half-written is removed (and said)."""
+    stale = remove_stale_partials(outputs)
+    if stale:
+        report.notes.append(f"removed {len(stale)} temporary file(s) an interrupted run left: "
+                            + ", ".join(sorted(x.name for x in stale)[:5]) + (" …" if len(stale) > 5 else ""))
+    folder = TakeFolder(outputs.takes, name)
+    folder.create()
+    orphans = folder.remove_unlisted()
+    if orphans:
+        report.notes.append(f"removed {len(orphans)} take file(s) an interrupted run wrote but never listed")
+    return folder
+
+
+def _dub_tracks(tl, placements: list[place.Placement], rate, track_name: str, report: DubReport):
+    """The timeline with its dub track(s); each cue's result learns its track."""
+    tracks = place.build_tracks(placements, rate, track_name, like=place.reference_track(tl))
     report.tracks = [t.name for t in tracks]
     lane_of = {c.metadata["takefit"]["cue"]: t.name for t in tracks for c in t if isinstance(c, otio.schema.Clip)}
     for r in report.results:
         r.track = lane_of.get(r.cue.id)
-    dubbed = place.with_dub_tracks(tl, tracks, opts.track_name)
+    return place.with_dub_tracks(tl, tracks, track_name)
 
-    # the stem: the whole timeline, sample 0 = its first frame
+
+def _write_the_stem(outputs: Outputs, tl, placements: list[place.Placement], p: Plan, sample_rate: int,
+                    report: DubReport):
+    """The stem: the whole timeline, sample 0 = its first frame."""
     length = max([rates.frames(tl.tracks.duration(), p.rate) if len(tl.tracks) else 0] + [x.end for x in placements])
     if length > limits.extent_frames(p.rate):   # one far-out item (a typo) must not make a stem of tens of GB
         length = max([0] + [x.end for x in placements])
         report.notes.append(f"{outputs.stem.name}: the timeline runs past {limits.MAX_EXTENT_SECONDS // 3600} h; "
                             f"the stem ends with the last take")
-    report.stem = write_stem(
-        outputs.stem, [StemItem(rates.samples(x.start, p.rate, opts.sample_rate), x.samples, x.path) for x in placements],
-        rates.samples(length, p.rate, opts.sample_rate), opts.sample_rate,
+    return write_stem(
+        outputs.stem, [StemItem(rates.samples(x.start, p.rate, sample_rate), x.samples, x.path) for x in placements],
+        rates.samples(length, p.rate, sample_rate), sample_rate,
         comment=f"takefit dub stem of {tl.name!r}; sample 0 = timeline start {rates.timecode(p.start, p.rate)}",
         title=f"{tl.name} dub stem")
 
-    # every text first (a writer that fails leaves nothing behind), then rename each into place
+
+def _write_timelines(outputs: Outputs, p: Plan, dubbed, placements: list[place.Placement], report: DubReport) -> None:
+    """Every text first (a writer that fails leaves nothing behind), then each renamed into place."""
+    tl = p.source.timeline
     container = formats.replace_timeline(p.source.container, tl, dubbed)
     texts = {outputs.otio: formats.to_string(container, "otio")}
     if outputs.format == "edl":
@@ -421,8 +445,3 @@ def run(opts: DubOptions, renderer: Renderer, progress: ProgressFn | None = None
                                 f"{outputs.otio.name} keeps them")
     for path, text in texts.items():
         formats.write_text(path, text)
-    report.outputs = outputs.to_json()
-    report.engine_load_seconds = getattr(renderer, "engine_load_seconds", 0.0)
-    report.wall_seconds = time.perf_counter() - t0
-    report.write(outputs.report)
-    return report

@@ -20,8 +20,10 @@ from platformdirs import user_cache_dir
 from takefit.daemon.client import new_job_id
 from takefit.daemon.connect import connect
 from takefit.daemon.control import DaemonError
+from takefit.engine import assets
 from takefit.engine.cache import TakeCache, request_key
 from takefit.engine.errors import InputError, TakefitError, UnknownVoiceError
+from takefit.engine.kokoro import VoiceBank
 from takefit.engine.request import RenderRequest
 from takefit.engine.take import Take
 
@@ -121,8 +123,6 @@ class InProcessRenderer:
         if self._engine is not None:
             return self._engine.voice_bank.check(name)
         # without loading the model: the voice tables on disk are the list
-        from takefit.engine import assets
-        from takefit.engine.kokoro import VoiceBank
 
         return VoiceBank(assets.AssetPaths(assets.default_dir()).voices).check(name)
 

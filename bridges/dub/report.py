@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from takefit.engine import __version__
 from takefit.otio_adapters import rates
 from takefit.otio_adapters.cue import Cue
+from takefit.otio_adapters.formats import write_text
 
 RENDERED, CACHED, FLAGGED, FAILED, SKIPPED = "rendered", "cached", "flagged", "failed", "skipped"
 STATUSES = (RENDERED, CACHED, FLAGGED, FAILED, SKIPPED)
@@ -91,8 +93,6 @@ class DubReport:
         return sum(r.engine_seconds for r in self.results)
 
     def to_json(self) -> dict:
-        from takefit.engine import __version__
-
         return {
             "takefit": __version__, "input": str(self.input), "timeline": self.timeline,
             "rate": rates.rate_text(self.rate), "start_timecode": rates.timecode(self.start, self.rate),
@@ -107,8 +107,6 @@ class DubReport:
         }
 
     def write(self, path: Path) -> Path:
-        from takefit.otio_adapters.formats import write_text
-
         return write_text(path, json.dumps(self.to_json(), ensure_ascii=False, indent=1) + "\n")
 
     def summary_line(self) -> str:

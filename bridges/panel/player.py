@@ -7,6 +7,7 @@ hand.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -65,8 +66,6 @@ class Player(QObject):
             self._process.start(program, [*args, str(path)])
             text = f"playing {Path(path).name} with {self.backend}"
         elif self.backend == "start":
-            import os
-
             os.startfile(str(path))  # type: ignore[attr-defined]
             text = f"opened {Path(path).name}"
         else:

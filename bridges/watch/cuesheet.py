@@ -23,8 +23,10 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Callable
 
 from takefit.engine.errors import InputError
+from takefit.otio_adapters import tags
 
 SUFFIXES = (".csv", ".tsv")
 DEFAULT_RATE = Fraction(25)
@@ -77,8 +79,6 @@ class CueRow:
     def tagged_text(self) -> str:
         """The line as a cue tag + text (`[character=alice | voice=af_bella] Hi.`); a tag already in
         the text wins over the columns."""
-        from takefit.otio_adapters import tags
-
         fields = [f"{k}={v}" for k, v in (("character", self.character), ("voice", self.voice),
                                             ("emotion", self.emotion), ("language", self.language)) if v]
         if not fields or tags.split(self.text)[0] is not None:
@@ -191,14 +191,41 @@ def read(path: Path, rate: str | None = None) -> CueSheet:
 def parse(text: str, name: str = "cues.csv", rate: str | None = None, tsv: bool = False) -> CueSheet:
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
+    directives = _directives(lines)
+    problems: list[tuple[int, str]] = []
+    notes: list[str] = []
+    fps = _frame_rate(directives, rate, name, problems, notes)
+    delimiter = "\t" if tsv else _sniff(lines)
+    rows = _data_rows(_records(text, delimiter, name), fps, delimiter, problems)
+    if not problems and not rows:
+        problems.append((0, "no cues: every row is empty or a comment (expected rows of start, end, character, "
+                            "text)"))
+    start = _start_directive(directives, fps, problems)
+    if problems:
+        raise CueSheetError(name, sorted(problems, key=lambda x: x[0]))
+    rows.sort(key=lambda r: (r.start, r.line))
+    if start is None:
+        start = _start_from_first_cue(rows, fps, name, notes)
+    early = [r for r in rows if r.start < start]
+    if early:
+        raise CueSheetError(name, [(r.line, "starts before the timeline start ('# start')") for r in early])
+    return CueSheet(Path(name).stem, rows, fps, start, delimiter, notes)
+
+
+def _directives(lines: list[str]) -> dict[str, tuple[int, str]]:
+    """`# key: value` comment lines: key (lower-case, no spaces) → (line number, value); the last one wins."""
     directives: dict[str, tuple[int, str]] = {}
     for n, line in enumerate(lines, 1):
         m = _DIRECTIVE.match(line.strip())
         if m:
             directives[m.group("key").strip().lower().replace(" ", "")] = (n, m.group("value"))
-    problems: list[tuple[int, str]] = []
-    notes: list[str] = []
+    return directives
 
+
+def _frame_rate(directives: dict[str, tuple[int, str]], rate: str | None, name: str,
+                problems: list[tuple[int, str]], notes: list[str]) -> Fraction:
+    """The sheet's own rate directive, else `rate`, else DEFAULT_RATE (a bad directive is a problem,
+    a bad `rate` an error right away)."""
     fps = None
     for key in ("rate", "fps", "framerate"):
         if key in directives:
@@ -218,9 +245,12 @@ def parse(text: str, name: str = "cues.csv", rate: str | None = None, tsv: bool 
         if not rate:
             notes.append(f"{name}: no frame rate given; read at {_rate_text(fps)} fps "
                          f"(set one with a '# rate: 24' line or --rate)")
+    return fps
 
-    delimiter = "\t" if tsv else _sniff(lines)
-    records = _records(text, delimiter, name)
+
+def _data_rows(records: list[tuple[int, list[str], str | None]], fps: Fraction, delimiter: str,
+               problems: list[tuple[int, str]]) -> list[CueRow]:
+    """The cue rows after an optional header row (whose column names then apply); problems appended."""
     header, columns, first = None, None, 0
     for i, (n, cells, _) in enumerate(records):
         if _is_header(cells):
@@ -234,33 +264,33 @@ def parse(text: str, name: str = "cues.csv", rate: str | None = None, tsv: bool 
         problems += [(n, e) for e in errs]
         if row is not None:
             rows.append(row)
-    if not problems and not rows:
-        problems.append((0, "no cues: every row is empty or a comment (expected rows of start, end, character, "
-                            "text)"))
+    return rows
 
-    start = None
-    if "start" in directives:
-        n, value = directives["start"]
-        try:
-            start = parse_time(value, fps)
-        except ValueError as e:
-            problems.append((n, f"'# start': {e}"))
-    if problems:
-        raise CueSheetError(name, sorted(problems, key=lambda x: x[0]))
-    rows.sort(key=lambda r: (r.start, r.line))
-    if start is None:
-        first_start = rows[0].start
-        hour = _hour_frames(fps)
-        start = (first_start // hour) * hour if first_start >= hour else 0
-        if start:
-            from takefit.otio_adapters import rates
 
-            notes.append(f"{name}: timeline start {rates.timecode(start, fps)} taken from the first cue "
-                         f"(set '# start: 00:00:00:00' to change)")
-    early = [r for r in rows if r.start < start]
-    if early:
-        raise CueSheetError(name, [(r.line, "starts before the timeline start ('# start')") for r in early])
-    return CueSheet(Path(name).stem, rows, fps, start, delimiter, notes)
+def _start_directive(directives: dict[str, tuple[int, str]], fps: Fraction,
+                     problems: list[tuple[int, str]]) -> int | None:
+    """The '# start' timecode as a frame number, if given (a bad one is a problem)."""
+    if "start" not in directives:
+        return None
+    n, value = directives["start"]
+    try:
+        return parse_time(value, fps)
+    except ValueError as e:
+        problems.append((n, f"'# start': {e}"))
+        return None
+
+
+def _start_from_first_cue(rows: list[CueRow], fps: Fraction, name: str, notes: list[str]) -> int:
+    """The whole hour at or before the first cue (sheets often start at 01:00:00:00), or 0."""
+    first_start = rows[0].start
+    hour = _hour_frames(fps)
+    start = (first_start // hour) * hour if first_start >= hour else 0
+    if start:
+        from takefit.otio_adapters import rates
+
+        notes.append(f"{name}: timeline start {rates.timecode(start, fps)} taken from the first cue "
+                     f"(set '# start: 00:00:00:00' to change)")
+    return start
 
 
 def _hour_frames(fps: Fraction) -> int:
@@ -349,12 +379,27 @@ def _rest(cells: list[str], k: int, delimiter: str, raw: str | None) -> str:
 
 def _row(n: int, cells: list[str], columns: dict[str, int] | None, header, fps: Fraction, delimiter: str = ",",
          raw: str | None = None):
-    errs: list[str] = []
+    """(the cue row, []) or (None, what is wrong with the row)."""
+    cells, columns, misfit = _fit_columns(cells, columns, header, delimiter, raw)
+    if misfit:
+        return None, [misfit]
 
-    def bad(what: str, e: ValueError) -> str:
-        hint = " (an unclosed quote before it?)" if delimiter in get(what) or "\n" in get(what) else ""
-        return f"{what}: {e}{hint}"
+    def get(key: str) -> str:
+        i = columns.get(key)
+        return cells[i].strip() if i is not None and i < len(cells) else ""
 
+    start, end, errs = _times(get, fps, delimiter)
+    text = get("text")
+    errs += _text_problems(get, text)
+    if errs:
+        return None, errs
+    return CueRow(n, start, end, text, get("character"), get("voice"), get("emotion"), get("language")), []
+
+
+def _fit_columns(cells: list[str], columns: dict[str, int] | None, header: list[str] | None, delimiter: str,
+                 raw: str | None) -> tuple[list[str], dict[str, int], str | None]:
+    """(cells, column → index, why the row does not fit or None): without a header the columns go by the
+    number of fields; a text with unquoted delimiters in it is joined back into one field."""
     if columns is None:
         names = POSITIONAL.get(len(cells))
         if names is None and len(cells) > 4:
@@ -362,20 +407,26 @@ def _row(n: int, cells: list[str], columns: dict[str, int] | None, header, fps: 
             cells = cells[:3] + [_rest(cells, 3, delimiter, raw)]
             names = POSITIONAL[4]
         if names is None:
-            return None, [f"{len(cells)} field(s) ({_show(cells)}); expected start, end, character, text "
-                          f"(or start, end, text) — or add a header row"]
-        columns = {k: i for i, k in enumerate(names)}
-    elif len(cells) > len(header):
+            return cells, {}, (f"{len(cells)} field(s) ({_show(cells)}); expected start, end, character, text "
+                               f"(or start, end, text) — or add a header row")
+        return cells, {k: i for i, k in enumerate(names)}, None
+    if len(cells) > len(header):
         last = max(columns.values())
         if columns.get("text") == last == len(header) - 1:
             cells = cells[:last] + [_rest(cells, last, delimiter, raw)]
         else:
-            return None, [f"{len(cells)} fields but the header has {len(header)} ({_show(cells)}); quote a text "
-                          f"that contains the delimiter"]
+            return cells, columns, (f"{len(cells)} fields but the header has {len(header)} ({_show(cells)}); "
+                                    f"quote a text that contains the delimiter")
+    return cells, columns, None
 
-    def get(key: str) -> str:
-        i = columns.get(key)
-        return cells[i].strip() if i is not None and i < len(cells) else ""
+
+def _times(get: Callable[[str], str], fps: Fraction, delimiter: str) -> tuple[int | None, int | None, list[str]]:
+    """(start, end or None for a point cue, problems) from the start and end (or duration) columns."""
+    errs: list[str] = []
+
+    def bad(what: str, e: ValueError) -> str:
+        hint = " (an unclosed quote before it?)" if delimiter in get(what) or "\n" in get(what) else ""
+        return f"{what}: {e}{hint}"
 
     start = end = None
     if not get("start"):
@@ -400,7 +451,12 @@ def _row(n: int, cells: list[str], columns: dict[str, int] | None, header, fps: 
             errs.append(f"ends ({get('end') or get('duration')}) before it starts ({get('start')})")
         elif end == start:
             end = None  # a zero-length slot: a point cue
-    text = get("text")
+    return start, end, errs
+
+
+def _text_problems(get: Callable[[str], str], text: str) -> list[str]:
+    """What is wrong with the text and the tag columns (which become a `[key=value | …]` tag)."""
+    errs = []
     if not text:
         errs.append("no text (the line to speak)")
     for key in ("character", "voice", "emotion", "language"):
@@ -409,9 +465,7 @@ def _row(n: int, cells: list[str], columns: dict[str, int] | None, header, fps: 
     if text and get("character") and re.match(r"^\s*[(（]", text):
         errs.append("the text starts with '(' — after a character tag that reads as a pronunciation "
                     "override; move the parenthesis later in the line")
-    if errs:
-        return None, errs
-    return CueRow(n, start, end, text, get("character"), get("voice"), get("emotion"), get("language")), []
+    return errs
 
 
 def _show(cells: list[str]) -> str:

@@ -18,15 +18,17 @@ import logging
 import os
 import shutil
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from takefit.engine.errors import AssetError, InputError, OutputError
+from takefit.engine.errors import InputError, OutputError
 
 from . import cuesheet
+from .explain import SUPPORTED_TEXT, error_text, explain, explain_cues, no_cues_message
 from .journal import DONE, FAILED, RUNNING, Job, Journal
+from takefit.bridges.dub.takes import MANIFEST
+from takefit.daemon.control import DaemonError
 
 log = logging.getLogger("takefit.watch")
 
@@ -40,10 +42,6 @@ OUTPUT_SUFFIX = {".otioz": ".otio", ".csv": ".otio", ".tsv": ".otio"}
 # A file whose job ended this many times in a crash or a kill (not a clean stop) goes to failed/ on the
 # next start: a file that crashes its reader would otherwise take every restart of the watcher down.
 MAX_CRASHES = 2
-SUPPORTED_TEXT = (".otio/.otioz (OpenTimelineIO), .xml (FCP7 XML: Premiere, Resolve, Avid), .fcpxml (Final Cut "
-                  "Pro X), .edl (CMX 3600 or Resolve marker EDL), .srt (SubRip), .csv/.tsv (cue sheet: start, end, "
-                  "character, text)")
-
 # files that are never inputs: partial downloads/copies, editor and OS droppings
 _TEMP_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".download", ".filepart", ".swp", ".swx",
                   ".lock", ".!sync", ".opdownload", ".icloud", ".sb-")
@@ -218,8 +216,6 @@ def cleanup_partial(folder: Path) -> list[Path]:
     """Remove what an interrupted dub run leaves in `folder`: temporary files, and take WAVs that the
     takes folder's manifest does not list (written before the run was cut short; the run renames
     nothing over them, it would number the next take after them)."""
-    from takefit.bridges.dub.takes import MANIFEST
-
     removed: list[Path] = []
     if not folder.is_dir():
         return removed
@@ -317,105 +313,6 @@ def make_plan(opts):
     return dub.Plan(source, cues, cast, rate, rates.timeline_start(tl, rate), notes, time.perf_counter() - t0)
 
 
-def no_cues_message(name: str, opts) -> str:
-    from takefit.bridges.dub.pipeline import where_cues_come_from
-
-    suffix = Path(name).suffix.lower()
-    if suffix == ".srt" and not opts.tracks:
-        return (f"no subtitles in {name}: an SRT needs blocks of an index, a time line and the text, e.g.\n"
-                f"  1\n  00:00:01,000 --> 00:00:02,500\n  Hello there.")
-    if suffix == ".edl" and not opts.tracks:
-        return (f"no cues in {name}: a CMX 3600 EDL holds no lines to speak unless it is a Resolve marker export "
-                f"(Timelines > Export > Timeline Markers to EDL); or give --track NAME for a subtitle/guide track, "
-                f"or drop an .srt or a cue sheet (.csv) instead")
-    return (f"no cues in {name}: looked for {where_cues_come_from(opts)}. Add markers whose comment (or name) is "
-            f"the line to speak, or drop subtitles (.srt) or a cue sheet (.csv) instead")
-
-
-# ------------------------------------------------------------------ explaining failures
-def explain(e: BaseException, layout: Layout, name: str) -> tuple[str, str]:
-    """(what was wrong, how to fix it) for the error file."""
-    what = str(e)
-    again = f"Then drop the corrected file into {layout.rel(layout.inbox)}/ again."
-    if isinstance(e, cuesheet.CueSheetError):
-        how = ("Fix the rows listed above in the cue sheet (columns: start, end, character, text; times as "
-               "seconds, HH:MM:SS.mmm or timecode HH:MM:SS:FF — see docs/watch.md). " + again)
-    elif isinstance(e, AssetError):
-        how = ("The voice model is missing or damaged: run `takefit assets verify` and `takefit assets fetch`. "
-               "Then move the file from failed/ back into inbox/.")
-    elif isinstance(e, OutputError):
-        how = (f"Check that {layout.outbox} is writable and the disk has space. Then move the file from failed/ "
-               f"back into inbox/.")
-    elif isinstance(e, InputError) and "cast file" in what:
-        how = ("Fix the cast file (see docs/cues.md for its keys), then move the file from failed/ back into "
-               "inbox/ (a changed cast file applies to every file dropped after it).")
-    elif isinstance(e, InputError) and "unsupported file type" in what:
-        how = f"Export the timeline as one of: {SUPPORTED_TEXT}. " + again
-    elif isinstance(e, InputError):
-        how = "Correct the file as the message above says. " + again
-    elif _is_daemon_error(e):
-        how = ("The takefit daemon failed: see `takefit daemon status` and `takefit daemon logs`, or run the "
-               "watcher with --daemon off. Then move the file from failed/ back into inbox/.")
-    else:
-        what = f"internal error: {type(e).__name__}: {e}\n\n" + "".join(
-            traceback.format_exception(type(e), e, e.__traceback__))
-        how = ("This is a bug in takefit, not a problem with the file: please report it with this error file and "
-               "the input. Moving the file from failed/ back into inbox/ tries again.")
-    return what, how
-
-
-def _is_daemon_error(e: BaseException) -> bool:
-    try:
-        from takefit.daemon.control import DaemonError
-    except Exception:  # pragma: no cover - the daemon package is part of takefit
-        return False
-    return isinstance(e, DaemonError)
-
-
-def explain_cues(report, layout: Layout, outdir: Path) -> tuple[str, str]:
-    failed = [r for r in report.results if r.status == "failed"]
-    lines = [f"  {r.cue.id} ({r.cue.origin or 'cue'}): {r.error}" for r in failed[:30]]
-    if len(failed) > 30:
-        lines.append(f"  … and {len(failed) - 30} more (all in the report)")
-    what = (f"{len(failed)} of {len(report.results)} cue{'s' if len(report.results) != 1 else ''} could not be "
-            f"dubbed:\n" + "\n".join(lines))
-    hints = []
-    text = " ".join(r.error or "" for r in failed)
-    if "slot" in text or "frames" in text or "shorter" in text:
-        hints.append("a slot too short for its line: lengthen the slot (the message names the frames it needs) "
-                     "or shorten the line")
-    if "voice" in text:
-        hints.append("an unknown voice: fix the voice name in the tag or in takefit.cast.toml (`takefit voices` "
-                     "lists them)")
-    if "tag" in text:
-        hints.append("a bad [tag] at the start of a line: see docs/cues.md for the syntax")
-    how = ("Fix " + "; ".join(hints) + ". " if hints else "Fix the cues listed above. ")
-    if len(failed) < len(report.results):
-        how += f"The outputs of the cues that worked are in {layout.rel(outdir)}/ (the report lists every cue). "
-    else:
-        how += f"The report in {layout.rel(outdir)}/ lists every cue. "
-    how += "Then drop the corrected file into inbox/ again."
-    return what, how
-
-
-def error_text(name: str, what: str, how: str, job: Job | None, digest: str | None) -> str:
-    from takefit.engine import __version__
-
-    when = time.strftime("%Y-%m-%d %H:%M:%S")
-    details = []
-    if job is not None:
-        details.append(f"job {job.id}, attempt {job.attempts}")
-    if digest:
-        details.append(f"sha256 {digest[:16]}…")
-    details.append(f"takefit {__version__}")
-    return (f"takefit watch could not dub {name!r} ({when}).\n\nWhat was wrong:\n{_indent(what)}\n\n"
-            f"How to fix it:\n{_indent(how)}\n\n({', '.join(details)})\n")
-
-
-def _indent(text: str) -> str:
-    return "\n".join(("  " + ln) if ln.strip() and not ln.startswith("  ") else ln for ln in text.splitlines())
-
-
 # ------------------------------------------------------------------ the job
 def process(path: Path, ctx: Context) -> Outcome:
     """Dub one input file. Never raises for the file's own problems (they end in failed/);
@@ -433,13 +330,8 @@ def process(path: Path, ctx: Context) -> Outcome:
     cast = cast_file(layout, options)
     config = options.fingerprint(cast)
     prev = journal.find(digest, name, config)
-
     if prev is not None and prev.state == DONE and _outputs_complete(prev):
-        dest = unique_dest(layout.done, name, digest)
-        move(path, dest)
-        return Outcome(name, DUPLICATE, prev, layout.root / (prev.outbox or ""), dest,
-                       f"identical to the file dubbed {_ago(prev.finished)} (nothing else changed either): "
-                       f"outputs already in {prev.outbox}/", prev.summary)
+        return _duplicate(path, layout, prev, digest)
 
     outbox_rel = prev.outbox if prev is not None and prev.outbox else choose_outbox(name, journal, layout)
     resumed = prev is not None and prev.state == RUNNING
@@ -447,27 +339,15 @@ def process(path: Path, ctx: Context) -> Outcome:
     journal.supersede(name, job.id)
     outdir = layout.root / outbox_rel
     if resumed and job.crashes >= MAX_CRASHES:
-        return _fail(path, ctx, job, digest,
-                     f"the watcher ended {job.crashes} times while dubbing {name} (a crash or a kill, not a "
-                     f"clean stop): a file that crashes its reader would otherwise stop the watch folder for good",
-                     "check the file in the application that wrote it (export it again), then put it back into "
-                     "inbox/; if it keeps failing, please report it with the watcher's log", signature)
+        return _fail_crashing(path, ctx, job, digest, signature)
     if resumed:
         log.info("resuming %s: the watcher stopped during its job (attempt %d)", name, job.attempts)
     removed = cleanup_partial(outdir)
     if removed:
         log.info("%s: removed %d partial file(s) a cut-short run left in %s/", name, len(removed), outbox_rel)
 
-    report = None
     try:
-        opts = dub_options(path, outdir, options, cast)
-        the_plan = make_plan(opts)
-        if not the_plan.cues:
-            raise InputError(no_cues_message(name, opts))
-        log.info("dubbing %s: %d cue%s at %s fps → %s/", name, len(the_plan.cues),
-                 "s" if len(the_plan.cues) != 1 else "", _rate(the_plan.rate), outbox_rel)
-        outdir.mkdir(parents=True, exist_ok=True)
-        report = _run(opts, the_plan, ctx, name)
+        report = _dub(path, outdir, outbox_rel, cast, ctx)
     except Stopping:
         journal.paused(job.id)
         raise
@@ -475,7 +355,46 @@ def process(path: Path, ctx: Context) -> Outcome:
         what, how = explain(e, layout, name)
         _remove_if_empty(outdir)
         return _fail(path, ctx, job, digest, what, how, signature)
+    return _finish(path, ctx, job, digest, signature, report, outdir)
 
+
+def _duplicate(path: Path, layout: Layout, prev: Job, digest: str) -> Outcome:
+    """The same file, dubbed with the same settings, whose outputs are still there: straight to done/."""
+    name = path.name
+    dest = unique_dest(layout.done, name, digest)
+    move(path, dest)
+    return Outcome(name, DUPLICATE, prev, layout.root / (prev.outbox or ""), dest,
+                   f"identical to the file dubbed {_ago(prev.finished)} (nothing else changed either): "
+                   f"outputs already in {prev.outbox}/", prev.summary)
+
+
+def _fail_crashing(path: Path, ctx: Context, job: Job, digest: str, signature) -> Outcome:
+    """A file whose jobs keep ending in a crash or a kill goes to failed/, so the watcher can go on."""
+    return _fail(path, ctx, job, digest,
+                 f"the watcher ended {job.crashes} times while dubbing {path.name} (a crash or a kill, not a "
+                 f"clean stop): a file that crashes its reader would otherwise stop the watch folder for good",
+                 "check the file in the application that wrote it (export it again), then put it back into "
+                 "inbox/; if it keeps failing, please report it with the watcher's log", signature)
+
+
+def _dub(path: Path, outdir: Path, outbox_rel: str, cast: Path | None, ctx: Context):
+    """Plan and run the dub of `path` into `outdir`; the dub run's report."""
+    name = path.name
+    opts = dub_options(path, outdir, ctx.options, cast)
+    the_plan = make_plan(opts)
+    if not the_plan.cues:
+        raise InputError(no_cues_message(name, opts))
+    log.info("dubbing %s: %d cue%s at %s fps → %s/", name, len(the_plan.cues),
+             "s" if len(the_plan.cues) != 1 else "", _rate(the_plan.rate), outbox_rel)
+    outdir.mkdir(parents=True, exist_ok=True)
+    return _run(opts, the_plan, ctx, name)
+
+
+def _finish(path: Path, ctx: Context, job: Job, digest: str, signature, report, outdir: Path) -> Outcome:
+    """After the dub run: failed/ if too many cues failed, dubbed again if the file changed meanwhile,
+    else done/."""
+    layout, options, journal = ctx.layout, ctx.options, ctx.journal
+    name = path.name
     summary = _summary(report, layout)
     failed = report.count("failed")
     problems = [r for r in report.results if r.status == "failed"]
@@ -511,7 +430,7 @@ def _run(opts, the_plan, ctx: Context, name: str):
     try:
         return dub.run(opts, renderer, progress=progress, the_plan=the_plan)
     except Exception as e:
-        if kind != "daemon" or not _is_daemon_error(e):
+        if kind != "daemon" or not isinstance(e, DaemonError):
             raise
         log.warning("%s: the daemon failed (%s); dubbing it with the engine in this process instead", name, e)
         renderer, kind = ctx.renderers.fallback()

@@ -20,12 +20,14 @@ import json
 import logging
 import logging.handlers
 import os
+import signal
 import stat
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from takefit.daemon.control import Lock
 from takefit.engine.errors import InputError
 
 from . import jobs
@@ -154,8 +156,6 @@ class Watcher:
     def start(self) -> "Watcher":
         from watchdog.observers import Observer
 
-        from takefit.daemon.control import Lock
-
         self.layout.ensure()
         self._lock = Lock(self.layout.lock)
         if not self._lock.acquire():
@@ -243,8 +243,6 @@ class Watcher:
 
     def run(self, once: bool = False) -> int:
         """Start, then block until stopped (Ctrl-C / SIGTERM), or with `once` until the inbox is done."""
-        import signal
-
         self.start()
         stop_signals = []
 

@@ -2,11 +2,14 @@
 itself through the text model, reference clips through prosody analysis. Heavy parts load on first use."""
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 
 from .delivery import NEUTRAL_DELIVERY, Delivery, delivery_for
+from .reference import transfer
 from .spec import Emotion
+from .text import DEFAULT_BACKEND, TextEmotion
 from .vector import Vector, scaled
 
 
@@ -30,9 +33,6 @@ class EmotionResolver:
     def text_model(self):
         with self._lock:
             if self._text_model is None:
-                import os
-
-                from .text import DEFAULT_BACKEND, TextEmotion
                 self._text_model = TextEmotion(os.environ.get("TAKEFIT_EMOTION_TEXT_MODEL") or DEFAULT_BACKEND)
             return self._text_model
 
@@ -44,7 +44,6 @@ class EmotionResolver:
             text = emotion.text if emotion.text is not None else line
             vec = scaled(self.text_model().vector(text), emotion.alpha)
             return Resolved(emotion, vec, delivery_for(vec), "text" if emotion.text is not None else "line")
-        from .reference import transfer
         vec, delivery = transfer(emotion.reference, emotion.alpha)
         return Resolved(emotion, vec, delivery, "reference")
 

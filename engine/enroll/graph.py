@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import onnx
@@ -116,83 +116,143 @@ def _pad(x, pads, value=None, axes=None, a=None):
     return F.pad(x, torch_pads, mode=mode)
 
 
+# One ONNX node → its torch function f(*inputs) -> tuple of outputs. Each translator receives the node and
+# its attributes, read once when the decoder is built.
+Translator = Callable[[Any, dict], Callable]
+
+_ELEMENTWISE = {
+    "Add": torch.add, "Sub": torch.sub, "Mul": torch.mul, "Div": torch.div, "Pow": torch.pow,
+    "Sqrt": torch.sqrt, "Sin": torch.sin, "Cos": torch.cos, "Exp": torch.exp, "Tanh": torch.tanh,
+}
+
+
+def _onnx_elementwise(node, a: dict) -> Callable:
+    f = _ELEMENTWISE[node.op_type]
+    return lambda *x: (f(*x),)
+
+
+def _onnx_dynamic_quantize(node, a: dict) -> Callable:
+    one, zero = torch.tensor(1.0), torch.tensor(0.0)
+    return lambda x: (x, one, zero)
+
+
+def _onnx_cast(node, a: dict) -> Callable:
+    to = a["to"]
+    if to in INT_CASTS or to == 1:
+        return lambda x: (x.float() if isinstance(x, torch.Tensor) else torch.as_tensor(x, dtype=torch.float32),)
+    if to == 7:
+        return lambda x: (x.long(),)
+    raise NotImplementedError(f"Cast to {to}")
+
+
+def _onnx_floor(node, a: dict) -> Callable:
+    if "bias_quant" in node.name:
+        return lambda x: (x,)
+    return lambda x: (torch.floor(x),)
+
+
+def _onnx_matmul_integer(node, a: dict) -> Callable:
+    return lambda x, w, xz=None, wz=None: (torch.matmul(x, w),)   # w is already (w − zp), x's zp is 0
+
+
+def _onnx_conv_integer(node, a: dict) -> Callable:
+    return lambda x, w, xz=None, wz=None: (_conv(x, w, None, a),)
+
+
+def _onnx_conv(node, a: dict) -> Callable:
+    return lambda x, w, b=None: (_conv(x, w, b, a),)
+
+
+def _onnx_conv_transpose(node, a: dict) -> Callable:
+    def convt(x, w, b=None):
+        pad, pre = _conv_pads(list(a.get("pads", [0, 0])))
+        if pre:
+            raise NotImplementedError("asymmetric ConvTranspose pads")
+        return (F.conv_transpose1d(x, w, b, stride=a.get("strides", [1])[0], padding=pad,
+                                   output_padding=a.get("output_padding", [0])[0], groups=a.get("group", 1),
+                                   dilation=a.get("dilations", [1])[0]),)
+    return convt
+
+
+def _onnx_reduce_mean(node, a: dict) -> Callable:
+    keep = bool(a.get("keepdims", 1))
+    return lambda x, axes=None: (x.mean(dim=_axes(axes, x.dim()), keepdim=keep),)
+
+
+def _onnx_reshape(node, a: dict) -> Callable:
+    return lambda x, s: (_reshape(x, s),)
+
+
+def _onnx_split(node, a: dict) -> Callable:
+    axis = a.get("axis", 0)
+    return lambda x, s: tuple(torch.split(x, _ints(s), dim=axis))
+
+
+def _onnx_unsqueeze(node, a: dict) -> Callable:
+    def unsq(x, axes):
+        for ax in _axes(axes, x.dim() + len(_ints(axes))):
+            x = x.unsqueeze(ax)
+        return (x,)
+    return unsq
+
+
+def _onnx_squeeze(node, a: dict) -> Callable:
+    def sq(x, axes=None):
+        for ax in sorted(_axes(axes, x.dim()), reverse=True):
+            x = x.squeeze(ax)
+        return (x,)
+    return sq
+
+
+def _onnx_leaky_relu(node, a: dict) -> Callable:
+    alpha = a.get("alpha", 0.01)
+    return lambda x: (F.leaky_relu(x, alpha),)
+
+
+def _onnx_concat(node, a: dict) -> Callable:
+    axis = a["axis"]
+    return lambda *xs: (torch.cat([torch.as_tensor(v) for v in xs], dim=axis),)
+
+
+def _onnx_slice(node, a: dict) -> Callable:
+    return lambda *x: (_slice(*x),)
+
+
+def _onnx_gather(node, a: dict) -> Callable:
+    axis = a.get("axis", 0)
+    return lambda x, i: (_gather(x, i, axis),)
+
+
+def _onnx_scatter_nd(node, a: dict) -> Callable:
+    return lambda d, i, u: (_scatter_nd(d, i, u),)
+
+
+def _onnx_resize(node, a: dict) -> Callable:
+    return lambda x, roi=None, scales=None, sizes=None: (_resize(x, roi, scales, sizes, a),)
+
+
+def _onnx_pad(node, a: dict) -> Callable:
+    return lambda x, pads, value=None, axes=None: (_pad(x, pads, value, axes, a),)
+
+
+_TRANSLATORS: dict[str, Translator] = {
+    **{t: _onnx_elementwise for t in _ELEMENTWISE},
+    "DynamicQuantizeLinear": _onnx_dynamic_quantize, "Cast": _onnx_cast, "Floor": _onnx_floor,
+    "MatMulInteger": _onnx_matmul_integer, "ConvInteger": _onnx_conv_integer, "Conv": _onnx_conv,
+    "ConvTranspose": _onnx_conv_transpose, "ReduceMean": _onnx_reduce_mean, "Reshape": _onnx_reshape,
+    "Split": _onnx_split, "Unsqueeze": _onnx_unsqueeze, "Squeeze": _onnx_squeeze, "LeakyRelu": _onnx_leaky_relu,
+    "Concat": _onnx_concat, "Slice": _onnx_slice, "Gather": _onnx_gather, "ScatterND": _onnx_scatter_nd,
+    "Resize": _onnx_resize, "Pad": _onnx_pad,
+}
+
+
 def _op(node) -> Callable:
     """The torch function for one ONNX node: f(*inputs) -> tuple of outputs."""
     a, t = _attrs(node), node.op_type
-    simple = {
-        "Add": torch.add, "Sub": torch.sub, "Mul": torch.mul, "Div": torch.div, "Pow": torch.pow,
-        "Sqrt": torch.sqrt, "Sin": torch.sin, "Cos": torch.cos, "Exp": torch.exp, "Tanh": torch.tanh,
-    }
-    if t in simple:
-        f = simple[t]
-        return lambda *x: (f(*x),)
-    if t == "DynamicQuantizeLinear":
-        one, zero = torch.tensor(1.0), torch.tensor(0.0)
-        return lambda x: (x, one, zero)
-    if t == "Cast":
-        to = a["to"]
-        if to in INT_CASTS or to == 1:
-            return lambda x: (x.float() if isinstance(x, torch.Tensor) else torch.as_tensor(x, dtype=torch.float32),)
-        if to == 7:
-            return lambda x: (x.long(),)
-        raise NotImplementedError(f"Cast to {to}")
-    if t == "Floor":
-        if "bias_quant" in node.name:
-            return lambda x: (x,)
-        return lambda x: (torch.floor(x),)
-    if t == "MatMulInteger":
-        return lambda x, w, xz=None, wz=None: (torch.matmul(x, w),)   # w is already (w − zp), x's zp is 0
-    if t == "ConvInteger":
-        return lambda x, w, xz=None, wz=None: (_conv(x, w, None, a),)
-    if t == "Conv":
-        return lambda x, w, b=None: (_conv(x, w, b, a),)
-    if t == "ConvTranspose":
-        def convt(x, w, b=None):
-            pad, pre = _conv_pads(list(a.get("pads", [0, 0])))
-            if pre:
-                raise NotImplementedError("asymmetric ConvTranspose pads")
-            return (F.conv_transpose1d(x, w, b, stride=a.get("strides", [1])[0], padding=pad,
-                                       output_padding=a.get("output_padding", [0])[0], groups=a.get("group", 1),
-                                       dilation=a.get("dilations", [1])[0]),)
-        return convt
-    if t == "ReduceMean":
-        keep = bool(a.get("keepdims", 1))
-        return lambda x, axes=None: (x.mean(dim=_axes(axes, x.dim()), keepdim=keep),)
-    if t == "Reshape":
-        return lambda x, s: (_reshape(x, s),)
-    if t == "Split":
-        axis = a.get("axis", 0)
-        return lambda x, s: tuple(torch.split(x, _ints(s), dim=axis))
-    if t == "Unsqueeze":
-        def unsq(x, axes):
-            for ax in _axes(axes, x.dim() + len(_ints(axes))):
-                x = x.unsqueeze(ax)
-            return (x,)
-        return unsq
-    if t == "Squeeze":
-        def sq(x, axes=None):
-            for ax in sorted(_axes(axes, x.dim()), reverse=True):
-                x = x.squeeze(ax)
-            return (x,)
-        return sq
-    if t == "LeakyRelu":
-        alpha = a.get("alpha", 0.01)
-        return lambda x: (F.leaky_relu(x, alpha),)
-    if t == "Concat":
-        axis = a["axis"]
-        return lambda *xs: (torch.cat([torch.as_tensor(v) for v in xs], dim=axis),)
-    if t == "Slice":
-        return lambda *x: (_slice(*x),)
-    if t == "Gather":
-        axis = a.get("axis", 0)
-        return lambda x, i: (_gather(x, i, axis),)
-    if t == "ScatterND":
-        return lambda d, i, u: (_scatter_nd(d, i, u),)
-    if t == "Resize":
-        return lambda x, roi=None, scales=None, sizes=None: (_resize(x, roi, scales, sizes, a),)
-    if t == "Pad":
-        return lambda x, pads, value=None, axes=None: (_pad(x, pads, value, axes, a),)
-    raise NotImplementedError(f"ONNX op {t} ({node.name}) has no torch translation")
+    translate = _TRANSLATORS.get(t)
+    if translate is None:
+        raise NotImplementedError(f"ONNX op {t} ({node.name}) has no torch translation")
+    return translate(node, a)
 
 
 @dataclass

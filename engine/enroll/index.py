@@ -13,8 +13,11 @@ from typing import Callable
 
 import numpy as np
 
+from .. import assets
+from ..kokoro import SAMPLE_RATE, KokoroModel
 from ..kokoro.voices import describe
 from ..speaker import cosine, encoder
+from .align import median_f0
 
 VERSION = 1
 LANGUAGES = ("en", "zh")
@@ -36,8 +39,6 @@ class VoiceEntry:
 
 
 def _key(engine) -> str:
-    from .. import assets
-
     return json.loads(engine.paths.manifest.read_text("utf-8")).get("model_sha256", "")[:16] if \
         engine.paths.manifest.is_file() else assets.sources()["model"]["sha256"][:16]
 
@@ -45,7 +46,6 @@ def _key(engine) -> str:
 def render_natural(engine, text: str, table: np.ndarray, base_voice: str, f0_scale: float = 1.0,
                    language: str = "auto") -> np.ndarray:
     """A plain natural-length render of `text` with any style table (no fitting), 24 kHz."""
-    from ..kokoro import KokoroModel
     from ..kokoro.duration import natural_frames
 
     plan = engine.plan(text, base_voice, language)
@@ -58,9 +58,6 @@ def render_natural(engine, text: str, table: np.ndarray, base_voice: str, f0_sca
 
 
 def build(engine, progress: Callable[[float, str], None] | None = None) -> list[VoiceEntry]:
-    from .align import median_f0
-    from ..kokoro import SAMPLE_RATE
-
     names = [n for n in engine.voice_bank.names if describe(n).language in LANGUAGES]
     out = []
     for i, name in enumerate(names):

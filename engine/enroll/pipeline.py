@@ -11,14 +11,21 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 
 from ..errors import InputError
 from ..kokoro import SAMPLE_RATE
 from ..profiles import Profile, ProfileStore, check_name
 from ..speaker import cosine, encoder
 from . import index as voice_index
-from .invert import excerpt, invert, practice, prepare, unseen_sentence
+from .invert import Inversion, Setup, excerpt, invert, practice, prepare, unseen_sentence
 from .reference import Reference, load_reference
+from .. import Engine
+from .transcribe import transcribe
+from .align import median_f0
+from .graph import TorchDecoder
+from .objective import Objective
+import os
 
 QUALITIES = ("fast", "best")
 
@@ -52,15 +59,6 @@ RECIPES = {"fast": Recipe(steps=10, steps_short=20, excerpt_s=3.0, practice=2, l
 Progress = Callable[[float, str], None]
 
 
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        raise InputError('voice enrollment needs torch: .venv/bin/python -m pip install -e ".[enroll]" '
-                         '(installs torch==2.13.0, the CPU build)') from None
-    return torch
-
-
 def check_request(name: str, reference_path, quality: str, consent: str | None, no_consent_record: bool,
                   force: bool, store: ProfileStore, builtin: list[str]) -> None:
     """Everything that can be refused before any work is done."""
@@ -91,7 +89,6 @@ def _prosody_table(engine, spec: str, entries, language: str) -> tuple[np.ndarra
     if Path(spec).is_file():
         clip = load_reference(spec)
         emb = encoder("resemblyzer").embed(clip.wav, SAMPLE_RATE)
-        from .align import median_f0
 
         entry, _ = voice_index.nearest(entries, emb, language, median_f0(clip.wav))
         return bank.table(entry.name), f"{entry.name} (nearest to {Path(spec).name})"
@@ -120,6 +117,18 @@ def trim_heap() -> None:
             pass
 
 
+@dataclass(frozen=True)
+class _Anchor:
+    """What the reference is measured against: its embeddings and pitch, and the built-in voice
+    (nearest to it) that the optimisation starts from."""
+    entries: list[voice_index.VoiceEntry]
+    voice: str
+    table: np.ndarray
+    res: np.ndarray                  # the reference's resemblyzer embedding
+    dvec: np.ndarray                 # … and its d-vector
+    f0: float                        # its median pitch (Hz; nan when unvoiced)
+
+
 @returns_freed_memory
 def enroll_voice(name: str, reference_path, text: str | None = None, quality: str = "fast",
                  consent: str | None = None, no_consent_record: bool = False, prosody_from: str | None = None,
@@ -129,36 +138,59 @@ def enroll_voice(name: str, reference_path, text: str | None = None, quality: st
     """Enroll `reference_path` as voice `name`. `denoise` cleans a noisy reference with DeepFilterNet3
     first; `exclude` keeps built-in voices out of the starting pick (the benchmark's leave-one-out);
     `steps` overrides the quality's step count."""
-    from .. import Engine
-
     t_start = time.perf_counter()
     say = progress or (lambda f, m: None)
     if engine is None:
         engine = Engine()
     store = store or engine.voice_bank.profiles
     check_request(name, reference_path, quality, consent, no_consent_record, force, store, engine.voice_bank.names)
-    torch = _torch()
     torch.set_num_threads(engine_threads())
 
     say(0.01, "reading the reference")
     ref: Reference = load_reference(reference_path, denoise=denoise)
     notices = list(ref.notices)
-    if text is None or ref.window is not None:
-        if text is not None:
-            notices.append("--text was ignored: it covers the whole clip, and only the chosen window is used")
-        say(0.04, "recognising the words (Whisper base)")
-        from .transcribe import transcribe
+    text, language = _transcript(engine, ref, text, notices, say)
+    anchor = _anchor(engine, store, ref, language, exclude, notices, say)
+    recipe = RECIPES[quality]
+    setup, work, n_steps = _training_work(engine, text, language, anchor, ref, recipe, steps, say)
+    inv = _optimise(engine, ref, work, n_steps, recipe, say)
+    table, prosody_note = _enrolled_table(engine, anchor, inv, prosody_from, language)
+    table, sims, check = _gate(engine, table, anchor, setup, language, recipe, prosody_from, notices, say)
+    profile = Profile(
+        name=name, table=table.astype(np.float32), pitch_ratio=float(setup.pitch_ratio), base_voice=anchor.voice,
+        language=language, quality=quality, reference_sha256=ref.sha256,
+        consent=consent.strip() if consent and consent.strip() else None,
+        created=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        embeddings={"resemblyzer": [float(v) for v in anchor.res], "dvector": [float(v) for v in anchor.dvec]},
+        similarity={k: {e: round(v, 4) for e, v in d.items()} for k, d in sims.items()},
+        transcript=text, prosody_from=prosody_note, notices=notices,
+        stats=_stats(ref, anchor, inv, work, n_steps, denoise, check, t_start))
+    say(0.97, "saving the voice")
+    store.save(profile, force=force)
+    say(1.0, f"enrolled {name}")
+    return profile
 
-        tr = transcribe(ref.wav, SAMPLE_RATE)
-        text, language = tr.text, tr.language
-        notices.append(f"transcript (recognised): {text}")
-    else:
-        language = _language_of(engine, text)
 
+def _transcript(engine, ref: Reference, text: str | None, notices: list[str], say: Progress) -> tuple[str, str]:
+    """(words, language) of the reference: the given text, or Whisper's when there is none or when only
+    a window of the clip is used (the given text covers the whole clip)."""
+    if text is not None and ref.window is None:
+        return text, _language_of(engine, text)
+    if text is not None:
+        notices.append("--text was ignored: it covers the whole clip, and only the chosen window is used")
+    say(0.04, "recognising the words (Whisper base)")
+
+    tr = transcribe(ref.wav, SAMPLE_RATE)
+    notices.append(f"transcript (recognised): {tr.text}")
+    return tr.text, tr.language
+
+
+def _anchor(engine, store: ProfileStore, ref: Reference, language: str, exclude: tuple[str, ...],
+            notices: list[str], say: Progress) -> _Anchor:
+    """Embed the reference and pick the nearest built-in voice (pitch-gated) to start from."""
     say(0.08, "choosing the starting voice")
     entries = voice_index.load(engine, store.directory,
                                progress=lambda f, m: say(0.08 + 0.07 * f, m + " (once)"))
-    from .align import median_f0
 
     ref_res = encoder("resemblyzer").embed(ref.wav, SAMPLE_RATE)
     ref_dvec = encoder("dvector").embed(ref.wav, SAMPLE_RATE)
@@ -167,23 +199,29 @@ def enroll_voice(name: str, reference_path, text: str | None = None, quality: st
     if not gated:
         notices.append(f"no {language} built-in voice has a pitch within 0.8–1.25× of the reference "
                        f"({ref_f0:.0f} Hz); starting from the closest one, {start.name}, with a pitch ratio")
-    base_table = engine.voice_bank.table(start.name)
-    recipe = RECIPES[quality]
+    return _Anchor(entries, start.name, engine.voice_bank.table(start.name), ref_res, ref_dvec, ref_f0)
 
-    say(0.16, f"aligning the transcript to the reference (start: {start.name})")
-    plan = engine.plan(text, start.name, language)
+
+def _training_work(engine, text: str, language: str, anchor: _Anchor, ref: Reference, recipe: Recipe,
+                   steps: int | None, say: Progress) -> tuple[Setup, list[Setup], int]:
+    """(the reference aligned to its transcript, the utterances the optimiser takes turns on, step count)."""
+    say(0.16, f"aligning the transcript to the reference (start: {anchor.voice})")
+    plan = engine.plan(text, anchor.voice, language)
     phonemes = " ".join(ch.phonemes for ch in plan.chunks)
     if len(phonemes) > 500:
         raise InputError(f"the transcript is {len(phonemes)} phonemes long; enrollment reads at most ~500 "
                          f"(about 30 s of speech): give a shorter clip")
-    setup = prepare(engine, phonemes, base_table, ref.wav)
+    setup = prepare(engine, phonemes, anchor.table, ref.wav)
     n_steps = steps or (recipe.steps if ref.speech_seconds >= 5.0 else recipe.steps_short)
     work = [excerpt(setup, recipe.excerpt_s) if recipe.excerpt_s else setup]
-    work += practice(engine, start.name, base_table, setup.pitch_ratio, language, recipe.practice)
+    work += practice(engine, anchor.voice, anchor.table, setup.pitch_ratio, language, recipe.practice)
+    return setup, work, n_steps
 
+
+def _optimise(engine, ref: Reference, work: list[Setup], n_steps: int, recipe: Recipe,
+              say: Progress) -> Inversion:
+    """Adam on the style's timbre half through the differentiable decoder."""
     say(0.2, "loading the differentiable decoder")
-    from .graph import TorchDecoder
-    from .objective import Objective
 
     decoder = TorchDecoder(engine.paths.stage("decoder"), threads=engine_threads())
     objective = Objective(ref.wav, ref.bandwidth_hz, encoder("resemblyzer"))
@@ -191,52 +229,64 @@ def enroll_voice(name: str, reference_path, text: str | None = None, quality: st
     def step_progress(i, n, terms):
         say(0.25 + 0.6 * i / max(1, n), f"step {i}/{n}: speaker similarity {terms.speaker:.3f}")
 
-    inv = invert(decoder, work, objective, n_steps, step_progress, lr=recipe.lr)
-    table = base_table.copy()
+    return invert(decoder, work, objective, n_steps, step_progress, lr=recipe.lr)
+
+
+def _enrolled_table(engine, anchor: _Anchor, inv: Inversion, prosody_from: str | None,
+                    language: str) -> tuple[np.ndarray, str | None]:
+    """The starting voice's table with the learned timbre, and --prosody-from's delivery if given."""
+    table = anchor.table.copy()
     table[:, :128] += inv.delta[None, :]
     prosody_note = None
     if prosody_from:
-        ptable, prosody_note = _prosody_table(engine, prosody_from, entries, language)
+        ptable, prosody_note = _prosody_table(engine, prosody_from, anchor.entries, language)
         table[:, 128:] = ptable[:, 128:]
+    return table, prosody_note
 
+
+def _gate(engine, table: np.ndarray, anchor: _Anchor, setup: Setup, language: str, recipe: Recipe,
+          prosody_from: str | None, notices: list[str], say: Progress) -> tuple[np.ndarray, dict, str]:
+    """(the table to keep, similarities, the sentence checked): the learned table, or the starting
+    voice's if the second encoder prefers that."""
     # gate on the second encoder, with the profile as it will run (int8 model, natural durations) reading
     # a practice sentence the optimiser never heard: the check the reference's own words cannot pass by
     # the optimiser's shortcut, and half the audio of re-reading the transcript
     say(0.88, "checking the result on the second encoder (d-vector)")
-    sims = {}
     check = unseen_sentence(language, recipe.practice)
-    renders = {"start_pitch": voice_index.render_natural(engine, check, base_table, start.name, setup.pitch_ratio, language),
-               "enrolled": voice_index.render_natural(engine, check, table, start.name, setup.pitch_ratio, language)}
-    for k, w in renders.items():
-        sims[k] = {"resemblyzer": cosine(encoder("resemblyzer").embed(w, SAMPLE_RATE), ref_res),
-                   "dvector": cosine(encoder("dvector").embed(w, SAMPLE_RATE), ref_dvec)}
+    sims = _similarities(engine, table, anchor, setup, language, check)
     if sims["enrolled"]["dvector"] < sims["start_pitch"]["dvector"] and not prosody_from:
         notices.append(f"the learned timbre did not convince the second encoder (d-vector "
-                       f"{sims['enrolled']['dvector']:.3f} < {sims['start_pitch']['dvector']:.3f} for {start.name} "
-                       f"+ pitch); kept {start.name} with the reference's pitch instead")
-        table = base_table.copy()
+                       f"{sims['enrolled']['dvector']:.3f} < {sims['start_pitch']['dvector']:.3f} for {anchor.voice} "
+                       f"+ pitch); kept {anchor.voice} with the reference's pitch instead")
+        table = anchor.table.copy()
         sims["enrolled"] = dict(sims["start_pitch"])
-    profile = Profile(
-        name=name, table=table.astype(np.float32), pitch_ratio=float(setup.pitch_ratio), base_voice=start.name,
-        language=language, quality=quality, reference_sha256=ref.sha256,
-        consent=consent.strip() if consent and consent.strip() else None,
-        created=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
-        embeddings={"resemblyzer": [float(v) for v in ref_res], "dvector": [float(v) for v in ref_dvec]},
-        similarity={k: {e: round(v, 4) for e, v in d.items()} for k, d in sims.items()},
-        transcript=text, prosody_from=prosody_note, notices=notices,
-        stats={"steps": n_steps, "seconds": round(time.perf_counter() - t_start, 1),
-               "step_seconds": round(inv.step_seconds, 2), "optimised_audio_s": round(sum(w.seconds for w in work), 2),
-               "reference_speech_s": round(ref.speech_seconds, 2), "denoised": bool(denoise), "bandwidth_hz": round(ref.bandwidth_hz),
-               "reference_f0_hz": round(ref_f0, 1) if np.isfinite(ref_f0) else None,
-               "objective_start": round(inv.start.speaker, 4), "objective_final": round(inv.final.speaker, 4),
-               "gate_sentence": check})
-    say(0.97, "saving the voice")
-    store.save(profile, force=force)
-    say(1.0, f"enrolled {name}")
-    return profile
+    return table, sims, check
+
+
+def _similarities(engine, table: np.ndarray, anchor: _Anchor, setup: Setup, language: str,
+                  check: str) -> dict[str, dict[str, float]]:
+    """Both encoders' similarity to the reference of `check` read by the starting voice (at the
+    reference's pitch) and by the enrolled table."""
+    sims = {}
+    pitch = setup.pitch_ratio
+    renders = {"start_pitch": voice_index.render_natural(engine, check, anchor.table, anchor.voice, pitch, language),
+               "enrolled": voice_index.render_natural(engine, check, table, anchor.voice, pitch, language)}
+    for k, w in renders.items():
+        sims[k] = {"resemblyzer": cosine(encoder("resemblyzer").embed(w, SAMPLE_RATE), anchor.res),
+                   "dvector": cosine(encoder("dvector").embed(w, SAMPLE_RATE), anchor.dvec)}
+    return sims
+
+
+def _stats(ref: Reference, anchor: _Anchor, inv: Inversion, work: list[Setup], n_steps: int, denoise: bool,
+           check: str, t_start: float) -> dict:
+    return {"steps": n_steps, "seconds": round(time.perf_counter() - t_start, 1),
+            "step_seconds": round(inv.step_seconds, 2), "optimised_audio_s": round(sum(w.seconds for w in work), 2),
+            "reference_speech_s": round(ref.speech_seconds, 2), "denoised": bool(denoise),
+            "bandwidth_hz": round(ref.bandwidth_hz),
+            "reference_f0_hz": round(anchor.f0, 1) if np.isfinite(anchor.f0) else None,
+            "objective_start": round(inv.start.speaker, 4), "objective_final": round(inv.final.speaker, 4),
+            "gate_sentence": check}
 
 
 def engine_threads() -> int:
-    import os
-
     return int(os.environ.get("TAKEFIT_THREADS", 0)) or (os.cpu_count() or 1)

@@ -10,6 +10,8 @@ import numpy as np
 from .. import audio
 from ..errors import InputError
 from ..kokoro import SAMPLE_RATE
+import soundfile as sf
+from .denoise import denoise as remove_noise
 
 MIN_SPEECH = 3.0          # refused below: too little of the voice to learn from
 ASK_SPEECH = 5.0          # below this, enrollment still runs (with more steps) but says 5 s is better
@@ -103,9 +105,37 @@ def _best_window(flags: np.ndarray, frame_s: float, length_s: float) -> tuple[in
 
 def load_reference(path: str | Path, denoise: bool = False) -> Reference:
     """The checked, levelled reference; `denoise` runs DeepFilterNet3 on it first (noisy recordings)."""
-    import soundfile as sf
-
     path = Path(path)
+    data, wav, sr = _read_clip(path)
+    source_seconds = len(wav) / sr
+    _refuse_long_or_invalid(path, wav, source_seconds)
+    mono = wav.mean(axis=1).astype(np.float32)
+    _refuse_bad_level(path, wav, mono)
+    flags = speech_frames(mono, sr)
+    frame_s = VAD_FRAME / VAD_RATE
+    speech_s = _speech_seconds(flags, frame_s)
+    _refuse_too_little_speech(path, speech_s)
+    notices: list[str] = []
+    window = None
+    if source_seconds > MAX_WINDOW + 0.5:
+        mono, flags, window = _cut_to_best_speech(mono, flags, sr, frame_s)
+        notices.append(f"the clip is {source_seconds:.1f} s; using its best {window[1] - window[0]:.1f} s of speech "
+                       f"({window[0]:.1f}–{window[1]:.1f} s)")
+        speech_s = _speech_seconds(flags, frame_s)
+    if denoise:                 # after the window: at most ~10 s to clean
+
+        mono = remove_noise(mono, sr)
+        notices.append("the reference was denoised (DeepFilterNet3) before enrollment")
+    mono = _trim_edges(mono, flags, frame_s, sr)
+    bw = bandwidth(mono, sr)
+    wav24 = _levelled_24k(mono, sr)
+    notices += _quality_notices(speech_s, bw)
+    return Reference(np.ascontiguousarray(wav24, np.float32), sr, source_seconds, speech_s, bw,
+                     hashlib.sha256(data).hexdigest(), notices, window)
+
+
+def _read_clip(path: Path) -> tuple[bytes, np.ndarray, int]:
+    """(the file's bytes, its samples as frames × channels, sample rate); refused unless it holds audio."""
     if not path.is_file():
         raise InputError(f"reference clip not found: {path}")
     data = path.read_bytes()
@@ -115,14 +145,20 @@ def load_reference(path: str | Path, denoise: bool = False) -> Reference:
         raise InputError(f"cannot read the reference {path.name}: {e}. Accepted: {ACCEPTED}.") from None
     if wav.size == 0 or sr <= 0:
         raise InputError(f"the reference {path.name} holds no audio. Accepted: {ACCEPTED}, 3 to 30 s of speech.")
-    source_seconds = len(wav) / sr
+    return data, wav, sr
+
+
+def _refuse_long_or_invalid(path: Path, wav: np.ndarray, source_seconds: float) -> None:
+    """Refuse a file too long to read whole or with NaN/inf samples."""
     if source_seconds > MAX_FILE_SECONDS:
         raise InputError(f"the reference {path.name} is {source_seconds / 60:.1f} min long; give a clip of 5 to 30 s "
                          f"of one speaker (cut it in an editor first).")
     if not np.all(np.isfinite(wav)):
         raise InputError(f"the reference {path.name} contains invalid samples (NaN/inf); re-export it as WAV or FLAC.")
-    mono = wav.mean(axis=1).astype(np.float32)
-    notices: list[str] = []
+
+
+def _refuse_bad_level(path: Path, wav: np.ndarray, mono: np.ndarray) -> None:
+    """Clipping would be learned as part of the voice; silence holds no voice at all."""
     clip = max(clipped_fraction(wav[:, c]) for c in range(wav.shape[1]))
     if clip > 0.001:
         raise InputError(f"the reference {path.name} is clipped ({clip:.1%} of samples flat at full scale): "
@@ -130,43 +166,52 @@ def load_reference(path: str | Path, denoise: bool = False) -> Reference:
     rms_db = 20 * np.log10(np.sqrt(np.mean(np.square(mono, dtype=np.float64))) + 1e-12)
     if rms_db < -60:
         raise InputError(f"the reference {path.name} is silent ({rms_db:.0f} dBFS): it needs 3 to 30 s of clear speech.")
-    flags = speech_frames(mono, sr)
-    frame_s = VAD_FRAME / VAD_RATE
-    speech_s = float(flags.sum()) * frame_s
+
+
+def _refuse_too_little_speech(path: Path, speech_s: float) -> None:
     if speech_s < MIN_SPEECH:
         what = "no speech" if speech_s == 0 else f"only {speech_s:.1f} s of speech"
         raise InputError(f"the reference {path.name} has {what}; enrollment needs at least {MIN_SPEECH:.0f} s "
                          f"(5 to 10 s of one speaker reading is best).")
-    window = None
-    if source_seconds > MAX_WINDOW + 0.5:
-        a, b = _best_window(flags, frame_s, MAX_WINDOW)
-        window = (a * frame_s, b * frame_s)
-        notices.append(f"the clip is {source_seconds:.1f} s; using its best {window[1] - window[0]:.1f} s of speech "
-                       f"({window[0]:.1f}–{window[1]:.1f} s)")
-        mono = mono[int(window[0] * sr): int(window[1] * sr)]
-        flags = flags[a:b]
-        speech_s = float(flags.sum()) * frame_s
-    if denoise:                 # after the window: at most ~10 s to clean
-        from .denoise import denoise as remove_noise
 
-        mono = remove_noise(mono, sr)
-        notices.append("the reference was denoised (DeepFilterNet3) before enrollment")
-    # trim silence at the edges, keeping 0.15 s of air
+
+def _speech_seconds(flags: np.ndarray, frame_s: float) -> float:
+    return float(flags.sum()) * frame_s
+
+
+def _cut_to_best_speech(mono: np.ndarray, flags: np.ndarray, sr: int,
+                        frame_s: float) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    """The best MAX_WINDOW seconds of speech: (samples, speech flags, (start, end) in the source)."""
+    a, b = _best_window(flags, frame_s, MAX_WINDOW)
+    window = (a * frame_s, b * frame_s)
+    return mono[int(window[0] * sr): int(window[1] * sr)], flags[a:b], window
+
+
+def _trim_edges(mono: np.ndarray, flags: np.ndarray, frame_s: float, sr: int) -> np.ndarray:
+    """Silence at the edges cut, keeping 0.15 s of air."""
     on = np.flatnonzero(flags)
     lo = max(0, int((on[0] * frame_s - 0.15) * sr))
     hi = min(len(mono), int(((on[-1] + 1) * frame_s + 0.15) * sr))
-    mono = mono[lo:hi]
-    bw = bandwidth(mono, sr)
+    return mono[lo:hi]
+
+
+def _levelled_24k(mono: np.ndarray, sr: int) -> np.ndarray:
+    """At the model's rate and LEVEL_LUFS, peaks kept under 0.99."""
     wav24 = audio.resample(mono, sr, SAMPLE_RATE) if sr != SAMPLE_RATE else mono
     wav24, _ = audio.loudness_normalize(wav24.astype(np.float32), SAMPLE_RATE, LEVEL_LUFS)
     peak = float(np.max(np.abs(wav24)))
     if peak > 0.99:
         wav24 = wav24 * (0.99 / peak)
+    return wav24
+
+
+def _quality_notices(speech_s: float, bw: float) -> list[str]:
+    """What the user should know about a usable but weak reference."""
+    notices = []
     if speech_s < ASK_SPEECH:
         notices.append(f"only {speech_s:.1f} s of speech: enrollment uses more optimisation steps; "
                        f"5 to 10 s of speech gives a closer voice")
     if bw < 7000:
         notices.append(f"the recording carries sound only up to {bw / 1000:.1f} kHz (telephone or low bit rate): "
                        f"the voice is matched below that, and keeps the starting voice's brightness above it")
-    return Reference(np.ascontiguousarray(wav24, np.float32), sr, source_seconds, speech_s, bw,
-                     hashlib.sha256(data).hexdigest(), notices, window)
+    return notices

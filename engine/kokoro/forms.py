@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
+from ..errors import InputError
+
 ENV = "TAKEFIT_DECODER"          # auto (default) | vnni | shipped
 FORMS = ("auto", "vnni", "shipped")
 
@@ -37,8 +39,6 @@ def decoder_form() -> str:
     """'vnni' or 'shipped' for this process: $TAKEFIT_DECODER, else 'vnni' where the CPU has VNNI."""
     wanted = os.environ.get(ENV, "auto").strip().lower() or "auto"
     if wanted not in FORMS:
-        from ..errors import InputError
-
         raise InputError(f"{ENV}={wanted!r} is not a decoder form; use one of {', '.join(FORMS)}")
     if wanted == "auto":
         return "vnni" if cpu_has_vnni() else "shipped"
