@@ -37,23 +37,9 @@ from takefit.engine.target import parse_rate
 
 from . import control, keys
 from .control import DaemonError, DaemonUnavailable
-from .errors import (  # noqa: F401 (public here)
-    BadPathError,
-    DaemonBusy,
-    JobCanceledError,
-    Unauthorized,
-    remote_error,
-)
+from .errors import BadPathError, DaemonBusy, JobCanceledError, Unauthorized, remote_error  # noqa: F401 (public here)
 from .paths import ENV_ENDPOINT, Dirs
-from .protocol import (
-    MAX_CLIENT_MESSAGE_BYTES,
-    PROTOCOL,
-    SIGNATURE,
-    ProtocolError,
-    normalise_target,
-    pack,
-    unpack,
-)
+from .protocol import MAX_CLIENT_MESSAGE_BYTES, PROTOCOL, SIGNATURE, ProtocolError, normalise_target, pack, unpack
 
 ENV_SERVER_KEY = "TAKEFIT_DAEMON_SERVER_KEY"
 ENV_CLIENT_KEY = "TAKEFIT_DAEMON_CLIENT_KEY"

@@ -24,9 +24,9 @@ from pathlib import Path
 
 from takefit.engine import ENGINE_ID
 from takefit.engine.cache import TakeCache
-from takefit.engine.take import Take
 from takefit.engine.errors import TakefitError
 from takefit.engine.frontend import Lexicon
+from takefit.engine.take import Take
 
 from .config import Config
 from .events import Events, EventSender

@@ -8,14 +8,7 @@ package (errors, targets, requests: the daemon client, the CLI's argument parsin
 """
 import importlib
 
-from .errors import (
-    AssetError,
-    FitError,
-    InputError,
-    OutputError,
-    TakefitError,
-    UnknownVoiceError,
-)
+from .errors import AssetError, FitError, InputError, OutputError, TakefitError, UnknownVoiceError
 from .request import AUTO_METHOD, FIT_METHODS, RenderRequest
 from .take import PhonemeDuration, Take
 from .target import Target, parse_rate

@@ -140,6 +140,11 @@ class Slot:
                            min_seconds=float(lead + tail + Fraction(str(req.pre_roll))))
         return Slot(lead, tail, heard, natural_seconds, pre, total, body, body24, speech)
 
+    @property
+    def ratio(self) -> float:
+        """The slot's speech time ÷ the natural speech: computed on speech, not on the file."""
+        return float(self.speech / SAMPLE_RATE / self.heard)
+
 
 class Engine:
     """Loads the model once; `render` is safe to call repeatedly and from several threads."""
@@ -272,36 +277,34 @@ class Engine:
         natural = self._natural(plan, progress)
         sr = req.sample_rate
         slot = Slot.of(req, natural, bool(pinned))
-        lead, tail, heard, natural_seconds = slot.lead, slot.tail, slot.heard, slot.natural_seconds
-        pre, total, body, body24, speech_slot = slot.pre, slot.total, slot.body, slot.body24, slot.speech
-        ratio = float(speech_slot / SAMPLE_RATE / heard)      # computed on speech, not on the file
         warnings = list(plan.reading.warnings) + pin_notes
-        marks = [(self.item_at(plan, p.phoneme), float(p.pin.seconds - lead) * SAMPLE_RATE, p) for p in pinned]
-        self._check_pins(marks, [float(lead * SAMPLE_RATE), *(m for _, m, _ in marks), float(lead * SAMPLE_RATE + speech_slot)])
-        self._check_ratio(ratio, float(heard), float(lead + tail) + req.pre_roll, req, warnings)
+        marks = [(self.item_at(plan, p.phoneme), float(p.pin.seconds - slot.lead) * SAMPLE_RATE, p) for p in pinned]
+        lead24 = float(slot.lead * SAMPLE_RATE)
+        self._check_pins(marks, [lead24, *(m for _, m, _ in marks), float(slot.lead * SAMPLE_RATE + slot.speech)])
+        self._check_ratio(slot.ratio, float(slot.heard), float(slot.lead + slot.tail) + req.pre_roll, req, warnings)
         method = "natural" if req.target.kind == "natural" else (AUTO_METHOD if req.method == "auto"
                                                                  else req.method)
-        fitted = self._fit(plan, natural, method, marks, float(lead * SAMPLE_RATE), float(speech_slot),
-                           float(lead + tail) + req.pre_roll, progress)
+        fitted = self._fit(plan, natural, method, marks, lead24, float(slot.speech),
+                           float(slot.lead + slot.tail) + req.pre_roll, progress)
         t2 = time.perf_counter()
 
-        body_audio = fill.place(fitted.wav, fitted.anchors, int(round(body24)), stretch=method != "model")
-        out = audio.exact_length(audio.resample(body_audio, SAMPLE_RATE, sr), body)
+        body_audio = fill.place(fitted.wav, fitted.anchors, int(round(slot.body24)), stretch=method != "model")
+        out = audio.exact_length(audio.resample(body_audio, SAMPLE_RATE, sr), slot.body)
         out, loud_warn = self._level(out, sr, req, delivery)
         warnings += loud_warn
-        if pre:
-            out = np.concatenate([np.zeros(pre, np.float32), out])
-        assert len(out) == total, (len(out), total)
+        if slot.pre:
+            out = np.concatenate([np.zeros(slot.pre, np.float32), out])
+        assert len(out) == slot.total, (len(out), slot.total)
         lang_warn = self._voice_language_warning(plan)
         if lang_warn:
             warnings.append(lang_warn)
         t3 = time.perf_counter()
         if progress:
             progress(1.0, "done")
-        seconds = self._seconds_in_take(fitted.anchors, sr, body24, req.pre_roll)
-        spoken = speech_span(out, sr) or (pre, pre)             # reported as measured in the take itself
+        seconds = self._seconds_in_take(fitted.anchors, sr, slot.body24, req.pre_roll)
+        spoken = speech_span(out, sr) or (slot.pre, slot.pre)   # reported as measured in the take itself
         return Take(
-            audio=out, sample_rate=sr, natural_seconds=float(natural_seconds), ratio=ratio, method=method,
+            audio=out, sample_rate=sr, natural_seconds=float(slot.natural_seconds), ratio=slot.ratio, method=method,
             voice=plan.voice, phonemes=self._phoneme_durations(plan, fitted, seconds),
             warnings=warnings, text=plan.reading.text,
             timings={"frontend": t1 - t0, "render": t2 - t1, "post": t3 - t2, "total": t3 - t0},

@@ -13,14 +13,7 @@ import opentimelineio as otio
 
 from takefit.engine.errors import InputError
 from takefit.otio_adapters import hits, rates
-from takefit.otio_adapters.cue import (
-    CLIP,
-    CLIP_MARKER,
-    MARKER,
-    SUBTITLE,
-    Cue,
-    normalize_color,
-)
+from takefit.otio_adapters.cue import CLIP, CLIP_MARKER, MARKER, SUBTITLE, Cue, normalize_color
 from takefit.otio_adapters.place import is_dub_track
 
 # FCPX and Resolve markers are one frame long and EDL locators zero: no one means a 1-frame line,

@@ -57,6 +57,14 @@ def _parsed() -> dict[str, tuple[Path, ast.Module]]:
     return {_module_name(p): (p, ast.parse(p.read_text("utf-8"), str(p))) for p in _sources()}
 
 
+def _known(name: str) -> str:
+    """The takefit module a dotted name lies in (`takefit.engine.errors.InputError` → `takefit.engine.errors`)."""
+    mods = _parsed()
+    while name not in mods and "." in name:
+        name = name.rsplit(".", 1)[0]
+    return name
+
+
 def _imports(tree: ast.AST, module: str, is_package: bool, top: bool):
     """(node, [names]) for each import at the module's top (`top`) or inside its functions."""
     def walk(node, in_function, in_type_checking):
@@ -85,8 +93,7 @@ def _graph(top: bool) -> dict[str, set[str]]:
         for node, names in found:
             for n in _imported_modules(names, node):
                 if n.startswith("takefit."):
-                    while n not in mods and "." in n:
-                        n = n.rsplit(".", 1)[0]
+                    n = _known(n)
                     if n in mods and n != name:
                         deps.add(n)
                 elif n:
@@ -117,6 +124,7 @@ def _lazy_exports(package: str) -> dict[str, str]:
     path, tree = _parsed()[package]
     if path.name != "__init__.py":
         return {}
+    # walked from __getattr__ itself, so its body counts as "top"
     getattr_imports = [n for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == "__getattr__"
                        for node, names in _imports(f, package, True, top=True) for n in names[1:]]
     for node in tree.body:
@@ -150,9 +158,7 @@ def _deferral_problem(importer: str, path: Path, target: str) -> str | None:
         if root in sys.stdlib_module_names:
             return "the standard library is imported at the top"
         return f"{root} is light (not in HEAVY): import it at the top"
-    mods = _parsed()
-    while target not in mods and "." in target:
-        target = target.rsplit(".", 1)[0]
+    target = _known(target)
     weight = _loads(target) - _loads(importer)
     if not weight:
         return f"{target} loads nothing heavy that the module has not loaded already: import it at the top"

@@ -77,7 +77,8 @@ def run_enroll(args) -> int:
     if args.daemon:
         from takefit.daemon.connect import connect
 
-        with progress_bar(f"enrolling {args.name}", quiet=args.json) as progress, connect("start", retries=3) as client:
+        with progress_bar(f"enrolling {args.name}", quiet=args.json) as progress, \
+                connect("start", retries=3) as client:
             summary = client.enroll_voice(
                 args.name, args.reference, text=args.text, quality=args.quality, consent=args.consent,
                 no_consent_record=args.no_consent_record, prosody_from=args.prosody_from, force=args.force,

@@ -123,7 +123,6 @@ class InProcessRenderer:
         if self._engine is not None:
             return self._engine.voice_bank.check(name)
         # without loading the model: the voice tables on disk are the list
-
         return VoiceBank(assets.AssetPaths(assets.default_dir()).voices).check(name)
 
     def close(self) -> None:

@@ -137,7 +137,8 @@ def dub_dialog(resolve, opts, manager, namespace, out: Console) -> int:
 def _dub_window(ui, disp, opts):
     """The "Dub timeline" window, its fields filled from `opts`."""
     checks = [ui.CheckBox({"ID": "src_" + s, "Text": SOURCE_LABELS[s], "Checked": s in opts.sources}) for s in SOURCES]
-    return disp.AddWindow({"ID": "TakefitDub", "WindowTitle": "takefit – Dub timeline", "Geometry": [200, 200, 640, 460]}, [
+    window = {"ID": "TakefitDub", "WindowTitle": "takefit – Dub timeline", "Geometry": [200, 200, 640, 460]}
+    return disp.AddWindow(window, [
         ui.VGroup({"Spacing": 6}, [
             ui.HGroup({"Weight": 0}, [
                 ui.Label({"Text": "Cast file", "Weight": 0, "MinimumSize": [90, 0]}),
@@ -279,7 +280,8 @@ def _cast_file_text(path) -> str:
 
 def _casting_window(ui, disp, opts, text: str):
     """The casting window: the cast file's path, its TOML in an editor, the buttons and a log."""
-    return disp.AddWindow({"ID": "TakefitCast", "WindowTitle": "takefit – Casting", "Geometry": [180, 180, 760, 620]}, [
+    window = {"ID": "TakefitCast", "WindowTitle": "takefit – Casting", "Geometry": [180, 180, 760, 620]}
+    return disp.AddWindow(window, [
         ui.VGroup({"Spacing": 6}, [
             ui.HGroup({"Weight": 0}, [
                 ui.Label({"Text": "Cast file", "Weight": 0}),
