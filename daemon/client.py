@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from takefit.engine.emotion import Emotion
 from takefit.engine.errors import InputError, TakefitError
@@ -41,6 +42,7 @@ from .errors import BadPathError, DaemonBusy, JobCanceledError, Unauthorized, re
 from .paths import ENV_ENDPOINT, Dirs
 from .protocol import MAX_CLIENT_MESSAGE_BYTES, PROTOCOL, SIGNATURE, ProtocolError, normalise_target, pack, unpack
 
+TOKEN_USER = "takefit"          # frontend.TOKEN_USER (the client does not import the server's modules)
 ENV_SERVER_KEY = "TAKEFIT_DAEMON_SERVER_KEY"
 ENV_CLIENT_KEY = "TAKEFIT_DAEMON_CLIENT_KEY"
 
@@ -135,7 +137,7 @@ class Client:
     def __init__(self, endpoint: str | None = None, *, home: str | os.PathLike | None = None,
                  home_dirs: Dirs | None = None, timeout: float = 10.0, retries: int = 3, autostart: bool = False,
                  autostart_args: list[str] | None = None, server_key: str | bytes | os.PathLike | None = None,
-                 client_key: str | os.PathLike | tuple[bytes, bytes] | None = None,
+                 client_key: str | os.PathLike | tuple[bytes, bytes] | None = None, token: str | None = None,
                  heartbeat_ms: int | None = None, liveness: int | None = None, context: zmq.Context | None = None):
         self.dirs = home_dirs or Dirs.resolve(home)
         # $TAKEFIT_DAEMON_ENDPOINT (and its key variables) is the default only when the caller named
@@ -150,12 +152,14 @@ class Client:
         self.ctx = context or zmq.Context.instance()
         self._server_key = server_key or (os.environ.get(ENV_SERVER_KEY) if remote else None) or None
         self._client_key = client_key or (os.environ.get(ENV_CLIENT_KEY) if remote else None) or None
+        self._token = token
         self._hb_override = heartbeat_ms
         self._liveness_override = liveness
         self.heartbeat = (heartbeat_ms or 1000) / 1000.0
         self.liveness = liveness or 3
         self._sock: zmq.Socket | None = None
         self._monitor: zmq.Socket | None = None
+        self._greeted = False            # this socket's hello was answered
         self._ids = itertools.count(1)
         self._prefix = uuid.uuid4().hex[:8]
         self.endpoint: str | None = None
@@ -166,7 +170,7 @@ class Client:
         """Another client to the same daemon, alike in every setting (a socket serves one thread)."""
         return Client(self._explicit, home_dirs=self.dirs, timeout=self.timeout, retries=self.retries,
                       autostart=self.autostart, autostart_args=self.autostart_args, server_key=self._server_key,
-                      client_key=self._client_key, heartbeat_ms=self._hb_override, liveness=self._liveness_override,
+                      client_key=self._client_key, token=self._token, heartbeat_ms=self._hb_override, liveness=self._liveness_override,
                       context=self.ctx)
 
     # ------------------------------------------------------------------ connection
@@ -187,6 +191,7 @@ class Client:
         if self._sock is not None:
             self._sock.close(linger=0)
             self._sock = None
+        self._greeted = False
 
     def _resolve(self) -> str:
         if self._explicit:
@@ -215,6 +220,15 @@ class Client:
             public, secret = keys.read_secret(self._client_key)
         return server, public, secret
 
+    def _local_token(self, sock: zmq.Socket) -> None:
+        """A local daemon admits the peers that present its token (ZeroMQ PLAIN, #20.6); the token is in
+        daemon.json, which only the daemon's user can read. Read at every connect: a restarted daemon has a new one."""
+        info = None if self._token else control.read_info(self.dirs)
+        token = self._token or (info or {}).get("token")
+        if token:
+            sock.plain_username = TOKEN_USER.encode()
+            sock.plain_password = token.encode()
+
     def _connect(self) -> zmq.Socket:
         if self._sock is not None:
             return self._sock
@@ -226,9 +240,10 @@ class Client:
         curve = self._curve()
         if curve is not None:
             sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = curve
-            self._monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH
-                                                    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-                                                    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+        else:
+            self._local_token(sock)
+        self._monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                                                | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
         sock.connect(ep)
         self._sock = sock
         self.endpoint = ep
@@ -247,11 +262,22 @@ class Client:
         if doc is None:
             raise _Lost()
         self.server = doc
+        self._greeted = True
         hb = doc.get("heartbeat") or {}
         if self._hb_override is None and isinstance(hb.get("interval_ms"), int):
             self.heartbeat = hb["interval_ms"] / 1000.0
         if self._liveness_override is None and isinstance(hb.get("liveness"), int):
             self.liveness = hb["liveness"]
+
+    def _refused(self, event: dict) -> str:
+        why = f"handshake failed: event {event.get('event')}, {event.get('value')}"
+        if self._server_key:
+            return (f"the daemon at {self.endpoint} refused this client's CurveZMQ key ({why}); authorise it "
+                    f"with `takefit daemon keys authorize` on the daemon's machine")
+        return (f"the daemon at {self.endpoint} refused this client ({why}): a local daemon admits only the "
+                f"user who started it, with the token in its daemon.json (looked in {self.dirs.runtime}). Run "
+                f"as that user with the same daemon home, or reach it from elsewhere through --remote-bind "
+                f"and CurveZMQ keys (docs/protocol.md, Security)")
 
     def _rid(self) -> str:
         return f"{self._prefix}-{next(self._ids)}"
@@ -271,12 +297,10 @@ class Client:
             remaining = deadline - time.monotonic()
             events = dict(poller.poll(max(0, int(remaining * 1000))))
             if self._monitor is not None and self._monitor in events:
-                from zmq.utils.monitor import recv_monitor_message
-
-                ev = recv_monitor_message(self._monitor)
-                raise Unauthorized(f"the daemon at {self.endpoint} refused this client's CurveZMQ key "
-                                   f"(handshake failed: event {ev.get('event')}, {ev.get('value')}); authorise it "
-                                   f"with `takefit daemon keys authorize` on the daemon's machine")
+                event = recv_monitor_message(self._monitor)
+                if self._greeted and not self._server_key:
+                    raise _Lost()          # ZeroMQ reconnected by itself to a restarted daemon: a new token
+                raise Unauthorized(self._refused(event))
             if sock in events:
                 frames = sock.recv_multipart()
                 try:

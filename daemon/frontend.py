@@ -1,9 +1,11 @@
 """The sockets clients talk to, named by role, and their framing.
 
-    local   ROUTER on this user's ipc socket and loopback tcp; no authentication (docs/protocol.md says
-            who can reach which).
-    remote  ROUTER with CurveZMQ, only with --remote-bind; zmq.auth's authenticator (the `zap` thread)
-            admits the client keys in <config>/keys/authorized.
+    local   ROUTER on this user's ipc socket and loopback tcp, ZeroMQ PLAIN: a peer must present this
+            start's token, which only daemon.json holds (owner-only), so another local user who can
+            reach the loopback port is refused at the handshake (#20.6).
+    remote  ROUTER with CurveZMQ, only with --remote-bind; admits the client keys in <state>/keys/authorized.
+
+zmq.auth's authenticator (the `zap` thread) answers both sockets' handshakes; it never touches the loop's state.
 
 A peer is (socket index, routing id): index 0 is `local`, 1 is `remote`. Every frame is checked here
 (signature, size, msgpack limits, the operation's schema) before the loop sees a message.
@@ -12,10 +14,12 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import zmq
+from zmq.auth.thread import ThreadAuthenticator
 
 from . import control, keys
 from .config import ANY_LOOPBACK_PORT, DEFAULT_BIND, DEFAULT_PORT, Config, normalise_endpoint
@@ -23,6 +27,8 @@ from .paths import Dirs
 from .protocol import MAX_MESSAGE_BYTES, SIGNATURE, ProtocolError, pack, request_id, split_frames, validate
 
 ZAP_DOMAIN = "takefit"
+LOCAL_DOMAIN = "takefit-local"
+TOKEN_USER = "takefit"          # the PLAIN user name; the token is the password
 Peer = tuple[int, bytes]
 log = logging.getLogger("takefit.daemon")
 
@@ -45,12 +51,18 @@ class FrontEnd:
         self.endpoints: list[str] = []
         self.remote_endpoints: list[str] = []
         self.server_public: str | None = None
-        self.auth = None
+        self.token = secrets.token_urlsafe(32)     # new at every start: a leaked one dies with the daemon
+        self.auth: ThreadAuthenticator | None = None
 
     # ------------------------------------------------------------------ binding
     def bind(self) -> None:
         local = self._router()           # registered before binding: close() must close it even when a bind
         eps = [normalise_endpoint(e) for e in self.config.binds]    # fails, or term() waits forever (#20.2)
+        self.auth = ThreadAuthenticator(self.ctx, log=logging.getLogger("takefit.daemon.auth"))
+        self.auth.start()
+        self.auth.configure_plain(domain=LOCAL_DOMAIN, passwords={TOKEN_USER: self.token})
+        local.plain_server = True
+        local.zap_domain = LOCAL_DOMAIN.encode()
         ipc = self.dirs.ipc_endpoint() if self.config.ipc else None
         if ipc:
             self.dirs.ipc.unlink(missing_ok=True)    # a stale socket file from a killed daemon (we hold the lock)
@@ -71,12 +83,8 @@ class FrontEnd:
             raise control.DaemonError("--remote-bind needs the daemon's CurveZMQ key pair: run "
                                       "`takefit daemon keys init` (then authorise clients with "
                                       "`takefit daemon keys new-client NAME`)", code="no_keys")
-        from zmq.auth.thread import ThreadAuthenticator   # only with --remote-bind: starts the zap thread
-
         authorized = keys.authorized_dir(self.dirs)
         authorized.mkdir(parents=True, exist_ok=True)
-        self.auth = ThreadAuthenticator(self.ctx, log=logging.getLogger("takefit.daemon.auth"))
-        self.auth.start()
         self.auth.configure_curve_callback(domain=ZAP_DOMAIN, credentials_provider=keys.AuthorizedKeys(authorized))
         remote = self._router()
         remote.curve_publickey, remote.curve_secretkey = server

@@ -5,7 +5,7 @@
               (events.py: progress, results, requeues), streams them to clients (streams.py) and sends
               heartbeats. It never renders and never waits on the engine or on a file a client names.
     workers   runner.py: the loader, engine-N, the fast lane, enrollment.
-    zap       zmq.auth's authenticator (only with --remote-bind).
+    zap       zmq.auth's authenticator: the local token (PLAIN) and, with --remote-bind, CurveZMQ keys.
 
 Only this loop changes jobs, the queue's membership, streams and counters; workers journal outcomes and
 send events. Wire format, messages and error codes: docs/protocol.md (and protocol.py).
@@ -129,7 +129,8 @@ class Daemon:
     def _publish(self) -> None:
         info = {"pid": os.getpid(), "endpoints": self.front.endpoints, "remote_endpoints": self.front.remote_endpoints,
                 "protocol": PROTOCOL, "version": __version__, "engine": ENGINE_ID, "started": self.started,
-                "output_root": str(self.output_root), "log": str(self.dirs.log), "ready": True}
+                "output_root": str(self.output_root), "log": str(self.dirs.log), "ready": True,
+                "token": self.front.token}
         if self.front.remote_endpoints:
             info["server_key"] = self.front.server_public
         control.write_info(self.dirs, info)

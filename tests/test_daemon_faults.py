@@ -111,7 +111,7 @@ def test_daemon_sigkilled_with_queued_jobs_resumes_them(tmp_path):
 # ------------------------------------------------------------------------------------------- hostile frames
 @pytest.fixture(scope="module")
 def raw(daemon):
-    r = Raw(daemon.tcp)
+    r = Raw(daemon.tcp, daemon.token)
     yield r
     r.close()
 
@@ -202,7 +202,7 @@ def test_wrong_framing_gets_typed_errors(raw, frames):
 
 def test_oversized_and_bomb_frames(daemon, raw):
     # over ZMQ_MAXMSGSIZE: the socket drops that connection without reading the body
-    big = Raw(daemon.tcp)
+    big = Raw(daemon.tcp, daemon.token)
     try:
         big.send([SIGNATURE, b"\x00" * (MAX_MESSAGE_BYTES + 1024)])
         assert big.recv(timeout=1.0) is None

@@ -241,7 +241,7 @@ def test_busy_answer_when_the_queue_is_full(daemon):
 
 # ------------------------------------------------------------------------------------------- raw frames
 def test_unknown_op_and_field_get_typed_errors(daemon):
-    raw = Raw(daemon.tcp)
+    raw = Raw(daemon.tcp, daemon.token)
     try:
         raw.send([SIGNATURE, pack({"op": "teleport", "id": "a"})])
         r = raw.recv()

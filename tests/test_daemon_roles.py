@@ -82,6 +82,7 @@ def test_front_end_binds_answers_and_notices_a_peer_gone(ctx, tmp_path):
         (ep,) = front.endpoints
         assert ep.startswith("tcp://127.0.0.1:") and not ep.endswith(":*")
         dealer = ctx.socket(zmq.DEALER)
+        dealer.plain_username, dealer.plain_password = b"takefit", front.token.encode()
         dealer.connect(ep)
         dealer.send_multipart([SIGNATURE, pack({"op": "ping", "id": 1})])
         assert front.sockets[0].poll(10_000)

@@ -1,14 +1,21 @@
-"""Security: loopback-only by default, CurveZMQ for anything else, output paths confined to the root."""
+"""Security: loopback-only by default, a token for every local peer, CurveZMQ for anything else, output
+paths confined to the root."""
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import uuid
 
 import pytest
 
 from test_daemon_support import DaemonProc, client, daemon, fresh  # noqa: F401 (fixtures)
 
-from takefit.daemon.client import BadPathError, Unauthorized
-from takefit.daemon.control import DaemonUnavailable
+from takefit.daemon.client import BadPathError, Client, Unauthorized
+from takefit.daemon.paths import Dirs
 
 
 def test_non_loopback_bind_refused_without_curve(tmp_path, capsys):
@@ -34,6 +41,89 @@ def test_default_endpoints_are_loopback_and_private(daemon):
     if os.name != "nt":
         assert (os.stat(daemon.dirs.info).st_mode & 0o077) == 0
         assert (os.stat(daemon.dirs.runtime).st_mode & 0o077) == 0
+
+
+def test_local_peers_must_present_the_token(daemon, tmp_path):
+    stranger = Dirs.resolve(tmp_path / "elsewhere")              # no daemon.json there: no token
+    with Client(daemon.tcp, home_dirs=stranger, timeout=5, retries=0) as c:
+        with pytest.raises(Unauthorized) as e:
+            c.ping()
+    assert "token" in str(e.value) and "--remote-bind" in str(e.value)
+    with Client(daemon.tcp, home_dirs=stranger, token="guess" * 8, timeout=5, retries=0) as c:
+        with pytest.raises(Unauthorized):
+            c.jobs()
+    with Client(daemon.tcp, home_dirs=daemon.dirs, timeout=10) as c:   # the owner's token, read from daemon.json
+        assert c.ping() >= 0
+
+
+PROBE = """
+import json, site, sys
+from pathlib import Path
+site.addsitedir(sys.argv[4])          # this venv's packages, from an interpreter that user may run
+from takefit.daemon.client import Client, Unauthorized
+from takefit.daemon.paths import Dirs
+endpoint, runtime, state = sys.argv[1:4]
+seen = {}
+for name, path in (("info", Path(runtime) / "daemon.json"), ("journal", Path(state) / "jobs.sqlite3"),
+                   ("log", Path(state) / "daemon.log")):
+    try:
+        path.read_bytes()
+        seen[name] = "read"
+    except PermissionError:
+        seen[name] = "denied"
+for name, token in (("no_token", None), ("guessed", "x" * 43)):
+    try:
+        with Client(endpoint, home_dirs=Dirs.resolve("/tmp/tfprobe-none"), token=token, timeout=5, retries=0) as c:
+            c.jobs()
+        seen[name] = "answered"
+    except Unauthorized:
+        seen[name] = "refused"
+    except Exception as e:
+        seen[name] = type(e).__name__
+print(json.dumps(seen))
+"""
+
+
+@pytest.fixture
+def other_user():
+    """A second Unix user, created for the test and removed after (#20.6 is about other local users)."""
+    if os.name == "nt" or os.geteuid() != 0 or not shutil.which("useradd") or not shutil.which("runuser"):
+        pytest.skip("creating a second Unix user needs root, useradd and runuser")
+    name = f"tfp{uuid.uuid4().hex[:8]}"
+    subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True)
+    try:
+        python = _python_for(name)
+        if python is None:
+            pytest.skip(f"no Python {sys.version_info[0]}.{sys.version_info[1]} that another user may run "
+                        f"(this one, {sys.executable}, is in a folder they cannot enter)")
+        yield name, python
+    finally:
+        subprocess.run(["userdel", name], check=False)
+
+
+def _as_user(user: str, argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([shutil.which("runuser"), "-u", user, "--", *argv], capture_output=True, text=True,
+                          timeout=timeout, cwd="/", env={"HOME": "/tmp", "PATH": "/usr/bin:/bin"})
+
+
+def _python_for(user: str) -> str | None:
+    """This interpreter, or the system's build of the same version (the venv's compiled packages fit both)."""
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    for python in (sys.executable, f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"):
+        if os.path.exists(python) and _as_user(user, [python, "-c", f"import sys; assert sys.version.startswith('{version}')"],
+                                               timeout=30).returncode == 0:
+            return python
+    return None
+
+
+def test_another_local_user_reaches_nothing(daemon, other_user):
+    user, python = other_user
+    out = _as_user(user, [python, "-c", PROBE, daemon.tcp, str(daemon.dirs.runtime), str(daemon.dirs.state),
+                          sysconfig.get_paths()["purelib"]])
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    assert seen == {"info": "denied", "journal": "denied", "log": "denied", "no_token": "refused",
+                    "guessed": "refused"}, seen
 
 
 @pytest.mark.parametrize("name", ["../escape.wav", "a/../../escape.wav", "/tmp/escape.wav", "..\\escape.wav",
@@ -82,9 +172,9 @@ def test_curve_remote_endpoint_accepts_only_authorised_keys(tmp_path):
         with Client(remote, server_key=server_key, client_key=bad_sec, timeout=5, retries=0) as c:
             with pytest.raises(Unauthorized):
                 c.render("Hi.", target="1s")
-        # no keys at all against the CURVE endpoint: no answer
-        with Client(remote, timeout=1, retries=0) as c:
-            with pytest.raises(DaemonUnavailable):
+        # no keys at all against the CURVE endpoint: the handshake is refused
+        with Client(remote, timeout=5, retries=0) as c:
+            with pytest.raises(Unauthorized):
                 c.ping()
         # the authorised key works
         with Client(remote, server_key=server_key, client_key=good_sec, timeout=60) as c:

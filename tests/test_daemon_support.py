@@ -46,6 +46,10 @@ class DaemonProc:
         return int(self.info["pid"])
 
     @property
+    def token(self) -> str:
+        return self.info["token"]
+
+    @property
     def tcp(self) -> str:
         return next(e for e in self.info["endpoints"] if e.startswith("tcp://"))
 
@@ -109,12 +113,14 @@ def client(daemon):
 
 
 class Raw:
-    """A bare DEALER socket for sending arbitrary frames."""
+    """A bare DEALER socket for sending arbitrary frames (with the daemon's token: the frames are the test)."""
 
-    def __init__(self, endpoint: str, timeout: float = 5.0):
+    def __init__(self, endpoint: str, token: str | None, timeout: float = 5.0):
         self.ctx = zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        if token:
+            self.sock.plain_username, self.sock.plain_password = b"takefit", token.encode()
         self.sock.connect(endpoint)
         self.timeout = timeout
 
