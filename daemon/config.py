@@ -142,9 +142,9 @@ def check_config(cfg: Config) -> None:
         if not ep.startswith("tcp://"):
             raise InputError(f"cannot bind {ep!r}: only tcp:// (loopback) and ipc:// are accepted")
         if not is_loopback(ep):
-            raise InputError(f"refusing to bind {ep}: it is not a loopback address, and --bind endpoints have no "
-                             f"authentication. For access from other machines use CurveZMQ: run "
-                             f"`takefit daemon keys init`, authorise clients with `takefit daemon keys new-client "
+            raise InputError(f"refusing to bind {ep}: it is not a loopback address; --bind endpoints serve this "
+                             f"machine's own user (a token, sent in clear). For access from other machines use "
+                             f"CurveZMQ: run `takefit daemon keys init`, authorise clients with `takefit daemon keys new-client "
                              f"NAME`, then start with --remote-bind {ep}")
     for ep in cfg.remote_binds:
         ep = normalise_endpoint(ep)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -21,6 +22,8 @@ ENV_ENDPOINT = "TAKEFIT_DAEMON_ENDPOINT"
 APP = "takefit"
 IPC_PATH_MAX = 100          # sun_path is 104-108 bytes depending on the platform
 OUTPUT_NAME_MAX = 255
+COMPONENT_BYTES_MAX = 200   # a folder or file name; room for the writer's ".NAME.XXXXXXXX.wav.partial" (255)
+RESERVED_FOLDER = "jobs"    # default-named outputs (jobs/<id>.wav): a client's name never lands there
 
 
 class PathEscapeError(ValueError):
@@ -109,30 +112,71 @@ class Dirs:
         return f"ipc://{path}"
 
 
+def check_private_root(root: Path) -> None:
+    """Refuse an output root that every user may write into (or a folder above it): one of them could swap a
+    folder inside it for a symlink between the containment check and the rename (safe_output checks twice,
+    but a check and a rename are never one step)."""
+    if os.name == "nt":
+        return
+    for folder in (root, *root.parents):
+        st = folder.stat()
+        if st.st_mode & 0o002 and not st.st_mode & 0o1000:       # /tmp's sticky bit keeps entries their owners'
+            raise PathEscapeError(f"the output root {root} is inside {folder}, which other users may write (mode "
+                                  f"{st.st_mode & 0o777:o}): one could redirect takes through a symlink. Use a "
+                                  f"folder only you can write (chmod go-w {folder}), or the default")
+        if folder == root and st.st_uid != os.geteuid():
+            raise PathEscapeError(f"the output root {root} belongs to another user (uid {st.st_uid}); use a folder "
+                                  f"of your own")
+
+
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def safe_output(root: str | os.PathLike, name: str) -> Path:
+def _check_characters(name: str) -> None:
+    if _BAD_CHARS.search(name):
+        raise PathEscapeError("output name contains control characters")
+    odd = next((c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")), None)
+    if odd is not None:     # U+202E turns 'evil\u202ewav.exe' around on screen; U+0085 is a line break
+        raise PathEscapeError(f"output name contains U+{ord(odd):04X} ({unicodedata.name(odd, 'a control')}): "
+                              f"invisible or reordering characters are not allowed in file names")
+    if ":" in name:
+        raise PathEscapeError(f"output name {name!r} contains ':' (a drive or a data stream on Windows); "
+                              f"use letters, digits, spaces, '-', '_', '.' and '/' for folders")
+
+
+def _check_parts(name: str, parts: list[str], daemon_named: bool) -> None:
+    if not parts or any(p == ".." for p in parts):
+        raise PathEscapeError(f"output name {name!r} leaves the output root ('..' is not allowed)")
+    long = next((p for p in parts if len(p.encode("utf-8")) > COMPONENT_BYTES_MAX), None)
+    if long is not None:
+        raise PathEscapeError(f"output name has a part of {len(long.encode('utf-8'))} bytes; at most "
+                              f"{COMPONENT_BYTES_MAX} per folder or file name (UTF-8)")
+    if not daemon_named and len(parts) > 1 and parts[0].casefold() == RESERVED_FOLDER:
+        raise PathEscapeError(f"output name {name!r} is inside '{RESERVED_FOLDER}/', which holds the daemon's "
+                              f"own default-named takes; choose another folder")
+    if PurePosixPath(parts[-1]).suffix.lower() not in (".wav", ".wave"):
+        raise PathEscapeError(f"output name {name!r} must end in .wav (takes are 24-bit WAV)")
+
+
+def safe_output(root: str | os.PathLike, name: str, daemon_named: bool = False) -> Path:
     """The file `name` (a relative path like 'ep01/cue-017.wav') inside `root`, or PathEscapeError.
 
-    Refused: absolute paths, drive letters, '..' components, control characters, names that are not
-    .wav, and anything that — after resolving symlinks already inside the root — lands outside it.
+    Refused: absolute paths, drive letters and ':', '..' components, control, invisible and reordering
+    characters, parts over 200 bytes, names inside the daemon's own `jobs/`, names that are not .wav,
+    and anything that — after resolving symlinks already inside the root — lands outside it.
+    `daemon_named`: the daemon's own default name (jobs/<id>.wav), the one name allowed inside jobs/.
     """
     if not isinstance(name, str) or not name.strip():
         raise PathEscapeError("output name is empty")
     if len(name) > OUTPUT_NAME_MAX:
         raise PathEscapeError(f"output name is {len(name)} characters; at most {OUTPUT_NAME_MAX}")
-    if _BAD_CHARS.search(name):
-        raise PathEscapeError("output name contains control characters")
     win = PureWindowsPath(name)
     posix = PurePosixPath(name.replace("\\", "/"))
-    if posix.is_absolute() or win.is_absolute() or win.drive or win.root:
+    if posix.is_absolute() or win.root or (win.drive and len(name) > 2 and name[2:3] in "\\/"):
         raise PathEscapeError(f"output name {name!r} is absolute; give a path relative to the output root")
+    _check_characters(name)
     parts = [p for p in posix.parts if p not in ("", ".")]
-    if not parts or any(p == ".." for p in parts):
-        raise PathEscapeError(f"output name {name!r} leaves the output root ('..' is not allowed)")
-    if PurePosixPath(parts[-1]).suffix.lower() not in (".wav", ".wave"):
-        raise PathEscapeError(f"output name {name!r} must end in .wav (takes are 24-bit WAV)")
+    _check_parts(name, parts, daemon_named)
     root = Path(root)
     target = root.joinpath(*parts)
     real_root = root.resolve()

@@ -107,10 +107,13 @@ def unpack(data: bytes, limit: int = MAX_MESSAGE_BYTES) -> Any:
         raise ProtocolError("too_large", f"message is {len(data)} bytes; the limit is {limit}",
                             {"limit": limit})
     try:
-        return msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True, ext_hook=_no_ext,
-                               timestamp=0, max_str_len=limit, max_bin_len=limit,
-                               max_array_len=MAX_CONTAINER if limit <= MAX_MESSAGE_BYTES else limit,
-                               max_map_len=MAX_CONTAINER if limit <= MAX_MESSAGE_BYTES else limit)
+        doc = msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True, ext_hook=_no_ext,
+                              timestamp=0, max_str_len=limit, max_bin_len=limit,
+                              max_array_len=MAX_CONTAINER if limit <= MAX_MESSAGE_BYTES else limit,
+                              max_map_len=MAX_CONTAINER if limit <= MAX_MESSAGE_BYTES else limit)
+        if _TIMESTAMP_MARK.search(data):              # rare: only then walk the document
+            _refuse_timestamps(doc)
+        return doc
     except ProtocolError:
         raise
     except msgpack.ExtraData:
@@ -118,6 +121,24 @@ def unpack(data: bytes, limit: int = MAX_MESSAGE_BYTES) -> Any:
     except (ValueError, TypeError, msgpack.UnpackException, RecursionError, UnicodeDecodeError, OverflowError,
             MemoryError) as e:
         raise ProtocolError("bad_frame", f"undecodable msgpack body: {type(e).__name__}: {e}"[:300]) from None
+
+
+# msgpack decodes extension type -1 (timestamps) itself, past ext_hook; their three encodings start so
+_TIMESTAMP_MARK = re.compile(rb"\xd6\xff|\xd7\xff|\xc7\x0c\xff")
+
+
+def _refuse_timestamps(doc: Any) -> None:
+    """The protocol has no timestamp type: refuse one anywhere (iterative: a document may be deep)."""
+    todo = [doc]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, msgpack.Timestamp):
+            raise ProtocolError("bad_frame", "msgpack timestamps are not part of the protocol (ext type -1); "
+                                "send times as numbers")
+        if isinstance(item, dict):
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
 
 
 def split_frames(frames: list[bytes], limit: int = MAX_MESSAGE_BYTES) -> Any:

@@ -193,9 +193,10 @@ class Runner:
 
     def deliver(self, job: Job, take: Take) -> Path:
         """Copy the take into the output root (atomically; re-checking containment after mkdir)."""
-        target = safe_output(self.output_root, job.output_name)
+        own = job.output is None
+        target = safe_output(self.output_root, job.output_name, daemon_named=own)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target = safe_output(self.output_root, job.output_name)   # symlinks made meanwhile
+        target = safe_output(self.output_root, job.output_name, daemon_named=own)   # symlinks made meanwhile
         fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".wav.partial", dir=target.parent)
         os.close(fd)
         try:

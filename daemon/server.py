@@ -35,7 +35,7 @@ from .events import Events
 from .frontend import FrontEnd, Incoming
 from .journal import Journal
 from .operations import HANDLERS
-from .paths import Dirs, PathEscapeError
+from .paths import Dirs, PathEscapeError, check_private_root
 from .protocol import PROTOCOL, ProtocolError, error_doc
 from .runner import Runner
 from .scheduler import Job
@@ -92,6 +92,10 @@ class Daemon:
 
     def _serve(self) -> None:
         self.output_root.mkdir(parents=True, exist_ok=True)
+        try:
+            check_private_root(self.output_root)
+        except PathEscapeError as e:
+            raise control.DaemonError(str(e), code="unsafe_output_root") from None
         self.cache = TakeCache(self.dirs.take_cache, self.config.cache_bytes)
         self.journal = Journal(self.dirs.journal)
         self.ctx = zmq.Context()

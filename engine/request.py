@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import MISSING, dataclass, field, fields
 from fractions import Fraction
 
@@ -118,9 +119,14 @@ def parse_target(text: str) -> Target:
     s = text.strip().lower()
     if s in ("natural", "none", ""):
         return Target.natural()
-    if "e" in s:
+    if _EXPONENT.search(s):
         raise InputError(f"bad target {text!r}: exponent notation is not accepted; {SYNTAX_HELP}")
+    if "e" in s:               # '3sec', 'secs', 'frames': a unit Target.parse does not know
+        raise InputError(f"bad target {text!r}: unknown unit; {SYNTAX_HELP}")
     return Target.parse(text)
+
+
+_EXPONENT = re.compile(r"[0-9.]e[+-]?[0-9]")
 
 
 # the wire form's defaults are RenderRequest's own (the protocol's schema fills them in from here)

@@ -60,6 +60,8 @@ def marker_text(marker: otio.schema.Marker) -> str:
     """The line a marker holds: its comment/note (OTIO, FCP7 XML, Resolve, SRT), else its name.
     Resolve's own OTIO export keeps a marker's note in metadata["Resolve_OTIO"]["Note"]."""
     md = marker.metadata
+    if "srt" in md:             # a subtitle's line is its text; an empty one has nothing to say (its name
+        return getattr(marker, "comment", "") or ""     # "Subtitle 7" is a label, not a line)
     for candidate in (getattr(marker, "comment", ""), _get(md, "fcp_xml", "comment"),
                       _get(md, "resolve", "note"), _get(md, "Resolve_OTIO", "Note"), _get(md, "srt", "text"),
                       marker.name):
@@ -91,7 +93,7 @@ def _get(md, namespace: str, key: str):
 
 def _duration(t: otio.opentime.RationalTime, rate: Fraction) -> int:
     n = rates.frames(t, rate)
-    return 0 if n < POINT_FRAMES else n
+    return 0 if 0 <= n < POINT_FRAMES else n      # a negative one stays, for limits.slot_problems to name
 
 
 def _source_of(marker: otio.schema.Marker, default: str) -> str:
@@ -142,6 +144,8 @@ def clip_markers(timeline: otio.schema.Timeline, rate: Fraction, tl_start: int) 
 # ------------------------------------------------------------------ guide tracks
 def clip_text(clip: otio.core.Item) -> str:
     md = clip.metadata
+    if "srt" in md and not _get(md, "takefit", "text"):
+        return str(_get(md, "srt", "text") or "")
     for candidate in (_get(md, "takefit", "text"), _get(md, "srt", "text"), _get(md, "fcp_xml", "comment"),
                       clip.name):
         if candidate and str(candidate).strip():

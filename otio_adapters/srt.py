@@ -39,21 +39,39 @@ def _seconds(h, m, s, ms) -> Fraction:
     return int(h or 0) * 3600 + int(m) * 60 + int(s) + frac
 
 
+def _timing(line: str, number: int, index: int) -> tuple[Fraction, Fraction] | None:
+    """A timing line's (start, end) in seconds; None for a line that is none. A line with '-->' that
+    does not read, or minutes/seconds over 59, is an error: dropping or wrapping it would move a cue."""
+    m = _TIMING.match(line)
+    if not m:
+        if "-->" in line:
+            raise SRTParseError(f"line {number} (subtitle {index}): cannot read the timing {line.strip()[:60]!r}; "
+                                f"expected HH:MM:SS,mmm --> HH:MM:SS,mmm (times are never negative)")
+        return None
+    g = m.groups()
+    for value, what in ((g[1], "minutes"), (g[2], "seconds"), (g[5], "minutes"), (g[6], "seconds")):
+        if int(value) > 59:
+            raise SRTParseError(f"line {number} (subtitle {index}): {what} {value} out of range (00–59) in "
+                                f"{line.strip()[:60]!r}")
+    start, end = _seconds(*g[:4]), _seconds(*g[4:])
+    if end < start:
+        raise SRTParseError(f"subtitle {index}: ends ({float(end):.3f} s) before it starts ({float(start):.3f} s)")
+    return start, end
+
+
 def parse(text: str) -> list[tuple[int, Fraction, Fraction, str]]:
     """(index, start s, end s, text) for every subtitle; tolerant of missing indices, CRLF, '.' for ','."""
     items: list[tuple[int, Fraction, Fraction, str]] = []
     lines = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff").split("\n")
     i = 0
     while i < len(lines):
-        m = _TIMING.match(lines[i])
-        if not m:
-            i += 1
-            continue
         prev = lines[i - 1].strip() if i > 0 else ""
         index = int(prev) if prev.isdigit() else len(items) + 1
-        start, end = _seconds(*m.groups()[:4]), _seconds(*m.groups()[4:])
-        if end < start:
-            raise SRTParseError(f"subtitle {index}: ends ({float(end):.3f} s) before it starts ({float(start):.3f} s)")
+        times = _timing(lines[i], i + 1, index)
+        if times is None:
+            i += 1
+            continue
+        start, end = times
         body = []
         i += 1
         while i < len(lines) and lines[i].strip():

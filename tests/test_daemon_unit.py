@@ -103,7 +103,8 @@ def test_every_error_code_is_documented():
 # ------------------------------------------------------------------------------------------- paths
 @pytest.mark.parametrize("name", ["../x.wav", "a/../../x.wav", "/etc/x.wav", "C:\\x.wav", "c:x.wav", "..\\x.wav",
                                   "\\\\server\\share\\x.wav", "x.txt", "", " ", "a\x00.wav", "a\n.wav", "..",
-                                  "x" * 300 + ".wav"])
+                                  "x" * 300 + ".wav", "x:y.wav", "ep\u202ewav.exe.wav", "a\u0085b.wav",
+                                  "a\u200bb.wav", "é" * 101 + "/x.wav", "jobs/warm1.wav", "JOBS/x.wav"])
 def test_safe_output_refuses_escapes(tmp_path, name):
     with pytest.raises(PathEscapeError):
         safe_output(tmp_path, name)
@@ -114,6 +115,8 @@ def test_safe_output_accepts_and_resolves_symlinks(tmp_path):
     root.mkdir()
     assert safe_output(root, "ep01/cue-017.wav") == root / "ep01" / "cue-017.wav"
     assert safe_output(root, "./a/./b.WAV") == root / "a" / "b.WAV"
+    assert safe_output(root, "é" * 100 + "/jobs.wav") == root / ("é" * 100) / "jobs.wav"     # 200 bytes: the limit
+    assert safe_output(root, "jobs/abc.wav", daemon_named=True) == root / "jobs" / "abc.wav"
     outside = tmp_path / "outside"
     outside.mkdir()
     (root / "link").symlink_to(outside)

@@ -355,3 +355,91 @@ def test_the_daemons_state_is_owner_only(daemon):
         client.close()
     for path in (daemon.dirs.state, daemon.dirs.journal, daemon.dirs.log):
         assert os.stat(path).st_mode & 0o077 == 0, path
+
+
+# ------------------------------------------------------------------------------------------- the Low list
+def test_srt_times_that_do_not_read_are_errors_naming_the_line_and_empty_subtitles_are_silent():
+    from takefit.otio_adapters import srt
+    from takefit.otio_adapters.extract import extract
+
+    for timing, expect in (("00:61:05,000 --> 00:61:06,000", "minutes 61 out of range"),
+                           ("00:00:05,000 --> 00:00:75,000", "seconds 75 out of range"),
+                           ("-00:00:01,000 --> 00:00:02,000", "never negative")):
+        with pytest.raises(srt.SRTParseError) as e:
+            srt.parse(f"1\n00:00:01,000 --> 00:00:02,000\nA.\n\n2\n{timing}\nB.\n")
+        assert expect in str(e.value) and "line 6 (subtitle 2)" in str(e.value)
+    for cues_as in ("markers", "clips"):
+        tl = srt.read_from_string("1\n00:00:01,000 --> 00:00:02,000\n\n\n2\n00:00:03,000 --> 00:00:04,000\nHi.\n",
+                                  rate=25, cues_as=cues_as)
+        cues = extract(tl, tracks=["Subtitles"] if cues_as == "clips" else ())
+        assert [c.raw_text for c in cues] == ["", "Hi."]        # never "Subtitle 1" (the dub skips it)
+
+
+@pytest.mark.parametrize("damage", ["in_negative", "out_before_in"])
+def test_fcp7_times_before_the_start_or_backwards_fail_their_cue_by_name(tmp_path, damage, capsys):
+    from pathlib import Path
+
+    from takefit.bridges import cli
+
+    xml = (Path(__file__).parent / "fixtures" / "timelines" / "ntsc_dialogue.xml").read_text("utf-8")
+    xml = xml.replace("<in>30</in>", "<in>-30</in>") if damage == "in_negative" else \
+        xml.replace("<out>90</out>", "<out>10</out>")
+    (tmp_path / "t.xml").write_text(xml, "utf-8")
+    assert cli.main(["dub", str(tmp_path / "t.xml"), "--list"]) == 0
+    out = capsys.readouterr().out
+    assert ("before the timeline's first frame" if damage == "in_negative" else "out before in") in out, out
+
+
+def test_the_slot_and_extent_limits_are_settable_and_a_bad_setting_says_what_is_accepted(monkeypatch):
+    from fractions import Fraction
+
+    from takefit.otio_adapters import limits
+
+    assert limits.slot_problems(0, 250, Fraction(25)) == []                       # 10 s
+    monkeypatch.setenv(limits.ENV_MAX_SLOT, "5")
+    (problem,) = limits.slot_problems(0, 250, Fraction(25))
+    assert "at most 5 s" in problem and limits.ENV_MAX_SLOT in problem
+    monkeypatch.setenv(limits.ENV_MAX_EXTENT, "0.5")
+    assert any("at most 0.5 h" in p for p in limits.slot_problems(25 * 3600, 25, Fraction(25)))
+    assert limits.extent_frames(Fraction(25)) == 25 * 1800
+    for bad in ("nan", "1e9", "-1", "lots"):
+        monkeypatch.setenv(limits.ENV_MAX_SLOT, bad)
+        with pytest.raises(InputError, match="give a number from 1 to 600"):
+            limits.max_slot_seconds()
+
+
+def test_protocol_odds_get_their_own_words(client):
+    import msgpack
+
+    from takefit.daemon.client import BadPathError
+    from takefit.daemon.protocol import ProtocolError, unpack
+    from takefit.engine.request import parse_target
+
+    with pytest.raises(ProtocolError, match="timestamps are not part of the protocol"):
+        unpack(msgpack.packb({"op": "ping", "id": "t", "at": [msgpack.Timestamp(5, 0)]}))
+    with pytest.raises(InputError, match="unknown unit") as e:
+        parse_target("3sec")
+    assert "exponent" not in str(e.value)
+    with pytest.raises(BadPathError, match="daemon's own default-named takes"):     # another job's file
+        client.render("Hi.", output="jobs/warm1.wav")
+    with pytest.raises(BadPathError, match="U\\+202E"):
+        client.render("Hi.", output="ep\u202ewav.exe.wav")
+
+
+def test_an_output_root_every_user_may_write_is_refused_at_start(tmp_path, capsys):
+    """The Low list's symlink race: in a folder others may write, one could swap a subfolder for a symlink
+    between the daemon's check and its rename. The daemon refuses such a root and names the fix."""
+    from takefit.bridges.cli import main
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    rc = main(["daemon", "start", "--foreground", "--home", str(tmp_path / "h"), "--bind", "tcp://127.0.0.1:*",
+               "--output-root", str(shared / "takes")])
+    err = capsys.readouterr().err
+    assert rc != 0 and "other users may write" in err and f"chmod go-w {shared}" in err, err
+    assert not (tmp_path / "h" / "run" / "daemon.json").exists()
+    shared.chmod(0o1777)                                         # sticky, as /tmp: entries stay their owners'
+    from takefit.daemon.paths import check_private_root
+
+    check_private_root(shared / "takes")

@@ -414,7 +414,7 @@ def _write_the_stem(outputs: Outputs, tl, placements: list[place.Placement], p: 
     length = max([rates.frames(tl.tracks.duration(), p.rate) if len(tl.tracks) else 0] + [x.end for x in placements])
     if length > limits.extent_frames(p.rate):   # one far-out item (a typo) must not make a stem of tens of GB
         length = max([0] + [x.end for x in placements])
-        report.notes.append(f"{outputs.stem.name}: the timeline runs past {limits.MAX_EXTENT_SECONDS // 3600} h; "
+        report.notes.append(f"{outputs.stem.name}: the timeline runs past {limits.max_extent_seconds() / 3600:g} h; "
                             f"the stem ends with the last take")
     return write_stem(
         outputs.stem, [StemItem(rates.samples(x.start, p.rate, sample_rate), x.samples, x.path) for x in placements],
