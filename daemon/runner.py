@@ -16,7 +16,6 @@ import logging
 import os
 import queue
 import shutil
-import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -25,6 +24,7 @@ from pathlib import Path
 from takefit.engine import ENGINE_ID
 from takefit.engine.cache import TakeCache
 from takefit.engine.errors import TakefitError
+from takefit.engine.files import publish, temp_beside
 from takefit.engine.frontend import Lexicon
 from takefit.engine.take import Take
 
@@ -197,8 +197,7 @@ class Runner:
         target = safe_output(self.output_root, job.output_name, daemon_named=own)
         target.parent.mkdir(parents=True, exist_ok=True)
         target = safe_output(self.output_root, job.output_name, daemon_named=own)   # symlinks made meanwhile
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".wav.partial", dir=target.parent)
-        os.close(fd)
+        tmp = str(temp_beside(target, ".wav.partial"))
         try:
             try:
                 shutil.copyfile(take.wav, tmp)
@@ -210,7 +209,7 @@ class Runner:
                 write_wav(tmp + ".wav", take.audio, take.sample_rate, comment=WAV_COMMENT.format(voice=take.voice),
                           title=take.text[:200])
                 os.replace(tmp + ".wav", tmp)
-            os.replace(tmp, target)
+            publish(Path(tmp), target)
         finally:
             Path(tmp).unlink(missing_ok=True)
         return target

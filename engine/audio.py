@@ -3,7 +3,6 @@ and atomic 24-bit WAV writing."""
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import soundfile as sf
 import soxr
 
 from .errors import OutputError
+from .files import publish, temp_beside
 
 PEAK_CEILING_DBFS = -1.0
 _FADE = 64  # samples; a trimmed tail ends on a short fade so it never clicks
@@ -127,8 +127,7 @@ def write_wav(path: str | Path, audio: np.ndarray, rate: int, subtype: str = "PC
               comment: str = "", title: str = "") -> Path:
     """Write atomically: a temporary file in the same folder, renamed when complete."""
     p = check_writable(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=".wav.partial", dir=p.parent)
-    os.close(fd)
+    tmp = temp_beside(p, ".wav.partial")
     try:
         with sf.SoundFile(tmp, "w", samplerate=rate, channels=1, subtype=subtype, format="WAV") as f:
             if comment:
@@ -137,7 +136,7 @@ def write_wav(path: str | Path, audio: np.ndarray, rate: int, subtype: str = "PC
                 f.title = title
             f.software = "takefit"
             f.write(np.clip(audio, -1.0, 1.0))
-        os.replace(tmp, p)
+        publish(tmp, p)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
         raise OutputError(f"cannot write {p}: {e.strerror or e}") from None

@@ -20,6 +20,7 @@ import numpy as np
 from platformdirs import user_data_dir
 
 from .errors import InputError, UnknownVoiceError
+from .files import publish
 
 ENV_DIR = "TAKEFIT_VOICES_DIR"
 SUFFIX = ".voice.npz"
@@ -133,7 +134,7 @@ class ProfileStore:
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, table=profile.table.astype(np.float32), meta=np.array(json.dumps(profile.meta())))
-            os.replace(tmp, target)
+            publish(Path(tmp), target, private=True)      # a voice is a person's: owner only
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

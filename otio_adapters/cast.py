@@ -31,15 +31,14 @@ See docs/cues.md. Unknown keys are errors (a typo must not silently change a voi
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from takefit.engine.emotion import check_alpha
 from takefit.engine.errors import InputError
+from takefit.engine.files import write_atomic
 from takefit.engine.request import DEFAULT_LEAD, DEFAULT_TAIL
 
 from takefit.otio_adapters import tags
@@ -286,17 +285,7 @@ def save(doc: dict, path: Path) -> Path:
     atomically. It is checked with `parse` first, so a file that would not load is never written.
     Comments in an earlier file are not kept."""
     parse(doc, Path(path))
-    p = Path(path)
-    text = dumps(doc)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+    return write_atomic(path, dumps(doc))
 
 
 def load_doc(path: Path) -> dict:

@@ -11,8 +11,6 @@ quirks of OTIO 0.18.1 and its adapter plugins 1.0.0 handled in one place:
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from importlib import resources
@@ -21,6 +19,7 @@ from pathlib import Path
 import opentimelineio as otio
 
 from takefit.engine.errors import InputError, OutputError
+from takefit.engine.files import write_atomic
 from takefit.otio_adapters import rates, resolve_marker_edl
 from takefit.otio_adapters.limits import check_otio_json
 from takefit.otio_adapters.srt import decode
@@ -200,16 +199,7 @@ def _fcpx_ntsc() -> None:
 
 def write_text(path: Path, text: str) -> Path:
     """Atomically: a temporary file in the same folder, renamed when complete — never half a timeline."""
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".partial", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, p)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"cannot write {p}: {e.strerror or e}") from None
-    return p
+    return write_atomic(path, text)
 
 
 def to_string(obj, fmt: str) -> str:

@@ -6,6 +6,7 @@ Lines are short and few (the engine runs on a small CPU); one take cache serves 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from fractions import Fraction
 from pathlib import Path
@@ -303,3 +304,25 @@ def test_a_failing_writer_leaves_no_timeline(tmp_path, renderer, monkeypatch):
     names = {p.name for p in tmp_path.iterdir()}
     assert "ntsc_dialogue_dub.xml" not in names and "ntsc_dialogue_dub.otio" not in names
     assert not [n for n in names if n.endswith(".partial")]
+
+
+# ------------------------------------------------------------------ file modes (#21.8)
+@pytest.mark.parametrize("mask, shared", [(0o022, 0o644), (0o002, 0o664)])
+def test_outputs_honour_the_umask_and_voice_profiles_stay_private(tmp_path, renderer, use_renderer, mask, shared):
+    import numpy as np
+
+    from takefit.engine.profiles import Profile, ProfileStore
+
+    src = copy("dialogue.srt", tmp_path)
+    old = os.umask(mask)
+    try:
+        assert cli.main(["dub", str(src)]) == 0
+        profile = Profile(name="modes", table=np.zeros((510, 256), np.float32), pitch_ratio=1.0, base_voice="af_heart",
+                          language="en", quality="fast", reference_sha256="0" * 64, consent="test", created="2026")
+        saved = ProfileStore(tmp_path / "voices").save(profile)
+    finally:
+        os.umask(old)
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p != src and "voices" not in p.parts]
+    assert {p.suffix for p in written} >= {".wav", ".otio", ".srt", ".json"}
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in written} == {p.name: oct(shared) for p in written}
+    assert saved.stat().st_mode & 0o777 == 0o600

@@ -4,14 +4,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 from takefit.daemon.connect import connect
 from takefit.engine.errors import InputError, OutputError
+from takefit.engine.files import write_atomic
 from takefit.engine.pins import frame_rate
 from takefit.engine.request import DEFAULT_LEAD, DEFAULT_TAIL, FIT_METHODS, MAX_TEXT_CHARS, target_string
 from takefit.engine.target import SYNTAX_HELP, Target, parse_rate
@@ -288,12 +287,4 @@ def _render_with_bar(client, text, request, quiet: bool):
 def _write_atomic(path: Path, data: bytes | None) -> None:
     if data is None:
         raise OutputError("the daemon did not send the audio inline")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".wav.partial", dir=path.parent if str(path.parent)
-                               else ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+    write_atomic(path, data)

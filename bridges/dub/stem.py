@@ -5,8 +5,6 @@ Mixed in blocks straight from the take files, so a feature-length timeline needs
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -15,6 +13,7 @@ import numpy as np
 import soundfile as sf
 
 from takefit.engine.errors import OutputError
+from takefit.engine.files import publish, temp_beside
 
 BLOCK_SECONDS = 30
 
@@ -34,8 +33,7 @@ def write_stem(path: Path, items: Sequence[StemItem], total_samples: int, sample
     items = sorted(items, key=lambda it: it.start)
     block = BLOCK_SECONDS * sample_rate
     peak, clipped = 0.0, 0
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".wav.partial", dir=path.parent)
-    os.close(fd)
+    tmp = temp_beside(path, ".wav.partial")
     try:
         with sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=1, subtype="PCM_24", format="WAV") as out:
             if comment:
@@ -61,7 +59,7 @@ def write_stem(path: Path, items: Sequence[StemItem], total_samples: int, sample
                 peak = max(peak, float(np.max(np.abs(buf))) if n else 0.0)
                 clipped += int(np.count_nonzero(np.abs(buf) > 1.0))
                 out.write(np.clip(buf, -1.0, 1.0))
-        os.replace(tmp, path)
+        publish(tmp, path)
     except OSError as e:
         raise OutputError(f"cannot write the stem {path}: {e.strerror or e}") from None
     finally:

@@ -7,11 +7,11 @@ file. `.takefit-takes.json` in the folder remembers which content each file hold
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
+
+from takefit.engine.files import write_atomic
 
 MANIFEST = ".takefit-takes.json"
 SAVE_EVERY_SECONDS = 1.0
@@ -77,7 +77,5 @@ class TakeFolder:
     def save(self) -> None:
         self._saved = time.monotonic()
         self.create()
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".takes.", suffix=".json.partial")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"takes": self._entries}, f, ensure_ascii=False, indent=1, sort_keys=True)
-        os.replace(tmp, self.folder / MANIFEST)
+        write_atomic(self.folder / MANIFEST, json.dumps({"takes": self._entries}, ensure_ascii=False, indent=1,
+                                                        sort_keys=True))

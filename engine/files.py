@@ -1,0 +1,65 @@
+"""Files takefit hands to people: written whole or not at all, with the permissions the user asked for.
+
+Every output goes through a temporary file beside its final name, renamed over it when complete, so a
+crash or a full disk never leaves half a take, stem or timeline under a final name. mkstemp creates
+that file 0600; what people share (takes, stems, timelines, reports, cast files) gets the mode the
+umask gives a new file (0644 under the usual 022, 0664 under 002 on shared storage), while private
+data (voice profiles, the take cache) stays owner-only.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from .errors import OutputError
+
+
+def _read_umask() -> int:
+    """The process's umask, without os.umask's set-and-restore where the kernel reports it (a thread
+    creating a file in that instant would get the wrong mode)."""
+    try:
+        found = re.search(r"^Umask:\s*([0-7]+)", Path("/proc/self/status").read_text(), re.M)
+        if found:
+            return int(found.group(1), 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def shared_mode() -> int:
+    """The mode a new file gets from open() under the current umask (0o666 & ~umask)."""
+    return 0o666 & ~_read_umask()
+
+
+def temp_beside(path: Path, suffix: str = ".partial") -> Path:
+    """A new, empty, owner-only temporary file in `path`'s folder (a rename there is atomic)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent if str(path.parent) else ".")
+    os.close(fd)
+    return Path(tmp)
+
+
+def publish(tmp: Path, path: Path, private: bool = False) -> Path:
+    """Give the finished `tmp` its final mode and rename it over `path`."""
+    os.chmod(tmp, 0o600 if private else shared_mode())
+    os.replace(tmp, path)
+    return path
+
+
+def write_atomic(path: str | os.PathLike, data: str | bytes, private: bool = False) -> Path:
+    """`data` (text is written as UTF-8 with \\n line ends) to `path`, whole or not at all."""
+    p = Path(path)
+    tmp = None
+    try:
+        tmp = temp_beside(p)
+        with open(tmp, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        return publish(tmp, p, private)
+    except OSError as e:
+        raise OutputError(f"cannot write {p}: {e.strerror or e}") from None
+    finally:
+        if tmp is not None and tmp.exists():
+            tmp.unlink(missing_ok=True)
