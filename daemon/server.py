@@ -167,7 +167,8 @@ class Daemon:
                 self.journal.finish(row["id"], "failed", error=error_doc(e))
                 continue
             job = Job(id=row["id"], batch=row["batch"], priority=row["priority"], seq=row["seq"], spec=row["spec"],
-                      spec_hash=row["spec_hash"], key=row["cache_key"], output=row["output"], created=row["created"],
+                      spec_hash=row["spec_hash"], key=row["cache_key"], created=row["created"],
+                      output=row["output"] if row["named"] else None,      # else jobs/<id>.wav, the daemon's own
                       request=request)
             self.jobs[job.id] = job
             self.enqueue(job)

@@ -34,6 +34,7 @@ from .take import PhonemeDuration, PinResult, Take
 # let a short line's speech go to about 4x (你好。 in 1.5 s is 3.1x of its 0.47 s of speech).
 MIN_RATIO, MAX_RATIO = 0.4, 4.0
 NATURAL_CACHE = 32          # natural renderings kept per engine: re-fitting a line to another slot is one pass
+FINAL_VOICED_FRAMES = 4     # of a line's last spoken item, what the decoder voices (≈0.1 s; measured, explain)
 PIN_SEARCH = (0.15, 0.06)   # a pinned word is heard up to this long before / after its first phoneme
 
 
@@ -425,9 +426,11 @@ class Engine:
         pre-roll), so the feasible range is said in slot lengths."""
         if ratio < MIN_RATIO or ratio > MAX_RATIO:
             lo, hi = speech * MIN_RATIO + handles, speech * MAX_RATIO + handles
+            fix = "Shorten the text or lengthen the slot." if ratio < MIN_RATIO else \
+                "Lengthen the text or shorten the slot."      # a slot far longer than the line
             raise FitError(f"cannot fit: the line's speech lasts {speech:.2f} s naturally and the slot leaves "
                            f"{ratio * speech:.2f} s for it ({ratio:.2f}×); feasible is {lo:.2f} s to {hi:.2f} s. "
-                           f"Shorten the text or lengthen the slot.", min_seconds=lo, max_seconds=hi)
+                           f"{fix}", min_seconds=lo, max_seconds=hi)
         lo, hi = req.natural_range
         if ratio < lo:
             warnings.append(f"fast: {ratio:.2f}× natural ({speech:.2f} s of speech read in {ratio * speech:.2f} s), "
@@ -481,9 +484,22 @@ class Engine:
                 words.append(entry)
             segs.append({"language": s.language, "text": s.text, "phonemes": s.phonemes, "words": words})
         return {"text": plan.reading.text, "voice": plan.voice, "natural_seconds": round(float(plan.natural_seconds), 3),
-                "segments": segs, "phonemes": plan.reading.phonemes, "chunks": len(plan.chunks),
+                "speech_seconds": round(self.predicted_speech(plan), 3), "segments": segs, "phonemes": plan.reading.phonemes, "chunks": len(plan.chunks),
                 "warnings": plan.reading.warnings + notes,
                 **self._explain_pins(plan, pinned, target, lead, tail)}
+
+    @staticmethod
+    def predicted_speech(plan: LinePlan) -> float:
+        """The speech span a rendering will measure, from the durations alone: the spoken items, the
+        last one only for its voiced onset, because the decoder fades phrase-final lengthening below
+        hearing (fitting.hold_final). Within about ±0.1 s of the rendered span on en and zh lines."""
+        frames = plan.natural_frames
+        spoken = [i for i, it in enumerate(plan.items) if it.kind not in FIXED]
+        if not spoken:
+            return 0.0
+        first, last = spoken[0], spoken[-1]
+        voiced = int(frames[first:last].sum()) + min(int(frames[last]), FINAL_VOICED_FRAMES)
+        return voiced * FRAME / SAMPLE_RATE
 
     def _explain_pins(self, plan: LinePlan, pinned: list, target: Target | None, lead: float, tail: float) -> dict:
         if not pinned:

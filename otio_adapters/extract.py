@@ -60,8 +60,8 @@ def marker_text(marker: otio.schema.Marker) -> str:
     """The line a marker holds: its comment/note (OTIO, FCP7 XML, Resolve, SRT), else its name.
     Resolve's own OTIO export keeps a marker's note in metadata["Resolve_OTIO"]["Note"]."""
     md = marker.metadata
-    if "srt" in md:             # a subtitle's line is its text; an empty one has nothing to say (its name
-        return getattr(marker, "comment", "") or ""     # "Subtitle 7" is a label, not a line)
+    if "srt" in md or "cuesheet" in md:     # a subtitle's or a row's line is its text; an empty one has
+        return getattr(marker, "comment", "") or ""     # nothing to say ("Subtitle 7" is a label, not a line)
     for candidate in (getattr(marker, "comment", ""), _get(md, "fcp_xml", "comment"),
                       _get(md, "resolve", "note"), _get(md, "Resolve_OTIO", "Note"), _get(md, "srt", "text"),
                       marker.name):

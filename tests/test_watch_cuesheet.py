@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from takefit.bridges import cli
-from takefit.bridges.watch import cuesheet, jobs, service
-from takefit.bridges.watch.cuesheet import CueSheetError
+from takefit.bridges.watch import jobs, service
+from takefit.otio_adapters import cuesheet
+from takefit.otio_adapters.cuesheet import CueSheetError
 from takefit.bridges.watch.journal import DONE, RUNNING, Journal
 from takefit.engine.errors import InputError
 from takefit.installer import service as installer_service

@@ -29,7 +29,7 @@ what it writes (OUTPUT defaults to INPUT_dub.<same format> beside the input):
   OUTPUT_report.json     per cue: requested / achieved length, ratio, warnings, take, timing
 
 formats: .otio, .xml (FCP7: Premiere, Resolve, Avid), .fcpxml (Final Cut Pro X), .edl (CMX 3600 and
-  Resolve marker EDLs), .srt. An EDL cannot carry audio tracks: for .edl the output is an audio-only
+  Resolve marker EDLs), .srt, and .csv/.tsv cue sheets (start,end,character,text; docs/watch.md). An EDL cannot carry audio tracks: for .edl the output is an audio-only
   EDL of the takes, plus the .otio and the stem. An SRT output holds the cues; the takes are in the
   .otio and the stem.
 
@@ -55,7 +55,8 @@ def register(sub) -> None:
                                    "sample-exact at 48 kHz), and write the timeline back with the takes on an "
                                    "audio track.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", type=Path, metavar="INPUT", help="the timeline: .otio .xml .fcpxml .edl .srt")
+    p.add_argument("input", type=Path, metavar="INPUT", help="the timeline: .otio .xml .fcpxml .edl .srt, or a "
+                                                               ".csv/.tsv cue sheet")
     p.add_argument("-o", "--output", type=Path, help="the dubbed timeline (default: INPUT_dub.<format>)")
     p.add_argument("--format", help="write this format instead of the input's: otio, fcp_xml (xml), "
                                     "fcpx_xml (fcpxml), edl, srt")
@@ -65,8 +66,10 @@ def register(sub) -> None:
     p.add_argument("--color", action="append", default=[], metavar="COLOUR",
                    help="only markers of this colour (repeatable), e.g. red, ResolveColorBlue")
     p.add_argument("--track-name", default="takefit", metavar="NAME", help="name of the added track (default: takefit)")
-    p.add_argument("--rate", metavar="FPS", help="frame rate of an EDL or SRT (they carry none): 24, 25, 29.97 …")
-    p.add_argument("--timeline", metavar="NAME", help="which timeline, when the file holds several")
+    p.add_argument("--rate", metavar="FPS", help="frame rate of an EDL, SRT or cue sheet (they carry none): 24, 25, "
+                                                 "29.97 …")
+    p.add_argument("--timeline", "--project", metavar="NAME",
+                   help="which timeline (an FCPXML project), when the file holds several; without it, the first")
     p.add_argument("--method", default="auto", choices=FIT_METHODS, help="duration fitting (default: auto)")
     p.add_argument("--loudness", default="-23", help="integrated LUFS per take, or 'off' (default: -23)")
     p.add_argument("--pre-roll", type=float, default=0.0, metavar="S", help="seconds of silence first, inside each slot")
@@ -107,9 +110,12 @@ def run(args) -> int:
         format_name(opts.format)  # a bad --format fails before anything is read
     the_plan = dub.plan(opts)
     if args.list:
-        checker = make_renderer(cache_dir=args.cache, no_cache=True)  # voices are checked without the model
-        the_plan.cues = dub.check_voices(the_plan.cues, checker)
-        print_cues(the_plan, as_json=args.json)
+        checker = make_renderer(cache_dir=args.cache, no_cache=True)   # the duration stage only: no audio
+        try:
+            the_plan.cues = dub.check_voices(the_plan.cues, checker)
+            print_cues(the_plan, checker, opts, as_json=args.json)
+        finally:
+            checker.close()
         return 0
     if not the_plan.cues:
         print(f"takefit: no cues in {opts.input}: looked for {dub.where_cues_come_from(opts)} — nothing to dub, "
@@ -148,28 +154,44 @@ def run_with_progress(opts, renderer, the_plan, quiet: bool = False):
         return dub.run(opts, renderer, progress=progress, the_plan=the_plan)
 
 
-def print_cues(the_plan, as_json: bool = False) -> None:
+def print_cues(the_plan, renderer, opts, as_json: bool = False) -> None:
+    """The cues as the run will treat them: who reads each, how long it runs naturally, the ratio its
+    slot asks, and which will be flagged, skipped or fail (bridges/dub/preview.py)."""
+    from takefit.bridges.dub.preview import preview
     from takefit.otio_adapters import rates
 
     rows = []
     for c in the_plan.cues:
+        seen = preview(c, renderer, opts)
         rows.append({"id": c.id, "timecode": rates.timecode(the_plan.start + c.start, c.rate), "frames": c.duration,
                      "source": c.source, "character": c.character, "voice": c.voice, "language": c.language,
                      "emotion": str(c.emotion) if c.emotion else None, "text": c.text,
-                     "problems": list(c.problems), "notes": list(c.notes)})
+                     "problems": list(c.problems), "notes": list(c.notes), **seen.to_json()})
     if as_json:
         print(json.dumps({"rate": rates.rate_text(the_plan.rate), "cues": rows, "notes": the_plan.notes},
                          ensure_ascii=False, indent=1))
         return
-    print(f"{len(rows)} cue(s) at {rates.rate_text(the_plan.rate)} fps")
+    print(f"{len(rows)} cue(s) at {rates.rate_text(the_plan.rate)} fps   (natural length and ratio: predicted by "
+          f"the duration stage; the render measures)")
+    print(f"{'cue':5} {'timecode':11} {'slot':>6} {'natural':>7} {'ratio':>5}  {'who/voice':24} line")
     for r in rows:
-        slot = f"{r['frames']}f" if r["frames"] else "point"
-        who = r["character"] or "-"
-        emo = f" ({r['emotion']})" if r["emotion"] else ""
-        print(f"{r['id']}  {r['timecode']}  {slot:>6}  {who}/{r['voice']}{emo}  {r['text']}")
-        for msg in r["problems"]:
-            print(f"      problem: {msg}")
-        for msg in r["notes"]:
-            print(f"      note: {msg}")
+        print_row(r)
     for n in the_plan.notes:
         print(f"note: {n}")
+    verdicts = [r["verdict"] for r in rows]
+    print(", ".join(f"{verdicts.count(v)} will {v}" for v in ("render", "flag", "skip", "fail") if v in verdicts))
+
+
+def print_row(r: dict) -> None:
+    slot = f"{r['frames']}f" if r["frames"] else "point"
+    natural = "-" if r["natural_seconds"] is None else f"{r['natural_seconds']:.2f}s"
+    ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
+    voice = r["voice_used"] if r["voice"] in ("", "auto") and r["voice_used"] else r["voice"]
+    voice = f"{voice} (auto)" if r["voice"] in ("", "auto") and r["voice_used"] else voice
+    emo = f" ({r['emotion']})" if r["emotion"] else ""
+    print(f"{r['id']:5} {r['timecode']:11} {slot:>6} {natural:>7} {ratio:>5}  {(r['character'] or '-') + '/' + voice:24} "
+          f"{r['text']}{emo}")
+    if r["verdict"] != "render":
+        print(f"      {r['verdict']}: {r['reason']}")
+    for msg in r["notes"]:
+        print(f"      note: {msg}")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from takefit.engine.errors import InputError
 from takefit.engine.request import FIT_METHODS
+from takefit.otio_adapters import rates
 from takefit.bridges.watch.jobs import WatchOptions
 from takefit.bridges.watch.watcher import Watcher
 from takefit.bridges.watch.status import format_status, status
@@ -100,8 +101,6 @@ def options(args):
     if cast is not None and not cast.is_file():
         raise InputError(f"cast file {cast} not found")
     if args.rate:
-        from takefit.otio_adapters import rates
-
         try:
             rates.parse(args.rate)
         except ValueError as e:

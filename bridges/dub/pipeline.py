@@ -214,6 +214,7 @@ class Rendering:
     started: float                         # perf_counter when its rendering began
     r: Take | None = None                  # None when the cue failed or was skipped
     padded: bool = False                   # a slot far longer than the line: natural pace + silence
+    stretched: bool = False                # read outside the natural range (0.7–1.4×): audibly fast or slow
     natural_fit: tuple[int, int] | None = None   # (frames, samples) of a take kept at its natural pace
 
 
@@ -254,6 +255,8 @@ def render_take(cue: Cue, renderer: Renderer, opts: DubOptions) -> Rendering:
         res.error = str(e)
         return out
     out.r = r
+    lo, hi = req.natural_range
+    out.stretched = out.natural_fit is None and not out.padded and not lo <= r.ratio <= hi
     return out
 
 
@@ -288,7 +291,8 @@ def file_take(rendering: Rendering, folder: TakeFolder) -> tuple[CueResult, plac
         write_wav(path, audio, sr, comment=f"synthetic speech (takefit dub, cue {cue.id}, voice {r.voice})",
                   title=cue.text[:200])
     folder.record(path, cue.id, key, number)
-    res.status = FLAGGED if rendering.padded else (CACHED if r.cached else RENDERED)
+    res.cached = r.cached
+    res.status = FLAGGED if rendering.padded or rendering.stretched else (CACHED if r.cached else RENDERED)
     res.take, res.take_number, res.frames, res.samples = path, number, frames, samples
     res.seconds = time.perf_counter() - rendering.started
     return res, place.Placement(cue, path, frames, samples, sr, number)

@@ -42,6 +42,10 @@ class Renderer(Protocol):
         """The voice name if it exists; raises UnknownVoiceError naming close matches."""
         ...
 
+    def explain(self, request: RenderRequest) -> dict:
+        """How the line will be read, without audio: at least `voice` and `natural_seconds`."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -119,6 +123,9 @@ class InProcessRenderer:
             take.wav = self.cache.put(key, take)
         return take
 
+    def explain(self, request: RenderRequest) -> dict:
+        return self.engine.explain(request.text, request.voice, request.language, request.speed)
+
     def check_voice(self, name: str) -> str:
         if self._engine is not None:
             return self._engine.voice_bank.check(name)
@@ -168,6 +175,9 @@ class DaemonRenderer:
             raise
         r.load()       # inline bytes; over the inline limit, the file a local daemon wrote
         return r
+
+    def explain(self, request: RenderRequest) -> dict:
+        return self.client.explain(request.text, request.voice, request.language, request.speed)
 
     def check_voice(self, name: str) -> str:
         if self._voices is None:

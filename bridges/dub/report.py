@@ -36,6 +36,7 @@ class CueResult:
     speech_start: float | None = None    # seconds from the take's start to the first sound
     speech_end: float | None = None      # ... to the end of the last sound
     pins: list[dict] = field(default_factory=list)
+    cached: bool = False                 # the take came from the cache (also when it is flagged)
 
     def to_json(self, tl_start: int) -> dict:
         c = self.cue
@@ -62,7 +63,7 @@ class CueResult:
             "warnings": list(c.notes) + self.warnings, "error": self.error,
             "take": str(self.take) if self.take else None, "take_number": self.take_number, "track": self.track,
             "timing": {"seconds": round(self.seconds, 3), "engine_seconds": round(self.engine_seconds, 3),
-                       "cached": self.status == CACHED},
+                       "cached": self.cached},
         }
 
 

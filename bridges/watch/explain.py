@@ -10,7 +10,7 @@ from takefit.daemon.control import DaemonError
 from takefit.engine import __version__
 from takefit.engine.errors import AssetError, InputError, OutputError
 
-from . import cuesheet
+from takefit.otio_adapters import cuesheet
 
 if TYPE_CHECKING:                   # types only: jobs.py uses this module
     from .jobs import Layout

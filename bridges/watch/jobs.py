@@ -24,9 +24,11 @@ from typing import Callable
 
 from takefit.engine.errors import InputError, OutputError
 
-from . import cuesheet
+from takefit.otio_adapters import cuesheet
+from takefit.otio_adapters.formats import write_text
 from .explain import SUPPORTED_TEXT, error_text, explain, explain_cues, no_cues_message
 from .journal import DONE, FAILED, RUNNING, Job, Journal
+from takefit.bridges.dub.report import STATUSES
 from takefit.bridges.dub.takes import MANIFEST
 from takefit.daemon.control import DaemonError
 
@@ -269,8 +271,6 @@ def move(src: Path, dest: Path) -> Path:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    from takefit.otio_adapters.formats import write_text
-
     write_text(path, text)
 
 
@@ -286,7 +286,7 @@ def dub_options(path: Path, outdir: Path, options: WatchOptions, cast: Path | No
 
 
 def make_plan(opts):
-    """dub.plan for timelines; for a cue sheet, the same plan built on the sheet's timeline."""
+    """dub.plan, for the files the watch folder takes (cue sheets among them: formats.read reads them)."""
     from takefit.bridges.dub import pipeline as dub
 
     path = Path(opts.input)
@@ -294,23 +294,7 @@ def make_plan(opts):
     if suffix not in SUPPORTED_SUFFIXES:
         raise InputError(f"{path.name}: unsupported file type {suffix or '(no suffix)'!r}; the watch folder reads "
                          f"{SUPPORTED_TEXT}")
-    if suffix not in cuesheet.SUFFIXES:
-        return dub.plan(opts)
-    from takefit.otio_adapters import cast as castfile, formats, rates
-    from takefit.otio_adapters.extract import extract
-
-    # mirrors dub.plan (which reads only the formats OTIO reads)
-    t0 = time.perf_counter()
-    sheet = cuesheet.read(path, opts.rate)
-    tl = sheet.timeline()
-    source = formats.Source(tl, tl, "cuesheet", "otio", list(sheet.notes))
-    cast = castfile.load(castfile.find(path, opts.cast))
-    cues = [cast.resolve(c) for c in extract(tl, opts.tracks, opts.colors)]
-    rate = rates.timeline_rate(tl)
-    notes = list(source.notes)
-    if cast.path:
-        notes.append(f"cast: {cast.path}")
-    return dub.Plan(source, cues, cast, rate, rates.timeline_start(tl, rate), notes, time.perf_counter() - t0)
+    return dub.plan(opts)
 
 
 # ------------------------------------------------------------------ the job
@@ -477,8 +461,6 @@ def _remove_if_empty(folder: Path) -> None:
 
 
 def _summary(report, layout: Layout) -> dict:
-    from takefit.bridges.dub.report import STATUSES
-
     return {"cues": len(report.results), **{s: report.count(s) for s in STATUSES},
             "seconds": round(report.wall_seconds, 3), "outputs": dict(report.outputs)}
 

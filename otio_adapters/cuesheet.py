@@ -13,7 +13,8 @@ frame rate and the timeline's start timecode.
 
 Independent of OTIO's adapters: `read()` gives a `CueSheet`, `CueSheet.timeline()` an OTIO
 timeline whose markers carry the lines (text in the comment, as the SRT reader makes them), so
-every cue-level feature of the dub run (tags, cast, report) applies unchanged.
+every cue-level feature of the dub run (tags, cast, limits, report) applies unchanged; formats.read
+reads .csv/.tsv through here, for `takefit dub` and the watch folder alike.
 """
 from __future__ import annotations
 
@@ -25,8 +26,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Callable
 
+import opentimelineio as otio
+
 from takefit.engine.errors import InputError
-from takefit.otio_adapters import tags
+from takefit.otio_adapters import rates, tags
+from takefit.otio_adapters.srt import decode
 
 SUFFIXES = (".csv", ".tsv")
 DEFAULT_RATE = Fraction(25)
@@ -98,10 +102,6 @@ class CueSheet:
     def timeline(self):
         """An OTIO timeline: one marker per row (the line in the marker's comment), at `rate`,
         starting at `start`."""
-        import opentimelineio as otio
-
-        from takefit.otio_adapters import rates
-
         tl = otio.schema.Timeline(name=self.name, global_start_time=rates.rt(self.start, self.rate))
         tl.metadata["cuesheet"] = {"rate": rates.rate_text(self.rate), "rows": len(self.rows)}
         for i, r in enumerate(self.rows, 1):
@@ -170,8 +170,6 @@ def _same_rate(text: str, fps: Fraction) -> bool | None:
 
 
 def _parse_rate(text: str) -> Fraction:
-    from takefit.otio_adapters import rates
-
     return rates.parse(text)
 
 
@@ -183,8 +181,6 @@ def read(path: Path, rate: str | None = None) -> CueSheet:
         data = p.read_bytes()
     except OSError as e:
         raise InputError(f"cannot read {p}: {e.strerror or e}") from None
-    from takefit.otio_adapters.srt import decode
-
     return parse(decode(data), p.name, rate=rate, tsv=p.suffix.lower() == ".tsv")
 
 
@@ -286,8 +282,6 @@ def _start_from_first_cue(rows: list[CueRow], fps: Fraction, name: str, notes: l
     hour = _hour_frames(fps)
     start = (first_start // hour) * hour if first_start >= hour else 0
     if start:
-        from takefit.otio_adapters import rates
-
         notes.append(f"{name}: timeline start {rates.timecode(start, fps)} taken from the first cue "
                      f"(set '# start: 00:00:00:00' to change)")
     return start
