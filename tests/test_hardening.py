@@ -205,6 +205,9 @@ def test_a_300_digit_number_is_read_digit_by_digit_not_as_300_words_or_a_crash(e
     from takefit.engine.frontend import clean
 
     assert clean("Call 0123456789012345 now, or 12345.") == "Call " + " ".join("0123456789012345") + " now, or 12345."
+    # grouped with commas, the G2P joined "1,1,1,…" (bench/hostile.py, texts/ones_commas) into one number
+    assert clean("1," * 20) == "1, " * 19 + "1," and clean("It costs 1,234,567.") == "It costs 1,234,567."
+    assert engine.plan("1," * 40).reading.phonemes.count("wˈʌn") == 40        # was OverflowError → internal
     plan = engine.plan("9" * 307)
     assert 300 <= plan.reading.phonemes.count("n") <= 320 * 2           # "nine" per digit, no number names
 
@@ -443,3 +446,20 @@ def test_an_output_root_every_user_may_write_is_refused_at_start(tmp_path, capsy
     from takefit.daemon.paths import check_private_root
 
     check_private_root(shared / "takes")
+
+
+def test_a_slot_no_fit_can_reach_fails_before_the_natural_reading_is_decoded(engine, monkeypatch):
+    """#20.9: "9" × 306 in a 2 s slot decoded 70 s of natural audio (21 s of CPU) only to be refused."""
+    from takefit.engine.errors import FitError
+    from takefit.engine.request import RenderRequest
+    from takefit.engine.target import Target
+
+    decoded = []
+    real = engine._natural
+    monkeypatch.setattr(engine, "_natural", lambda *a, **k: decoded.append(1) or real(*a, **k))
+    with pytest.raises(FitError, match="Shorten the text or lengthen the slot"):
+        engine.render(RenderRequest("9" * 306, target=Target.seconds(2)))
+    with pytest.raises(FitError, match="Lengthen the text or shorten the slot"):
+        engine.render(RenderRequest("Hi.", target=Target.seconds(30)))
+    assert decoded == []
+    assert engine.render(RenderRequest("Hello there.", target=Target.seconds(2))).ratio > 1.4 and decoded == [1]

@@ -45,6 +45,7 @@ class Reading:
 MAX_SYMBOL_RUN = 8
 _SYMBOL_RUN = re.compile(r"[^\w\s]{%d,}" % (MAX_SYMBOL_RUN + 1))
 _LONG_DIGITS = re.compile(r"\d{16,}")
+_GROUPED_DIGITS = re.compile(r"\d+(?:,\d+)+")
 
 
 def clean(text: str) -> str:
@@ -59,6 +60,9 @@ def clean(text: str) -> str:
     text = _SYMBOL_RUN.sub(lambda m: m.group()[:MAX_SYMBOL_RUN], text)
     # Digit strings past the trillions are serials, IDs or phone numbers: read digit by digit (a 300-digit
     # number was read as 300 words of number names, and one digit more overflowed the number speller).
+    # The same past commas: the G2P reads "1,1,1,…" as one grouped number and overflowed on it.
+    text = _GROUPED_DIGITS.sub(lambda m: m.group().replace(",", ", ") if sum(c.isdigit() for c in m.group()) >= 16
+                               else m.group(), text)
     text = _LONG_DIGITS.sub(lambda m: " ".join(m.group()), text)
     return re.sub(r"\s+", " ", text).strip()
 
