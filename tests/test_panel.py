@@ -250,8 +250,9 @@ def test_cancel_render_all_stops_and_leaves_a_clear_state(qtbot, daemon, timelin
     assert not w.cancel_button.isEnabled()
     # the render that was in flight is canceled in the daemon too, not left to finish
     job = w.link.render._current.interrupted_job
-    if job is None:             # cancel landed between two takes: nothing was left running
-        assert statuses[1] == "rendered" and "between takes" in w.info.text()
+    if job is None:             # cancel landed between two takes: nothing was left running (the next take,
+        # in flight on the second client, either came back before the cancel or is marked canceled)
+        assert statuses[1] in ("rendered", "flagged", "canceled") and "between takes" in w.info.text()
     else:
         assert "stopped in the daemon" in w.info.text()
         with daemon.client() as c:
