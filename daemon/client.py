@@ -40,9 +40,9 @@ from . import control, keys
 from .control import DaemonError, DaemonUnavailable
 from .errors import BadPathError, DaemonBusy, JobCanceledError, Unauthorized, remote_error  # noqa: F401 (public here)
 from .paths import ENV_ENDPOINT, Dirs
-from .protocol import MAX_CLIENT_MESSAGE_BYTES, PROTOCOL, SIGNATURE, ProtocolError, normalise_target, pack, unpack
+from .protocol import (MAX_CLIENT_MESSAGE_BYTES, PROTOCOL, SIGNATURE, TOKEN_USER, ProtocolError, normalise_target, pack,
+                       unpack)
 
-TOKEN_USER = "takefit"          # frontend.TOKEN_USER (the client does not import the server's modules)
 ENV_SERVER_KEY = "TAKEFIT_DAEMON_SERVER_KEY"
 ENV_CLIENT_KEY = "TAKEFIT_DAEMON_CLIENT_KEY"
 
@@ -170,8 +170,8 @@ class Client:
         """Another client to the same daemon, alike in every setting (a socket serves one thread)."""
         return Client(self._explicit, home_dirs=self.dirs, timeout=self.timeout, retries=self.retries,
                       autostart=self.autostart, autostart_args=self.autostart_args, server_key=self._server_key,
-                      client_key=self._client_key, token=self._token, heartbeat_ms=self._hb_override, liveness=self._liveness_override,
-                      context=self.ctx)
+                      client_key=self._client_key, token=self._token, heartbeat_ms=self._hb_override,
+                      liveness=self._liveness_override, context=self.ctx)
 
     # ------------------------------------------------------------------ connection
     def __enter__(self) -> "Client":
@@ -193,9 +193,10 @@ class Client:
             self._sock = None
         self._greeted = False
 
-    def _resolve(self) -> str:
+    def _resolve(self) -> tuple[str, dict | None]:
+        """The endpoint, and daemon.json as read for it (None for an explicit endpoint)."""
         if self._explicit:
-            return self._explicit
+            return self._explicit, None
         info = control.read_info(self.dirs)
         if info is None and self.autostart:
             info = control.start(self.dirs, self.autostart_args)
@@ -205,7 +206,7 @@ class Client:
         ep = control.pick_endpoint(info)
         if ep is None:
             raise DaemonUnavailable(f"the daemon (pid {info.get('pid')}) publishes no endpoint")
-        return ep
+        return ep, info
 
     def _curve(self) -> tuple[bytes, bytes, bytes] | None:
         if not self._server_key:
@@ -220,10 +221,12 @@ class Client:
             public, secret = keys.read_secret(self._client_key)
         return server, public, secret
 
-    def _local_token(self, sock: zmq.Socket) -> None:
+    def _local_token(self, sock: zmq.Socket, info: dict | None) -> None:
         """A local daemon admits the peers that present its token (ZeroMQ PLAIN, #20.6); the token is in
-        daemon.json, which only the daemon's user can read. Read at every connect: a restarted daemon has a new one."""
-        info = None if self._token else control.read_info(self.dirs)
+        daemon.json, which only the daemon's user can read. Read at every connect (a restarted daemon has
+        a new one): `info` as `_resolve` read it, else this user's daemon.json for an explicit endpoint."""
+        if info is None and not self._token:
+            info = control.read_info(self.dirs)
         token = self._token or (info or {}).get("token")
         if token:
             sock.plain_username = TOKEN_USER.encode()
@@ -232,7 +235,7 @@ class Client:
     def _connect(self) -> zmq.Socket:
         if self._sock is not None:
             return self._sock
-        ep = self._resolve()
+        ep, info = self._resolve()
         sock = self.ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, MAX_CLIENT_MESSAGE_BYTES)
@@ -241,7 +244,7 @@ class Client:
         if curve is not None:
             sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = curve
         else:
-            self._local_token(sock)
+            self._local_token(sock, info)
         self._monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                                                 | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
         sock.connect(ep)

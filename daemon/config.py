@@ -144,8 +144,8 @@ def check_config(cfg: Config) -> None:
         if not is_loopback(ep):
             raise InputError(f"refusing to bind {ep}: it is not a loopback address; --bind endpoints serve this "
                              f"machine's own user (a token, sent in clear). For access from other machines use "
-                             f"CurveZMQ: run `takefit daemon keys init`, authorise clients with `takefit daemon keys new-client "
-                             f"NAME`, then start with --remote-bind {ep}")
+                             f"CurveZMQ: run `takefit daemon keys init`, authorise clients with `takefit daemon "
+                             f"keys new-client NAME`, then start with --remote-bind {ep}")
     for ep in cfg.remote_binds:
         ep = normalise_endpoint(ep)
         if not ep.startswith("tcp://"):

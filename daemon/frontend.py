@@ -24,11 +24,11 @@ from zmq.auth.thread import ThreadAuthenticator
 from . import control, keys
 from .config import ANY_LOOPBACK_PORT, DEFAULT_BIND, DEFAULT_PORT, Config, normalise_endpoint
 from .paths import Dirs
-from .protocol import MAX_MESSAGE_BYTES, SIGNATURE, ProtocolError, pack, request_id, split_frames, validate
+from .protocol import (MAX_MESSAGE_BYTES, SIGNATURE, TOKEN_USER, ProtocolError, pack, request_id, split_frames,
+                       validate)
 
 ZAP_DOMAIN = "takefit"
 LOCAL_DOMAIN = "takefit-local"
-TOKEN_USER = "takefit"          # the PLAIN user name; the token is the password
 Peer = tuple[int, bytes]
 log = logging.getLogger("takefit.daemon")
 

@@ -118,15 +118,15 @@ def check_private_root(root: Path) -> None:
     but a check and a rename are never one step)."""
     if os.name == "nt":
         return
+    owner = root.stat().st_uid
+    if owner != os.geteuid():
+        raise PathEscapeError(f"the output root {root} belongs to another user (uid {owner}); use a folder of your own")
     for folder in (root, *root.parents):
-        st = folder.stat()
-        if st.st_mode & 0o002 and not st.st_mode & 0o1000:       # /tmp's sticky bit keeps entries their owners'
+        mode = folder.stat().st_mode
+        if mode & 0o002 and not mode & 0o1000:       # /tmp's sticky bit keeps entries their owners'
             raise PathEscapeError(f"the output root {root} is inside {folder}, which other users may write (mode "
-                                  f"{st.st_mode & 0o777:o}): one could redirect takes through a symlink. Use a "
+                                  f"{mode & 0o777:o}): one could redirect takes through a symlink. Use a "
                                   f"folder only you can write (chmod go-w {folder}), or the default")
-        if folder == root and st.st_uid != os.geteuid():
-            raise PathEscapeError(f"the output root {root} belongs to another user (uid {st.st_uid}); use a folder "
-                                  f"of your own")
 
 
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f]")

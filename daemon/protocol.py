@@ -26,6 +26,7 @@ from takefit.engine.target import Target
 PROTOCOL = 1
 SUPPORTED_PROTOCOLS = (1,)
 SIGNATURE = b"TKF1"
+TOKEN_USER = "takefit"      # the ZeroMQ PLAIN user name of a local peer; its password is the token
 
 # limits (the daemon reports them in `hello`)
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024        # one incoming message (socket ZMQ_MAXMSGSIZE and decoder)

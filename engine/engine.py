@@ -427,14 +427,10 @@ class Engine:
         decoded 70 s of audio (21 s of CPU) only to be refused. The prediction (predicted_speech) is
         within a few percent of the measured span, so only what misses by 20 % more is refused here;
         the rest is decided on the measured speech as before."""
-        if req.target.kind not in ("seconds", "frames"):
-            return
         speech = self.predicted_speech(plan)
-        handles = req.lead + req.tail
-        total = req.target.samples(req.sample_rate, Fraction(str(handles + speech)))
-        ratio = (total / req.sample_rate - req.pre_roll - handles) / max(speech, 1e-3)
-        if ratio < MIN_RATIO * PRECHECK_MARGIN or ratio > MAX_RATIO / PRECHECK_MARGIN:
-            self._check_ratio(ratio, speech, handles + req.pre_roll, req, [])
+        ratio = req.speech_ratio(speech)
+        if ratio is not None and not MIN_RATIO * PRECHECK_MARGIN <= ratio <= MAX_RATIO / PRECHECK_MARGIN:
+            self._check_ratio(ratio, speech, req.lead + req.tail + req.pre_roll, req, [])
 
     @staticmethod
     def _check_ratio(ratio: float, speech: float, handles: float, req: RenderRequest, warnings: list[str]) -> None:
@@ -500,7 +496,8 @@ class Engine:
                 words.append(entry)
             segs.append({"language": s.language, "text": s.text, "phonemes": s.phonemes, "words": words})
         return {"text": plan.reading.text, "voice": plan.voice, "natural_seconds": round(float(plan.natural_seconds), 3),
-                "speech_seconds": round(self.predicted_speech(plan), 3), "segments": segs, "phonemes": plan.reading.phonemes, "chunks": len(plan.chunks),
+                "speech_seconds": round(self.predicted_speech(plan), 3), "segments": segs,
+                "phonemes": plan.reading.phonemes, "chunks": len(plan.chunks),
                 "warnings": plan.reading.warnings + notes,
                 **self._explain_pins(plan, pinned, target, lead, tail)}
 

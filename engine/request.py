@@ -79,6 +79,15 @@ class RenderRequest:
         if not (0 < lo <= 1 <= hi):
             raise InputError(f"natural range {self.natural_range} must satisfy 0 < low ≤ 1 ≤ high")
 
+    def speech_ratio(self, speech: float) -> float | None:
+        """For a target of fixed length (seconds, frames): the time it leaves for speech (less pre-roll
+        and the lead and tail handles) ÷ `speech` seconds, as Slot.ratio; None for natural and ratio
+        targets, whose length follows the speech."""
+        if self.target.kind not in ("seconds", "frames"):
+            return None
+        total = self.target.samples(self.sample_rate)
+        return (total / self.sample_rate - self.pre_roll - self.lead - self.tail) / max(speech, 1e-3)
+
     def to_wire(self) -> dict:
         """The request as plain data (msgpack/JSON), exact: the target keeps its fraction."""
         doc = {"text": self.text, "voice": self.voice, "language": self.language,

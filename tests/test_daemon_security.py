@@ -110,8 +110,8 @@ def _python_for(user: str) -> str | None:
     """This interpreter, or the system's build of the same version (the venv's compiled packages fit both)."""
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     for python in (sys.executable, f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"):
-        if os.path.exists(python) and _as_user(user, [python, "-c", f"import sys; assert sys.version.startswith('{version}')"],
-                                               timeout=30).returncode == 0:
+        probe = [python, "-c", f"import sys; assert sys.version.startswith('{version}')"]
+        if os.path.exists(python) and _as_user(user, probe, timeout=30).returncode == 0:
             return python
     return None
 

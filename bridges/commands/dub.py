@@ -29,9 +29,9 @@ what it writes (OUTPUT defaults to INPUT_dub.<same format> beside the input):
   OUTPUT_report.json     per cue: requested / achieved length, ratio, warnings, take, timing
 
 formats: .otio, .xml (FCP7: Premiere, Resolve, Avid), .fcpxml (Final Cut Pro X), .edl (CMX 3600 and
-  Resolve marker EDLs), .srt, and .csv/.tsv cue sheets (start,end,character,text; docs/watch.md). An EDL cannot carry audio tracks: for .edl the output is an audio-only
-  EDL of the takes, plus the .otio and the stem. An SRT output holds the cues; the takes are in the
-  .otio and the stem.
+  Resolve marker EDLs), .srt, and .csv/.tsv cue sheets (start,end,character,text; docs/watch.md).
+  An EDL cannot carry audio tracks: for .edl the output is an audio-only EDL of the takes, plus the
+  .otio and the stem. An SRT output holds the cues; the takes are in the .otio and the stem.
 
 examples:
   takefit dub cut.xml                                # → cut_dub.xml, cut_dub.otio, cut_dub_takes/ …
@@ -186,11 +186,10 @@ def print_row(r: dict) -> None:
     slot = f"{r['frames']}f" if r["frames"] else "point"
     natural = "-" if r["natural_seconds"] is None else f"{r['natural_seconds']:.2f}s"
     ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
-    voice = r["voice_used"] if r["voice"] in ("", "auto") and r["voice_used"] else r["voice"]
-    voice = f"{voice} (auto)" if r["voice"] in ("", "auto") and r["voice_used"] else voice
+    picked = r["voice"] in ("", "auto") and r["voice_used"]
+    who = f"{r['character'] or '-'}/" + (f"{r['voice_used']} (auto)" if picked else r["voice"])
     emo = f" ({r['emotion']})" if r["emotion"] else ""
-    print(f"{r['id']:5} {r['timecode']:11} {slot:>6} {natural:>7} {ratio:>5}  {(r['character'] or '-') + '/' + voice:24} "
-          f"{r['text']}{emo}")
+    print(f"{r['id']:5} {r['timecode']:11} {slot:>6} {natural:>7} {ratio:>5}  {who:24} {r['text']}{emo}")
     if r["verdict"] != "render":
         print(f"      {r['verdict']}: {r['reason']}")
     for msg in r["notes"]:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from takefit.engine.errors import TakefitError
 from takefit.engine.request import RenderRequest
-from takefit.otio_adapters import rates
 from takefit.otio_adapters.cue import Cue
 
 from .pipeline import DubOptions, request_for
@@ -45,17 +44,11 @@ def preview(cue: Cue, renderer: Renderer, opts: DubOptions) -> Preview:
         return Preview(cue, FAIL, str(e))
     speech = float(got["speech_seconds"])
     out = Preview(cue, RENDER, voice=got.get("voice"), natural_seconds=req.lead + speech + req.tail)
-    if cue.duration and speech > 0:
-        out.ratio = predicted_ratio(req, cue, speech)
-        out.verdict, out.reason = verdict_for(out.ratio, req)
+    if speech > 0:       # the slot's ratio on the predicted speech span (a point marker has none)
+        out.ratio = req.speech_ratio(speech)
+        if out.ratio is not None:
+            out.verdict, out.reason = verdict_for(out.ratio, req)
     return out
-
-
-def predicted_ratio(req: RenderRequest, cue: Cue, speech: float) -> float:
-    """The slot's speech time ÷ the predicted natural speech: the engine's Slot.ratio, on the speech
-    span the duration stage predicts (Engine.predicted_speech) instead of the one a rendering measures."""
-    slot = float(rates.seconds(cue.duration, cue.rate)) - req.pre_roll - req.lead - req.tail
-    return slot / speech
 
 
 def verdict_for(ratio: float, req: RenderRequest) -> tuple[str, str]:
