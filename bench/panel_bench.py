@@ -12,6 +12,13 @@ is cleared before each, so every round really renders):
 A 10 ms QTimer on the GUI thread measures how long the event loop goes without running: the longest
 gap is the longest the window would have been frozen. A second table compares what the ratio
 column costs per cue (the daemon's `explain`: the duration stage only) with a full render.
+
+    QT_QPA_PLATFORM=offscreen python bench/panel_bench.py --waveform [--cues 200]
+
+times the picture of the take instead (no daemon): a `--cues`-cue SRT with a synthetic take per cue
+(speech-like bursts, 48 kHz / 24-bit, exactly the slot long): reading each take's envelope and speech
+span once, painting the cue table's Fill column (the viewport grabbed while scrolling through every
+row), and painting the waveform strip for every selection. It checks that painting read no file.
 """
 from __future__ import annotations
 
@@ -70,12 +77,111 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, int(round(q / 100 * (len(s) - 1)))))]
 
 
+def synthetic_take(path: Path, seconds: float, seed: int) -> Path:
+    """Silence, 3–8 syllable-like bursts (a voiced tone with harmonics under a raised-sine envelope,
+    short gaps between), silence; exactly `seconds` long."""
+    import numpy as np
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    sr = 48000
+    audio = np.zeros(round(seconds * sr), np.float32)
+    t, end = rng.uniform(0.02, 0.15), seconds - rng.uniform(0.05, 0.3)
+    while t < end:
+        n = int(min(rng.uniform(0.08, 0.3), end - t) * sr)
+        k = np.arange(n) / sr
+        f0 = rng.uniform(90, 230)
+        tone = sum(np.sin(2 * np.pi * f0 * h * k) / h for h in (1, 2, 3))
+        start = int(t * sr)
+        audio[start:start + n] = (0.3 * tone * np.sin(np.pi * k / k[-1]) ** 2).astype(np.float32)
+        t += n / sr + rng.uniform(0.01, 0.12)
+    sf.write(path, audio, sr, subtype="PCM_24")
+    return path
+
+
+def stats_row(name: str, ms: list[float]) -> str:
+    return (f"| {name} | {len(ms)} | {statistics.median(ms):.2f} ms | {pct(ms, 95):.2f} ms | {max(ms):.2f} ms | "
+            f"{sum(ms):.0f} ms |")
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1000
+
+
+def waveform_main(cues: int) -> int:
+    import soundfile as sf
+    from PyQt6.QtWidgets import QApplication
+
+    from takefit.bridges.panel.cue_table import FILL, CueModel, CueTable
+    from takefit.bridges.panel.session import Session
+    from takefit.bridges.panel.waveform import WaveformView, content_of
+
+    qapp = QApplication.instance() or QApplication(sys.argv[:1])
+    home = Path(tempfile.mkdtemp(prefix="takefit-waveform-bench-"))
+    session = Session(rate="25")
+    session.open(srt(home / "lines.srt", cues))
+    for i, row in enumerate(session.rows):
+        row.take = synthetic_take(home / f"take{i:03d}.wav", row.slot_seconds, i)
+        row.natural = row.slot_seconds * (0.8 + 0.4 * (i % 5) / 4)
+    model = CueModel(session)
+    load_ms = [timed(lambda r=r: model.shapes.load(r.take)) for r in session.rows]
+    again_ms = [timed(lambda r=r: model.shapes.load(r.take)) for r in session.rows]   # cached: a stat only
+
+    reads: list[str] = []
+    real = sf.read
+    sf.read = lambda f, *a, **k: (reads.append(str(f)), real(f, *a, **k))[1]
+    table = CueTable(model)
+    table.resize(1280, 800)
+    table.show()
+    strip = WaveformView(model.shapes)
+    strip.resize(1280 - 420, 110)              # the strip's width beside the cast list
+    strip.show()
+    qapp.processEvents()
+    def scroll_and_paint() -> list[float]:
+        ms = []
+        for first in range(0, cues, 10):       # scroll through every row: every Fill cell is painted
+            table.scrollTo(model.index(min(first, cues - 1), 0))
+            ms.append(timed(lambda: table.viewport().grab()))
+        return ms
+    table_ms = scroll_and_paint()
+    table.setColumnHidden(FILL, True)          # the same table without the Fill column: its cost by difference
+    plain_ms = scroll_and_paint()
+    table.setColumnHidden(FILL, False)
+    shown = table.rowAt(table.viewport().height() - 1) - table.rowAt(0) + 1
+    strip_ms = [timed(lambda r=r: (strip.show_content(content_of(r, session.plan.start)), strip.grab()))
+                for r in session.rows]
+    sf.read = real
+    rows = table.verticalHeader().count()
+    lines = ["| step | n | median | p95 | max | total |", "|---|---:|---:|---:|---:|---:|",
+             stats_row("read a take: envelope + speech span (first time)", load_ms),
+             stats_row("load again (cached: stat only)", again_ms),
+             stats_row(f"paint the cue table viewport ({shown} of {rows} rows on screen)", table_ms),
+             stats_row("the same, Fill column hidden", plain_ms),
+             stats_row("select a cue: strip content + paint", strip_ms),
+             "", f"files read while painting: {len(reads)} (the table and strip paint from the cache)"]
+    text = "\n".join(lines)
+    print(text)
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "panel_waveform.md").write_text(
+        "# Casting panel: picture of the take (waveform strip, Fill column)\n\n"
+        f"`QT_QPA_PLATFORM=offscreen python bench/panel_bench.py --waveform --cues {cues}`: {cues} cues, "
+        "synthetic 2.4 s takes (48 kHz, 24-bit). Shared, loaded 2-core machine.\n\n" + text + "\n", "utf-8")
+    return 1 if reads else 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cues", type=int, default=6)
+    ap.add_argument("--cues", type=int, default=None, help="cues (default 6; 200 with --waveform)")
     ap.add_argument("--rounds", type=int, default=2, help="rounds of each mode, alternating (default 2)")
+    ap.add_argument("--waveform", action="store_true", help="time the take's picture instead (no daemon)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    if args.waveform:
+        return waveform_main(args.cues or 200)
+    args.cues = args.cues or 6
 
     from PyQt6.QtCore import QEventLoop, QTimer
     from PyQt6.QtWidgets import QApplication

@@ -79,8 +79,8 @@ def shutdown(d: Daemon, peer, msg) -> None:
 # ------------------------------------------------------------------------------------------- voices, text
 def voices(d: Daemon, peer, msg) -> None:
     if need_engine(d, peer, msg):
-        found = d.voice_list + [{"name": v.name, "language": v.language, "accent": v.accent, "gender": v.gender}
-                                for v in d.runner.engine.voice_bank.enrolled_info()]
+        bank = d.runner.engine.voice_bank         # built-in, then enrolled: each with its note and preview line
+        found = [v.to_wire() for v in bank.info() + bank.enrolled_info()]
         if msg.get("language"):
             found = [v for v in found if v["language"] == msg["language"]]
         d.reply(peer, msg, voices=found)

@@ -20,7 +20,7 @@ import msgpack
 from takefit.engine.emotion import Emotion
 from takefit.engine.errors import FitError, InputError, TakefitError
 from takefit.engine.request import (FIT_METHODS, LANGUAGES, MAX_HANDLE_SECONDS, MAX_PRE_ROLL, MAX_TEXT_CHARS,
-                                    SAMPLE_RATES, SPEED_RANGE, WIRE_DEFAULTS, target_string)
+                                    MAX_VARIANT, SAMPLE_RATES, SPEED_RANGE, WIRE_DEFAULTS, target_string)
 from takefit.engine.target import Target
 
 PROTOCOL = 1
@@ -311,6 +311,7 @@ REQUEST = v_map({
     "frame_rate": Field(v_opt(v_str(32, 1)), default=None),
     "dictionary": Field(v_opt(v_str(MAX_DICT_BYTES, max_bytes=MAX_DICT_BYTES)), default=None),
     "emotion": Field(v_opt(v_emotion()), default=None),
+    "variant": Field(v_int(1, MAX_VARIANT), default=_D["variant"]),
 })
 
 ITEM = v_map({

@@ -15,13 +15,13 @@ import hashlib
 import logging
 import os
 import queue
-import shutil
 import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
 
-from takefit.engine import ENGINE_ID
+from takefit.engine import ENGINE_ID, bwf
+from takefit.engine.bwf import Broadcast
 from takefit.engine.cache import TakeCache
 from takefit.engine.errors import TakefitError
 from takefit.engine.files import publish, temp_beside
@@ -46,6 +46,26 @@ class TakeVanished(Exception):
 
 def dictionary_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def stamp_cached(take: Take) -> None:
+    """A fresh cache entry gets its bext once: the render's date and its measured loudness. Every delivery
+    copies them from it, so a cache hit delivers the same bytes as the render did, and pays for no
+    loudness measurement."""
+    from takefit.engine.audio import integrated_loudness   # soxr, pyloudnorm: the engine's, loaded by now
+
+    loudness = integrated_loudness(take.audio, take.sample_rate) if take.audio is not None else None
+    bwf.restamp(take.wav, Broadcast(description=take.text, loudness=loudness), private=True)
+
+
+def delivered_broadcast(job: Job, take: Take) -> Broadcast:
+    """The bext/iXML of a delivered take: the line and its voice, the request's frame rate where it gives
+    one. A request carries no timeline position (the wire form has none), so the time reference is 0;
+    the date and loudness come from the cache entry (stamp_cached). The same for every delivery of the
+    same request: no job id in it."""
+    rate = getattr(job.request, "frame_rate", None)
+    return Broadcast(description=take.text, originator_reference=f"takefit {job.key[:16]}",
+                     note=f"{take.text} [{take.voice}]", timecode_rate=rate)
 
 
 class Runner:
@@ -166,6 +186,7 @@ class Runner:
             take = self._render(job, out)
             take.wav = self.cache.put(job.key, take, comment=WAV_COMMENT.format(voice=take.voice),
                                       title=take.text[:200])
+            stamp_cached(take)
             if job.cancel.is_set():
                 raise JobCanceled()                  # finished anyway: kept in the cache, result dropped
         try:
@@ -198,16 +219,17 @@ class Runner:
         target.parent.mkdir(parents=True, exist_ok=True)
         target = safe_output(self.output_root, job.output_name, daemon_named=own)   # symlinks made meanwhile
         tmp = str(temp_beside(target, ".wav.partial"))
+        meta = delivered_broadcast(job, take)
         try:
             try:
-                shutil.copyfile(take.wav, tmp)
+                bwf.copy_with_chunks(take.wav, tmp, meta)
             except FileNotFoundError:
                 if take.audio is None:
                     raise
                 from takefit.engine.audio import write_wav   # the cache lost it under us: write it again
 
                 write_wav(tmp + ".wav", take.audio, take.sample_rate, comment=WAV_COMMENT.format(voice=take.voice),
-                          title=take.text[:200])
+                          title=take.text[:200], broadcast=meta)
                 os.replace(tmp + ".wav", tmp)
             publish(Path(tmp), target)
         finally:

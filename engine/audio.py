@@ -3,12 +3,15 @@ and atomic 24-bit WAV writing."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import soxr
 
+from . import bwf
+from .bwf import Broadcast
 from .errors import OutputError
 from .files import publish, temp_beside
 
@@ -124,10 +127,14 @@ def check_writable(path: str | Path) -> Path:
 
 
 def write_wav(path: str | Path, audio: np.ndarray, rate: int, subtype: str = "PCM_24",
-              comment: str = "", title: str = "") -> Path:
-    """Write atomically: a temporary file in the same folder, renamed when complete."""
+              comment: str = "", title: str = "", broadcast: Broadcast | None = None) -> Path:
+    """Write atomically: a temporary file in the same folder, renamed when complete. With `broadcast`,
+    the file carries its bext and iXML chunks (engine/bwf.py: the line, where it sits on the timeline),
+    inserted into the temporary file, so the final name appears whole or not at all; a loudness it
+    leaves open is measured here."""
     p = check_writable(path)
     tmp = temp_beside(p, ".wav.partial")
+    final = tmp
     try:
         with sf.SoundFile(tmp, "w", samplerate=rate, channels=1, subtype=subtype, format="WAV") as f:
             if comment:
@@ -136,11 +143,27 @@ def write_wav(path: str | Path, audio: np.ndarray, rate: int, subtype: str = "PC
                 f.title = title
             f.software = "takefit"
             f.write(np.clip(audio, -1.0, 1.0))
-        publish(tmp, p)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"cannot write {p}: {e.strerror or e}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if broadcast is not None:
+            if broadcast.loudness is None:
+                broadcast = replace(broadcast, loudness=integrated_loudness(audio, rate))
+            final = temp_beside(p, ".wav.partial")
+            bwf.copy_with_chunks(tmp, final, broadcast)
+        publish(final, p)
+    except OutputError:
         raise
+    except OSError as e:
+        raise OutputError(f"cannot write {p}: {e.strerror or e}") from None
+    finally:
+        for t in {tmp, final}:
+            Path(t).unlink(missing_ok=True)
     return p
+
+
+def integrated_loudness(audio: np.ndarray, rate: int) -> float | None:
+    """EBU R128 integrated loudness in LUFS, or None for audio shorter than one 400 ms block or silent."""
+    import pyloudnorm
+
+    if len(audio) < int(0.4 * rate) + 1:
+        return None
+    lufs = float(pyloudnorm.Meter(rate).integrated_loudness(np.asarray(audio, np.float64)))
+    return round(lufs, 2) if np.isfinite(lufs) else None

@@ -1,7 +1,7 @@
 """The take cache: content-addressed takes on disk, bounded in size (least recently used goes first).
 
 The key covers everything that changes the audio: text, voice, language, target, rate, pre-roll,
-method, loudness, speed, natural range, emotion (a reference clip by its size, mtime and inode: never read
+method, loudness, speed, natural range, variant, emotion (a reference clip by its size, mtime and inode: never read
 on the daemon's loop), pronunciation dictionary, the engine/model version, rendering revision and the
 decoder's form on this CPU.
 An identical request returns the cached take's exact bytes at once.
@@ -53,6 +53,8 @@ def request_key(req: RenderRequest, extra: dict | None = None) -> str:
     }
     if req.emotion is not None:   # only when set, so emotion-free keys stay as they were
         doc["emotion"] = req.emotion.cache_doc()
+    if req.variant != 1:          # likewise: the standard read keeps its keys
+        doc["variant"] = req.variant
     form = decoder_form()
     if form != "shipped":                    # the VNNI decoder's float rounding differs (engine/kokoro/forms.py)
         doc["decoder"] = form

@@ -26,6 +26,7 @@ from .speech import onset_after, speech_span
 from .kokoro import SAMPLE_RATE, KokoroModel, VoiceBank, VoiceInfo
 from .kokoro.voices import DEFAULT_VOICE, describe
 from .target import Target
+from .variation import Variation, VariantShaper, vary_delivery, vary_items
 from .request import AUTO_METHOD, DEFAULT_LEAD, DEFAULT_TAIL, MAX_TEXT_CHARS, RenderRequest
 from .take import PhonemeDuration, PinResult, Take
 
@@ -44,7 +45,7 @@ class ChunkPlan:
     phonemes: str
     tokens: np.ndarray
     style: np.ndarray
-    shape: ProsodyShaper | None = None   # emotion, applied between the prosody and decoder stages
+    shape: ProsodyShaper | VariantShaper | None = None   # emotion, variant: between the prosody and decoder stages
     prosody_style: np.ndarray | None = None   # emotion: the row with its prosody half moved (emotion/style.py)
     source: int = 0             # where its phonemes start in the reading's phoneme string
     first_item: int = 0         # its leading pad's index in LinePlan.items
@@ -59,6 +60,7 @@ class LinePlan:
     base_voice: str = ""         # enrolled voices: the built-in voice they stand on (language, accent)
     pitch_ratio: float = 1.0     # enrolled voices: F0 scale applied between prosody and decoder
     key: tuple = ()              # what decides the natural rendering (the natural-take cache's key)
+    delivery: Delivery | None = None   # the emotion's delivery as read (a variant scales its intensity)
 
     @property
     def natural_frames(self) -> np.ndarray:
@@ -179,20 +181,25 @@ class Engine:
 
     def pick_voice(self, voice: str, reading: Reading) -> str:
         if voice in ("", "auto", None):
-            return DEFAULT_VOICE["zh" if "zh" in reading.languages else "en"]
+            return DEFAULT_VOICE[reading.primary_language]
         return self.voice_bank.check(voice)
 
     def plan(self, text: str, voice: str = "auto", language: str = "auto", speed: float = 1.0,
-             delivery: Delivery | None = None) -> LinePlan:
+             delivery: Delivery | None = None, variant: int = 1) -> LinePlan:
+        """How the line will be read; `variant` ≥ 2: an alternate read of it (engine/variation.py)."""
         if isinstance(text, str) and len(text) > MAX_TEXT_CHARS:
             raise InputError(f"text is {len(text)} characters; one line may have at most {MAX_TEXT_CHARS}. "
                              f"Split long scripts into cues (one per slot).")
         if not (0.5 <= speed <= 2.0):
             raise InputError(f"speed {speed} out of range: accepted 0.5 to 2.0")
         name = self.voice_bank.check(voice) if voice not in ("", "auto", None) else None
-        reading = self.frontend.read(text, language, british=bool(name and self.voice_bank.base(name).startswith("b")))
+        base = self.voice_bank.base(name) if name else ""
+        reading = self.frontend.read(text, language, british=base.startswith("b"),
+                                     voice_language=describe(base).language if base else None)
         name = name or self.pick_voice("auto", reading)
         table = self.voice_bank.table(name)
+        variation = Variation.draw(variant, reading.phonemes, tonal="zh" in reading.languages) if variant > 1 else None
+        delivery = vary_delivery(delivery, variation) if variation else delivery
         # emotion's rate acts on the model's own durations, before fitting (the fit then meets the slot)
         rate = min(2.0, max(0.5, speed * delivery.rate)) if delivery else speed
         pause = delivery.pause if delivery else 1.0
@@ -226,10 +233,13 @@ class Engine:
                 items.append(Item("<pause>", "join", float(JOIN_PAUSE.get(ch.pause_after, 4)) * pause, -1))
         if not chunks:
             raise InputError(f"nothing speakable in {text!r}")
+        if variation:
+            items = vary_items(items, variation)
+            chunks = [dataclasses.replace(c, shape=VariantShaper(variation, i, c.shape)) for i, c in enumerate(chunks)]
         key = (reading.phonemes, name, hashlib.blake2b(table.tobytes(), digest_size=16).hexdigest(), rate, pause,
-               repr(delivery))
+               repr(delivery)) + ((variation.seed,) if variation else ())
         return LinePlan(reading, name, chunks, items, self.voice_bank.base(name), self.voice_bank.pitch_ratio(name),
-                        key)
+                        key, delivery)
 
     def item_at(self, plan: LinePlan, phoneme: int) -> int:
         """The item of the phoneme at offset `phoneme` of the reading (the first kept one from there)."""
@@ -271,7 +281,7 @@ class Engine:
         emotion = self.emotions.resolve(req.emotion, req.text) if req.emotion is not None else None
         delivery = emotion.delivery if emotion else None
         text, pins = hitpoints.extract(req.text, hitpoints.frame_rate(req.target, req.frame_rate), clean)
-        plan = self.plan(text, req.voice, req.language, req.speed, delivery)
+        plan = self.plan(text, req.voice, req.language, req.speed, delivery, req.variant)
         pinned, pin_notes = hitpoints.locate(plan.reading, pins)
         t1 = time.perf_counter()
         if progress:
@@ -281,7 +291,8 @@ class Engine:
         sr = req.sample_rate
         slot = Slot.of(req, natural, bool(pinned))
         warnings = list(plan.reading.warnings) + pin_notes
-        marks = [(self.item_at(plan, p.phoneme), float(p.pin.seconds - slot.lead) * SAMPLE_RATE, p) for p in pinned]
+        # a pin counts from the slot's start, as lead24 and the take's PinResult do (not from the lead)
+        marks = [(self.item_at(plan, p.phoneme), float(p.pin.seconds) * SAMPLE_RATE, p) for p in pinned]
         lead24 = float(slot.lead * SAMPLE_RATE)
         self._check_pins(marks, [lead24, *(m for _, m, _ in marks), float(slot.lead * SAMPLE_RATE + slot.speech)])
         self._check_ratio(slot.ratio, float(slot.heard), float(slot.lead + slot.tail) + req.pre_roll, req, warnings)
@@ -293,7 +304,7 @@ class Engine:
 
         body_audio = fill.place(fitted.wav, fitted.anchors, int(round(slot.body24)), stretch=method != "model")
         out = audio.exact_length(audio.resample(body_audio, SAMPLE_RATE, sr), slot.body)
-        out, loud_warn = self._level(out, sr, req, delivery)
+        out, loud_warn = self._level(out, sr, req, plan.delivery)
         warnings += loud_warn
         if slot.pre:
             out = np.concatenate([np.zeros(slot.pre, np.float32), out])

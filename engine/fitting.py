@@ -20,9 +20,13 @@ TAIL_KEEP_FRAMES = 6       # after the last phoneme, keep 150 ms of the closing 
 FIXED = ("edge", "tail", "final")   # never moved by fitting (edges and tails are trimmed in the audio)
 JOIN_PAUSE = {".": 10, "!": 10, "?": 10, ";": 8, ":": 8, ",": 6, "—": 6, "…": 8, " ": 3}
 
-VOWELS = set("aeiouyɑɐɒæɔəɚɛɜɪʊʌɤɨɯøœAIOQWYᵊᵻ↓→↗↘ː")
-SONORANTS = set("lmnŋɲɳɴɹɻɾrwjɥʋɰʎ")
-FRICATIVES = set("fvszʃʒθðhxɕʂçɣχʁβɸʝ")
+# Every symbol Kokoro's readers emit, in all eight languages, is in one class (tests/test_languages.py):
+# the nasal tilde (French, Portuguese, Hindi) lengthens with its vowel, palatal/labial glides (Japanese
+# kʲ, kᵝ) with the sonorants, Italian's long S with the fricatives, aspiration (Hindi kʰ) with its stop.
+VOWELS = set("aeiouyɑɐɒæɔəɚɛɜɪʊʌɤɨɯøœAIOQWYᵊᵻ↓→↗↘ː\u0303")
+SONORANTS = set("lmnŋɲɳɴɹɻɾrwjɥʋɰʎʲᵝ")
+FRICATIVES = set("fvszʃʒθðhxɕʂçɣχʁβɸʝS")
+PLOSIVES = set("pbtdkgɡcɟqʈɖʔTʦʣʧʤʨʥꭧʰ")   # and affricates: classify's default
 PAUSES = set(";:,.!?—…\"()“”«»")
 
 # How readily each class absorbs a change of length (lengthening: pauses and vowels take most,
@@ -57,6 +61,7 @@ class Item:
     predicted: float    # the duration stage's float prediction, frames
     chunk: int          # chunk index, -1 for a join pause
     keep: int | None = None  # for fixed items: frames kept in the output (the rest is trimmed)
+    weight: float = 1.0      # its share of a fit's change, relative to its class (alternate takes vary it)
 
     @property
     def rendered(self) -> int:
@@ -94,7 +99,7 @@ def natural_frames(items: list[Item]) -> np.ndarray:
     return np.array([it.natural for it in items], dtype=np.int64)
 
 
-def _integerize(x: np.ndarray, total: int, mins: np.ndarray) -> np.ndarray:
+def whole_frames(x: np.ndarray, total: int, mins: np.ndarray) -> np.ndarray:
     """Whole frames summing exactly to `total`, each ≥ its minimum, closest to x (largest remainder)."""
     x = np.maximum(x, mins)
     out = np.maximum(np.floor(x), mins).astype(np.int64)
@@ -127,7 +132,7 @@ def allocate(items: list[Item], total: int, weights: dict[str, float]) -> np.nda
     """
     d = np.array([max(it.predicted, 0.0) for it in items])
     nat = natural_frames(items).astype(float)
-    w = np.array([weights[it.kind] for it in items])
+    w = np.array([weights[it.kind] * it.weight for it in items])
     fixed = np.array([it.kind in FIXED for it in items])
     mins = np.where(fixed, nat, 1).astype(np.int64)
     base = np.where(fixed, nat, np.maximum(d, 0.5))
@@ -146,7 +151,7 @@ def allocate(items: list[Item], total: int, weights: dict[str, float]) -> np.nda
             lo = mid
         else:
             hi = mid
-    return _integerize(size(hi), total, mins)
+    return whole_frames(size(hi), total, mins)
 
 
 def min_model_frames(items: list[Item]) -> int:
@@ -163,12 +168,12 @@ def hybrid(items: list[Item], target_frames: float) -> np.ndarray:
     for i, (k, n) in enumerate(zip(kinds, nat)):
         if delta > 0:   # lengthen: pauses up to double, long vowels by a quarter
             if k in ("pause", "join"):
-                cap[i] = n
+                cap[i] = n * items[i].weight
             elif k == "vowel" and n >= 3:
                 cap[i] = np.floor(n * 0.25)
         else:           # shorten: pauses to half (≥ 2 frames), long vowels to 80 % (≥ 3 frames)
             if k in ("pause", "join") and n > 2:
-                cap[i] = min(n - 2, np.floor(n * 0.5))
+                cap[i] = min(n - 2, np.floor(n * 0.5 * items[i].weight))
             elif k == "vowel" and n >= 4:
                 cap[i] = min(n - 3, np.floor(n * 0.2))
     capacity = cap.sum()
@@ -196,7 +201,7 @@ def hold_final(items: list[Item], frames: np.ndarray, speech_end_frame: float) -
     DECAY_FRAMES past where the sound really ended (`speech_end_frame`, in output frames of a
     rendering with `frames`) become 'final': fixed like the edges; the silence is then cut where
     the take is placed (fill.py), never stretched. Returns new items; the input is unchanged."""
-    out = [Item(it.label, it.kind, it.predicted, it.chunk, it.keep) for it in items]
+    out = [Item(it.label, it.kind, it.predicted, it.chunk, it.keep, it.weight) for it in items]
     ends = np.cumsum(frames)
     i = max(j for j, it in enumerate(out) if it.kind not in FIXED)
     while i >= 0 and out[i].kind not in FIXED and ends[i] > speech_end_frame + DECAY_FRAMES:

@@ -71,6 +71,7 @@ class Profile:
     prosody_from: str | None = None
     notices: list[str] = field(default_factory=list)
     stats: dict[str, float] = field(default_factory=dict)               # steps, seconds, …
+    reference_name: str = ""                # the reference clip's file name (older profiles: unknown)
 
     def meta(self) -> dict:
         d = asdict(self)

@@ -8,6 +8,8 @@ from fractions import Fraction
 
 from .emotion import Emotion
 from .errors import InputError
+from .languages import SPOKEN
+from .languages import check as check_language
 from .target import SYNTAX_HELP, Target, parse_rate
 
 FIT_METHODS = ("auto", "model", "stretch", "hybrid")
@@ -18,7 +20,7 @@ FIT_METHODS = ("auto", "model", "stretch", "hybrid")
 # equal there but a few more Mandarin errors in fit_quality.py.
 AUTO_METHOD = "hybrid"
 SAMPLE_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 176400, 192000)
-LANGUAGES = ("auto", "zh", "en")
+LANGUAGES = ("auto", *SPOKEN)          # pt: Brazilian Portuguese (engine/languages.py)
 SPEED_RANGE = (0.5, 2.0)
 MAX_PRE_ROLL = 10.0
 MAX_TEXT_CHARS = 2000  # one cue/line; longer scripts are split into cues by the caller
@@ -29,6 +31,8 @@ MAX_HANDLE_SECONDS = 2.0
 # One take is one line: ten minutes is longer than any read, and bounds what a request may cost in
 # memory and disk (an hour-long slot held 1.4 GB while rendering).
 MAX_TAKE_SECONDS = 600
+# Alternate takes (engine/variation.py): 1 is the standard read; 2 and up are other reads of the line.
+MAX_VARIANT = 99
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,7 @@ class RenderRequest:
 
     text: str
     voice: str = "auto"            # a built-in voice name, or 'auto' (picked by language)
-    language: str = "auto"         # 'auto' | 'zh' | 'en'
+    language: str = "auto"         # 'auto' or one of languages.SPOKEN
     target: Target = field(default_factory=Target.natural)
     sample_rate: int = 48000
     pre_roll: float = 0.0          # seconds of silence at the start, inside the target length
@@ -50,12 +54,14 @@ class RenderRequest:
     lead: float = DEFAULT_LEAD     # seconds from the slot's start to the first sound
     tail: float = DEFAULT_TAIL     # seconds from the last sound's end to the slot's end
     frame_rate: Fraction | None = None  # the timeline's rate, for hit points in frames ({@30f})
+    variant: int = 1               # 1: the standard read; 2..MAX_VARIANT: alternate reads (engine/variation.py)
 
     def __post_init__(self):
         if not isinstance(self.text, str) or len(self.text) > MAX_TEXT_CHARS:
             raise InputError(f"text is {len(self.text) if isinstance(self.text, str) else type(self.text).__name__}"
                              f" characters; one line may have at most {MAX_TEXT_CHARS}. Split long scripts into "
                              f"cues (one per slot).")
+        check_language(self.language)
         if self.method not in FIT_METHODS:
             raise InputError(f"unknown fitting method {self.method!r}: accepted {', '.join(FIT_METHODS)}")
         if self.sample_rate not in SAMPLE_RATES:
@@ -75,6 +81,7 @@ class RenderRequest:
         if seconds is not None and seconds > MAX_TAKE_SECONDS:
             raise InputError(f"target {self.target} is {float(seconds):.0f} s; a take may last at most "
                              f"{MAX_TAKE_SECONDS} s ({MAX_TAKE_SECONDS // 60} min): split the line into several")
+        check_variant(self.variant)
         lo, hi = self.natural_range
         if not (0 < lo <= 1 <= hi):
             raise InputError(f"natural range {self.natural_range} must satisfy 0 < low ≤ 1 ≤ high")
@@ -98,6 +105,8 @@ class RenderRequest:
                "tail": float(self.tail), "frame_rate": None if self.frame_rate is None else str(self.frame_rate)}
         if self.emotion is not None:
             doc["emotion"] = self.emotion.to_json()
+        if self.variant != 1:       # only when set: the standard read's wire form stays as it was
+            doc["variant"] = self.variant
         return doc
 
     @classmethod
@@ -110,7 +119,15 @@ class RenderRequest:
                    natural_range=tuple(float(x) for x in d["natural_range"]),
                    emotion=Emotion.from_json(d["emotion"]) if d.get("emotion") else None,
                    lead=float(d["lead"]), tail=float(d["tail"]),
-                   frame_rate=parse_rate(d["frame_rate"]) if d.get("frame_rate") else None)
+                   frame_rate=parse_rate(d["frame_rate"]) if d.get("frame_rate") else None, variant=d["variant"])
+
+
+def check_variant(value) -> int:
+    """Which read of a line: a whole number 1 (the standard read) to MAX_VARIANT; else InputError."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VARIANT:
+        raise InputError(f"variant {value!r} out of range: a whole number 1 to {MAX_VARIANT} (1 is the standard "
+                         f"read, 2 and up are alternate reads of the line)")
+    return value
 
 
 def _number_in(value, lo: float, hi: float) -> bool:

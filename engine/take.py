@@ -31,6 +31,23 @@ class PinResult:
         return {"word": self.word, "asked": round(self.asked, 6), "placed": round(self.placed, 6)}
 
 
+# phonemes that end a word (a word gap, punctuation, a pause) and those that make no sound of their own
+WORD_BREAKS = frozenset({" ", ",", ".", "?", "!", ";", ":", "<pause>"})
+SILENT = WORD_BREAKS | {"ˈ", "ˌ", "<sil>"}
+
+
+def word_onsets(phonemes: list[PhonemeDuration]) -> np.ndarray:
+    """When each word starts (seconds): its first sounding phoneme after a word gap or pause."""
+    out, after_break = [], True
+    for p in phonemes:
+        if p.phoneme in WORD_BREAKS:
+            after_break = True
+        elif p.phoneme not in SILENT and after_break:
+            out.append(p.start)
+            after_break = False
+    return np.array(out)
+
+
 # What `to_wire` writes besides the lists, and `from_wire` reads back (docs/protocol.md, "The result").
 _SCALARS = ("sample_rate", "samples", "natural_seconds", "ratio", "method", "voice", "text", "speech_start",
             "speech_end", "emotion")

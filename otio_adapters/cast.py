@@ -113,6 +113,7 @@ class Cast:
             max_ratio=base.max_ratio or self.defaults.max_ratio or DEFAULT_MAX_RATIO,
             lead=_first(tag.lead, base.lead, self.defaults.lead, DEFAULT_LEAD),
             tail=_first(tag.tail, base.tail, self.defaults.tail, DEFAULT_TAIL),
+            variant=_first(tag.variant, cue.variant),      # a take= tag, else the cue's own (a pick)
             problems=tuple(problems), notes=tuple(notes))
 
 

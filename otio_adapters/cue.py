@@ -43,6 +43,7 @@ class Cue:
     max_ratio: float = 1.2       # natural: how many times its slot a take may last before it is fitted
     lead: float = DEFAULT_LEAD   # seconds from the slot's start to the first sound (tag > cast)
     tail: float = DEFAULT_TAIL   # seconds from the last sound's end to the slot's end
+    variant: int = 1             # which read: 1 = the standard one, 2… alternates (tag take=N, the panel's pick)
     problems: tuple[str, ...] = ()   # reasons the cue cannot be rendered (bad tag …)
     notes: tuple[str, ...] = field(default_factory=tuple)  # warnings that do not stop it
 

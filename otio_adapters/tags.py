@@ -7,7 +7,7 @@ Fields are separated by `|`:
     alice               the character (a bare word that is not an emotion)
     angry 0.7           an emotion preset with an intensity 0-1 (or 70%); alone it means full intensity
     voice=af_bella      the voice, overriding the cast (also v=)
-    lang=zh             the language: zh, en or auto
+    lang=ja             the language: auto, zh, en, ja, es, fr, it, pt (Brazilian) or hi
     emotion=calm 0.3    explicit forms: character=, voice=, emotion=, language=
     emotion=0,0.8,0,0,0,0,0.1,0.1   an 8-float emotion vector [happy, angry, sad, afraid, disgusted,
                         melancholic, surprised, calm] (brackets optional)
@@ -17,7 +17,9 @@ Fields are separated by `|`:
     emo_alpha=0.8       how much of the emotion to apply, 0-1 (also alpha=)
     lead=0.1            seconds from the slot's start to the first sound (also 100ms; default 0)
     tail=40ms           seconds from the last sound's end to the slot's end (default 0.04)
-    行=xíng              any other key=value: a pronunciation override (pinyin, or /IPA/ for English)
+    take=2              which read: 1 the standard one, 2-99 alternate reads of the line (also variant=)
+    行=xíng              any other key=value: a pronunciation override (pinyin; kana or romaji for a
+                        Japanese word on a Japanese line; /IPA/ for the other languages)
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import re
 from dataclasses import dataclass, replace
 
 from takefit.engine.errors import InputError
-from takefit.engine.request import MAX_HANDLE_SECONDS
+from takefit.engine.request import LANGUAGES, MAX_HANDLE_SECONDS, MAX_VARIANT, check_variant
 
 from takefit.engine.emotion import presets as emotion_presets
 from takefit.engine.emotion.spec import parse_intensity
@@ -35,7 +37,6 @@ from takefit.otio_adapters.cue import Emotion
 # (Chinese and English aliases: neutral → calm, 生气 → angry, contempt → disgusted …).
 EMOTIONS = emotion_presets.EMOTIONS
 EMOTION_ALIASES = emotion_presets.ALIASES
-LANGUAGES = ("auto", "zh", "en")
 _KEYS = {"character": "character", "char": "character", "who": "character",
          "voice": "voice", "v": "voice",
          "emotion": "emotion", "emo": "emotion",
@@ -43,7 +44,7 @@ _KEYS = {"character": "character", "char": "character", "who": "character",
          "emotion_ref": "emotion_ref", "emo_ref": "emotion_ref",
          "emo_alpha": "emo_alpha", "alpha": "emo_alpha",
          "language": "language", "lang": "language",
-         "lead": "lead", "tail": "tail"}
+         "lead": "lead", "tail": "tail", "take": "take", "variant": "take"}
 
 # `[` … `]` at the start, not followed by `(`; full-width 【】 too. `\[` at the start escapes.
 _TAG = re.compile(r"^\s*(?:\[(?P<a>[^\[\]]*)\]|【(?P<b>[^【】]*)】)(?!\s*[(（])")
@@ -62,6 +63,7 @@ class Tag:
     emo_alpha: float | None = None      # applies to the tag's emotion, or the cast's
     lead: float | None = None           # handles (seconds); None: the cast's
     tail: float | None = None
+    variant: int | None = None          # take=N: which read (engine/variation.py); None: the cue's own
 
 
 def split(text: str) -> tuple[str | None, str]:
@@ -99,6 +101,7 @@ def parse(inner: str) -> Tag:
     alpha = None
     prons: list[tuple[str, str]] = []
     handles: dict[str, float] = {}
+    variant = None
     for raw in inner.split("|"):
         field = raw.strip()
         if not field or field == "-":
@@ -125,6 +128,8 @@ def parse(inner: str) -> Tag:
                     raise InputError(f"tag emo_alpha {value!r}: give 0 to 1 (0.8) or a percentage (80%)") from None
             elif kind in ("lead", "tail"):
                 handles[kind] = parse_handle(value, f"tag {kind}")
+            elif kind == "take":
+                variant = parse_take(value, f"tag {key}=")
             elif kind == "language":
                 if value.lower() not in LANGUAGES:
                     raise InputError(f"tag language {value!r}: accepted {', '.join(LANGUAGES)}")
@@ -142,7 +147,8 @@ def parse(inner: str) -> Tag:
     if emotion is not None and alpha is not None:
         emotion = replace(emotion, alpha=alpha)
         alpha = None
-    return Tag(character, voice, language, emotion, tuple(prons), alpha, handles.get("lead"), handles.get("tail"))
+    return Tag(character, voice, language, emotion, tuple(prons), alpha, handles.get("lead"), handles.get("tail"),
+               variant)
 
 
 def parse_handle(value, where: str) -> float:
@@ -158,6 +164,16 @@ def parse_handle(value, where: str) -> float:
         raise InputError(f"{where} {value!r}: give seconds (0.04) or milliseconds (40ms), 0 to "
                          f"{MAX_HANDLE_SECONDS:g} s")
     return seconds
+
+
+def parse_take(value, where: str) -> int:
+    """Which read: a whole number 1 (the standard read) to MAX_VARIANT (alternate reads)."""
+    text = str(value).strip()
+    try:
+        return check_variant(int(text) if text.isdigit() and not isinstance(value, bool) else value)
+    except InputError:
+        raise InputError(f"{where}{value!r}: give a whole number 1 to {MAX_VARIANT} (1 is the standard read, "
+                         f"2 and up are alternate reads of the line), e.g. take=2") from None
 
 
 def _one(current: Emotion | None, new: Emotion) -> Emotion:

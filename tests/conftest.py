@@ -23,3 +23,19 @@ def _private_voices_dir(tmp_path_factory):
         os.environ.pop("TAKEFIT_VOICES_DIR", None)
     else:
         os.environ["TAKEFIT_VOICES_DIR"] = old
+
+
+@pytest.fixture(autouse=True)
+def _no_modal_questions(monkeypatch):
+    """A panel test that closes a window with unsaved edits must not wait forever on the offscreen
+    'Save changes?' box: unasked-for questions answer Discard and are recorded in `asked`."""
+    import sys
+
+    widgets = sys.modules.get("PyQt6.QtWidgets")
+    asked: list[str] = []
+    if widgets is not None:
+        def question(parent, title, text, *args, **kwargs):
+            asked.append(text)
+            return widgets.QMessageBox.StandardButton.Discard
+        monkeypatch.setattr(widgets.QMessageBox, "question", staticmethod(question))
+    return asked

@@ -53,7 +53,7 @@ def test_engine_override_syntax_is_not_a_tag():
     ("alice | angry 1.5", "out of range"),
     ("alice | angry lots", "intensity"),
     ("alice | angry | sad", "two emotions"),
-    ("lang=fr", "language"),
+    ("lang=de", "language"),
     ("voice=", "key and a value"),
 ])
 def test_bad_tags_say_what_is_accepted(inner, match):
@@ -131,7 +131,7 @@ def test_cast_resolution_order(tmp_path):
     ("[characters.a]\nvioce = 'x'", "unknown key"),
     ("[colors]\nred = 'nobody'", "not a character"),
     ("[characters.a]\nemotion = 'furious'", "unknown emotion"),
-    ("[defaults]\nlanguage = 'fr'", "language"),
+    ("[defaults]\nlanguage = 'de'", "language"),
     ("[characters.a\n", "not valid TOML"),
 ])
 def test_cast_errors_name_the_file_and_the_fix(tmp_path, doc, match):

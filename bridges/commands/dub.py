@@ -19,6 +19,10 @@ EPILOG = """where the lines come from (see docs/cues.md):
       [bob]  [bob | voice=zm_yunxi]  [calm 0.3]  [alice | lang=en | takefit=/tˈAkfɪt/]  [| 行=xíng]
   Untagged lines use takefit.cast.toml beside the timeline (or --cast): characters → voice and
   emotion, marker colour → character.
+  Lines edited and takes picked in the casting panel (`takefit panel`) are kept beside the timeline
+  in INPUT.takefit.toml (cut.xml → cut.xml.takefit.toml) and applied; an entry whose line changed on
+  the timeline since is left out with a note. A damaged sidecar stops the run with the entry to fix:
+  fix or delete it, or dub with --no-sidecar (the timeline's lines, the standard reads).
 
 what it writes (OUTPUT defaults to INPUT_dub.<same format> beside the input):
   OUTPUT                 the timeline with a "takefit" audio track of the takes at the exact cue
@@ -26,7 +30,14 @@ what it writes (OUTPUT defaults to INPUT_dub.<same format> beside the input):
   OUTPUT.otio            always, the same timeline as OpenTimelineIO
   OUTPUT_takes/          the takes: <timeline>_<cue>_<character>_t<take>.wav (48 kHz, 24-bit)
   OUTPUT_stem.wav        all takes mixed, full length, sample 0 = the timeline start
+                         (--stems per-character: also OUTPUT_stem_<character>.wav, one per character;
+                         --stem-format flac|mp3|aac: also a copy of each stem as .flac / .mp3 / .m4a)
   OUTPUT_report.json     per cue: requested / achieved length, ratio, warnings, take, timing
+
+  Takes and stems are Broadcast WAVs: bext (the line, time reference = samples since midnight of the
+  take's first sample at the timeline's timecode) and iXML (timeline, cue as scene, take number, note,
+  timecode rate, DF/NDF). Dragged into Resolve, Premiere or Pro Tools by hand (Spot / "place at source
+  timecode"), a take lands at its cue and a stem at the timeline's start.
 
 formats: .otio, .xml (FCP7: Premiere, Resolve, Avid), .fcpxml (Final Cut Pro X), .edl (CMX 3600 and
   Resolve marker EDLs), .srt, and .csv/.tsv cue sheets (start,end,character,text; docs/watch.md).
@@ -40,6 +51,7 @@ examples:
   takefit dub lines.srt --rate 25 -o lines.otio
   takefit dub markers.edl --rate 29.97 --format xml  # Resolve marker export → FCP7 XML with the takes
   takefit dub cut.otio --track Subtitles --color red --color blue
+  takefit dub cut.xml --stems per-character --stem-format mp3   # + one stem per character, MP3 copies
 
 Re-running after editing a few lines re-renders only those (takes are cached by content); a changed
 line gets the next take number, so earlier timelines keep their files. A slot shorter than 0.4× the
@@ -61,6 +73,9 @@ def register(sub) -> None:
     p.add_argument("--format", help="write this format instead of the input's: otio, fcp_xml (xml), "
                                     "fcpx_xml (fcpxml), edl, srt")
     p.add_argument("--cast", type=Path, metavar="FILE", help="cast file (default: takefit.cast.toml beside INPUT)")
+    p.add_argument("--no-sidecar", action="store_true",
+                   help="ignore INPUT.takefit.toml (the panel's edited lines and picked takes): say the timeline's "
+                        "lines, standard reads")
     p.add_argument("--track", action="append", default=[], metavar="NAME",
                    help="take the cues from this track's clips instead of markers (repeatable; V2/A1 by position)")
     p.add_argument("--color", action="append", default=[], metavar="COLOUR",
@@ -82,20 +97,37 @@ def register(sub) -> None:
     p.add_argument("--list", action="store_true", help="print the cues as they will be read; render nothing")
     p.add_argument("--json", action="store_true", help="print the report (or with --list, the cues) as JSON")
     p.add_argument("--strict", action="store_true", help="exit 3 if any cue failed or was flagged")
+    stems = p.add_argument_group("stems (the mix of all takes; defaults: one mono 24-bit 48 kHz WAV)")
+    stems.add_argument("--stems", choices=("mix", "per-character"), default="mix",
+                   help="per-character: one more stem per character beside the mix, OUTPUT_stem_<character>.wav "
+                        "(each the full length, its takes where they belong: they sum to the mix)")
+    stems.add_argument("--stem-format", choices=("wav", "flac", "mp3", "aac"), default="wav",
+                   help="also write each stem as FLAC (lossless, 24-bit), MP3 (128 kbit/s, decodes to the exact "
+                        "length) or AAC (.m4a, 192 kbit/s; needs PyAV: pip install 'takefit[export]'). The WAV is "
+                        "always written: only it carries the timecode (bext/iXML) editors place by")
+    stems.add_argument("--stereo", action="store_true",
+                   help="stems as dual mono: the mix on both channels, sample-identical at the same level (no "
+                        "-3 dB pan law: each channel nulls against the mono takes, and a player sends a mono file "
+                        "to both speakers just so; panning is the editor's). A 2-channel stem reads 3 dB louder "
+                        "on a BS.1770 meter, which sums channels")
     p.set_defaults(func=run)
 
 
 def options(args):
     from takefit.bridges.dub.pipeline import DubOptions
+    from takefit.bridges.dub.stem import check_export
 
     from .say import parse_loudness
 
     if not 1 <= args.jobs <= 16:
         raise InputError(f"--jobs takes 1 to 16 cues at once (2 suits a 2-core machine); got {args.jobs}")
+    check_export(args.stem_format)
     return DubOptions(input=args.input, output=args.output, format=args.format, cast=args.cast,
+                      no_sidecar=args.no_sidecar,
                       tracks=tuple(args.track), colors=tuple(args.color), track_name=args.track_name,
                       rate=args.rate, timeline=args.timeline, loudness=parse_loudness(args.loudness),
-                      method=args.method, pre_roll=args.pre_roll, jobs=args.jobs)
+                      method=args.method, pre_roll=args.pre_roll, jobs=args.jobs,
+                      stems=args.stems, stem_format=args.stem_format, stereo=args.stereo)
 
 
 def run(args) -> int:
@@ -166,6 +198,7 @@ def print_cues(the_plan, renderer, opts, as_json: bool = False) -> None:
         rows.append({"id": c.id, "timecode": rates.timecode(the_plan.start + c.start, c.rate), "frames": c.duration,
                      "source": c.source, "character": c.character, "voice": c.voice, "language": c.language,
                      "emotion": str(c.emotion) if c.emotion else None, "text": c.text,
+                     "edited": c.id in the_plan.sidecar.edits, "take": c.variant,
                      "problems": list(c.problems), "notes": list(c.notes), **seen.to_json()})
     if as_json:
         print(json.dumps({"rate": rates.rate_text(the_plan.rate), "cues": rows, "notes": the_plan.notes},
@@ -189,7 +222,9 @@ def print_row(r: dict) -> None:
     picked = r["voice"] in ("", "auto") and r["voice_used"]
     who = f"{r['character'] or '-'}/" + (f"{r['voice_used']} (auto)" if picked else r["voice"])
     emo = f" ({r['emotion']})" if r["emotion"] else ""
-    print(f"{r['id']:5} {r['timecode']:11} {slot:>6} {natural:>7} {ratio:>5}  {who:24} {r['text']}{emo}")
+    take = f" [take {r['take']}]" if r["take"] != 1 else ""
+    edited = "✎ " if r["edited"] else ""     # the sidecar's line, not the timeline's
+    print(f"{r['id']:5} {r['timecode']:11} {slot:>6} {natural:>7} {ratio:>5}  {who:24} {edited}{r['text']}{emo}{take}")
     if r["verdict"] != "render":
         print(f"      {r['verdict']}: {r['reason']}")
     for msg in r["notes"]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from takefit.bridges.panel import qt_platform
 from takefit.bridges.panel.app import main
 from takefit.daemon.paths import Dirs
 from takefit.engine.errors import InputError
@@ -49,8 +50,8 @@ def register(sub) -> None:
 def run(args) -> int:
     try:
         import PyQt6.QtWidgets  # noqa: F401
-    except ImportError as e:
-        raise InputError(f"the casting panel needs PyQt6 ({e}): pip install 'takefit[panel]'") from None
+    except ImportError as e:   # PyQt6 absent, or a system library its Qt links (libEGL, libfontconfig …)
+        raise qt_platform.import_error(e) from None
     if args.timeline is not None and not args.timeline.is_file():
         raise InputError(f"cannot open {args.timeline}: no such file")
 

@@ -6,16 +6,21 @@ import hashlib
 import json
 import sys
 from contextlib import contextmanager
+from fractions import Fraction
 from pathlib import Path
 
 from takefit.daemon.connect import connect
+from takefit.engine import bwf
+from takefit.engine.bwf import DROP_FRAME_RATES, Broadcast, since_midnight
 from takefit.engine.errors import InputError, OutputError
 from takefit.engine.files import write_atomic
 from takefit.engine.pins import frame_rate
-from takefit.engine.request import DEFAULT_LEAD, DEFAULT_TAIL, FIT_METHODS, MAX_TEXT_CHARS, target_string
+from takefit.engine.request import (DEFAULT_LEAD, DEFAULT_TAIL, FIT_METHODS, LANGUAGES, MAX_TEXT_CHARS, MAX_VARIANT,
+                                    check_variant, target_string)
 from takefit.engine.target import SYNTAX_HELP, Target, parse_rate
 from takefit.engine.emotion import Emotion
 from takefit.bridges.commands.emotion import emotion_for
+from takefit.bridges.resolve.frames import RateError, timecode_to_frame
 
 EPILOG = f"""targets (pick one; none = the natural length):
   --fit 3.2s            exactly 3.2 seconds (also 3.2, 1500ms)
@@ -34,8 +39,14 @@ hit points — pin a word's onset to a time in the slot (from its first frame):
 
 pronunciation:
   inline pinyin         这个行(xíng)不行(xing2)？   银行(yin2 hang2)  — tone marks or numbers, any case
-  inline English IPA    [Kokoro](/kˈOkəɹO/)
-  dictionary file       --dict words.txt, lines like `重庆  chong2 qing4` or `takefit  tˈAkfɪt`
+  inline IPA            [Kokoro](/kˈOkəɹO/)   — any language but Chinese (Kokoro's phoneme set)
+  Japanese readings     東京(とうきょう)  東京(tōkyō)   — kana or romaji after the kanji
+  dictionary file       --dict words.txt, lines like `重庆  chong2 qing4`, `takefit  tˈAkfɪt`,
+                        `東京  とうきょう`; a line `[es]` starts entries for Spanish only (docs/languages.md)
+
+languages (-l): zh en ja es fr it pt (Brazilian) hi. Kana → Japanese, Devanagari → Hindi; kanji →
+  Japanese on a line with kana or in a Japanese voice, else Mandarin; Latin letters → -l when it is a
+  Latin-script language, else the voice's language (`-v ef_dora "Hola"` is Spanish), else English.
 
 examples:
   takefit say "Hello there." --fit 1.5s -o hello.wav
@@ -43,6 +54,7 @@ examples:
   takefit say --explain "他还没还钱。"          # how it will be read, natural length; renders nothing
   echo "Line from a script." | takefit say - --ratio 1.1 --json
   takefit say -f line.txt --fit 4s --method stretch --rate 44100
+  takefit say "Roll camera." --fit 1.5s --take 2 -o roll_t2.wav   # another read, the same 1.5 s
   takefit say "你怎么能这样？" --emotion "愤怒地质问，语气急促" --fit 2s    # emotion first, then the exact fit
 
 The take is loudness-normalised to -23 LUFS (EBU R128; --loudness off to keep the raw level),
@@ -54,13 +66,16 @@ Text: at most {MAX_TEXT_CHARS} characters per line.
 
 def register(sub) -> None:
     p = sub.add_parser("say", help="speak a line fitted exactly to a length",
-                       description="Render TEXT (Chinese, English or mixed) in a voice, exactly the length "
+                       description="Render TEXT (Chinese, English, Japanese, Spanish, French, Italian, Portuguese, "
+                                   "Hindi or mixed) in a voice, exactly the length "
                                    "you ask for, to a 48 kHz 24-bit WAV.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("text", nargs="?", help="the line; '-' or nothing reads standard input")
     p.add_argument("-f", "--file", type=Path, help="read the line from a UTF-8 text file")
     p.add_argument("-v", "--voice", default="auto", help="voice name (`takefit voices`); auto picks by language")
-    p.add_argument("-l", "--language", default="auto", choices=("auto", "zh", "en"))
+    p.add_argument("-l", "--language", default="auto", choices=LANGUAGES,
+                   help="the line's language (default auto: by script, Latin letters by the voice's language; "
+                        "pt is Brazilian Portuguese)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--fit", metavar="LENGTH", help="target length: 3.2s, 3.2, 1500ms")
     g.add_argument("--ratio", metavar="R", help="target = R × natural length, e.g. 0.9")
@@ -78,13 +93,20 @@ def register(sub) -> None:
                    "is not --frames, e.g. 23.976 or 25")
     p.add_argument("--loudness", default="-23", help="integrated LUFS target, or 'off' (default: -23)")
     p.add_argument("--speed", type=float, default=1.0, help="natural pace multiplier before fitting (0.5-2)")
-    p.add_argument("--dict", type=Path, metavar="FILE", help="pronunciation dictionary (word → pinyin / IPA)")
+    p.add_argument("--dict", type=Path, metavar="FILE", help="pronunciation dictionary (word → pinyin / kana / IPA)")
     p.add_argument("--explain", action="store_true", help="print how the line will be read; render nothing")
     p.add_argument("--emotion", metavar="E", help="emotion: a preset ('angry 0.7', '生气'), an 8-float vector "
                    "('0,0.8,0,0,0,0,0.1,0.1'), a description ('愤怒地质问', 'sadly and slowly') or 'from_line' "
                    "(`takefit emotion E` shows what it maps to)")
     p.add_argument("--emotion-ref", metavar="CLIP", help="emotion from a reference clip (its delivery is transferred)")
     p.add_argument("--emo-alpha", type=float, default=1.0, metavar="A", help="how much of the emotion, 0-1 (default 1)")
+    p.add_argument("--variant", "--take", type=int, default=1, metavar="N",
+                   help=f"another read of the same line: pauses, pitch contour, pace and intensity vary; the "
+                        f"length still fits exactly; N=1 is the standard read (default), 2-{MAX_VARIANT} others, "
+                        f"each the same every time")
+    p.add_argument("--timecode", metavar="TC@FPS",
+                   help="where the take goes on a timeline, e.g. 01:00:10:00@23.976 (01:00:10;00@29.97: drop "
+                        "frame): stored as its BWF time reference, so an editor drops it there; default 0")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--daemon", action="store_true",
                    help="render through the takefit daemon (started if none is running; see `takefit daemon`)")
@@ -127,6 +149,34 @@ def pin_rate(args, target: Target):
     return frame_rate(target, parse_rate(args.fps) if getattr(args, "fps", None) else None)
 
 
+def timecode_position(args, target: Target) -> tuple[Fraction, Fraction | None, bool]:
+    """--timecode → (seconds since midnight, frame rate, drop frame); without it (0, the target's or
+    --fps's rate, False). The rate after '@', else --frames' or --fps'."""
+    rate = pin_rate(args, target)
+    if not getattr(args, "timecode", None):
+        return Fraction(0), rate, False
+    tc, _, fps = args.timecode.partition("@")
+    rate = parse_rate(fps) if fps.strip() else rate
+    if rate is None:
+        raise InputError(f"--timecode {args.timecode!r} needs its frame rate: e.g. {tc.strip()}@25 (or give "
+                         f"--frames N@FPS or --fps)")
+    try:
+        frame = timecode_to_frame(tc, rate)
+    except RateError as e:
+        raise InputError(f"--timecode: {e} (e.g. 01:00:10:00@23.976)") from None
+    if frame < 0:
+        raise InputError(f"--timecode {args.timecode!r} is before midnight: a time reference starts at 00:00:00:00")
+    drop = tc.strip().rstrip("0123456789")[-1:] in (";", ",", ".") and rate in DROP_FRAME_RATES
+    return since_midnight(frame, rate), rate, drop
+
+
+def take_broadcast(args, target: Target, text: str, voice: str) -> Broadcast:
+    """The take's bext/iXML: the line, its voice, and --timecode as its place."""
+    position, rate, drop = timecode_position(args, target)
+    return Broadcast(description=text, position=position, timecode_rate=rate, drop_frame=drop,
+                     note=f"{text} [{voice}]")
+
+
 def parse_loudness(value: str) -> float | None:
     if str(value).lower() in ("off", "none", "raw"):
         return None
@@ -136,8 +186,10 @@ def parse_loudness(value: str) -> float | None:
         raise InputError(f"--loudness takes a LUFS value such as -23, or 'off'; got {value!r}") from None
 
 
-def default_output(text: str) -> Path:
-    return Path(f"takefit-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:8]}.wav")
+def default_output(text: str, variant: int = 1) -> Path:
+    """takefit-<hash>.wav; another read of the line gets its own name (-take2), not the standard's."""
+    take = f"-take{variant}" if variant != 1 else ""
+    return Path(f"takefit-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:8]}{take}.wav")
 
 
 def parse_emotion_args(args):
@@ -160,9 +212,11 @@ def run(args) -> int:
     text = read_text(args)
     target = parse_target(args)
     loudness = parse_loudness(args.loudness)
+    timecode_position(args, target)  # a bad --timecode fails before the slow part
     out = None
     if not args.explain:
-        out = check_writable(args.output or default_output(text))  # fail before the slow part
+        check_variant(args.variant)  # as a bad output path: fail before the slow part
+        out = check_writable(args.output or default_output(text, args.variant))
     if getattr(args, "daemon", False):  # --daemon: the same take, from the daemon
         return say_via_daemon(args, text, target, loudness, out)
     # Only now the engine: the daemon path above must stay a thin client (no model, no G2P imports).
@@ -178,10 +232,10 @@ def run(args) -> int:
     req = RenderRequest(text=text, voice=args.voice, language=args.language, target=target,
                         sample_rate=args.rate, pre_roll=args.pre_roll, method=args.method,
                         loudness=loudness, speed=args.speed, emotion=parse_emotion_args(args), lead=args.lead,
-                        tail=args.tail, frame_rate=pin_rate(args, target))
+                        tail=args.tail, frame_rate=pin_rate(args, target), variant=args.variant)
     take = render_with_progress(engine, req, quiet=args.json)
-    write_wav(out, take.audio, take.sample_rate,
-              comment=f"synthetic speech (takefit, voice {take.voice})", title=take.text[:200])
+    write_wav(out, take.audio, take.sample_rate, comment=f"synthetic speech (takefit, voice {take.voice})",
+              title=take.text[:200], broadcast=take_broadcast(args, target, take.text, take.voice))
     print_take(out, take, as_json=args.json)
     return 0
 
@@ -268,12 +322,15 @@ def say_via_daemon(args, text: str, target, loudness, out: Path | None) -> int:
         request = dict(voice=args.voice, language=args.language, target=target_string(target),
                        sample_rate=args.rate, pre_roll=args.pre_roll, method=args.method, loudness=loudness,
                        speed=args.speed, dictionary=dictionary, lead=args.lead, tail=args.tail,
-                       frame_rate=pin_rate(args, target))
+                       frame_rate=pin_rate(args, target), variant=args.variant)
         emotion = parse_emotion_args(args)
         if emotion is not None:
             request["emotion"] = emotion
         result = _render_with_bar(client, text, request, quiet=args.json)
-    _write_atomic(out, result.wav if isinstance(result.wav, bytes) else None)
+    data = result.wav if isinstance(result.wav, bytes) else None
+    if data is not None and args.timecode:   # the daemon's take has no place on a timeline; the user gave one
+        data = bwf.with_chunks(data, take_broadcast(args, target, result.text, result.voice))
+    _write_atomic(out, data)
     print_take(out, result, as_json=args.json, extra={"daemon": {"job": result.job, "cached": result.cached}},
                note=" (cached)" if result.cached else "")
     return 0

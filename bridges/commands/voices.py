@@ -1,10 +1,10 @@
-"""`takefit voices` — the built-in voices with language and gender."""
+"""`takefit voices` — the built-in voices with language, gender and a one-line note (upstream's grade)."""
 from __future__ import annotations
 
 import json
 
 from takefit.engine import assets
-from takefit.engine.kokoro.voices import DEFAULT_VOICE, describe
+from takefit.engine.kokoro.voices import describe
 from takefit.engine.profiles import ProfileStore
 
 
@@ -21,13 +21,11 @@ def run(args) -> int:
     if args.language:
         infos = [v for v in infos if v.language == args.language]
     if args.json:
-        print(json.dumps([v.__dict__ for v in infos], ensure_ascii=False, indent=1))
+        print(json.dumps([v.to_wire() for v in infos], ensure_ascii=False, indent=1))
         return 0
-    defaults = set(DEFAULT_VOICE.values())
-    print(f"{'voice':<16}{'language':<10}{'gender':<8}accent")
+    print(f"{'voice':<16}{'language':<10}{'gender':<8}{'accent':<22}note (grades: hexgrad/Kokoro-82M VOICES.md)")
     for v in infos:
-        mark = "  (default for " + v.language + ")" if v.name in defaults else ""
-        print(f"{v.name:<16}{v.language:<10}{v.gender:<8}{v.accent}{mark}")
+        print(f"{v.name:<16}{v.language:<10}{v.gender:<8}{v.accent:<22}{v.note}")
     enrolled = ProfileStore().names()
     if enrolled:
         print(f"\nenrolled voices ({len(enrolled)}): {', '.join(enrolled)} — details: takefit voice list")

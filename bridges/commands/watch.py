@@ -29,6 +29,10 @@ EPILOG = """the folder (created when missing; see docs/watch.md):
   DIR/done/               the input, once its outputs are complete
   DIR/failed/             an input that could not be dubbed, with <name>.error.txt: what was wrong, how to fix it
   DIR/takefit.cast.toml   the cast for every input (or --cast FILE)
+  DIR/inbox/NAME.takefit.toml
+                          an input's sidecar: the lines edited and takes picked in `takefit panel`
+                          (scene.xml → scene.xml.takefit.toml); drop it before or with its timeline. It stays
+                          in inbox/ for the next drop of that timeline; --no-sidecar ignores it
   DIR/.takefit-watch/     the journal, the log (watch.log) and the lock: one watcher per folder
 
 A file is taken once its size and time have stopped changing for --settle seconds, so a slow copy
@@ -73,6 +77,8 @@ def register(sub) -> None:
     g.add_argument("--loudness", default="-23", help="integrated LUFS per take, or 'off' (default: -23)")
     g.add_argument("--pre-roll", type=float, default=0.0, metavar="S", help="seconds of silence first, in each slot")
     g.add_argument("--strict", action="store_true", help="a file with any failed cue goes to failed/")
+    g.add_argument("--no-sidecar", action="store_true",
+                   help="ignore the inputs' NAME.takefit.toml (the panel's edited lines and picked takes)")
     w = p.add_argument_group("watching")
     w.add_argument("--settle", type=float, default=3.0, metavar="S",
                    help="seconds a file must stay unchanged before it is read (default 3; more for slow network "
@@ -109,7 +115,7 @@ def options(args):
         raise InputError("--settle must be 0 or more and --rescan more than 0 seconds")
     return WatchOptions(cast=cast, rate=args.rate, tracks=tuple(args.track), colors=tuple(args.color),
                         method=args.method, loudness=parse_loudness(args.loudness), pre_roll=args.pre_roll,
-                        strict=args.strict)
+                        strict=args.strict, no_sidecar=args.no_sidecar)
 
 
 def run(args) -> int:
@@ -178,7 +184,8 @@ def service_args(args) -> list[str]:
         out += ["--track", t]
     for col in args.color:
         out += ["--color", col]
-    for flag, on in (("--strict", args.strict), ("--no-cache", args.no_cache), ("--quiet", args.quiet)):
+    for flag, on in (("--strict", args.strict), ("--no-sidecar", args.no_sidecar), ("--no-cache", args.no_cache),
+                     ("--quiet", args.quiet)):
         if on:
             out.append(flag)
     return out

@@ -22,17 +22,20 @@ from typing import Callable, Iterator
 
 import opentimelineio as otio
 
+from takefit.engine import bwf
+from takefit.engine.bwf import Broadcast
 from takefit.engine.emotion.spec import reference_stat
 from takefit.engine.errors import FitError, InputError, OutputError
 from takefit.engine.request import RenderRequest
 from takefit.engine.take import Take
 from takefit.engine.target import Target
-from takefit.otio_adapters import audio_edl, cast as castfile, formats, limits, place, rates, srt
+from takefit.otio_adapters import audio_edl, cast as castfile, formats, limits, place, rates, sidecar, srt
 from takefit.otio_adapters.cue import Cue
 from takefit.otio_adapters.extract import extract
+from takefit.bridges.dub.broadcast import Stamp
 from takefit.bridges.dub.render import Renderer
 from takefit.bridges.dub.report import CACHED, FAILED, FLAGGED, RENDERED, SKIPPED, CueResult, DubReport
-from takefit.bridges.dub.stem import StemItem, write_stem
+from takefit.bridges.dub.stem import StemItem, character_stem_paths, check_fits, export_stem, write_stem
 from takefit.bridges.dub.takes import TakeFolder
 
 
@@ -43,6 +46,8 @@ class DubOptions:
     output: Path | None = None          # default: <input>_dub.<format suffix> beside the input
     format: str | None = None           # a formats.FORMATS name; default: the input's (or -o's suffix)
     cast: Path | None = None            # default: takefit.cast.toml beside the input, if any
+    sidecar: Path | None = None         # edited lines and picked takes; default: INPUT.takefit.toml, if any
+    no_sidecar: bool = False            # --no-sidecar: the timeline's lines and the standard reads
     tracks: tuple[str, ...] = ()        # take cues from the clips of these tracks instead of markers
     colors: tuple[str, ...] = ()        # only markers of these colours
     track_name: str = place.DUB_TRACK
@@ -53,6 +58,9 @@ class DubOptions:
     method: str = "auto"
     pre_roll: float = 0.0
     jobs: int = 2                       # cues rendering at once, up to what the renderer allows
+    stems: str = "mix"                  # mix | per-character: also one stem per character beside the mix
+    stem_format: str = "wav"            # wav, or also a flac | mp3 | aac copy of every stem (stem.EXPORTS)
+    stereo: bool = False                # stems as dual mono: two identical channels
 
 
 @dataclass
@@ -80,6 +88,7 @@ class Plan:
     start: int
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0                # reading the timeline and the cast
+    sidecar: sidecar.Applied = field(default_factory=sidecar.Applied)   # what the sidecar changed
 
 
 ProgressFn = Callable[[int, int, CueResult], None]
@@ -90,15 +99,20 @@ def plan(opts: DubOptions) -> Plan:
     t0 = time.perf_counter()
     source = formats.read(opts.input, opts.rate, opts.timeline)
     cast = castfile.load(castfile.find(Path(opts.input), opts.cast))
+    edits = sidecar.find(Path(opts.input), opts.sidecar)
     folder = Path(opts.input).resolve().parent
-    cues = [with_reference_beside(within_limits(cast.resolve(c)), folder)
-            for c in extract(source.timeline, opts.tracks, opts.colors)]
     rate = rates.timeline_rate(source.timeline)
+    start = rates.timeline_start(source.timeline, rate)
+    # after the tag and the cast, as the panel that wrote it resolves: an edited line keeps its tag
+    resolved, applied = sidecar.load(None if opts.no_sidecar else edits).apply(
+        extract(source.timeline, opts.tracks, opts.colors), cast, start)
+    if opts.no_sidecar and edits is not None:
+        applied = sidecar.Applied(edits, ignored=True)
+    cues = [with_reference_beside(within_limits(c), folder) for c in resolved]
     notes = list(source.notes)
     if cast.path:
         notes.append(f"cast: {cast.path}")
-    return Plan(source, cues, cast, rate, rates.timeline_start(source.timeline, rate), notes,
-                time.perf_counter() - t0)
+    return Plan(source, cues, cast, rate, start, notes + applied.notes(), time.perf_counter() - t0, applied)
 
 
 def within_limits(cue: Cue) -> Cue:
@@ -175,7 +189,7 @@ def request_for(cue: Cue, opts: DubOptions) -> RenderRequest:
     return RenderRequest(text=cue.text, voice=cue.voice, language=cue.language, target=target,
                          sample_rate=opts.sample_rate, pre_roll=opts.pre_roll, method=opts.method,
                          loudness=opts.loudness, emotion=cue.emotion, lead=cue.lead, tail=cue.tail,
-                         frame_rate=cue.rate)
+                         frame_rate=cue.rate, variant=cue.variant)   # the read picked (take=N, the panel)
 
 
 def _fit_failure(cue: Cue, e: FitError, sample_rate: int) -> str:
@@ -191,6 +205,7 @@ def remove_stale_partials(outputs: Outputs) -> list[Path]:
     `.<name>.<random>.partial` beside it, then renamed), and any in its takes folder."""
     found = [q for out in (outputs.timeline, outputs.otio, outputs.stem, outputs.report)
              for q in out.parent.glob(f".{glob.escape(out.stem)}.*partial")]
+    found += outputs.stem.parent.glob(f".{glob.escape(outputs.stem.stem)}_*.partial")   # per-character stems
     if outputs.takes.is_dir():
         found += outputs.takes.glob(".*partial")
     removed = []
@@ -201,9 +216,10 @@ def remove_stale_partials(outputs: Outputs) -> list[Path]:
     return removed
 
 
-def render_cue(cue: Cue, renderer: Renderer, folder: TakeFolder, opts: DubOptions) -> tuple[CueResult, place.Placement | None]:
+def render_cue(cue: Cue, renderer: Renderer, folder: TakeFolder, opts: DubOptions,
+               stamp: Stamp | None = None) -> tuple[CueResult, place.Placement | None]:
     """Render one cue into its take file; never raises for the cue's own problems (they go in the result)."""
-    return file_take(render_take(cue, renderer, opts), folder)
+    return file_take(render_take(cue, renderer, opts), folder, stamp)
 
 
 @dataclass
@@ -260,8 +276,10 @@ def render_take(cue: Cue, renderer: Renderer, opts: DubOptions) -> Rendering:
     return out
 
 
-def file_take(rendering: Rendering, folder: TakeFolder) -> tuple[CueResult, place.Placement | None]:
-    """Write a rendered take into the takes folder at its slot's exact length (the run's thread only)."""
+def file_take(rendering: Rendering, folder: TakeFolder,
+              stamp: Stamp | None = None) -> tuple[CueResult, place.Placement | None]:
+    """Write a rendered take into the takes folder at its slot's exact length (the run's thread only),
+    carrying its cue's timecode (bridges/dub/broadcast.py) where `stamp` knows the timeline."""
     from takefit.engine.audio import exact_length, write_wav
 
     cue, res, r = rendering.cue, rendering.res, rendering.r
@@ -286,16 +304,29 @@ def file_take(rendering: Rendering, folder: TakeFolder) -> tuple[CueResult, plac
     res.pins = [p.to_json() for p in r.pins]
     key = r.key + (f":pad{samples}" if samples != r.samples else "")
     path, number, exists = folder.path_for(cue.id, cue.character, key)
+    meta = (stamp or Stamp()).take(cue, number, r.voice)
     if not exists:
         audio = exact_length(r.load(), samples)
         write_wav(path, audio, sr, comment=f"synthetic speech (takefit dub, cue {cue.id}, voice {r.voice})",
-                  title=cue.text[:200])
+                  title=cue.text[:200], broadcast=meta)
+    elif stamp is not None:
+        res.warnings += _restamp(path, meta)
     folder.record(path, cue.id, key, number)
     res.cached = r.cached
     res.status = FLAGGED if rendering.padded or rendering.stretched else (CACHED if r.cached else RENDERED)
     res.take, res.take_number, res.frames, res.samples = path, number, frames, samples
     res.seconds = time.perf_counter() - rendering.started
     return res, place.Placement(cue, path, frames, samples, sr, number)
+
+
+def _restamp(path: Path, meta: Broadcast) -> list[str]:
+    """A kept take gets this run's timecode (the cue moved, the timeline's start changed, or another tool
+    filed it): its chunks only, atomically, the audio untouched. A warning where that failed."""
+    try:
+        bwf.restamp(path, meta)
+        return []
+    except (InputError, OSError) as e:
+        return [f"{path.name}: its BWF timecode could not be updated ({e}); drop it by the timeline, not by hand"]
 
 
 def renderings(cues: list[Cue], renderer: Renderer, opts: DubOptions) -> Iterator[Rendering]:
@@ -359,18 +390,22 @@ def run(opts: DubOptions, renderer: Renderer, progress: ProgressFn | None = None
     t0 = time.perf_counter() - p.seconds  # the run's wall time includes reading the timeline
     tl = p.source.timeline
     report = DubReport(input=Path(opts.input), timeline=tl.name, rate=p.rate, start=p.start,
-                       sample_rate=opts.sample_rate, notes=list(p.notes))
+                       sample_rate=opts.sample_rate, notes=list(p.notes), sidecar=p.sidecar.to_json())
     if not p.cues:
         report.wall_seconds = time.perf_counter() - t0
         return report  # nothing to dub: nothing is written
     outputs = plan_outputs(opts, p.source)
     check_writable(outputs)
+    # a stem no WAV can hold fails now, not after hours of rendering (point cues end later: checked again)
+    check_fits(outputs.stem, rates.samples(_stem_frames(tl, p.rate, [c.end for c in p.cues if not c.problems])[0],
+                                           p.rate, opts.sample_rate), 2 if opts.stereo else 1)
     folder = _prepare_folders(outputs, tl.name or Path(opts.input).stem, report)
+    stamp = Stamp.of(tl, p.rate, p.start, Path(opts.input).stem)
 
     cues = check_voices(p.cues, renderer)
     placements: list[place.Placement] = []
     for i, rendering in enumerate(renderings(cues, renderer, opts)):
-        res, placement = file_take(rendering, folder)
+        res, placement = file_take(rendering, folder, stamp)
         report.results.append(res)
         if placement is not None:
             placements.append(placement)
@@ -379,9 +414,9 @@ def run(opts: DubOptions, renderer: Renderer, progress: ProgressFn | None = None
     folder.save()
 
     dubbed = _dub_tracks(tl, placements, p.rate, opts.track_name, report)
-    report.stem = _write_the_stem(outputs, tl, placements, p, opts.sample_rate, report)
+    report.stem, more = _write_the_stem(outputs, tl, placements, p, opts, stamp, report)
     _write_timelines(outputs, p, dubbed, placements, report)
-    report.outputs = outputs.to_json()
+    report.outputs = {**outputs.to_json(), **more}
     report.engine_load_seconds = getattr(renderer, "engine_load_seconds", 0.0)
     report.wall_seconds = time.perf_counter() - t0
     report.write(outputs.report)
@@ -412,19 +447,43 @@ def _dub_tracks(tl, placements: list[place.Placement], rate, track_name: str, re
     return place.with_dub_tracks(tl, tracks, track_name)
 
 
-def _write_the_stem(outputs: Outputs, tl, placements: list[place.Placement], p: Plan, sample_rate: int,
-                    report: DubReport):
-    """The stem: the whole timeline, sample 0 = its first frame."""
-    length = max([rates.frames(tl.tracks.duration(), p.rate) if len(tl.tracks) else 0] + [x.end for x in placements])
-    if length > limits.extent_frames(p.rate):   # one far-out item (a typo) must not make a stem of tens of GB
-        length = max([0] + [x.end for x in placements])
+def _stem_frames(tl, rate: Fraction, ends: list[int]) -> tuple[int, bool]:
+    """The stem's length in frames: the timeline's, or to the last take's end where that is further;
+    (…, True) where the timeline runs past the extent limit and the stem ends with the last take."""
+    length = max([rates.frames(tl.tracks.duration(), rate) if len(tl.tracks) else 0] + ends)
+    if length > limits.extent_frames(rate):   # one far-out item (a typo) must not make a stem of tens of GB
+        return max([0] + ends), True
+    return length, False
+
+
+def _write_the_stem(outputs: Outputs, tl, placements: list[place.Placement], p: Plan, opts: DubOptions,
+                    stamp: Stamp, report: DubReport) -> tuple[dict, dict]:
+    """The stem: the whole timeline, sample 0 = its first frame (its BWF time reference the timeline's
+    start); per character too with --stems per-character, and a copy of each in --stem-format.
+    Returns (the mix's level, what the report's outputs add)."""
+    length, capped = _stem_frames(tl, p.rate, [x.end for x in placements])
+    if capped:
         report.notes.append(f"{outputs.stem.name}: the timeline runs past {limits.max_extent_seconds() / 3600:g} h; "
                             f"the stem ends with the last take")
-    return write_stem(
-        outputs.stem, [StemItem(rates.samples(x.start, p.rate, sample_rate), x.samples, x.path) for x in placements],
-        rates.samples(length, p.rate, sample_rate), sample_rate,
-        comment=f"takefit dub stem of {tl.name!r}; sample 0 = timeline start {rates.timecode(p.start, p.rate)}",
-        title=f"{tl.name} dub stem")
+    sr, channels = opts.sample_rate, 2 if opts.stereo else 1
+    start = rates.timecode(p.start, p.rate)
+
+    def mix(path: Path, chosen: list[place.Placement], character: str | None) -> dict:
+        what = "dub stem" if character is None else f"{character or 'no character'} stem"
+        return write_stem(path, [StemItem(rates.samples(x.start, p.rate, sr), x.samples, x.path) for x in chosen],
+                          rates.samples(length, p.rate, sr), sr, channels=channels,
+                          comment=f"takefit {what} of {tl.name!r}; sample 0 = timeline start {start}",
+                          title=f"{tl.name} {what}", broadcast=stamp.stem(character, channels))
+
+    level, more, written = mix(outputs.stem, placements, None), {}, [outputs.stem]
+    if opts.stems == "per-character":
+        paths = character_stem_paths(outputs.stem, [x.cue.character for x in placements])
+        level["characters"] = {c: mix(q, [x for x in placements if x.cue.character == c], c) for c, q in paths.items()}
+        more["stems"] = {c: str(q) for c, q in paths.items()}
+        written += paths.values()
+    if opts.stem_format != "wav":
+        more["stem_exports"] = [str(export_stem(q, opts.stem_format)) for q in written]
+    return level, more
 
 
 def _write_timelines(outputs: Outputs, p: Plan, dubbed, placements: list[place.Placement], report: DubReport) -> None:

@@ -85,6 +85,7 @@ class DubReport:
     wall_seconds: float = 0.0
     engine_load_seconds: float = 0.0
     stem: dict = field(default_factory=dict)
+    sidecar: dict | None = None          # the sidecar read, and the cues it changed (otio_adapters/sidecar.py)
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -103,7 +104,7 @@ class DubReport:
                         "engine_seconds": round(self.engine_seconds, 3),
                         "engine_load_seconds": round(self.engine_load_seconds, 3),
                         "stem": self.stem},
-            "notes": self.notes,
+            "notes": self.notes, "sidecar": self.sidecar,
             "cues": [r.to_json(self.start) for r in self.results],
         }
 

@@ -1,21 +1,35 @@
 """The dub stem: every take mixed into one WAV the length of the timeline, sample 0 = the timeline's
 first frame — for editors whose format cannot carry the new track (EDL, SRT, FCPXML markers …).
 
-Mixed in blocks straight from the take files, so a feature-length timeline needs little memory.
+Mixed in blocks straight from the take files, so a feature-length timeline needs little memory. The
+WAV carries bext/iXML (engine/bwf.py) with the timeline's start, so an editor drops it at its place;
+`export_stem` adds a FLAC, MP3 or AAC copy of it (no ffmpeg download: libsndfile's own FLAC and LAME
+encoders, AAC through PyAV's bundled FFmpeg libraries).
 """
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import soundfile as sf
 
-from takefit.engine.errors import OutputError
+from takefit.engine import bwf
+from takefit.engine.bwf import Broadcast
+from takefit.engine.errors import InputError, OutputError
 from takefit.engine.files import publish, temp_beside
+from takefit.bridges.dub.takes import safe_name
 
 BLOCK_SECONDS = 30
+# --stem-format: the suffix of each copy beside the WAV stem (which is always written: only it carries
+# the timecode). MP3 at 128 kbit/s CBR (libsndfile's compression level 0.667 ↦ 128), AAC at 192 kbit/s.
+EXPORTS = {"flac": ".flac", "mp3": ".mp3", "aac": ".m4a"}
+_MP3_LEVEL = 0.667
+_AAC_BITRATE = 192_000
+_NO_AAC = ("--stem-format aac needs PyAV (FFmpeg's AAC encoder inside its wheel): pip install 'takefit[export]'; "
+           "or use mp3, which needs nothing more")
 
 
 @dataclass(frozen=True)
@@ -25,43 +39,142 @@ class StemItem:
     path: Path
 
 
+def character_stem_paths(stem: Path, characters: Sequence[str]) -> dict[str, Path]:
+    """Where each character's stem goes, beside the full mix: cut_dub_stem.wav → cut_dub_stem_alice.wav
+    (no character: _default; two names that make the same file name get _2, _3 …)."""
+    out: dict[str, Path] = {}
+    for character in sorted(set(characters)):
+        base, n = safe_name(character, "default"), 1
+        while (path := stem.with_name(f"{stem.stem}_{base}{f'_{n}' if n > 1 else ''}{stem.suffix}")) in out.values():
+            n += 1
+        out[character] = path
+    return out
+
+
 def write_stem(path: Path, items: Sequence[StemItem], total_samples: int, sample_rate: int = 48000,
-               comment: str = "", title: str = "") -> dict:
-    """Mix `items` into a 24-bit mono WAV of exactly `total_samples`, atomically. Returns
-    {"peak": …, "clipped": samples over full scale (overlapping takes summed)}."""
+               comment: str = "", title: str = "", broadcast: Broadcast | None = None, channels: int = 1) -> dict:
+    """Mix `items` into a 24-bit WAV of exactly `total_samples`, atomically, carrying `broadcast`'s
+    chunks. `channels=2`: dual mono, both channels the mix itself. Returns {"peak": …, "clipped":
+    samples over full scale (overlapping takes summed)}."""
     path = Path(path)
-    items = sorted(items, key=lambda it: it.start)
-    block = BLOCK_SECONDS * sample_rate
-    peak, clipped = 0.0, 0
+    check_fits(path, total_samples, channels)
     tmp = temp_beside(path, ".wav.partial")
+    final = tmp
     try:
-        with sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=1, subtype="PCM_24", format="WAV") as out:
+        with sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=channels, subtype="PCM_24", format="WAV") as out:
             if comment:
                 out.comment = comment
             if title:
                 out.title = title
             out.software = "takefit"
-            first = 0  # items before this index end before the current block
-            for b0 in range(0, max(total_samples, 0), block):
-                n = min(block, total_samples - b0)
-                buf = np.zeros(n, np.float32)
-                while first < len(items) and items[first].start + items[first].samples <= b0:
-                    first += 1
-                for it in items[first:]:
-                    if it.start >= b0 + n:
-                        break
-                    lo, hi = max(it.start, b0), min(it.start + it.samples, b0 + n)
-                    if hi <= lo:
-                        continue
-                    with sf.SoundFile(it.path) as f:
-                        f.seek(lo - it.start)
-                        buf[lo - b0:hi - b0] += f.read(hi - lo, dtype="float32", always_2d=False)
-                peak = max(peak, float(np.max(np.abs(buf))) if n else 0.0)
-                clipped += int(np.count_nonzero(np.abs(buf) > 1.0))
-                out.write(np.clip(buf, -1.0, 1.0))
-        publish(tmp, path)
+            level = _mix(out, items, total_samples, sample_rate, channels)
+        if broadcast is not None:
+            final = temp_beside(path, ".wav.partial")
+            bwf.copy_with_chunks(tmp, final, broadcast)
+        publish(final, path)
+    except OutputError:
+        raise
     except OSError as e:
         raise OutputError(f"cannot write the stem {path}: {e.strerror or e}") from None
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        for t in {tmp, final}:
+            Path(t).unlink(missing_ok=True)
+    return level
+
+
+def check_fits(path: Path, total_samples: int, channels: int) -> None:
+    """Refuse a stem a WAV cannot hold (4 GiB: ≈ 8.2 h mono, 4.1 h stereo at 48 kHz 24-bit), before
+    writing anything: libsndfile would wrap the size fields into a file no editor reads."""
+    data = max(total_samples, 0) * channels * 3
+    if data > bwf.RIFF_MAX - bwf.HEADER_ROOM:
+        raise OutputError(f"cannot write the stem {path}: {total_samples} samples × {channels} channel(s) is "
+                          f"{data / 2**30:.1f} GiB, over the 4 GiB a WAV can hold; split the timeline, lower "
+                          f"$TAKEFIT_MAX_EXTENT_HOURS so far-out cues fail alone, or drop --stereo")
+
+
+def _mix(out: sf.SoundFile, items: Sequence[StemItem], total_samples: int, sample_rate: int, channels: int) -> dict:
+    """Write the mix block by block; its peak and how many samples clipped."""
+    items = sorted(items, key=lambda it: it.start)
+    block = BLOCK_SECONDS * sample_rate
+    peak, clipped = 0.0, 0
+    first = 0  # items before this index end before the current block
+    for b0 in range(0, max(total_samples, 0), block):
+        n = min(block, total_samples - b0)
+        buf = np.zeros(n, np.float32)
+        while first < len(items) and items[first].start + items[first].samples <= b0:
+            first += 1
+        for it in items[first:]:
+            if it.start >= b0 + n:
+                break
+            lo, hi = max(it.start, b0), min(it.start + it.samples, b0 + n)
+            if hi <= lo:
+                continue
+            with sf.SoundFile(it.path) as f:
+                f.seek(lo - it.start)
+                buf[lo - b0:hi - b0] += f.read(hi - lo, dtype="float32", always_2d=False)
+        peak = max(peak, float(np.max(np.abs(buf))) if n else 0.0)
+        clipped += int(np.count_nonzero(np.abs(buf) > 1.0))
+        mixed = np.clip(buf, -1.0, 1.0)
+        # dual mono: the same samples on both channels at the same level. A pan law (−3 dB) belongs to
+        # the editor's panner; baked in here, the stem would no longer null against the mono takes.
+        out.write(np.repeat(mixed[:, None], channels, axis=1) if channels > 1 else mixed)
     return {"peak": round(peak, 6), "clipped": clipped}
+
+
+def check_export(fmt: str) -> None:
+    """Fail before anything renders when `fmt` cannot be written here."""
+    if fmt == "aac" and importlib.util.find_spec("av") is None:
+        raise InputError(_NO_AAC)
+
+
+def export_stem(wav: Path, fmt: str) -> Path:
+    """A copy of the WAV stem `wav` in `fmt` (flac | mp3 | aac) beside it, atomically; its path."""
+    if fmt not in EXPORTS:
+        raise InputError(f"stem format {fmt!r} is not one takefit writes: wav, {', '.join(EXPORTS)}")
+    wav = Path(wav)
+    out = wav.with_suffix(EXPORTS[fmt])
+    tmp = temp_beside(out, EXPORTS[fmt] + ".partial")
+    try:
+        if fmt == "aac":
+            _encode_aac(wav, tmp)
+        else:
+            _encode_soundfile(wav, tmp, fmt)
+        publish(tmp, out)
+    except OSError as e:
+        raise OutputError(f"cannot write {out}: {e.strerror or e}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def _encode_soundfile(wav: Path, tmp: Path, fmt: str) -> None:
+    """FLAC (24-bit, lossless) or MP3 (LAME inside libsndfile ≥ 1.1; it writes the LAME gapless header,
+    so decoders trim its 1105-sample delay and padding: the MP3 decodes to exactly the stem's length)."""
+    kind = {"flac": {"format": "FLAC", "subtype": "PCM_24"},
+            "mp3": {"format": "MP3", "subtype": "MPEG_LAYER_III", "compression_level": _MP3_LEVEL,
+                    "bitrate_mode": "CONSTANT"}}[fmt]
+    with sf.SoundFile(wav) as src, sf.SoundFile(tmp, "w", samplerate=src.samplerate, channels=src.channels,
+                                                **kind) as dst:
+        for block in src.blocks(blocksize=BLOCK_SECONDS * src.samplerate, dtype="float32"):
+            dst.write(block)
+
+
+def _encode_aac(wav: Path, tmp: Path) -> None:
+    """AAC-LC in an .m4a through PyAV (its wheel bundles FFmpeg's native encoder: nothing downloaded).
+    The encoder adds 1024 priming samples, recorded in the MP4 edit list, and pads the last 1024-sample
+    frame; editors and players honour the edit list."""
+    try:
+        import av
+    except ImportError:
+        raise InputError(_NO_AAC) from None
+    with sf.SoundFile(wav) as src, av.open(str(tmp), "w", format="ipod") as box:
+        layout = "mono" if src.channels == 1 else "stereo"
+        stream = box.add_stream("aac", rate=src.samplerate, layout=layout)
+        stream.bit_rate = _AAC_BITRATE
+        for block in src.blocks(blocksize=BLOCK_SECONDS * src.samplerate, dtype="float32", always_2d=True):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block.T), format="fltp", layout=layout)
+            frame.sample_rate = src.samplerate
+            for packet in stream.encode(frame):
+                box.mux(packet)
+        for packet in stream.encode(None):
+            box.mux(packet)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from takefit.daemon.paths import Dirs
 
+from . import qt_platform
+
 
 def build(timeline: Path | None = None, cast: Path | None = None, rate: str | None = None,
           tracks: tuple[str, ...] = (), colors: tuple[str, ...] = (), dirs: Dirs | None = None,
@@ -25,6 +27,8 @@ def main(timeline: Path | None = None, cast: Path | None = None, rate: str | Non
          tracks: tuple[str, ...] = (), colors: tuple[str, ...] = (), dirs: Dirs | None = None) -> int:
     from PyQt6.QtWidgets import QApplication
 
+    if QApplication.instance() is None:
+        qt_platform.check()   # Qt aborts the process, blaming the wrong library, when it cannot open a window
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("takefit panel")
     window = build(timeline, cast, rate, tracks, colors, dirs)

@@ -2,10 +2,13 @@
 speed policy and the marker colours mapped to it."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QFont, QStandardItem, QStandardItemModel
 from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLineEdit,
-                             QListWidget, QListWidgetItem, QSplitter, QVBoxLayout, QWidget)
+                             QListWidget, QListWidgetItem, QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from takefit.engine.request import DEFAULT_LEAD, DEFAULT_TAIL, MAX_HANDLE_SECONDS
 from takefit.otio_adapters import cast as castfile
@@ -39,16 +42,43 @@ def group_voices(voices: list[dict]) -> list[tuple[str, list[str]]]:
     return out
 
 
+def voice_label(v: dict) -> str:
+    """'af_heart — American English · female · grade A, …': what the voice is, on one line."""
+    where = v.get("accent") if v.get("kind", "builtin") == "builtin" else _LANG_NAMES.get(v.get("language"), "")
+    bits = [b for b in (where or v.get("language", ""), v.get("gender", ""), v.get("note", "")) if b]
+    return f"{v['name']} — {' · '.join(bits)}" if bits else v["name"]
+
+
+def voice_tooltip(v: dict) -> str:
+    """The note again (the item may be cut short), then what a preview reads."""
+    grade = v.get("grade") or ("none published" if v.get("kind", "builtin") == "builtin" else "")
+    lines = [v.get("note") or v["name"],
+             f"{v.get('accent', '')}, {v.get('gender', '')}" + (f"; upstream grade {grade}" if grade else "")]
+    preview = v.get("preview")
+    if preview:
+        lines.append(f"▶ previews: “{preview['text']}”" + (f" ({preview['note']})" if preview.get("note") else ""))
+    return "\n".join(lines)
+
+
 class VoiceBox(QComboBox):
-    """Voices grouped under non-selectable headers; 'auto' first."""
+    """Voices grouped under non-selectable headers; 'auto' first. Each item says what the voice is
+    (language · gender · note); its tooltip adds the grade and the preview line."""
+    listed = pyqtSignal()                  # a new voice list is in
+
+    POPUP_MAX_WIDTH = 760
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setModel(QStandardItemModel(self))
+        self.entries: dict[str, dict] = {}             # name → the voices op's entry
+        # the long items must not widen the editor: the closed box elides, the open list is wider
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(24)
         self.set_voices([])
 
     def set_voices(self, voices: list[dict]) -> None:
         current = self.currentData()
+        self.entries = {v["name"]: v for v in voices}
         model: QStandardItemModel = self.model()
         model.clear()
         model.appendRow(self._item("auto (by the line's language)", "auto"))
@@ -60,8 +90,18 @@ class VoiceBox(QComboBox):
             h.setFont(font)
             model.appendRow(h)
             for n in names:
-                model.appendRow(self._item(f"   {n}", n))
+                it = self._item(f"   {voice_label(self.entries[n])}", n)
+                it.setToolTip(voice_tooltip(self.entries[n]))
+                model.appendRow(it)
+        metrics = self.view().fontMetrics()
+        widest = max(metrics.horizontalAdvance(model.item(i).text()) for i in range(model.rowCount()))
+        self.view().setMinimumWidth(min(widest + 40, self.POPUP_MAX_WIDTH))
         self.set_voice(current or "auto")
+        self.listed.emit()
+
+    def preview_line(self, name: str | None) -> dict | None:
+        """{text, language, note} the voice's preview reads; None for 'auto' or a daemon that sends none."""
+        return self.entries.get(name or "", {}).get("preview")
 
     @staticmethod
     def _item(text: str, name: str) -> QStandardItem:
@@ -77,6 +117,89 @@ class VoiceBox(QComboBox):
         self.setCurrentIndex(i)
 
 
+class PreviewButton(QPushButton):
+    """▶ beside the voice combo: the selected voice reads its preview line, rendered in the daemon as an
+    ordinary request at audition priority (DaemonLink.preview), then plays. Takes are kept per session
+    (voice → file), and the daemon's take cache answers a voice previewed in an earlier session."""
+    played = pyqtSignal(str, str)          # voice, the take's path (once it was handed to the player)
+
+    IDLE, BUSY = "▶", "…"
+
+    def __init__(self, box: VoiceBox, parent: QWidget | None = None):
+        super().__init__(self.IDLE, parent)
+        self.box = box
+        self.takes: dict[str, Path] = {}          # voice → its preview take, this session
+        self.busy_voice: str | None = None
+        self._link = self._player = None
+        self._say: Callable[[str], None] = lambda text: None
+        self.setFixedWidth(self.fontMetrics().horizontalAdvance("…") + 32)
+        self.clicked.connect(self.press)
+        box.currentIndexChanged.connect(self._update)
+        box.listed.connect(self._update)
+        self._update()
+
+    def attach(self, link, player, say: Callable[[str], None]) -> None:
+        """Render through `link` (a DaemonLink), play with `player` (`.play(path)` → a sentence), report with `say`."""
+        self._link, self._player, self._say = link, player, say
+        link.previews.previewed.connect(self._ready)
+        link.previews.failed.connect(self._failed)
+        self._update()
+
+    def press(self) -> bool:
+        """Preview the combo's voice: this session's take at once, else ask the daemon. False when it cannot."""
+        voice = self.box.currentData()
+        line = self.box.preview_line(voice)
+        if self._link is None or self.busy_voice is not None or line is None:
+            return False
+        kept = self.takes.get(voice)
+        if kept is not None and kept.is_file():
+            self._play(voice, kept, "kept from this session")
+            return True
+        self.busy_voice = voice
+        self._update()
+        self._say(f"previewing {voice}: rendering in the daemon…")
+        self._link.preview(voice, line["text"], line["language"])
+        return True
+
+    def _ready(self, voice: str, info: dict) -> None:
+        if voice != self.busy_voice:           # another editor's preview on the same link
+            return
+        self.busy_voice = None
+        self.takes[voice] = Path(info["path"])
+        self._update()
+        origin = ("from the daemon's take cache" if info["cached"]
+                  else f"rendered in {info['engine_seconds']:.1f} s")
+        self._play(voice, self.takes[voice], origin)
+
+    def _failed(self, voice: str, message: str) -> None:
+        if voice == self.busy_voice:
+            self.busy_voice = None
+            self._update()
+            self._say(message)
+
+    def _play(self, voice: str, path: Path, origin: str) -> None:
+        said = self._player.play(path)
+        note = (self.box.preview_line(voice) or {}).get("note")
+        self._say(f"{voice} preview, {origin}" + (f" ({note})" if note else "") + f": {said}")
+        self.played.emit(voice, str(path))
+
+    def _update(self, *_) -> None:
+        voice = self.box.currentData()
+        line = self.box.preview_line(voice)
+        busy = self.busy_voice is not None
+        self.setText(self.BUSY if busy else self.IDLE)
+        self.setEnabled(self._link is not None and not busy and line is not None)
+        if busy:
+            tip = f"rendering the preview of {self.busy_voice} in the daemon…"
+        elif voice in (None, "auto"):
+            tip = "pick a voice to hear it"
+        elif line is None:
+            tip = f"the daemon sends no preview line for {voice} (a daemon older than this panel?)"
+        else:
+            tip = f"hear {voice} read: “{line['text']}”" + (f" ({line['note']})" if line.get("note") else "")
+        self.setToolTip(tip)
+
+
 class CharacterEditor(QGroupBox):
     edited = pyqtSignal(str, dict)           # character (DEFAULTS for [defaults]), its new cast table
     colors_edited = pyqtSignal(str, list)
@@ -87,6 +210,10 @@ class CharacterEditor(QGroupBox):
         self._base: dict = {}
         self._quiet = False
         self.voice = VoiceBox()
+        self.preview = PreviewButton(self.voice)
+        voice_row = QHBoxLayout()
+        voice_row.addWidget(self.voice, 1)
+        voice_row.addWidget(self.preview)
         self.language = QComboBox()
         for code, label in (("auto", "auto (detected per line)"), ("zh", "Chinese"), ("en", "English")):
             self.language.addItem(label, code)
@@ -116,7 +243,7 @@ class CharacterEditor(QGroupBox):
         self.colors.setPlaceholderText("marker colours for this character, e.g. red, blue")
 
         form = QFormLayout(self)
-        form.addRow("Voice", self.voice)
+        form.addRow("Voice", voice_row)
         form.addRow("Language", self.language)
         form.addRow("Emotion", self.emotion)
         form.addRow("Speed", speed_row)

@@ -3,6 +3,8 @@ daemon Client (a Client is not thread-safe), so the GUI thread never waits on a 
 
     quick   health checks, starting the daemon, voices, natural lengths (explain): short calls
     render  auditions, "Render all" and "Dub timeline": long calls, one at a time, cancellable
+    preview voice previews: a short line rendered at the daemon's `high` (audition) priority, so a
+            running "Render all" neither blocks this thread nor queues ahead of it in the daemon
 
 The GUI asks through DaemonLink's methods (queued signals into the workers) and hears back through
 the workers' signals. Cancel is a threading.Event the render worker checks on every progress
@@ -11,8 +13,11 @@ message from the daemon and between cues.
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
@@ -20,6 +25,7 @@ from takefit.daemon.connect import connect
 from takefit.daemon.control import DaemonError, DaemonUnavailable
 from takefit.daemon.paths import Dirs
 from takefit.engine.errors import TakefitError
+from takefit.engine.files import write_atomic
 from takefit.bridges.dub import pipeline as dub
 from takefit.otio_adapters.cue import Cue
 from takefit.bridges.dub.pipeline import DubOptions
@@ -148,7 +154,45 @@ class QuickWorker(_Worker):
             except TakefitError as e:          # a bad line or voice: that row says so
                 self.natural_failed.emit(key, str(e))
                 continue
-            self.natural.emit(key, float(info["natural_seconds"]))
+            self.natural.emit(key, float(info.get("speech_seconds") or info["natural_seconds"]))
+
+
+class PreviewWorker(_Worker):
+    """Renders a voice's preview line as an ordinary request (natural length, −23 LUFS, 48 kHz), so the
+    daemon's take cache answers a repeat; writes it into a folder of this session's previews."""
+    previewed = pyqtSignal(str, dict)          # voice, {path, cached, seconds, engine_seconds, job}
+    failed = pyqtSignal(str, str)              # voice, a sentence for the status bar
+
+    def __init__(self, dirs: Dirs, timeout: float, retries: int):
+        super().__init__(dirs, timeout, retries)
+        self.folder: Path | None = None
+
+    @pyqtSlot(str, str, str)
+    def preview(self, voice: str, text: str, language: str) -> None:
+        try:
+            take = self.client().render(text, voice=voice, language=language, inline=True, priority="high")
+            path = self._keep(voice, take)
+        except DaemonError as e:
+            self.drop()
+            self.failed.emit(voice, f"preview of {voice}: the takefit daemon does not answer: {e}")
+        except TakefitError as e:
+            self.failed.emit(voice, f"preview of {voice} failed: {e}")
+        except Exception as e:  # a bug must not leave the preview button busy forever
+            log.exception("preview of %s failed", voice)
+            self.failed.emit(voice, f"preview of {voice} failed: {type(e).__name__}: {e}")
+        else:
+            self.previewed.emit(voice, {"path": str(path), "cached": take.cached, "seconds": take.seconds,
+                                        "engine_seconds": take.engine_seconds, "job": take.job})
+
+    def _keep(self, voice: str, take) -> Path:
+        if self.folder is None:
+            self.folder = Path(tempfile.mkdtemp(prefix="takefit-previews-"))
+        return write_atomic(self.folder / f"{voice}-{take.key[:12] or take.job}.wav", take.wav_bytes())
+
+    def remove_files(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
 
 
 class RenderWorker(_Worker):
@@ -243,6 +287,7 @@ class DaemonLink(QObject):
     _explain = pyqtSignal(list)
     _render = pyqtSignal(object)
     _dub = pyqtSignal(object)
+    _preview = pyqtSignal(str, str, str)
 
     def __init__(self, dirs: Dirs | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -251,8 +296,10 @@ class DaemonLink(QObject):
         self.busy = False                       # a render/dub task is running
         self.quick = QuickWorker(self.dirs, timeout=5.0, retries=0)
         self.render = RenderWorker(self.dirs, timeout=10.0, retries=1, cancel=self.cancel_event)
+        self.previews = PreviewWorker(self.dirs, timeout=10.0, retries=1)
         self._threads = []
-        for worker, name in ((self.quick, "takefit-quick"), (self.render, "takefit-render")):
+        for worker, name in ((self.quick, "takefit-quick"), (self.render, "takefit-render"),
+                             (self.previews, "takefit-preview")):
             t = QThread()
             t.setObjectName(name)
             worker.moveToThread(t)
@@ -264,6 +311,7 @@ class DaemonLink(QObject):
         self._explain.connect(self.quick.explain)
         self._render.connect(self.render.render)
         self._dub.connect(self.render.dub)
+        self._preview.connect(self.previews.preview)
         self.render.finished.connect(self._task_over)
 
     def check(self) -> None:
@@ -288,6 +336,10 @@ class DaemonLink(QObject):
         (self._dub if isinstance(task, DubTask) else self._render).emit(task)
         return True
 
+    def preview(self, voice: str, text: str, language: str) -> None:
+        """Render `voice` reading `text`; `.previews` answers with `previewed` or `failed`."""
+        self._preview.emit(voice, text, language)
+
     def cancel(self) -> None:
         self.cancel_event.set()
 
@@ -303,3 +355,5 @@ class DaemonLink(QObject):
             t.wait(15000)
         self.quick.drop()
         self.render.drop()
+        self.previews.drop()
+        self.previews.remove_files()

@@ -3,15 +3,16 @@ cue's natural length, render status and take.
 
 The cast document is the plain dict a `takefit.cast.toml` holds; every edit goes through it and the
 cues are resolved from it again (tag > colour > cast, exactly as `takefit dub` does), so what the
-panel renders and saves is what a dub run will do.
+panel renders and saves is what a dub run will do. Lines typed here and takes picked here are kept in
+the timeline's sidecar (`<timeline>.takefit.toml`, otio_adapters/sidecar.py), which dub reads too.
 """
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from takefit.otio_adapters import cast as castfile, formats, rates
+from takefit.otio_adapters import cast as castfile, formats, rates, sidecar
 from takefit.bridges.dub import pipeline as dub
 from takefit.otio_adapters.cue import Cue, normalize_color
 from takefit.bridges.dub.pipeline import DubOptions
@@ -46,16 +47,19 @@ def natural_key(cue: Cue) -> tuple[str, str, str]:
 def render_key(cue: Cue) -> tuple:
     """What the take depends on: a row whose key changes loses its take."""
     emo = cue.emotion.to_json() if cue.emotion is not None else None
-    return (cue.text, cue.voice, cue.language, repr(emo), cue.speed, cue.max_ratio, cue.duration)
+    return (cue.text, cue.voice, cue.language, repr(emo), cue.speed, cue.max_ratio, cue.duration, cue.variant)
 
 
 @dataclass
 class Row:
     cue: Cue
-    natural: float | None = None     # seconds at the line's own pace (the daemon's explain)
+    # seconds of speech at the line's own pace (the daemon's explain: speech_seconds, what `dub --list`
+    # and the engine's stretch flag measure against, so the colour here is the verdict a render gets)
+    natural: float | None = None
     status: str = ""
     take: Path | None = None
     message: str = ""
+    pins: list[dict] = field(default_factory=list)   # the take's hit points as rendered: word, asked, placed
 
     @property
     def slot_seconds(self) -> float | None:
@@ -63,10 +67,11 @@ class Row:
 
     @property
     def ratio(self) -> float | None:
-        """The slot's length ÷ the natural length: what the fit asks of the line."""
+        """The room the slot leaves the speech (less the lead and tail handles) ÷ its natural length:
+        what the fit asks of the line (RenderRequest.speech_ratio's rule)."""
         if self.slot_seconds is None or not self.natural:
             return None
-        return self.slot_seconds / self.natural
+        return max(self.slot_seconds - self.cue.lead - self.cue.tail, 0.0) / self.natural
 
 
 class Session:
@@ -79,35 +84,101 @@ class Session:
         self.raw: list[Cue] = []           # the cues as extracted, before tag and cast
         self.rows: list[Row] = []
         self.edits: dict[str, str] = {}    # cue id → spoken text typed in the panel
+        self.picks: dict[str, int] = {}    # cue id → the take picked (Cue.variant)
+        self.sidecar_path: Path | None = None
+        self.stale: tuple[sidecar.Entry, ...] = ()   # sidecar entries whose line changed on the timeline: kept
         self.naturals: dict[tuple, float] = {}
+        self._saved_doc: dict = {}                   # as last read or written, for `dirty`
+        self._saved_entries: tuple[sidecar.Entry, ...] = ()
 
     # ------------------------------------------------------------------ loading
     def open(self, timeline: Path, cast: Path | None = None) -> None:
-        """Read a timeline (and its cast: `cast`, else takefit.cast.toml beside it, else none yet)."""
+        """Read a timeline (and its cast: `cast`, else takefit.cast.toml beside it, else none yet; and its
+        sidecar: the lines edited and takes picked here before). Nothing changes if any of them is bad."""
         timeline = Path(timeline)
         found = castfile.find(timeline, cast)
         doc = castfile.load_doc(found) if found is not None and Path(found).exists() else {}
+        edits = sidecar.load(sidecar.find(timeline))
         source = formats.read(timeline, self.rate)
         rate = rates.timeline_rate(source.timeline)
-        self.raw = extract(source.timeline, self.tracks, self.colors)
-        self.plan = dub.Plan(source, [], castfile.Cast(), rate, rates.timeline_start(source.timeline, rate),
-                             list(source.notes))
-        self.timeline, self.doc = timeline, doc
+        start = rates.timeline_start(source.timeline, rate)
+        raw = extract(source.timeline, self.tracks, self.colors)
+        applied = edits.match(raw, start)
+        self.raw, self.timeline, self.doc = raw, timeline, doc
+        self.plan = dub.Plan(source, [], castfile.Cast(), rate, start, list(source.notes) + applied.notes(),
+                             sidecar=applied)
         self.cast_path = Path(found) if found is not None else timeline.parent / castfile.CAST_FILE
-        self.rows, self.edits = [], {}
+        self.sidecar_path = sidecar.path_for(timeline)
+        self.rows, self.edits, self.picks = [], applied.edits, applied.picks
+        self.stale = tuple(e for e, _ in applied.stale)
         self.resolve()
+        self._saved_doc, self._saved_entries = copy.deepcopy(doc), self.sidecar_entries()
 
     def open_cast(self, path: Path) -> None:
         self.doc = castfile.load_doc(path)
         self.cast_path = Path(path)
         self.resolve()
+        self._saved_doc = copy.deepcopy(self.doc)
 
     def save_cast(self, path: Path | None = None) -> Path:
         target = Path(path) if path is not None else self.cast_path
         if target is None:
             raise ValueError("no cast file to save to: open a timeline first")
         self.cast_path = castfile.save(self.doc, target)
+        self._saved_doc = copy.deepcopy(self.doc)
         return self.cast_path
+
+    # ------------------------------------------------------------------ the sidecar
+    def sidecar_entries(self) -> tuple[sidecar.Entry, ...]:
+        """What the sidecar holds for the session now: each cue's typed line and picked take where they
+        differ from the timeline's (its own words, its tag's take), then the stale entries read at open
+        (kept, so a line changed back on the timeline finds its edit again) unless their id is taken."""
+        cast, start = self.cast(), self.plan.start if self.plan else 0
+        out = []
+        for raw in self.raw:
+            text, take = self.edits.get(raw.id), self.picks.get(raw.id)
+            if text is None and take is None:
+                continue
+            own = cast.resolve(raw)
+            text = None if text is None or sidecar.same_text(text, own.text) else text
+            take = None if take is None or take == own.variant else take
+            if text is not None or take is not None:
+                out.append(sidecar.entry_for(raw, start, text, take))
+        taken = {e.id for e in out}
+        return tuple(out) + tuple(e for e in self.stale if e.id not in taken)
+
+    def save_sidecar(self) -> Path | None:
+        """Write the typed lines and picked takes beside the timeline (an empty sidecar is removed);
+        the path written, or None when there is nothing to keep."""
+        if self.timeline is None or self.sidecar_path is None:
+            raise ValueError("no sidecar to save: open a timeline first")
+        entries = self.sidecar_entries()
+        written = sidecar.save(sidecar.Sidecar(self.sidecar_path, entries), self.sidecar_path, self.timeline.name)
+        self._saved_entries = entries
+        return written
+
+    def save(self) -> list[Path]:
+        """Save what is unsaved: the cast file, the sidecar. The files written."""
+        written = []
+        if self.cast_dirty:
+            written.append(self.save_cast())
+        if self.sidecar_dirty:
+            path = self.save_sidecar()
+            written += [path] if path is not None else []
+        return written
+
+    @property
+    def cast_dirty(self) -> bool:
+        return self.timeline is not None and self.doc != self._saved_doc
+
+    @property
+    def sidecar_dirty(self) -> bool:
+        return self.timeline is not None and self.sidecar_entries() != self._saved_entries
+
+    @property
+    def dirty(self) -> bool:
+        """Unsaved cast or sidecar changes (closing the panel now would lose them)."""
+        return self.cast_dirty or self.sidecar_dirty
 
     # ------------------------------------------------------------------ the cast document
     def cast(self) -> castfile.Cast:
@@ -177,23 +248,28 @@ class Session:
 
     # ------------------------------------------------------------------ cues
     def resolve(self) -> None:
-        """The rows again from the raw cues, the cast and the typed texts; takes of unchanged cues stay."""
+        """The rows again from the raw cues, the cast, the typed texts and the picked takes (as dub applies
+        a sidecar); takes of unchanged cues stay."""
         cast = self.cast()
         old = {r.cue.id: r for r in self.rows}
         rows = []
         for raw in self.raw:
-            cue = cast.resolve(raw)
-            if raw.id in self.edits:
-                cue = replace(cue, text=self.edits[raw.id])
+            cue = sidecar.resolve_cue(raw, cast, self.edits.get(raw.id), self.picks.get(raw.id))
             row = Row(cue, self.naturals.get(natural_key(cue)))
             prev = old.get(raw.id)
             if prev is not None and render_key(prev.cue) == render_key(cue):
-                row.status, row.take, row.message = prev.status, prev.take, prev.message
+                row.status, row.take, row.message, row.pins = prev.status, prev.take, prev.message, prev.pins
             rows.append(row)
         self.rows = rows
 
     def set_text(self, cue_id: str, text: str) -> None:
         self.edits[cue_id] = text.strip()
+        self.resolve()
+
+    def set_pick(self, cue_id: str, take: int) -> None:
+        """Read `cue_id` as take `take` (1 = the standard read)."""
+        sidecar.Entry(cue_id, "", take=take)          # the sidecar's check: a whole number 1..MAX_TAKE
+        self.picks[cue_id] = take
         self.resolve()
 
     def set_natural(self, key: tuple, seconds: float) -> list[int]:
@@ -229,7 +305,8 @@ class Session:
         """The dub run's plan with the panel's cues (its cast and typed texts), not the file's."""
         cast = self.cast()
         notes = list(self.plan.notes) + ([f"cast: {self.cast_path}"] if self.doc else [])
-        return replace(self.plan, cues=[r.cue for r in self.rows], cast=cast, notes=notes)
+        applied = sidecar.Sidecar(self.sidecar_path, self.sidecar_entries()).match(self.raw, self.plan.start)
+        return replace(self.plan, cues=[r.cue for r in self.rows], cast=cast, notes=notes, sidecar=applied)
 
     def outputs(self) -> dub.Outputs:
         return dub.plan_outputs(self.options(), self.plan.source)

@@ -9,18 +9,23 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from PyQt6 import sip
 from PyQt6.QtCore import Qt, QTimer
-from PyQt6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QProgressBar, QPushButton,
-                             QSplitter, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar,
+                             QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from takefit.engine.errors import TakefitError
 
 from . import session as sess
+from .alternates import Alternates, AlternatesBar
 from .cast_view import CastView
 from .cue_table import BAND_COLORS, CueModel, CueTable
 from .daemon_link import CANCELED, DONE, LOST, DaemonLink, DubTask, RenderTask
+from .history import History
 from .player import Player
 from .session import Session
+from .shortcuts import Commands
+from .waveform import WaveformView, content_of
 
 log = logging.getLogger("takefit.panel")
 
@@ -32,13 +37,13 @@ BANNER_STYLE = {"down": "background:#f8d7d4; color:#5c1610; border:1px solid #d9
 def legend_html() -> str:
     def chip(color, text):
         return f'<span style="background:{color.name()}; color:#111">&nbsp;{text}&nbsp;</span>'
-    return ("Ratio = slot ÷ natural length: " + chip(BAND_COLORS["green"], f"{sess.GREEN[0]}–{sess.GREEN[1]} inaudible")
+    return ("Ratio = the slot (less handles) ÷ the natural speech: " + chip(BAND_COLORS["green"], f"{sess.GREEN[0]}–{sess.GREEN[1]} inaudible")
             + " " + chip(BAND_COLORS["amber"], f"{sess.AMBER[0]}–{sess.AMBER[1]} audible")
             + " " + chip(BAND_COLORS["red"], "outside: rewrite the line or move the marker")
             + " · double-click a text to edit it, a cue to audition it")
 
 
-class PanelWindow(QMainWindow):
+class PanelWindow(Commands, Alternates, QMainWindow):
     def __init__(self, session: Session, link: DaemonLink | None = None, poll_ms: int = 2000):
         super().__init__()
         self.session = session
@@ -53,9 +58,12 @@ class PanelWindow(QMainWindow):
         self._lost = False                       # the daemon died under a render (until it is back)
         self.voices: list = []
         self._pending: set[tuple] = set()        # natural lengths asked for
+        self.alternates: dict[tuple, dict[int, Path]] = {}   # (cue id, standard read's key) → take per variant
+        self.history = History(session, self._changed, self)
         self.setWindowTitle("takefit – casting panel")
         self.resize(1280, 760)
         self._build()
+        self.build_menus()
         self._wire()
         self.timer = QTimer(self)
         self.timer.setInterval(poll_ms)
@@ -76,9 +84,27 @@ class PanelWindow(QMainWindow):
         b.addWidget(self.banner_label, 1)
         b.addWidget(self.start_button)
 
+        split = QSplitter(Qt.Orientation.Horizontal)
+        self.cast_view = CastView()
+        split.addWidget(self.cast_view)
+        split.addWidget(self._build_cues())
+        split.setStretchFactor(1, 3)
+        split.setSizes([420, 860])
+
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        lay.addWidget(self.banner)
+        lay.addLayout(self._build_toolbar())
+        lay.addWidget(split, 1)
+        self.setCentralWidget(central)
+        self._set_banner("busy", "Looking for the takefit daemon…", offer_start=False)
+
+    def _build_toolbar(self) -> QHBoxLayout:
         self.open_button = QPushButton("Open timeline…")
         self.open_cast_button = QPushButton("Open cast…")
-        self.save_button = QPushButton("Save cast")
+        self.save_button = QPushButton("Save")
+        self.save_button.setToolTip("write the cast file and the sidecar beside the timeline (edited lines, "
+                                    "picked takes): Ctrl+S")
         self.audition_button = QPushButton("▶ Audition")
         self.audition_button.setToolTip("render the selected cue in the daemon and play it")
         self.render_all_button = QPushButton("Render all")
@@ -96,8 +122,10 @@ class PanelWindow(QMainWindow):
         bar.addStretch(1)
         for w in (self.audition_button, self.render_all_button, self.progress, self.cancel_button, self.dub_button):
             bar.addWidget(w)
+        return bar
 
-        self.cast_view = CastView()
+    def _build_cues(self) -> QWidget:
+        """The right-hand pane: the cue table, the selected cue's strip and takes, the legend, notes."""
         self.model = CueModel(self.session, self)
         self.table = CueTable(self.model)
         self.table.setObjectName("cue_table")
@@ -108,21 +136,13 @@ class PanelWindow(QMainWindow):
         r = QVBoxLayout(right)
         r.setContentsMargins(0, 0, 0, 0)
         r.addWidget(self.table, 1)
+        self.strip = WaveformView(self.model.shapes)          # the selected cue's slot and take
+        r.addWidget(self.strip)
+        self.alternates_bar = AlternatesBar()
+        r.addWidget(self.alternates_bar)
         r.addWidget(self.legend)
         r.addWidget(self.info)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.cast_view)
-        split.addWidget(right)
-        split.setStretchFactor(1, 3)
-        split.setSizes([420, 860])
-
-        central = QWidget()
-        lay = QVBoxLayout(central)
-        lay.addWidget(self.banner)
-        lay.addLayout(bar)
-        lay.addWidget(split, 1)
-        self.setCentralWidget(central)
-        self._set_banner("busy", "Looking for the takefit daemon…", offer_start=False)
+        return right
 
     def _wire(self) -> None:
         q, rw = self.link.quick, self.link.render
@@ -138,11 +158,23 @@ class PanelWindow(QMainWindow):
         self.start_button.clicked.connect(self.start_daemon)
         self.open_button.clicked.connect(lambda: self.open_timeline())
         self.open_cast_button.clicked.connect(lambda: self.open_cast())
-        self.save_button.clicked.connect(lambda: self.save_cast())
+        self.save_button.clicked.connect(lambda: self.save())
         self.audition_button.clicked.connect(self.audition)
         self.render_all_button.clicked.connect(self.render_all)
         self.cancel_button.clicked.connect(self.cancel)
         self.dub_button.clicked.connect(self.dub_timeline)
+        self.cast_view.editor.preview.attach(self.link, self.player, lambda m: self.statusBar().showMessage(m, 8000))
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._show_alternates())
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._show_strip())
+        self.model.dataChanged.connect(lambda *_: self._show_strip())       # a take, natural length or text
+        self.model.modelReset.connect(self._show_strip)
+        self.player.position.connect(lambda seconds: self.strip.set_playhead(seconds, self.player.last))
+        self.player.stopped.connect(lambda: self.strip.set_playhead(None))
+        self.alternates_bar.render_requested.connect(self.render_alternates)
+        self.alternates_bar.picked.connect(self.pick_take)
+        self.alternates_bar.play_requested.connect(self.play_alternate)
+        self.history.cleanChanged.connect(self._on_history)
+        self.history.indexChanged.connect(self._on_history)
         self.cast_view.editor.edited.connect(self._on_character_edited)
         self.cast_view.editor.colors_edited.connect(self._on_colors_edited)
         self.model.text_edited.connect(self._on_text_edited)
@@ -165,9 +197,16 @@ class PanelWindow(QMainWindow):
         self.dub_button.setEnabled(can)
         self.cancel_button.setEnabled(not idle)
         self.save_button.setEnabled(self.session.timeline is not None)
+        if hasattr(self, "actions"):
+            self.actions["undo"].setEnabled(self.history.canUndo())
+            self.actions["redo"].setEnabled(self.history.canRedo())
+            self.actions["undo"].setText(f"&Undo {self.history.undoText()}".strip())
+            self.actions["redo"].setText(f"&Redo {self.history.redoText()}".strip())
         self.open_button.setEnabled(idle)
         self.open_cast_button.setEnabled(idle and self.session.timeline is not None)
         self.audition_button.setText("Rendering…" if self.task == "audition" else "▶ Audition")
+        if hasattr(self, "alternates_bar"):
+            self._show_alternates()
 
     def _error(self, text: str) -> None:
         self.last_error = text
@@ -184,7 +223,7 @@ class PanelWindow(QMainWindow):
         self.model.reset()
         self.cast_view.refresh(self.session)
         tl = self.session.timeline
-        self.setWindowTitle(f"takefit – {tl.name}" if tl else "takefit – casting panel")
+        self._update_title()
         if tl is not None:
             notes = [*self.session.plan.notes]
             self._note(f"{len(self.session.rows)} cue(s) in {tl.name}; cast: {self.session.cast_path}"
@@ -196,7 +235,8 @@ class PanelWindow(QMainWindow):
         self._ask_naturals()
 
     def _changed(self) -> None:
-        """After a cast or text edit: same cues, new values."""
+        """After a cast, text or pick edit (or its undo): same cues, new values."""
+        self._reattach_alternates()
         if self.cast_view.names()[1:] != self.session.characters():
             self.cast_view.refresh(self.session)
         else:
@@ -260,30 +300,43 @@ class PanelWindow(QMainWindow):
             self.session.rows[i].message = message
             self.model.refresh_row(i)
 
-    # ------------------------------------------------------------------ editing
-    def _on_character_edited(self, name: str, entry: dict) -> None:
+    # ------------------------------------------------------------------ editing (each edit one undo step)
+    def _edit(self, label: str, change) -> bool:
         try:
-            self.session.set_entry(name, entry)
+            done = self.history.edit(label, change)
         except TakefitError as e:
             self._error(str(e))
-            return
-        self._note(f"{'[defaults]' if name == sess.DEFAULTS else name}: cast changed (not saved yet)")
-        self._changed()
+            return False
+        if done:
+            self._changed()
+        return done
+
+    def _on_character_edited(self, name: str, entry: dict) -> None:
+        who = "[defaults]" if name == sess.DEFAULTS else name
+        if self._edit(f"cast {who}", lambda: self.session.set_entry(name, entry)):
+            self._note(f"{who}: cast changed (not saved yet)")
 
     def _on_colors_edited(self, name: str, colors: list) -> None:
-        try:
-            self.session.set_colors(name, colors)
-        except TakefitError as e:
-            self._error(str(e))
-            return
-        self._changed()
+        self._edit(f"colours of {name}", lambda: self.session.set_colors(name, colors))
 
     def _on_text_edited(self, cue_id: str, text: str) -> None:
-        self.session.set_text(cue_id, text)
-        self._changed()
+        if self._edit(f"text of {cue_id}", lambda: self.session.set_text(cue_id, text)):
+            self._note(f"{cue_id}: line edited (not saved yet; Ctrl+S writes it beside the timeline)")
+
+    def _on_history(self, *_) -> None:
+        if not sip.isdeleted(self.history):     # a closing window's stack empties itself on the way out
+            self._update_title()
+            self._update_buttons()
+
+    def _update_title(self) -> None:
+        tl = self.session.timeline
+        base = f"takefit – {tl.name}" if tl else "takefit – casting panel"
+        self.setWindowTitle(base + ("" if self.history.isClean() else " *"))
 
     # ------------------------------------------------------------------ files
     def open_timeline(self, path: Path | None = None, cast: Path | None = None) -> bool:
+        if not self._may_discard("open another timeline"):
+            return False
         if path is None:
             name, _ = QFileDialog.getOpenFileName(self, "Open timeline", "",
                                                   "Timelines (*.otio *.xml *.fcpxml *.edl *.srt);;All files (*)")
@@ -296,10 +349,13 @@ class PanelWindow(QMainWindow):
             self._error(f"cannot open {path}: {e}")
             return False
         self._pending.clear()
+        self.history.reset()
         self.reload()
         return True
 
     def open_cast(self, path: Path | None = None) -> bool:
+        if not self._may_discard("open another cast"):
+            return False
         if path is None:
             name, _ = QFileDialog.getOpenFileName(self, "Open cast file", str(self.session.cast_path or ""),
                                                   "Cast files (*.toml)")
@@ -311,6 +367,7 @@ class PanelWindow(QMainWindow):
         except TakefitError as e:
             self._error(str(e))
             return False
+        self.history.reset()
         self.reload()
         return True
 
@@ -323,6 +380,36 @@ class PanelWindow(QMainWindow):
         self._note(f"cast saved: {saved}")
         self.statusBar().showMessage(f"saved {saved}", 8000)
         return saved
+
+    def save(self) -> bool:
+        """Ctrl+S: the cast file and the timeline's sidecar (edited lines, picked takes), so `takefit dub`,
+        the watch folder and Resolve render what was edited here."""
+        if self.session.timeline is None:
+            return False
+        try:
+            written = self.session.save()
+        except (TakefitError, OSError) as e:
+            self._error(f"not saved: {e}")
+            return False
+        self.history.setClean()
+        text = "saved " + (", ".join(str(p) for p in written) if written else "(nothing to write)")
+        self._note(text)
+        self.statusBar().showMessage(text, 8000)
+        return True
+
+    def _may_discard(self, doing: str) -> bool:
+        """True when nothing is unsaved, or the editor saved or chose to discard it."""
+        if self.history.isClean():
+            return True
+        buttons = QMessageBox.StandardButton
+        answer = QMessageBox.question(
+            self, "Unsaved changes",
+            f"Edited lines, picks or cast changes are not saved. Save them before you {doing}?\n"
+            f"(Saving writes the cast file and the sidecar beside the timeline; `takefit dub` reads both.)",
+            buttons.Save | buttons.Discard | buttons.Cancel, buttons.Save)
+        if answer == buttons.Save:
+            return self.save()
+        return answer == buttons.Discard
 
     # ------------------------------------------------------------------ rendering
     def _begin(self, kind: str, task) -> bool:
@@ -382,6 +469,10 @@ class PanelWindow(QMainWindow):
         self._note(f"dubbing into {outputs.timeline} …")
         return True
 
+    def _show_strip(self) -> None:
+        picked = self._selected()
+        self.strip.show_content(content_of(picked[1], self.session.plan.start) if picked else None)
+
     def cancel(self) -> None:
         if self.task is not None:
             self.link.cancel()
@@ -401,9 +492,17 @@ class PanelWindow(QMainWindow):
             i, row = self.session.row(result.cue.id)
         except KeyError:
             return
+        if self.task == "alternates":
+            if result.take is not None:
+                self.alternates.setdefault(self._alternates_key(result.cue), {})[result.cue.variant] = \
+                    Path(result.take)
+            self._show_alternates()
+            if result.cue.variant != row.cue.variant:
+                return          # another read than the one the cue uses: offered in the bar only
         row.status = result.status
         if result.take is not None:
             row.take = Path(result.take)
+            row.pins = list(result.pins or [])
         row.message = result.error or "; ".join(result.warnings)
         self.model.refresh_row(i)
 
@@ -425,6 +524,10 @@ class PanelWindow(QMainWindow):
             if kind == "audition":
                 self.progress.setValue(100)
                 self._play_audition()
+            elif kind == "alternates":
+                got = self.alternates.get(self._alternates_key(self.session.row(self._audition_cue)[1].cue), {})
+                self._note(f"{self._audition_cue}: takes {', '.join(map(str, sorted(got)))} ready: ▶ to hear "
+                           f"each, pick one (Save writes the pick for `takefit dub`)")
             elif kind == "all":
                 done = sum(1 for r in self.session.rows if r.status in ("rendered", "cached", "flagged"))
                 self._note(f"rendered {done} of {len(self.session.rows)} cue(s); double-click a cue to hear it")
@@ -451,6 +554,10 @@ class PanelWindow(QMainWindow):
 
     # ------------------------------------------------------------------ closing
     def closeEvent(self, event) -> None:
+        if not self._may_discard("close the panel"):
+            event.ignore()
+            return
+        self.bare_keys.remove()
         self.timer.stop()
         self.player.stop()
         self.link.close()

@@ -186,13 +186,15 @@ def at_playhead(cues: list, frame: int):
 
 
 # ------------------------------------------------------------------ takefit side (the worker)
-def resolve(raws: list, rate: Fraction, cast_path=None):
-    """RawCues → takefit Cues (ids c001… in timeline order, tag and cast applied), and the cast.
+def resolve(raws: list, rate: Fraction, cast_path=None, sidecar_path=None, start: int = 0):
+    """RawCues → takefit Cues (ids c001… in timeline order; tag, cast and the sidecar's edited lines and
+    picked takes applied), the cast, and what the sidecar changed (otio_adapters.sidecar.Applied).
+    `start`: the timeline's first frame, as the sidecar's timecodes count.
 
     Imports takefit.otio_adapters: call it from the worker, not from Resolve's Python."""
     from takefit.otio_adapters import cast as castfile
     from takefit.otio_adapters.cue import Cue
-    from takefit.otio_adapters import hits
+    from takefit.otio_adapters import hits, sidecar
     from takefit.otio_adapters.extract import POINT_FRAMES
 
     cast = castfile.load(cast_path) if cast_path else castfile.Cast()
@@ -202,7 +204,8 @@ def resolve(raws: list, rate: Fraction, cast_path=None):
         duration = 0 if r.duration < POINT_FRAMES else r.duration
         cues.append(Cue(id="c{:0{}d}".format(i, width), start=r.start, duration=duration, rate=rate,
                         raw_text=r.text, source=r.source, origin=r.origin, name=r.name, color=r.color))
-    return [cast.resolve(c) for c in hits.apply(cues)], cast
+    resolved, applied = sidecar.load(sidecar_path).apply(hits.apply(cues), cast, start)
+    return resolved, cast, applied
 
 
 def lines_of(raws: list) -> list:

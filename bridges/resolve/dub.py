@@ -36,6 +36,8 @@ class Options:
     sources: tuple = cuesmod.DEFAULT_SOURCES
     colors: tuple = ()
     takes_dir: str | None = None          # default: <user data>/takefit/resolve/<project>/<timeline>_takes
+    sidecar: str | None = None            # edited lines, picked takes; default: <timeline>.takefit.toml beside
+                                          # the takes folder (a Resolve timeline has no file to keep it beside)
     method: str = "auto"
     loudness: float | None = -23.0
     pre_roll: float = 0.0
@@ -401,7 +403,7 @@ def _render_job(ctx: Context, opts: Options, cues: list, rate: Fraction, drop: b
     return {"op": "render", "cues": [c.to_json() for c in cues], "rate": fr.rate_text(rate), "drop": drop,
             "start": start, "timeline": ctx.timeline_name, "project": ctx.project_name, "cast": opts.cast or None,
             "takes_dir": opts.takes_dir or None, "only": only, "method": opts.method, "loudness": opts.loudness,
-            "pre_roll": opts.pre_roll, "daemon": opts.daemon()}
+            "pre_roll": opts.pre_roll, "daemon": opts.daemon(), "sidecar": opts.sidecar or None}
 
 
 def _place_rows(placer: Placer, rows: list, report: Report, progress=None) -> None:
@@ -447,10 +449,13 @@ def preview(resolve, opts: Options, worker=None) -> dict:
     if reading.cues:
         worker = worker or make_worker(opts)
         out = worker.run({"op": "preview", "cues": [c.to_json() for c in reading.cues], "rate": fr.rate_text(rate),
-                          "cast": opts.cast or None})
+                          "cast": opts.cast or None, "start": start, "project": ctx.project_name,
+                          "timeline": ctx.timeline_name, "takes_dir": opts.takes_dir or None,
+                          "sidecar": opts.sidecar or None})
         for c in out["cues"]:
             c["timecode"] = fr.frame_to_timecode(start + c["start"], rate, drop)
         doc["cues"], doc["cast"] = out["cues"], out.get("cast")
+        doc["sidecar"], doc["notes"] = out.get("sidecar"), out.get("notes") or []
     return doc
 
 
@@ -491,6 +496,7 @@ def dub_via_otio(resolve, opts: Options, worker=None, progress=None, log=None, w
     result = worker.run({"op": "dub_otio", "input": exported, "output": None if workdir is None else
                          os.path.join(folder, "{}_dub.otio".format(_file_part(ctx.timeline_name or "timeline"))),
                          "project": ctx.project_name, "timeline": ctx.timeline_name, "cast": opts.cast or None,
+                         "takes_dir": opts.takes_dir or None, "sidecar": opts.sidecar or None,
                          "track_name": opts.track_name, "method": opts.method, "loudness": opts.loudness,
                          "pre_roll": opts.pre_roll, "daemon": opts.daemon()}, progress=_progress(progress, "render"))
     out = (result.get("outputs") or {}).get("otio")

@@ -229,6 +229,8 @@ def preview_lines(doc: dict) -> list:
             lines.append("      problem: {}".format(p))
     for s in doc.get("skipped") or []:
         lines.append("  skipped {}: {}".format(s["origin"], s["reason"]))
+    for n in doc.get("notes") or []:        # the sidecar's: edited lines, picked takes, stale entries
+        lines.append("  note: {}".format(n))
     return lines
 
 

@@ -12,6 +12,10 @@ Operations (job["op"]):
             the rules are `takefit dub`'s: FitError fallbacks, point markers, take numbering)
   dub_otio  the free-edition round trip: `takefit dub` on a timeline Resolve exported as OTIO
   cast      read and check a cast file (the casting panel)
+
+A Resolve timeline has no file to keep a sidecar beside (otio_adapters/sidecar.py: lines edited and
+takes picked), so its sidecar lives beside its takes folder: <timeline>.takefit.toml, by default in
+<user data>/takefit/resolve/<project>/ (job["sidecar"] names another; job["no_sidecar"] ignores it).
 """
 from __future__ import annotations
 
@@ -64,6 +68,27 @@ def default_takes_dir(project: str, timeline: str) -> Path:
             / (safe(timeline, "timeline") + "_takes"))
 
 
+def takes_dir(job: dict) -> Path:
+    return Path(job["takes_dir"]).expanduser() if job.get("takes_dir") else \
+        default_takes_dir(job.get("project", ""), job.get("timeline", ""))
+
+
+def sidecar_path(job: dict) -> Path | None:
+    """The timeline's sidecar file, if there is one (and it is not ignored)."""
+    from takefit.otio_adapters import sidecar
+
+    if job.get("no_sidecar"):
+        return None
+    explicit = Path(job["sidecar"]).expanduser() if job.get("sidecar") else \
+        takes_dir(job).parent / (safe(job.get("timeline") or "", "timeline") + sidecar.SUFFIX)
+    return sidecar.find(None, explicit)
+
+
+def _resolve(job: dict, raws: list):
+    """The job's cues resolved: tag, cast and sidecar; (cues, cast, what the sidecar changed)."""
+    return resolve(raws, _rate(job), job.get("cast"), sidecar_path(job), int(job.get("start") or 0))
+
+
 def _rate(job: dict) -> Fraction:
     return Fraction(str(job["rate"]))
 
@@ -75,16 +100,17 @@ def _raws(job: dict) -> list:
 def _cue_json(cue) -> dict:
     return {"id": cue.id, "start": cue.start, "duration": cue.duration, "source": cue.source, "origin": cue.origin,
             "text": cue.text, "raw_text": cue.raw_text, "character": cue.character, "voice": cue.voice,
-            "language": cue.language, "emotion": str(cue.emotion) if cue.emotion else None,
+            "language": cue.language, "emotion": str(cue.emotion) if cue.emotion else None, "take": cue.variant,
             "color": cue.color, "problems": list(cue.problems), "notes": list(cue.notes)}
 
 
 # ------------------------------------------------------------------ operations
 def preview(job: dict) -> dict:
     raws = _raws(job)
-    cues, cast = resolve(raws, _rate(job), job.get("cast"))
-    return {"cues": [dict(_cue_json(c), key=r.key) for r, c in zip(lines_of(raws), cues)],
-            "cast": str(cast.path) if cast.path else None}
+    cues, cast, applied = _resolve(job, raws)
+    edited = applied.edits
+    return {"cues": [dict(_cue_json(c), key=r.key, edited=c.id in edited) for r, c in zip(lines_of(raws), cues)],
+            "cast": str(cast.path) if cast.path else None, "sidecar": applied.to_json(), "notes": applied.notes()}
 
 
 def render(job: dict, emit) -> dict:
@@ -94,16 +120,15 @@ def render(job: dict, emit) -> dict:
 
     t0 = time.perf_counter()
     raws = _raws(job)
-    rate = _rate(job)
-    cues, cast = resolve(raws, rate, job.get("cast"))
+    cues, cast, applied = _resolve(job, raws)
     keys = {c.id: r.key for r, c in zip(lines_of(raws), cues)}
     only = set(job.get("only") or ())
     todo = [c for c in cues if not only or keys[c.id] in only]
     notes = []
     if cast.path:
         notes.append("cast: {}".format(cast.path))
-    takes = Path(job["takes_dir"]).expanduser() if job.get("takes_dir") else \
-        default_takes_dir(job.get("project", ""), job.get("timeline", ""))
+    notes += applied.notes()
+    takes = takes_dir(job)
     folder = TakeFolder(takes, job.get("timeline") or "timeline")
     folder.create()
     opts = dub.DubOptions(input=Path(job.get("timeline") or "resolve"), method=job.get("method", "auto"),
@@ -121,14 +146,14 @@ def render(job: dict, emit) -> dict:
                    "take": res.take_number, "frames": res.frames, "samples": res.samples,
                    "sample_rate": res.sample_rate, "start": cue.start, "duration": cue.duration,
                    "text": cue.text, "character": cue.character, "voice": res.voice or cue.voice,
-                   "origin": cue.origin, "ratio": res.ratio, "method": res.method}
+                   "origin": cue.origin, "ratio": res.ratio, "method": res.method, "variant": cue.variant}
             if res.status == FAILED and placement is None and not res.error:
                 row["error"] = "not rendered"
             out.append(row)
             emit({"type": "progress", "done": i + 1, "total": len(todo), "id": cue.id, "status": res.status,
                   "text": cue.text[:60]})
     return {"cues": out, "takes_dir": str(takes), "notes": notes, "cast": str(cast.path) if cast.path else None,
-            "ids": keys, "seconds": round(time.perf_counter() - t0, 3)}
+            "sidecar": applied.to_json(), "ids": keys, "seconds": round(time.perf_counter() - t0, 3)}
 
 
 def normalise_resolve_otio(src: Path, dst: Path, track_name: str = "takefit") -> dict:
@@ -182,6 +207,7 @@ def normalise_resolve_otio(src: Path, dst: Path, track_name: str = "takefit") ->
 def dub_otio(job: dict, emit) -> dict:
     """Resolve's OTIO export → `takefit dub` (rendered by the daemon) → an OTIO for ImportTimelineFromFile."""
     from takefit.bridges.dub import pipeline as dub
+    from takefit.otio_adapters import sidecar
 
     src = Path(job["input"])
     norm = src.with_name(src.stem + ".takefit.otio")
@@ -194,9 +220,13 @@ def dub_otio(job: dict, emit) -> dict:
         out.parent.mkdir(parents=True, exist_ok=True)
     else:
         out = src.with_name(src.stem + "_dub.otio")
+    # from Resolve: the timeline's sidecar (beside its takes); an export given by hand: the one beside it
+    edits = sidecar_path(job) if job.get("timeline") is not None else \
+        sidecar.find(src, Path(job["sidecar"]) if job.get("sidecar") else None)
     opts = dub.DubOptions(input=norm, output=out, format="otio", cast=Path(job["cast"]) if job.get("cast") else None,
                           track_name=job.get("track_name") or "takefit", method=job.get("method", "auto"),
-                          loudness=job.get("loudness", -23.0), pre_roll=float(job.get("pre_roll", 0.0)))
+                          loudness=job.get("loudness", -23.0), pre_roll=float(job.get("pre_roll", 0.0)),
+                          sidecar=edits, no_sidecar=bool(job.get("no_sidecar")))
     with client_for(job) as client:
         renderer = DaemonRenderer(client)
 

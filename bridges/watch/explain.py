@@ -52,6 +52,10 @@ def explain(e: BaseException, layout: Layout, name: str) -> tuple[str, str]:
     elif isinstance(e, InputError) and "cast file" in what:
         how = ("Fix the cast file (see docs/cues.md for its keys), then move the file from failed/ back into "
                "inbox/ (a changed cast file applies to every file dropped after it).")
+    elif isinstance(e, InputError) and what.startswith("sidecar "):
+        how = (f"Fix or delete the entry named above in {name}.takefit.toml (docs/cues.md, 'Edited lines and "
+               f"picked takes'), or delete that file (or watch with --no-sidecar) to dub the timeline's own lines; "
+               f"then move the file from failed/ back into inbox/.")
     elif isinstance(e, InputError) and "unsupported file type" in what:
         how = f"Export the timeline as one of: {SUPPORTED_TEXT}. " + again
     elif isinstance(e, InputError):

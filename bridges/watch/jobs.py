@@ -24,7 +24,7 @@ from typing import Callable
 
 from takefit.engine.errors import InputError, OutputError
 
-from takefit.otio_adapters import cuesheet
+from takefit.otio_adapters import cuesheet, sidecar
 from takefit.otio_adapters.formats import write_text
 from .explain import SUPPORTED_TEXT, error_text, explain, explain_cues, no_cues_message
 from .journal import DONE, FAILED, RUNNING, Job, Journal
@@ -59,10 +59,16 @@ class Stopping(Exception):
 
 
 def is_ignored(name: str) -> bool:
-    """Hidden, temporary and OS files are never processed (nor is a cast file dropped in the inbox)."""
+    """Hidden, temporary and OS files are never processed (nor is a cast file dropped in the inbox, nor a
+    timeline's sidecar: it is read with its timeline)."""
     low = name.lower()
     return (not name or name.startswith((".", "~", "#")) or name.endswith("~") or low in _OS_FILES
-            or any(low.endswith(s) for s in _TEMP_SUFFIXES) or ".sb-" in low or low == CAST_FILE)
+            or any(low.endswith(s) for s in _TEMP_SUFFIXES) or ".sb-" in low or low == CAST_FILE
+            or is_sidecar(name))
+
+
+def is_sidecar(name: str) -> bool:
+    return name.lower().endswith(sidecar.SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -140,18 +146,22 @@ class WatchOptions:
     loudness: float | None = -23.0
     pre_roll: float = 0.0
     strict: bool = False                  # any failed cue sends the input to failed/
+    no_sidecar: bool = False              # ignore an input's <name>.takefit.toml (edited lines, picked takes)
 
-    def fingerprint(self, cast: Path | None) -> str:
-        """Everything besides the input that decides the outputs, hashed."""
+    def fingerprint(self, cast: Path | None, edits: Path | None = None) -> str:
+        """Everything besides the input that decides the outputs, hashed (`edits`: the input's sidecar)."""
         h = hashlib.sha256()
         doc = {"rate": self.rate, "tracks": list(self.tracks), "colors": list(self.colors), "method": self.method,
                "loudness": self.loudness, "pre_roll": self.pre_roll, "strict": self.strict}
+        if self.no_sidecar:       # added only when set: the journal's earlier fingerprints stay valid
+            doc["no_sidecar"] = True
         h.update(json.dumps(doc, sort_keys=True).encode())
-        if cast is not None:
-            try:
-                h.update(b"cast\0" + Path(cast).read_bytes())
-            except OSError:
-                h.update(b"cast-unreadable\0" + str(cast).encode())
+        for label, path in (("cast", cast), ("sidecar", None if self.no_sidecar else edits)):
+            if path is not None:
+                try:
+                    h.update(label.encode() + b"\0" + Path(path).read_bytes())
+                except OSError:
+                    h.update(label.encode() + b"-unreadable\0" + str(path).encode())
         return h.hexdigest()
 
 
@@ -282,7 +292,8 @@ def dub_options(path: Path, outdir: Path, options: WatchOptions, cast: Path | No
     return DubOptions(input=path, output=outdir / f"{path.stem}{output_suffix(path.name)}", cast=cast,
                       tracks=options.tracks, colors=options.colors,
                       rate=options.rate if suffix in RATE_SUFFIXES else None,
-                      loudness=options.loudness, method=options.method, pre_roll=options.pre_roll)
+                      loudness=options.loudness, method=options.method, pre_roll=options.pre_roll,
+                      no_sidecar=options.no_sidecar)
 
 
 def make_plan(opts):
@@ -312,7 +323,7 @@ def process(path: Path, ctx: Context) -> Outcome:
         return Outcome(name, VANISHED, message=f"cannot read it: {e.strerror or e}")
     signature = (st.st_size, st.st_mtime_ns)
     cast = cast_file(layout, options)
-    config = options.fingerprint(cast)
+    config = options.fingerprint(cast, sidecar.find(path))
     prev = journal.find(digest, name, config)
     if prev is not None and prev.state == DONE and _outputs_complete(prev):
         return _duplicate(path, layout, prev, digest)

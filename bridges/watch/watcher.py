@@ -276,6 +276,9 @@ class Watcher:
             if path.name == jobs.CAST_FILE and path.parent == self.layout.inbox:
                 self._tell_once("cast-in-inbox", f"{path.name} in inbox/ is used as the cast file (it is not an "
                                                  f"input); its place is {self.layout.root}/")
+            elif jobs.is_sidecar(path.name) and path.parent == self.layout.inbox:
+                self._tell_once(f"sidecar:{path.name}", f"{path.name} in inbox/ is a timeline's sidecar (edited "
+                                                        f"lines, picked takes): read with that timeline, not dubbed")
             return
         now = time.monotonic()
         with self._cv:

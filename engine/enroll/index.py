@@ -14,17 +14,29 @@ from typing import Callable
 import numpy as np
 
 from .. import assets
+from ..languages import SPOKEN
 from ..kokoro import SAMPLE_RATE, KokoroModel
 from ..kokoro.voices import describe
 from ..speaker import cosine, encoder
 from .align import median_f0
 
-VERSION = 1
-LANGUAGES = ("en", "zh")
+VERSION = 2                  # 2: the voices of all eight languages (1: en, zh)
+LANGUAGES = SPOKEN
 SENTENCES = {
     "en": ("The old lighthouse keeper watched the storm roll in from the sea.",
            "Please remember to bring your notebook to the meeting tomorrow morning."),
     "zh": ("今天的天气非常好，我们一起去公园散步吧。", "这本书讲述了一个关于勇气和友谊的动人故事。"),
+    "ja": ("古い灯台の番人は海から来る嵐をじっと見ていた。", "明日の会議にはノートを忘れずに持ってきてください。"),
+    "es": ("El viejo farero miraba cómo la tormenta llegaba desde el mar.",
+           "Recuerda traer tu cuaderno a la reunión de mañana por la mañana."),
+    "fr": ("Le vieux gardien du phare regardait la tempête arriver de la mer.",
+           "N'oublie pas d'apporter ton carnet à la réunion de demain matin."),
+    "it": ("Il vecchio guardiano del faro guardava la tempesta arrivare dal mare.",
+           "Ricordati di portare il quaderno alla riunione di domani mattina."),
+    "pt": ("O velho faroleiro olhava a tempestade chegando do mar.",
+           "Lembre de trazer o seu caderno para a reunião de amanhã de manhã."),
+    "hi": ("पुराना प्रकाशस्तंभ रक्षक समुद्र से आते तूफ़ान को देख रहा था।",
+           "कल सुबह की बैठक में अपनी नोटबुक लाना मत भूलना।"),
 }
 F0_GATE = (0.8, 1.25)        # a starting voice's median F0 must lie within this ratio of the reference's
 

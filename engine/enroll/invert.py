@@ -42,6 +42,34 @@ PRACTICE = {
            "A gentle breeze carried the smell of fresh bread down the narrow street."),
     "zh": ("你知道这条河最后流向哪里吗？", "他每天早上都会骑自行车去学校上课。", "今天的天气非常好，我们一起去公园散步吧。",
            "妈妈在厨房里给我们做了一顿丰盛的晚饭。", "这本书讲述了一个关于勇气和友谊的动人故事。"),
+    "ja": ("この道をまっすぐ行くと海に出ます。", "兄は友達が来る前に壊れた棚を直しました。",
+           "古い灯台の番人は海から来る嵐をじっと見ていた。", "明日の会議にはノートを忘れずに持ってきてください。",
+           "やわらかい風が焼きたてのパンの香りを運んできた。"),
+    "es": ("¿Cuál de estos cuadros elegirías para el pasillo?",
+           "Mi hermano arregló la valla antes de que llegaran sus amigos.",
+           "El viejo farero miraba cómo la tormenta llegaba desde el mar.",
+           "Recuerda traer tu cuaderno a la reunión de mañana por la mañana.",
+           "Una brisa suave llevaba el olor del pan recién hecho por la calle estrecha."),
+    "fr": ("Lequel de ces tableaux choisirais-tu pour le couloir ?",
+           "Mon frère a réparé la clôture avant l'arrivée de ses amis.",
+           "Le vieux gardien du phare regardait la tempête arriver de la mer.",
+           "N'oublie pas d'apporter ton carnet à la réunion de demain matin.",
+           "Une brise légère portait l'odeur du pain frais dans la rue étroite."),
+    "it": ("Quale di questi quadri sceglieresti per il corridoio?",
+           "Mio fratello ha riparato il recinto prima che arrivassero i suoi amici.",
+           "Il vecchio guardiano del faro guardava la tempesta arrivare dal mare.",
+           "Ricordati di portare il quaderno alla riunione di domani mattina.",
+           "Una brezza leggera portava il profumo del pane fresco lungo la strada stretta."),
+    "pt": ("Qual destes quadros você escolheria para o corredor?",
+           "Meu irmão consertou a cerca antes de os amigos chegarem.",
+           "O velho faroleiro olhava a tempestade chegando do mar.",
+           "Lembre de trazer o seu caderno para a reunião de amanhã de manhã.",
+           "Uma brisa suave trazia o cheiro de pão fresco pela rua estreita."),
+    "hi": ("इनमें से कौन सी तस्वीर तुम गलियारे के लिए चुनोगे?",
+           "मेरे भाई ने दोस्तों के आने से पहले टूटी हुई बाड़ ठीक कर दी।",
+           "पुराना प्रकाशस्तंभ रक्षक समुद्र से आते तूफ़ान को देख रहा था।",
+           "कल सुबह की बैठक में अपनी नोटबुक लाना मत भूलना।",
+           "हल्की हवा तंग गली में ताज़ी रोटी की खुशबू ले आई।"),
 }
 
 
@@ -89,7 +117,7 @@ def prepare(engine, phonemes: str, table: np.ndarray, reference: np.ndarray) -> 
 
 
 def _sentences(language: str) -> tuple[str, ...]:
-    return PRACTICE["zh" if language == "zh" else "en"]
+    return PRACTICE.get(language, PRACTICE["en"])
 
 
 def practice(engine, voice: str, table: np.ndarray, pitch_ratio: float, language: str, count: int) -> list[Setup]:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..languages import LATIN
 from ..kokoro import SAMPLE_RATE
 from ..profiles import Profile, ProfileStore, check_name
 from ..speaker import cosine, encoder
@@ -21,7 +22,7 @@ from . import index as voice_index
 from .invert import Inversion, Setup, excerpt, invert, practice, prepare, unseen_sentence
 from .reference import Reference, load_reference
 from .. import Engine
-from .transcribe import transcribe
+from .transcribe import spoken_language, transcribe
 from .align import median_f0
 from .graph import TorchDecoder
 from .objective import Objective
@@ -76,9 +77,13 @@ def check_request(name: str, reference_path, quality: str, consent: str | None, 
         raise InputError(f"reference clip not found: {reference_path}")
 
 
-def _language_of(engine, text: str) -> str:
-    langs = engine.frontend.read(text, "auto").languages
-    return "zh" if "zh" in langs else "en"
+def _language_of(engine, text: str, ref: Reference) -> str:
+    """The transcript's language: by its script (kana, Devanagari, Han); Latin letters don't tell English
+    from Spanish, so then Whisper names the language it hears in the clip."""
+    language = engine.frontend.read(text, "auto").primary_language
+    if language == "en":
+        return spoken_language(ref.wav, SAMPLE_RATE, LATIN) or "en"
+    return language
 
 
 def _prosody_table(engine, spec: str, entries, language: str) -> tuple[np.ndarray, str]:
@@ -164,7 +169,8 @@ def enroll_voice(name: str, reference_path, text: str | None = None, quality: st
         embeddings={"resemblyzer": [float(v) for v in anchor.res], "dvector": [float(v) for v in anchor.dvec]},
         similarity={k: {e: round(v, 4) for e, v in d.items()} for k, d in sims.items()},
         transcript=text, prosody_from=prosody_note, notices=notices,
-        stats=_stats(ref, anchor, inv, work, n_steps, denoise, check, t_start))
+        stats=_stats(ref, anchor, inv, work, n_steps, denoise, check, t_start),
+        reference_name=Path(reference_path).name)
     say(0.97, "saving the voice")
     store.save(profile, force=force)
     say(1.0, f"enrolled {name}")
@@ -175,7 +181,7 @@ def _transcript(engine, ref: Reference, text: str | None, notices: list[str], sa
     """(words, language) of the reference: the given text, or Whisper's when there is none or when only
     a window of the clip is used (the given text covers the whole clip)."""
     if text is not None and ref.window is None:
-        return text, _language_of(engine, text)
+        return text, _language_of(engine, text, ref)
     if text is not None:
         notices.append("--text was ignored: it covers the whole clip, and only the chosen window is used")
     say(0.04, "recognising the words (Whisper base)")

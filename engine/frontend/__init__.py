@@ -1,4 +1,5 @@
-"""Text frontend: a line of text (zh, en or mixed) → language segments → Kokoro phonemes → chunks."""
+"""Text frontend: a line of text (zh, en, ja, es, fr, it, pt, hi or mixed) → language segments → Kokoro
+phonemes → chunks. Which script goes to which language: engine/languages.py."""
 from __future__ import annotations
 
 import re
@@ -6,6 +7,10 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from ..errors import InputError
+from .. import languages as langs
+from .espeak import EspeakReader
+from .ja import RUBY, JaReader
+from ..languages import DEVANAGARI, ESPEAK, KANA, LATIN_LETTERS
 from .overrides import HAN, INLINE_ZH, Lexicon, ZhOverride, parse_inline
 
 __all__ = ["Frontend", "Reading", "Segment", "Chunk", "Lexicon", "split_chunks"]
@@ -13,12 +18,13 @@ __all__ = ["Frontend", "Reading", "Segment", "Chunk", "Lexicon", "split_chunks"]
 MAX_CHUNK_PHONEMES = 400   # the model takes up to 510 tokens; leave room and keep prosody stable
 _CJK_PUNCT = "，。！？、：；「」『』《》【】（）～…—"
 _EN_LINK = r"\[[^\]\n]+\]\(/[^)\n]*/\)"
-_TOKEN = re.compile(rf"[{HAN}]+|{_EN_LINK}|[A-Za-z][A-Za-z'’\-]*|\d[\d.,:%]*|\s+|.", re.S)
+_TOKEN = re.compile(rf"[{HAN}々〆]+|[{KANA}]+|[{DEVANAGARI}]+|{_EN_LINK}"
+                    rf"|[{LATIN_LETTERS}][{LATIN_LETTERS}\u0300-\u036f'’\-]*|\d[\d.,:%]*|\s+|.", re.S)
 
 
 @dataclass
 class Segment:
-    language: str                      # 'zh' | 'en'
+    language: str                      # 'zh' | 'en' | 'ja' | 'es' | 'fr' | 'it' | 'pt' | 'hi'
     text: str
     words: list                        # ZhWord / EnWord / punctuation strings
     phonemes: str
@@ -40,6 +46,16 @@ class Reading:
     @property
     def languages(self) -> list[str]:
         return sorted({s.language for s in self.segments})
+
+    @property
+    def primary_language(self) -> str:
+        """The language an automatic voice is picked for: the one with the most text other than English
+        (a Chinese line with English names takes a Chinese voice), else English."""
+        sizes: dict[str, int] = {}
+        for s in self.segments:
+            if s.language != "en":
+                sizes[s.language] = sizes.get(s.language, 0) + len(s.text)
+        return max(sizes, key=sizes.get) if sizes else "en"
 
 
 MAX_SYMBOL_RUN = 8
@@ -67,22 +83,32 @@ def clean(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def _classify(tok: str) -> str | None:
-    if re.fullmatch(f"[{HAN}]+", tok) or (len(tok) == 1 and tok in _CJK_PUNCT):
-        return "zh"
-    if re.fullmatch(_EN_LINK, tok) or re.match(r"[A-Za-z]", tok):
-        return "en"
-    return None  # digits, spaces, ASCII punctuation: follow their neighbours
+def _script(tok: str) -> str | None:
+    if re.fullmatch(f"[{HAN}々〆]+", tok) or (len(tok) == 1 and tok in _CJK_PUNCT):
+        return "han"
+    if re.match(f"[{KANA}]", tok):
+        return "kana"
+    if re.match(f"[{DEVANAGARI}]", tok):
+        return "deva"
+    if re.match(f"[{LATIN_LETTERS}]", tok):
+        return "latin"
+    return None  # digits, spaces, punctuation, [word](/IPA/) links: follow their neighbours
 
 
-def _runs(pieces: list[tuple[str, ZhOverride | None]], default: str) -> list[tuple[str, list]]:
+def _runs(pieces: list[tuple[str, ZhOverride | None]], default: str,
+          scripts: dict[str, str]) -> list[tuple[str, list]]:
+    """Runs of one language; `scripts` gives the language of each script on this line."""
     toks: list[tuple[str, str | None, ZhOverride | None]] = []
     for text, ov in pieces:
-        if ov is not None:
+        if isinstance(ov, ZhOverride):
             toks.append((ov.word, "zh", ov))
             continue
+        if ov == "ja":                      # 漢字(romaji): one unit for the Japanese reader
+            toks.append((text, "ja", None))
+            continue
         for t in _TOKEN.findall(text):
-            toks.append((t, _classify(t), None))
+            script = _script(t)
+            toks.append((t, scripts[script] if script else None, None))
     langs = [lang for _, lang, _ in toks]
     for i, (t, lang, _) in enumerate(toks):
         if lang is not None:
@@ -92,14 +118,17 @@ def _runs(pieces: list[tuple[str, ZhOverride | None]], default: str) -> list[tup
         if t.isspace():
             langs[i] = prev_adj or next_adj or default
             continue
-        if t[0].isdigit() and next_adj == "zh":      # 3个, 2024年: read with the word it counts
-            langs[i] = "zh"
+        if t[0].isdigit() and next_adj in ("zh", "ja", "hi"):      # 3个, 2024年: read with the word it counts
+            langs[i] = next_adj
             continue
         if prev_adj is not None:
             langs[i] = prev_adj
             continue
         later = next((x for x in langs[i + 1:] if x), None) or next((x for _, x, _ in toks[i + 1:] if x), None)
         langs[i] = later or default
+    for i, (t, _, _) in enumerate(toks):     # the Mandarin reader takes no links: an IPA link is read as given
+        if langs[i] == "zh" and re.fullmatch(_EN_LINK, t):
+            langs[i] = "en"
     runs: list[tuple[str, list]] = []
     for (t, _, ov), lang in zip(toks, langs):
         if runs and runs[-1][0] == lang:
@@ -109,7 +138,7 @@ def _runs(pieces: list[tuple[str, ZhOverride | None]], default: str) -> list[tup
     # a run of only spaces/punctuation carries nothing to say on its own: fold it into its neighbour
     merged: list[tuple[str, list]] = []
     for lang, items in runs:
-        if merged and not re.search(rf"[{HAN}A-Za-z\d]", "".join(t for t, _ in items)):
+        if merged and not re.search(r"[^\W_]", "".join(t for t, _ in items)):
             merged[-1][1].extend(items)
         else:
             merged.append((lang, items))
@@ -131,6 +160,15 @@ def extract_overrides(text: str) -> list[tuple[str, ZhOverride | None]]:
     return pieces
 
 
+def _japanese_readings(text: str) -> list[tuple[str, str | None]]:
+    """Plain pieces and `漢字(reading)` units ("ja"), so a romaji reading stays in the Japanese run."""
+    pieces, pos = [], 0
+    for m in RUBY.finditer(text):
+        pieces += [(text[pos:m.start()], None), (m[0], "ja")]
+        pos = m.end()
+    return [p for p in pieces + [(text[pos:], None)] if p[0]]
+
+
 class Frontend:
     def __init__(self, lexicon: Lexicon | None = None):
         self.lexicon = lexicon or Lexicon()
@@ -146,31 +184,49 @@ class Frontend:
             self._zh_reader = ZhReader(self.lexicon.zh)
         return self._zh_reader
 
-    def read(self, text: str, language: str = "auto", british: bool = False) -> Reading:
-        if language not in ("auto", "zh", "en"):
-            raise InputError(f"unknown language {language!r}: accepted are auto, zh, en")
+    def read(self, text: str, language: str = "auto", british: bool = False,
+             voice_language: str | None = None) -> Reading:
+        """`voice_language`: the language of the voice that will speak (None: picked afterwards), which
+        decides Latin letters and kanji on a line of language 'auto' (engine/languages.py)."""
+        langs.check(language)
         cleaned = clean(text)
         if not cleaned:
             raise InputError("text is empty: give the line to speak (text, a file with -f, or stdin)")
-        default = language if language != "auto" else ("zh" if re.search(f"[{HAN}]", cleaned) else "en")
+        has_kana = bool(re.search(f"[{KANA}]", cleaned))
+        han = langs.han_language(language, voice_language, has_kana)
+        scripts = {"han": han, "kana": "ja", "deva": "hi", "latin": langs.latin_language(language, voice_language)}
+        first = next((_script(t) for t in _TOKEN.findall(cleaned) if _script(t)), "latin")
+        default = language if language != "auto" else scripts[first]
+        # on a Japanese line 漢字(…) is a reading for the Japanese reader, not pinyin
+        pieces = _japanese_readings(cleaned) if han == "ja" else extract_overrides(cleaned)
         segments, warnings = [], []
-        for lang, items in _runs(extract_overrides(cleaned), default):
+        for lang, items in _runs(pieces, default, scripts):
             seg_text = "".join(t for t, _ in items)
-            if lang == "zh":
-                words, ph = self._zh.read(items)
-            else:
-                from .en import EnReader  # spaCy + misaki: loaded with the first English line
-
-                words, ph, unknown = EnReader.get(british).read(seg_text.strip(), self.lexicon.en)
-                if unknown:
-                    warnings.append(f"no pronunciation found for {', '.join(unknown)}; add it to the pronunciation "
-                                    f"dictionary or write [word](/IPA/)")
+            words, ph, note = self._read_run(lang, items, seg_text.strip(), british)
+            warnings += [note] if note else []
             if ph.strip():
                 segments.append(Segment(lang, seg_text.strip(), words, ph.strip()))
         phonemes = " ".join(s.phonemes for s in segments)
         if not re.search(r"[^\s;:,.!?—…\"()“”]", phonemes):
-            raise InputError(f"nothing speakable in {text!r}: it has no words in a supported language (zh, en)")
+            raise InputError(f"nothing speakable in {text!r}: it has no words in a supported language "
+                             f"({', '.join(langs.SPOKEN)})")
         return Reading(cleaned, segments, phonemes, warnings)
+
+    def _read_run(self, lang: str, items: list, text: str, british: bool) -> tuple[list, str, str | None]:
+        """(words, phonemes, a warning or None) for one run of one language. Each reader is loaded
+        with the first line that needs it."""
+        if lang == "zh":
+            return (*self._zh.read(items), None)
+        if lang == "ja":
+            return (*JaReader.get().read(text, self.lexicon.for_language("ja")), None)
+        if lang in ESPEAK:
+            return (*EspeakReader.get(lang).read(text, self.lexicon.for_language(lang)), None)
+        from .en import EnReader  # spaCy + misaki
+
+        words, ph, unknown = EnReader.get(british).read(text, self.lexicon.for_language("en"))
+        note = (f"no pronunciation found for {', '.join(unknown)}; add it to the pronunciation dictionary or "
+                f"write [word](/IPA/)") if unknown else None
+        return words, ph, note
 
 
 def split_chunks(phonemes: str, limit: int = MAX_CHUNK_PHONEMES) -> list[Chunk]:

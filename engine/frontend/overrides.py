@@ -1,5 +1,6 @@
-"""Pronunciation overrides: inline `行(xíng)` / `行(xing2)` for Chinese, `[word](/IPA/)` for English,
-and a user pronunciation dictionary (word → pinyin for Chinese, word → IPA for English)."""
+"""Pronunciation overrides: inline `行(xíng)` / `行(xing2)` for Chinese, `[word](/IPA/)` for every other
+language, `漢字(かんじ)` for Japanese, and a user pronunciation dictionary (word → pinyin for Chinese,
+kana or romaji for Japanese, IPA for the others)."""
 from __future__ import annotations
 
 import re
@@ -8,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from .ja import kana_reading
+from ..languages import HAN, KANA, SPOKEN
 
-HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _PINYIN_CHARS = "a-zA-ZüÜvV:āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜĀÁǍÀĒÉĚÈĪÍǏÌŌÓǑÒŪÚǓÙǕǗǙǛńňǹḿ0-9"
 # 行(xíng), 银行（yin2 hang2） — ASCII or full-width parentheses, syllables separated by spaces/commas/'
 INLINE_ZH = re.compile(rf"([{HAN}]+)\s*[(（]\s*([{_PINYIN_CHARS}][{_PINYIN_CHARS}\s,'’-]*)\s*[)）]")
@@ -118,12 +120,22 @@ class Lexicon:
     """A user pronunciation dictionary: one entry per line, `word  pronunciation`, `#` comments.
 
     A word with Chinese characters takes pinyin (tone marks or numbers, one syllable per character);
-    any other word takes IPA in Kokoro's phoneme set, optionally between slashes.
+    a word or reading with kana is Japanese (the reading in kana); any other word takes IPA in Kokoro's
+    phoneme set, optionally between slashes, for every Latin-script language (en, es, fr, it, pt) and
+    Hindi. A line `[ja]` (any language code) starts a section whose entries are for that language
+    only: kana or romaji readings for ja, pinyin for zh, IPA for the others.
     """
 
-    def __init__(self, zh: dict[str, ZhOverride] | None = None, en: dict[str, str] | None = None):
+    def __init__(self, zh: dict[str, ZhOverride] | None = None, en: dict[str, str] | None = None,
+                 languages: dict[str, dict[str, str]] | None = None):
         self.zh = dict(zh or {})
-        self.en = dict(en or {})
+        self.en = dict(en or {})           # IPA, any language but zh/ja (the file's entries without a section)
+        self.languages = {k: dict(v) for k, v in (languages or {}).items()}   # per-language sections
+
+    def for_language(self, language: str) -> dict[str, str]:
+        """The entries a reader of `language` applies: its section over the shared IPA entries."""
+        shared = {} if language in ("ja", "zh") else self.en
+        return {**shared, **self.languages.get(language, {})}
 
     @staticmethod
     def load(path: str | Path) -> "Lexicon":
@@ -138,10 +150,13 @@ class Lexicon:
     def parse(text: str, source: str = "dictionary") -> "Lexicon":
         """The dictionary file's format from a string (a request's inline dictionary); errors name
         `source` and the line."""
-        lex = Lexicon()
+        lex, section = Lexicon(), None
         for no, raw in enumerate(text.splitlines(), 1):
             line = raw.split("#", 1)[0].strip()
             if not line:
+                continue
+            if SECTION.fullmatch(line):
+                section = _section(line[1:-1].strip().lower(), f"{source}:{no}")
                 continue
             parts = re.split(r"\t+|\s{2,}|\s*=\s*", line, maxsplit=1)
             if len(parts) != 2 or not parts[1].strip():
@@ -150,13 +165,19 @@ class Lexicon:
                 raise InputError(f"{source}:{no}: expected `word  pronunciation`, got {raw!r}")
             word, pron = parts[0].strip(), parts[1].strip()
             try:
-                lex.add(word, pron)
+                lex.add(word, pron, section)
             except InputError as e:
                 raise InputError(f"{source}:{no}: {e}") from None
         return lex
 
-    def add(self, word: str, pronunciation: str) -> None:
-        if re.search(f"[{HAN}]", word):
+    def add(self, word: str, pronunciation: str, language: str | None = None) -> None:
+        if language == "ja" or (language is None and re.search(f"[{KANA}]", word + pronunciation)):
+            pron = pronunciation.strip()
+            reading = pron if len(pron) > 2 and pron[0] == pron[-1] == "/" else kana_reading(word, pron)
+            self.languages.setdefault("ja", {})[word] = reading
+        elif language not in (None, "zh"):
+            self.languages.setdefault(language, {})[word] = pronunciation.strip().strip("/")
+        elif re.search(f"[{HAN}]", word):
             if not re.fullmatch(f"[{HAN}]+", word):
                 raise InputError(f"dictionary word {word!r} mixes Chinese characters with other characters")
             self.zh[word] = parse_zh_override(word, pronunciation)
@@ -164,4 +185,14 @@ class Lexicon:
             self.en[word] = pronunciation.strip().strip("/")
 
     def __bool__(self) -> bool:
-        return bool(self.zh or self.en)
+        return bool(self.zh or self.en or any(self.languages.values()))
+
+
+SECTION = re.compile(r"\[\s*[A-Za-z-]+\s*\]")
+
+
+def _section(code: str, where: str) -> str:
+    code = {"pt-br": "pt", "en-us": "en", "en-gb": "en"}.get(code, code)
+    if code not in SPOKEN:
+        raise InputError(f"{where}: unknown dictionary section [{code}]: accepted are {', '.join(SPOKEN)}")
+    return code

@@ -2,18 +2,20 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UnknownVoiceError
 from ..profiles import ProfileStore, shown_name
+from .notes import builtin_note, enrolled_note, preview_for
 
 _LANG = {"a": ("en", "American English"), "b": ("en", "British English"), "e": ("es", "Spanish"),
          "f": ("fr", "French"), "h": ("hi", "Hindi"), "i": ("it", "Italian"), "j": ("ja", "Japanese"),
          "p": ("pt", "Brazilian Portuguese"), "z": ("zh", "Mandarin Chinese")}
-DEFAULT_VOICE = {"en": "af_heart", "zh": "zf_xiaoxiao"}
+DEFAULT_VOICE = {"en": "af_heart", "zh": "zf_xiaoxiao", "ja": "jf_alpha", "es": "ef_dora", "fr": "ff_siwis",
+                 "it": "if_sara", "pt": "pf_dora", "hi": "hf_alpha"}   # per language: the voice `auto` picks
 
 
 @dataclass(frozen=True)
@@ -22,11 +24,25 @@ class VoiceInfo:
     language: str        # 'en', 'zh', ...
     accent: str          # 'American English', 'Mandarin Chinese', ...
     gender: str          # 'female' | 'male'
+    note: str = ""       # one line for the voice picker (notes.py)
+    grade: str | None = None   # upstream's overall grade; None for ungraded and enrolled voices
+    kind: str = "builtin"      # 'builtin' | 'enrolled'
+
+    def __post_init__(self):
+        if self.kind not in ("builtin", "enrolled"):
+            raise ValueError(f"voice kind {self.kind!r}: accepted 'builtin' or 'enrolled'")
+
+    def to_wire(self) -> dict:
+        """The `voices` op's entry (docs/protocol.md), with the line its preview reads."""
+        return {**asdict(self), "preview": preview_for(self.language, self.accent).to_wire()}
 
 
 def describe(name: str) -> VoiceInfo:
     lang, accent = _LANG.get(name[:1], ("?", "unknown"))
-    return VoiceInfo(name, lang, accent, "female" if name[1:2] == "f" else "male")
+    gender = "female" if name[1:2] == "f" else "male"
+    note = builtin_note(name, accent, gender)
+    default = f"; takefit's default for {accent.split()[-1]} lines" if DEFAULT_VOICE.get(lang) == name else ""
+    return VoiceInfo(name, lang, accent, gender, note.note + default, note.grade)
 
 
 class VoiceBank:
@@ -49,7 +65,9 @@ class VoiceBank:
                 p = self.profile(n)
             except Exception:                     # a damaged file is reported by `takefit voice show`
                 continue
-            out.append(VoiceInfo(n, p.language, f"enrolled (from {p.base_voice})", describe(p.base_voice).gender))
+            note = enrolled_note(p)
+            out.append(VoiceInfo(n, p.language, f"enrolled (from {p.base_voice})", describe(p.base_voice).gender,
+                                 note.note, note.grade, kind="enrolled"))
         return out
 
     def check(self, name: str) -> str:

@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""Languages: how intelligible takefit's Japanese, Spanish, French, Italian, Portuguese and Hindi takes are.
+
+For each language, the sentences of ``bench/data/languages.tsv`` (16 per language) are rendered
+- natural, in each of the language's voices (two where Kokoro has two; French has one);
+- fitted to 0.8× and 1.2× of the natural length (`auto` method), in the first voice, for the first
+  8 sentences (the run stays under 25 minutes on 2 cores);
+- and, as a floor, spoken by espeak-ng itself (the bundled library of ``espeakng_loader`` through
+  ctypes, its own voice for the language): the same phoneme source without Kokoro.
+Every take is transcribed by Whisper base (the multilingual model takefit-eval uses, language forced,
+greedy) and scored against the sentence: WER for es/fr/it/pt, CER for ja/hi.
+
+Normalisation before scoring (both sides alike):
+- es/fr/it/pt: NFKC, lower case, apostrophes and hyphens → spaces, punctuation removed, numbers
+  (grouped as the language writes them) → words by num2words in the language;
+- ja: NFKC, digits → kanji numerals, punctuation and spaces removed, then the text → its kana
+  reading (MeCab/UniDic-lite), so that a kanji the recogniser writes in kana (or the reverse) is not
+  an error; the surface-form CER is reported too;
+- hi: NFC, punctuation (। included) and spaces removed; CER on characters. Whisper base writes most
+  Hindi speech in Urdu script (the spoken language is the same): then the sentence is transliterated
+  to Urdu script (aksharamukha) and both sides are compared without the short-vowel marks, which
+  Urdu writing leaves out; otherwise in Devanagari.
+espeak-ng reads no kanji: for Japanese it is given the sentence's kana reading.
+
+Output: a markdown table on stdout and in ``bench/results/languages.md``; every take's transcript in
+``bench/results/languages.jsonl`` (written as it goes).
+
+    .venv/bin/python bench/languages.py                 # 272 takes + 96 espeak-ng: ~15 min on 2 busy cores
+    .venv/bin/python bench/languages.py --quick         # 4 sentences per language
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import re
+import sys
+import time
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "bench" / "data" / "languages.tsv"
+RESULTS = ROOT / "bench" / "results"
+VOICES = {"es": ("ef_dora", "em_alex"), "fr": ("ff_siwis",), "it": ("if_sara", "im_nicola"),
+          "pt": ("pf_dora", "pm_alex"), "hi": ("hf_alpha", "hm_omega"), "ja": ("jf_alpha", "jm_kumo")}
+ESPEAK_VOICE = {"es": "es", "fr": "fr", "it": "it", "pt": "pt-br", "hi": "hi", "ja": "ja"}
+NUM2WORDS = {"es": "es", "fr": "fr", "it": "it", "pt": "pt_BR"}
+GOAL = {"es": 0.10, "fr": 0.10, "it": 0.10, "pt": 0.10, "ja": 0.12, "hi": 0.12}
+RATIOS = (0.8, 1.2)
+FITTED_SENTENCES = 8
+_ARABIC = re.compile(r"[\u0600-\u06ff]")
+_URDU_MARKS = re.compile(r"[\u064b-\u065f\u0670]")     # harakat, sukun, superscript alef
+SR = 16000
+
+from num2words import num2words
+from takefit.engine.frontend.espeak import normalize_numbers as espeak_numbers
+from takefit.engine.frontend.ja import normalize_numbers as ja_numbers
+from takefit.evaluation.intelligibility import WHISPER_DIR, Asr, count_errors
+
+
+def sentences(quick: bool) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for line in DATA.read_text("utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            lang, text = line.split("\t", 1)
+            out.setdefault(lang, []).append(text.strip())
+    return {k: v[:4] for k, v in out.items()} if quick else out
+
+
+# ------------------------------------------------------------------------------------------------
+# Normalisation
+# ------------------------------------------------------------------------------------------------
+def norm_words(text: str, lang: str) -> str:
+    t = unicodedata.normalize("NFKC", text).lower().replace("’", "'")
+    t = re.sub(r"(?<=\d) (?=\d{3}\b)", "", t) if lang == "fr" else t
+    t = espeak_numbers(t, lang)                          # 2.500 → 2500, 3,5 → 3 coma 5
+    t = re.sub(r"\d+", lambda m: " " + num2words(int(m[0]), lang=NUM2WORDS[lang]) + " ", t)
+    t = "".join(" " if unicodedata.category(c)[0] in "PS" else c for c in t)
+    return " ".join(t.split())
+
+
+_TAGGER = []
+
+
+def kana(text: str) -> str:
+    """The reading of Japanese text in katakana (MeCab with UniDic-lite, as the reader uses)."""
+    if not _TAGGER:
+        from fugashi import Tagger
+        _TAGGER.append(Tagger())
+    return "".join((w.feature.kana if getattr(w.feature, "kana", None) else w.surface) for w in _TAGGER[0](text))
+
+
+def norm_chars(text: str, lang: str) -> str:
+    t = unicodedata.normalize("NFKC" if lang == "ja" else "NFC", text)
+    if lang == "ja":
+        t = ja_numbers(t)
+    return "".join(c for c in t if unicodedata.category(c)[0] not in "PSZ" and not c.isspace())
+
+
+def scores(asr: Asr, audio16: np.ndarray, ref: str, lang: str) -> dict:
+    hyp = asr(audio16, lang)
+    if lang in NUM2WORDS:
+        e, n, _ = count_errors(norm_words(ref, lang), norm_words(hyp, lang), "en")     # words
+        return {"hyp": hyp, "errors": e, "ref_len": n}
+    r, h = norm_chars(ref, lang), norm_chars(hyp, lang)
+    out = {"hyp": hyp}
+    if lang == "hi" and _ARABIC.search(h):
+        from aksharamukha import transliterate
+
+        r = _URDU_MARKS.sub("", norm_chars(transliterate.process("Devanagari", "Urdu", ref), lang))
+        h, out["script"] = _URDU_MARKS.sub("", h), "urdu"
+    if lang == "ja":
+        out["surface_errors"], out["surface_len"], _ = count_errors(r, h, "zh")
+        r, h = kana(r), kana(h)
+    out["errors"], out["ref_len"], _ = count_errors(r, h, "zh")                         # characters
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Speech: espeak-ng's own voice, and takefit
+# ------------------------------------------------------------------------------------------------
+class Espeak:
+    """espeak-ng speaking through its C API (the library espeakng_loader bundles), synchronously."""
+
+    def __init__(self):
+        import espeakng_loader
+
+        self.lib = ctypes.cdll.LoadLibrary(espeakng_loader.get_library_path())
+        callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+        self.rate = self.lib.espeak_Initialize(2, 0, espeakng_loader.get_data_path().encode(), 0)  # SYNCHRONOUS
+        if self.rate <= 0:
+            raise RuntimeError("espeak-ng did not initialise")
+        self.chunks: list[np.ndarray] = []
+        self._callback = callback(self._collect)       # kept: ctypes must not free it
+        self.lib.espeak_SetSynthCallback(self._callback)
+
+    def _collect(self, wav, n, _events) -> int:
+        if n > 0 and wav:
+            self.chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).astype(np.float32) / 32768)
+        return 0
+
+    def __call__(self, text: str, voice: str) -> np.ndarray:
+        from takefit.engine import audio
+
+        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise RuntimeError(f"espeak-ng has no voice {voice}")
+        self.chunks = []
+        data = text.encode("utf-8")
+        self.lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, 1, None, None)   # POS_CHARACTER, espeakCHARS_UTF8
+        wav = np.concatenate(self.chunks) if self.chunks else np.zeros(1, np.float32)
+        return audio.resample(wav, self.rate, SR)
+
+
+class Takes:
+    def __init__(self):
+        from takefit.engine import Engine
+
+        self.engine = Engine(threads=2)
+
+    def __call__(self, text: str, voice: str, ratio: float | None) -> tuple[np.ndarray, dict]:
+        from takefit.engine import RenderRequest, Target
+
+        t0 = time.perf_counter()
+        target = Target.natural() if ratio is None else Target.ratio(ratio)
+        take = self.engine.render(RenderRequest(text, voice=voice, target=target, sample_rate=SR, loudness=None))
+        return take.audio, {"seconds": round(time.perf_counter() - t0, 3), "ratio": round(take.ratio, 4),
+                            "natural_s": round(take.natural_seconds, 3), "method": take.method}
+
+
+# ------------------------------------------------------------------------------------------------
+# The run and the table
+# ------------------------------------------------------------------------------------------------
+def cases(lang: str, sentence: int = 0) -> list[tuple[str, str | None, float | None]]:
+    """(column, voice, ratio): the espeak floor, each voice natural, the first voice fitted."""
+    first = VOICES[lang][0]
+    fitted = [(f"{first} {r:g}×", first, r) for r in RATIOS] if sentence < FITTED_SENTENCES else []
+    return [("espeak-ng", None, None), *((f"{v} natural", v, None) for v in VOICES[lang]), *fitted]
+
+
+def run(langs: list[str], quick: bool, out: Path, log=print) -> list[dict]:
+    texts = sentences(quick)
+    asr, speak, takes = Asr(WHISPER_DIR, threads=2), Espeak(), Takes()
+    rows: list[dict] = []
+    with out.open("w", encoding="utf-8") as f:
+        for lang in langs:
+            t0 = time.perf_counter()
+            for i, text in enumerate(texts[lang]):
+                for column, voice, ratio in cases(lang, i):
+                    if voice is None:
+                        said = kana(text) if lang == "ja" else text
+                        audio16, info = speak(said, ESPEAK_VOICE[lang]), {}
+                    else:
+                        audio16, info = takes(text, voice, ratio)
+                    row = {"lang": lang, "sentence": i, "text": text, "column": column, **info,
+                           **scores(asr, audio16, text, lang)}
+                    rows.append(row)
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    f.flush()
+            log(f"{lang}: {len(texts[lang])} sentences in {time.perf_counter() - t0:.0f} s")
+    return rows
+
+
+def pooled(rows: list[dict], key: str = "errors", length: str = "ref_len") -> float:
+    n = sum(r[length] for r in rows)
+    return sum(r[key] for r in rows) / n if n else float("nan")
+
+
+def table(rows: list[dict], langs: list[str]) -> str:
+    head = ["language", "metric", "espeak-ng (floor)", "voice 1 natural", "voice 2 natural",
+            "voice 1 at 0.8×", "voice 1 at 1.2×", "goal (natural)", "sentences"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for lang in langs:
+        mine = [r for r in rows if r["lang"] == lang]
+        cols = [c for c, _, _ in cases(lang)]
+        cell = {c: pooled([r for r in mine if r["column"] == c]) for c in cols}
+        voices = VOICES[lang]
+        v2 = f"{cell[f'{voices[1]} natural']:.1%} ({voices[1]})" if len(voices) > 1 else "—"
+        metric = "WER" if lang in NUM2WORDS else ("CER (kana)" if lang == "ja" else "CER")
+        natural = [r for r in mine if r["column"].endswith("natural")]
+        met = "met" if pooled(natural) <= GOAL[lang] else "missed"
+        lines.append(f"| {lang} | {metric} | {cell['espeak-ng']:.1%} | {cell[f'{voices[0]} natural']:.1%} "
+                     f"({voices[0]}) | {v2} | {cell[cols[-2]]:.1%} | {cell[cols[-1]]:.1%} | "
+                     f"≤ {GOAL[lang]:.0%}: {met} ({pooled(natural):.1%}) | {len({r['sentence'] for r in mine})} |")
+    ja = [r for r in rows if r["lang"] == "ja" and "surface_errors" in r]
+    if ja:
+        lines.append("")
+        lines.append("Japanese CER on the written form (kanji/kana as written): " + ", ".join(
+            f"{c} {pooled([r for r in ja if r['column'] == c], 'surface_errors', 'surface_len'):.1%}"
+            for c, _, _ in cases("ja")))
+    hi = [r for r in rows if r["lang"] == "hi" and r["column"] != "espeak-ng"]
+    if hi:
+        lines += ["", hindi_note(hi)]
+    return "\n".join(lines)
+
+
+def hindi_note(rows: list[dict]) -> str:
+    """Whisper base answers some Hindi takes in Latin letters (romanised, or translated to English), which a
+    character rate on Hindi script counts as all wrong: the CER on the takes it wrote in Hindi script."""
+    parts = []
+    for column in dict.fromkeys(r["column"] for r in rows):
+        mine = [r for r in rows if r["column"] == column]
+        written = [r for r in mine if not re.search("[A-Za-z]", r["hyp"])]
+        parts.append(f"{column} {pooled(written):.1%} ({len(written)}/{len(mine)} takes)")
+    return ("Hindi CER on the takes Whisper wrote in Hindi (Urdu or Devanagari) script, the others being "
+            "romanised or translated to English: " + ", ".join(parts))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--languages", default=",".join(VOICES), help="comma-separated (default: all six)")
+    ap.add_argument("--quick", action="store_true", help="4 sentences per language")
+    ap.add_argument("--out", type=Path, default=RESULTS / "languages.jsonl")
+    ap.add_argument("--from-jsonl", type=Path, nargs="+", help="only rebuild the table from saved runs")
+    args = ap.parse_args(argv)
+    langs = [x for x in args.languages.split(",") if x]
+    if args.from_jsonl:
+        rows = [json.loads(x) for p in args.from_jsonl for x in p.read_text("utf-8").splitlines() if x.strip()]
+    else:
+        rows = run(langs, args.quick, args.out, log=lambda m: print(m, file=sys.stderr, flush=True))
+    report = table(rows, [x for x in langs if any(r["lang"] == x for r in rows)])
+    print(report)
+    if not args.quick:
+        (RESULTS / "languages.md").write_text("# bench/languages.py\n\n" + report + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""Japanese, Spanish, French, Italian, Portuguese and Hindi: readers, detection, overrides, exact takes."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from takefit.engine import InputError, Lexicon, RenderRequest, Target, fitting
+from takefit.engine.emotion import Emotion
+from takefit.engine.engine import Engine
+from takefit.engine.frontend import Frontend
+
+ROOT = Path(__file__).resolve().parents[1]
+VOCAB = set(json.loads((ROOT / "engine" / "kokoro" / "vocab.json").read_text("utf-8"))["vocab"])
+CLASSED = fitting.VOWELS | fitting.SONORANTS | fitting.FRICATIVES | fitting.PLOSIVES | fitting.PAUSES | set(" ˈˌ")
+
+# (language, voice, a short line, phonemes a reader of the language must give for part of it)
+LINES = [
+    ("es", "ef_dora", "¿Dónde está la estación?", "dˈonde"),
+    ("fr", "ff_siwis", "Bonjour, comment ça va ?", "bɔ̃ʒˈuʁ"),
+    ("it", "im_nicola", "Ciao, come stai?", "ʧˈao"),
+    ("pt", "pf_dora", "Olá, tudo bem?", "olˈa"),
+    ("hi", "hf_alpha", "नमस्ते, आप कैसे हैं?", "nəmˈʌsteː"),
+    ("ja", "jf_alpha", "こんにちは、元気ですか。", "koɲɲiʨiβa"),
+]
+
+
+@pytest.fixture(scope="module")
+def fe():
+    return Frontend()
+
+
+@pytest.mark.parametrize("lang,voice,text,expected", LINES, ids=[x[0] for x in LINES])
+def test_explain_reads_the_language(engine, lang, voice, text, expected):
+    info = engine.explain(text, voice)
+    assert [s["language"] for s in info["segments"]] == [lang]
+    assert expected in info["phonemes"]
+    assert set(info["phonemes"]) <= VOCAB, set(info["phonemes"]) - VOCAB
+    assert info["voice"] == voice and info["natural_seconds"] > 0.4
+    # `auto` picks a voice of the line's language (the Latin-script ones need the language named)
+    auto = engine.explain(text, language=lang)
+    assert auto["voice"].startswith(voice[0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang,voice,text,expected", LINES, ids=[x[0] for x in LINES])
+def test_take_of_exact_length(engine, lang, voice, text, expected):
+    take = engine.render(RenderRequest(text, voice=voice, target=Target.parse("47@25")))
+    assert take.samples == len(take.audio) == 47 * 48000 // 25
+    assert not [w for w in take.warnings if "accent" in w]
+    assert take.speech_end - take.speech_start > 0.5
+
+
+def test_every_phoneme_is_in_the_vocabulary_and_classed(fe):
+    """What the readers give for the bench's sentences (4 per language): Kokoro tokens only, and every
+    one in a class of the fitter (a symbol falling through to the default class would be a plosive)."""
+    seen: dict[str, set[str]] = {}
+    per_language: dict[str, int] = {}
+    for line in (ROOT / "bench" / "data" / "languages.tsv").read_text("utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        lang, text = line.split("\t", 1)
+        if per_language.get(lang, 0) >= 4:
+            continue
+        per_language[lang] = per_language.get(lang, 0) + 1
+        reading = fe.read(text, lang)
+        assert reading.languages == [lang], text
+        seen.setdefault(lang, set()).update(reading.phonemes)
+    assert sorted(per_language) == ["es", "fr", "hi", "it", "ja", "pt"]
+    for lang, symbols in seen.items():
+        assert symbols <= VOCAB, (lang, symbols - VOCAB)
+        assert symbols <= CLASSED, (lang, symbols - CLASSED)
+    assert fitting.classify("\u0303") == "vowel" and fitting.classify("ʲ") == "sonorant"
+
+
+@pytest.mark.parametrize("text,language,voice_language,expected", [
+    ("ありがとう", "auto", None, ["ja"]),                       # kana → Japanese
+    ("今日は雨です", "auto", None, ["ja"]),                      # kanji with kana → Japanese
+    ("今天下雨", "auto", None, ["zh"]),                          # kanji alone, nothing Japanese: Mandarin
+    ("雨天", "auto", "ja", ["ja"]),                              # ... unless the voice is Japanese
+    ("雨天", "ja", None, ["ja"]),                                # ... or the line says so
+    ("今日はいい天気", "zh", None, ["zh", "ja", "zh"]),          # language zh: kanji are Mandarin, kana still ja
+    ("धन्यवाद", "auto", None, ["hi"]),                            # Devanagari → Hindi
+    ("Hola, ¿qué tal?", "auto", "es", ["es"]),                   # a Spanish voice reads Latin text as Spanish
+    ("Hola, ¿qué tal?", "auto", None, ["en"]),                   # no voice, no language: English as before
+    ("Hola, ¿qué tal?", "auto", "ja", ["en"]),                   # a Japanese voice: Latin letters are English
+    ("Merci beaucoup", "fr", "en", ["fr"]),                      # the line's language over the voice's
+    ("彼はTakefitを使った。", "auto", None, ["ja", "en", "ja"]),   # English word in a Japanese line
+    ("Vamos a 北京 mañana", "es", None, ["es", "zh", "es"]),      # Han in a Spanish line
+    ("मैं Google पर काम करता हूँ", "auto", None, ["hi", "en", "hi"]),
+    ("Me encanta Star Wars", "es", None, ["es"]),                # names in a Spanish line: Spanish rules
+])
+def test_language_per_segment(fe, text, language, voice_language, expected):
+    reading = fe.read(text, language, voice_language=voice_language)
+    assert [s.language for s in reading.segments] == expected
+
+
+def test_digits_follow_the_word_they_count(fe):
+    ja = fe.read("3日に会いましょう")
+    assert [s.language for s in ja.segments] == ["ja"] and ja.phonemes.startswith("mʲiʔka")   # 三日, not san nichi
+    hi = fe.read("मेरी उम्र 25 साल है")
+    assert [s.language for s in hi.segments] == ["hi"]
+    es = fe.read("Pagué 1.250,50 euros", "es")
+    assert "mˈil" in es.phonemes and "kˈoma" in es.phonemes and "." not in es.phonemes   # not "uno punto"
+
+
+def test_voice_of_another_language_keeps_the_accent_warning(engine):
+    plan = engine.plan("Hola, ¿qué tal?", "af_heart", "es")
+    assert plan.reading.languages == ["es"]
+    warning = Engine._voice_language_warning(plan)
+    assert warning and "af_heart" in warning and "es" in warning
+    assert Engine._voice_language_warning(engine.plan("Hola, ¿qué tal?", "em_alex")) is None
+
+
+@pytest.mark.parametrize("lang,text,link,ipa", [
+    ("es", "Visitamos [Sevilla](/sebˈiʎa/) ayer.", "Sevilla", "sebˈiʎa"),
+    ("fr", "J'adore [Paris](/paʁˈis/) au printemps.", "Paris", "paʁˈis"),
+    ("it", "Andiamo a [Milano](/milˈaano/) domani.", "Milano", "milˈaano"),
+    ("pt", "Moro em [Recife](/xesˈifi/) agora.", "Recife", "xesˈifi"),
+    ("hi", "मैं [दिल्ली](/dˈɪlːiː/) में रहता हूँ।", "दिल्ली", "dˈɪlːiː"),
+    ("ja", "[東京](/toːkʲoːto/)に行きます。", "東京", "toːkʲoːto"),
+])
+def test_inline_override_is_honoured(fe, lang, text, link, ipa):
+    reading = fe.read(text, lang)
+    assert reading.languages == [lang]
+    assert ipa in reading.phonemes
+    words = [w for s in reading.segments for w in s.words if not isinstance(w, str)]
+    assert any(w.text == link and w.phonemes == ipa and w.overridden for w in words)
+
+
+def test_dictionary_file_per_language(tmp_path):
+    d = tmp_path / "words.txt"
+    d.write_text("takefit  tˈAkfɪt        # no section: every Latin-script language\n"
+                 "大阪  おおさか          # a kana reading: Japanese\n"
+                 "[ja]\n東京  toukyou\n"
+                 "[es]\nSevilla  /sebˈiʎa/\n"
+                 "[fr]\nSevilla  sevijˈa\n", "utf-8")
+    fe = Frontend(Lexicon.load(d))
+    es = fe.read("Usamos takefit en Sevilla.", "es")
+    assert "tˈAkfɪt" in es.phonemes and "sebˈiʎa" in es.phonemes
+    fr = fe.read("Nous aimons Sevilla et takefit.", "fr")
+    assert "sevijˈa" in fr.phonemes and "tˈAkfɪt" in fr.phonemes
+    it = fe.read("Amiamo Sevilla.", "it")
+    assert "sebˈiʎa" not in it.phonemes and "sevijˈa" not in it.phonemes      # sections stay in their language
+    ja = fe.read("東京から大阪まで行きます", "ja")
+    assert ja.phonemes.startswith("toːkʲoː kaɾa oːsaka")
+
+
+def test_japanese_inline_readings(fe):
+    kana = fe.read("日本(にっぽん)の首都は東京(とうきょう)です。")
+    romaji = fe.read("日本(nippon)の首都は東京(tōkyō)です。")
+    assert kana.languages == romaji.languages == ["ja"]
+    assert kana.phonemes == romaji.phonemes
+    assert kana.phonemes.startswith("ɲiʔpoɴ") and "toːkʲoː" in kana.phonemes
+    plain = fe.read("日本の首都")
+    assert plain.phonemes.startswith("ɲihoɴ") or plain.phonemes.startswith("ɲiʔpoɴ")
+    with pytest.raises(InputError, match="kana or romaji"):
+        Lexicon.parse("[ja]\n東京  токио")
+
+
+def test_dictionary_rejects_an_unknown_section():
+    with pytest.raises(InputError, match=r"dict:2: unknown dictionary section \[de\].*ja, es, fr, it, pt, hi"):
+        Lexicon.parse("a  ə\n[de]\nb  bˈe", "dict")
+
+
+def test_language_validation_lists_the_codes():
+    with pytest.raises(InputError, match="auto, zh, en, ja, es, fr, it, pt, hi"):
+        RenderRequest("Hallo", language="de")
+    for code in ("ja", "es", "fr", "it", "pt", "hi"):
+        assert RenderRequest("x", language=code).to_wire()["language"] == code
+    from takefit.daemon.protocol import validate
+    msg = validate({"op": "explain", "id": 1, "text": "Hola", "language": "es"})
+    assert msg["language"] == "es"
+    from takefit.otio_adapters import tags
+    assert tags.parse("ana | lang=ja").language == "ja"
+    with pytest.raises(InputError, match="accepted auto, zh, en, ja"):
+        tags.parse("ana | lang=de")
+
+
+def test_cli_language_choices():
+    out = subprocess.run([sys.executable, "-m", "takefit.bridges.cli", "say", "Hallo", "-l", "de", "--explain"],
+                         check=False, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "auto, zh, en, ja, es, fr, it, pt, hi" in out.stderr.replace("'", "")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("voice,text,emotion", [
+    ("em_alex", "¡No me lo puedo creer, otra vez tarde!", Emotion("angry", 0.8)),
+    ("jm_kumo", "本当にありがとう、とても嬉しいです！", Emotion(from_line=True)),
+])
+def test_emotion_and_fitting_in_another_language(engine, voice, text, emotion):
+    """An emotional read (a preset; the line's own emotion, judged from Japanese text) fitted to a slot
+    both shorter and longer than the natural read: the take is exact and the emotion is on record."""
+    natural = engine.explain(text, voice)["natural_seconds"]
+    for ratio in (0.8, 1.25):
+        seconds = round(natural * ratio, 2)
+        take = engine.render(RenderRequest(text, voice=voice, emotion=emotion, target=Target.parse(f"{seconds}s")))
+        assert take.samples == len(take.audio) == round(seconds * 48000)
+        assert take.emotion is not None
+
+
+@pytest.mark.slow      # imports torch (enrollment)
+def test_enrollment_practises_in_the_reference_language(fe):
+    from takefit.engine.enroll import index
+    from takefit.engine.enroll.invert import PRACTICE, unseen_sentence
+
+    bench = (ROOT / "bench" / "data" / "languages.tsv").read_text("utf-8")
+    for lang in ("ja", "es", "fr", "it", "pt", "hi"):
+        assert len(PRACTICE[lang]) == 5 and unseen_sentence(lang, 2) == PRACTICE[lang][2]
+        assert not any(s in bench for s in PRACTICE[lang])                 # never the bench's test sentences
+        for sentence in (*PRACTICE[lang], *index.SENTENCES[lang]):
+            assert fe.read(sentence, lang).languages == [lang]
+    assert set(index.LANGUAGES) == {"zh", "en", "ja", "es", "fr", "it", "pt", "hi"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("voice,text,word", [
+    ("jf_alpha", "準備はいいですか？{@1.5s}行きましょう！", "行き"),
+    ("ef_dora", "¿Estáis listos? {@1.2s}¡Vamos ya!", "¡Vamos"),
+    ("hm_omega", "क्या तुम तैयार हो? {@1.4s}चलो चलें!", "चलो"),
+])
+def test_hit_point_pins_a_word(engine, voice, text, word):
+    take = engine.render(RenderRequest(text, voice=voice, target=Target.parse("2.6s")))
+    assert take.samples == round(2.6 * 48000)
+    assert [p.word for p in take.pins] == [word]
+    assert abs(take.pins[0].placed - take.pins[0].asked) < 0.03
