@@ -227,6 +227,8 @@ def test_alternates_render_pick_and_dub_uses_the_pick(qtbot, daemon, timeline): 
     assert len({len(a) for a in audio.values()}) == 1                    # every read fills the same slot
     assert all(not (audio[1] == audio[n]).all() for n in (2, 3, 4))        # and they are other reads
     assert row.take == takes[1] and all(w.alternates_bar.plays[n].isEnabled() for n in (1, 2, 3, 4))
+    with daemon.client() as c:                        # an editor is waiting: ahead of batches in the queue
+        assert c.job(w.link.render._current.inner.job)["priority"] == "high"
 
     w.alternates_bar.radios[3].click()                                    # the editor picks take 3
     row = w.session.rows[1]

@@ -143,8 +143,10 @@ class DaemonRenderer:
     A client's socket serves one thread; with `make_client` (another client to the same daemon) and
     `max_in_flight` > 1, as many renders as the daemon has workers run at once (`dub.renderings`)."""
 
-    def __init__(self, client, make_client: Callable[[], object] | None = None, max_in_flight: int = 1):
+    def __init__(self, client, make_client: Callable[[], object] | None = None, max_in_flight: int = 1,
+                 priority: str = "normal"):
         self.client = client
+        self.priority = priority          # "high" for an editor waiting on an audition (docs/protocol.md)
         self._make_client = make_client
         self.max_in_flight = max_in_flight if make_client is not None else 1
         self._idle = queue.SimpleQueue()   # clients not rendering right now
@@ -168,7 +170,7 @@ class DaemonRenderer:
     def _render(self, client, request: RenderRequest, progress: Progress | None) -> Take:
         self.job = new_job_id()
         try:
-            r = client.render(request, inline=True, progress=progress, job=self.job)
+            r = client.render(request, inline=True, progress=progress, job=self.job, priority=self.priority)
         except DaemonError as e:
             if e.code in REQUEST_REFUSALS:    # this request's own fault: its cue fails, the run goes on
                 raise InputError(str(e)) from None

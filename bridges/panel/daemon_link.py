@@ -44,7 +44,7 @@ class Canceled(Exception):
 
 @dataclass
 class RenderTask:
-    kind: str                 # "audition" or "all"
+    kind: str                 # "audition", "alternates" or "all"
     cues: list[Cue]
     options: DubOptions
     folder: TakeFolder
@@ -207,8 +207,8 @@ class RenderWorker(_Worker):
         self.cancel = cancel
         self._current: _Watched | None = None
 
-    def _renderer(self, on_progress) -> _Watched:
-        self._current = _Watched(DaemonRenderer(self.client()), on_progress, self.cancel)
+    def _renderer(self, on_progress, priority: str = "normal") -> _Watched:
+        self._current = _Watched(DaemonRenderer(self.client(), priority=priority), on_progress, self.cancel)
         return self._current
 
     def _cancel_in_daemon(self) -> str:
@@ -246,7 +246,9 @@ class RenderWorker(_Worker):
         def work() -> None:
             n = len(task.cues)
             step = {"i": 0}
-            renderer = self._renderer(lambda f, m: self.progress.emit((step["i"] + min(f, 1.0)) / n))
+            # an editor waits on an audition and its alternates: ahead of batches in the daemon's queue
+            priority = "high" if task.kind in ("audition", "alternates") else "normal"
+            renderer = self._renderer(lambda f, m: self.progress.emit((step["i"] + min(f, 1.0)) / n), priority)
             cues = dub.check_voices(task.cues, renderer)
             task.folder.create()
             for i, cue in enumerate(cues):
