@@ -20,6 +20,7 @@ import io
 import math
 import os
 import struct
+import unicodedata
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -205,10 +206,21 @@ def _xml_text(text: str) -> str:
     return str(text).translate(_NOT_XML).encode("utf-8", "replace").decode("utf-8")
 
 
+# EBU Tech 3285 defines bext's text fields as ASCII, and readers decode them so (wavinfo by default,
+# BWF MetaEdit flags anything else): accents are folded (é → e); a line in another script is named as
+# being in the iXML NOTE, which is UTF-8 and holds it whole.
+NOT_ASCII = "(line in iXML NOTE)"
+
+
 def _cut(text: str, size: int) -> bytes:
-    """`text` in UTF-8, at most `size` bytes, never ending inside a character (NULs dropped)."""
-    data = _xml_text(text).encode("utf-8")
-    return data[:size].decode("utf-8", "ignore").encode("utf-8")
+    """`text` as bext's ASCII, at most `size` bytes: accents folded, NULs and control characters dropped;
+    text in another script → NOT_ASCII."""
+    folded = "".join(c for c in unicodedata.normalize("NFKD", _xml_text(text)) if not unicodedata.combining(c))
+    try:
+        data = folded.encode("ascii")
+    except UnicodeEncodeError:
+        data = NOT_ASCII.encode("ascii")
+    return data[:size]
 
 
 # ------------------------------------------------------------------ the RIFF file

@@ -74,9 +74,20 @@ class Item:
         return self.rendered if self.keep is None else min(self.rendered, self.keep)
 
 
+def join_flap_dots(items: list[Item]) -> None:
+    """A `.` inside a word after `r` is part of Hindi's flap (espeak-ng writes ड़/ढ़ as `r.`, which Kokoro
+    learned): a sonorant, not a pause to stretch. A sentence's `.` is followed by a space or nothing."""
+    for before, dot, after in zip(items, items[1:], items[2:]):
+        if dot.label == "." and before.label == "r" and after.kind not in ("pause", "space") \
+                and after.label != "<sil>":
+            dot.kind = "sonorant"
+
+
 def mark_fixed(items: list[Item]) -> None:
     """Leading pad → 'edge' keeping LEAD_KEEP_FRAMES; closing punctuation + trailing pad → 'tail'
-    keeping TAIL_KEEP_FRAMES in all (the punctuation first). `items` is one chunk's tokens."""
+    keeping TAIL_KEEP_FRAMES in all (the punctuation first). `items` is one chunk's tokens; a flap's
+    `.` is classed with its `r` first (join_flap_dots)."""
+    join_flap_dots(items)
     items[0].kind, items[0].keep = "edge", LEAD_KEEP_FRAMES
     i = len(items) - 1
     while i > 1 and (items[i].kind in ("pause", "space") or i == len(items) - 1):

@@ -149,9 +149,12 @@ class Asr:
                                   num_workers=workers)
         self.beam_size = beam_size
 
-    def __call__(self, audio: np.ndarray, language: str) -> str:
+    def __call__(self, audio: np.ndarray, language: str, prompt: str | None = None) -> str:
+        # prompt: text in the script the transcript should be written in (Whisper base writes Hindi in
+        # Urdu script unless shown Devanagari)
         segments, _ = self.model.transcribe(
             audio.astype(np.float32), language=language, task="transcribe", beam_size=self.beam_size,
+            initial_prompt=prompt,
             best_of=1, temperature=0.0, condition_on_previous_text=False, without_timestamps=True,
             vad_filter=False, compression_ratio_threshold=None, log_prob_threshold=None,
             no_speech_threshold=None)
