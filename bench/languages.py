@@ -8,12 +8,14 @@ For each language, the sentences of ``bench/data/languages.tsv`` (16 per languag
 - and, as a floor, spoken by espeak-ng itself (the bundled library of ``espeakng_loader`` through
   ctypes, its own voice for the language): the same phoneme source without Kokoro.
 Every take is transcribed by Whisper base (the multilingual model takefit-eval uses, language forced,
-greedy; for Hindi with a short Devanagari prompt, as enrollment does, so that it writes Hindi script rather
-than Latin letters or English) and scored against the sentence: WER for es/fr/it/pt, CER for ja/hi.
+greedy; for Hindi with a short prompt in Urdu script — the script Whisper base writes Hindi speech in
+best — so that it does not answer in Latin letters, as it did on a quarter of the takes; a Devanagari
+prompt, as enrollment uses, made it loop and drop words) and scored against the sentence: WER for
+es/fr/it/pt, CER for ja/hi.
 
 Normalisation before scoring (both sides alike):
 - es/fr/it/pt: NFKC, lower case, apostrophes and hyphens → spaces, punctuation removed, numbers
-  (grouped as the language writes them) → words by num2words in the language; then word joins: where
+  (grouped as the language writes them) → words by num2words in the language, `€` → euro; then word joins: where
   2–3 adjacent words of one side, written together, are the same letters as 1–3 of the other's
   (`mianonna` / `mia nonna`, `altra monto` / `al tramonto`), the transcript takes the sentence's spaces —
   a word boundary is not heard in connected speech, so this is spelling, not speech. Accents are kept
@@ -59,9 +61,11 @@ FITTED_SENTENCES = 8
 _ARABIC = re.compile(r"[\u0600-\u06ff]")
 _URDU_MARKS = re.compile(r"[\u064b-\u065f\u0670]")     # harakat, sukun, superscript alef
 SR = 16000
+# "This sentence is written in Urdu script": says the script, nothing of the content
+PROMPT = {"hi": "یہ جملہ اردو رسم الخط میں لکھا گیا ہے۔"}
+SCORE_KEYS = ("errors", "errors_strict", "ref_len", "surface_errors", "surface_len", "script")
 
 from num2words import num2words
-from takefit.engine.enroll.transcribe import DEVANAGARI_PROMPT
 from takefit.engine.frontend.espeak import normalize_numbers as espeak_numbers
 from takefit.engine.frontend.ja import normalize_numbers as ja_numbers
 from takefit.evaluation.intelligibility import WHISPER_DIR, Asr, count_errors
@@ -82,7 +86,7 @@ def sentences(quick: bool) -> dict[str, list[str]]:
 def norm_words(text: str, lang: str) -> str:
     t = unicodedata.normalize("NFKC", text).lower().replace("’", "'")
     t = re.sub(r"(?<=\d) (?=\d{3}\b)", "", t) if lang == "fr" else t
-    t = espeak_numbers(t, lang)                          # 2.500 → 2500, 3,5 → 3 coma 5
+    t = espeak_numbers(t, lang).replace("€", " euro ")   # 2.500 → 2500, 3,5 → 3 coma 5; 25 € → 25 euro
     t = re.sub(r"\d+", lambda m: " " + num2words(int(m[0]), lang=NUM2WORDS[lang]) + " ", t)
     t = "".join(" " if unicodedata.category(c)[0] in "PS" else c for c in t)
     return " ".join(t.split())
@@ -133,7 +137,11 @@ def rejoin(ref: list[str], hyp: list[str], longest: int = 3) -> list[str]:
 
 
 def scores(asr: Asr, audio16: np.ndarray, ref: str, lang: str) -> dict:
-    hyp = asr(audio16, lang, DEVANAGARI_PROMPT if lang == "hi" else None)
+    return score_text(asr(audio16, lang, PROMPT.get(lang)), ref, lang)
+
+
+def score_text(hyp: str, ref: str, lang: str) -> dict:
+    """The transcript `hyp` of a take of sentence `ref`, scored (the keys of a jsonl row)."""
     if lang in NUM2WORDS:
         r, h = norm_words(ref, lang), norm_words(hyp, lang)
         strict, n, _ = count_errors(r, h, "en")                                       # words
@@ -293,10 +301,17 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="4 sentences per language")
     ap.add_argument("--out", type=Path, default=RESULTS / "languages.jsonl")
     ap.add_argument("--from-jsonl", type=Path, nargs="+", help="only rebuild the table from saved runs")
+    ap.add_argument("--rescore", action="store_true",
+                    help="with --from-jsonl: score the saved transcripts again (after a change of normalisation)")
     args = ap.parse_args(argv)
     langs = [x for x in args.languages.split(",") if x]
     if args.from_jsonl:
         rows = [json.loads(x) for p in args.from_jsonl for x in p.read_text("utf-8").splitlines() if x.strip()]
+        if args.rescore:
+            rows = [{**{k: v for k, v in r.items() if k not in SCORE_KEYS}, **score_text(r["hyp"], r["text"], r["lang"])}
+                    for r in rows]
+            with args.out.open("w", encoding="utf-8") as f:
+                f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     else:
         rows = run(langs, args.quick, args.out, log=lambda m: print(m, file=sys.stderr, flush=True))
     report = table(rows, [x for x in langs if any(r["lang"] == x for r in rows)])

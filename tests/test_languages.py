@@ -1,4 +1,5 @@
 """Japanese, Spanish, French, Italian, Portuguese and Hindi: readers, detection, overrides, exact takes."""
+import itertools
 import json
 import subprocess
 import sys
@@ -225,3 +226,54 @@ def test_hit_point_pins_a_word(engine, voice, text, word):
     assert take.samples == round(2.6 * 48000)
     assert [p.word for p in take.pins] == [word]
     assert abs(take.pins[0].placed - take.pins[0].asked) < 0.03
+
+
+def _fitter_items(fe, text: str, lang: str) -> list[fitting.Item]:
+    """One chunk's items as the engine builds them from the reader's phonemes (durations are not needed)."""
+    labels = ["<sil>", *fe.read(text, lang).phonemes, "<sil>"]
+    items = [fitting.Item(lab, fitting.classify(lab), 4.0, 0) for lab in labels]
+    fitting.mark_fixed(items)
+    return items
+
+
+def test_hindi_flap_dot_is_not_a_pause(fe):
+    """espeak-ng writes ड़/ढ़ as `r.` (सड़क → sˈʌr.ək): that `.` is part of the flap, so the fitter must not
+    stretch or shrink it as a pause; the sentence's own `.` (from ।) still is one, and so is a `.` after
+    `r` that ends an Italian sentence."""
+    items = _fitter_items(fe, "सड़क पर बड़ा घर है, मैंने पढ़ लिया।", "hi")
+    flaps = [b for a, b in itertools.pairwise(items) if a.label == "r" and b.label == "."]
+    assert len(flaps) == 3 and all(it.kind == "sonorant" for it in flaps), [it.kind for it in flaps]
+    assert items[-2].label == "." and items[-2].kind == "tail"
+    assert "pause" in {it.kind for it in items if it.label == ","}
+    italian = _fitter_items(fe, "Andiamo al bar. Subito.", "it")
+    ends = [b for a, b in itertools.pairwise(italian) if a.label == "r" and b.label == "."]
+    assert len(ends) == 1 and ends[0].kind == "pause"
+
+
+def test_italian_verb_e_is_read_open_and_stressed(fe):
+    """espeak-ng reads `è` ("is") as the conjunction `e`; takefit says ˈɛ (a phoneme Kokoro knows from
+    Italian words), unless the `è` is elided into its word (dov'è, which espeak-ng reads right) or the
+    user's dictionary says otherwise; the conjunction `e` stays /e/."""
+    phonemes = fe.read("Il pavimento è bagnato e freddo. È vero. Dov'è la fermata?", "it").phonemes
+    assert "pavimˈento ˈɛ baɲˈato e " in phonemes
+    assert ". ˈɛ vˈero" in phonemes and "dovˈɛ" in phonemes
+    assert fe.read("Caffè e tè.", "it").phonemes.count("ɛ") == 2       # accented endings untouched
+    from takefit.engine.frontend.espeak import EspeakReader
+    words, read = EspeakReader.get("it").read("Il pavimento è bagnato.", {"è": "ɛː"})
+    assert "ɛː baɲˈato" in read and [w.overridden for w in words if w.text == "è"] == [True]
+
+
+def test_bench_word_joins_take_the_sentence_spaces():
+    """The bench's WER (bench/languages.py) counts a word written together or apart by the recogniser
+    as no error, any other difference still as one."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from languages import rejoin, score_text
+
+    ref = ["questa", "città", "è", "bellissima", "al", "tramonto"]
+    assert rejoin(ref, ["questa", "città", "è", "bellissima", "altra", "monto"]) == ref
+    assert rejoin(["mia", "nonna"], ["mianonna"]) == ["mia", "nonna"]
+    assert rejoin(["chiamami", "subito"], ["che", "amami", "subito"]) == ["che", "amami", "subito"]
+    row = score_text("Mianonna preparava le lasagne ogni domenica", "Mia nonna preparava le lasagne ogni domenica.", "it")
+    assert (row["errors"], row["errors_strict"], row["ref_len"]) == (0, 2, 7)
+    row = score_text("attenzione il pavimento e ancora bagnato", "Attenzione, il pavimento è ancora bagnato!", "it")
+    assert row["errors"] == row["errors_strict"] == 1
