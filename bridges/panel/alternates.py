@@ -114,16 +114,9 @@ class Alternates:
             return False
         _, row = picked
         cue_id = row.cue.id
-
-        def change() -> None:
-            picks = dict(self.session.picks)
-            if variant == 1:
-                picks.pop(cue_id, None)
-            else:
-                picks[cue_id] = variant
-            self.session.picks = picks
-            self.session.resolve()
-        if self._edit(f"pick take {variant} of {cue_id}", change):
+        if variant == row.cue.variant:
+            return True
+        if self._edit(f"pick take {variant} of {cue_id}", lambda: self.session.set_pick(cue_id, variant)):
             self._note(f"{cue_id}: take {variant} picked (not saved yet; Ctrl+S)")
         self._show_alternates()
         return True

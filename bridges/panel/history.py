@@ -24,13 +24,12 @@ class State:
 
     @staticmethod
     def of(session) -> "State":
-        return State(copy.deepcopy(session.doc), dict(session.edits), dict(getattr(session, "picks", {})))
+        return State(copy.deepcopy(session.doc), dict(session.edits), dict(session.picks))
 
     def apply(self, session) -> None:
         session.doc = copy.deepcopy(self.doc)
         session.edits = dict(self.edits)
-        if hasattr(session, "picks"):
-            session.picks = dict(self.picks)
+        session.picks = dict(self.picks)
         session.resolve()
 
 
