@@ -118,6 +118,8 @@ def test_combo_items_show_language_gender_and_note(listed, qtbot):
     qtbot.addWidget(box)
     box.set_voices(list(listed.values()))
     headers = [box.itemText(i) for i in range(box.count()) if not box.model().item(i).isEnabled()]
+    if headers[0] == "Enrolled voices":       # voices earlier tests of the session enrolled come first
+        headers = headers[1:]
     assert headers[:4] == ["Mandarin Chinese · female", "Mandarin Chinese · male", "American English · female",
                            "American English · male"]
     for name, v in listed.items():
