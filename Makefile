@@ -12,7 +12,7 @@ setup: $(VENV)/.installed assets
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev,panel,enroll,eval,export]"
+	$(BIN)/python -m pip install -q -e ".[dev,panel,enroll,eval,export,cluster]"
 	touch $@
 
 assets: $(VENV)/.installed

@@ -4,8 +4,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+from takefit.bridges.cluster.address import parse
 from takefit.engine.errors import InputError
 from takefit.engine.request import FIT_METHODS
 
@@ -67,8 +69,9 @@ def register(sub) -> None:
                                    "sample-exact at 48 kHz), and write the timeline back with the takes on an "
                                    "audio track.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", type=Path, metavar="INPUT", help="the timeline: .otio .xml .fcpxml .edl .srt, or a "
-                                                               ".csv/.tsv cue sheet")
+    p.add_argument("input", type=Path, nargs="+", metavar="INPUT",
+                   help="the timeline: .otio .xml .fcpxml .edl .srt, or a .csv/.tsv cue sheet; several are each "
+                        "dubbed as their own run would dub them, with one progress bar")
     p.add_argument("-o", "--output", type=Path, help="the dubbed timeline (default: INPUT_dub.<format>)")
     p.add_argument("--format", help="write this format instead of the input's: otio, fcp_xml (xml), "
                                     "fcpx_xml (fcpxml), edl, srt")
@@ -110,10 +113,45 @@ def register(sub) -> None:
                         "-3 dB pan law: each channel nulls against the mono takes, and a player sends a mono file "
                         "to both speakers just so; panning is the editor's). A 2-channel stem reads 3 dB louder "
                         "on a BS.1770 meter, which sums channels")
+    add_cluster_arguments(p)
     p.set_defaults(func=run)
 
 
-def options(args):
+def add_cluster_arguments(p) -> None:
+    """--cluster and its companions (also on `takefit watch`): docs/cluster.md."""
+    c = p.add_argument_group("cluster (pip install 'takefit[cluster]'; docs/cluster.md)")
+    c.add_argument("--cluster", metavar="ADDRESS",
+                   help="render on Ray actors: local (a Ray cluster on this machine), auto ($RAY_ADDRESS), "
+                        "ray://HOST:PORT or HOST:PORT. Takes are bit-identical to a local run and share its cache")
+    c.add_argument("--trust-cluster", action="store_true",
+                   help="allow an address off this machine: a Ray cluster runs whatever reaches its ports, so use "
+                        "only your own, on a private network")
+    c.add_argument("--actors", type=int, metavar="N", help="engines on the cluster (default: its CPUs ÷ threads)")
+    c.add_argument("--threads-per-actor", type=int, default=1, metavar="T",
+                   help="CPU threads per engine (default 1: several 1-thread engines render more per core)")
+
+
+def cluster_renderer(args, cache_dir, no_cache: bool):
+    """The RayRenderer --cluster asks for (ray is imported only here)."""
+    from takefit.bridges.cluster.renderer import ClusterOptions
+    from takefit.bridges.cluster.renderer import cluster_renderer as connect
+
+    try:
+        opts = ClusterOptions(parse(args.cluster, args.trust_cluster), actors=args.actors,
+                              threads_per_actor=args.threads_per_actor)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    return connect(opts, cache_dir=cache_dir, no_cache=no_cache)
+
+
+def check_cluster_flags(args) -> None:
+    if args.cluster is None and (args.trust_cluster or args.actors or args.threads_per_actor != 1):
+        raise InputError("--trust-cluster, --actors and --threads-per-actor go with --cluster ADDRESS")
+    if args.cluster is not None:
+        parse(args.cluster, args.trust_cluster)   # refused before any timeline is read
+
+
+def options(args, source: Path):
     from takefit.bridges.dub.pipeline import DubOptions
     from takefit.bridges.dub.stem import check_export
 
@@ -122,7 +160,7 @@ def options(args):
     if not 1 <= args.jobs <= 16:
         raise InputError(f"--jobs takes 1 to 16 cues at once (2 suits a 2-core machine); got {args.jobs}")
     check_export(args.stem_format)
-    return DubOptions(input=args.input, output=args.output, format=args.format, cast=args.cast,
+    return DubOptions(input=source, output=args.output, format=args.format, cast=args.cast,
                       no_sidecar=args.no_sidecar,
                       tracks=tuple(args.track), colors=tuple(args.color), track_name=args.track_name,
                       rate=args.rate, timeline=args.timeline, loudness=parse_loudness(args.loudness),
@@ -130,60 +168,114 @@ def options(args):
                       stems=args.stems, stem_format=args.stem_format, stereo=args.stereo)
 
 
-def run(args) -> int:
+def plans(args) -> list:
+    """(options, plan) per input, all read before anything renders; a timeline given twice is refused."""
     from takefit.bridges.dub import pipeline as dub
     from takefit.otio_adapters.formats import format_name
-    from takefit.bridges.dub.render import make_renderer
 
     if not args.track_name.strip():
         raise InputError("--track-name must not be empty")
-    opts = options(args)
-    if opts.format:
-        format_name(opts.format)  # a bad --format fails before anything is read
-    the_plan = dub.plan(opts)
+    if len(args.input) > 1 and args.output is not None:
+        raise InputError(f"-o names one output, but {len(args.input)} timelines were given: drop -o (each is "
+                         f"written beside its input, INPUT_dub.<format>) or dub them one at a time")
+    seen = [p.expanduser().resolve() for p in args.input]
+    twice = sorted({str(p) for p in seen if seen.count(p) > 1})
+    if twice:
+        raise InputError(f"{', '.join(twice)} given more than once: give each timeline once")
+    check_cluster_flags(args)
+    out = []
+    for source in args.input:
+        opts = options(args, source)
+        if opts.format:
+            format_name(opts.format)  # a bad --format fails before anything is read
+        out.append((opts, dub.plan(opts)))
+    return out
+
+
+def run(args) -> int:
+    from takefit.bridges.dub import pipeline as dub
+    from takefit.bridges.dub.render import make_renderer
+
+    jobs = plans(args)
     if args.list:
         checker = make_renderer(cache_dir=args.cache, no_cache=True)   # the duration stage only: no audio
         try:
-            the_plan.cues = dub.check_voices(the_plan.cues, checker)
-            print_cues(the_plan, checker, opts, as_json=args.json)
+            for opts, the_plan in jobs:
+                the_plan.cues = dub.check_voices(the_plan.cues, checker)
+                print_cues(the_plan, checker, opts, as_json=args.json)
         finally:
             checker.close()
         return 0
-    if not the_plan.cues:
-        print(f"takefit: no cues in {opts.input}: looked for {dub.where_cues_come_from(opts)} — nothing to dub, "
-              f"nothing written.", file=sys.stderr)
+    for opts, the_plan in jobs:
+        if not the_plan.cues:
+            print(f"takefit: no cues in {opts.input}: looked for {dub.where_cues_come_from(opts)} — nothing to "
+                  f"dub, nothing written.", file=sys.stderr)
+    jobs = [(o, p) for o, p in jobs if p.cues]
+    if not jobs:
         return 0
-    renderer = make_renderer(cache_dir=args.cache, no_cache=args.no_cache, parallel=args.jobs)
+    if args.cluster:
+        renderer = cluster_renderer(args, args.cache, args.no_cache)
+        jobs = [(replace(o, jobs=renderer.max_in_flight), p) for o, p in jobs]
+    else:
+        renderer = make_renderer(cache_dir=args.cache, no_cache=args.no_cache, parallel=args.jobs)
     try:
-        report = run_with_progress(opts, renderer, the_plan, quiet=args.json)
+        reports = run_with_progress(jobs, renderer, quiet=args.json, at_once=len(jobs) if args.cluster else 1)
     finally:
         renderer.close()
+    return print_reports(reports, args)
+
+
+def print_reports(reports: list, args) -> int:
     if args.json:
-        print(json.dumps(report.to_json(), ensure_ascii=False, indent=1))
+        docs = [r.to_json() for r in reports]
+        print(json.dumps(docs[0] if len(docs) == 1 else {"timelines": docs, **season_totals(reports)},
+                         ensure_ascii=False, indent=1))
     else:
-        for note in report.notes:
-            print(f"note: {note}", file=sys.stderr)
-        for r in report.results:
-            if r.status in ("failed", "flagged", "skipped"):
-                print(f"{r.cue.id} {r.status}: {r.error or '; '.join(r.warnings)}  [{r.cue.origin}]", file=sys.stderr)
-        print(report.summary_line())
-    if args.strict and (report.count("failed") or report.count("flagged")):
+        for report in reports:
+            for note in report.notes:
+                print(f"note: {note}", file=sys.stderr)
+            for r in report.results:
+                if r.status in ("failed", "flagged", "skipped"):
+                    print(f"{r.cue.id} {r.status}: {r.error or '; '.join(r.warnings)}  [{r.cue.origin}]",
+                          file=sys.stderr)
+            print(report.summary_line())
+        if len(reports) > 1:
+            t = season_totals(reports)
+            print(f"{len(reports)} timelines, {t['cues']} cues in {t['wall_seconds']:.1f} s: "
+                  f"{t['cues_per_second']:.2f} cues/s")
+    if args.strict and any(r.count("failed") or r.count("flagged") for r in reports):
         return 3
     return 0
 
 
-def run_with_progress(opts, renderer, the_plan, quiet: bool = False):
+def season_totals(reports: list) -> dict:
+    wall = max(r.wall_seconds for r in reports)    # they ran side by side, each from its own start
+    cues = sum(len(r.results) for r in reports)
+    return {"cues": cues, "wall_seconds": round(wall, 3), "cues_per_second": round(cues / wall if wall else 0.0, 3)}
+
+
+def run_with_progress(jobs: list, renderer, quiet: bool = False, at_once: int = 1) -> list:
+    """Every timeline dubbed under one bar over all their cues, a line as each finishes; the first
+    timeline's error is raised once all have stopped."""
+    from takefit.bridges.dub.season import run_all
     from tqdm import tqdm
 
-    from takefit.bridges.dub import pipeline as dub
-
-    with tqdm(total=len(the_plan.cues), desc="dubbing", unit="cue", file=sys.stderr,
+    with tqdm(total=sum(len(p.cues) for _, p in jobs), desc="dubbing", unit="cue", file=sys.stderr,
               disable=quiet or not sys.stderr.isatty()) as bar:
         def progress(done: int, total: int, result) -> None:
             bar.update(done - bar.n)
             bar.set_postfix_str(f"{result.cue.id} {result.status}")
 
-        return dub.run(opts, renderer, progress=progress, the_plan=the_plan)
+        def finished(end) -> None:
+            if len(jobs) > 1 and not quiet:
+                what = end.report.summary_line() if end.report else f"stopped: {end.error}"
+                bar.write(f"{end.opts.input.name}: {what}", file=sys.stderr)
+
+        ends = run_all(jobs, renderer, at_once, progress, finished)
+    for end in ends:
+        if end.error is not None:
+            raise end.error
+    return [end.report for end in ends]
 
 
 def print_cues(the_plan, renderer, opts, as_json: bool = False) -> None:

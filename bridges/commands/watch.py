@@ -15,6 +15,7 @@ from takefit.bridges.watch.jobs import WatchOptions
 from takefit.bridges.watch.watcher import Watcher
 from takefit.bridges.watch.status import format_status, status
 from takefit.bridges.commands.daemon import install_service as install
+from takefit.bridges.commands.dub import add_cluster_arguments, check_cluster_flags, cluster_renderer
 from takefit.bridges.watch.jobs import Layout
 from takefit.bridges.watch.service import watch_service
 from takefit.bridges.commands.daemon import uninstall_service as uninstall
@@ -93,6 +94,7 @@ def register(sub) -> None:
                                                              "user cache)")
     c.add_argument("--no-cache", action="store_true", help="render every cue afresh")
     w.add_argument("-q", "--quiet", action="store_true", help="log only warnings and failures")
+    add_cluster_arguments(p)
     s = p.add_argument_group("service (install-service / uninstall-service)")
     s.add_argument("--enable", action="store_true", help="install-service: also enable and start it now")
     s.add_argument("--disable", action="store_true", help="uninstall-service: stop and disable it first")
@@ -143,9 +145,15 @@ def watch(args, folder: Path) -> int:
         raise InputError(f"{folder} is a file; give a folder to watch")
     opts = options(args)
     setup_logging(args.quiet)
-    w = Watcher(folder, opts, daemon=args.daemon, cache_dir=args.cache, no_cache=args.no_cache,
-                settle=args.settle, rescan=args.rescan)
-    return w.run(once=args.once)
+    check_cluster_flags(args)
+    renderer = cluster_renderer(args, args.cache, args.no_cache) if args.cluster else None
+    try:
+        w = Watcher(folder, opts, renderer=renderer, daemon=args.daemon, cache_dir=args.cache,
+                    no_cache=args.no_cache, settle=args.settle, rescan=args.rescan)
+        return w.run(once=args.once)
+    finally:
+        if renderer is not None:
+            renderer.close()
 
 
 def setup_logging(quiet: bool = False) -> None:
@@ -177,6 +185,8 @@ def service_args(args) -> list[str]:
                         ("--rescan", f"{args.rescan:g}" if args.rescan != 10.0 else None),
                         ("--daemon", args.daemon if args.daemon != "auto" else None),
                         ("--pre-roll", f"{args.pre_roll:g}" if args.pre_roll else None),
+                        ("--cluster", args.cluster), ("--actors", str(args.actors) if args.actors else None),
+                        ("--threads-per-actor", str(args.threads_per_actor) if args.threads_per_actor != 1 else None),
                         ("--cache", str(args.cache.expanduser().absolute()) if args.cache else None)):
         if value is not None:
             out += [flag, value]
@@ -185,6 +195,7 @@ def service_args(args) -> list[str]:
     for col in args.color:
         out += ["--color", col]
     for flag, on in (("--strict", args.strict), ("--no-sidecar", args.no_sidecar), ("--no-cache", args.no_cache),
+                     ("--trust-cluster", args.trust_cluster),
                      ("--quiet", args.quiet)):
         if on:
             out.append(flag)

@@ -404,14 +404,16 @@ def run(opts: DubOptions, renderer: Renderer, progress: ProgressFn | None = None
 
     cues = check_voices(p.cues, renderer)
     placements: list[place.Placement] = []
-    for i, rendering in enumerate(renderings(cues, renderer, opts)):
-        res, placement = file_take(rendering, folder, stamp)
-        report.results.append(res)
-        if placement is not None:
-            placements.append(placement)
-        if progress:
-            progress(i + 1, len(cues), res)
-    folder.save()
+    try:
+        for i, rendering in enumerate(renderings(cues, renderer, opts)):
+            res, placement = file_take(rendering, folder, stamp)
+            report.results.append(res)
+            if placement is not None:
+                placements.append(placement)
+            if progress:
+                progress(i + 1, len(cues), res)
+    finally:   # a run stopped mid-way (a lost cluster, Ctrl+C) keeps the takes it filed listed
+        folder.save()
 
     dubbed = _dub_tracks(tl, placements, p.rate, opts.track_name, report)
     report.stem, more = _write_the_stem(outputs, tl, placements, p, opts, stamp, report)

@@ -94,6 +94,10 @@ class DubReport:
     def engine_seconds(self) -> float:
         return sum(r.engine_seconds for r in self.results)
 
+    @property
+    def cues_per_second(self) -> float:
+        return len(self.results) / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
     def to_json(self) -> dict:
         return {
             "takefit": __version__, "input": str(self.input), "timeline": self.timeline,
@@ -101,6 +105,7 @@ class DubReport:
             "sample_rate": self.sample_rate, "outputs": self.outputs,
             "summary": {"cues": len(self.results), **{s: self.count(s) for s in STATUSES},
                         "tracks": self.tracks, "wall_seconds": round(self.wall_seconds, 3),
+                        "cues_per_second": round(self.cues_per_second, 3),
                         "engine_seconds": round(self.engine_seconds, 3),
                         "engine_load_seconds": round(self.engine_load_seconds, 3),
                         "stem": self.stem},
@@ -117,5 +122,6 @@ class DubReport:
         outs = ", ".join(self.outputs[k] for k in ("timeline", "otio", "stem") if k in self.outputs and
                          (k != "otio" or self.outputs.get("otio") != self.outputs.get("timeline")))
         return (f"dubbed {len(self.results)} cue{'s' if len(self.results) != 1 else ''} ({counts}){lanes} in "
-                f"{self.wall_seconds:.1f} s (engine {self.engine_seconds:.1f} s) → {outs}; "
+                f"{self.wall_seconds:.1f} s ({self.cues_per_second:.2f} cues/s, engine {self.engine_seconds:.1f} s) "
+                f"→ {outs}; "
                 f"report {self.outputs.get('report', '-')}")

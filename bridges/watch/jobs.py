@@ -18,7 +18,7 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -422,6 +422,8 @@ def _run(opts, the_plan, ctx: Context, name: str):
             raise Stopping()
 
     renderer, kind = ctx.renderers.get()
+    if kind == "given":   # a cluster's many actors: as many cues in flight as it takes
+        opts = replace(opts, jobs=max(opts.jobs, int(getattr(renderer, "max_in_flight", 1))))
     try:
         return dub.run(opts, renderer, progress=progress, the_plan=the_plan)
     except Exception as e:

@@ -66,7 +66,7 @@ class Renderers:
 
     def describe(self) -> str:
         if self._given is not None:
-            return "the renderer given"
+            return getattr(self._given, "description", "the renderer given")
         return {"auto": "the takefit daemon when one runs, else the engine in this process",
                 "start": "the takefit daemon (started if needed), else the engine in this process",
                 "off": "the engine in this process"}[self.mode]

@@ -1,0 +1,140 @@
+"""takefit dub on Ray vs in-process: 100 cues across 4 timelines, each mode with a cold cache.
+
+    .venv/bin/python bench/cluster_bench.py [--cues 100] [--timelines 4] [--out bench/results/cluster_bench.json]
+
+Modes (same timelines, each its own empty cache, so every cue renders):
+    local ×1    the engine in this process, one 1-thread session
+    local ×2    the engine in this process, two 1-thread sessions (takefit dub's default on 2 cores)
+    ray ×1      a Ray cluster on this machine, one actor of 1 thread
+    ray ×2      a Ray cluster on this machine, two actors of 1 thread
+Wall time is the dubbing (timelines, takes, stems, reports), with the engine or the actors already
+loaded (start-up is reported beside it); overhead per cue compares Ray with local at the same engine
+count. The driver's CPU per cue (this process: cache, transfer, filing, timeline and stem writes) is
+what bounds a cluster of many machines; the projection divides by it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WORDS = ["Roll camera.", "Quiet on set.", "Hello there.", "Good morning.", "Action.", "Once more, please.",
+         "That's a wrap.", "Where is she?", "Not today.", "Follow me.", "Keep moving.", "I told you so."]
+
+
+def srt(lines: list[str], slot: float = 1.2, gap: float = 0.3) -> str:
+    def ts(t: float) -> str:
+        ms = round(t * 1000)
+        return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+    return "\n".join(f"{i}\n{ts(1 + (i - 1) * (slot + gap))} --> {ts(1 + (i - 1) * (slot + gap) + slot)}\n{t}\n"
+                     for i, t in enumerate(lines, 1))
+
+
+def write_timelines(folder: Path, cues: int, count: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k in range(count):
+        lines = [f"{WORDS[(k * 7 + i) % len(WORDS)]} {k}-{i}." for i in range(cues // count)]
+        path = folder / f"ep{k + 1}.srt"
+        path.write_text(srt(lines), "utf-8")
+        paths.append(path)
+    return paths
+
+
+def dub(paths: list[Path], renderer, at_once: int) -> dict:
+    from takefit.bridges.dub import pipeline
+    from takefit.bridges.dub.season import run_all
+
+    jobs = []
+    for p in paths:
+        opts = pipeline.DubOptions(p, rate="25", jobs=max(2, int(getattr(renderer, "max_in_flight", 2))))
+        jobs.append((opts, pipeline.plan(opts)))
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    ends = run_all(jobs, renderer, at_once)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    for end in ends:
+        if end.error is not None:
+            raise end.error
+    cues = sum(len(e.report.results) for e in ends)
+    failed = sum(e.report.count("failed") for e in ends)
+    return {"cues": cues, "failed": failed, "wall_s": wall, "cues_per_s": cues / wall, "driver_cpu_s": cpu,
+            "driver_cpu_per_cue_ms": 1000 * cpu / cues}
+
+
+def local_mode(paths: list[Path], cache: Path, sessions: int) -> dict:
+    from takefit.bridges.dub.render import InProcessRenderer
+    from takefit.engine.cache import TakeCache
+
+    r = InProcessRenderer(cache=TakeCache(cache), threads=sessions, parallel=sessions)
+    t0 = time.perf_counter()
+    _ = r.engine
+    start = time.perf_counter() - t0
+    return {"start_s": start, **dub(paths, r, at_once=1)}
+
+
+def ray_mode(paths: list[Path], cache: Path, actors: int) -> dict:
+    from takefit.bridges.cluster.address import parse
+    from takefit.bridges.cluster.renderer import ClusterOptions, cluster_renderer
+
+    t0 = time.perf_counter()
+    r = cluster_renderer(ClusterOptions(parse("local"), actors=actors, local_cpus=2), cache_dir=cache)
+    start = time.perf_counter() - t0
+    try:
+        return {"start_s": start, **dub(paths, r, at_once=len(paths)), "retried": r.retried}
+    finally:
+        r.close()
+
+
+def projection(rows: dict) -> list[str]:
+    """N machines of C cores from the measured per-cue costs: the workers scale, the driver does not."""
+    ray2 = rows["ray ×2"]
+    per_engine = 2 / ray2["cues_per_s"]             # seconds of one 1-thread engine per cue, as measured
+    driver = ray2["driver_cpu_per_cue_ms"] / 1000   # this machine's CPU per cue: transfer, cache, filing, writes
+    take_bytes = 4 * 48000 * 1.2                     # float32 samples of one 1.2 s take
+    out = [(f"one 1-thread engine: {per_engine:.2f} s per cue; the driver: {1000 * driver:.1f} ms of CPU per cue; "
+            f"a take travels as {take_bytes / 1e3:.0f} kB")]
+    for machines in (1, 4, 16, 64):
+        engines = machines * 16
+        workers = engines / per_engine
+        bound = 1 / driver
+        net = 125e6 / take_bytes                     # 1 Gbit/s into the driver
+        out.append(f"{machines:3d} × 16-core machines: {engines:5d} engines → {min(workers, bound, net):7.1f} cues/s "
+                   f"(workers {workers:.0f}, driver {bound:.0f}, 1 Gbit/s link {net:.0f})")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cues", type=int, default=100)
+    ap.add_argument("--timelines", type=int, default=4)
+    ap.add_argument("--out", type=Path, default=Path("bench/results/cluster_bench.json"))
+    args = ap.parse_args(argv)
+    root = Path(tempfile.mkdtemp(prefix="takefit-cluster-bench-"))
+    rows: dict[str, dict] = {}
+    modes = [("local ×1", lambda p, c: local_mode(p, c, 1)), ("local ×2", lambda p, c: local_mode(p, c, 2)),
+             ("ray ×1", lambda p, c: ray_mode(p, c, 1)), ("ray ×2", lambda p, c: ray_mode(p, c, 2))]
+    for name, run in modes:
+        tag = name.replace(" ×", "")
+        paths = write_timelines(root / tag, args.cues, args.timelines)
+        rows[name] = run(paths, root / f"cache-{tag}")
+        print(f"{name}: {json.dumps({k: round(v, 3) for k, v in rows[name].items()})}", flush=True)
+    print(f"\n{'mode':9} {'start s':>8} {'wall s':>8} {'cues/s':>7} {'driver ms/cue':>14} {'overhead/cue':>13}")
+    for name, r in rows.items():
+        base = rows.get(name.replace("ray", "local"))
+        over = "" if name.startswith("local") else \
+            f"{1000 * (r['wall_s'] - base['wall_s']) / r['cues']:+.0f} ms ({100 * (r['wall_s'] / base['wall_s'] - 1):+.1f} %)"
+        print(f"{name:9} {r['start_s']:8.1f} {r['wall_s']:8.1f} {r['cues_per_s']:7.2f} "
+              f"{r['driver_cpu_per_cue_ms']:14.1f} {over:>13}")
+    lines = projection(rows)
+    print("\nprojection:\n  " + "\n  ".join(lines))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"rows": rows, "projection": lines}, indent=1) + "\n", "utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""takefit dub/watch --cluster on a real Ray cluster started on this machine (2 CPUs, one per module),
+with the real engine in its actors: takes bit-identical to a local run and found in its cache, a
+killed actor's cues retried elsewhere and delivered once, and the address rules (unreachable, ray://
+refused without --trust-cluster) before anything is written.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from takefit.bridges import cli
+from takefit.bridges.cluster.address import parse
+from takefit.bridges.dub import pipeline
+
+ray = pytest.importorskip("ray")
+
+LINES = ["Hello there.", "Good morning.", "Roll camera.", "Quiet, please.", "Action.", "Cut.", "Once more.",
+         "That's a wrap."]
+
+
+def srt(lines: list[str], slot: float = 1.0, gap: float = 0.4) -> str:
+    def ts(t: float) -> str:
+        ms = round(t * 1000)
+        return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+    starts = [1.0 + i * (slot + gap) for i in range(len(lines))]
+    return "\n".join(f"{i}\n{ts(a)} --> {ts(a + slot)}\n{text}\n" for i, (a, text) in enumerate(zip(starts, lines), 1))
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One Ray session for the module; `--cluster local` in the CLI joins it instead of starting another."""
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
+             _temp_dir=tempfile.mkdtemp(prefix="takefit-ray-test-"), namespace="takefit")
+    yield
+    ray.shutdown()
+
+
+def timelines(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    a, b = folder / "ep1.srt", folder / "ep2.srt"
+    a.write_text(srt(LINES[:3]), "utf-8")
+    b.write_text(srt(LINES[3:5]), "utf-8")
+    return [a, b]
+
+
+def without_origination(data: bytes) -> bytes:
+    """A BWF's bytes with its origination date and time (when it was written: bext and iXML) blanked."""
+    data = re.sub(rb"\d{4}-\d\d-\d\d(?=\d\d:|<)", b"YYYY-MM-DD", data)
+    return re.sub(rb"\d\d:\d\d:\d\d", b"hh:mm:ss", data)
+
+
+def written(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def comparable(report: dict) -> dict:
+    """A report less what differs run to run: timings, where it was written."""
+    report = json.loads(json.dumps(report).replace(str(Path(report["input"]).parent), "DIR"))
+    report["summary"] = {k: v for k, v in report["summary"].items() if "second" not in k}   # timings, cues/s
+    for cue in report["cues"]:
+        cue.pop("timing", None)
+    return report
+
+
+@pytest.mark.slow
+def test_cluster_takes_are_a_local_runs_and_its_cache_serves_a_local_run(cluster, tmp_path, capsys):
+    on_ray, here = timelines(tmp_path / "ray"), timelines(tmp_path / "local")
+    cache = tmp_path / "cache"
+    assert cli.main(["dub", *map(str, on_ray), "--cluster", "local", "--cache", str(cache), "--rate", "25"]) == 0
+    out = capsys.readouterr().out
+    assert "2 timelines, 5 cues" in out and "cues/s" in out
+    for src in here:          # each timeline alone, on the engine in this process, its own cold cache
+        assert cli.main(["dub", str(src), "--cache", str(tmp_path / "cold"), "--rate", "25"]) == 0
+    a, b = written(tmp_path / "ray"), written(tmp_path / "local")
+    assert a.keys() == b.keys()
+    wavs = [k for k in a if k.endswith(".wav")]
+    assert len(wavs) == 5 + 2          # a take per cue, a stem per timeline
+    for name in wavs:
+        assert without_origination(a[name]) == without_origination(b[name]), name
+    for name in a:
+        if name.endswith((".srt", ".otio", ".takefit-takes.json")):
+            assert a[name].decode().replace(str(tmp_path / "ray"), "") == \
+                b[name].decode().replace(str(tmp_path / "local"), ""), name
+    for name in [k for k in a if k.endswith("_report.json")]:
+        assert comparable(json.loads(a[name])) == comparable(json.loads(b[name]))
+    again = timelines(tmp_path / "again")[0]   # a later local run finds the cluster's takes in the cache
+    capsys.readouterr()
+    assert cli.main(["dub", str(again), "--cache", str(cache), "--rate", "25", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [c["timing"]["cached"] for c in report["cues"]] == [True] * 3
+
+
+@pytest.mark.slow
+def test_a_killed_actors_cues_go_elsewhere_and_each_is_delivered_once(cluster, tmp_path):
+    from takefit.bridges.cluster.renderer import ClusterOptions, cluster_renderer, pids
+
+    src = tmp_path / "season.srt"
+    src.write_text(srt(LINES), "utf-8")
+    renderer = cluster_renderer(ClusterOptions(parse("local"), actors=2), cache_dir=tmp_path / "cache")
+    victim = pids(renderer)[0]
+    killed = threading.Event()
+
+    def progress(done: int, total: int, result) -> None:
+        if done == 1:   # both actors now hold cues: one of them dies with its work
+            os.kill(victim, signal.SIGKILL)
+            killed.set()
+
+    try:
+        opts = pipeline.DubOptions(src, rate="25", jobs=renderer.max_in_flight)
+        report = pipeline.run(opts, renderer, progress=progress)
+    finally:
+        renderer.close()
+    assert killed.is_set() and renderer.retried >= 1
+    ids = [r.cue.id for r in report.results]
+    assert sorted(ids) == sorted(set(ids)) and len(ids) == len(LINES)
+    assert all(r.status in ("rendered", "flagged") for r in report.results), [r.error for r in report.results]
+    assert renderer.rendered == len(LINES)        # each take delivered (and cached) once
+    takes = sorted(p.name for p in Path(report.outputs["takes"]).glob("*.wav"))
+    assert len(takes) == len(LINES) and all(sf.info(Path(report.outputs["takes"]) / t).frames for t in takes)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_cluster_is_named_with_the_fix_and_nothing_is_written(tmp_path, capsys):
+    src = timelines(tmp_path)[0]
+    before = written(tmp_path)
+    address = f"ray://127.0.0.1:{free_port()}"
+    t0 = time.perf_counter()
+    assert cli.main(["dub", str(src), "--cluster", address, "--cache", str(tmp_path / "cache")]) != 0
+    err = capsys.readouterr().err
+    assert address in err and "ray start --head" in err and "--cluster local" in err
+    assert written(tmp_path) == before and not (tmp_path / "cache").exists()
+    assert time.perf_counter() - t0 < 30
+
+
+@pytest.mark.parametrize("address", ["ray://10.20.30.40:10001", "render-farm.example:6379"])
+def test_an_address_off_this_machine_needs_trust_cluster(tmp_path, capsys, address):
+    src = timelines(tmp_path)[0]
+    before = written(tmp_path)
+    assert cli.main(["dub", str(src), "--cluster", address]) == 2
+    err = capsys.readouterr().err
+    assert "--trust-cluster" in err and address in err
+    assert written(tmp_path) == before
+    assert parse(address, trust=True).address == address
+
+
+def test_cluster_addresses():
+    assert parse("local").kind == "local"
+    assert parse("ray://127.0.0.1:10001").on_this_machine and parse("localhost:6379").kind == "gcs"
+    assert parse("auto", environ={"RAY_ADDRESS": "ray://[::1]:10001"}).on_this_machine
+    for bad in ("ray://host", "http://x:1", "x:99999", ""):
+        with pytest.raises(ValueError, match="not a cluster address"):
+            parse(bad)
+    with pytest.raises(ValueError, match="RAY_ADDRESS"):
+        parse("auto", environ={})
+
+
+@pytest.mark.slow
+def test_watch_sends_its_jobs_to_the_cluster(cluster, tmp_path):
+    root = tmp_path / "watch"
+    (root / "inbox").mkdir(parents=True)
+    (root / "inbox" / "lines.srt").write_text(srt(LINES[:2]), "utf-8")
+    code = cli.main(["watch", str(root), "--once", "--settle", "0", "--rate", "25", "--daemon", "off",
+                     "--cluster", "local", "--cache", str(tmp_path / "cache")])
+    assert code == 0
+    assert (root / "done" / "lines.srt").is_file()
+    takes = list((root / "outbox").rglob("*_takes/*.wav"))
+    assert len(takes) == 2
+    cached = [f for f in (tmp_path / "cache").rglob("*.wav")]
+    assert len(cached) == 2       # rendered by the actors, cached on this machine
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process under `pid` (Linux /proc): a `--cluster local` run's GCS, raylet, agents and actors
+    are its children and theirs, so killing these loses that run's cluster and nothing else."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
+        except OSError:     # gone meanwhile
+            continue
+        if stat:
+            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
+
+
+def kill_all(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="finds the cluster's processes in /proc")
+def test_a_cluster_lost_mid_run_keeps_what_was_filed_and_a_rerun_resumes_from_the_cache(tmp_path, capsys):
+    """A `--cluster local` run in a process of its own (its own Ray cluster, as the CLI starts one; the
+    module's cluster is untouched), its whole cluster killed once a take is filed. Ray's core ends a
+    driver whose node vanished at once (_Exit(1) on the lost plasma-store connection, no Python
+    unwinding), so the run ends with status 1; nothing may hang, nothing half-written may sit under a
+    final name, and a run without a cluster renders only what the lost one had not."""
+    src = tmp_path / "season.srt"
+    src.write_text(srt(LINES), "utf-8")
+    cache, takes = tmp_path / "cache", tmp_path / "season_dub_takes"
+    short = tempfile.mkdtemp(prefix="tf-")             # Ray's socket paths must stay under 108 bytes
+    env = {**os.environ, "TMPDIR": short}               # the cluster's temp folder, removed with it
+    run = subprocess.Popen([sys.executable, "-m", "takefit.bridges.cli", "dub", str(src), "--cluster", "local",
+                            "--actors", "1", "--cache", str(cache), "--rate", "25"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    cluster_pids: list[int] = []
+    try:
+        deadline = time.monotonic() + 300
+        while run.poll() is None and not list(takes.glob("*.wav")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert run.poll() is None, f"the run ended before its cluster was lost: {run.communicate()}"
+        cluster_pids = descendants(run.pid)
+        assert len(cluster_pids) >= 3                    # GCS, raylet, the actor at least
+        kill_all(cluster_pids)
+        lost = time.monotonic()
+        _, err = run.communicate(timeout=120)            # a hang fails here
+        ended = time.monotonic() - lost
+    finally:
+        kill_all([run.pid, *cluster_pids])
+        shutil.rmtree(short, ignore_errors=True)
+    assert run.returncode != 0 and ended < 120, err
+
+    filed = sorted(p.name for p in takes.glob("*.wav"))
+    listed = json.loads((takes / ".takefit-takes.json").read_text("utf-8"))["takes"]
+    assert listed and set(listed) <= set(filed)          # each listed take is there
+    frames = {sf.info(takes / name).frames for name in filed}
+    assert len(frames) == 1 and frames.pop() > 0         # none half-written (equal 1 s slots)
+    assert not list(tmp_path.glob("season_dub*.srt")) and not list(tmp_path.glob("season_dub*_report.json"))
+    in_cache = len(list(cache.rglob("*.json")))
+    assert len(filed) <= in_cache < len(LINES), "every filed take is cached, and the run was lost mid-way"
+
+    capsys.readouterr()
+    assert cli.main(["dub", str(src), "--cache", str(cache), "--rate", "25", "--json"]) == 0   # no cluster
+    report = json.loads(capsys.readouterr().out)
+    cached = {c["id"] for c in report["cues"] if c["timing"]["cached"]}
+    assert len(cached) == in_cache and {name.split("_")[1] for name in filed} <= cached
+    assert all(c["status"] in ("rendered", "cached", "flagged") for c in report["cues"]), report["cues"]
+    after = sorted(p.name for p in takes.glob("*.wav"))
+    assert len(after) == len(LINES) and all(name.endswith("_t1.wav") for name in after)   # no orphan, no _t2
+    assert not list(tmp_path.rglob("*.partial"))
