@@ -142,16 +142,16 @@ def unseen_sentence(language: str, used: int) -> str:
     return sentences[min(used, len(sentences) - 1)]
 
 
-def excerpt(setup: Setup, seconds: float) -> Setup:
-    """The middle stretch of about `seconds`, cut at token boundaries (fast mode optimises on less audio;
-    the target embedding still comes from the whole reference)."""
+def excerpt(setup: Setup, seconds: float, center: float = 0.5) -> Setup:
+    """The stretch of about `seconds` centred at `center` (0–1) of the reference, cut at token boundaries
+    (fast mode optimises on less audio; the target embedding still comes from the whole reference)."""
     total = float(setup.frames.sum()) * FRAME_SAMPLES / 24000
     if total <= seconds * 1.15:
         return setup
     starts = np.concatenate([[0], np.cumsum(setup.frames)])
     want = seconds * 24000 / FRAME_SAMPLES
     best = (0, len(setup.frames))
-    mid = starts[-1] / 2
+    mid = starts[-1] * center
     score = None
     for i in range(1, len(setup.frames) - 1):
         j = int(np.searchsorted(starts, starts[i] + want))
@@ -169,6 +169,13 @@ def excerpt(setup: Setup, seconds: float) -> Setup:
         return setup
     ref = setup.reference[(a - 1) * FRAME_SAMPLES: (b + 1) * FRAME_SAMPLES]
     return Setup(tokens, setup.row, frames, f0.reshape(1, 1, -1), energy.reshape(1, 1, -1), ref, setup.pitch_ratio)
+
+
+def excerpts(setup: Setup, seconds: float, count: int) -> list[Setup]:
+    """`count` stretches of about `seconds` spread over the reference (one: the middle), so the steps
+    taking turns hear all of it rather than one part."""
+    cuts = [excerpt(setup, seconds, (k + 0.5) / count) for k in range(count)]
+    return [c for k, c in enumerate(cuts) if all(c is not d for d in cuts[:k])]     # a short clip: once
 
 
 def invert(decoder: TorchDecoder, setups: list[Setup], objective: Objective, steps: int,
