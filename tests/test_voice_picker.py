@@ -123,6 +123,8 @@ def test_combo_items_show_language_gender_and_note(listed, qtbot):
     assert headers[:4] == ["Mandarin Chinese · female", "Mandarin Chinese · male", "American English · female",
                            "American English · male"]
     for name, v in listed.items():
+        if v.get("kind") == "enrolled":       # enrolled by earlier tests: their own test checks their line
+            continue
         i = box.findData(name, USER)
         assert i > 0, name
         assert box.itemText(i).strip() == f"{name} — {v['accent']} · {v['gender']} · {v['note']}"
