@@ -265,3 +265,21 @@ def test_a_cluster_lost_mid_run_keeps_what_was_filed_and_a_rerun_resumes_from_th
     after = sorted(p.name for p in takes.glob("*.wav"))
     assert len(after) == len(LINES) and all(name.endswith("_t1.wav") for name in after)   # no orphan, no _t2
     assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_a_long_tmpdir_still_leaves_room_for_ray_sockets(tmp_path, monkeypatch):
+    from takefit.bridges.cluster.renderer import RAY_SOCKET_SUFFIX, UNIX_PATH_MAX, ray_temp_dir
+
+    deep = tmp_path / ("d" * 60)
+    deep.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    made = Path(ray_temp_dir())
+    try:
+        assert made.parent == Path("/tmp") and len(str(made)) + RAY_SOCKET_SUFFIX <= UNIX_PATH_MAX
+        assert made.stat().st_mode & 0o777 == 0o700                 # mkdtemp: this user's only
+    finally:
+        made.rmdir()
+    monkeypatch.setattr(tempfile, "tempdir", "/tmp")
+    short = Path(ray_temp_dir())
+    assert short.parent == Path("/tmp")
+    short.rmdir()

@@ -33,6 +33,20 @@ QUEUED_PER_ACTOR = 1                 # calls waiting in an actor beside the one 
 INSTALL = 'pip install "takefit[cluster]"'
 
 
+# Ray keeps its sockets under its temp dir (…/session_<date>_<time>_<pid>/sockets/plasma_store: about 64
+# characters), and a Unix socket's path ends at 107 bytes: under a long TMPDIR (macOS's /var/folders/…,
+# pytest's, a deep home) `--cluster local` failed with a raw OSError. Such a TMPDIR falls back to /tmp.
+UNIX_PATH_MAX, RAY_SOCKET_SUFFIX = 107, 64
+
+
+def ray_temp_dir() -> str:
+    """A fresh, private folder for a `local` cluster whose socket paths fit a Unix socket."""
+    base = tempfile.gettempdir()
+    if len(base) + len("/takefit-ray-") + 8 + RAY_SOCKET_SUFFIX > UNIX_PATH_MAX:
+        base = "/tmp"
+    return tempfile.mkdtemp(prefix="takefit-ray-", dir=base)
+
+
 class ClusterError(TakefitError):
     """The cluster could not be reached, or stopped answering mid-run."""
 
@@ -201,7 +215,7 @@ def _connect(opts: ClusterOptions) -> bool:
                            f"run takefit in a process of its own")
     if address.kind == "local":
         ray.init(address="local", num_cpus=opts.local_cpus, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False, _temp_dir=tempfile.mkdtemp(prefix="takefit-ray-"), namespace="takefit")
+                 configure_logging=False, _temp_dir=ray_temp_dir(), namespace="takefit")
         return True
     try:
         ray.init(address=address.address, log_to_driver=False, configure_logging=False, namespace="takefit")
