@@ -141,6 +141,21 @@ def test_close_asks_before_discarding_and_save_writes_what_dub_reads(offline, ti
         w2.deleteLater()
 
 
+def test_unsaved_is_what_the_session_derives(offline, monkeypatch):
+    w = offline
+    asked: list = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        staticmethod(lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Cancel))
+    w.model.setData(w.model.index(1, 4), "Good morning, everyone.")
+    w.history.undo()                                  # back to what is on disk: nothing to lose
+    assert not w.session.dirty and not w.windowTitle().endswith("*")
+    w.cast_view.select("alice")
+    pick_voice(w, "af_bella")
+    assert w.windowTitle().endswith("*")
+    assert w.save_cast() is not None                  # saved by the cast-only path: nothing left to ask about
+    assert not w.windowTitle().endswith("*") and w.close() is True and not asked
+
+
 def test_opening_another_timeline_asks_too(offline, timeline, monkeypatch):
     w = offline
     monkeypatch.setattr(QMessageBox, "question",

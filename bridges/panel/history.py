@@ -3,8 +3,8 @@ step on a QUndoStack, stored as the session's editable state before and after it
 
 Snapshots rather than inverse operations: the state is small (the cast document, the typed texts, the
 picks), and a snapshot cannot drift from what `Session.resolve` makes of it, so undo gives back exactly
-the cues the editor saw. The stack's clean index is the last save: the window asks before closing
-when it is not clean.
+the cues the editor saw. Whether anything is unsaved is not the stack's to say: the session derives
+it (Session.dirty), so undoing back to what was saved asks nothing on close.
 """
 from __future__ import annotations
 

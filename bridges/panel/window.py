@@ -331,7 +331,7 @@ class PanelWindow(Commands, Alternates, QMainWindow):
     def _update_title(self) -> None:
         tl = self.session.timeline
         base = f"takefit – {tl.name}" if tl else "takefit – casting panel"
-        self.setWindowTitle(base + ("" if self.history.isClean() else " *"))
+        self.setWindowTitle(base + (" *" if self.session.dirty else ""))
 
     # ------------------------------------------------------------------ files
     def open_timeline(self, path: Path | None = None, cast: Path | None = None) -> bool:
@@ -379,6 +379,7 @@ class PanelWindow(Commands, Alternates, QMainWindow):
             return None
         self._note(f"cast saved: {saved}")
         self.statusBar().showMessage(f"saved {saved}", 8000)
+        self._update_title()
         return saved
 
     def save(self) -> bool:
@@ -391,15 +392,18 @@ class PanelWindow(Commands, Alternates, QMainWindow):
         except (TakefitError, OSError) as e:
             self._error(f"not saved: {e}")
             return False
-        self.history.setClean()
+        self.history.setClean()               # undo still works; the title and prompt follow the session
+        self._update_title()
         text = "saved " + (", ".join(str(p) for p in written) if written else "(nothing to write)")
         self._note(text)
         self.statusBar().showMessage(text, 8000)
         return True
 
     def _may_discard(self, doing: str) -> bool:
-        """True when nothing is unsaved, or the editor saved or chose to discard it."""
-        if self.history.isClean():
+        """True when nothing is unsaved, or the editor saved or chose to discard it. Unsaved is what the
+        session derives (its cast and sidecar against the files), so an edit undone or saved by another
+        path (Save cast) is not asked about."""
+        if not self.session.dirty:
             return True
         buttons = QMessageBox.StandardButton
         answer = QMessageBox.question(
