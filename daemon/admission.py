@@ -7,6 +7,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
+from takefit.engine.backend import DEFAULT_BACKEND
 from takefit.engine.cache import request_key
 from takefit.engine.errors import AssetError, TakefitError
 from takefit.engine.frontend import Lexicon
@@ -101,11 +102,14 @@ def checked_job(d: Daemon, item: dict, jid: str, h: str, priority: int, batch: s
         req = RenderRequest.from_wire(spec)      # it checks itself
         voice = spec["voice"]
         if d.voice_names is not None and voice not in ("auto", "") and voice not in d.voice_names:
-            d.runner.engine.voice_bank.check(voice)          # raises UnknownVoiceError with hints
-        extra = {"dictionary": checked_dictionary(d, spec["dictionary"])} if spec.get("dictionary") else None
+            d.runner.backend.check_voice(voice)              # raises UnknownVoiceError with hints
+        extra = {"dictionary": checked_dictionary(d, spec["dictionary"])} if spec.get("dictionary") else {}
+        if d.backend.name != DEFAULT_BACKEND:
+            # another model's take never answers for Kokoro's; Kokoro's keys stay as they were (no field)
+            extra["backend"] = [d.backend.name, d.backend.engine_id]
         if item.get("output") is not None:
             safe_output(d.output_root, item["output"])
-        key = request_key(req, extra)            # inside: an emotion clip that is gone is bad input
+        key = request_key(req, extra or None)    # inside: an emotion clip that is gone is bad input
     except PathEscapeError as e:
         raise ProtocolError("bad_path", str(e), {**where, "output": item.get("output")}) from None
     except TakefitError as e:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import zmq
 
+from takefit.engine.backend import DEFAULT_BACKEND, backend_names, check_backend
 from takefit.engine.cache import DEFAULT_MAX_BYTES
 from takefit.engine.errors import InputError
 
@@ -33,6 +34,8 @@ class Config:
     shutdown_grace: float = 30.0
     log_level: str = "INFO"
     log_stderr: bool = False
+    backend: str = DEFAULT_BACKEND            # the speech model (engine/backend.py registry)
+    device: str | None = None                 # where it runs; None: the backend's own default
 
     def to_argv(self) -> list[str]:
         """Command-line options that reproduce this config (for spawning and service units)."""
@@ -50,6 +53,10 @@ class Config:
             argv.append("--no-ipc")
         if self.output_root:
             argv += ["--output-root", str(self.output_root)]
+        if self.backend != DEFAULT_BACKEND:
+            argv += ["--backend", self.backend]
+        if self.device:
+            argv += ["--device", self.device]
         d = Config()
         for opt, attr in (("--workers", "workers"), ("--threads", "threads"), ("--max-queue", "max_queue"),
                           ("--cache-size", "cache_bytes"), ("--heartbeat-ms", "heartbeat_ms"),
@@ -89,6 +96,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retention-days", type=float, default=7.0, help="keep finished jobs fetchable this long (7)")
     p.add_argument("--shutdown-grace", type=float, default=30.0, help="seconds to let a running render finish on stop")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    p.add_argument("--backend", default=DEFAULT_BACKEND, metavar="NAME",
+                   help=f"the speech model: {', '.join(backend_names())} (default {DEFAULT_BACKEND}; "
+                        "`takefit daemon info` shows what it can do)")
+    p.add_argument("--device", metavar="DEVICE", help="where the backend runs: cpu, cuda:0 … (default: the "
+                   "backend's own; kokoro runs on the CPU)")
 
 
 def config_from_args(args) -> Config:
@@ -99,7 +111,7 @@ def config_from_args(args) -> Config:
                  output_root=args.output_root, workers=args.workers, threads=args.threads,
                  max_queue=args.max_queue, cache_bytes=parse_size(args.cache_size), heartbeat_ms=args.heartbeat_ms,
                  liveness=args.liveness, retention_days=args.retention_days, shutdown_grace=args.shutdown_grace,
-                 log_level=args.log_level)
+                 log_level=args.log_level, backend=args.backend, device=args.device)
     check_config(cfg)
     return cfg
 
@@ -151,6 +163,7 @@ def check_config(cfg: Config) -> None:
         if not ep.startswith("tcp://"):
             raise InputError(f"--remote-bind takes tcp://HOST:PORT, got {ep!r}")
         _tcp_host_port(ep)
+    check_backend(cfg.backend, cfg.device)    # unknown, not installed, wrong device: refused before a daemon is spawned
     if not cfg.binds and not cfg.remote_binds and not cfg.ipc:
         raise InputError("no endpoint to listen on: give --bind, --remote-bind or allow ipc")
     for name, lo, hi in (("workers", 1, 64), ("max_queue", 1, 1_000_000), ("heartbeat_ms", 20, 60_000),

@@ -7,13 +7,13 @@ which the loop turns into a typed error. Anything slow goes to a worker (runner.
 from __future__ import annotations
 
 import os
-import sys
 import time
 import uuid
 from typing import TYPE_CHECKING, Callable
 
-from takefit.engine import ENGINE_ID, __version__
-from takefit.engine.errors import AssetError, TakefitError
+from takefit.engine import __version__
+from takefit.engine.backend import resident_bytes as rss_bytes
+from takefit.engine.errors import AssetError, InputError, TakefitError
 from takefit.engine.profiles import ProfileStore
 
 from . import protocol
@@ -42,8 +42,8 @@ def hello(d: Daemon, peer, msg) -> None:
               "max_inline_bytes": MAX_INLINE_BYTES, "max_id_chars": protocol.MAX_ID_CHARS,
               "max_output_chars": protocol.MAX_OUTPUT_CHARS, "max_dictionary_bytes": protocol.MAX_DICT_BYTES}
     d.reply(peer, msg, protocol=PROTOCOL, protocols=list(SUPPORTED_PROTOCOLS), daemon=__version__,
-            version=__version__, engine=ENGINE_ID, engine_state=d.engine_state, pid=os.getpid(),
-            capabilities=CAPABILITIES, limits=limits,
+            version=__version__, engine=d.backend.engine_id, engine_state=d.engine_state, pid=os.getpid(),
+            capabilities=CAPABILITIES, limits=limits, backend=backend_doc(d),
             heartbeat={"interval_ms": d.config.heartbeat_ms, "liveness": d.config.liveness},
             output_root=str(d.output_root), authenticated=peer[0] > 0)
 
@@ -60,7 +60,7 @@ def health(d: Daemon, peer, msg) -> None:
     queue = d.runner.queue
     running = sum(1 for j in d.jobs.values() if j.state == "running")
     d.reply(peer, msg, status="stopping" if d.stopping else ("ok" if d.engine_state == "ready" else d.engine_state),
-            pid=os.getpid(), version=__version__, engine=ENGINE_ID, engine_state=d.engine_state,
+            pid=os.getpid(), version=__version__, engine=d.backend.engine_id, engine_state=d.engine_state,
             engine_error=d.engine_error, uptime=time.time() - d.started, protocol=PROTOCOL,
             queue={"queued": len(queue), "running": running, "by_priority": queue.counts(),
                    "fast_lane": d.runner.fast.qsize(), "limit": d.config.max_queue},
@@ -68,7 +68,13 @@ def health(d: Daemon, peer, msg) -> None:
             stats=dict(d.stats), journal=d.journal.counts(),
             cache={"bytes": d.cache.approx_size(), "max_bytes": d.cache.max_bytes, "root": str(d.cache.root)},
             rss_bytes=rss_bytes(), endpoints=d.front.endpoints, remote_endpoints=d.front.remote_endpoints,
-            output_root=str(d.output_root))
+            output_root=str(d.output_root), backend=backend_doc(d))
+
+
+def backend_doc(d: Daemon) -> dict:
+    """The speech model serving this daemon (engine/backend.py): name, engine, device, sample rate,
+    capabilities, emotion inputs, languages; once it has loaded, also `load` (seconds, memory)."""
+    return d.backend_loaded or d.backend.to_wire(d.config.device)
 
 
 def shutdown(d: Daemon, peer, msg) -> None:
@@ -79,17 +85,20 @@ def shutdown(d: Daemon, peer, msg) -> None:
 # ------------------------------------------------------------------------------------------- voices, text
 def voices(d: Daemon, peer, msg) -> None:
     if need_engine(d, peer, msg):
-        bank = d.runner.engine.voice_bank         # built-in, then enrolled: each with its note and preview line
-        found = [v.to_wire() for v in bank.info() + bank.enrolled_info()]
+        # Kokoro: built-in, then enrolled, each with its note and preview line
+        found = [v.to_wire() for v in d.runner.backend.voices()]
         if msg.get("language"):
             found = [v for v in found if v["language"] == msg["language"]]
-        d.reply(peer, msg, voices=found)
+        d.reply(peer, msg, voices=found, backend=backend_doc(d))
 
 
 def voice_enroll(d: Daemon, peer, msg) -> None:
     """One enrollment at a time, on its own thread; progress and the reply come back as events."""
     if not need_engine(d, peer, msg):
         return
+    if not d.runner.backend.capabilities.enrolled_voices:
+        raise InputError(f"backend {d.backend.name!r} does not render enrolled voices; enroll with a daemon "
+                         f"started with --backend kokoro")
     if d.enrolling:
         raise ProtocolError("busy", "an enrollment is already running; retry when it has finished",
                             {"retry_after_ms": 10_000})
@@ -223,23 +232,6 @@ def cancel(d: Daemon, peer, msg) -> None:
 
 def cache_clear(d: Daemon, peer, msg) -> None:
     d.reply(peer, msg, removed=d.cache.clear())
-
-
-def rss_bytes() -> int:
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        import resource     # not on Windows
-
-        r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return r if sys.platform == "darwin" else r * 1024
-    except (ImportError, OSError):
-        return 0
 
 
 Handler = Callable[["Daemon", tuple, dict], None]

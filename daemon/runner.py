@@ -20,7 +20,8 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
-from takefit.engine import ENGINE_ID, bwf
+from takefit.engine import bwf
+from takefit.engine.backend import describe, load_backend
 from takefit.engine.bwf import Broadcast
 from takefit.engine.cache import TakeCache
 from takefit.engine.errors import TakefitError
@@ -74,7 +75,7 @@ class Runner:
         self.events = events
         self.queue = Scheduler()            # the engine lane, by priority
         self.fast: queue.Queue = queue.Queue()   # cache hits and explain: never behind a batch
-        self.engine = None                  # set once by the loader, before its `engine` event
+        self.backend = None                 # set once by the loader, before its `engine` event (engine/backend.py)
         self.ready = threading.Event()
         self._views: OrderedDict[str, object] = OrderedDict()
         self._views_lock = threading.Lock()
@@ -113,19 +114,20 @@ class Runner:
     def _load_engine(self) -> None:
         with self.events.sender() as out:
             try:
-                from takefit.engine import Engine       # heavy (onnxruntime, the frontends): off the loop
-
-                t0 = time.perf_counter()
+                cfg = self.config
                 # one copy of each stage per worker, so workers render side by side (engine/kokoro/session.py)
-                engine = Engine(threads=self.config.threads, log=log.info, sessions=self.config.workers)
-                voices = [{"name": v.name, "language": v.language, "accent": v.accent, "gender": v.gender}
-                          for v in engine.voices()]
-                self.engine = engine
-                log.info("engine %s ready in %.1f s (%d voices)", ENGINE_ID, time.perf_counter() - t0, len(voices))
-                out.emit("engine", state="ready", error=None, voices=voices)
+                backend = load_backend(cfg.backend, threads=cfg.threads, log=log.info, sessions=cfg.workers,
+                                       device=cfg.device)
+                voices = [{"name": v.name, "language": v.language, "gender": v.gender}
+                          for v in backend.voices() if v.kind == "builtin"]
+                self.backend = backend
+                report = backend.report()
+                log.info("backend %s (%s on %s) ready in %.1f s (%d voices)", backend.name, backend.engine_id,
+                         backend.device, report.load_seconds, len(voices))
+                out.emit("engine", state="ready", error=None, voices=voices, backend=describe(backend))
             except BaseException as e:  # noqa: BLE001 - reported, the daemon keeps answering
                 log.error("engine failed to load: %s", str(e) or type(e).__name__)
-                out.emit("engine", state="failed", error=str(e) or type(e).__name__, voices=[])
+                out.emit("engine", state="failed", error=str(e) or type(e).__name__, voices=[], backend=None)
             finally:
                 self.ready.set()
 
@@ -133,7 +135,7 @@ class Runner:
         while not self.ready.wait(0.2):
             if self.queue.closed:
                 return
-        if self.engine is None:
+        if self.backend is None:
             return
         with self.events.sender() as out:
             while (job := self.queue.get()) is not None:
@@ -238,16 +240,16 @@ class Runner:
 
     # ------------------------------------------------------------------ engines, explain, enroll
     def engine_for(self, dictionary: str | None):
-        """The engine, reading with a request's inline dictionary when it has one (views kept LRU)."""
+        """The backend, reading with a request's inline dictionary when it has one (views kept LRU)."""
         if not dictionary:
-            return self.engine
+            return self.backend
         h = dictionary_hash(dictionary)
         with self._views_lock:
             view = self._views.get(h)
             if view is not None:
                 self._views.move_to_end(h)
                 return view
-        view = self.engine.with_lexicon(Lexicon.parse(dictionary))
+        view = self.backend.with_lexicon(Lexicon.parse(dictionary))
         with self._views_lock:
             self._views[h] = view
             while len(self._views) > LEXICON_VIEWS:
@@ -284,7 +286,7 @@ class Runner:
                 profile = enroll_voice(msg["name"], msg["reference"], text=msg["text"], quality=msg["quality"],
                                        consent=msg["consent"], no_consent_record=msg["no_consent_record"],
                                        prosody_from=msg["prosody_from"], force=msg["force"], progress=progress,
-                                       engine=self.engine, denoise=msg["denoise"])
+                                       engine=self.backend.engine, denoise=msg["denoise"])   # Kokoro's own
                 doc = {"type": "reply", "id": msg["id"], "voice": profile.summary()}
             except Exception as e:  # noqa: BLE001
                 if not isinstance(e, TakefitError):

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import zmq
 
-from takefit.engine import ENGINE_ID, __version__
+from takefit.engine import __version__
+from takefit.engine.backend import backend_entry
 from takefit.engine.cache import TakeCache
 from takefit.engine.errors import TakefitError
 from takefit.engine.request import RenderRequest
@@ -57,6 +58,8 @@ class Daemon:
         self.engine_state = "loading"
         self.engine_error: str | None = None
         self.voice_list: list[dict] = []
+        self.backend = backend_entry(config.backend)   # known before it loads: `hello` answers meanwhile
+        self.backend_loaded: dict | None = None        # device, load time, memory: once it has loaded
         self.voice_names: set[str] | None = None
         self.jobs: dict[str, Job] = {}                 # accepted and not yet final
         self.waiting_engine: list[tuple[tuple[int, bytes], dict]] = []
@@ -132,9 +135,9 @@ class Daemon:
 
     def _publish(self) -> None:
         info = {"pid": os.getpid(), "endpoints": self.front.endpoints, "remote_endpoints": self.front.remote_endpoints,
-                "protocol": PROTOCOL, "version": __version__, "engine": ENGINE_ID, "started": self.started,
-                "output_root": str(self.output_root), "log": str(self.dirs.log), "ready": True,
-                "token": self.front.token}
+                "protocol": PROTOCOL, "version": __version__, "engine": self.backend.engine_id, "started": self.started,
+                "backend": self.backend.name, "output_root": str(self.output_root), "log": str(self.dirs.log),
+                "ready": True, "token": self.front.token}
         if self.front.remote_endpoints:
             info["server_key"] = self.front.server_public
         control.write_info(self.dirs, info)
@@ -287,13 +290,14 @@ class Daemon:
         elif kind == "enrolled":
             self.enrolling = False
         elif kind == "engine":
-            self._engine_loaded(ev["state"], ev["error"], ev["voices"])
+            self._engine_loaded(ev["state"], ev["error"], ev["voices"], ev.get("backend"))
 
-    def _engine_loaded(self, state: str, error: str | None, voices: list[dict]) -> None:
+    def _engine_loaded(self, state: str, error: str | None, voices: list[dict], backend: dict | None) -> None:
         self.engine_state, self.engine_error = state, error
         if state == "ready":
             self.voice_list = voices
             self.voice_names = {v["name"] for v in voices}
+            self.backend_loaded = backend
         waiting, self.waiting_engine = self.waiting_engine, []
         for peer, msg in waiting:
             self.dispatch(peer, msg)

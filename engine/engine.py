@@ -17,7 +17,7 @@ import numpy as np
 from . import assets, audio, fill, pins as hitpoints
 from .emotion.delivery import Delivery, ProsodyShaper, seed_for
 from .emotion.style import directions as style_directions
-from .emotion.resolve import EmotionResolver
+from .emotion.resolve import EmotionResolver, Resolved
 from .errors import FitError, InputError
 from .fitting import (COMPRESS_WEIGHT, FIXED, FRAME, JOIN_PAUSE, LENGTHEN_WEIGHT, Item, allocate, classify, hybrid,
                       mark_fixed, min_model_frames, natural_frames, hold_final, segment_bounds, trims)
@@ -272,16 +272,21 @@ class Engine:
             parts.append(np.zeros(int(frames[j]) * FRAME, np.float32))
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
+    def plan_request(self, req: RenderRequest) -> tuple[LinePlan, Resolved | None, list]:
+        """A request's reading: its emotion resolved (None without one), its hit points taken out of the
+        text (engine/pins.py), the rest planned. The backend seam plans with it too (kokoro/backend.py)."""
+        emotion = self.emotions.resolve(req.emotion, req.text) if req.emotion is not None else None
+        text, pins = hitpoints.extract(req.text, hitpoints.frame_rate(req.target, req.frame_rate), clean)
+        plan = self.plan(text, req.voice, req.language, req.speed, emotion.delivery if emotion else None, req.variant)
+        return plan, emotion, pins
+
     def render(self, req: RenderRequest, progress: Callable[[float, str], None] | None = None) -> Take:
         """Render one take. `progress(fraction, message)` is called as the work advances.
 
         The take is exactly the target's length; inside it the *measured* speech runs from the lead
         handle to the slot end minus the tail handle, and pinned words start at their marks."""
         t0 = time.perf_counter()
-        emotion = self.emotions.resolve(req.emotion, req.text) if req.emotion is not None else None
-        delivery = emotion.delivery if emotion else None
-        text, pins = hitpoints.extract(req.text, hitpoints.frame_rate(req.target, req.frame_rate), clean)
-        plan = self.plan(text, req.voice, req.language, req.speed, delivery, req.variant)
+        plan, emotion, pins = self.plan_request(req)
         pinned, pin_notes = hitpoints.locate(plan.reading, pins)
         t1 = time.perf_counter()
         if progress:

@@ -20,6 +20,7 @@ EPILOG = """commands:
   stop                stop it (queued jobs stay in the journal and resume on the next start)
   restart             stop, then start with the given options
   status              is it running, where, queue, jobs, cache, memory (--json for machines)
+  info                its speech backend: model, device, capabilities, voices, load time, memory
   logs                the daemon's log (-n lines, -f to follow)
   jobs / job / cancel list jobs, show one (with its result), cancel queued or running ones
   cache clear|info    empty the take cache / show its size
@@ -61,6 +62,7 @@ def register(sub) -> None:
     _add_restart(ds)
     _add_stop(ds)
     _add_status(ds)
+    _add_info(ds)
     _add_logs(ds)
     _add_jobs(ds)
     _add_job(ds)
@@ -107,6 +109,13 @@ def _add_status(ds) -> None:
     _common(s)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_status)
+
+
+def _add_info(ds) -> None:
+    s = ds.add_parser("info", help="the daemon's speech backend: model, device, capabilities, load time, memory")
+    _common(s)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_info)
 
 
 def _add_logs(ds) -> None:
@@ -309,6 +318,8 @@ def cmd_status(args) -> int:
     if h.get("remote_endpoints"):
         print(f"  remote:    {', '.join(h['remote_endpoints'])} (CurveZMQ)")
     print(f"  engine:    {h['engine']} {h['engine_state']}" + (f": {h['engine_error']}" if h.get("engine_error") else ""))
+    if h.get("backend"):                        # older daemons do not say
+        print(f"  backend:   {h['backend']['name']} on {h['backend']['device']} (`takefit daemon info`)")
     print(f"  queue:     {q['queued']} queued (high {bp['high']}, normal {bp['normal']}, low {bp['low']}), "
           f"{q['running']} running, limit {q['limit']}, {h['workers']} worker(s)")
     print(f"  jobs:      {j['done']} done, {j['failed']} failed, {j['canceled']} canceled (journal); "
@@ -318,6 +329,49 @@ def cmd_status(args) -> int:
     print(f"  output:    {h['output_root']}")
     print(f"  log:       {dirs.log}")
     return 0
+
+
+def cmd_info(args) -> int:
+    """The backend as the daemon reports it (`hello`'s and `health`'s `backend` map, docs/protocol.md)."""
+    endpoint = args.endpoint or (None if args.home else os.environ.get("TAKEFIT_DAEMON_ENDPOINT"))
+    if not endpoint and not control.read_info(_dirs(args)):
+        print("takefit daemon: not running (start it with `takefit daemon start [--backend NAME]`)")
+        return 3
+    with _client(args, retries=1) as c:
+        h = c.health()
+        voices = c.voices() if h["engine_state"] == "ready" else []
+    b = h.get("backend")
+    if b is None:
+        raise InputError(f"this daemon ({h.get('version')}) does not report its backend: restart it with this "
+                         f"takefit's `takefit daemon restart`")
+    if args.json:
+        print(json.dumps({**b, "engine_state": h["engine_state"], "voices": len(voices)}, indent=1))
+        return 0
+    for line in backend_lines(b, h, len(voices)):
+        print(line)
+    return 0
+
+
+def backend_lines(b: dict, h: dict, voices: int) -> list[str]:
+    load = b.get("load") or {}
+    mem = load.get("memory_bytes")
+    dev_mem = load.get("device_memory_bytes")
+    lines = [f"backend:        {b['name']} ({b['engine']}), {h['engine_state']}"
+             + (f": {h['engine_error']}" if h.get("engine_error") else ""),
+             f"device:         {b['device']}" + (" (GPU)" if b.get("gpu") else ""),
+             f"sample rate:    {b['sample_rate']} Hz (the model's; takes are written at the request's rate)",
+             f"capabilities:   {', '.join(b['capabilities']) or '-'}",
+             f"emotion inputs: {', '.join(b['emotion_inputs']) or '-'}",
+             f"languages:      {', '.join(b['languages'])}"]
+    if h["engine_state"] == "ready":
+        lines.append(f"voices:         {voices}")
+    if load:
+        lines.append(f"load time:      {load['load_seconds']:.2f} s")
+        lines.append(f"memory:         {_mb(mem) + ' added by loading' if mem is not None else 'not measured'}; "
+                     f"{_mb(h['rss_bytes'])} resident in all"
+                     + (f"; {_mb(dev_mem)} on the device" if dev_mem is not None else ""))
+        lines += [f"note:           {n}" for n in load.get("notes", [])]
+    return lines
 
 
 def cmd_logs(args) -> int:
