@@ -1,6 +1,6 @@
 """takefit dub on Ray vs in-process: 100 cues across 4 timelines, each mode with a cold cache.
 
-    .venv/bin/python bench/cluster_bench.py [--cues 100] [--timelines 4] [--out bench/results/cluster_bench.json]
+    .venv/bin/python bench/cluster_bench.py [--cues 100] [--timelines 4] [--rounds 3] [--out …json]
 
 Modes (same timelines, each its own empty cache, so every cue renders):
     local ×1    the engine in this process, one 1-thread session
@@ -9,7 +9,7 @@ Modes (same timelines, each its own empty cache, so every cue renders):
     ray ×2      a Ray cluster on this machine, two actors of 1 thread
 Wall time is the dubbing (timelines, takes, stems, reports), with the engine or the actors already
 loaded (start-up is reported beside it); overhead per cue compares Ray with local at the same engine
-count. The driver's CPU per cue (this process: cache, transfer, filing, timeline and stem writes) is
+count, as the median of the rounds' ratios (the rounds run the four modes in turn). The driver's CPU per cue (this process: cache, transfer, filing, timeline and stem writes) is
 what bounds a cluster of many machines; the projection divides by it.
 """
 from __future__ import annotations
@@ -107,32 +107,58 @@ def projection(rows: dict) -> list[str]:
     return out
 
 
+def median_row(runs: list[dict]) -> dict:
+    """The run of median wall time, with every run's wall time beside it."""
+    ordered = sorted(runs, key=lambda r: r["wall_s"])
+    return {**ordered[len(ordered) // 2], "walls_s": [r["wall_s"] for r in runs]}
+
+
+def overheads(runs: dict[str, list[dict]], name: str) -> list[float]:
+    """Ray's wall over local's at the same engine count, round by round: the rounds alternate the modes,
+    so a load that comes and goes on the machine weighs on both sides of each ratio."""
+    local = runs[name.replace("ray", "local")]
+    return [r["wall_s"] / b["wall_s"] - 1 for r, b in zip(runs[name], local)]
+
+
+def print_table(runs: dict[str, list[dict]], rows: dict[str, dict]) -> None:
+    print(f"\n{'mode':9} {'start s':>8} {'wall s (median)':>16} {'cues/s':>7} {'driver ms/cue':>14} "
+          f"{'overhead/cue (median of rounds)':>32}")
+    for name, r in rows.items():
+        over = ""
+        if name.startswith("ray"):
+            ratios = sorted(overheads(runs, name))
+            mid = ratios[len(ratios) // 2]
+            base = rows[name.replace("ray", "local")]["wall_s"]
+            over = (f"{1000 * mid * base / r['cues']:+.0f} ms ({100 * mid:+.1f} %; rounds "
+                    + " ".join(f"{100 * x:+.1f}" for x in overheads(runs, name)) + ")")
+        print(f"{name:9} {r['start_s']:8.1f} {r['wall_s']:16.1f} {r['cues_per_s']:7.2f} "
+              f"{r['driver_cpu_per_cue_ms']:14.1f} {over:>32}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cues", type=int, default=100)
     ap.add_argument("--timelines", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of all four modes, interleaved (default 3)")
     ap.add_argument("--out", type=Path, default=Path("bench/results/cluster_bench.json"))
     args = ap.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="takefit-cluster-bench-"))
-    rows: dict[str, dict] = {}
-    modes = [("local ×1", lambda p, c: local_mode(p, c, 1)), ("local ×2", lambda p, c: local_mode(p, c, 2)),
-             ("ray ×1", lambda p, c: ray_mode(p, c, 1)), ("ray ×2", lambda p, c: ray_mode(p, c, 2))]
-    for name, run in modes:
-        tag = name.replace(" ×", "")
-        paths = write_timelines(root / tag, args.cues, args.timelines)
-        rows[name] = run(paths, root / f"cache-{tag}")
-        print(f"{name}: {json.dumps({k: round(v, 3) for k, v in rows[name].items()})}", flush=True)
-    print(f"\n{'mode':9} {'start s':>8} {'wall s':>8} {'cues/s':>7} {'driver ms/cue':>14} {'overhead/cue':>13}")
-    for name, r in rows.items():
-        base = rows.get(name.replace("ray", "local"))
-        over = "" if name.startswith("local") else \
-            f"{1000 * (r['wall_s'] - base['wall_s']) / r['cues']:+.0f} ms ({100 * (r['wall_s'] / base['wall_s'] - 1):+.1f} %)"
-        print(f"{name:9} {r['start_s']:8.1f} {r['wall_s']:8.1f} {r['cues_per_s']:7.2f} "
-              f"{r['driver_cpu_per_cue_ms']:14.1f} {over:>13}")
+    modes = [("local ×1", lambda p, c: local_mode(p, c, 1)), ("ray ×1", lambda p, c: ray_mode(p, c, 1)),
+             ("local ×2", lambda p, c: local_mode(p, c, 2)), ("ray ×2", lambda p, c: ray_mode(p, c, 2))]
+    runs: dict[str, list[dict]] = {name: [] for name, _ in modes}
+    for k in range(args.rounds):
+        for name, run in modes:
+            tag = f"{name.replace(' ×', '')}-{k}"
+            paths = write_timelines(root / tag, args.cues, args.timelines)
+            runs[name].append(run(paths, root / f"cache-{tag}"))
+            print(f"round {k + 1} {name}: {json.dumps({x: round(v, 3) for x, v in runs[name][-1].items()})}",
+                  flush=True)
+    rows = {name: median_row(runs[name]) for name in ("local ×1", "local ×2", "ray ×1", "ray ×2")}
+    print_table(runs, rows)
     lines = projection(rows)
     print("\nprojection:\n  " + "\n  ".join(lines))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"rows": rows, "projection": lines}, indent=1) + "\n", "utf-8")
+    args.out.write_text(json.dumps({"rows": rows, "runs": runs, "projection": lines}, indent=1) + "\n", "utf-8")
     return 0
 
 

@@ -172,6 +172,15 @@ def test_cluster_addresses():
         parse("auto", environ={})
 
 
+def test_actors_ask_ray_for_a_gpu_only_for_a_backend_that_wants_one():
+    from takefit.bridges.cluster.renderer import ClusterOptions
+
+    assert ClusterOptions(parse("local")).num_gpus == 0                       # Kokoro: CPU threads only
+    assert ClusterOptions(parse("local"), backend="indextts", gpus_per_actor=0.5).num_gpus == 0.5
+    with pytest.raises(ValueError, match="one of kokoro"):
+        ClusterOptions(parse("local"), backend="cpu")
+
+
 @pytest.mark.slow
 def test_watch_sends_its_jobs_to_the_cluster(cluster, tmp_path):
     root = tmp_path / "watch"

@@ -23,12 +23,12 @@ import numpy as np
 from takefit.bridges.cluster.actor import EngineActor, error_from, identity
 from takefit.bridges.cluster.address import ClusterAddress
 from takefit.bridges.dub.render import InProcessRenderer, Progress, default_cache_dir
+from takefit.engine.backend import DEFAULT_BACKEND, REGISTRY
 from takefit.engine.cache import TakeCache
 from takefit.engine.errors import TakefitError
 from takefit.engine.request import RenderRequest
 from takefit.engine.take import Take
 
-GPU_BACKENDS: tuple[str, ...] = ()   # engine backends that run on a GPU: none yet (the seam for num_gpus)
 QUEUED_PER_ACTOR = 1                 # calls waiting in an actor beside the one it renders: hides the transfer
 INSTALL = 'pip install "takefit[cluster]"'
 
@@ -37,6 +37,11 @@ INSTALL = 'pip install "takefit[cluster]"'
 # characters), and a Unix socket's path ends at 107 bytes: under a long TMPDIR (macOS's /var/folders/…,
 # pytest's, a deep home) `--cluster local` failed with a raw OSError. Such a TMPDIR falls back to /tmp.
 UNIX_PATH_MAX, RAY_SOCKET_SUFFIX = 107, 64
+
+# A `local` cluster shares this machine's cores with the engines. By default Ray keeps a Python worker
+# per CPU started and idle ("ray::IDLE", ~1.3 % of a core each) and collects metrics nobody reads here:
+# 5.3 % of a core in all, idle, on the 2-core bench machine; 2.7 % without them.
+LOCAL_SYSTEM_CONFIG = {"prestart_worker_first_driver": False, "enable_metrics_collection": False}
 
 
 def ray_temp_dir() -> str:
@@ -58,7 +63,7 @@ class ClusterOptions:
     address: ClusterAddress
     actors: int | None = None          # default: as many as the cluster's CPUs hold
     threads_per_actor: int = 1         # CPU threads per model call in each actor
-    backend: str = "cpu"               # a GPU backend asks Ray for `gpus_per_actor`
+    backend: str = DEFAULT_BACKEND     # engine/backend.py's name; one that wants a GPU asks Ray for `gpus_per_actor`
     gpus_per_actor: float = 1.0
     local_cpus: int | None = None      # `local`: the CPUs the cluster offers (default: all)
     start_timeout: float = 120.0       # seconds for every actor to load its engine
@@ -69,10 +74,12 @@ class ClusterOptions:
             raise ValueError(f"--actors {self.actors}: 1 to 4096 actors")
         if not 1 <= self.threads_per_actor <= 256:
             raise ValueError(f"--threads-per-actor {self.threads_per_actor}: 1 to 256 threads")
+        if self.backend not in REGISTRY:
+            raise ValueError(f"backend {self.backend!r}: one of {', '.join(REGISTRY)}")
 
     @property
     def num_gpus(self) -> float:
-        return self.gpus_per_actor if self.backend in GPU_BACKENDS else 0
+        return self.gpus_per_actor if REGISTRY[self.backend].wants_gpu else 0
 
 
 class ActorPool:
@@ -215,7 +222,8 @@ def _connect(opts: ClusterOptions) -> bool:
                            f"run takefit in a process of its own")
     if address.kind == "local":
         ray.init(address="local", num_cpus=opts.local_cpus, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False, _temp_dir=ray_temp_dir(), namespace="takefit")
+                 configure_logging=False, _temp_dir=ray_temp_dir(), namespace="takefit",
+                 _system_config=LOCAL_SYSTEM_CONFIG)
         return True
     try:
         ray.init(address=address.address, log_to_driver=False, configure_logging=False, namespace="takefit")
