@@ -5,6 +5,7 @@ import argparse
 import importlib
 import sys
 
+from takefit.bridges.cluster import guard
 from takefit.engine import __version__
 from takefit.engine.errors import AssetError, FitError, InputError, OutputError, TakefitError
 
@@ -56,11 +57,20 @@ def exit_code(err: TakefitError) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    guard.adopt()
+    try:
+        return run(argv)
+    finally:
+        guard.finished()             # in a --cluster run's child: it ended by itself (bridges/cluster/guard.py)
+
+
+def run(argv: list[str]) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    args.argv = argv                  # a --cluster run may re-run itself in a child (bridges/cluster/guard.py)
     try:
         return int(args.func(args) or 0)
     except TakefitError as e:

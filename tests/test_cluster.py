@@ -228,9 +228,10 @@ def kill_all(pids: list[int]) -> None:
 def test_a_cluster_lost_mid_run_keeps_what_was_filed_and_a_rerun_resumes_from_the_cache(tmp_path, capsys):
     """A `--cluster local` run in a process of its own (its own Ray cluster, as the CLI starts one; the
     module's cluster is untouched), its whole cluster killed once a take is filed. Ray's core ends a
-    driver whose node vanished at once (_Exit(1) on the lost plasma-store connection, no Python
-    unwinding), so the run ends with status 1; nothing may hang, nothing half-written may sit under a
-    final name, and a run without a cluster renders only what the lost one had not."""
+    driver whose node vanished at once (_Exit(1) on the lost plasma-store connection), so the run drives
+    its cluster from a child (bridges/cluster/guard.py) and names the loss with the fix; nothing may hang,
+    nothing half-written may sit under a final name, and a run without a cluster renders only what the
+    lost one had not."""
     src = tmp_path / "season.srt"
     src.write_text(srt(LINES), "utf-8")
     cache, takes = tmp_path / "cache", tmp_path / "season_dub_takes"
@@ -245,16 +246,21 @@ def test_a_cluster_lost_mid_run_keeps_what_was_filed_and_a_rerun_resumes_from_th
         while run.poll() is None and not list(takes.glob("*.wav")) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert run.poll() is None, f"the run ended before its cluster was lost: {run.communicate()}"
-        cluster_pids = descendants(run.pid)
-        assert len(cluster_pids) >= 3                    # GCS, raylet, the actor at least
+        driver = descendants(run.pid)[:1]               # the guard's child: it started the cluster
+        cluster_pids = [p for p in descendants(run.pid) if p not in driver]
+        assert len(driver) == 1 and len(cluster_pids) >= 3   # GCS, raylet, the actor at least
         kill_all(cluster_pids)
         lost = time.monotonic()
         _, err = run.communicate(timeout=120)            # a hang fails here
         ended = time.monotonic() - lost
     finally:
-        kill_all([run.pid, *cluster_pids])
+        kill_all([run.pid, *driver, *cluster_pids])
         shutil.rmtree(short, ignore_errors=True)
-    assert run.returncode != 0 and ended < 120, err
+    assert run.returncode == 1 and ended < 120, err
+    # Ray ends the driver (the guard names the loss) or, when the actor's death reaches the driver first,
+    # the renderer stops the run itself: either way one takefit error with the way to resume
+    assert "takefit: error: the Ray cluster was lost mid-run" in err or "the cluster is losing workers" in err, err
+    assert "again to resume" in err or "same command again" in err, err
 
     filed = sorted(p.name for p in takes.glob("*.wav"))
     listed = json.loads((takes / ".takefit-takes.json").read_text("utf-8"))["takes"]
@@ -292,3 +298,23 @@ def test_a_long_tmpdir_still_leaves_room_for_ray_sockets(tmp_path, monkeypatch):
     short = Path(ray_temp_dir())
     assert short.parent == Path("/tmp")
     short.rmdir()
+
+
+def test_the_guard_passes_on_a_finished_runs_status_and_names_a_driver_ended_under_it(tmp_path, capsys,
+                                                                                      monkeypatch):
+    """run_guarded re-runs takefit in a child: a child that ends through takefit's own way out (here a
+    usage error, status 2) is passed on as it is; one ended from outside (SIGKILL, as Ray's core ends a
+    driver whose cluster vanished) gets the lost-cluster message and status 1."""
+    from takefit.bridges.cluster import guard
+
+    assert guard.run_guarded(["dub", str(tmp_path / "none.srt"), "--no-such-flag"]) == 2
+    assert "the Ray cluster was lost" not in capsys.readouterr().err
+
+    script = tmp_path / "sitecustomize.py"    # the child kills itself as soon as Python starts
+    script.write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n", "utf-8")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    assert guard.run_guarded(["dub", "x.srt"]) == 1
+    err = capsys.readouterr().err
+    assert "the Ray cluster was lost mid-run" in err and "run the same command again" in err
+    assert guard.wanted(parse("local")) and guard.wanted(parse("127.0.0.1:6379"))
+    assert not guard.wanted(parse("ray://127.0.0.1:10001"))     # Ray Client raises: no guard needed

@@ -160,7 +160,8 @@ class RayRenderer(InProcessRenderer):
                 self.pool.release(i)
             return self._take(reply)
         raise ClusterError(f"a cue failed on {len(failed)} actor(s) in turn ({self.attempts} tries): the cluster "
-                           f"is losing workers. Takes rendered so far are cached: run it again to resume")
+                           f"is losing workers or was lost. Takes rendered so far are filed and cached: run the "
+                           f"same command again to resume")
 
     def _take(self, reply: dict) -> Take:
         if "error" in reply:

@@ -7,6 +7,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from takefit.bridges.cluster import guard
 from takefit.bridges.cluster.address import parse
 from takefit.engine.errors import InputError
 from takefit.engine.request import FIT_METHODS
@@ -196,6 +197,8 @@ def run(args) -> int:
     from takefit.bridges.dub import pipeline as dub
     from takefit.bridges.dub.render import make_renderer
 
+    if args.cluster and not args.list and getattr(args, "argv", None) and guard.wanted(parse(args.cluster, args.trust_cluster)):
+        return guard.run_guarded(args.argv)      # Ray may end this driver: a child runs it (cluster/guard.py)
     jobs = plans(args)
     if args.list:
         checker = make_renderer(cache_dir=args.cache, no_cache=True)   # the duration stage only: no audio
