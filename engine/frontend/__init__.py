@@ -229,6 +229,13 @@ class Frontend:
         return words, ph, note
 
 
+def _flap_dot(text: str, i: int) -> bool:
+    """The `.` at `i` is part of Hindi's flap inside a word (espeak-ng writes ड़/ढ़ as `r.`: `lˈʌr.kˌaː`),
+    not a sentence's end: a sentence's `.` is followed by a space or nothing (as fitting.join_flap_dots)."""
+    return (text[i] == "." and i > 0 and text[i - 1] == "r" and i + 1 < len(text)
+            and not text[i + 1].isspace() and text[i + 1] not in ".!?;:,—…")
+
+
 def split_chunks(phonemes: str, limit: int = MAX_CHUNK_PHONEMES) -> list[Chunk]:
     """Split at sentence ends, then clause punctuation, then spaces, so each chunk fits the model."""
     if len(phonemes) <= limit:
@@ -239,7 +246,7 @@ def split_chunks(phonemes: str, limit: int = MAX_CHUNK_PHONEMES) -> list[Chunk]:
         window = rest[:limit]
         cut = -1
         for marks in (".!?", ";:", ",—…", " "):
-            cut = max(window.rfind(m) for m in marks)
+            cut = max((i for i, c in enumerate(window) if c in marks and not _flap_dot(rest, i)), default=-1)
             if cut > limit // 4:
                 break
         if cut <= 0:
