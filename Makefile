@@ -12,7 +12,11 @@ setup: $(VENV)/.installed assets
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev,panel,enroll,eval,export,cluster]"
+	$(BIN)/python -m pip install -q -e ".[dev,panel,enroll,eval,export,cluster,indextts-runtime]"
+	# upstream IndexTTS2's code for the indextts backend's tests, without its text normaliser's 0.8 GB
+	# (nemo + pynini; the backend reads text as written without it): pyproject.toml's `indextts` extra
+	$(BIN)/python -m pip install -q --no-deps indextts2-inference==2.1.1
+	$(BIN)/python -m takefit.installer.torchaudio_cpu
 	touch $@
 
 assets: $(VENV)/.installed

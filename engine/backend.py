@@ -216,12 +216,13 @@ REGISTRY: dict[str, BackendEntry] = {e.name: e for e in (
                  "takefit.engine.kokoro.backend", "KokoroBackend", ENGINE_ID, 24000,
                  Capabilities(_KOKORO_LANGUAGES, EMOTION_INPUTS, enrolled_voices=True, pinyin=True,
                               hit_points=True, alternate_takes=True, dictionaries=True)),
-    # Named so `--backend indextts` says what it is and how it will install; its code is issue #25's work.
-    BackendEntry("indextts", "IndexTTS2 / IndexTTS-2.5 from a local checkpoint, on a GPU",
+    # Upstream's code comes with the extra; the weights are the user's (checkpoints/indextts2/ or
+    # $TAKEFIT_INDEXTTS_DIR, auxiliary models in the Hugging Face cache, read offline): engine/indextts/.
+    BackendEntry("indextts", "IndexTTS2 from a local checkpoint (zero-shot clip voices, emotion), best on a GPU",
                  "takefit.engine.indextts.backend", "IndexTTSBackend", "indextts2", 22050,
                  Capabilities(("zh", "en"), EMOTION_INPUTS, reference_clip_voices=True),
-                 default_device="cuda", devices=("cuda", "cpu", "mps"), requires=("torch",), extra="indextts",
-                 note="not yet available: takefit does not ship its code yet, issue #25"),
+                 default_device="cuda", devices=("cuda", "cpu", "mps"),
+                 requires=("torch", "torchaudio", "transformers", "indextts"), extra="indextts"),
 )}
 
 
