@@ -316,5 +316,6 @@ def test_the_guard_passes_on_a_finished_runs_status_and_names_a_driver_ended_und
     assert guard.run_guarded(["dub", "x.srt"]) == 1
     err = capsys.readouterr().err
     assert "the Ray cluster was lost mid-run" in err and "run the same command again" in err
+    monkeypatch.delitem(sys.modules, "ray")      # as in a fresh `takefit dub` (the module's cluster may be up)
     assert guard.wanted(parse("local")) and guard.wanted(parse("127.0.0.1:6379"))
     assert not guard.wanted(parse("ray://127.0.0.1:10001"))     # Ray Client raises: no guard needed
