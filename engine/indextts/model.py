@@ -8,7 +8,6 @@ Not thread-safe by itself: the backend holds a lock around every call (upstream 
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from huggingface_hub import constants as hub_constants
 from indextts.infer_v2 import IndexTTS2
 from indextts.utils.front import TextTokenizer
 
+from ..assets import sha256_file
 from ..errors import InputError
 from .checkpoint import Checkpoint
 from .fit import FRAMES_PER_CODE
@@ -41,12 +41,6 @@ class Conditioning:
     emo_alpha: float
 
 
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_upstream(ckpt: Checkpoint, device: str):
