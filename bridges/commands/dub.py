@@ -145,6 +145,14 @@ def cluster_renderer(args, cache_dir, no_cache: bool):
     return connect(opts, cache_dir=cache_dir, no_cache=no_cache)
 
 
+def guarded_run(args) -> int | None:
+    """A --cluster run that Ray may end runs in a child (bridges/cluster/guard.py): the child's exit status;
+    None when this process drives the cluster itself."""
+    if args.cluster and getattr(args, "argv", None) and guard.wanted(parse(args.cluster, args.trust_cluster)):
+        return guard.run_guarded(args.argv)
+    return None
+
+
 def check_cluster_flags(args) -> None:
     if args.cluster is None and (args.trust_cluster or args.actors or args.threads_per_actor != 1):
         raise InputError("--trust-cluster, --actors and --threads-per-actor go with --cluster ADDRESS")
@@ -197,8 +205,8 @@ def run(args) -> int:
     from takefit.bridges.dub import pipeline as dub
     from takefit.bridges.dub.render import make_renderer
 
-    if args.cluster and not args.list and getattr(args, "argv", None) and guard.wanted(parse(args.cluster, args.trust_cluster)):
-        return guard.run_guarded(args.argv)      # Ray may end this driver: a child runs it (cluster/guard.py)
+    if not args.list and (status := guarded_run(args)) is not None:
+        return status
     jobs = plans(args)
     if args.list:
         checker = make_renderer(cache_dir=args.cache, no_cache=True)   # the duration stage only: no audio

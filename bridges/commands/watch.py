@@ -8,11 +8,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from takefit.bridges.cluster import guard
-from takefit.bridges.cluster.address import parse
 from takefit.bridges.commands.daemon import install_service as install
 from takefit.bridges.commands.daemon import uninstall_service as uninstall
-from takefit.bridges.commands.dub import add_cluster_arguments, check_cluster_flags, cluster_renderer
+from takefit.bridges.commands.dub import add_cluster_arguments, check_cluster_flags, cluster_renderer, guarded_run
 from takefit.bridges.watch.jobs import Layout, WatchOptions
 from takefit.bridges.watch.service import watch_service
 from takefit.bridges.watch.status import format_status, status
@@ -147,8 +145,8 @@ def watch(args, folder: Path) -> int:
     opts = options(args)
     setup_logging(args.quiet)
     check_cluster_flags(args)
-    if args.cluster and getattr(args, "argv", None) and guard.wanted(parse(args.cluster, args.trust_cluster)):
-        return guard.run_guarded(args.argv)      # Ray may end this driver: a child runs it (cluster/guard.py)
+    if (status := guarded_run(args)) is not None:
+        return status
     renderer = cluster_renderer(args, args.cache, args.no_cache) if args.cluster else None
     try:
         w = Watcher(folder, opts, renderer=renderer, daemon=args.daemon, cache_dir=args.cache,
