@@ -74,7 +74,9 @@ def health(d: Daemon, peer, msg) -> None:
 def backend_doc(d: Daemon) -> dict:
     """The speech model serving this daemon (engine/backend.py): name, engine, device, sample rate,
     capabilities, emotion inputs, languages; once it has loaded, also `load` (seconds, memory)."""
-    return d.backend_loaded or d.backend.to_wire(d.config.device)
+    if d.backend_loaded is None or d.runner.backend is None:
+        return d.backend_loaded or d.backend.to_wire(d.config.device)
+    return {**d.backend_loaded, "load": d.runner.backend.report().to_wire()}    # a GPU's peak changes as it renders
 
 
 def shutdown(d: Daemon, peer, msg) -> None:

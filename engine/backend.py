@@ -29,7 +29,23 @@ if TYPE_CHECKING:
 
 DEFAULT_BACKEND = "kokoro"
 EMOTION_INPUTS = ("vector", "reference_clip", "text")   # IndexTTS2's three ways to say an emotion
+CLIP_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")        # what libsndfile reads: a voice named so is a clip
 Progress = Callable[[float, str], None]
+
+
+def is_clip_voice(name: str) -> bool:
+    """A voice given as an audio file's path (a reference clip to clone) rather than a listed name:
+    built-in and enrolled names never end in an audio suffix (engine/profiles.py NAME_RE)."""
+    return isinstance(name, str) and name.lower().endswith(CLIP_SUFFIXES)
+
+
+def clip_refusal(name: str, backend: str = DEFAULT_BACKEND) -> str:
+    """Why a backend without clip voices refuses one, and the two ways to use that recording."""
+    clones = [n for n, e in REGISTRY.items() if e.capabilities.reference_clip_voices]
+    return (f"voice {name!r} is an audio file (a reference clip to clone), and the {backend} backend has no clip "
+            f"voices. Either run a backend that clones clips (`takefit daemon start --backend {clones[0]}`), or "
+            f"enroll the recording as a voice once (`takefit voice enroll NAME {name} --consent \"who, when\"`) "
+            f"and give NAME as the voice")
 
 
 class BackendUnavailable(AssetError):
@@ -71,15 +87,18 @@ class NaturalLength:
 @dataclass(frozen=True)
 class LoadReport:
     """How loading went, for `takefit daemon info`. Memory is what the load added to this process
-    (resident, measured around it) and, on a GPU, what the device holds for it; None where unknown."""
+    (resident, measured around it) and, on a GPU, what the device holds for it after loading and the
+    most it has held since (the largest take's activations included); None where unknown."""
     load_seconds: float
     memory_bytes: int | None = None
     device_memory_bytes: int | None = None
     notes: tuple[str, ...] = ()
+    device_peak_bytes: int | None = None
 
     def to_wire(self) -> dict:
         return {"load_seconds": round(self.load_seconds, 3), "memory_bytes": self.memory_bytes,
-                "device_memory_bytes": self.device_memory_bytes, "notes": list(self.notes)}
+                "device_memory_bytes": self.device_memory_bytes, "device_peak_bytes": self.device_peak_bytes,
+                "notes": list(self.notes)}
 
 
 @runtime_checkable
@@ -120,6 +139,8 @@ class Backend(Protocol):
 
     def voices(self) -> list[Voice]: ...
     def check_voice(self, name: str) -> str: ...        # the name, or UnknownVoiceError with close matches
+    def voice_identity(self, name: str) -> str | None: ...   # what besides the name sets its sound (a clip's
+                                                            # stat), for cache keys; None: the name alone
     def plan(self, req: RenderRequest) -> Plan: ...     # text, voice, emotion → the reading (no audio)
     def natural_length(self, plan: Plan) -> NaturalLength: ...
     def render(self, req: RenderRequest, progress: Progress | None = None) -> Take: ...
@@ -278,6 +299,7 @@ def resident_bytes() -> int:
         return 0
 
 
-__all__ = ["Backend", "BackendEntry", "BackendUnavailable", "Capabilities", "DEFAULT_BACKEND", "EMOTION_INPUTS",
+__all__ = ["Backend", "BackendEntry", "BackendUnavailable", "CLIP_SUFFIXES", "Capabilities", "DEFAULT_BACKEND",
+           "EMOTION_INPUTS", "clip_refusal", "is_clip_voice",
            "LoadReport", "NaturalLength", "Plan", "Voice", "backend_entry", "backend_names", "check_backend",
            "describe", "load_backend", "resident_bytes", "REGISTRY"]

@@ -100,10 +100,11 @@ def place(wav: np.ndarray, anchors: list[Anchor], length: int, stretch: bool = T
             ramp[-CROSSFADE:] = np.minimum(ramp[-CROSSFADE:], np.linspace(1.0, 0.0, CROSSFADE))
         out[half + d0: half + d1] += piece * ramp
     body = out[half: half + length].astype(np.float32)
-    return _fade_edges(body)
+    return fade_edges(body)
 
 
-def _fade_edges(body: np.ndarray) -> np.ndarray:
+def fade_edges(body: np.ndarray) -> np.ndarray:
+    """A short fade at both ends, in place: a body cut out of a longer render never starts or ends on a step."""
     n_in, n_out = min(EDGE_FADE_IN, len(body)), min(EDGE_FADE_OUT, len(body))
     body[:n_in] *= np.linspace(0.0, 1.0, n_in, dtype=np.float32)
     if n_out:

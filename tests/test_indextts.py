@@ -151,3 +151,86 @@ def test_missing_files_are_listed_with_where_upstream_documents_them(tiny, tmp_p
     assert "s2mel.pth" not in msg
     with pytest.raises(CheckpointMissing, match="TAKEFIT_INDEXTTS_DIR"):
         locate(tmp_path / "nowhere")
+
+
+# ---- the speech span fills the slot (the model's edge silence is not speech)
+def test_fit_arithmetic_scales_the_render_by_what_the_span_lacked():
+    from takefit.engine.indextts.fit import FEASIBLE, feasible, next_frames, span_done
+
+    assert next_frames(100, measured=80 * HOP, wanted=100 * HOP) == 125      # 20 % edges: ask 25 % more
+    assert next_frames(100, measured=100 * HOP, wanted=100 * HOP) == 100
+    assert feasible(150, 100) == (150, "model")
+    assert feasible(300, 100) == (round(100 * FEASIBLE[1]), "hybrid")
+    assert feasible(10, 100) == (round(100 * FEASIBLE[0]), "hybrid")
+    assert span_done(1000, 1000 + 0.009 * SAMPLE_RATE) and not span_done(1000, 1000 + 0.02 * SAMPLE_RATE)
+
+
+EDGE_SHARE = 0.15      # a trained model's silence before and after the words, as a share of what it renders
+
+
+@pytest.fixture
+def with_edge_silence(backend, monkeypatch):
+    """The real S2Mel and vocoder, their output's first and last 15 % silenced: random weights render noise
+    edge to edge, a trained model leaves silence at both ends, growing with the length it is asked for."""
+    real = backend.model.waveform
+
+    def waveform(codes, latent, cond, frames, seed):
+        wav = real(codes, latent, cond, frames, seed).copy()
+        edge = int(len(wav) * EDGE_SHARE)
+        wav[:edge] = 0.0
+        wav[len(wav) - edge:] = 0.0
+        return wav
+
+    monkeypatch.setattr(backend.model, "waveform", waveform)
+
+
+@pytest.mark.parametrize("target", ["1.6s", "40@24"])
+def test_the_speech_runs_from_the_lead_handle_to_the_tail_handle(backend, with_edge_silence, target):
+    from takefit.engine.speech import speech_span
+
+    rate = 48000
+    req = RenderRequest(LINE, voice="alice", target=Target.parse(target), sample_rate=rate, lead=0.05, tail=0.04)
+    take = backend.render(req)
+    total = req.target.samples(rate, take.natural_seconds)
+    assert len(take.audio) == total                                      # still exact to the sample
+    start, end = speech_span(take.audio, rate)
+    assert abs(start / rate - 0.05) <= 0.011                               # 10 ms hops of the measure
+    assert abs((total - end) / rate - 0.04) <= 0.011 + 0.010             # + the span tolerance of the passes
+    assert take.timings["passes"] >= 2 and take.timings["edge_seconds"] > 0.1
+    assert take.method == "model" and not take.warnings                   # re-rendered, not stretched
+    assert (take.speech_start, take.speech_end) == (start / rate, end / rate)
+
+
+def test_a_line_renders_the_same_every_time(backend):
+    req = RenderRequest(LINE, voice="bob", target=Target.parse("1.3s"))
+    assert np.array_equal(backend.render(req).audio, backend.render(req).audio)   # seeded flow-matching noise
+
+
+def test_a_long_clip_is_read_only_as_far_as_upstream_uses_it(backend, tmp_path):
+    import soundfile as sf
+
+    from takefit.engine.errors import InputError
+    from takefit.engine.indextts.model import MAX_CLIP_SECONDS
+
+    long = tmp_path / "long.wav"
+    t = np.arange(40 * 16000) / 16000
+    sf.write(long, (0.2 * np.sin(2 * np.pi * 180 * t)).astype(np.float32), 16000)
+    excerpt = backend.model.clips.excerpt(str(long))
+    assert excerpt != str(long) and sf.info(excerpt).frames == MAX_CLIP_SECONDS * 16000
+    take = backend.render(RenderRequest(LINE, voice=str(long), target=Target.parse("1.2s")))
+    assert len(take.audio) == int(1.2 * 48000)
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio")
+    with pytest.raises(InputError, match="WAV, FLAC, OGG"):
+        backend.render(RenderRequest(LINE, voice=str(bad), target=Target.parse("1.2s")))
+
+
+def test_a_clip_voice_is_known_by_its_file_for_the_cache(backend, tiny, tmp_path):
+    clip = tmp_path / "carol.wav"
+    _clip(clip, 250, 4)
+    before = backend.voice_identity(str(clip))
+    assert before == backend.voice_identity(str(clip)) and str(clip) in before
+    _clip(clip, 260, 5)
+    os.utime(clip, ns=(1, 1))
+    assert backend.voice_identity(str(clip)) != before
+    assert backend.voice_identity("alice").startswith(str(tiny.model_dir / "voices" / "alice.wav"))

@@ -355,7 +355,7 @@ def cmd_info(args) -> int:
 def backend_lines(b: dict, h: dict, voices: int) -> list[str]:
     load = b.get("load") or {}
     mem = load.get("memory_bytes")
-    dev_mem = load.get("device_memory_bytes")
+    dev_mem, dev_peak = load.get("device_memory_bytes"), load.get("device_peak_bytes")
     lines = [f"backend:        {b['name']} ({b['engine']}), {h['engine_state']}"
              + (f": {h['engine_error']}" if h.get("engine_error") else ""),
              f"device:         {b['device']}" + (" (GPU)" if b.get("gpu") else ""),
@@ -369,7 +369,8 @@ def backend_lines(b: dict, h: dict, voices: int) -> list[str]:
         lines.append(f"load time:      {load['load_seconds']:.2f} s")
         lines.append(f"memory:         {_mb(mem) + ' added by loading' if mem is not None else 'not measured'}; "
                      f"{_mb(h['rss_bytes'])} resident in all"
-                     + (f"; {_mb(dev_mem)} on the device" if dev_mem is not None else ""))
+                     + (f"; {_mb(dev_mem)} on the device" if dev_mem is not None else "")
+                     + (f", {_mb(dev_peak)} at most so far" if dev_peak is not None else ""))
         lines += [f"note:           {n}" for n in load.get("notes", [])]
     return lines
 

@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -25,10 +25,12 @@ from ..backend import Capabilities, LoadReport, NaturalLength, Progress, backend
 from ..emotion import Emotion
 from ..emotion.resolve import EmotionResolver
 from ..errors import InputError
+from ..fill import fade_edges
 from ..request import RenderRequest
+from ..speech import speech_span
 from ..take import Take
 from .checkpoint import locate
-from .fit import HOP, SAMPLE_RATE, handles, layout
+from .fit import HOP, PASSES, SAMPLE_RATE, feasible, handles, layout, next_frames, span_done
 from .model import IndexModel, load_upstream, natural_frames, sha256_file
 from .voices import ClipVoice, find_voice, list_voices
 
@@ -36,6 +38,16 @@ NAME = "indextts"
 CODES_PER_SECOND = 50      # semantic codes per second of speech (w2v-BERT's 20 ms hop)
 TEXT_EMOTION_ENV = "TAKEFIT_INDEXTTS_TEXT_EMOTION"   # 'takefit': takefit's own text → vector, not upstream's Qwen
 _KEPT_CODES = 32           # GPT outputs kept for a plan's render after its natural length was asked
+
+
+@dataclass(frozen=True)
+class Spoken:
+    """A render's measured speech: its samples at the model's rate, the S2Mel length that gave them, the
+    fit ('model', or 'hybrid' beyond FEASIBLE) and how much edge silence was cut away (samples)."""
+    audio: np.ndarray
+    frames: int
+    method: str
+    edges: int
 
 
 @dataclass(frozen=True)
@@ -79,7 +91,8 @@ class IndexTTSBackend:
         return self._entry.capabilities
 
     def report(self) -> LoadReport:
-        return self._report
+        """The load as it went, with the device's peak so far (asked each time: renders raise it)."""
+        return replace(self._report, device_peak_bytes=_device_bytes(self._device, peak=True))
 
     # ---- voices and reading
     def voices(self) -> list[ClipVoice]:
@@ -88,6 +101,13 @@ class IndexTTSBackend:
     def check_voice(self, name: str) -> str:
         return find_voice(name, self.checkpoint.model_dir).name if name != "auto" else "auto"
 
+    def voice_identity(self, name: str) -> str | None:
+        """The clip behind the voice by path, size, mtime and inode: a clip replaced under the same name
+        is a new cache key (stat only, no read: the daemon's loop asks)."""
+        path = find_voice(name, self.checkpoint.model_dir).path
+        st = os.stat(path)
+        return f"{path}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+
     def plan(self, req: RenderRequest) -> IndexPlan:
         voice = find_voice(req.voice, self.checkpoint.model_dir)
         with self._lock:
@@ -95,7 +115,8 @@ class IndexTTSBackend:
         if not tokens:
             raise InputError("the line has nothing to read: give some words")
         vector, clip, alpha, source = self._emotion(req.emotion, req.text)
-        digest = hashlib.sha256(f"{req.text}\0{sha256_file(voice.path)}\0{req.variant}".encode()).digest()
+        voice_hash = sha256_file(self.model.clips.excerpt(voice.path))     # bounded: a long clip is not read whole
+        digest = hashlib.sha256(f"{req.text}\0{voice_hash}\0{req.variant}".encode()).digest()
         return IndexPlan(voice.name, voice.path, req.text, tokens, vector, clip, alpha, source,
                          int.from_bytes(digest[:4], "big"))
 
@@ -162,22 +183,37 @@ class IndexTTSBackend:
         total = req.target.samples(rate, natural_take)
         total = total if total is not None else int(natural_take * rate + Fraction(1, 2))
         lay = layout(total, rate, before, after, natural)
-        with self._lock:
-            wav = self.model.waveform(codes, latent, cond, lay.frames)
-        speech = resample(wav, SAMPLE_RATE, rate)
-        rest = len(speech) - lay.speech                 # the sub-frame rest (hybrid: what stretch absorbs)
-        if lay.method == "hybrid":
+        spoken, passes = self._speech(plan, cond, codes, latent, lay)
+        speech = resample(spoken.audio, SAMPLE_RATE, rate)
+        rest = len(speech) - lay.speech                 # what the measured span missed the slot's by
+        if spoken.method == "hybrid":
             speech = stretch(speech, rate, lay.speech)
-        speech = exact_length(speech, lay.speech)
+        speech = fade_edges(exact_length(speech, lay.speech))
         audio = np.concatenate([np.zeros(lay.lead, np.float32), speech, np.zeros(lay.tail, np.float32)])
-        warnings = self._warnings(lay, req)
+        warnings = self._warnings(replace(lay, method=spoken.method), req)
         if req.loudness is not None:
             audio, more = loudness_normalize(audio, rate, req.loudness)
             warnings += more
-        timings = {"total": time.perf_counter() - t0, "rest_samples": float(rest), "frames": float(lay.frames)}
-        return Take(audio, rate, float(natural_take), float(total / rate / natural_take), lay.method, plan.voice, [],
-                    warnings, req.text, timings, self._emotion_doc(plan), lay.lead / rate,
-                    (lay.lead + lay.speech) / rate)
+        timings = {"total": time.perf_counter() - t0, "rest_samples": float(rest), "frames": float(spoken.frames),
+                   "passes": float(passes), "edge_seconds": spoken.edges / SAMPLE_RATE}
+        found = speech_span(audio, rate) or (lay.lead, lay.lead)       # as measured in the take itself
+        return Take(audio, rate, float(natural_take), float(total / rate / natural_take), spoken.method, plan.voice,
+                    [], warnings, req.text, timings, self._emotion_doc(plan), found[0] / rate, found[1] / rate)
+
+    def _speech(self, plan: IndexPlan, cond, codes, latent, lay) -> tuple[Spoken, int]:
+        """The speech span of a render whose span lasts the slot's (fit.py: up to PASSES renders), cut out
+        of the model's edge silence; with how many renders it took."""
+        wanted = lay.speech * SAMPLE_RATE / lay.rate           # the slot's speech span at the model's rate
+        frames, method = lay.frames, lay.method
+        for n in range(1, PASSES + 1):
+            with self._lock:
+                wav = self.model.waveform(codes, latent, cond, frames, plan.seed)
+            start, end = speech_span(wav, SAMPLE_RATE) or (0, len(wav))
+            spoken = Spoken(wav[start:end], frames, method, len(wav) - (end - start))
+            if method == "hybrid" or span_done(end - start, wanted) or n == PASSES:
+                return spoken, n
+            frames, method = feasible(next_frames(frames, end - start, wanted), lay.natural_frames)
+        raise AssertionError("unreachable")
 
     @staticmethod
     def _warnings(lay, req: RenderRequest) -> list[str]:
@@ -196,10 +232,12 @@ class IndexTTSBackend:
                 "reference": plan.emotion_clip, "alpha": plan.alpha}
 
 
-def _device_bytes(device: str) -> int | None:
+def _device_bytes(device: str, peak: bool = False) -> int | None:
+    """What torch holds on a CUDA device now (or at most since it started); None elsewhere."""
     if not device.startswith("cuda"):
         return None
-    return int(torch.cuda.memory_allocated(torch.device(device)))
+    measure = torch.cuda.max_memory_allocated if peak else torch.cuda.memory_allocated
+    return int(measure(torch.device(device)))
 
 
 __all__ = ["NAME", "IndexPlan", "IndexTTSBackend"]

@@ -2,6 +2,12 @@
 itself speaks at the slot's pace; only the sub-frame rest (under one hop, 256 samples at 22.05 kHz)
 is padded or trimmed after resampling. Pure arithmetic: no torch, no model.
 
+The model's own edge silence is not speech: the take's speech must run from the lead handle to the
+tail handle, as Kokoro's do (engine/fill.py). The render's speech span is measured (engine/speech.py)
+and, when it falls short of the slot's, the S2Mel renders again at a length scaled by what the span
+lacked (`next_frames`: the edges scale with the length asked for), at most PASSES times; the measured
+span is then cut out and placed at the lead handle.
+
 Upstream's S2Mel interpolates the GPT's semantic codes to any length; IndexTTS-2.5's duration_factor
 spans 0.5–2.0 (users report it saturating below ~0.78). Beyond FEASIBLE the S2Mel renders at the
 nearest feasible length and the rest is time-stretched (a hybrid fit, said in a warning).
@@ -17,6 +23,8 @@ SAMPLE_RATE = 22050       # BigVGAN v2 22 kHz, 80 bands, 256× (upstream's vocod
 HOP = 256                 # samples per mel frame (config s2mel.preprocess_params.spect_params.hop_length)
 FRAMES_PER_CODE = 1.72    # upstream's S2Mel frames per semantic code (22050 / 256 / 50 Hz ≈ 1.7227)
 FEASIBLE = (0.5, 2.0)     # S2Mel frames ÷ upstream's natural frames rendered by the model alone
+PASSES = 3                # S2Mel renders at most per take (the first, then two refinements)
+SPAN_TOLERANCE = 0.010    # seconds: a measured speech span this close to the slot's needs no other pass
 
 
 @dataclass(frozen=True)
@@ -61,14 +69,30 @@ def layout(total: int, rate: int, before: int, after: int, natural_frames: int) 
                        f"({before / rate:.3f} s before, {after / rate:.3f} s after): lengthen the slot or shorten "
                        f"lead/tail", min_seconds=(before + after) / rate + 0.05)
     exact = Fraction(speech * SAMPLE_RATE, rate * HOP)        # mel frames the speech span needs
-    frames = max(1, int(exact + Fraction(1, 2)))
-    natural = max(1, natural_frames)
-    lo, hi = FEASIBLE
-    method = "model"
-    if not lo <= frames / natural <= hi:
-        frames = max(1, round(natural * min(hi, max(lo, frames / natural))))
-        method = "hybrid"
+    frames, method = feasible(max(1, int(exact + Fraction(1, 2))), natural_frames)
     return Layout(total, rate, before, speech, frames, natural_frames, method)
 
 
-__all__ = ["FEASIBLE", "FRAMES_PER_CODE", "HOP", "SAMPLE_RATE", "Layout", "handles", "layout", "natural_samples"]
+def feasible(frames: int, natural_frames: int) -> tuple[int, str]:
+    """(frames the S2Mel renders, 'model') within FEASIBLE of upstream's natural length, else the nearest
+    feasible length and 'hybrid' (the rest is time-stretched)."""
+    natural = max(1, natural_frames)
+    lo, hi = FEASIBLE
+    if lo <= frames / natural <= hi:
+        return frames, "model"
+    return max(1, round(natural * min(hi, max(lo, frames / natural)))), "hybrid"
+
+
+def span_done(measured: int, wanted: float) -> bool:
+    """A measured speech span (samples at SAMPLE_RATE) close enough to the wanted one to keep."""
+    return abs(measured - wanted) <= SPAN_TOLERANCE * SAMPLE_RATE
+
+
+def next_frames(frames: int, measured: int, wanted: float) -> int:
+    """The S2Mel length whose speech span should last `wanted` samples, when `frames` gave `measured`:
+    the codes are interpolated to the length asked for, so speech and edge silence scale together."""
+    return max(1, round(frames * wanted / max(1, measured)))
+
+
+__all__ = ["FEASIBLE", "FRAMES_PER_CODE", "HOP", "PASSES", "SAMPLE_RATE", "SPAN_TOLERANCE", "Layout", "feasible",
+           "handles", "layout", "natural_samples", "next_frames", "span_done"]

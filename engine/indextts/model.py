@@ -8,12 +8,16 @@ Not thread-safe by itself: the backend holds a lock around every call (upstream 
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile as sf
 import torch
 import torch.nn.functional as F
 from huggingface_hub import constants as hub_constants
@@ -27,6 +31,7 @@ from .fit import FRAMES_PER_CODE
 
 DIFFUSION_STEPS = 25      # upstream's defaults in infer_generator
 CFG_RATE = 0.7
+MAX_CLIP_SECONDS = 15     # upstream reads no more of a voice or emotion clip
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,36 @@ def offline_hub() -> None:
         hub_constants.HF_HUB_CACHE = os.environ["HF_HUB_CACHE"]
 
 
+class ClipExcerpts:
+    """Clips as upstream uses them: at most MAX_CLIP_SECONDS (its _load_and_cut_audio cut). librosa would
+    decode a two-hour file whole before cutting it; a longer clip's excerpt is read with soundfile and kept
+    here, keyed by the clip's path and stat, so neither time nor memory grows with the file."""
+
+    def __init__(self):
+        self._folder = tempfile.TemporaryDirectory(prefix="takefit-indextts-clips-")
+
+    def excerpt(self, clip: str) -> str:
+        try:
+            info = sf.info(clip)
+        except (RuntimeError, OSError) as e:     # soundfile's LibsndfileError is a RuntimeError
+            raise InputError(f"clip {clip!r} is not audio this machine reads ({e}): give a WAV, FLAC, OGG or "
+                             f"MP3 file") from None
+        if info.frames <= 0:
+            raise InputError(f"clip {clip!r} holds no samples: give a recording of 3-15 s of speech")
+        keep = int(MAX_CLIP_SECONDS * info.samplerate)
+        if info.frames <= keep:
+            return clip
+        st = os.stat(clip)
+        name = hashlib.sha256(f"{os.path.realpath(clip)}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:32]
+        out = Path(self._folder.name) / f"{name}.wav"
+        if not out.exists():
+            data, rate = sf.read(clip, frames=keep, dtype="float32", always_2d=True)
+            tmp = out.with_suffix(".partial")
+            sf.write(tmp, data, rate, format="WAV", subtype="FLOAT")
+            os.replace(tmp, out)
+        return str(out)
+
+
 class IndexModel:
     """The loaded model with conditioning cached by the clips' sha256 (upstream caches one path only)."""
 
@@ -78,6 +113,7 @@ class IndexModel:
         self.tts = tts
         self._speakers: dict[str, tuple] = {}
         self._emotions: dict[str, Any] = {}
+        self.clips = ClipExcerpts()
 
     @property
     def device(self) -> str:
@@ -89,6 +125,7 @@ class IndexModel:
 
     def speaker(self, clip: str):
         """(w2v features, style, prompt, ref_mel) of a voice clip, computed once per content."""
+        clip = self.clips.excerpt(clip)
         key = sha256_file(clip)
         if key not in self._speakers:
             self.tts.cache_spk_cond = None           # upstream's own cache is by path: never trust it here
@@ -97,6 +134,7 @@ class IndexModel:
         return self._speakers[key]
 
     def emotion_features(self, clip: str):
+        clip = self.clips.excerpt(clip)
         key = sha256_file(clip)
         if key not in self._emotions:
             self.tts.cache_emo_cond = None
@@ -148,9 +186,11 @@ class IndexModel:
     def _len(self, tensor):
         return torch.tensor([tensor.shape[-1]], device=self.tts.device)
 
-    def waveform(self, codes, latent, cond: Conditioning, frames: int) -> np.ndarray:
-        """S2Mel to exactly `frames` mel frames (upstream: codes × 1.72), then BigVGAN: frames × HOP samples."""
+    def waveform(self, codes, latent, cond: Conditioning, frames: int, seed: int) -> np.ndarray:
+        """S2Mel to exactly `frames` mel frames (upstream: codes × 1.72), then BigVGAN: frames × HOP samples.
+        The flow-matching noise is seeded: a line renders the same way every time, on every machine."""
         tts = self.tts
+        torch.manual_seed(seed)
         with torch.no_grad():
             latent = tts.s2mel.models["gpt_layer"](latent)
             s_infer = tts.semantic_codec.quantizer.vq2emb(codes.unsqueeze(1)).transpose(1, 2) + latent
@@ -173,5 +213,5 @@ def natural_frames(code_count: int) -> int:
     return int(code_count * FRAMES_PER_CODE)
 
 
-__all__ = ["CFG_RATE", "DIFFUSION_STEPS", "Conditioning", "IndexModel",
+__all__ = ["CFG_RATE", "DIFFUSION_STEPS", "MAX_CLIP_SECONDS", "ClipExcerpts", "Conditioning", "IndexModel",
            "OfflineIndexTTS2", "load_upstream", "natural_frames", "offline_hub", "sha256_file"]

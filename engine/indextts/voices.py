@@ -7,9 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..backend import CLIP_SUFFIXES as AUDIO_SUFFIXES
 from ..errors import InputError, UnknownVoiceError
-
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,18 @@ from __future__ import annotations
 
 import copy
 
-from ..backend import Capabilities, LoadReport, NaturalLength, Progress, backend_entry, resident_bytes
+from ..backend import (
+    Capabilities,
+    LoadReport,
+    NaturalLength,
+    Progress,
+    backend_entry,
+    clip_refusal,
+    is_clip_voice,
+    resident_bytes,
+)
 from ..engine import Engine, LinePlan
+from ..errors import UnknownVoiceError
 from ..frontend import Lexicon
 from ..request import RenderRequest
 from ..take import Take
@@ -61,7 +71,12 @@ class KokoroBackend:
         return bank.info() + bank.enrolled_info()
 
     def check_voice(self, name: str) -> str:
+        if is_clip_voice(name):
+            raise UnknownVoiceError(clip_refusal(name))
         return self.engine.voice_bank.check(name)
+
+    def voice_identity(self, name: str) -> str | None:
+        return None         # an enrolled profile's identity is engine/cache.request_key's (keys unchanged)
 
     def plan(self, req: RenderRequest) -> LinePlan:
         return self.engine.plan_request(req)[0]
