@@ -295,9 +295,12 @@ def v_emotion() -> Validator:
 
 
 _D = WIRE_DEFAULTS          # RenderRequest's own defaults: defined once, in the engine
+# a voice is a name (built-in, enrolled, a backend's listed clip) or, for a backend with clip voices, an
+# audio file's path on the daemon's host (engine/backend.py is_clip_voice): as long as a path may be
+VOICE = v_str(4096, 1)
 REQUEST = v_map({
     "text": Field(v_str(MAX_TEXT_CHARS, 1, max_bytes=4 * MAX_TEXT_CHARS), required=True),
-    "voice": Field(v_str(64, 1), default=_D["voice"]),
+    "voice": Field(VOICE, default=_D["voice"]),
     "language": Field(v_str(8, choices=LANGUAGES), default=_D["language"]),
     "target": Field(v_str(64, 1), default=_D["target"]),
     "sample_rate": Field(v_int(8000, 192000, SAMPLE_RATES), default=_D["sample_rate"]),
@@ -332,7 +335,7 @@ OPS: dict[str, Validator] = {
     "health": v_map(_COMMON),
     "voices": v_map({**_COMMON, "language": Field(v_opt(v_str(8)))}),
     "explain": v_map({**_COMMON, "text": Field(v_str(MAX_TEXT_CHARS, 1, max_bytes=4 * MAX_TEXT_CHARS), required=True),
-                      "voice": Field(v_str(64, 1), default="auto"),
+                      "voice": Field(VOICE, default="auto"),
                       "language": Field(v_str(8, choices=LANGUAGES), default="auto"),
                       "speed": Field(v_num(*SPEED_RANGE), default=1.0),
                       "dictionary": Field(v_opt(v_str(MAX_DICT_BYTES, max_bytes=MAX_DICT_BYTES)))}),

@@ -6,7 +6,8 @@
     emotion = "calm 0.5"
 
     [characters.alice]
-    voice = "af_heart"
+    voice = "af_heart"         # or a reference clip to clone: voice = "refs/anna.wav" (relative to this
+                               # file; a backend with clip voices only, e.g. `--backend indextts`)
     emotion = "happy 0.3"      # or: emotion = "happy"  +  intensity = 0.3
     # or one of: emotion = [0.0, 0.8, 0, 0, 0, 0, 0.1, 0.1]   (IndexTTS2's 8-float vector)
     #            emotion_text = "愤怒地质问，语气急促"           (a description)
@@ -36,6 +37,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from takefit.engine.backend import CLIP_SUFFIXES, is_clip_voice
 from takefit.engine.emotion import check_alpha
 from takefit.engine.errors import InputError
 from takefit.engine.files import write_atomic
@@ -219,7 +221,22 @@ def _character(name: str, d: dict, where: str, base: Path) -> Character:
         raise InputError(f"{where}: {e}") from None
     speed, max_ratio = _speed_policy(d, where)
     lead, tail = (tags.parse_handle(d[k], f"{where} {k} =") if k in d else None for k in ("lead", "tail"))
-    return Character(name, d.get("voice", "auto").strip() or "auto", language, emotion, speed, max_ratio, lead, tail)
+    voice = _voice(d.get("voice", "auto").strip() or "auto", base, where)
+    return Character(name, voice, language, emotion, speed, max_ratio, lead, tail)
+
+
+def _voice(voice: str, base: Path, where: str) -> str:
+    """A voice name as written, or a reference clip (a path ending in CLIP_SUFFIXES) as its absolute,
+    resolved path: relative to the cast file like emotion_ref, and absolute because the daemon's working
+    folder is not the cast file's. Whether the backend clones clips is the renderer's to say."""
+    if not is_clip_voice(voice):
+        return voice
+    clip = Path(voice).expanduser()
+    clip = clip if clip.is_absolute() else base / clip
+    if not clip.is_file():
+        raise InputError(f"{where} voice {voice!r}: no such file {clip.absolute()} (a voice ending in "
+                         f"{', '.join(CLIP_SUFFIXES)} is a reference clip; paths are relative to the cast file)")
+    return str(clip.resolve())
 
 
 def _emotion(d: dict, base: Path) -> Emotion | None:
@@ -284,9 +301,30 @@ def _speed_policy(d: dict, where: str) -> tuple[str | None, float | None]:
 def save(doc: dict, path: Path) -> Path:
     """Write a cast document (the dict `load_doc` reads; what the casting panel edits) as TOML,
     atomically. It is checked with `parse` first, so a file that would not load is never written.
+    A clip voice in the cast file's folder is written relative to it (the project folder may move).
     Comments in an earlier file are not kept."""
     parse(doc, Path(path))
-    return write_atomic(path, dumps(doc))
+    return write_atomic(path, dumps(_clips_relative(doc, Path(path).expanduser().absolute().parent)))
+
+
+def _clips_relative(doc: dict, folder: Path) -> dict:
+    """The document with each absolute clip voice under `folder` made relative to it (the rest as is)."""
+    def table(t):
+        if not isinstance(t, dict):
+            return t
+        v = t.get("voice")
+        if isinstance(v, str) and is_clip_voice(v) and Path(v).is_absolute():
+            try:
+                t = {**t, "voice": Path(v).resolve().relative_to(folder.resolve()).as_posix()}
+            except ValueError:           # outside the folder: the absolute path stays
+                pass
+        return t
+    out = dict(doc)
+    if "defaults" in out:
+        out["defaults"] = table(out["defaults"])
+    if isinstance(out.get("characters"), dict):
+        out["characters"] = {name: table(t) for name, t in out["characters"].items()}
+    return out
 
 
 def load_doc(path: Path) -> dict:

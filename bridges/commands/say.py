@@ -12,7 +12,8 @@ from pathlib import Path
 from takefit.daemon.connect import connect
 from takefit.engine import bwf
 from takefit.engine.bwf import DROP_FRAME_RATES, Broadcast, since_midnight
-from takefit.engine.errors import InputError, OutputError
+from takefit.engine.backend import clip_refusal, is_clip_voice
+from takefit.engine.errors import InputError, OutputError, UnknownVoiceError
 from takefit.engine.files import write_atomic
 from takefit.engine.pins import frame_rate
 from takefit.engine.request import (DEFAULT_LEAD, DEFAULT_TAIL, FIT_METHODS, LANGUAGES, MAX_TEXT_CHARS, MAX_VARIANT,
@@ -72,7 +73,8 @@ def register(sub) -> None:
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("text", nargs="?", help="the line; '-' or nothing reads standard input")
     p.add_argument("-f", "--file", type=Path, help="read the line from a UTF-8 text file")
-    p.add_argument("-v", "--voice", default="auto", help="voice name (`takefit voices`); auto picks by language")
+    p.add_argument("-v", "--voice", default="auto", help="voice name (`takefit voices`); auto picks by language. "
+                   "With --daemon on a backend that clones clips (--backend indextts): an audio file's path")
     p.add_argument("-l", "--language", default="auto", choices=LANGUAGES,
                    help="the line's language (default auto: by script, Latin letters by the voice's language; "
                         "pt is Brazilian Portuguese)")
@@ -219,6 +221,8 @@ def run(args) -> int:
         out = check_writable(args.output or default_output(text, args.variant))
     if getattr(args, "daemon", False):  # --daemon: the same take, from the daemon
         return say_via_daemon(args, text, target, loudness, out)
+    if is_clip_voice(args.voice):       # the engine here is Kokoro's: it clones no clips
+        raise UnknownVoiceError(clip_refusal(args.voice))
     # Only now the engine: the daemon path above must stay a thin client (no model, no G2P imports).
     from takefit.engine import Engine, Lexicon, RenderRequest
     from takefit.engine.audio import write_wav
@@ -314,6 +318,8 @@ def say_via_daemon(args, text: str, target, loudness, out: Path | None) -> int:
         except (OSError, UnicodeDecodeError) as e:
             raise InputError(f"cannot read pronunciation dictionary {args.dict}: {e}") from None
 
+    if is_clip_voice(args.voice) and Path(args.voice).expanduser().exists():
+        args.voice = str(Path(args.voice).expanduser().resolve())     # the daemon's working folder is not ours
     with connect("start") as client:
         if args.explain:
             info = client.explain(text, args.voice, args.language, args.speed, dictionary)

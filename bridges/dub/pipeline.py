@@ -23,6 +23,7 @@ from typing import Callable, Iterator
 import opentimelineio as otio
 
 from takefit.engine import bwf
+from takefit.engine.backend import is_clip_voice
 from takefit.engine.bwf import Broadcast
 from takefit.engine.emotion.spec import reference_stat
 from takefit.engine.errors import FitError, InputError, OutputError
@@ -123,9 +124,12 @@ def within_limits(cue: Cue) -> Cue:
 
 
 def with_reference_beside(cue: Cue, folder: Path) -> Cue:
-    """A tag's emotion reference clip as an absolute path (relative ones are beside the timeline, as
-    the cast's are beside the cast file), checked now: a clip that is missing or no file fails its cue
-    alone, before anything renders (a daemon would refuse the request, a relative path it cannot read)."""
+    """A tag's emotion reference clip and clip voice as absolute paths (relative ones are beside the
+    timeline, as the cast's are beside the cast file), the emotion clip checked now: a clip that is missing
+    or no file fails its cue alone, before anything renders (a daemon would refuse the request, a relative
+    path it cannot read). A clip voice is checked with the other voices (check_voices)."""
+    if is_clip_voice(cue.voice) and not Path(cue.voice).expanduser().is_absolute():
+        cue = replace(cue, voice=str(folder / Path(cue.voice).expanduser()))
     emotion = cue.emotion
     if emotion is None or emotion.reference is None:
         return cue
@@ -368,18 +372,21 @@ def _natural_take(cue: Cue, req: RenderRequest, slot: int, renderer: Renderer,
 
 
 def check_voices(cues: list[Cue], renderer: Renderer) -> list[Cue]:
-    """Unknown voices fail their cues before anything renders (one check per distinct name)."""
-    verdict: dict[str, str | None] = {}
+    """Unknown voices fail their cues before anything renders (one check per distinct name). A clip
+    voice becomes the path the renderer answers (absolute: the daemon's working folder is not ours)."""
+    verdict: dict[str, tuple[str, str | None]] = {}      # voice → (the voice to render, problem)
     out = []
     for c in cues:
         if c.voice not in ("", "auto") and c.voice not in verdict:
             try:
-                renderer.check_voice(c.voice)
-                verdict[c.voice] = None
+                checked = renderer.check_voice(c.voice)
+                verdict[c.voice] = (checked if is_clip_voice(c.voice) and checked else c.voice, None)
             except InputError as e:
-                verdict[c.voice] = str(e)
-        problem = verdict.get(c.voice)
-        out.append(replace(c, problems=c.problems + (problem,)) if problem else c)
+                verdict[c.voice] = (c.voice, str(e))
+        voice, problem = verdict.get(c.voice, (c.voice, None))
+        if problem:
+            c = replace(c, problems=c.problems + (problem,))
+        out.append(replace(c, voice=voice) if voice != c.voice else c)
     return out
 
 

@@ -21,6 +21,7 @@ from takefit.daemon.client import new_job_id
 from takefit.daemon.connect import connect
 from takefit.daemon.control import DaemonError
 from takefit.engine import assets
+from takefit.engine.backend import CLIP_SUFFIXES, DEFAULT_BACKEND, clip_refusal, is_clip_voice
 from takefit.engine.cache import TakeCache, request_key
 from takefit.engine.errors import InputError, TakefitError, UnknownVoiceError
 from takefit.engine.kokoro import VoiceBank
@@ -28,10 +29,10 @@ from takefit.engine.request import RenderRequest
 from takefit.engine.take import Take
 
 Progress = Callable[[float, str], None]
-# A daemon's refusal of one request for its own content (a field out of range, a path it cannot use):
-# that cue fails, the run goes on. (Its other refusals, bad_input, unknown_voice …, already arrive as
-# the engine's InputError subclasses.)
-REQUEST_REFUSALS = ("bad_message",)
+# A daemon's refusal of one request for its own content (a field out of range or too long, a path it
+# cannot use): that cue fails, the run goes on. (Its other refusals, bad_input, unknown_voice …, already
+# arrive as the engine's InputError subclasses.)
+REQUEST_REFUSALS = ("bad_message", "too_large")
 
 
 class Renderer(Protocol):
@@ -39,7 +40,8 @@ class Renderer(Protocol):
     def render(self, request: RenderRequest, progress: Progress | None = None) -> Take: ...
 
     def check_voice(self, name: str) -> str:
-        """The voice name if it exists; raises UnknownVoiceError naming close matches."""
+        """The voice name if it exists (a reference clip: its absolute path, where the backend clones
+        clips); raises UnknownVoiceError naming close matches, or why a clip cannot be used."""
         ...
 
     def explain(self, request: RenderRequest) -> dict:
@@ -127,6 +129,8 @@ class InProcessRenderer:
         return self.engine.explain(request.text, request.voice, request.language, request.speed)
 
     def check_voice(self, name: str) -> str:
+        if is_clip_voice(name):            # Kokoro in this process: no clip voices
+            raise UnknownVoiceError(clip_refusal(name))
         if self._engine is not None:
             return self._engine.voice_bank.check(name)
         # without loading the model: the voice tables on disk are the list
@@ -153,6 +157,7 @@ class DaemonRenderer:
         self._idle.put(client)
         self._extra: list = []
         self._voices: list[str] | None = None
+        self._backend: dict | None = None  # hello's `backend` map, asked once
         self.engine_load_seconds = 0.0
         self.job: str | None = None       # the daemon job of the latest render (to cancel it)
 
@@ -182,6 +187,8 @@ class DaemonRenderer:
         return self.client.explain(request.text, request.voice, request.language, request.speed)
 
     def check_voice(self, name: str) -> str:
+        if is_clip_voice(name):
+            return self._check_clip(name)
         if self._voices is None:
             self._voices = [v["name"] for v in self.client.voices()]
         if name in self._voices:
@@ -189,6 +196,25 @@ class DaemonRenderer:
         close = difflib.get_close_matches(name, self._voices, n=4, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise UnknownVoiceError(f"unknown voice {name!r}.{hint} `takefit voices` lists all {len(self._voices)}.")
+
+    def backend(self) -> dict:
+        """The daemon's backend as `hello` states it; a daemon that predates the field serves Kokoro."""
+        if self._backend is None:
+            self._backend = dict(self.client.hello().get("backend") or {"name": DEFAULT_BACKEND, "capabilities": []})
+        return self._backend
+
+    def _check_clip(self, name: str) -> str:
+        """A reference clip as a voice: its absolute path (the daemon's working folder is not ours), if the
+        daemon's backend clones clips and the file is there."""
+        b = self.backend()
+        if "reference_clip_voices" not in b.get("capabilities", []):
+            raise UnknownVoiceError(clip_refusal(name, b.get("name", DEFAULT_BACKEND)))
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise UnknownVoiceError(f"voice clip {name!r}: no such file {path.absolute()} (a voice ending in "
+                                    f"{', '.join(CLIP_SUFFIXES)} is a reference clip; a cast file's path is "
+                                    f"relative to the cast file, a tag's to the timeline's folder)")
+        return str(path.resolve())
 
     def close(self) -> None:
         for c in [self.client, *self._extra]:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QFont, QStandardItem, QStandardItemModel
-from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLineEdit,
-                             QListWidget, QListWidgetItem, QPushButton, QSplitter, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
+                             QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSplitter, QVBoxLayout, QWidget)
 
+from takefit.engine.backend import CLIP_SUFFIXES, is_clip_voice
 from takefit.engine.request import DEFAULT_LEAD, DEFAULT_TAIL, MAX_HANDLE_SECONDS
 from takefit.otio_adapters import cast as castfile
 
@@ -18,6 +19,8 @@ from .emotion_editor import EmotionEditor
 from .session import DEFAULTS, Session
 
 _LANG_NAMES = {"en": "English", "zh": "Mandarin Chinese"}
+CLIPS_HEADER = "Reference clips"
+CLIP_PICK = "\x00reference-clip"    # the "Reference clip…" entry's data: no voice is named so
 _MANAGED = ("voice", "language", "speed", "max_ratio", "lead", "tail") + EMOTION_KEYS
 # swatches for the colour names OTIO and Resolve use
 SWATCHES = {"red": "#e0443e", "pink": "#e66fb0", "orange": "#e8892d", "yellow": "#e5c53a", "green": "#3faa52",
@@ -27,23 +30,28 @@ SWATCHES = {"red": "#e0443e", "pink": "#e66fb0", "orange": "#e8892d", "yellow": 
 
 
 def group_voices(voices: list[dict]) -> list[tuple[str, list[str]]]:
-    """(header, names) groups: enrolled voices first, then by language (zh, en first) and gender."""
+    """(header, names) groups: enrolled voices first, then by language (zh, en first) and gender, then the
+    reference clips a clip-cloning backend lists (their language and gender are the clip's, unknown)."""
     enrolled = sorted(v["name"] for v in voices if v.get("enrolled") or v.get("kind") == "enrolled")
+    clips = sorted(v["name"] for v in voices if v.get("kind") == "reference_clip" and v["name"] not in enrolled)
     groups: dict[tuple, list[str]] = {}
     for v in voices:
-        if v["name"] in enrolled:
+        if v["name"] in enrolled or v["name"] in clips:
             continue
         lang = v.get("language", "?")
-        groups.setdefault((lang, v.get("accent") or _LANG_NAMES.get(lang, lang), v.get("gender", "")), []).append(v["name"])
+        group = (lang, v.get("accent") or _LANG_NAMES.get(lang, lang), v.get("gender", ""))
+        groups.setdefault(group, []).append(v["name"])
     order = {"zh": 0, "en": 1}
     out = [("Enrolled voices", enrolled)] if enrolled else []
     for (lang, accent, gender) in sorted(groups, key=lambda k: (order.get(k[0], 2), k[1], k[2])):
         out.append((f"{accent} · {gender}" if gender else accent, sorted(groups[(lang, accent, gender)])))
-    return out
+    return out + ([(CLIPS_HEADER, clips)] if clips else [])
 
 
 def voice_label(v: dict) -> str:
     """'af_heart — American English · female · grade A, …': what the voice is, on one line."""
+    if v.get("kind") == "reference_clip":
+        return f"{v['name']} — reference clip" + (f" ({Path(v['path']).name})" if v.get("path") else "")
     where = v.get("accent") if v.get("kind", "builtin") == "builtin" else _LANG_NAMES.get(v.get("language"), "")
     bits = [b for b in (where or v.get("language", ""), v.get("gender", ""), v.get("note", "")) if b]
     return f"{v['name']} — {' · '.join(bits)}" if bits else v["name"]
@@ -51,6 +59,8 @@ def voice_label(v: dict) -> str:
 
 def voice_tooltip(v: dict) -> str:
     """The note again (the item may be cut short), then what a preview reads."""
+    if v.get("kind") == "reference_clip":
+        return f"clones the voice of the reference clip {v.get('path') or v['name']}"
     grade = v.get("grade") or ("none published" if v.get("kind", "builtin") == "builtin" else "")
     lines = [v.get("note") or v["name"],
              f"{v.get('accent', '')}, {v.get('gender', '')}" + (f"; upstream grade {grade}" if grade else "")]
@@ -62,8 +72,11 @@ def voice_tooltip(v: dict) -> str:
 
 class VoiceBox(QComboBox):
     """Voices grouped under non-selectable headers; 'auto' first. Each item says what the voice is
-    (language · gender · note); its tooltip adds the grade and the preview line."""
+    (language · gender · note); its tooltip adds the grade and the preview line. Where the daemon's
+    backend clones reference clips, a last entry "Reference clip…" asks for an audio file: its path is
+    the voice. `voice_changed` says which voice was picked (never that entry itself)."""
     listed = pyqtSignal()                  # a new voice list is in
+    voice_changed = pyqtSignal(str)        # a voice was picked (by hand, or set_voice)
 
     POPUP_MAX_WIDTH = 760
 
@@ -71,32 +84,52 @@ class VoiceBox(QComboBox):
         super().__init__(parent)
         self.setModel(QStandardItemModel(self))
         self.entries: dict[str, dict] = {}             # name → the voices op's entry
+        self.clip_voices = False                       # the daemon's backend has reference_clip_voices
+        self.start_dir = ""                            # where the clip dialog opens (the cast file's folder)
+        self.ask_clip: Callable[[str], str] = self._ask_clip   # start folder → a path, or "" (tests replace it)
+        self._last = -1                                # the index before "Reference clip…" was chosen
         # the long items must not widen the editor: the closed box elides, the open list is wider
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.setMinimumContentsLength(24)
+        self.currentIndexChanged.connect(self._changed)
         self.set_voices([])
+
+    def set_backend(self, backend: dict | None) -> None:
+        """The daemon's backend (`health`'s `backend` map): whether "Reference clip…" is offered."""
+        clips = "reference_clip_voices" in ((backend or {}).get("capabilities") or [])
+        if clips != self.clip_voices:
+            self.clip_voices = clips
+            self.set_voices(list(self.entries.values()))
 
     def set_voices(self, voices: list[dict]) -> None:
         current = self.currentData()
         self.entries = {v["name"]: v for v in voices}
         model: QStandardItemModel = self.model()
-        model.clear()
-        model.appendRow(self._item("auto (by the line's language)", "auto"))
-        for header, names in group_voices(voices):
-            h = QStandardItem(header)
-            h.setFlags(Qt.ItemFlag.NoItemFlags)
-            font = QFont()
-            font.setBold(True)
-            h.setFont(font)
-            model.appendRow(h)
-            for n in names:
-                it = self._item(f"   {voice_label(self.entries[n])}", n)
-                it.setToolTip(voice_tooltip(self.entries[n]))
+        self.blockSignals(True)            # the same voice stays picked: nothing to tell
+        try:
+            model.clear()
+            model.appendRow(self._item("auto (by the line's language)", "auto"))
+            groups = group_voices(voices)
+            if self.clip_voices and CLIPS_HEADER not in (h for h, _ in groups):
+                groups.append((CLIPS_HEADER, []))
+            for header, names in groups:
+                model.appendRow(self._header(header))
+                for n in names:
+                    it = self._item(f"   {voice_label(self.entries[n])}", n)
+                    it.setToolTip(voice_tooltip(self.entries[n]))
+                    model.appendRow(it)
+            if self.clip_voices:
+                it = self._item("   Reference clip… (an audio file whose voice is cloned)", CLIP_PICK)
+                it.setToolTip(f"pick an audio file ({', '.join(CLIP_SUFFIXES)}): the daemon's backend clones "
+                              f"its voice; the cast file keeps its path")
                 model.appendRow(it)
-        metrics = self.view().fontMetrics()
-        widest = max(metrics.horizontalAdvance(model.item(i).text()) for i in range(model.rowCount()))
-        self.view().setMinimumWidth(min(widest + 40, self.POPUP_MAX_WIDTH))
-        self.set_voice(current or "auto")
+            metrics = self.view().fontMetrics()
+            widest = max(metrics.horizontalAdvance(model.item(i).text()) for i in range(model.rowCount()))
+            self.view().setMinimumWidth(min(widest + 40, self.POPUP_MAX_WIDTH))
+            self.set_voice(current if current not in (None, CLIP_PICK) else "auto")
+        finally:
+            self.blockSignals(False)
+        self._last = self.currentIndex()
         self.listed.emit()
 
     def preview_line(self, name: str | None) -> dict | None:
@@ -109,12 +142,55 @@ class VoiceBox(QComboBox):
         it.setData(name, Qt.ItemDataRole.UserRole)
         return it
 
+    @staticmethod
+    def _header(text: str) -> QStandardItem:
+        h = QStandardItem(text)
+        h.setFlags(Qt.ItemFlag.NoItemFlags)
+        font = QFont()
+        font.setBold(True)
+        h.setFont(font)
+        return h
+
     def set_voice(self, name: str) -> None:
         i = self.findData(name or "auto", Qt.ItemDataRole.UserRole)
-        if i < 0:   # a voice the daemon did not list (yet): keep it, marked
-            self.model().appendRow(self._item(f"{name} (not listed by the daemon)", name))
+        if i < 0:   # a voice the daemon did not list (yet), or a clip picked by path: keep it, marked
+            label = (f"{Path(name).name} — reference clip" if is_clip_voice(name)
+                     else f"{name} (not listed by the daemon)")
+            it = self._item(label, name)
+            it.setToolTip(name)
+            self.model().appendRow(it)
             i = self.count() - 1
         self.setCurrentIndex(i)
+
+    def _changed(self, i: int) -> None:
+        name = self.itemData(i, Qt.ItemDataRole.UserRole) if i >= 0 else None
+        if name == CLIP_PICK:
+            self._pick_clip()
+        elif name is not None:
+            self._last = i
+            self.voice_changed.emit(name)
+
+    def _pick_clip(self) -> None:
+        """"Reference clip…" was chosen: the file picked becomes the voice; cancelled, the voice before stays."""
+        path = self.ask_clip(self.start_dir)
+        self.blockSignals(True)
+        try:
+            if path:
+                self.set_voice(path)
+            else:
+                self.setCurrentIndex(self._last)
+        finally:
+            self.blockSignals(False)
+        self.listed.emit()                 # the ▶ button follows the box
+        if path:
+            self._last = self.currentIndex()
+            self.voice_changed.emit(path)
+
+    def _ask_clip(self, start: str) -> str:
+        pattern = " ".join(f"*{s}" for s in CLIP_SUFFIXES)
+        path, _ = QFileDialog.getOpenFileName(self, "Reference clip: the voice to clone", start,
+                                              f"Audio ({pattern})")
+        return path
 
 
 class PreviewButton(QPushButton):
@@ -141,9 +217,15 @@ class PreviewButton(QPushButton):
     def attach(self, link, player, say: Callable[[str], None]) -> None:
         """Render through `link` (a DaemonLink), play with `player` (`.play(path)` → a sentence), report with `say`."""
         self._link, self._player, self._say = link, player, say
+        link.quick.status.connect(self._status)
         link.previews.previewed.connect(self._ready)
         link.previews.failed.connect(self._failed)
         self._update()
+
+    def _status(self, ok: bool, _message: str, health: dict) -> None:
+        """The daemon's health names its backend: whether the box offers reference clips."""
+        if ok:
+            self.box.set_backend(health.get("backend"))
 
     def press(self) -> bool:
         """Preview the combo's voice: this session's take at once, else ask the daemon. False when it cannot."""
@@ -193,6 +275,8 @@ class PreviewButton(QPushButton):
             tip = f"rendering the preview of {self.busy_voice} in the daemon…"
         elif voice in (None, "auto"):
             tip = "pick a voice to hear it"
+        elif line is None and (is_clip_voice(voice) or self.box.entries.get(voice, {}).get("kind") == "reference_clip"):
+            tip = f"{voice} is a reference clip: play the clip itself, or audition a line in its voice"
         elif line is None:
             tip = f"the daemon sends no preview line for {voice} (a daemon older than this panel?)"
         else:
@@ -249,7 +333,7 @@ class CharacterEditor(QGroupBox):
         form.addRow("Speed", speed_row)
         form.addRow("Handles", handles_row)
         form.addRow("Colours", self.colors)
-        self.voice.currentIndexChanged.connect(self._emit)
+        self.voice.voice_changed.connect(self._emit)
         self.language.currentIndexChanged.connect(self._emit)
         self.speed.currentIndexChanged.connect(self._emit)
         self.max_ratio.valueChanged.connect(self._emit)
@@ -276,6 +360,7 @@ class CharacterEditor(QGroupBox):
             self.name = name
             self._base = session.entry(name)
             self.setTitle("[defaults]" if name == DEFAULTS else name)
+            self.voice.start_dir = str(session.cast_path.parent) if session.cast_path else ""
             self.voice.set_voice(self._base.get("voice", "auto"))
             self.language.setCurrentIndex(max(self.language.findData(self._base.get("language", "auto")), 0))
             self.speed.setCurrentIndex(max(self.speed.findData(self._base.get("speed", "")), 0))
@@ -375,7 +460,8 @@ class CastView(QSplitter):
         entry = session.entry(name)
         lines = sum(1 for r in session.rows if r.cue.character.lower() == name.lower()) if name else \
             sum(1 for r in session.rows if not r.cue.character)
-        bits = [entry.get("voice", "auto")]
+        voice = entry.get("voice", "auto")
+        bits = [Path(voice).name if is_clip_voice(voice) else voice]
         emo = EmotionSetting.from_entry(entry).summary() if _parses(entry) else "?"
         if emo:
             bits.append(emo)

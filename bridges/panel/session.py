@@ -255,6 +255,7 @@ class Session:
         rows = []
         for raw in self.raw:
             cue = sidecar.resolve_cue(raw, cast, self.edits.get(raw.id), self.picks.get(raw.id))
+            cue = dub.with_reference_beside(cue, self.timeline.parent)   # a tag's clips: beside the timeline
             row = Row(cue, self.naturals.get(natural_key(cue)))
             prev = old.get(raw.id)
             if prev is not None and render_key(prev.cue) == render_key(cue):
