@@ -29,7 +29,11 @@ from takefit.engine.errors import TakefitError
 from takefit.engine.request import RenderRequest
 from takefit.engine.take import Take
 
-QUEUED_PER_ACTOR = 1                 # calls waiting in an actor beside the one it renders: hides the transfer
+# Calls sent to an actor beside the one it renders: they wait in the actor's own queue, so the next cue is
+# there when a take goes back. The actor runs one call at a time (max_concurrency=1): a threaded actor
+# that ran the queued call at once put two lines on each 1-CPU actor, four busy threads on two cores,
+# and cost 8-15 % more CPU per cue than the in-process engine (bench/cluster_bench.py).
+QUEUED_PER_ACTOR = 1
 INSTALL = 'pip install "takefit[cluster]"'
 
 
@@ -255,7 +259,7 @@ def _start_actors(opts: ClusterOptions) -> ActorPool:
     env = {"TAKEFIT_DECODER": identity()["decoder"], "OMP_NUM_THREADS": str(opts.threads_per_actor)}
     cls = ray.remote(EngineActor).options(
         num_cpus=opts.threads_per_actor, num_gpus=opts.num_gpus, max_restarts=-1, max_task_retries=0,
-        max_concurrency=1 + QUEUED_PER_ACTOR, runtime_env={"env_vars": env})
+        max_concurrency=1, runtime_env={"env_vars": env})
     handles = [cls.remote(threads=opts.threads_per_actor, sessions=1) for _ in range(count)]
     pool = ActorPool(handles, 1 + QUEUED_PER_ACTOR)
     pool.load_seconds = max(info["load_seconds"] for info in _check_actors(opts, handles, cpus))
