@@ -3,14 +3,13 @@ before anything is journaled (all or nothing), and only then does the client hea
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
 from typing import TYPE_CHECKING
 
-from takefit.engine.backend import CLIP_SUFFIXES, DEFAULT_BACKEND, is_clip_voice
-from takefit.engine.cache import request_key
-from takefit.engine.errors import AssetError, InputError, TakefitError
+from takefit.engine.backend import DEFAULT_BACKEND
+from takefit.engine.cache import backend_extra, request_key
+from takefit.engine.errors import AssetError, TakefitError
 from takefit.engine.frontend import Lexicon
 from takefit.engine.request import RenderRequest
 
@@ -105,10 +104,9 @@ def checked_job(d: Daemon, item: dict, jid: str, h: str, priority: int, batch: s
         if d.voice_names is not None and voice not in ("auto", "") and voice not in d.voice_names:
             d.runner.backend.check_voice(voice)              # raises UnknownVoiceError with hints
         extra = {"dictionary": checked_dictionary(d, spec["dictionary"])} if spec.get("dictionary") else {}
-        if d.backend.name != DEFAULT_BACKEND:
-            # another model's take never answers for Kokoro's; Kokoro's keys stay as they were (no field)
-            extra["backend"] = [d.backend.name, d.backend.engine_id]
-            extra["voice"] = voice_identity(d, voice)
+        if d.backend.name != DEFAULT_BACKEND:    # (Kokoro: no fields, and no clip stat asked for)
+            loaded = d.runner.backend        # loaded: its renders wait for it (operations.py render)
+            extra.update(backend_extra(loaded.name, loaded.engine_id, loaded.voice_identity(voice)))
         if item.get("output") is not None:
             safe_output(d.output_root, item["output"])
         key = request_key(req, extra or None)    # inside: an emotion clip that is gone is bad input
@@ -120,21 +118,6 @@ def checked_job(d: Daemon, item: dict, jid: str, h: str, priority: int, batch: s
                       {**doc["details"], **where}) from None
     return Job(id=jid, batch=batch, priority=priority, seq=d.next_seq(), spec=spec, spec_hash=h, key=key,
                output=item.get("output"), created=time.time(), request=req)
-
-
-def voice_identity(d: Daemon, voice: str) -> str | None:
-    """Which clip a clip voice is, as it is now (engine/backend.py voice_identity). Before the model has
-    loaded, a clip given by path is known by its own stat; a listed name only once the backend lists it."""
-    if d.runner.backend is not None:
-        return d.runner.backend.voice_identity(voice)
-    if is_clip_voice(voice):
-        try:
-            st = os.stat(voice)
-        except OSError:
-            raise InputError(f"voice clip {voice!r} not found: give an audio file's path "
-                             f"({', '.join(CLIP_SUFFIXES)})") from None
-        return f"{os.path.realpath(voice)}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
-    return None
 
 
 def checked_dictionary(d: Daemon, text: str) -> str:

@@ -12,6 +12,7 @@ import uuid
 from typing import TYPE_CHECKING, Callable
 
 from takefit.engine import __version__
+from takefit.engine.backend import DEFAULT_BACKEND
 from takefit.engine.backend import resident_bytes as rss_bytes
 from takefit.engine.errors import AssetError, InputError, TakefitError
 from takefit.engine.profiles import ProfileStore
@@ -144,12 +145,22 @@ def need_engine(d: Daemon, peer, msg) -> bool:
 
 
 # ------------------------------------------------------------------------------------------- jobs
+def keyable(d: Daemon, peer, msg) -> bool:
+    """Kokoro's cache keys are known before it loads; another backend's name its checkpoint (the loaded
+    engine id) and its clip voices' files, so its renders wait for the load as `explain` does."""
+    return d.backend.name == DEFAULT_BACKEND or need_engine(d, peer, msg)
+
+
 def render(d: Daemon, peer, msg) -> None:
+    if not keyable(d, peer, msg):
+        return
     item = {"request": msg["request"], "job": msg["job"], "output": msg["output"]}
     admit(d, peer, msg, [item], PRIORITIES[msg["priority"]], None, "render", stream=True)
 
 
 def render_batch(d: Daemon, peer, msg) -> None:
+    if not keyable(d, peer, msg):
+        return
     admit(d, peer, msg, msg["items"], PRIORITIES[msg["priority"]], msg["batch"] or uuid.uuid4().hex,
           "render_batch", stream=msg["stream"])
 

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from dataclasses import dataclass, fields
 from fractions import Fraction
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 from . import ENGINE_ID
-from .errors import AssetError, InputError
+from .errors import AssetError, InputError, UnknownVoiceError
 
 if TYPE_CHECKING:
     from .frontend import Lexicon
@@ -37,6 +39,30 @@ def is_clip_voice(name: str) -> bool:
     """A voice given as an audio file's path (a reference clip to clone) rather than a listed name:
     built-in and enrolled names never end in an audio suffix (engine/profiles.py NAME_RE)."""
     return isinstance(name, str) and name.lower().endswith(CLIP_SUFFIXES)
+
+
+def clip_identity(path: str) -> str:
+    """Which file a clip voice is, as it is now: its real path, size, mtime and inode (stat only, no read:
+    the daemon's loop asks). The cache keys a clip voice's takes by it, so a clip recorded over is new."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        raise InputError(f"voice clip {path!r} not found: give an audio file's path ({', '.join(CLIP_SUFFIXES)})") \
+            from None
+    return f"{os.path.realpath(path)}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+
+
+def checked_clip(name: str, backend: str, clones: bool) -> str:
+    """A clip voice as a renderer sends it: its absolute path (the renderer's working folder is not this
+    one), if the backend clones clips and the file is there; else UnknownVoiceError saying which."""
+    if not clones:
+        raise UnknownVoiceError(clip_refusal(name, backend))
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise UnknownVoiceError(f"voice clip {name!r}: no such file {path.absolute()} (a voice ending in "
+                                f"{', '.join(CLIP_SUFFIXES)} is a reference clip; a cast file's path is "
+                                f"relative to the cast file, a tag's to the timeline's folder)")
+    return str(path.resolve())
 
 
 def clip_refusal(name: str, backend: str = DEFAULT_BACKEND) -> str:
@@ -300,6 +326,6 @@ def resident_bytes() -> int:
 
 
 __all__ = ["Backend", "BackendEntry", "BackendUnavailable", "CLIP_SUFFIXES", "Capabilities", "DEFAULT_BACKEND",
-           "EMOTION_INPUTS", "clip_refusal", "is_clip_voice",
+           "EMOTION_INPUTS", "checked_clip", "clip_identity", "clip_refusal", "is_clip_voice",
            "LoadReport", "NaturalLength", "Plan", "Voice", "backend_entry", "backend_names", "check_backend",
            "describe", "load_backend", "resident_bytes", "REGISTRY"]

@@ -19,6 +19,7 @@ import numpy as np
 import soundfile as sf
 
 from . import ENGINE_ID, RENDER_REVISION, __version__
+from .backend import DEFAULT_BACKEND
 from .kokoro.forms import decoder_form
 from .profiles import NAME_RE, ProfileStore
 from .request import RenderRequest
@@ -35,6 +36,16 @@ def _enrolled_identity(voice: str) -> str | None:
     except OSError:
         return None
     return f"{st.st_mtime_ns}:{st.st_size}"
+
+
+def backend_extra(backend: str, engine_id: str, voice_identity: str | None) -> dict:
+    """The cache key's `extra` fields for a take of `backend` (the daemon's admission and the cluster's
+    renderer both key by this): another model's take never answers for Kokoro's, one engine id's for
+    another's, nor a clip voice's for a clip recorded over it (`voice_identity`: engine/backend.py's, the
+    clip's path and stat). Kokoro's takes get none, so its keys stay as they always were."""
+    if backend == DEFAULT_BACKEND:
+        return {}
+    return {"backend": [backend, engine_id], "voice": voice_identity}
 
 
 def request_key(req: RenderRequest, extra: dict | None = None) -> str:

@@ -4,8 +4,9 @@
     report = pipeline.run(DubOptions(Path("cut.xml")), renderer)
 
 It is the in-process renderer with the engine swapped for the cluster: the cache key is computed
-here, as a local run computes it, a hit never leaves this machine, and a miss goes to the least busy
-live actor; its take comes back as bytes and is cached and filed here. An actor that dies mid-render
+here, as a local run computes it (another backend's by the daemon's rule, engine/cache.py backend_extra),
+a hit never leaves this machine, and a miss goes to the least busy live actor (with the bytes of a clip
+voice); its take comes back as bytes and is cached and filed here. An actor that dies mid-render
 has its cue sent to another (Ray itself retries nothing: `max_task_retries=0`, so a cue is delivered
 once); the actor restarts and rejoins. A cluster that stops answering stops the run with ClusterError
 (through Ray Client; a driver inside a lost `local` cluster is ended by Ray itself, status 1); what was
@@ -13,9 +14,11 @@ filed and cached stays, and a re-run resumes from the cache.
 """
 from __future__ import annotations
 
+import os
 import socket
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +26,8 @@ import numpy as np
 from takefit.bridges.cluster.actor import EngineActor, error_from, identity
 from takefit.bridges.cluster.address import ClusterAddress
 from takefit.bridges.dub.render import InProcessRenderer, Progress, default_cache_dir
-from takefit.engine.backend import DEFAULT_BACKEND, REGISTRY
-from takefit.engine.cache import TakeCache
+from takefit.engine.backend import DEFAULT_BACKEND, backend_entry, checked_clip, clip_identity, is_clip_voice
+from takefit.engine.cache import TakeCache, backend_extra, request_key
 from takefit.engine.errors import TakefitError
 from takefit.engine.request import RenderRequest
 from takefit.engine.take import Take
@@ -34,6 +37,9 @@ from takefit.engine.take import Take
 # that ran the queued call at once put two lines on each 1-CPU actor, four busy threads on two cores,
 # and cost 8-15 % more CPU per cue than the in-process engine (bench/cluster_bench.py).
 QUEUED_PER_ACTOR = 1
+# How long the actors' answer about a listed voice (its name, its clip's identity for the cache key) is
+# reused: a run asks once per voice, and a long-lived watch still notices a clip replaced on the workers.
+VOICE_ANSWER_SECONDS = 60.0
 INSTALL = 'pip install "takefit[cluster]"'
 
 
@@ -46,6 +52,12 @@ UNIX_PATH_MAX, RAY_SOCKET_SUFFIX = 107, 64
 # per CPU started and idle ("ray::IDLE", ~1.3 % of a core each) and collects metrics nobody reads here:
 # 5.3 % of a core in all, idle, on the 2-core bench machine; 2.7 % without them.
 LOCAL_SYSTEM_CONFIG = {"prestart_worker_first_driver": False, "enable_metrics_collection": False}
+
+# A backend's settings in this machine's environment, given to the actors of a backend other than Kokoro
+# (a Ray worker started before they were set would lack them). Paths go to a `local` cluster only: on
+# another machine they would name folders of this one, so its workers keep their own environment.
+BACKEND_SETTINGS = ("TAKEFIT_INDEXTTS_TEXT_EMOTION", "HF_HUB_OFFLINE")
+BACKEND_PATHS = ("TAKEFIT_INDEXTTS_DIR", "TAKEFIT_INDEXTTS_VOICES", "HF_HUB_CACHE")
 
 
 def ray_temp_dir() -> str:
@@ -67,10 +79,11 @@ class ClusterOptions:
     address: ClusterAddress
     actors: int | None = None          # default: as many as the cluster's CPUs hold
     threads_per_actor: int = 1         # CPU threads per model call in each actor
-    backend: str = DEFAULT_BACKEND     # engine/backend.py's name; one that wants a GPU asks Ray for `gpus_per_actor`
-    gpus_per_actor: float = 1.0
+    backend: str = DEFAULT_BACKEND     # engine/backend.py's name: what every actor loads
+    device: str | None = None          # where each actor runs it (default: the backend's); 'cuda' asks Ray
+    gpus_per_actor: float = 1.0        #   for `gpus_per_actor` GPUs, which Ray shows the actor as cuda
     local_cpus: int | None = None      # `local`: the CPUs the cluster offers (default: all)
-    start_timeout: float = 120.0       # seconds for every actor to load its engine
+    start_timeout: float | None = None  # seconds for every actor to load its backend (default: load_timeout)
     render_timeout: float = 600.0      # one cue, from sending to its take back
 
     def __post_init__(self):
@@ -78,12 +91,23 @@ class ClusterOptions:
             raise ValueError(f"--actors {self.actors}: 1 to 4096 actors")
         if not 1 <= self.threads_per_actor <= 256:
             raise ValueError(f"--threads-per-actor {self.threads_per_actor}: 1 to 256 threads")
-        if self.backend not in REGISTRY:
-            raise ValueError(f"backend {self.backend!r}: one of {', '.join(REGISTRY)}")
+        entry = backend_entry(self.backend)     # the registry's InputError (a ValueError) names the known ones
+        device = entry.check_device(self.device)
+        if device.startswith("cuda:"):
+            raise ValueError(f"--device {device}: on a cluster Ray gives each actor its own GPU, which the actor "
+                             f"sees as cuda; give --device cuda (or leave --device out)")
 
     @property
     def num_gpus(self) -> float:
-        return self.gpus_per_actor if REGISTRY[self.backend].wants_gpu else 0
+        device = self.device or backend_entry(self.backend).default_device
+        return self.gpus_per_actor if device == "cuda" else 0
+
+    @property
+    def load_timeout(self) -> float:
+        """Kokoro loads in seconds; a GPU model's weights (gigabytes, many actors reading at once) take longer."""
+        if self.start_timeout is not None:
+            return self.start_timeout
+        return 120.0 if self.backend == DEFAULT_BACKEND else 900.0
 
 
 class ActorPool:
@@ -115,18 +139,76 @@ class ActorPool:
 
 
 class RayRenderer(InProcessRenderer):
-    """A Renderer on Ray actors (bridges/dub/render.py's protocol); `max_in_flight` cues at once."""
+    """A Renderer on Ray actors (bridges/dub/render.py's protocol); `max_in_flight` cues at once. `backend`
+    is what the actors loaded and `engine_id` the engine id they all reported (renderer.py _agreed_engine)."""
 
     def __init__(self, pool: ActorPool, cache: TakeCache | None, owns_ray: bool, description: str,
-                 render_timeout: float = 600.0):
+                 render_timeout: float = 600.0, backend: str = DEFAULT_BACKEND, engine_id: str | None = None):
         super().__init__(engine=None, cache=cache)
         self.pool, self._owns_ray, self.description = pool, owns_ray, description
+        self.backend, self.engine_id = backend, engine_id or backend_entry(backend).engine_id
         self.max_in_flight = len(pool.handles) * pool.per_actor
         self.engine_load_seconds = pool.load_seconds
         self.render_timeout = render_timeout
         self.attempts = max(3, len(pool.handles) + 1)
         self.retried = 0                  # cues sent again after their actor died
         self.rendered = 0                 # takes the actors rendered (cache misses)
+        self._voices: dict[str, tuple[float, dict]] = {}   # a listed voice → (when, the actors' answer)
+        self._clips: dict[tuple, object] = {}   # a clip voice as it is now (path, stat) → its bytes in Ray
+
+    def render(self, request: RenderRequest, progress: Progress | None = None) -> Take:
+        """InProcessRenderer.render with the key's `extra` per request: a backend other than Kokoro keys its
+        takes by the daemon's rule, by backend, engine id and the voice's identity (a clip's file)."""
+        if self.backend == DEFAULT_BACKEND:
+            return super().render(request, progress)        # Kokoro: a local run's keys, unchanged
+        key = request_key(request, {**self.cache_extra, **backend_extra(self.backend, self.engine_id,
+                                                                         self._voice_identity(request.voice))})
+        if self.cache is None:
+            return self._render(request, key, progress)
+        with self._one_at_a_time(key):
+            hit = self.cache.get(key)
+            return hit if hit is not None else self._render(request, key, progress)
+
+    def check_voice(self, name: str) -> str:
+        """A clip voice: its absolute path, where the backend clones clips and the file is here (its bytes go
+        to the actors). Kokoro's names: its voice tables here, as a local run; another backend's: the actors'."""
+        if is_clip_voice(name):
+            return self._check_clip(name)
+        if self.backend == DEFAULT_BACKEND:
+            return super().check_voice(name)
+        return self._voice(name, fresh=True)["voice"]
+
+    def _check_clip(self, name: str) -> str:
+        return checked_clip(name, self.backend, backend_entry(self.backend).capabilities.reference_clip_voices)
+
+    def _voice_identity(self, voice: str) -> str | None:
+        """A clip voice's by its file here; a listed voice's as the actors' backend states it (asked once)."""
+        return clip_identity(voice) if is_clip_voice(voice) else self._voice(voice)["identity"]
+
+    def _voice(self, name: str, fresh: bool = False) -> dict:
+        with self._lock:
+            when, answer = self._voices.get(name, (0.0, None))
+        if answer is None or fresh or time.monotonic() - when > VOICE_ANSWER_SECONDS:
+            answer = self._ask("voice", name)
+            with self._lock:
+                self._voices[name] = (time.monotonic(), answer)
+        if "error" in answer:
+            raise error_from(answer["error"])
+        return answer
+
+    def _clip_bytes(self, voice: str):
+        """The clip's bytes put into Ray once per version of the file (every cue it voices refers to them)."""
+        import ray
+
+        st = os.stat(voice)
+        version = (voice, st.st_size, st.st_mtime_ns, st.st_ino)
+        with self._lock:
+            ref = self._clips.get(version)
+        if ref is None:
+            ref = ray.put(Path(voice).read_bytes())
+            with self._lock:
+                self._clips[version] = ref
+        return ref
 
     def _render(self, request: RenderRequest, key: str, progress: Progress | None) -> Take:
         take = self._remote(request)
@@ -143,11 +225,12 @@ class RayRenderer(InProcessRenderer):
         if request.emotion is not None and request.emotion.reference:
             path = Path(request.emotion.reference)
             reference, suffix = path.read_bytes(), path.suffix or ".wav"
+        clip = self._clip_bytes(request.voice) if is_clip_voice(request.voice) else None
         failed: set[int] = set()
         for _ in range(self.attempts):
             i = self.pool.acquire(failed)
             try:
-                reply = ray.get(self.pool.handles[i].render.remote(wire, reference, suffix),
+                reply = ray.get(self.pool.handles[i].render.remote(wire, reference, suffix, clip),
                                 timeout=self.render_timeout)
             except (rex.RayActorError, rex.WorkerCrashedError, rex.ObjectLostError, rex.NodeDiedError):
                 failed.add(i)         # that worker went: Ray restarts it; this cue goes to another
@@ -175,11 +258,15 @@ class RayRenderer(InProcessRenderer):
         return Take.from_wire(reply["take"], audio=np.frombuffer(reply["audio"], dtype=np.float32).copy())
 
     def explain(self, request: RenderRequest) -> dict:
+        return self._ask("explain", request.to_wire())
+
+    def _ask(self, method: str, *args):
+        """One call of an actor's `method` on the least busy actor."""
         import ray
 
         i = self.pool.acquire(set())
         try:
-            return ray.get(self.pool.handles[i].explain.remote(request.to_wire()), timeout=self.render_timeout)
+            return ray.get(getattr(self.pool.handles[i], method).remote(*args), timeout=self.render_timeout)
         finally:
             self.pool.release(i)
 
@@ -189,16 +276,17 @@ class RayRenderer(InProcessRenderer):
         for handle in self.pool.handles:
             ray.kill(handle, no_restart=True)
         self.pool.handles = []
+        self._clips.clear()
         if self._owns_ray:
             ray.shutdown()
 
 
 def cluster_renderer(opts: ClusterOptions, cache_dir: Path | None = None, no_cache: bool = False) -> RayRenderer:
-    """Connected, with every actor's engine loaded and checked against this machine's; ClusterError
+    """Connected, with every actor's backend loaded and checked against this machine's; ClusterError
     naming the address and the fix when it cannot be."""
     owns = _connect(opts)
     try:
-        pool = _start_actors(opts)
+        pool, engine_id = _start_actors(opts)
     except BaseException:
         if owns:
             import ray
@@ -207,7 +295,9 @@ def cluster_renderer(opts: ClusterOptions, cache_dir: Path | None = None, no_cac
         raise
     cache = None if no_cache else TakeCache(cache_dir or default_cache_dir())
     what = f"{len(pool.handles)} Ray actor(s) × {opts.threads_per_actor} thread(s) on {opts.address}"
-    return RayRenderer(pool, cache, owns, what, opts.render_timeout)
+    if opts.backend != DEFAULT_BACKEND:
+        what += f", {engine_id} on {backend_entry(opts.backend).check_device(opts.device)}"
+    return RayRenderer(pool, cache, owns, what, opts.render_timeout, opts.backend, engine_id)
 
 
 def _connect(opts: ClusterOptions) -> bool:
@@ -249,44 +339,92 @@ def _reachable(address: ClusterAddress, host: str, port: int, timeout: float = 5
         raise ClusterError(f"no Ray cluster answers at {address.address} ({e.strerror or e}). {_FIX}") from None
 
 
-def _start_actors(opts: ClusterOptions) -> ActorPool:
+def _start_actors(opts: ClusterOptions) -> tuple[ActorPool, str]:
+    """The actors, each with its backend loaded, and the engine id they all render with."""
     import ray
 
-    cpus = int(ray.cluster_resources().get("CPU", 1))
+    resources = ray.cluster_resources()
+    cpus, gpus = int(resources.get("CPU", 1)), float(resources.get("GPU", 0))
     count = opts.actors or max(1, cpus // opts.threads_per_actor)
-    # the engine's form and version travel: a worker rendering another decoder form would not make
-    # the takes of a local run (engine/kokoro/forms.py)
-    env = {"TAKEFIT_DECODER": identity()["decoder"], "OMP_NUM_THREADS": str(opts.threads_per_actor)}
+    if opts.num_gpus:
+        if gpus < opts.num_gpus:
+            raise ClusterError(f"the {opts.backend} backend on cuda asks Ray for {opts.num_gpus:g} GPU(s) per actor, "
+                               f"but the cluster at {opts.address} offers {gpus:g}: join GPU workers to it, or give "
+                               f"--device cpu (slow)")
+        count = opts.actors or max(1, min(count, int(gpus / opts.num_gpus)))
     cls = ray.remote(EngineActor).options(
         num_cpus=opts.threads_per_actor, num_gpus=opts.num_gpus, max_restarts=-1, max_task_retries=0,
-        max_concurrency=1, runtime_env={"env_vars": env})
-    handles = [cls.remote(threads=opts.threads_per_actor, sessions=1) for _ in range(count)]
+        max_concurrency=1, runtime_env={"env_vars": actor_env(opts)})
+    handles = [cls.remote(backend=opts.backend, threads=opts.threads_per_actor, sessions=1, device=opts.device)
+               for _ in range(count)]
     pool = ActorPool(handles, 1 + QUEUED_PER_ACTOR)
-    pool.load_seconds = max(info["load_seconds"] for info in _check_actors(opts, handles, cpus))
-    return pool
+    infos = _check_actors(opts, handles, f"{cpus} CPU(s)" + (f" and {gpus:g} GPU(s)" if opts.num_gpus else ""))
+    pool.load_seconds = max(info["load_seconds"] for info in infos)
+    return pool, _agreed_engine(opts, infos)
 
 
-def _check_actors(opts: ClusterOptions, handles: list, cpus: int) -> list[dict]:
+def actor_env(opts: ClusterOptions) -> dict[str, str]:
+    """The actors' environment: this machine's decoder form (a worker rendering another would not make the
+    takes of a local run: engine/kokoro/forms.py), its thread count, and a backend's settings."""
+    env = {"TAKEFIT_DECODER": identity()["decoder"], "OMP_NUM_THREADS": str(opts.threads_per_actor)}
+    if opts.backend != DEFAULT_BACKEND:
+        names = BACKEND_SETTINGS + (BACKEND_PATHS if opts.address.kind == "local" else ())
+        env.update({name: os.environ[name] for name in names if name in os.environ})
+    return env
+
+
+def _check_actors(opts: ClusterOptions, handles: list, offers: str) -> list[dict]:
     import ray
     from ray import exceptions as rex
 
     try:
-        infos = ray.get([h.info.remote() for h in handles], timeout=opts.start_timeout)
+        infos = ray.get([h.info.remote() for h in handles], timeout=opts.load_timeout)
     except rex.GetTimeoutError:
         for h in handles:
             ray.kill(h, no_restart=True)
-        raise ClusterError(f"{len(handles)} actor(s) of {opts.threads_per_actor} CPU(s) did not start within "
-                           f"{opts.start_timeout:.0f} s on {opts.address} (it offers {cpus} CPU(s)): ask for fewer "
+        raise ClusterError(f"{len(handles)} actor(s) of {opts.threads_per_actor} CPU(s)"
+                           f"{f' and {opts.num_gpus:g} GPU(s)' if opts.num_gpus else ''} did not start within "
+                           f"{opts.load_timeout:.0f} s on {opts.address} (it offers {offers}): ask for fewer "
                            f"(--actors) or check that takefit and its assets are installed on every worker "
                            f"(`takefit assets fetch`)") from None
     except rex.RayError as e:
         raise ClusterError(f"the actors could not start on {opts.address}: {e}") from None
-    here = identity()
     for info in infos:
-        if {k: info[k] for k in here} != here:
-            raise ClusterError(f"worker {info['host']} renders with {info} but this machine with {here}: install "
-                               f"the same takefit version everywhere (its takes would not be a local run's)")
+        if info.get("error"):
+            for h in handles:
+                ray.kill(h, no_restart=True)
+            raise ClusterError(f"worker {info['host']} could not load the {opts.backend} backend: {info['error']}. "
+                               f"Every worker needs it installed, with its model ({_install(opts.backend)})")
     return infos
+
+
+def _install(backend: str) -> str:
+    entry = backend_entry(backend)
+    return "`takefit assets fetch`" if backend == DEFAULT_BACKEND else f"{entry.install}; docs/indextts.md"
+
+
+def _agreed_engine(opts: ClusterOptions, infos: list[dict]) -> str:
+    """The engine id every actor reported, checked against this machine's identity. Kokoro's is compared
+    whole. Another backend's loaded engine id adds its checkpoint's digest to the registry's family id
+    (IndexTTS: 'indextts2' → 'indextts2-v2.0-<digest>', engine/indextts/checkpoint.py), which this machine
+    could learn only by finding and reading the checkpoint itself — heavy, and the dubbing machine need not
+    have it. So here the family is compared, and the actors with each other: one checkpoint everywhere,
+    whose full id then goes into the cache keys (another checkpoint, other keys)."""
+    here = identity(opts.backend)
+    family = here["engine"]
+    for info in infos:
+        theirs = {k: info.get(k) for k in here}
+        if opts.backend != DEFAULT_BACKEND and str(theirs["engine"]).startswith(family + "-"):
+            theirs["engine"] = family
+        if theirs != here:
+            raise ClusterError(f"worker {info['host']} renders with {theirs} but this machine with {here}: install "
+                               f"the same takefit version everywhere (its takes would not be a local run's)")
+    engines = sorted({info["engine"] for info in infos})
+    if len(engines) > 1:
+        hosts = {e: sorted({i["host"] for i in infos if i["engine"] == e}) for e in engines}
+        raise ClusterError(f"the workers hold different {opts.backend} checkpoints ({hosts}): a take would "
+                           f"differ by the actor that rendered it; give every worker the same checkpoint")
+    return engines[0]
 
 
 def pids(renderer: RayRenderer) -> list[int]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from takefit.bridges.cluster import guard
 from takefit.bridges.cluster.address import parse
+from takefit.engine.backend import DEFAULT_BACKEND, REGISTRY
 from takefit.engine.errors import InputError
 from takefit.engine.request import FIT_METHODS
 
@@ -55,6 +56,8 @@ examples:
   takefit dub markers.edl --rate 29.97 --format xml  # Resolve marker export → FCP7 XML with the takes
   takefit dub cut.otio --track Subtitles --color red --color blue
   takefit dub cut.xml --stems per-character --stem-format mp3   # + one stem per character, MP3 copies
+  takefit dub ep*.xml --cluster ray://gpu-head:10001 --trust-cluster --backend indextts
+                                                     # IndexTTS2 on the cluster's GPUs, clip voices sent along
 
 Re-running after editing a few lines re-renders only those (takes are cached by content); a changed
 line gets the next take number, so earlier timelines keep their files. A slot shorter than 0.4× the
@@ -130,34 +133,57 @@ def add_cluster_arguments(p) -> None:
     c.add_argument("--actors", type=int, metavar="N", help="engines on the cluster (default: its CPUs ÷ threads)")
     c.add_argument("--threads-per-actor", type=int, default=1, metavar="T",
                    help="CPU threads per engine (default 1: several 1-thread engines render more per core)")
+    known = "; ".join(f"{name}: {entry.summary}" for name, entry in REGISTRY.items())
+    c.add_argument("--backend", metavar="NAME",
+                   help=f"the speech model every actor loads (default {DEFAULT_BACKEND}). {known}. A voice that is "
+                        f"an audio file (a clip to clone) is sent to the actors with its cue. Only with --cluster: "
+                        f"a run on this machine renders with the backend its daemon was started with "
+                        f"(takefit daemon start --backend NAME), or with Kokoro in this process")
+    c.add_argument("--device", metavar="DEV",
+                   help="where each actor runs the backend: cuda (IndexTTS2's default: Ray gives each actor a GPU "
+                        "of its own, seen as cuda) or cpu (Kokoro's only one)")
+
+
+def cluster_options(args):
+    """--cluster and its companions as ClusterOptions, or an InputError naming the flag to fix."""
+    from takefit.bridges.cluster.renderer import ClusterOptions
+
+    try:
+        return ClusterOptions(parse(args.cluster, args.trust_cluster), actors=args.actors,
+                              threads_per_actor=args.threads_per_actor, backend=args.backend or DEFAULT_BACKEND,
+                              device=args.device)
+    except ValueError as e:   # the registry's InputError for an unknown backend or device is one too
+        raise InputError(str(e)) from None
 
 
 def cluster_renderer(args, cache_dir, no_cache: bool):
     """The RayRenderer --cluster asks for (ray is imported only here)."""
-    from takefit.bridges.cluster.renderer import ClusterOptions
     from takefit.bridges.cluster.renderer import cluster_renderer as connect
 
-    try:
-        opts = ClusterOptions(parse(args.cluster, args.trust_cluster), actors=args.actors,
-                              threads_per_actor=args.threads_per_actor)
-    except ValueError as e:
-        raise InputError(str(e)) from None
-    return connect(opts, cache_dir=cache_dir, no_cache=no_cache)
+    return connect(cluster_options(args), cache_dir=cache_dir, no_cache=no_cache)
 
 
 def guarded_run(args) -> int | None:
     """A --cluster run that Ray may end runs in a child (bridges/cluster/guard.py): the child's exit status;
-    None when this process drives the cluster itself."""
+    None when this process drives the cluster itself. Bad cluster flags are refused here first."""
+    check_cluster_flags(args)
     if args.cluster and getattr(args, "argv", None) and guard.wanted(parse(args.cluster, args.trust_cluster)):
         return guard.run_guarded(args.argv)
     return None
 
 
 def check_cluster_flags(args) -> None:
+    """Refused before any timeline is read or Ray starts: companions without --cluster, a bad address,
+    actor count, backend or device."""
+    if args.cluster is None and (args.backend or args.device):
+        name = args.backend or "NAME"
+        raise InputError(f"--backend and --device go with --cluster ADDRESS (the actors load the backend). A run on "
+                         f"this machine renders with this user's takefit daemon, which serves the backend it was "
+                         f"started with (`takefit daemon start --backend {name}`), or with Kokoro in this process")
     if args.cluster is None and (args.trust_cluster or args.actors or args.threads_per_actor != 1):
         raise InputError("--trust-cluster, --actors and --threads-per-actor go with --cluster ADDRESS")
     if args.cluster is not None:
-        parse(args.cluster, args.trust_cluster)   # refused before any timeline is read
+        cluster_options(args)
 
 
 def options(args, source: Path):
@@ -192,6 +218,10 @@ def plans(args) -> list:
     if twice:
         raise InputError(f"{', '.join(twice)} given more than once: give each timeline once")
     check_cluster_flags(args)
+    if args.list and (args.backend or DEFAULT_BACKEND) != DEFAULT_BACKEND:
+        raise InputError(f"--list predicts each line's length with Kokoro's duration stage on this machine; the "
+                         f"{args.backend} backend knows a line's length only by rendering it. Drop --list (the "
+                         f"report lists every take), or drop --backend to preview Kokoro's reading")
     out = []
     for source in args.input:
         opts = options(args, source)

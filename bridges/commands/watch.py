@@ -46,12 +46,14 @@ examples:
   takefit watch ~/dubbing                      # watch until Ctrl-C
   takefit watch ~/dubbing --cast cast.toml --rate 25
   takefit watch ~/dubbing --once               # dub what is in the inbox now, then exit (cron, scripts)
+  takefit watch ~/dubbing --cluster auto --backend indextts   # IndexTTS2 on the Ray cluster's GPUs
   takefit watch --status ~/dubbing             # is it running, what waits, what ran
   takefit watch install-service ~/dubbing --enable --daemon start
   takefit watch uninstall-service ~/dubbing --disable
 
 Takes are rendered by the takefit daemon when one runs (--daemon start: start it when needed),
-otherwise by the engine in this process (loaded once, on the first take not already cached).
+otherwise by the engine in this process (loaded once, on the first take not already cached); with
+--cluster by Ray actors, each holding the backend --backend names (docs/cluster.md).
 """
 
 
@@ -144,8 +146,7 @@ def watch(args, folder: Path) -> int:
         raise InputError(f"{folder} is a file; give a folder to watch")
     opts = options(args)
     setup_logging(args.quiet)
-    check_cluster_flags(args)
-    if (status := guarded_run(args)) is not None:
+    if (status := guarded_run(args)) is not None:      # bad cluster flags are refused in it, before Ray starts
         return status
     renderer = cluster_renderer(args, args.cache, args.no_cache) if args.cluster else None
     try:
@@ -188,6 +189,7 @@ def service_args(args) -> list[str]:
                         ("--pre-roll", f"{args.pre_roll:g}" if args.pre_roll else None),
                         ("--cluster", args.cluster), ("--actors", str(args.actors) if args.actors else None),
                         ("--threads-per-actor", str(args.threads_per_actor) if args.threads_per_actor != 1 else None),
+                        ("--backend", args.backend), ("--device", args.device),
                         ("--cache", str(args.cache.expanduser().absolute()) if args.cache else None)):
         if value is not None:
             out += [flag, value]
@@ -205,6 +207,7 @@ def service_args(args) -> list[str]:
 
 def install_service(args, folder: Path) -> int:
     options(args)  # bad options fail now, not at login
+    check_cluster_flags(args)
     if not sys.platform.startswith("win"):
         Layout(folder).ensure()
     code = install(watch_service(folder, service_args(args)), args.base, args.enable)

@@ -21,7 +21,7 @@ from takefit.daemon.client import new_job_id
 from takefit.daemon.connect import connect
 from takefit.daemon.control import DaemonError
 from takefit.engine import assets
-from takefit.engine.backend import CLIP_SUFFIXES, DEFAULT_BACKEND, clip_refusal, is_clip_voice
+from takefit.engine.backend import DEFAULT_BACKEND, checked_clip, clip_refusal, is_clip_voice
 from takefit.engine.cache import TakeCache, request_key
 from takefit.engine.errors import InputError, TakefitError, UnknownVoiceError
 from takefit.engine.kokoro import VoiceBank
@@ -204,17 +204,9 @@ class DaemonRenderer:
         return self._backend
 
     def _check_clip(self, name: str) -> str:
-        """A reference clip as a voice: its absolute path (the daemon's working folder is not ours), if the
-        daemon's backend clones clips and the file is there."""
+        """A reference clip as a voice, if the daemon's backend clones clips (engine/backend.py checked_clip)."""
         b = self.backend()
-        if "reference_clip_voices" not in b.get("capabilities", []):
-            raise UnknownVoiceError(clip_refusal(name, b.get("name", DEFAULT_BACKEND)))
-        path = Path(name).expanduser()
-        if not path.is_file():
-            raise UnknownVoiceError(f"voice clip {name!r}: no such file {path.absolute()} (a voice ending in "
-                                    f"{', '.join(CLIP_SUFFIXES)} is a reference clip; a cast file's path is "
-                                    f"relative to the cast file, a tag's to the timeline's folder)")
-        return str(path.resolve())
+        return checked_clip(name, b.get("name", DEFAULT_BACKEND), "reference_clip_voices" in b.get("capabilities", []))
 
     def close(self) -> None:
         for c in [self.client, *self._extra]:

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from ..audio import exact_length, loudness_normalize, resample, stretch
-from ..backend import Capabilities, LoadReport, NaturalLength, Progress, backend_entry, resident_bytes
+from ..backend import (Capabilities, LoadReport, NaturalLength, Progress, backend_entry, clip_identity,
+                       resident_bytes)
 from ..emotion import Emotion
 from ..emotion.resolve import EmotionResolver
 from ..errors import InputError
@@ -102,11 +103,8 @@ class IndexTTSBackend:
         return find_voice(name, self.checkpoint.model_dir).name if name != "auto" else "auto"
 
     def voice_identity(self, name: str) -> str | None:
-        """The clip behind the voice by path, size, mtime and inode: a clip replaced under the same name
-        is a new cache key (stat only, no read: the daemon's loop asks)."""
-        path = find_voice(name, self.checkpoint.model_dir).path
-        st = os.stat(path)
-        return f"{path}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+        """The clip behind the voice (a listed name or a path), as engine/backend.py clip_identity."""
+        return clip_identity(find_voice(name, self.checkpoint.model_dir).path)
 
     def plan(self, req: RenderRequest) -> IndexPlan:
         voice = find_voice(req.voice, self.checkpoint.model_dir)
