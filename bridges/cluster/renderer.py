@@ -27,7 +27,7 @@ from takefit.bridges.cluster.actor import EngineActor, error_from, identity
 from takefit.bridges.cluster.address import ClusterAddress
 from takefit.bridges.dub.render import InProcessRenderer, Progress, default_cache_dir
 from takefit.engine.backend import DEFAULT_BACKEND, backend_entry, checked_clip, clip_identity, is_clip_voice
-from takefit.engine.cache import TakeCache, backend_extra, request_key
+from takefit.engine.cache import TakeCache, backend_extra
 from takefit.engine.errors import TakefitError
 from takefit.engine.request import RenderRequest
 from takefit.engine.take import Take
@@ -156,18 +156,12 @@ class RayRenderer(InProcessRenderer):
         self._voices: dict[str, tuple[float, dict]] = {}   # a listed voice → (when, the actors' answer)
         self._clips: dict[tuple, object] = {}   # a clip voice as it is now (path, stat) → its bytes in Ray
 
-    def render(self, request: RenderRequest, progress: Progress | None = None) -> Take:
-        """InProcessRenderer.render with the key's `extra` per request: a backend other than Kokoro keys its
-        takes by the daemon's rule, by backend, engine id and the voice's identity (a clip's file)."""
+    def key_extra(self, request: RenderRequest) -> dict:
+        """A backend other than Kokoro keys its takes by the daemon's rule: backend, engine id and the voice's
+        identity (a clip's file). Kokoro: a local run's keys, unchanged."""
         if self.backend == DEFAULT_BACKEND:
-            return super().render(request, progress)        # Kokoro: a local run's keys, unchanged
-        key = request_key(request, {**self.cache_extra, **backend_extra(self.backend, self.engine_id,
-                                                                         self._voice_identity(request.voice))})
-        if self.cache is None:
-            return self._render(request, key, progress)
-        with self._one_at_a_time(key):
-            hit = self.cache.get(key)
-            return hit if hit is not None else self._render(request, key, progress)
+            return {}
+        return backend_extra(self.backend, self.engine_id, self._voice_identity(request.voice))
 
     def check_voice(self, name: str) -> str:
         """A clip voice: its absolute path, where the backend clones clips and the file is here (its bytes go

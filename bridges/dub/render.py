@@ -92,7 +92,7 @@ class InProcessRenderer:
             return self._engine
 
     def render(self, request: RenderRequest, progress: Progress | None = None) -> Take:
-        key = request_key(request, self.cache_extra)
+        key = request_key(request, {**self.cache_extra, **self.key_extra(request)})
         if self.cache is None:
             return self._render(request, key, progress)
         with self._one_at_a_time(key):    # the same line twice in flight: the second is a cache hit
@@ -100,6 +100,11 @@ class InProcessRenderer:
             if hit is not None:
                 return hit
             return self._render(request, key, progress)
+
+    def key_extra(self, request: RenderRequest) -> dict:
+        """The cache key's fields beyond the request for this take: none for Kokoro in this process (a
+        renderer of another backend adds engine/cache.py backend_extra's)."""
+        return {}
 
     @contextmanager
     def _one_at_a_time(self, key: str):
