@@ -14,6 +14,7 @@ from takefit.bridges import cli
 from takefit.bridges.cluster import guard
 from takefit.bridges.cluster import renderer as rr
 from takefit.bridges.cluster.address import parse
+from takefit.bridges.commands.dub import cluster_options
 from takefit.bridges.dub import pipeline
 from takefit.engine import ENGINE_ID
 from takefit.engine.backend import clip_identity, clip_refusal
@@ -49,10 +50,12 @@ def test_backend_without_a_cluster_names_the_daemon_and_kokoro(tmp_path, capsys,
     extra = ["--once", "--daemon", "off"] if command == "watch" else []
     assert cli.main([command, target, *extra, "--backend", "indextts"]) == 2
     err = capsys.readouterr().err
-    assert "--backend and --device go with --cluster ADDRESS" in err
+    assert "--backend, --device and --gpus-per-actor go with --cluster ADDRESS" in err
     assert "`takefit daemon start --backend indextts`" in err and "Kokoro in this process" in err
     assert cli.main([command, target, *extra, "--device", "cuda"]) == 2
     assert "takefit daemon start --backend NAME" in capsys.readouterr().err
+    assert cli.main([command, target, *extra, "--gpus-per-actor", "0.5"]) == 2
+    assert "--gpus-per-actor go with --cluster ADDRESS" in capsys.readouterr().err
     assert not (tmp_path / "w").exists() and not list(tmp_path.glob("lines_dub*"))
 
 
@@ -61,6 +64,7 @@ def test_backend_without_a_cluster_names_the_daemon_and_kokoro(tmp_path, capsys,
     (["--backend", "kokoro", "--device", "cuda"], ["backend 'kokoro' runs on cpu, not 'cuda'"]),
     (["--backend", "indextts", "--device", "cuda:1"], ["--device cuda:1", "give --device cuda"]),
     (["--backend", "indextts", "--list"], ["--list predicts", "indextts backend knows a line's length only"]),
+    (["--backend", "indextts", "--gpus-per-actor", "0"], ["--gpus-per-actor 0: more than 0, at most 64"]),
 ])
 def test_a_bad_backend_or_device_is_refused_before_ray_starts(tmp_path, capsys, no_ray, flags, says):
     src = tmp_path / "lines.srt"
@@ -76,9 +80,10 @@ def test_watch_bakes_backend_and_device_into_its_service():
     from takefit.bridges.commands.watch import service_args
 
     args = cli.build_parser(["watch"]).parse_args(["watch", "/w", "--cluster", "local", "--backend", "indextts",
-                                                   "--device", "cpu"])
+                                                   "--device", "cpu", "--gpus-per-actor", "0.5"])
     baked = service_args(args)
     assert baked[baked.index("--backend") + 1] == "indextts" and baked[baked.index("--device") + 1] == "cpu"
+    assert baked[baked.index("--gpus-per-actor") + 1] == "0.5"
     assert "--backend" not in service_args(cli.build_parser(["watch"]).parse_args(["watch", "/w"]))
 
 
@@ -86,6 +91,10 @@ def test_options_ask_ray_for_gpus_only_on_cuda_and_wait_longer_for_a_gpu_model()
     local = parse("local")
     assert rr.ClusterOptions(local, backend="indextts").num_gpus == 1.0          # its default: cuda
     assert rr.ClusterOptions(local, backend="indextts", device="cpu").num_gpus == 0
+    assert rr.ClusterOptions(local, backend="indextts", gpus_per_actor=0.5).num_gpus == 0.5   # two actors a GPU
+    args = cli.build_parser(["dub"]).parse_args(["dub", "x.srt", "--cluster", "local", "--backend", "indextts",
+                                                 "--gpus-per-actor", "0.25"])
+    assert cluster_options(args).num_gpus == 0.25
     assert rr.ClusterOptions(local).load_timeout == 120.0
     assert rr.ClusterOptions(local, backend="indextts").load_timeout > 120.0
     assert rr.ClusterOptions(local, backend="indextts", start_timeout=5).load_timeout == 5

@@ -91,6 +91,9 @@ class ClusterOptions:
             raise ValueError(f"--actors {self.actors}: 1 to 4096 actors")
         if not 1 <= self.threads_per_actor <= 256:
             raise ValueError(f"--threads-per-actor {self.threads_per_actor}: 1 to 256 threads")
+        if not 0 < self.gpus_per_actor <= 64:
+            raise ValueError(f"--gpus-per-actor {self.gpus_per_actor:g}: more than 0, at most 64 (0.5: two actors "
+                             f"share a GPU)")
         entry = backend_entry(self.backend)     # the registry's InputError (a ValueError) names the known ones
         device = entry.check_device(self.device)
         if device.startswith("cuda:"):

@@ -142,6 +142,9 @@ def add_cluster_arguments(p) -> None:
     c.add_argument("--device", metavar="DEV",
                    help="where each actor runs the backend: cuda (IndexTTS2's default: Ray gives each actor a GPU "
                         "of its own, seen as cuda) or cpu (Kokoro's only one)")
+    c.add_argument("--gpus-per-actor", type=float, metavar="G",
+                   help="GPUs Ray reserves for each actor on cuda (default 1; 0.5 puts two actors on a GPU whose "
+                        "memory holds two copies of the model)")
 
 
 def cluster_options(args):
@@ -151,7 +154,8 @@ def cluster_options(args):
     try:
         return ClusterOptions(parse(args.cluster, args.trust_cluster), actors=args.actors,
                               threads_per_actor=args.threads_per_actor, backend=args.backend or DEFAULT_BACKEND,
-                              device=args.device)
+                              device=args.device, gpus_per_actor=1.0 if args.gpus_per_actor is None
+                              else args.gpus_per_actor)
     except ValueError as e:   # the registry's InputError for an unknown backend or device is one too
         raise InputError(str(e)) from None
 
@@ -175,9 +179,9 @@ def guarded_run(args) -> int | None:
 def check_cluster_flags(args) -> None:
     """Refused before any timeline is read or Ray starts: companions without --cluster, a bad address,
     actor count, backend or device."""
-    if args.cluster is None and (args.backend or args.device):
+    if args.cluster is None and (args.backend or args.device or args.gpus_per_actor is not None):
         name = args.backend or "NAME"
-        raise InputError(f"--backend and --device go with --cluster ADDRESS (the actors load the backend). A run on "
+        raise InputError(f"--backend, --device and --gpus-per-actor go with --cluster ADDRESS (the actors load the backend). A run on "
                          f"this machine renders with this user's takefit daemon, which serves the backend it was "
                          f"started with (`takefit daemon start --backend {name}`), or with Kokoro in this process")
     if args.cluster is None and (args.trust_cluster or args.actors or args.threads_per_actor != 1):
