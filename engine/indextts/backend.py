@@ -32,7 +32,7 @@ from ..speech import speech_span
 from ..take import Take
 from .checkpoint import locate
 from .fit import HOP, PASSES, SAMPLE_RATE, feasible, handles, layout, next_frames, span_done
-from .model import IndexModel, load_upstream, natural_frames, sha256_file
+from .model import IndexModel, load_upstream, natural_frames
 from .voices import ClipVoice, find_voice, list_voices
 
 NAME = "indextts"
@@ -113,7 +113,7 @@ class IndexTTSBackend:
         if not tokens:
             raise InputError("the line has nothing to read: give some words")
         vector, clip, alpha, source = self._emotion(req.emotion, req.text)
-        voice_hash = sha256_file(self.model.clips.excerpt(voice.path))     # bounded: a long clip is not read whole
+        voice_hash = self.model.clips.content(voice.path)[1]     # bounded: a long clip is not read whole
         digest = hashlib.sha256(f"{req.text}\0{voice_hash}\0{req.variant}".encode()).digest()
         return IndexPlan(voice.name, voice.path, req.text, tokens, vector, clip, alpha, source,
                          int.from_bytes(digest[:4], "big"))

@@ -25,6 +25,7 @@ from indextts.infer_v2 import IndexTTS2
 from indextts.utils.front import TextTokenizer
 
 from ..assets import sha256_file
+from ..backend import clip_identity
 from ..errors import InputError
 from .checkpoint import Checkpoint
 from .fit import FRAMES_PER_CODE
@@ -83,6 +84,16 @@ class ClipExcerpts:
 
     def __init__(self):
         self._folder = tempfile.TemporaryDirectory(prefix="takefit-indextts-clips-")
+        self._hashes: dict[str, str] = {}          # a clip as it is now (engine/backend.clip_identity) → sha256
+
+    def content(self, clip: str) -> tuple[str, str]:
+        """(the file upstream reads for `clip`, its sha256): hashed once per version of the clip, not at every
+        plan and conditioning of every line it voices."""
+        path = self.excerpt(clip)
+        version = clip_identity(clip)
+        if version not in self._hashes:
+            self._hashes[version] = sha256_file(path)
+        return path, self._hashes[version]
 
     def excerpt(self, clip: str) -> str:
         try:
@@ -95,8 +106,7 @@ class ClipExcerpts:
         keep = int(MAX_CLIP_SECONDS * info.samplerate)
         if info.frames <= keep:
             return clip
-        st = os.stat(clip)
-        name = hashlib.sha256(f"{os.path.realpath(clip)}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:32]
+        name = hashlib.sha256(clip_identity(clip).encode()).hexdigest()[:32]
         out = Path(self._folder.name) / f"{name}.wav"
         if not out.exists():
             data, rate = sf.read(clip, frames=keep, dtype="float32", always_2d=True)
@@ -125,8 +135,7 @@ class IndexModel:
 
     def speaker(self, clip: str):
         """(w2v features, style, prompt, ref_mel) of a voice clip, computed once per content."""
-        clip = self.clips.excerpt(clip)
-        key = sha256_file(clip)
+        clip, key = self.clips.content(clip)
         if key not in self._speakers:
             self.tts.cache_spk_cond = None           # upstream's own cache is by path: never trust it here
             with torch.no_grad():                    # upstream runs CAMPPlus with autograd on
@@ -134,8 +143,7 @@ class IndexModel:
         return self._speakers[key]
 
     def emotion_features(self, clip: str):
-        clip = self.clips.excerpt(clip)
-        key = sha256_file(clip)
+        clip, key = self.clips.content(clip)
         if key not in self._emotions:
             self.tts.cache_emo_cond = None
             with torch.no_grad():
