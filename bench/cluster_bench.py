@@ -1,6 +1,6 @@
 """takefit dub on Ray vs in-process: 100 cues across 4 timelines, each mode with a cold cache.
 
-    .venv/bin/python bench/cluster_bench.py [--cues 100] [--timelines 4] [--rounds 3] [--out …json]
+    .venv/bin/python bench/cluster_bench.py [--cues 100] [--timelines 4] [--rounds 3] [--modes …] [--out …json]
 
 Modes (same timelines, each its own empty cache, so every cue renders):
     local ×1    the engine in this process, one 1-thread session
@@ -9,8 +9,10 @@ Modes (same timelines, each its own empty cache, so every cue renders):
     ray ×2      a Ray cluster on this machine, two actors of 1 thread
 Wall time is the dubbing (timelines, takes, stems, reports), with the engine or the actors already
 loaded (start-up is reported beside it); overhead per cue compares Ray with local at the same engine
-count, as the median of the rounds' ratios (the rounds run the four modes in turn). The driver's CPU per cue (this process: cache, transfer, filing, timeline and stem writes) is
-what bounds a cluster of many machines; the projection divides by it.
+count, as the median of the rounds' ratios (each round runs the modes in turn, every other round in the
+reverse order, so a load that drifts over a round weighs on both sides). The driver's CPU per cue (this
+process: cache, transfer, filing, timeline and stem writes) is what bounds a cluster of many machines;
+the projection divides by it. The machine is noisy (rounds spread over ±5 %): run several rounds.
 """
 from __future__ import annotations
 
@@ -157,11 +159,28 @@ def print_table(runs: dict[str, list[dict]], rows: dict[str, dict]) -> None:
                     + " ".join(f"{100 * x:+.1f}" for x in overheads(runs, name)) + ")")
         print(f"{name:9} {r['start_s']:8.1f} {r['wall_s']:16.1f} {r['cues_per_s']:7.2f} "
               f"{r['driver_cpu_per_cue_ms']:14.1f} {r['all_cpu_per_cue_ms']:11.0f} {over:>32}")
-    for name in ("ray ×1", "ray ×2"):
+    for name in [n for n in ("ray ×1", "ray ×2") if n in runs]:
         local = runs[name.replace("ray", "local")]
         ratios = sorted(r["all_cpu_per_cue_ms"] / b["all_cpu_per_cue_ms"] - 1 for r, b in zip(runs[name], local))
         print(f"CPU per cue, all processes, {name} vs local: {100 * ratios[len(ratios) // 2]:+.1f} % (median; rounds "
               + " ".join(f"{100 * x:+.1f}" for x in ratios) + ")")
+
+
+MODES = {"local1": "local ×1", "local2": "local ×2", "ray1": "ray ×1", "ray2": "ray ×2"}
+
+
+def selected_modes(spec: str) -> list[tuple[str, object]]:
+    """The named modes with their runners; a Ray mode without the local one at its engine count is refused."""
+    names = [x.strip() for x in spec.split(",") if x.strip()]
+    unknown = [n for n in names if n not in MODES]
+    if unknown or not names:
+        raise SystemExit(f"--modes {spec!r}: accepted {', '.join(MODES)} (comma-separated)")
+    for n in names:
+        if n.startswith("ray") and n.replace("ray", "local") not in names:
+            raise SystemExit(f"--modes: {n} needs {n.replace('ray', 'local')} beside it (its overhead is against it)")
+    runners = {"local1": lambda p, c: local_mode(p, c, 1), "local2": lambda p, c: local_mode(p, c, 2),
+               "ray1": lambda p, c: ray_mode(p, c, 1), "ray2": lambda p, c: ray_mode(p, c, 2)}
+    return [(MODES[n], runners[n]) for n in names]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,22 +188,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cues", type=int, default=100)
     ap.add_argument("--timelines", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=3, help="rounds of all four modes, interleaved (default 3)")
+    ap.add_argument("--modes", default="local1,ray1,local2,ray2",
+                    help="which modes, in the order of the first round (default: all four; a Ray mode needs "
+                         "its local mode beside it for the overhead)")
     ap.add_argument("--out", type=Path, default=Path("bench/results/cluster_bench.json"))
     args = ap.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="takefit-cluster-bench-"))
-    modes = [("local ×1", lambda p, c: local_mode(p, c, 1)), ("ray ×1", lambda p, c: ray_mode(p, c, 1)),
-             ("local ×2", lambda p, c: local_mode(p, c, 2)), ("ray ×2", lambda p, c: ray_mode(p, c, 2))]
+    modes = selected_modes(args.modes)
     runs: dict[str, list[dict]] = {name: [] for name, _ in modes}
     for k in range(args.rounds):
-        for name, run in modes:
+        for name, run in (modes if k % 2 == 0 else modes[::-1]):
             tag = f"{name.replace(' ×', '')}-{k}"
             paths = write_timelines(root / tag, args.cues, args.timelines)
             runs[name].append(run(paths, root / f"cache-{tag}"))
             print(f"round {k + 1} {name}: {json.dumps({x: round(v, 3) for x, v in runs[name][-1].items()})}",
                   flush=True)
-    rows = {name: median_row(runs[name]) for name in ("local ×1", "local ×2", "ray ×1", "ray ×2")}
+    rows = {name: median_row(runs[name]) for name in MODES.values() if name in runs}
     print_table(runs, rows)
-    lines = projection(rows)
+    lines = projection(rows) if "ray ×2" in rows else []
     print("\nprojection:\n  " + "\n  ".join(lines))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"rows": rows, "runs": runs, "projection": lines}, indent=1) + "\n", "utf-8")
