@@ -26,10 +26,11 @@ from ..kokoro import FRAME_SAMPLES, SAMPLE_RATE, KokoroModel
 from ..kokoro.duration import natural_frames
 from .align import decoder_f0, integer_durations, median_f0, refine
 from .graph import TorchDecoder
-from .objective import Objective, Terms
+from .objective import ChannelCurve, Objective, Terms
 
 TIMBRE = 128
 LEARNING_RATE = 0.01
+CHANNEL_LR = 0.5            # Adam moves a gain ≤ 0.5 dB a step: ±5 dB in fast's 10 steps (at Δ's lr 0.03, 0.3 dB)
 
 
 # Practice sentences (never the benchmark's test sentences), shortest first (fast reads the first two):
@@ -96,6 +97,7 @@ class Inversion:
     history: list[Terms] = field(default_factory=list)
     seconds: float = 0.0
     step_seconds: float = 0.0
+    channel: ChannelCurve | None = None     # the channel learned with Δ (the objective's channel_bands > 0)
 
 
 def prepare(engine, phonemes: str, table: np.ndarray, reference: np.ndarray) -> Setup:
@@ -192,7 +194,10 @@ def invert(decoder: TorchDecoder, setups: list[Setup], objective: Objective, ste
         objective.anchor(i, torch.from_numpy(np.ascontiguousarray(start, np.float32)))
         utterances.append((decoder.fixed, torch.from_numpy(s.row.astype(np.float32))))
     delta = torch.zeros(TIMBRE, requires_grad=True)
-    opt = torch.optim.Adam([delta], lr=lr)
+    groups = [{"params": [delta], "lr": lr}]
+    if objective.channel is not None:        # its own rate: gains in dB move on another scale than Δ
+        groups.append({"params": [objective.channel.raw], "lr": CHANNEL_LR})
+    opt = torch.optim.Adam(groups, lr=lr)
     history: list[Terms] = []
     t_steps = time.perf_counter()
     for step in range(steps):
@@ -207,5 +212,6 @@ def invert(decoder: TorchDecoder, setups: list[Setup], objective: Objective, ste
             progress(step + 1, steps, terms)
     # no forward pass only to score the final Δ (a full step's forward, ~1.5 s): the gate judges it
     t1 = time.perf_counter()
+    channel = objective.channel.curve() if objective.channel is not None else None
     return Inversion(delta.detach().numpy().copy(), history[0], history[-1], history, t1 - t0,
-                     (t1 - t_steps) / max(1, steps))
+                     (t1 - t_steps) / max(1, steps), channel)

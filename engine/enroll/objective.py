@@ -10,6 +10,10 @@ Band-limited references (below FULL_BAND) say nothing about the voice above thei
 speaker term only sees band-limited audio, so nothing would hold the upper bands: the tilt term keeps
 the generated voice's long-term spectrum above the cut-off, relative to its own in-band level, where
 the starting voice had it, reading the same words (Δ = 0; one anchor per utterance) — the voice keeps its brightness.
+
+An optional channel (`channel_bands` > 0, off in the shipped recipes): a smooth EQ of K mel-spaced gains,
+learned jointly with Δ and applied to the generated audio before the speaker and spectrum terms, so that
+the reference's microphone and room colour can be absorbed by the channel rather than by Δ (issue #23).
 """
 from __future__ import annotations
 
@@ -26,6 +30,9 @@ SPECTRUM_WEIGHT = 0.1
 TILT_WEIGHT = 0.1           # same scale as the spectrum term: L1 in log-mel units above the cut-off
 N_FFT, HOP, BANDS = 1024, 256, 80
 FULL_BAND = 7600.0          # the speaker encoder sees up to 8 kHz: narrower references get the same band-limit
+CHANNEL_LOW_HZ = 60.0       # below the lowest voice fundamental: the channel is 0 dB there
+CHANNEL_LIMIT_DB = 12.0     # gains are bounded (tanh) so the channel cannot mute or boost a band without limit
+CHANNEL_WEIGHT = 1e-3       # L2 on the gains (dB²): a 3 dB band costs 0.009, against 1 − cos of 0.3 → 0.06 over a run
 
 
 def _lowpass_filter() -> torch.Tensor:
@@ -41,10 +48,62 @@ class Terms:
     speaker: float           # cosine similarity (higher is closer)
     spectrum: float          # L1 in log-mel (natural log units)
     tilt: float = 0.0        # L1 above a band-limited reference's cut-off, vs the starting voice
+    channel: float = 0.0     # the channel's L2 penalty (0 without a channel)
+
+
+@dataclass(frozen=True)
+class ChannelCurve:
+    """A learned channel: gains (dB) at mel-spaced centres, 0 dB at CHANNEL_LOW_HZ and from 1.3 × the last
+    centre up, linear in log-frequency between (bench/enroll_eq.py design_fir reads the same points)."""
+    centres_hz: np.ndarray
+    gains_db: np.ndarray
+
+
+def channel_centres(bands: int, top_hz: float) -> np.ndarray:
+    """`bands` centres, mel-spaced from CHANNEL_LOW_HZ to `top_hz` (geometric centres of the mel bands)."""
+    lo, hi = (2595 * np.log10(1 + f / 700) for f in (CHANNEL_LOW_HZ, top_hz))
+    edges = 700.0 * (10 ** (np.linspace(lo, hi, bands + 1) / 2595) - 1)
+    return np.sqrt(edges[:-1] * edges[1:])
+
+
+class Channel:
+    """A smooth, bounded EQ with learnable gains, applied by one rfft multiply over the whole utterance
+    (zero-phase; circular, which the long-term terms cannot hear). Interpolation weights are cached per length."""
+
+    def __init__(self, bands: int, top_hz: float):
+        if bands < 2:
+            raise ValueError(f"a channel needs ≥ 2 bands (got {bands}); 0 turns it off")
+        self.centres = channel_centres(bands, top_hz)
+        self.raw = torch.zeros(bands, requires_grad=True)       # dB before the tanh bound
+        self._basis: dict[int, torch.Tensor] = {}
+
+    def gains_db(self) -> torch.Tensor:
+        return CHANNEL_LIMIT_DB * torch.tanh(self.raw / CHANNEL_LIMIT_DB)
+
+    def basis(self, n: int) -> torch.Tensor:
+        """(bins, bands): each band's share of each rfft bin's dB, the hat functions of the interpolation."""
+        if n not in self._basis:
+            logf = np.log(np.maximum(np.fft.rfftfreq(n, 1 / SAMPLE_RATE), 1.0))
+            points = np.log(np.concatenate([[CHANNEL_LOW_HZ], self.centres, [self.centres[-1] * 1.3]]))
+            eye = np.eye(len(self.centres))
+            hats = [np.interp(logf, points, np.concatenate([[0.0], e, [0.0]])) for e in eye]
+            self._basis[n] = torch.from_numpy(np.stack(hats, 1).astype(np.float32))
+        return self._basis[n]
+
+    def __call__(self, wav: torch.Tensor) -> torch.Tensor:
+        gain = 10 ** (self.basis(len(wav)) @ self.gains_db() / 20)
+        return torch.fft.irfft(torch.fft.rfft(wav) * gain, n=len(wav))
+
+    def penalty(self) -> torch.Tensor:
+        return CHANNEL_WEIGHT * self.gains_db().pow(2).sum()
+
+    def curve(self) -> ChannelCurve:
+        return ChannelCurve(self.centres.copy(), self.gains_db().detach().numpy().astype(np.float64))
 
 
 class Objective:
-    def __init__(self, reference: np.ndarray, bandwidth_hz: float, encoder: ResemblyzerEncoder | None = None):
+    def __init__(self, reference: np.ndarray, bandwidth_hz: float, encoder: ResemblyzerEncoder | None = None,
+                 channel_bands: int = 0):
         import librosa
 
         self.encoder = encoder or ResemblyzerEncoder()
@@ -57,6 +116,8 @@ class Objective:
         self.upper = torch.from_numpy(centers >= self.band) if self.band < FULL_BAND else None
         self.anchors: dict[int, torch.Tensor] = {}       # per utterance: the starting voice's upper bands
         self.window = torch.hann_window(N_FFT)
+        # up to what both terms hear: the encoder's 7.6 kHz, or the reference's narrower band
+        self.channel = Channel(channel_bands, min(self.band, FULL_BAND)) if channel_bands else None
         ref = torch.from_numpy(np.asarray(reference, np.float32))
         self.ref_rms = ref.pow(2).mean().sqrt()
         with torch.no_grad():
@@ -113,8 +174,16 @@ class Objective:
                 self.anchors[utterance] = upper.detach()
             tilt = (upper - self.anchors[utterance]).abs().mean()
         wav = self.band_limit(wav)
+        if self.channel is None:
+            return self._terms(wav, tilt, torch.zeros(()))
+        # the channel after the tilt: that term keeps the voice's own brightness, not the microphone's
+        return self._terms(self.channel(wav), tilt, self.channel.penalty())
+
+    def _terms(self, wav: torch.Tensor, tilt: torch.Tensor, penalty: torch.Tensor) -> tuple[torch.Tensor, Terms]:
         wav = wav * (self.ref_rms / (wav.pow(2).mean().sqrt() + 1e-8))       # level is not identity
         cos = torch.dot(self._embed(wav), self.target_embed)
         spec = (self._ltas(wav) - self.target_ltas).abs().mean()
         loss = (1 - cos) + SPECTRUM_WEIGHT * spec + TILT_WEIGHT * tilt
-        return loss, Terms(loss.item(), cos.item(), spec.item(), tilt.item())
+        if self.channel is not None:
+            loss = loss + penalty
+        return loss, Terms(loss.item(), cos.item(), spec.item(), tilt.item(), penalty.item())

@@ -39,6 +39,7 @@ class Recipe:
     practice: int                # practice sentences taking turns with it, step by step
     lr: float = 0.01             # Adam learning rate on Δ
     excerpts: int = 1            # stretches of excerpt_s spread over the reference, taking turns
+    channel_bands: int = 0       # > 0: a learned EQ (this many bands) absorbs the reference's microphone (objective.py)
 
 
 # Held-out d-vector similarity, leave-one-out, 10 steps (bench/enroll_bench.py's measure):
@@ -60,6 +61,10 @@ class Recipe:
 # Allison 0.818 → 0.780, Paola 0.886 → 0.874, Bruce 0.864 → 0.875: rejected (mean −0.013), default 1.
 # An NNLS blend of the 4 nearest voices as the start (no optimisation): +0.011 / ±0 (one Italian female
 # voice) / −0.002: not kept.
+# A channel learned with Δ (channel_bands 12 / 16: a smooth EQ before the speaker and spectrum terms, meant to
+# absorb the microphone; wideband allison_wb / june / allison_es): fast 0.700 → 0.715 / 0.720, best 0.714 → 0.705 /
+# 0.703, the takes through the learned channel ±0.005 of those; the channel stays under 1.6 dB (0.9 at best's
+# 25 steps), and a 3 % lr nudge alone moves fast by +0.013: nothing there to learn, default 0 (off).
 RECIPES = {"fast": Recipe(steps=10, steps_short=20, excerpt_s=3.0, practice=2, lr=0.03),
            "best": Recipe(steps=25, steps_short=50, excerpt_s=6.0, practice=4, lr=0.02)}
 
@@ -238,7 +243,7 @@ def _optimise(engine, ref: Reference, work: list[Setup], n_steps: int, recipe: R
     say(0.2, "loading the differentiable decoder")
 
     decoder = TorchDecoder(engine.paths.stage("decoder"), threads=engine_threads())
-    objective = Objective(ref.wav, ref.bandwidth_hz, encoder("resemblyzer"))
+    objective = Objective(ref.wav, ref.bandwidth_hz, encoder("resemblyzer"), channel_bands=recipe.channel_bands)
 
     def step_progress(i, n, terms):
         say(0.25 + 0.6 * i / max(1, n), f"step {i}/{n}: speaker similarity {terms.speaker:.3f}")
@@ -312,7 +317,15 @@ def _stats(ref: Reference, anchor: _Anchor, inv: Inversion, work: list[Setup], n
             "bandwidth_hz": round(ref.bandwidth_hz),
             "reference_f0_hz": round(anchor.f0, 1) if np.isfinite(anchor.f0) else None,
             "objective_start": round(inv.start.speaker, 4), "objective_final": round(inv.final.speaker, 4),
-            "gate_sentence": check}
+            "gate_sentence": check, **_channel_stats(inv)}
+
+
+def _channel_stats(inv: Inversion) -> dict:
+    """The learned channel, when there is one (kept for the benchmark's channel-on takes; not rendered)."""
+    if inv.channel is None:
+        return {}
+    return {"channel": {"centres_hz": [round(float(v), 1) for v in inv.channel.centres_hz],
+                        "gains_db": [round(float(v), 3) for v in inv.channel.gains_db]}}
 
 
 def engine_threads() -> int:
