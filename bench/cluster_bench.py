@@ -7,6 +7,7 @@ Modes (same timelines, each its own empty cache, so every cue renders):
     local ×2    the engine in this process, two 1-thread sessions (takefit dub's default on 2 cores)
     ray ×1      a Ray cluster on this machine, one actor of 1 thread
     ray ×2      a Ray cluster on this machine, two actors of 1 thread
+    ray 1×2     a Ray cluster on this machine, one actor rendering 2 lines at once (--lines-per-actor 2)
 Wall time is the dubbing (timelines, takes, stems, reports), with the engine or the actors already
 loaded (start-up is reported beside it); overhead per cue compares Ray with local at the same engine
 count, as the median of the rounds' ratios (each round runs the modes in turn, every other round in the
@@ -102,12 +103,13 @@ def local_mode(paths: list[Path], cache: Path, sessions: int) -> dict:
     return {"start_s": start, **dub(paths, r, at_once=1)}
 
 
-def ray_mode(paths: list[Path], cache: Path, actors: int) -> dict:
+def ray_mode(paths: list[Path], cache: Path, actors: int, lines: int = 1) -> dict:
     from takefit.bridges.cluster.address import parse
     from takefit.bridges.cluster.renderer import ClusterOptions, cluster_renderer
 
     t0 = time.perf_counter()
-    r = cluster_renderer(ClusterOptions(parse("local"), actors=actors, local_cpus=2), cache_dir=cache)
+    opts = ClusterOptions(parse("local"), actors=actors, lines_per_actor=lines, local_cpus=2)
+    r = cluster_renderer(opts, cache_dir=cache)
     start = time.perf_counter() - t0
     try:
         return {"start_s": start, **dub(paths, r, at_once=len(paths)), "retried": r.retried}
@@ -142,7 +144,7 @@ def median_row(runs: list[dict]) -> dict:
 def overheads(runs: dict[str, list[dict]], name: str) -> list[float]:
     """Ray's wall over local's at the same engine count, round by round: the rounds alternate the modes,
     so a load that comes and goes on the machine weighs on both sides of each ratio."""
-    local = runs[name.replace("ray", "local")]
+    local = runs[BASELINE[name]]
     return [r["wall_s"] / b["wall_s"] - 1 for r, b in zip(runs[name], local)]
 
 
@@ -154,19 +156,20 @@ def print_table(runs: dict[str, list[dict]], rows: dict[str, dict]) -> None:
         if name.startswith("ray"):
             ratios = sorted(overheads(runs, name))
             mid = ratios[len(ratios) // 2]
-            base = rows[name.replace("ray", "local")]["wall_s"]
+            base = rows[BASELINE[name]]["wall_s"]
             over = (f"{1000 * mid * base / r['cues']:+.0f} ms ({100 * mid:+.1f} %; rounds "
                     + " ".join(f"{100 * x:+.1f}" for x in overheads(runs, name)) + ")")
         print(f"{name:9} {r['start_s']:8.1f} {r['wall_s']:16.1f} {r['cues_per_s']:7.2f} "
               f"{r['driver_cpu_per_cue_ms']:14.1f} {r['all_cpu_per_cue_ms']:11.0f} {over:>32}")
-    for name in [n for n in ("ray ×1", "ray ×2") if n in runs]:
-        local = runs[name.replace("ray", "local")]
+    for name in [n for n in BASELINE if n in runs]:
+        local = runs[BASELINE[name]]
         ratios = sorted(r["all_cpu_per_cue_ms"] / b["all_cpu_per_cue_ms"] - 1 for r, b in zip(runs[name], local))
         print(f"CPU per cue, all processes, {name} vs local: {100 * ratios[len(ratios) // 2]:+.1f} % (median; rounds "
               + " ".join(f"{100 * x:+.1f}" for x in ratios) + ")")
 
 
-MODES = {"local1": "local ×1", "local2": "local ×2", "ray1": "ray ×1", "ray2": "ray ×2"}
+MODES = {"local1": "local ×1", "local2": "local ×2", "ray1": "ray ×1", "ray2": "ray ×2", "ray1x2": "ray 1×2"}
+BASELINE = {"ray ×1": "local ×1", "ray ×2": "local ×2", "ray 1×2": "local ×2"}   # the same lines at once
 
 
 def selected_modes(spec: str) -> list[tuple[str, object]]:
@@ -175,11 +178,14 @@ def selected_modes(spec: str) -> list[tuple[str, object]]:
     unknown = [n for n in names if n not in MODES]
     if unknown or not names:
         raise SystemExit(f"--modes {spec!r}: accepted {', '.join(MODES)} (comma-separated)")
+    keys = {label: key for key, label in MODES.items()}
     for n in names:
-        if n.startswith("ray") and n.replace("ray", "local") not in names:
-            raise SystemExit(f"--modes: {n} needs {n.replace('ray', 'local')} beside it (its overhead is against it)")
+        base = BASELINE.get(MODES[n])
+        if base and keys[base] not in names:
+            raise SystemExit(f"--modes: {n} needs {keys[base]} beside it (its overhead is against it)")
     runners = {"local1": lambda p, c: local_mode(p, c, 1), "local2": lambda p, c: local_mode(p, c, 2),
-               "ray1": lambda p, c: ray_mode(p, c, 1), "ray2": lambda p, c: ray_mode(p, c, 2)}
+               "ray1": lambda p, c: ray_mode(p, c, 1), "ray2": lambda p, c: ray_mode(p, c, 2),
+               "ray1x2": lambda p, c: ray_mode(p, c, 1, lines=2)}
     return [(MODES[n], runners[n]) for n in names]
 
 
@@ -187,10 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cues", type=int, default=100)
     ap.add_argument("--timelines", type=int, default=4)
-    ap.add_argument("--rounds", type=int, default=3, help="rounds of all four modes, interleaved (default 3)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of the modes, interleaved (default 3)")
     ap.add_argument("--modes", default="local1,ray1,local2,ray2",
-                    help="which modes, in the order of the first round (default: all four; a Ray mode needs "
-                         "its local mode beside it for the overhead)")
+                    help="which modes, in the order of the first round: local1 local2 ray1 ray2 ray1x2 (default: "
+                         "the first four; a Ray mode needs its local mode beside it for the overhead)")
     ap.add_argument("--out", type=Path, default=Path("bench/results/cluster_bench.json"))
     args = ap.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="takefit-cluster-bench-"))

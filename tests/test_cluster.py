@@ -76,10 +76,12 @@ def comparable(report: dict) -> dict:
 
 
 @pytest.mark.slow
-def test_cluster_takes_are_a_local_runs_and_its_cache_serves_a_local_run(cluster, tmp_path, capsys):
+@pytest.mark.parametrize("actors", [[], ["--actors", "1", "--lines-per-actor", "2"]], ids=["1-line", "2-lines"])
+def test_cluster_takes_are_a_local_runs_and_its_cache_serves_a_local_run(cluster, tmp_path, capsys, actors):
     on_ray, here = timelines(tmp_path / "ray"), timelines(tmp_path / "local")
     cache = tmp_path / "cache"
-    assert cli.main(["dub", *map(str, on_ray), "--cluster", "local", "--cache", str(cache), "--rate", "25"]) == 0
+    assert cli.main(["dub", *map(str, on_ray), "--cluster", "local", *actors, "--cache", str(cache),
+                     "--rate", "25"]) == 0
     out = capsys.readouterr().out
     assert "2 timelines, 5 cues" in out and "cues/s" in out
     for src in here:          # each timeline alone, on the engine in this process, its own cold cache
@@ -170,6 +172,20 @@ def test_cluster_addresses():
             parse(bad)
     with pytest.raises(ValueError, match="RAY_ADDRESS"):
         parse("auto", environ={})
+
+
+def test_lines_per_actor_are_checked_and_ask_ray_for_their_cpus(tmp_path, capsys):
+    from takefit.bridges.cluster.renderer import ClusterOptions
+
+    opts = ClusterOptions(parse("local"), threads_per_actor=2, lines_per_actor=3)
+    assert opts.cpus_per_actor == 6
+    with pytest.raises(ValueError, match="1 to 64 lines"):
+        ClusterOptions(parse("local"), lines_per_actor=0)
+    with pytest.raises(ValueError, match="only Kokoro renders several lines"):
+        ClusterOptions(parse("local"), backend="indextts", lines_per_actor=2)
+    src = timelines(tmp_path)[0]
+    assert cli.main(["dub", str(src), "--lines-per-actor", "2"]) != 0
+    assert "go with --cluster" in capsys.readouterr().err
 
 
 def test_actors_ask_ray_for_a_gpu_only_for_a_backend_that_wants_one():

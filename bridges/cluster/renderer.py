@@ -32,10 +32,11 @@ from takefit.engine.errors import TakefitError
 from takefit.engine.request import RenderRequest
 from takefit.engine.take import Take
 
-# Calls sent to an actor beside the one it renders: they wait in the actor's own queue, so the next cue is
-# there when a take goes back. The actor runs one call at a time (max_concurrency=1): a threaded actor
-# that ran the queued call at once put two lines on each 1-CPU actor, four busy threads on two cores,
-# and cost 8-15 % more CPU per cue than the in-process engine (bench/cluster_bench.py).
+# Calls sent to an actor beside the ones it renders: they wait in the actor's own queue, so the next cue is
+# there when a take goes back. The actor runs `lines_per_actor` calls at once (max_concurrency), one per
+# engine session: a threaded actor that ran its queued call at once too put two lines on each 1-CPU actor,
+# four busy threads on two cores, and cost 8-15 % more CPU per cue than the in-process engine
+# (bench/cluster_bench.py).
 QUEUED_PER_ACTOR = 1
 # How long the actors' answer about a listed voice (its name, its clip's identity for the cache key) is
 # reused: a run asks once per voice, and a long-lived watch still notices a clip replaced on the workers.
@@ -79,6 +80,7 @@ class ClusterOptions:
     address: ClusterAddress
     actors: int | None = None          # default: as many as the cluster's CPUs hold
     threads_per_actor: int = 1         # CPU threads per model call in each actor
+    lines_per_actor: int = 1           # lines each actor renders at once (Kokoro: that many sessions, overlapped)
     backend: str = DEFAULT_BACKEND     # engine/backend.py's name: what every actor loads
     device: str | None = None          # where each actor runs it (default: the backend's); 'cuda' asks Ray
     gpus_per_actor: float = 1.0        #   for `gpus_per_actor` GPUs, which Ray shows the actor as cuda
@@ -91,6 +93,11 @@ class ClusterOptions:
             raise ValueError(f"--actors {self.actors}: 1 to 4096 actors")
         if not 1 <= self.threads_per_actor <= 256:
             raise ValueError(f"--threads-per-actor {self.threads_per_actor}: 1 to 256 threads")
+        if not 1 <= self.lines_per_actor <= 64:
+            raise ValueError(f"--lines-per-actor {self.lines_per_actor}: 1 to 64 lines at once")
+        if self.lines_per_actor > 1 and self.backend != DEFAULT_BACKEND:
+            raise ValueError(f"--lines-per-actor {self.lines_per_actor}: only Kokoro renders several lines in one "
+                             f"actor; the {self.backend} backend renders one at a time (use more --actors)")
         if not 0 < self.gpus_per_actor <= 64:
             raise ValueError(f"--gpus-per-actor {self.gpus_per_actor:g}: more than 0, at most 64 (0.5: two actors "
                              f"share a GPU)")
@@ -99,6 +106,10 @@ class ClusterOptions:
         if device.startswith("cuda:"):
             raise ValueError(f"--device {device}: on a cluster Ray gives each actor its own GPU, which the actor "
                              f"sees as cuda; give --device cuda (or leave --device out)")
+
+    @property
+    def cpus_per_actor(self) -> int:
+        return self.threads_per_actor * self.lines_per_actor
 
     @property
     def num_gpus(self) -> float:
@@ -292,6 +303,8 @@ def cluster_renderer(opts: ClusterOptions, cache_dir: Path | None = None, no_cac
         raise
     cache = None if no_cache else TakeCache(cache_dir or default_cache_dir())
     what = f"{len(pool.handles)} Ray actor(s) × {opts.threads_per_actor} thread(s) on {opts.address}"
+    if opts.lines_per_actor > 1:
+        what += f", {opts.lines_per_actor} lines at once each"
     if opts.backend != DEFAULT_BACKEND:
         what += f", {engine_id} on {backend_entry(opts.backend).check_device(opts.device)}"
     return RayRenderer(pool, cache, owns, what, opts.render_timeout, opts.backend, engine_id)
@@ -342,7 +355,7 @@ def _start_actors(opts: ClusterOptions) -> tuple[ActorPool, str]:
 
     resources = ray.cluster_resources()
     cpus, gpus = int(resources.get("CPU", 1)), float(resources.get("GPU", 0))
-    count = opts.actors or max(1, cpus // opts.threads_per_actor)
+    count = opts.actors or max(1, cpus // opts.cpus_per_actor)
     if opts.num_gpus:
         if gpus < opts.num_gpus:
             raise ClusterError(f"the {opts.backend} backend on cuda asks Ray for {opts.num_gpus:g} GPU(s) per actor, "
@@ -350,11 +363,11 @@ def _start_actors(opts: ClusterOptions) -> tuple[ActorPool, str]:
                                f"--device cpu (slow)")
         count = opts.actors or max(1, min(count, int(gpus / opts.num_gpus)))
     cls = ray.remote(EngineActor).options(
-        num_cpus=opts.threads_per_actor, num_gpus=opts.num_gpus, max_restarts=-1, max_task_retries=0,
-        max_concurrency=1, runtime_env={"env_vars": actor_env(opts)})
-    handles = [cls.remote(backend=opts.backend, threads=opts.threads_per_actor, sessions=1, device=opts.device)
-               for _ in range(count)]
-    pool = ActorPool(handles, 1 + QUEUED_PER_ACTOR)
+        num_cpus=opts.cpus_per_actor, num_gpus=opts.num_gpus, max_restarts=-1, max_task_retries=0,
+        max_concurrency=opts.lines_per_actor, runtime_env={"env_vars": actor_env(opts)})
+    handles = [cls.remote(backend=opts.backend, threads=opts.threads_per_actor, sessions=opts.lines_per_actor,
+                          device=opts.device) for _ in range(count)]
+    pool = ActorPool(handles, opts.lines_per_actor + QUEUED_PER_ACTOR)
     infos = _check_actors(opts, handles, f"{cpus} CPU(s)" + (f" and {gpus:g} GPU(s)" if opts.num_gpus else ""))
     pool.load_seconds = max(info["load_seconds"] for info in infos)
     return pool, _agreed_engine(opts, infos)
@@ -379,7 +392,7 @@ def _check_actors(opts: ClusterOptions, handles: list, offers: str) -> list[dict
     except rex.GetTimeoutError:
         for h in handles:
             ray.kill(h, no_restart=True)
-        raise ClusterError(f"{len(handles)} actor(s) of {opts.threads_per_actor} CPU(s)"
+        raise ClusterError(f"{len(handles)} actor(s) of {opts.cpus_per_actor} CPU(s)"
                            f"{f' and {opts.num_gpus:g} GPU(s)' if opts.num_gpus else ''} did not start within "
                            f"{opts.load_timeout:.0f} s on {opts.address} (it offers {offers}): ask for fewer "
                            f"(--actors) or check that takefit and its assets are installed on every worker "

@@ -130,9 +130,14 @@ def add_cluster_arguments(p) -> None:
     c.add_argument("--trust-cluster", action="store_true",
                    help="allow an address off this machine: a Ray cluster runs whatever reaches its ports, so use "
                         "only your own, on a private network")
-    c.add_argument("--actors", type=int, metavar="N", help="engines on the cluster (default: its CPUs ÷ threads)")
+    c.add_argument("--actors", type=int, metavar="N",
+                   help="engines on the cluster (default: its CPUs ÷ (threads × lines) per actor)")
     c.add_argument("--threads-per-actor", type=int, default=1, metavar="T",
                    help="CPU threads per engine (default 1: several 1-thread engines render more per core)")
+    c.add_argument("--lines-per-actor", type=int, default=1, metavar="L",
+                   help="lines each actor renders at once, overlapping their stages as a local run does (Kokoro; "
+                        "default 1). Each actor asks Ray for L × T CPUs: --lines-per-actor 2 puts one actor on "
+                        "each 2-core share (docs/cluster.md: measured beside two 1-line actors)")
     known = "; ".join(f"{name}: {entry.summary}" for name, entry in REGISTRY.items())
     c.add_argument("--backend", metavar="NAME",
                    help=f"the speech model every actor loads (default {DEFAULT_BACKEND}). {known}. A voice that is "
@@ -153,7 +158,8 @@ def cluster_options(args):
 
     try:
         return ClusterOptions(parse(args.cluster, args.trust_cluster), actors=args.actors,
-                              threads_per_actor=args.threads_per_actor, backend=args.backend or DEFAULT_BACKEND,
+                              threads_per_actor=args.threads_per_actor, lines_per_actor=args.lines_per_actor,
+                              backend=args.backend or DEFAULT_BACKEND,
                               device=args.device, gpus_per_actor=1.0 if args.gpus_per_actor is None
                               else args.gpus_per_actor)
     except ValueError as e:   # the registry's InputError for an unknown backend or device is one too
@@ -184,8 +190,10 @@ def check_cluster_flags(args) -> None:
         raise InputError(f"--backend, --device and --gpus-per-actor go with --cluster ADDRESS (the actors load the backend). A run on "
                          f"this machine renders with this user's takefit daemon, which serves the backend it was "
                          f"started with (`takefit daemon start --backend {name}`), or with Kokoro in this process")
-    if args.cluster is None and (args.trust_cluster or args.actors or args.threads_per_actor != 1):
-        raise InputError("--trust-cluster, --actors and --threads-per-actor go with --cluster ADDRESS")
+    if args.cluster is None and (args.trust_cluster or args.actors or args.threads_per_actor != 1
+                                 or args.lines_per_actor != 1):
+        raise InputError("--trust-cluster, --actors, --threads-per-actor and --lines-per-actor go with --cluster "
+                         "ADDRESS")
     if args.cluster is not None:
         cluster_options(args)
 

@@ -189,6 +189,7 @@ def service_args(args) -> list[str]:
                         ("--pre-roll", f"{args.pre_roll:g}" if args.pre_roll else None),
                         ("--cluster", args.cluster), ("--actors", str(args.actors) if args.actors else None),
                         ("--threads-per-actor", str(args.threads_per_actor) if args.threads_per_actor != 1 else None),
+                        ("--lines-per-actor", str(args.lines_per_actor) if args.lines_per_actor != 1 else None),
                         ("--backend", args.backend), ("--device", args.device),
                         ("--gpus-per-actor", f"{args.gpus_per_actor:g}" if args.gpus_per_actor is not None else None),
                         ("--cache", str(args.cache.expanduser().absolute()) if args.cache else None)):
