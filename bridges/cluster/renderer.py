@@ -168,7 +168,7 @@ class RayRenderer(InProcessRenderer):
         self.retried = 0                  # cues sent again after their actor died
         self.rendered = 0                 # takes the actors rendered (cache misses)
         self._voices: dict[str, tuple[float, dict]] = {}   # a listed voice → (when, the actors' answer)
-        self._clips: dict[tuple, object] = {}   # a clip voice as it is now (path, stat) → its bytes in Ray
+        self._clips: dict[str, object] = {}     # a clip voice as it is now (clip_identity) → its bytes in Ray
 
     def key_extra(self, request: RenderRequest) -> dict:
         """A backend other than Kokoro keys its takes by the daemon's rule: backend, engine id and the voice's
@@ -208,8 +208,7 @@ class RayRenderer(InProcessRenderer):
         """The clip's bytes put into Ray once per version of the file (every cue it voices refers to them)."""
         import ray
 
-        st = os.stat(voice)
-        version = (voice, st.st_size, st.st_mtime_ns, st.st_ino)
+        version = clip_identity(voice)
         with self._lock:
             ref = self._clips.get(version)
         if ref is None:

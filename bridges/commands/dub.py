@@ -187,9 +187,10 @@ def check_cluster_flags(args) -> None:
     actor count, backend or device."""
     if args.cluster is None and (args.backend or args.device or args.gpus_per_actor is not None):
         name = args.backend or "NAME"
-        raise InputError(f"--backend, --device and --gpus-per-actor go with --cluster ADDRESS (the actors load the backend). A run on "
-                         f"this machine renders with this user's takefit daemon, which serves the backend it was "
-                         f"started with (`takefit daemon start --backend {name}`), or with Kokoro in this process")
+        raise InputError(f"--backend, --device and --gpus-per-actor go with --cluster ADDRESS (the actors load the "
+                         f"backend). A run on this machine renders with this user's takefit daemon, which serves the "
+                         f"backend it was started with (`takefit daemon start --backend {name}`), or with Kokoro in "
+                         f"this process")
     if args.cluster is None and (args.trust_cluster or args.actors or args.threads_per_actor != 1
                                  or args.lines_per_actor != 1):
         raise InputError("--trust-cluster, --actors, --threads-per-actor and --lines-per-actor go with --cluster "
