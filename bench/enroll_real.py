@@ -76,7 +76,8 @@ G722_RATE = 16000            # G.722 carries 50–7000 Hz sampled at 16 kHz
 # ctrl_lr031 (--qualities fast) / ctrl_lr021 (best): the shipped lr nudged up 3–5 %, the spread a small change to the
 # optimiser's path alone gives (a rerun of a recipe is bit-identical, so it has no spread of its own)
 VARIANTS = {"shipped": {}, "excerpts3": {"excerpts": 3}, "channel12": {"channel_bands": 12},
-            "channel16": {"channel_bands": 16}, "ctrl_lr031": {"lr": 0.031}, "ctrl_lr021": {"lr": 0.021}}
+            "channel16": {"channel_bands": 16}, "ctrl_lr031": {"lr": 0.031}, "ctrl_lr021": {"lr": 0.021},
+            "adapt001": {"adapt_lr": 0.001}, "adapt003": {"adapt_lr": 0.003}, "adapt01": {"adapt_lr": 0.01}}
 
 
 def cache_dir() -> Path:
@@ -247,10 +248,10 @@ class Bench:
     def embed(self, wav: np.ndarray, sr: int) -> dict[str, np.ndarray]:
         return {k: e.embed(wav, sr) for k, e in self.enc.items()}
 
-    def takes(self, language: str, table: np.ndarray, base: str, pitch: float) -> list[np.ndarray]:
+    def takes(self, language: str, table: np.ndarray, base: str, pitch: float, adapt=None) -> list[np.ndarray]:
         from takefit.engine.enroll.index import render_natural
 
-        return [render_natural(self.engine, t, table, base, pitch, language) for t in TESTS[language]]
+        return [render_natural(self.engine, t, table, base, pitch, language, adapt) for t in TESTS[language]]
 
     def score(self, takes: list[np.ndarray], heldout: list[dict], rate: int) -> dict:
         """Mean cosine of every take against every held-out recording, as rendered and band-matched."""
@@ -297,7 +298,7 @@ class Bench:
             seconds = time.perf_counter() - t0
         lang = prof.language
         start = self.takes(lang, self.engine.voice_bank.table(prof.base_voice), prof.base_voice, prof.pitch_ratio)
-        enrolled = self.takes(lang, prof.table, prof.base_voice, prof.pitch_ratio)
+        enrolled = self.takes(lang, prof.table, prof.base_voice, prof.pitch_ratio, prof.adapt)
         extra = {}
         if "channel" in prof.stats:       # form (b): the voice through the learned microphone
             fir_takes = through_channel(enrolled, prof.stats["channel"])
@@ -308,6 +309,7 @@ class Bench:
                 "reference_s": round(len(ref_wav) / rate, 2), "rate": rate, "start_voice": prof.base_voice,
                 "pitch_ratio": round(prof.pitch_ratio, 3), "steps": prof.stats["steps"],
                 "step_seconds": prof.stats["step_seconds"], "transcript": prof.transcript,
+                "adapt_rms": prof.stats.get("adapt_rms"),
                 "gate_kept_start": any("did not convince" in n for n in prof.notices),
                 "gate_in_band": hasattr(pipeline, "in_band"),     # the gate hears renders in the reference's band
                 "ceiling": self.ceiling([self.embed(ref_wav, rate)] + held),

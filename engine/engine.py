@@ -24,6 +24,7 @@ from .fitting import (COMPRESS_WEIGHT, FIXED, FRAME, JOIN_PAUSE, LENGTHEN_WEIGHT
 from .frontend import Frontend, Lexicon, Reading, clean, split_chunks
 from .speech import onset_after, speech_span
 from .kokoro import SAMPLE_RATE, KokoroModel, VoiceBank, VoiceInfo
+from .kokoro.adapt import Adaptation
 from .kokoro.voices import DEFAULT_VOICE, describe
 from .target import Target
 from .variation import Variation, VariantShaper, vary_delivery, vary_items
@@ -61,6 +62,7 @@ class LinePlan:
     pitch_ratio: float = 1.0     # enrolled voices: F0 scale applied between prosody and decoder
     key: tuple = ()              # what decides the natural rendering (the natural-take cache's key)
     delivery: Delivery | None = None   # the emotion's delivery as read (a variant scales its intensity)
+    adapt: Adaptation | None = None    # enrolled voices: their decoder adaptation (kokoro/adapt.py)
 
     @property
     def natural_frames(self) -> np.ndarray:
@@ -236,10 +238,11 @@ class Engine:
         if variation:
             items = vary_items(items, variation)
             chunks = [dataclasses.replace(c, shape=VariantShaper(variation, i, c.shape)) for i, c in enumerate(chunks)]
+        adapt = self.voice_bank.adapt(name)
         key = (reading.phonemes, name, hashlib.blake2b(table.tobytes(), digest_size=16).hexdigest(), rate, pause,
-               repr(delivery)) + ((variation.seed,) if variation else ())
+               repr(delivery)) + ((variation.seed,) if variation else ()) + ((adapt.digest(),) if adapt else ())
         return LinePlan(reading, name, chunks, items, self.voice_bank.base(name), self.voice_bank.pitch_ratio(name),
-                        key, delivery)
+                        key, delivery, adapt)
 
     def item_at(self, plan: LinePlan, phoneme: int) -> int:
         """The item of the phoneme at offset `phoneme` of the reading (the first kept one from there)."""
@@ -263,7 +266,8 @@ class Engine:
             model_frames = np.array([it.rendered if it.kind in FIXED else f for it, f in zip(own, frames[pos:pos + n])])
             lead, tail = trims(own)
             wav = self.model.render(chunk.tokens, chunk.style, model_frames, chunk.shape,   # one call per stage
-                                    f0_scale=plan.pitch_ratio, prosody_style=chunk.prosody_style)  # at a time
+                                    f0_scale=plan.pitch_ratio, prosody_style=chunk.prosody_style,  # at a time
+                                    adapt=plan.adapt)
             parts.append(wav[lead * FRAME: len(wav) - tail * FRAME])
             pos += n
             if progress:

@@ -4,11 +4,15 @@ A profile is one `.npz` file in the user's voice directory (`$TAKEFIT_VOICES_DIR
 user data dir /voices): the 510×256 style table (the built-in voice it started from, with the learned
 timbre added to every row), the pitch ratio applied to the F0 curve at synthesis, the reference's
 speaker embeddings on both encoders, the reference's sha256, the consent record, date, quality and
-base voice. It renders on the unmodified int8 model, so using a profile never needs torch. Files are
-written atomically (temp file + rename): a failed enrollment leaves nothing behind.
+base voice; and, for voices enrolled since format 2, an optional decoder adaptation (offsets to the
+decoder's AdaIN biases, engine/kokoro/adapt.py: the `adapt` vector and its layout in the metadata). It
+renders on the int8 model (with those biases fed as inputs), so using a profile never needs torch. Format-1
+files have no adaptation and render as they always did. Files are written atomically (temp file +
+rename): a failed enrollment leaves nothing behind.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -21,11 +25,12 @@ from platformdirs import user_data_dir
 
 from .errors import InputError, UnknownVoiceError
 from .files import publish
+from .kokoro.adapt import Adaptation
 
 ENV_DIR = "TAKEFIT_VOICES_DIR"
 SUFFIX = ".voice.npz"
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")
-FORMAT = 1
+FORMAT = 2                 # 2: optional decoder adaptation (1: style table only; still read)
 
 
 def voices_dir() -> Path:
@@ -72,10 +77,15 @@ class Profile:
     notices: list[str] = field(default_factory=list)
     stats: dict[str, float] = field(default_factory=dict)               # steps, seconds, …
     reference_name: str = ""                # the reference clip's file name (older profiles: unknown)
+    adapt: Adaptation | None = None         # decoder adaptation (format 2; None: the style table alone)
 
     def meta(self) -> dict:
-        d = asdict(self)
+        adapt = self.adapt
+        d = asdict(dataclasses.replace(self, adapt=None, table=np.zeros(0)))
         d.pop("table")
+        d.pop("adapt")
+        if adapt is not None:
+            d["adapt_layout"] = adapt.layout()
         d["format"] = FORMAT
         return d
 
@@ -83,6 +93,8 @@ class Profile:
         """What `takefit voice show` and the daemon report (no arrays)."""
         d = self.meta()
         d.pop("embeddings")
+        layout = d.pop("adapt_layout", None)
+        d["adapted_layers"] = len(layout) if layout else 0
         return d
 
 
@@ -114,13 +126,15 @@ class ProfileStore:
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))
                 table = np.asarray(z["table"], np.float32)
-        except (OSError, ValueError, KeyError) as e:
+                layout = meta.pop("adapt_layout", None)
+                adapt = Adaptation.unpack(layout, np.asarray(z["adapt"], np.float32)) if layout else None
+        except (OSError, ValueError, KeyError, TypeError) as e:
             raise InputError(f"the enrolled voice file {path} is damaged ({e}); remove it with "
                              f"`takefit voice remove {name}` and enroll again") from None
         if table.shape != (510, 256):
             raise InputError(f"the enrolled voice file {path} has a {table.shape} table, expected (510, 256)")
         meta.pop("format", None)
-        return Profile(table=table, **meta)
+        return Profile(table=table, adapt=adapt, **meta)
 
     def save(self, profile: Profile, force: bool = False) -> Path:
         """Atomic: written to a temp file in the same directory, then renamed over the target."""
@@ -134,7 +148,8 @@ class ProfileStore:
         fd, tmp = tempfile.mkstemp(prefix=f".{profile.name}.", suffix=".partial", dir=self.directory)
         try:
             with os.fdopen(fd, "wb") as f:
-                np.savez(f, table=profile.table.astype(np.float32), meta=np.array(json.dumps(profile.meta())))
+                extra = {"adapt": profile.adapt.flat()} if profile.adapt is not None else {}
+                np.savez(f, table=profile.table.astype(np.float32), meta=np.array(json.dumps(profile.meta())), **extra)
             publish(Path(tmp), target, private=True)      # a voice is a person's: owner only
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

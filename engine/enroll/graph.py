@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from onnx import numpy_helper
 
+from ..kokoro.adapt import adaptable_biases
 from ..kokoro.prosody import DURATIONS, ENERGY, F0
 
 STYLE = "style"
@@ -308,6 +309,8 @@ class TorchDecoder:
                                        and x != self.output))
             self.steps.append(_Step(_op(n), list(n.input), list(n.output), n.op_type, drop))
         self.n_nodes, self.n_torch = len(g.node), len(dep_nodes)
+        # the AdaIN fc biases an adaptation may offset (engine/kokoro/adapt.py), all inside the torch part
+        self.biases = {name: self.const[name] for name in adaptable_biases(g) if name in self.const}
         # onnxruntime session that also returns the style-independent tensors the torch part reads
         for name in self.fetch:
             g.output.append(onnx.ValueInfoProto(name=name))
@@ -333,9 +336,12 @@ class TorchDecoder:
                 self.fixed[name] = torch.from_numpy(v)
         return outs[0].reshape(-1)
 
-    def __call__(self, style: torch.Tensor) -> torch.Tensor:
+    def __call__(self, style: torch.Tensor, offsets: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """The waveform for `style`; `offsets` (bias name → tensor) are added to those fc biases."""
         env: dict[str, object] = {STYLE: style.reshape(1, 256)}
         const, fixed = self.const, self.fixed
+        if offsets:
+            const = {**const, **{name: const[name] + off for name, off in offsets.items()}}
         for step in self.steps:
             args = []
             for name in step.inputs:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..kokoro import FRAME_SAMPLES, SAMPLE_RATE, KokoroModel
+from ..kokoro.adapt import Adaptation
 from ..kokoro.duration import natural_frames
 from .align import decoder_f0, integer_durations, median_f0, refine
 from .graph import TorchDecoder
@@ -98,6 +99,7 @@ class Inversion:
     seconds: float = 0.0
     step_seconds: float = 0.0
     channel: ChannelCurve | None = None     # the channel learned with Δ (the objective's channel_bands > 0)
+    adapt: Adaptation | None = None         # the decoder adaptation learned with Δ (adapt_lr > 0)
 
 
 def prepare(engine, phonemes: str, table: np.ndarray, reference: np.ndarray) -> Setup:
@@ -180,11 +182,25 @@ def excerpts(setup: Setup, seconds: float, count: int) -> list[Setup]:
     return [c for k, c in enumerate(cuts) if all(c is not d for d in cuts[:k])]     # a short clip: once
 
 
+def _learned(decoder: TorchDecoder, objective: Objective, lr: float, adapt_lr: float):
+    """(Δ, the fc bias offsets — empty without adapt_lr —, their Adam): each group at its own rate."""
+    delta = torch.zeros(TIMBRE, requires_grad=True)
+    offsets = {name: torch.zeros_like(b, requires_grad=True) for name, b in decoder.biases.items()} if adapt_lr else {}
+    groups = [{"params": [delta], "lr": lr}]
+    if offsets:                             # gains and shifts move on the biases' scale (≈ 0.06–0.1), not Δ's
+        groups.append({"params": list(offsets.values()), "lr": adapt_lr})
+    if objective.channel is not None:        # its own rate: gains in dB move on another scale than Δ
+        groups.append({"params": [objective.channel.raw], "lr": CHANNEL_LR})
+    return delta, offsets, torch.optim.Adam(groups, lr=lr)
+
+
 def invert(decoder: TorchDecoder, setups: list[Setup], objective: Objective, steps: int,
-           progress: Callable[[int, int, Terms], None] | None = None, lr: float = LEARNING_RATE) -> Inversion:
-    """Adam on Δ, step i on utterance i mod len(setups); the final Δ is kept (the utterances' losses are
-    not comparable from step to step, so there is no "best step" to pick). `final` is the last step's
-    terms, measured just before its update."""
+           progress: Callable[[int, int, Terms], None] | None = None, lr: float = LEARNING_RATE,
+           adapt_lr: float = 0.0, adapt_l2: float = 0.0) -> Inversion:
+    """Adam on Δ (and, with `adapt_lr`, on offsets to the decoder's AdaIN biases, held near 0 by
+    `adapt_l2` × their mean square), step i on utterance i mod len(setups); the final Δ is kept (the
+    utterances' losses are not comparable from step to step, so there is no "best step" to pick).
+    `final` is the last step's terms, measured just before its update."""
     if steps < 1:
         raise ValueError(f"steps must be ≥ 1, got {steps}")
     t0 = time.perf_counter()
@@ -193,17 +209,15 @@ def invert(decoder: TorchDecoder, setups: list[Setup], objective: Objective, ste
         start = decoder.prepare(s.tokens, s.row, s.frames, s.f0, s.energy)   # the starting voice, int8
         objective.anchor(i, torch.from_numpy(np.ascontiguousarray(start, np.float32)))
         utterances.append((decoder.fixed, torch.from_numpy(s.row.astype(np.float32))))
-    delta = torch.zeros(TIMBRE, requires_grad=True)
-    groups = [{"params": [delta], "lr": lr}]
-    if objective.channel is not None:        # its own rate: gains in dB move on another scale than Δ
-        groups.append({"params": [objective.channel.raw], "lr": CHANNEL_LR})
-    opt = torch.optim.Adam(groups, lr=lr)
+    delta, offsets, opt = _learned(decoder, objective, lr, adapt_lr)
     history: list[Terms] = []
     t_steps = time.perf_counter()
     for step in range(steps):
         decoder.fixed, row = utterances[step % len(utterances)]
         style = torch.cat([row[:TIMBRE] + delta, row[TIMBRE:]])
-        loss, terms = objective(decoder(style), step % len(utterances))
+        loss, terms = objective(decoder(style, offsets), step % len(utterances))
+        if offsets and adapt_l2:
+            loss = loss + adapt_l2 * torch.cat([o for o in offsets.values()]).square().mean()
         history.append(terms)
         opt.zero_grad()
         loss.backward()
@@ -213,5 +227,6 @@ def invert(decoder: TorchDecoder, setups: list[Setup], objective: Objective, ste
     # no forward pass only to score the final Δ (a full step's forward, ~1.5 s): the gate judges it
     t1 = time.perf_counter()
     channel = objective.channel.curve() if objective.channel is not None else None
+    adapt = Adaptation({n: o.detach().numpy().astype(np.float32) for n, o in offsets.items()}) if offsets else None
     return Inversion(delta.detach().numpy().copy(), history[0], history[-1], history, t1 - t0,
-                     (t1 - t_steps) / max(1, steps), channel)
+                     (t1 - t_steps) / max(1, steps), channel, adapt)

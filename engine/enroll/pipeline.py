@@ -16,6 +16,7 @@ import torch
 from ..errors import InputError
 from ..languages import LATIN
 from ..kokoro import SAMPLE_RATE
+from ..kokoro.adapt import Adaptation
 from ..profiles import Profile, ProfileStore, check_name
 from ..speaker import cosine, encoder
 from . import index as voice_index
@@ -40,6 +41,8 @@ class Recipe:
     lr: float = 0.01             # Adam learning rate on Δ
     excerpts: int = 1            # stretches of excerpt_s spread over the reference, taking turns
     channel_bands: int = 0       # > 0: a learned EQ (this many bands) absorbs the reference's microphone (objective.py)
+    adapt_lr: float = 0.0        # > 0: offsets to the decoder's AdaIN biases learned with Δ (kokoro/adapt.py)
+    adapt_l2: float = 0.0        # … held near 0 by this × their mean square
 
 
 # Held-out d-vector similarity, leave-one-out, 10 steps (bench/enroll_bench.py's measure):
@@ -172,7 +175,8 @@ def enroll_voice(name: str, reference_path, text: str | None = None, quality: st
     setup, work, n_steps = _training_work(engine, text, language, anchor, ref, recipe, steps, say)
     inv = _optimise(engine, ref, work, n_steps, recipe, say)
     table, prosody_note = _enrolled_table(engine, anchor, inv, prosody_from, language)
-    table, sims, check = _gate(engine, table, anchor, setup, language, recipe, prosody_from, notices, say)
+    table, adapt, sims, check = _gate(engine, table, inv.adapt, anchor, setup, language, recipe, prosody_from,
+                                      notices, say)
     profile = Profile(
         name=name, table=table.astype(np.float32), pitch_ratio=float(setup.pitch_ratio), base_voice=anchor.voice,
         language=language, quality=quality, reference_sha256=ref.sha256,
@@ -182,7 +186,7 @@ def enroll_voice(name: str, reference_path, text: str | None = None, quality: st
         similarity={k: {e: round(v, 4) for e, v in d.items()} for k, d in sims.items()},
         transcript=text, prosody_from=prosody_note, notices=notices,
         stats=_stats(ref, anchor, inv, work, n_steps, denoise, check, t_start),
-        reference_name=Path(reference_path).name)
+        reference_name=Path(reference_path).name, adapt=adapt)
     say(0.97, "saving the voice")
     store.save(profile, force=force)
     say(1.0, f"enrolled {name}")
@@ -248,7 +252,8 @@ def _optimise(engine, ref: Reference, work: list[Setup], n_steps: int, recipe: R
     def step_progress(i, n, terms):
         say(0.25 + 0.6 * i / max(1, n), f"step {i}/{n}: speaker similarity {terms.speaker:.3f}")
 
-    return invert(decoder, work, objective, n_steps, step_progress, lr=recipe.lr)
+    return invert(decoder, work, objective, n_steps, step_progress, lr=recipe.lr, adapt_lr=recipe.adapt_lr,
+                  adapt_l2=recipe.adapt_l2)
 
 
 def _enrolled_table(engine, anchor: _Anchor, inv: Inversion, prosody_from: str | None,
@@ -263,33 +268,34 @@ def _enrolled_table(engine, anchor: _Anchor, inv: Inversion, prosody_from: str |
     return table, prosody_note
 
 
-def _gate(engine, table: np.ndarray, anchor: _Anchor, setup: Setup, language: str, recipe: Recipe,
-          prosody_from: str | None, notices: list[str], say: Progress) -> tuple[np.ndarray, dict, str]:
-    """(the table to keep, similarities, the sentence checked): the learned table, or the starting
-    voice's if the second encoder prefers that."""
+def _gate(engine, table: np.ndarray, adapt: Adaptation | None, anchor: _Anchor, setup: Setup, language: str,
+          recipe: Recipe, prosody_from: str | None, notices: list[str],
+          say: Progress) -> tuple[np.ndarray, Adaptation | None, dict, str]:
+    """(the table and decoder adaptation to keep, similarities, the sentence checked): the learned ones,
+    or the starting voice's if the second encoder prefers that."""
     # gate on the second encoder, with the profile as it will run (int8 model, natural durations) reading
     # a practice sentence the optimiser never heard: the check the reference's own words cannot pass by
     # the optimiser's shortcut, and half the audio of re-reading the transcript
     say(0.88, "checking the result on the second encoder (d-vector)")
     check = unseen_sentence(language, recipe.practice)
-    sims = _similarities(engine, table, anchor, setup, language, check)
+    sims = _similarities(engine, table, adapt, anchor, setup, language, check)
     if sims["enrolled"]["dvector"] < sims["start_pitch"]["dvector"] and not prosody_from:
         notices.append(f"the learned timbre did not convince the second encoder (d-vector "
                        f"{sims['enrolled']['dvector']:.3f} < {sims['start_pitch']['dvector']:.3f} for {anchor.voice} "
                        f"+ pitch); kept {anchor.voice} with the reference's pitch instead")
-        table = anchor.table.copy()
+        table, adapt = anchor.table.copy(), None
         sims["enrolled"] = dict(sims["start_pitch"])
-    return table, sims, check
+    return table, adapt, sims, check
 
 
-def _similarities(engine, table: np.ndarray, anchor: _Anchor, setup: Setup, language: str,
-                  check: str) -> dict[str, dict[str, float]]:
+def _similarities(engine, table: np.ndarray, adapt: Adaptation | None, anchor: _Anchor, setup: Setup,
+                  language: str, check: str) -> dict[str, dict[str, float]]:
     """Both encoders' similarity to the reference of `check` read by the starting voice (at the
     reference's pitch) and by the enrolled table."""
     sims = {}
     pitch = setup.pitch_ratio
     renders = {"start_pitch": voice_index.render_natural(engine, check, anchor.table, anchor.voice, pitch, language),
-               "enrolled": voice_index.render_natural(engine, check, table, anchor.voice, pitch, language)}
+               "enrolled": voice_index.render_natural(engine, check, table, anchor.voice, pitch, language, adapt)}
     for k, w in renders.items():
         w = in_band(w, anchor.band_hz)
         sims[k] = {"resemblyzer": cosine(encoder("resemblyzer").embed(w, SAMPLE_RATE), anchor.res),
@@ -317,7 +323,8 @@ def _stats(ref: Reference, anchor: _Anchor, inv: Inversion, work: list[Setup], n
             "bandwidth_hz": round(ref.bandwidth_hz),
             "reference_f0_hz": round(anchor.f0, 1) if np.isfinite(anchor.f0) else None,
             "objective_start": round(inv.start.speaker, 4), "objective_final": round(inv.final.speaker, 4),
-            "gate_sentence": check, **_channel_stats(inv)}
+            "gate_sentence": check, **_channel_stats(inv),
+            **({"adapt_rms": round(inv.adapt.rms(), 4)} if inv.adapt is not None else {})}
 
 
 def _channel_stats(inv: Inversion) -> dict:

@@ -1,10 +1,12 @@
 """Stage 3: tokens + style + durations + F0 + energy → 24 kHz audio of exactly sum(frames) * 600 samples."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
 
+from .adapt import Adaptation, adaptable_model
 from .prosody import DURATIONS, ENERGY, F0
 from .session import open_session
 
@@ -13,13 +15,30 @@ class DecoderStage:
     def __init__(self, path, threads=None, copies=1):
         self.path = Path(path)          # the shipped graph or its VNNI form (forms.py)
         self.session = open_session(path, threads, copies)
+        self._sizes = (threads, copies)
+        self._adapted = None            # (session, biases): opened at the first adapted voice's render
+        self._lock = threading.Lock()
 
-    def __call__(self, tokens, style, frames, f0, energy) -> np.ndarray:
-        audio = self.session.run(["audio"], {
+    def __call__(self, tokens, style, frames, f0, energy, adapt: Adaptation | None = None) -> np.ndarray:
+        feeds = {
             "tokens": tokens.reshape(1, -1).astype(np.int64),
             "style": style.reshape(1, 256).astype(np.float32),
             DURATIONS: frames.reshape(1, -1).astype(np.float32),
             F0: f0.astype(np.float32),
             ENERGY: energy.astype(np.float32),
-        })[0]
+        }
+        session = self.session
+        if adapt is not None and adapt.offsets:
+            session, biases = self.adapted()
+            feeds.update(adapt.feeds(biases))
+        audio = session.run(["audio"], feeds)[0]
         return audio.reshape(-1).astype(np.float32)
+
+    def adapted(self):
+        """(session, base biases) of the graph whose AdaIN fc biases are inputs (adapt.py); opened once,
+        only when a voice with an adaptation renders, so built-in voices never pay for it."""
+        with self._lock:
+            if self._adapted is None:
+                graph, biases = adaptable_model(self.path)
+                self._adapted = (open_session(graph, *self._sizes), biases)
+            return self._adapted

@@ -48,12 +48,13 @@ class KokoroModel:
         return table[max(0, min(n_phonemes, len(table)) - 1)].reshape(1, 256)
 
     def render(self, tokens: np.ndarray, style: np.ndarray, frames: np.ndarray, shape=None,
-               f0_scale: float = 1.0, prosody_style: np.ndarray | None = None) -> np.ndarray:
+               f0_scale: float = 1.0, prosody_style: np.ndarray | None = None, adapt=None) -> np.ndarray:
         """`shape(f0, energy, f0_ref, energy_ref) -> (f0, energy)` reshapes the prosody curves before
         decoding (emotion); `prosody_style` is the row the predictors read instead of `style` (emotion
         moves its prosody half), and the curves of `style` itself are then the shaper's reference (None
         otherwise), so it can calibrate against the voice's own reading. `f0_scale` sets an enrolled voice's pitch
-        (engine/profiles.py), applied before the emotion. The decoder always gets `style` (timbre)."""
+        (engine/profiles.py), applied before the emotion. The decoder always gets `style` (timbre), and an
+        enrolled voice's decoder adaptation `adapt` (adapt.py) when it has one."""
         frames = np.asarray(frames, dtype=np.float32)
         f0, energy = self.prosody(tokens, style if prosody_style is None else prosody_style, frames)
         f0_ref = energy_ref = None
@@ -64,4 +65,4 @@ class KokoroModel:
             f0_ref = None if f0_ref is None else scale_f0(f0_ref, f0_scale)
         if shape is not None:
             f0, energy = shape(f0, energy, f0_ref, energy_ref)
-        return self.decoder(tokens, style, frames, f0, energy)
+        return self.decoder(tokens, style, frames, f0, energy, adapt)

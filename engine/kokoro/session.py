@@ -33,6 +33,7 @@ class StageSession:
 
 
 def open_session(path, threads: int | None = None, copies: int = 1) -> StageSession:
+    """`path`: a graph file, or a serialised graph (bytes: the decoder with adaptable biases, adapt.py)."""
     opts = ort.SessionOptions()
     # default: the machine's cores (or $TAKEFIT_THREADS) shared by the copies
     opts.intra_op_num_threads = threads or max(1, (int(os.environ.get("TAKEFIT_THREADS", 0)) or os.cpu_count() or 1)
@@ -44,5 +45,5 @@ def open_session(path, threads: int | None = None, copies: int = 1) -> StageSess
     # running (bench/results/decoder_variants.md). TAKEFIT_SPINNING=1 restores onnxruntime's default.
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if os.environ.get("TAKEFIT_SPINNING") == "1" else "0")
     opts.log_severity_level = 3  # the int8 graph triggers harmless shape-merge warnings
-    return StageSession([ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    return StageSession([ort.InferenceSession(path if isinstance(path, bytes) else str(path), sess_options=opts, providers=["CPUExecutionProvider"])
                          for _ in range(max(1, copies))])

@@ -98,6 +98,10 @@ class VoiceBank:
     def pitch_ratio(self, name: str) -> float:
         return float(self.profile(name).pitch_ratio) if self.is_enrolled(name) else 1.0
 
+    def adapt(self, name: str):
+        """An enrolled voice's decoder adaptation (engine/kokoro/adapt.py), None for the rest."""
+        return self.profile(name).adapt if self.is_enrolled(name) else None
+
     def table(self, name: str) -> np.ndarray:
         name = self.check(name)
         if name not in self.names:
