@@ -70,14 +70,18 @@ BY_CHARACTER = ("zh", "ja")
 G722_RATE = 16000            # G.722 carries 50–7000 Hz sampled at 16 kHz
 
 
-# experiments: recipe fields changed for the run (engine/enroll/pipeline.py's Recipe); "shipped" is as is
+# experiments: recipe fields changed for the run (engine/enroll/pipeline.py's Recipe); "shipped" is as is (rows
+# before 2026-12-03 05:00 UTC: the style only, as "style_only" runs now; since then adapt01's recipe, the decoder adapted)
 # channelK: a K-band EQ learned with Δ (objective.py Channel); such a row also scores form (b), the takes through
 # the learned channel (variant shown as "channelK +fir"), beside form (a), the voice alone
 # ctrl_lr031 (--qualities fast) / ctrl_lr021 (best): the shipped lr nudged up 3–5 %, the spread a small change to the
 # optimiser's path alone gives (a rerun of a recipe is bit-identical, so it has no spread of its own)
 VARIANTS = {"shipped": {}, "excerpts3": {"excerpts": 3}, "channel12": {"channel_bands": 12},
             "channel16": {"channel_bands": 16}, "ctrl_lr031": {"lr": 0.031}, "ctrl_lr021": {"lr": 0.021},
-            "adapt001": {"adapt_lr": 0.001}, "adapt003": {"adapt_lr": 0.003}, "adapt01": {"adapt_lr": 0.01}}
+            "adapt001": {"adapt_lr": 0.001}, "adapt003": {"adapt_lr": 0.003}, "adapt01": {"adapt_lr": 0.01},
+            "adapt02": {"adapt_lr": 0.02}, "adapt03": {"adapt_lr": 0.03},
+            "adapt01_s40": {"adapt_lr": 0.01, "steps": 40}, "adapt01_x3": {"adapt_lr": 0.01, "excerpts": 3},
+            "adapt01_lr03": {"adapt_lr": 0.01, "lr": 0.03}, "style_only": {"adapt_lr": 0.0}}
 
 
 def cache_dir() -> Path:

@@ -65,7 +65,8 @@ def test_enrollment_moves_toward_the_held_out_voice(engine, enrolled):
     dvec = encoder("dvector")
     truth = dvec.embed(render_natural(engine, UNSEEN, engine.voice_bank.table(HELD_OUT), HELD_OUT), SR)
     start = render_natural(engine, UNSEEN, engine.voice_bank.table(enrolled.base_voice), enrolled.base_voice)
-    mine = render_natural(engine, UNSEEN, enrolled.table, enrolled.base_voice, enrolled.pitch_ratio)
+    mine = render_natural(engine, UNSEEN, enrolled.table, enrolled.base_voice, enrolled.pitch_ratio,
+                          adapt=enrolled.adapt)
     s_start, s_mine = cosine(dvec.embed(start, SR), truth), cosine(dvec.embed(mine, SR), truth)
     assert s_mine > s_start + 0.01, (s_start, s_mine)
     # the gate checked it on a sentence the optimiser never heard (nor the reference), and kept it
@@ -86,6 +87,9 @@ def test_profile_round_trip(enrolled, voices_dir):
     assert loaded.pitch_ratio == enrolled.pitch_ratio and loaded.base_voice == enrolled.base_voice
     assert loaded.consent == "test voice, 2026" and len(loaded.reference_sha256) == 64
     assert set(loaded.embeddings) == {"resemblyzer", "dvector"} and len(loaded.embeddings["dvector"]) > 0
+    # the decoder adapted with the style (fast's recipe), kept whole
+    assert loaded.adapt is not None and loaded.adapt.digest() == enrolled.adapt.digest()
+    assert len(loaded.adapt.offsets) == 58 and 0 < loaded.stats["adapt_rms"] < 0.2
     # only the timbre half moved: the prosody half is the starting voice's
     assert not any(n.endswith(".partial") for n in _leftovers(voices_dir))
     json.dumps(loaded.summary())             # what CLI --json and the daemon send

@@ -166,6 +166,10 @@ def run_show(args) -> int:
     for k in ("name", "language", "base_voice", "pitch_ratio", "quality", "created", "consent", "prosody_from",
               "reference_sha256", "transcript"):
         print(f"{k:<18}{s[k]}")
+    layers = s.get("adapted_layers", 0)
+    rms = s["stats"].get("adapt_rms", "?")
+    print(f"{'decoder':<18}" + (f"adapted to the speaker ({layers} AdaIN layers, offsets rms {rms})" if layers
+                                else "the built-in decoder (the timbre is in the style table only)"))
     for k, d in s["similarity"].items():
         print(f"{'similarity ' + k:<18}" + ", ".join(f"{e} {v:.3f}" for e, v in d.items()))
     print(f"{'stats':<18}" + ", ".join(f"{k} {v}" for k, v in s["stats"].items()))

@@ -68,8 +68,16 @@ class Recipe:
 # absorb the microphone; wideband allison_wb / june / allison_es): fast 0.700 → 0.715 / 0.720, best 0.714 → 0.705 /
 # 0.703, the takes through the learned channel ±0.005 of those; the channel stays under 1.6 dB (0.9 at best's
 # 25 steps), and a 3 % lr nudge alone moves fast by +0.013: nothing there to learn, default 0 (off).
-RECIPES = {"fast": Recipe(steps=10, steps_short=20, excerpt_s=3.0, practice=2, lr=0.03),
-           "best": Recipe(steps=25, steps_short=50, excerpt_s=6.0, practice=4, lr=0.02)}
+# Decoder adaptation (adapt_lr; engine/kokoro/adapt.py): offsets to the 58 AdaIN fc biases learned with Δ, the
+# same steps. Wideband real speakers (allison_wb / june / allison_es, held-out d-vector), fast: style only 0.644 /
+# 0.741 / 0.715 (mean 0.700); adapt_lr 0.003: 0.675 / 0.792 / 0.690 (0.719); 0.01: 0.715 / 0.817 / 0.687 (0.740),
+# DNSMOS within 0.01 of the built-ins, Whisper WER as theirs. best: style only 0.713 mean; 0.01: 0.732 / 0.814 /
+# 0.712 (0.753); 0.03: 0.737 / 0.819 / 0.676 (DNSMOS −0.3 on two, +2 word errors); 40 steps instead of 25: allison_wb
+# 0.733 (no gain, 1.6× the time); Δ at lr 0.03 with it: 0.760 mean, within a 3 % lr nudge's spread, allison_es DNSMOS
+# −0.2: not taken. Telephone speakers (8 kHz, band-matched) fast: 0.818 / 0.886 / 0.864 → 0.803 / 0.901 / 0.878.
+# Offsets end near rms 0.04 (the biases themselves ≈ 0.06–0.1); a step costs no more (the biases were in the graph).
+RECIPES = {"fast": Recipe(steps=10, steps_short=20, excerpt_s=3.0, practice=2, lr=0.03, adapt_lr=0.01),
+           "best": Recipe(steps=25, steps_short=50, excerpt_s=6.0, practice=4, lr=0.02, adapt_lr=0.01)}
 
 Progress = Callable[[float, str], None]
 

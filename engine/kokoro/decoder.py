@@ -16,7 +16,7 @@ class DecoderStage:
         self.path = Path(path)          # the shipped graph or its VNNI form (forms.py)
         self.session = open_session(path, threads, copies)
         self._sizes = (threads, copies)
-        self._adapted = None            # (session, biases): opened at the first adapted voice's render
+        self._biases = None             # the AdaIN fc biases, once the session takes adaptations (adapt.py)
         self._lock = threading.Lock()
 
     def __call__(self, tokens, style, frames, f0, energy, adapt: Adaptation | None = None) -> np.ndarray:
@@ -35,10 +35,13 @@ class DecoderStage:
         return audio.reshape(-1).astype(np.float32)
 
     def adapted(self):
-        """(session, base biases) of the graph whose AdaIN fc biases are inputs (adapt.py); opened once,
-        only when a voice with an adaptation renders, so built-in voices never pay for it."""
+        """(session, base biases) of the graph whose AdaIN fc biases are inputs (adapt.py), opened at the
+        first adapted voice's render. It then *replaces* the plain session: fed nothing, its biases keep
+        their values and it renders every other voice bit for bit as the plain graph did (both forms,
+        tests/test_adapt.py), and beside it the plain session would hold ≈ 250 MB more (bench/adapt_cost.py)."""
         with self._lock:
-            if self._adapted is None:
+            if self._biases is None:
                 graph, biases = adaptable_model(self.path)
-                self._adapted = (open_session(graph, *self._sizes), biases)
-            return self._adapted
+                self.session = open_session(graph, *self._sizes)
+                self._biases = biases
+            return self.session, self._biases
