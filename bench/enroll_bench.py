@@ -316,7 +316,19 @@ def main() -> int:
     ap.add_argument("--deadline", help="HH:MM UTC: start no new enrollment after this")
     ap.add_argument("--report", action="store_true", help="only write the tables from the saved rows")
     ap.add_argument("--fresh", action="store_true", help="discard saved rows first")
+    ap.add_argument("--out", help="write rows and report to enroll_bench_OUT.jsonl/.md (a side run: another recipe)")
+    ap.add_argument("--adapt-lr", type=float, help="the recipes' decoder adaptation rate for this run (0: style only)")
     args = ap.parse_args()
+    if args.out:
+        global JSONL, REPORT
+        JSONL, REPORT = RESULTS / f"enroll_bench_{args.out}.jsonl", RESULTS / f"enroll_bench_{args.out}.md"
+    if args.adapt_lr is not None:
+        from dataclasses import replace
+
+        from takefit.engine.enroll import pipeline
+
+        for q, recipe in pipeline.RECIPES.items():
+            pipeline.RECIPES[q] = replace(recipe, adapt_lr=args.adapt_lr)
     RESULTS.mkdir(exist_ok=True)
     if args.report:
         REPORT.write_text(report())

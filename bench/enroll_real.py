@@ -373,7 +373,16 @@ HEADER = ["# Voice enrollment on real recordings (bench/enroll_real.py)", "",
           "16), the channel form within ±0.004 of the voice alone; the gains stay under 1.6 dB (0.9 dB at best's",
           "25 steps) and freed of their L2 they grow to 2.2 dB rms without helping (+0.012, june +5 word errors).",
           "Nothing consistent to learn: fast's gain is the size of the lr-nudge control and best loses. Rejected;",
-          "the code stays behind Recipe.channel_bands = 0.", ""]
+          "the code stays behind Recipe.channel_bands = 0.", "",
+          "Decoder adaptation (adaptNNN: Recipe.adapt_lr = 0.NNN; engine/kokoro/adapt.py): offsets to the decoder's",
+          "58 AdaIN fc biases learned with Δ, rendered by onnxruntime. `shipped` rows before 2026-12-03 05:00 UTC are",
+          "the style alone (what `style_only` reproduces, bit for bit: june fast 0.741 both times); since then",
+          "shipped = adapt01. Wideband means, fast 0.700 → 0.740 (adapt01; adapt003 0.719), best 0.713 → 0.753",
+          "(adapt01; adapt03 and Δ at lr 0.03 (adapt01_lr03) gain ≤ 0.007 and cost DNSMOS; 40 steps (adapt01_s40,",
+          "one speaker) nothing; 3 excerpts (adapt01_x3) 0.735). DNSMOS and WER stay at the built-ins'. Built-in",
+          "voices left out (enroll_bench_adapt.md vs enroll_bench_style_only.md, 8 voices, fast): 0.791 vs 0.793.",
+          "A look at the takes:",
+          "enroll_adapt_spectrogram.png (bench/enroll_adapt_figure.py); render-time cost: bench/adapt_cost.py.", ""]
 
 
 def load_rows() -> tuple[list[dict], dict[tuple[str, str], dict]]:

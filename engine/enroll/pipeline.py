@@ -75,7 +75,10 @@ class Recipe:
 # 0.712 (0.753); 0.03: 0.737 / 0.819 / 0.676 (DNSMOS −0.3 on two, +2 word errors); 40 steps instead of 25: allison_wb
 # 0.733 (no gain, 1.6× the time); Δ at lr 0.03 with it: 0.760 mean, within a 3 % lr nudge's spread, allison_es DNSMOS
 # −0.2: not taken. Telephone speakers (8 kHz, band-matched) fast: 0.818 / 0.886 / 0.864 → 0.803 / 0.901 / 0.878.
-# Offsets end near rms 0.04 (the biases themselves ≈ 0.06–0.1); a step costs no more (the biases were in the graph).
+# best with 3 excerpts of the reference taking turns (adapt01_x3): 0.698 / 0.834 / 0.673 (0.735): rejected.
+# Built-in voices left out (bench/enroll_bench.py --out, 8 voices, fast, same machine and decoder form): style only
+# 0.793, adapted 0.791 mean (am_adam +0.035, am_echo −0.056): a voice inside the style space gains nothing from it;
+# real speakers, outside it, do. Offsets end near rms 0.04 (the biases themselves ≈ 0.06–0.1); a step costs no more.
 RECIPES = {"fast": Recipe(steps=10, steps_short=20, excerpt_s=3.0, practice=2, lr=0.03, adapt_lr=0.01),
            "best": Recipe(steps=25, steps_short=50, excerpt_s=6.0, practice=4, lr=0.02, adapt_lr=0.01)}
 
