@@ -42,8 +42,12 @@ def test_layout_round_trip_and_validation():
         Adaptation({"conv.weight": np.zeros(3, np.float32)})
     with pytest.raises(ValueError, match="finite"):
         Adaptation({"x.fc.bias": np.array([np.nan], np.float32)})
-    with pytest.raises(ValueError, match="enrolled on another model"):
+    with pytest.raises(InputError, match="enrolled on another model"):
         a.feeds({"x.fc.bias": np.zeros(3, np.float32)})
+    with pytest.raises(InputError, match="enroll it again"):
+        a.feeds({"x.fc.bias": np.zeros(4, np.float32), "y.fc.bias": np.zeros(2, np.float32)})
+    with pytest.raises(ValueError, match="twice"):
+        Adaptation.unpack([["x.fc.bias", 1], ["x.fc.bias", 1]], np.zeros(2, np.float32))
 
 
 def test_adapted_session_matches_the_untouched_one_at_zero(engine):

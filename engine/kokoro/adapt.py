@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InputError
+
 FC_BIAS_SUFFIX = ".fc.bias"
 
 
@@ -80,6 +82,8 @@ class Adaptation:
     def unpack(cls, layout: list, flat: np.ndarray) -> Adaptation:
         """The inverse of (layout(), flat()); a layout that does not add up to the vector is refused."""
         sizes = [int(n) for _, n in layout]
+        if len({str(name) for name, _ in layout}) != len(layout):
+            raise ValueError("adaptation layout names a layer twice")
         if sum(sizes) != len(flat):
             raise ValueError(f"adaptation layout covers {sum(sizes)} values, the stored vector has {len(flat)}")
         cuts = np.cumsum([0, *sizes])
@@ -90,11 +94,12 @@ class Adaptation:
         """The session inputs: each adapted bias as base + offset."""
         unknown = [n for n in self.offsets if n not in biases]
         if unknown:
-            raise ValueError(f"this voice adapts {len(unknown)} layer(s) the decoder does not have "
+            raise InputError(f"this enrolled voice adapts {len(unknown)} decoder layer(s) this model does not have "
                              f"(e.g. {unknown[0]}): it was enrolled on another model; enroll it again")
         out = {}
         for name, off in self.offsets.items():
             if off.shape != biases[name].shape:
-                raise ValueError(f"adaptation of {name} has {off.shape[0]} values, the layer {biases[name].shape[0]}")
+                raise InputError(f"this enrolled voice's adaptation of {name} has {off.shape[0]} values, the "
+                                 f"model's layer {biases[name].shape[0]}: enroll it again")
             out[name] = biases[name] + off
         return out
