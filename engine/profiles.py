@@ -19,13 +19,16 @@ import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from platformdirs import user_data_dir
 
 from .errors import InputError, UnknownVoiceError
 from .files import publish
-from .kokoro.adapt import Adaptation
+
+if TYPE_CHECKING:                # kokoro/ imports this module (voices.py): the class is imported where it is built
+    from .kokoro.adapt import Adaptation
 
 ENV_DIR = "TAKEFIT_VOICES_DIR"
 SUFFIX = ".voice.npz"
@@ -98,6 +101,12 @@ class Profile:
         return d
 
 
+def _adaptation(layout: list, z) -> Adaptation:
+    from .kokoro.adapt import Adaptation
+
+    return Adaptation.unpack(layout, np.asarray(z["adapt"], np.float32))
+
+
 class ProfileStore:
     def __init__(self, directory: Path | None = None):
         self.directory = Path(directory) if directory else voices_dir()
@@ -127,7 +136,7 @@ class ProfileStore:
                 meta = json.loads(str(z["meta"]))
                 table = np.asarray(z["table"], np.float32)
                 layout = meta.pop("adapt_layout", None)
-                adapt = Adaptation.unpack(layout, np.asarray(z["adapt"], np.float32)) if layout else None
+                adapt = _adaptation(layout, z) if layout else None
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise InputError(f"the enrolled voice file {path} is damaged ({e}); remove it with "
                              f"`takefit voice remove {name}` and enroll again") from None

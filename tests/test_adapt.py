@@ -3,6 +3,8 @@ its profile and fed to a second decoder session — built-in voices untouched, b
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -128,3 +130,11 @@ def test_torch_decoder_applies_offsets_as_the_render_does(engine):
     plain = engine.model.decoder(ch.tokens, style, frames, f0, energy)
     assert np.corrcoef(learned, rendered)[0, 1] > 0.97
     assert np.corrcoef(learned, rendered)[0, 1] > np.corrcoef(learned, plain)[0, 1]
+
+
+@pytest.mark.parametrize("module", ["takefit.engine.profiles", "takefit.engine.kokoro.adapt", "takefit.engine.cache"])
+def test_each_module_imports_first_in_a_fresh_process(module):
+    """profiles.py ↔ kokoro/ (voices.py reads profiles): whichever a process imports first must load —
+    `takefit voice show` imports profiles.py first, and a cycle there failed only from the shell."""
+    run = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-800:]

@@ -171,7 +171,7 @@ def run_show(args) -> int:
     print(f"{'decoder':<18}" + (f"adapted to the speaker ({layers} AdaIN layers, offsets rms {rms})" if layers
                                 else "the built-in decoder (the timbre is in the style table only)"))
     for k, d in s["similarity"].items():
-        print(f"{'similarity ' + k:<18}" + ", ".join(f"{e} {v:.3f}" for e, v in d.items()))
+        print(f"{'similarity ' + k:<17} " + ", ".join(f"{e} {v:.3f}" for e, v in d.items()))
     print(f"{'stats':<18}" + ", ".join(f"{k} {v}" for k, v in s["stats"].items()))
     for n in s["notices"]:
         print(f"{'note':<18}{n}")
