@@ -1,4 +1,4 @@
-"""What a decoder-adapted voice costs at render time (engine/kokoro/adapt.py): the second session's opening
+"""What a decoder-adapted voice costs at render time (engine/adaptation.py): the second session's opening
 time and memory, and the render time per line against the same voice without its adaptation, side by side.
 
     .venv/bin/python bench/adapt_cost.py [--lines 6]
@@ -31,7 +31,7 @@ def main() -> int:
     from takefit.engine import Engine
     from takefit.engine.enroll.index import render_natural
     from takefit.engine.enroll.pipeline import trim_heap
-    from takefit.engine.kokoro.adapt import Adaptation
+    from takefit.engine.adaptation import Adaptation
 
     eng = Engine(threads=2)
     table = eng.voice_bank.table(args.voice)

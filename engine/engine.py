@@ -24,7 +24,7 @@ from .fitting import (COMPRESS_WEIGHT, FIXED, FRAME, JOIN_PAUSE, LENGTHEN_WEIGHT
 from .frontend import Frontend, Lexicon, Reading, clean, split_chunks
 from .speech import onset_after, speech_span
 from .kokoro import SAMPLE_RATE, KokoroModel, VoiceBank, VoiceInfo
-from .kokoro.adapt import Adaptation
+from .adaptation import Adaptation
 from .kokoro.voices import DEFAULT_VOICE, describe
 from .target import Target
 from .variation import Variation, VariantShaper, vary_delivery, vary_items
@@ -62,7 +62,7 @@ class LinePlan:
     pitch_ratio: float = 1.0     # enrolled voices: F0 scale applied between prosody and decoder
     key: tuple = ()              # what decides the natural rendering (the natural-take cache's key)
     delivery: Delivery | None = None   # the emotion's delivery as read (a variant scales its intensity)
-    adapt: Adaptation | None = None    # enrolled voices: their decoder adaptation (kokoro/adapt.py)
+    adapt: Adaptation | None = None    # enrolled voices: their decoder adaptation (engine/adaptation.py)
 
     @property
     def natural_frames(self) -> np.ndarray:

@@ -5,7 +5,7 @@ user data dir /voices): the 510×256 style table (the built-in voice it started 
 timbre added to every row), the pitch ratio applied to the F0 curve at synthesis, the reference's
 speaker embeddings on both encoders, the reference's sha256, the consent record, date, quality and
 base voice; and, for voices enrolled since format 2, an optional decoder adaptation (offsets to the
-decoder's AdaIN biases, engine/kokoro/adapt.py: the `adapt` vector and its layout in the metadata). It
+decoder's AdaIN biases, engine/adaptation.py: the `adapt` vector and its layout in the metadata). It
 renders on the int8 model (with those biases fed as inputs), so using a profile never needs torch. Format-1
 files have no adaptation and render as they always did. Files are written atomically (temp file +
 rename): a failed enrollment leaves nothing behind.
@@ -19,16 +19,13 @@ import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from platformdirs import user_data_dir
 
+from .adaptation import Adaptation
 from .errors import InputError, UnknownVoiceError
 from .files import publish
-
-if TYPE_CHECKING:                # kokoro/ imports this module (voices.py): the class is imported where it is built
-    from .kokoro.adapt import Adaptation
 
 ENV_DIR = "TAKEFIT_VOICES_DIR"
 SUFFIX = ".voice.npz"
@@ -101,12 +98,6 @@ class Profile:
         return d
 
 
-def _adaptation(layout: list, z) -> Adaptation:
-    from .kokoro.adapt import Adaptation
-
-    return Adaptation.unpack(layout, np.asarray(z["adapt"], np.float32))
-
-
 class ProfileStore:
     def __init__(self, directory: Path | None = None):
         self.directory = Path(directory) if directory else voices_dir()
@@ -136,7 +127,7 @@ class ProfileStore:
                 meta = json.loads(str(z["meta"]))
                 table = np.asarray(z["table"], np.float32)
                 layout = meta.pop("adapt_layout", None)
-                adapt = _adaptation(layout, z) if layout else None
+                adapt = Adaptation.unpack(layout, np.asarray(z["adapt"], np.float32)) if layout else None
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise InputError(f"the enrolled voice file {path} is damaged ({e}); remove it with "
                              f"`takefit voice remove {name}` and enroll again") from None

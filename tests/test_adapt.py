@@ -1,4 +1,4 @@
-"""Decoder adaptation (engine/kokoro/adapt.py): an enrolled voice's offsets to the AdaIN biases, stored in
+"""Decoder adaptation (engine/adaptation.py): an enrolled voice's offsets to the AdaIN biases, stored in
 its profile and fed to a second decoder session — built-in voices untouched, bit for bit."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from takefit.engine import RenderRequest
 from takefit.engine.enroll.index import render_natural
 from takefit.engine.errors import InputError
-from takefit.engine.kokoro.adapt import Adaptation
+from takefit.engine.adaptation import Adaptation
 from takefit.engine.target import Target
 from takefit.engine.profiles import Profile, ProfileStore
 
@@ -132,7 +132,7 @@ def test_torch_decoder_applies_offsets_as_the_render_does(engine):
     assert np.corrcoef(learned, rendered)[0, 1] > np.corrcoef(learned, plain)[0, 1]
 
 
-@pytest.mark.parametrize("module", ["takefit.engine.profiles", "takefit.engine.kokoro.adapt", "takefit.engine.cache"])
+@pytest.mark.parametrize("module", ["takefit.engine.profiles", "takefit.engine.adaptation", "takefit.engine.cache"])
 def test_each_module_imports_first_in_a_fresh_process(module):
     """profiles.py ↔ kokoro/ (voices.py reads profiles): whichever a process imports first must load —
     `takefit voice show` imports profiles.py first, and a cycle there failed only from the shell."""

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from onnx import numpy_helper
 
-from ..kokoro.adapt import adaptable_biases
+from ..adaptation import adaptable_biases
 from ..kokoro.prosody import DURATIONS, ENERGY, F0
 
 STYLE = "style"
@@ -309,7 +309,7 @@ class TorchDecoder:
                                        and x != self.output))
             self.steps.append(_Step(_op(n), list(n.input), list(n.output), n.op_type, drop))
         self.n_nodes, self.n_torch = len(g.node), len(dep_nodes)
-        # the AdaIN fc biases an adaptation may offset (engine/kokoro/adapt.py), all inside the torch part
+        # the AdaIN fc biases an adaptation may offset (engine/adaptation.py), all inside the torch part
         self.biases = {name: self.const[name] for name in adaptable_biases(g) if name in self.const}
         # onnxruntime session that also returns the style-independent tensors the torch part reads
         for name in self.fetch:

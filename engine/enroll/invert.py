@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..kokoro import FRAME_SAMPLES, SAMPLE_RATE, KokoroModel
-from ..kokoro.adapt import Adaptation
+from ..adaptation import Adaptation
 from ..kokoro.duration import natural_frames
 from .align import decoder_f0, integer_durations, median_f0, refine
 from .graph import TorchDecoder

@@ -16,7 +16,7 @@ import torch
 from ..errors import InputError
 from ..languages import LATIN
 from ..kokoro import SAMPLE_RATE
-from ..kokoro.adapt import Adaptation
+from ..adaptation import Adaptation
 from ..profiles import Profile, ProfileStore, check_name
 from ..speaker import cosine, encoder
 from . import index as voice_index
@@ -41,7 +41,7 @@ class Recipe:
     lr: float = 0.01             # Adam learning rate on Δ
     excerpts: int = 1            # stretches of excerpt_s spread over the reference, taking turns
     channel_bands: int = 0       # > 0: a learned EQ (this many bands) absorbs the reference's microphone (objective.py)
-    adapt_lr: float = 0.0        # > 0: offsets to the decoder's AdaIN biases learned with Δ (kokoro/adapt.py)
+    adapt_lr: float = 0.0        # > 0: offsets to the decoder's AdaIN biases learned with Δ (engine/adaptation.py)
     adapt_l2: float = 0.0        # … held near 0 by this × their mean square
 
 
@@ -68,7 +68,7 @@ class Recipe:
 # absorb the microphone; wideband allison_wb / june / allison_es): fast 0.700 → 0.715 / 0.720, best 0.714 → 0.705 /
 # 0.703, the takes through the learned channel ±0.005 of those; the channel stays under 1.6 dB (0.9 at best's
 # 25 steps), and a 3 % lr nudge alone moves fast by +0.013: nothing there to learn, default 0 (off).
-# Decoder adaptation (adapt_lr; engine/kokoro/adapt.py): offsets to the 58 AdaIN fc biases learned with Δ, the
+# Decoder adaptation (adapt_lr; engine/adaptation.py): offsets to the 58 AdaIN fc biases learned with Δ, the
 # same steps. Wideband real speakers (allison_wb / june / allison_es, held-out d-vector), fast: style only 0.644 /
 # 0.741 / 0.715 (mean 0.700); adapt_lr 0.003: 0.675 / 0.792 / 0.690 (0.719); 0.01: 0.715 / 0.817 / 0.687 (0.740),
 # DNSMOS within 0.01 of the built-ins, Whisper WER as theirs. best: style only 0.713 mean; 0.01: 0.732 / 0.814 /

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .adapt import Adaptation, adaptable_model
+from ..adaptation import Adaptation, adaptable_model
 from .prosody import DURATIONS, ENERGY, F0
 from .session import open_session
 
@@ -16,7 +16,7 @@ class DecoderStage:
         self.path = Path(path)          # the shipped graph or its VNNI form (forms.py)
         self.session = open_session(path, threads, copies)
         self._sizes = (threads, copies)
-        self._biases = None             # the AdaIN fc biases, once the session takes adaptations (adapt.py)
+        self._biases = None             # the AdaIN fc biases, once the session takes adaptations
         self._lock = threading.Lock()
 
     def __call__(self, tokens, style, frames, f0, energy, adapt: Adaptation | None = None) -> np.ndarray:
@@ -35,8 +35,8 @@ class DecoderStage:
         return audio.reshape(-1).astype(np.float32)
 
     def adapted(self):
-        """(session, base biases) of the graph whose AdaIN fc biases are inputs (adapt.py), opened at the
-        first adapted voice's render. It then *replaces* the plain session: fed nothing, its biases keep
+        """(session, base biases) of the graph whose AdaIN fc biases are inputs (engine/adaptation.py), opened
+        at the first adapted voice's render. It then *replaces* the plain session: fed nothing, its biases keep
         their values and it renders every other voice bit for bit as the plain graph did (both forms,
         tests/test_adapt.py), and beside it the plain session would hold ≈ 250 MB more (bench/adapt_cost.py)."""
         with self._lock:

@@ -54,7 +54,7 @@ class KokoroModel:
         moves its prosody half), and the curves of `style` itself are then the shaper's reference (None
         otherwise), so it can calibrate against the voice's own reading. `f0_scale` sets an enrolled voice's pitch
         (engine/profiles.py), applied before the emotion. The decoder always gets `style` (timbre), and an
-        enrolled voice's decoder adaptation `adapt` (adapt.py) when it has one."""
+        enrolled voice's decoder adaptation `adapt` (engine/adaptation.py) when it has one."""
         frames = np.asarray(frames, dtype=np.float32)
         f0, energy = self.prosody(tokens, style if prosody_style is None else prosody_style, frames)
         f0_ref = energy_ref = None

@@ -33,7 +33,7 @@ class StageSession:
 
 
 def open_session(path, threads: int | None = None, copies: int = 1) -> StageSession:
-    """`path`: a graph file, or a serialised graph (bytes: the decoder with adaptable biases, adapt.py)."""
+    """`path`: a graph file, or a serialised graph (bytes: the decoder with adaptable biases)."""
     opts = ort.SessionOptions()
     # default: the machine's cores (or $TAKEFIT_THREADS) shared by the copies
     opts.intra_op_num_threads = threads or max(1, (int(os.environ.get("TAKEFIT_THREADS", 0)) or os.cpu_count() or 1)

@@ -99,7 +99,7 @@ class VoiceBank:
         return float(self.profile(name).pitch_ratio) if self.is_enrolled(name) else 1.0
 
     def adapt(self, name: str):
-        """An enrolled voice's decoder adaptation (engine/kokoro/adapt.py), None for the rest."""
+        """An enrolled voice's decoder adaptation (engine/adaptation.py), None for the rest."""
         return self.profile(name).adapt if self.is_enrolled(name) else None
 
     def table(self, name: str) -> np.ndarray:

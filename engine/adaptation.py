@@ -4,10 +4,11 @@ Every AdaIN layer of the decoder maps the style's timbre half (128 numbers) thro
 `fc`) to the gains and shifts it applies to its channels: 58 layers, 37,396 gains and shifts in all. A
 style vector reaches only a 128-dimensional slice of them; an offset added to the fc biases reaches the
 rest, so an enrolled voice can carry what no point of the style space holds (engine/enroll/invert.py
-learns it with Δ). Rendering it needs no torch: a second decoder session is opened on the same graph with
-those biases turned into inputs (ONNX "overridable initializers": an input that is not fed keeps its
-initializer's value), and an adapted voice's renders feed base + offset. Built-in voices and profiles
-without an adaptation keep the untouched session, so their audio stays bit-identical.
+learns it with Δ). Rendering it needs no torch: at the first adapted voice's render the decoder stage
+reopens its graph with those biases turned into inputs (ONNX "overridable initializers": an input that is
+not fed keeps its initializer's value; kokoro/decoder.py) and feeds base + offset; every other voice, fed
+nothing, renders bit for bit as on the plain graph. Kokoro's, but kept outside kokoro/: profiles.py holds
+an Adaptation, and kokoro/voices.py imports profiles.py.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError
+from .errors import InputError
 
 FC_BIAS_SUFFIX = ".fc.bias"
 
