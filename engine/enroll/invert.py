@@ -196,11 +196,11 @@ def _learned(decoder: TorchDecoder, objective: Objective, lr: float, adapt_lr: f
 
 def invert(decoder: TorchDecoder, setups: list[Setup], objective: Objective, steps: int,
            progress: Callable[[int, int, Terms], None] | None = None, lr: float = LEARNING_RATE,
-           adapt_lr: float = 0.0, adapt_l2: float = 0.0) -> Inversion:
-    """Adam on Δ (and, with `adapt_lr`, on offsets to the decoder's AdaIN biases, held near 0 by
-    `adapt_l2` × their mean square), step i on utterance i mod len(setups); the final Δ is kept (the
-    utterances' losses are not comparable from step to step, so there is no "best step" to pick).
-    `final` is the last step's terms, measured just before its update."""
+           adapt_lr: float = 0.0) -> Inversion:
+    """Adam on Δ (and, with `adapt_lr`, on offsets to the decoder's AdaIN biases: no penalty holds them,
+    the practice sentences taking turns keep them general), step i on utterance i mod len(setups); the
+    final Δ is kept (the utterances' losses are not comparable from step to step, so there is no "best
+    step" to pick). `final` is the last step's terms, measured just before its update."""
     if steps < 1:
         raise ValueError(f"steps must be ≥ 1, got {steps}")
     t0 = time.perf_counter()
@@ -216,8 +216,6 @@ def invert(decoder: TorchDecoder, setups: list[Setup], objective: Objective, ste
         decoder.fixed, row = utterances[step % len(utterances)]
         style = torch.cat([row[:TIMBRE] + delta, row[TIMBRE:]])
         loss, terms = objective(decoder(style, offsets), step % len(utterances))
-        if offsets and adapt_l2:
-            loss = loss + adapt_l2 * torch.cat([o for o in offsets.values()]).square().mean()
         history.append(terms)
         opt.zero_grad()
         loss.backward()

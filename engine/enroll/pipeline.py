@@ -42,7 +42,6 @@ class Recipe:
     excerpts: int = 1            # stretches of excerpt_s spread over the reference, taking turns
     channel_bands: int = 0       # > 0: a learned EQ (this many bands) absorbs the reference's microphone (objective.py)
     adapt_lr: float = 0.0        # > 0: offsets to the decoder's AdaIN biases learned with Δ (engine/adaptation.py)
-    adapt_l2: float = 0.0        # … held near 0 by this × their mean square
 
 
 # Held-out d-vector similarity, leave-one-out, 10 steps (bench/enroll_bench.py's measure):
@@ -263,8 +262,7 @@ def _optimise(engine, ref: Reference, work: list[Setup], n_steps: int, recipe: R
     def step_progress(i, n, terms):
         say(0.25 + 0.6 * i / max(1, n), f"step {i}/{n}: speaker similarity {terms.speaker:.3f}")
 
-    return invert(decoder, work, objective, n_steps, step_progress, lr=recipe.lr, adapt_lr=recipe.adapt_lr,
-                  adapt_l2=recipe.adapt_l2)
+    return invert(decoder, work, objective, n_steps, step_progress, lr=recipe.lr, adapt_lr=recipe.adapt_lr)
 
 
 def _enrolled_table(engine, anchor: _Anchor, inv: Inversion, prosody_from: str | None,
