@@ -180,8 +180,10 @@ def test_edl_dub_writes_an_audio_edl_at_record_timecode(tmp_path, renderer):
     src = copy("screening_example.edl", tmp_path)
     before = formats.read(src).timeline
     report = dub.run(DubOptions(src), renderer)
-    assert [r.status for r in report.results] == ["rendered", "cached", "skipped"] or \
-           [r.status for r in report.results] == ["cached", "cached", "skipped"]  # the same line twice: one render
+    # the same line twice: one render, and either cue may be the one (two lines are in flight at once; under
+    # load the second finished first and the first found its take cached), or none when the cache had it
+    statuses = [r.status for r in report.results]
+    assert statuses[2] == "skipped" and sorted(statuses[:2]) in (["cached", "rendered"], ["cached", "cached"]), statuses
     assert any("audio-only EDL" in n for n in report.notes)
     edl = tmp_path / "screening_example_dub.edl"
     formats.ensure_plugins()
