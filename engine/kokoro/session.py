@@ -45,5 +45,6 @@ def open_session(path, threads: int | None = None, copies: int = 1) -> StageSess
     # running (bench/results/decoder_variants.md). TAKEFIT_SPINNING=1 restores onnxruntime's default.
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if os.environ.get("TAKEFIT_SPINNING") == "1" else "0")
     opts.log_severity_level = 3  # the int8 graph triggers harmless shape-merge warnings
-    return StageSession([ort.InferenceSession(path if isinstance(path, bytes) else str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    graph = path if isinstance(path, bytes) else str(path)
+    return StageSession([ort.InferenceSession(graph, sess_options=opts, providers=["CPUExecutionProvider"])
                          for _ in range(max(1, copies))])
