@@ -81,7 +81,9 @@ VARIANTS = {"shipped": {}, "excerpts3": {"excerpts": 3}, "channel12": {"channel_
             "adapt001": {"adapt_lr": 0.001}, "adapt003": {"adapt_lr": 0.003}, "adapt01": {"adapt_lr": 0.01},
             "adapt02": {"adapt_lr": 0.02}, "adapt03": {"adapt_lr": 0.03},
             "adapt01_s40": {"adapt_lr": 0.01, "steps": 40}, "adapt01_x3": {"adapt_lr": 0.01, "excerpts": 3},
-            "adapt01_lr03": {"adapt_lr": 0.01, "lr": 0.03}, "style_only": {"adapt_lr": 0.0}}
+            "adapt01_lr03": {"adapt_lr": 0.01, "lr": 0.03}, "style_only": {"adapt_lr": 0.0},
+            "xtimbre": {"timbre_any_language": True}, "spec03": {"spectrum_weight": 0.3},
+            "spec1": {"spectrum_weight": 1.0}, "snake003": {"snake_lr": 0.003}, "snake01": {"snake_lr": 0.01}}
 
 
 def cache_dir() -> Path:
@@ -315,6 +317,7 @@ class Bench:
                 "step_seconds": prof.stats["step_seconds"], "transcript": prof.transcript,
                 "adapt_rms": prof.stats.get("adapt_rms"),
                 "gate_kept_start": any("did not convince" in n for n in prof.notices),
+                "timbre_from": next((n.split()[2].rstrip(",") for n in prof.notices if n.startswith("timbre from")), None),
                 "gate_in_band": hasattr(pipeline, "in_band"),     # the gate hears renders in the reference's band
                 "ceiling": self.ceiling([self.embed(ref_wav, rate)] + held),
                 "start": self.score(start, held, rate), "enrolled": self.score(enrolled, held, rate),

@@ -42,6 +42,9 @@ class Recipe:
     excerpts: int = 1            # stretches of excerpt_s spread over the reference, taking turns
     channel_bands: int = 0       # > 0: a learned EQ (this many bands) absorbs the reference's microphone (objective.py)
     adapt_lr: float = 0.0        # > 0: offsets to the decoder's AdaIN biases learned with Δ (engine/adaptation.py)
+    timbre_any_language: bool = False   # the timbre half starts from the nearest voice of any language
+    spectrum_weight: float = 0.1        # the long-term spectrum term's weight beside 1 − speaker cosine (objective.py)
+    snake_lr: float = 0.0               # > 0: offsets to the generator's Snake α and 1/α learned too (engine/adaptation.py)
 
 
 # Held-out d-vector similarity, leave-one-out, 10 steps (bench/enroll_bench.py's measure):
@@ -180,8 +183,8 @@ def enroll_voice(name: str, reference_path, text: str | None = None, quality: st
     ref: Reference = load_reference(reference_path, denoise=denoise)
     notices = list(ref.notices)
     text, language = _transcript(engine, ref, text, notices, say)
-    anchor = _anchor(engine, store, ref, language, exclude, notices, say)
     recipe = RECIPES[quality]
+    anchor = _anchor(engine, store, ref, language, exclude, notices, say, recipe.timbre_any_language)
     setup, work, n_steps = _training_work(engine, text, language, anchor, ref, recipe, steps, say)
     inv = _optimise(engine, ref, work, n_steps, recipe, say)
     table, prosody_note = _enrolled_table(engine, anchor, inv, prosody_from, language)
@@ -218,7 +221,7 @@ def _transcript(engine, ref: Reference, text: str | None, notices: list[str], sa
 
 
 def _anchor(engine, store: ProfileStore, ref: Reference, language: str, exclude: tuple[str, ...],
-            notices: list[str], say: Progress) -> _Anchor:
+            notices: list[str], say: Progress, timbre_any_language: bool = False) -> _Anchor:
     """Embed the reference and pick the nearest built-in voice (pitch-gated) to start from."""
     say(0.08, "choosing the starting voice")
     entries = voice_index.load(engine, store.directory,
@@ -231,8 +234,14 @@ def _anchor(engine, store: ProfileStore, ref: Reference, language: str, exclude:
     if not gated:
         notices.append(f"no {language} built-in voice has a pitch within 0.8–1.25× of the reference "
                        f"({ref_f0:.0f} Hz); starting from the closest one, {start.name}, with a pitch ratio")
-    return _Anchor(entries, start.name, engine.voice_bank.table(start.name), ref_res, ref_dvec, ref_f0,
-                   ref.bandwidth_hz)
+    table = engine.voice_bank.table(start.name)
+    if timbre_any_language:
+        timbre, _ = voice_index.nearest(entries, ref_res, None, ref_f0, exclude)
+        if timbre.name != start.name:
+            table = table.copy()
+            table[:, :128] = engine.voice_bank.table(timbre.name)[:, :128]
+            notices.append(f"timbre from {timbre.name}, delivery from {start.name}")
+    return _Anchor(entries, start.name, table, ref_res, ref_dvec, ref_f0, ref.bandwidth_hz)
 
 
 def _training_work(engine, text: str, language: str, anchor: _Anchor, ref: Reference, recipe: Recipe,
@@ -257,12 +266,14 @@ def _optimise(engine, ref: Reference, work: list[Setup], n_steps: int, recipe: R
     say(0.2, "loading the differentiable decoder")
 
     decoder = TorchDecoder(engine.paths.stage("decoder"), threads=engine_threads())
-    objective = Objective(ref.wav, ref.bandwidth_hz, encoder("resemblyzer"), channel_bands=recipe.channel_bands)
+    objective = Objective(ref.wav, ref.bandwidth_hz, encoder("resemblyzer"), channel_bands=recipe.channel_bands,
+                          spectrum_weight=recipe.spectrum_weight)
 
     def step_progress(i, n, terms):
         say(0.25 + 0.6 * i / max(1, n), f"step {i}/{n}: speaker similarity {terms.speaker:.3f}")
 
-    return invert(decoder, work, objective, n_steps, step_progress, lr=recipe.lr, adapt_lr=recipe.adapt_lr)
+    return invert(decoder, work, objective, n_steps, step_progress, lr=recipe.lr, adapt_lr=recipe.adapt_lr,
+                  snake_lr=recipe.snake_lr)
 
 
 def _enrolled_table(engine, anchor: _Anchor, inv: Inversion, prosody_from: str | None,
