@@ -13,7 +13,6 @@ an Adaptation, and kokoro/voices.py imports profiles.py.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,43 +20,16 @@ import numpy as np
 from .errors import InputError
 
 FC_BIAS_SUFFIX = ".fc.bias"
-SNAKE_MARK = ".alpha"              # a Snake activation's α (its 1/α is folded into a `…Reciprocal_output_0`)
-RECIPROCAL = re.compile(r"Reciprocal(_\d+)?_output_0$")
-
-
-def is_snake(name: str) -> bool:
-    return SNAKE_MARK in name or bool(RECIPROCAL.search(name))
-
-
-def _snake_parameters(graph, inits: dict) -> list[str]:
-    """Each Snake x + (1/α)·sin²(αx): its α (the Mul before the Sin) and its folded 1/α (the Mul after the Pow)."""
-    readers: dict[str, list] = {}
-    for n in graph.node:
-        for i in n.input:
-            readers.setdefault(i, []).append(n)
-    names = []
-    for alpha in (name for name in inits if SNAKE_MARK in name):
-        inner = readers.get(alpha, [])
-        if len(inner) != 1 or inner[0].op_type != "Mul":
-            continue
-        sin = readers.get(inner[0].output[0], [])
-        power = readers.get(sin[0].output[0], []) if len(sin) == 1 and sin[0].op_type == "Sin" else []
-        outer = readers.get(power[0].output[0], []) if len(power) == 1 and power[0].op_type == "Pow" else []
-        recip = [i for n in outer if n.op_type == "Mul" for i in n.input if RECIPROCAL.search(i) and i in inits]
-        if len(recip) == 1 and len(readers[recip[0]]) == 1:
-            names += [alpha, recip[0]]
-    return names
 
 
 def adaptable_biases(graph) -> dict[str, np.ndarray]:
-    """The adaptable parameters of an ONNX decoder graph, by initializer name: the AdaIN fc biases (the float
-    vectors added to the style projections, `…/fc/Gemm_Add`), then each Snake activation's α and 1/α."""
+    """The AdaIN fc biases of an ONNX decoder graph, by initializer name: the float vectors added to the
+    style projections (`…/fc/Gemm_Add`)."""
     from onnx import numpy_helper
 
     inits = {i.name: i for i in graph.initializer}
     names = [n.input[1] for n in graph.node if n.op_type == "Add" and len(n.input) == 2
              and n.input[1].endswith(FC_BIAS_SUFFIX) and n.input[1] in inits]
-    names += _snake_parameters(graph, inits)
     return {name: numpy_helper.to_array(inits[name]).astype(np.float32) for name in dict.fromkeys(names)}
 
 
@@ -79,8 +51,8 @@ class Adaptation:
 
     def __post_init__(self):
         for name, v in self.offsets.items():
-            if not (name.endswith(FC_BIAS_SUFFIX) or is_snake(name)):
-                raise ValueError(f"adaptation entry {name!r} is neither an AdaIN fc bias nor a Snake α")
+            if not name.endswith(FC_BIAS_SUFFIX):
+                raise ValueError(f"adaptation entry {name!r} is not an AdaIN fc bias")
             if v.ndim != 1 or v.dtype != np.float32 or not np.all(np.isfinite(v)):
                 raise ValueError(f"adaptation entry {name!r} must be a finite float32 vector")
 
@@ -127,8 +99,8 @@ class Adaptation:
                              f"(e.g. {unknown[0]}): it was enrolled on another model; enroll it again")
         out = {}
         for name, off in self.offsets.items():
-            if off.size != biases[name].size:
-                raise InputError(f"this enrolled voice's adaptation of {name} has {off.size} values, the "
-                                 f"model's layer {biases[name].size}: enroll it again")
-            out[name] = biases[name] + off.reshape(biases[name].shape)
+            if off.shape != biases[name].shape:
+                raise InputError(f"this enrolled voice's adaptation of {name} has {off.shape[0]} values, the "
+                                 f"model's layer {biases[name].shape[0]}: enroll it again")
+            out[name] = biases[name] + off
         return out

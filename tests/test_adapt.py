@@ -24,7 +24,7 @@ def _offsets(engine, scale: float, seed: int = 0) -> Adaptation:
     """Random offsets on every adaptable layer of this engine's decoder."""
     _, biases = engine.model.decoder.adapted()
     rng = np.random.default_rng(seed)
-    return Adaptation({n: rng.normal(0, scale, b.size).astype(np.float32) for n, b in biases.items()})
+    return Adaptation({n: (rng.normal(0, scale, b.shape)).astype(np.float32) for n, b in biases.items()})
 
 
 def _profile(engine, name: str, adapt: Adaptation | None) -> Profile:

@@ -341,7 +341,7 @@ class TorchDecoder:
         env: dict[str, object] = {STYLE: style.reshape(1, 256)}
         const, fixed = self.const, self.fixed
         if offsets:
-            const = {**const, **{name: const[name] + off.reshape(const[name].shape) for name, off in offsets.items()}}
+            const = {**const, **{name: const[name] + off for name, off in offsets.items()}}
         for step in self.steps:
             args = []
             for name in step.inputs:

@@ -112,12 +112,12 @@ def load(engine, cache_dir: Path, progress=None) -> list[VoiceEntry]:
     return entries
 
 
-def nearest(entries: list[VoiceEntry], embedding: np.ndarray, language: str | None, f0: float,
+def nearest(entries: list[VoiceEntry], embedding: np.ndarray, language: str, f0: float,
             exclude: tuple[str, ...] = ()) -> tuple[VoiceEntry, bool]:
-    """The closest built-in voice of the reference's language (None: of any language), preferring voices
-    whose median F0 is within 0.8–1.25× of the reference's (an ungated pick can choose a male voice for a
-    female speaker). Returns (entry, passed_gate)."""
-    pool = [e for e in entries if language in (None, e.language) and e.name not in exclude]
+    """The closest built-in voice of the reference's language, preferring voices whose median F0 is
+    within 0.8–1.25× of the reference's (an ungated pick can choose a male voice for a female speaker).
+    Returns (entry, passed_gate)."""
+    pool = [e for e in entries if e.language == language and e.name not in exclude]
     gated = [e for e in pool if np.isfinite(f0) and F0_GATE[0] <= f0 / e.median_f0 <= F0_GATE[1]]
     best = max(gated or pool, key=lambda e: cosine(e.resemblyzer, embedding))
     return best, bool(gated)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..kokoro import FRAME_SAMPLES, SAMPLE_RATE, KokoroModel
-from ..adaptation import Adaptation, is_snake
+from ..adaptation import Adaptation
 from ..kokoro.duration import natural_frames
 from .align import decoder_f0, integer_durations, median_f0, refine
 from .graph import TorchDecoder
@@ -182,15 +182,13 @@ def excerpts(setup: Setup, seconds: float, count: int) -> list[Setup]:
     return [c for k, c in enumerate(cuts) if all(c is not d for d in cuts[:k])]     # a short clip: once
 
 
-def _learned(decoder: TorchDecoder, objective: Objective, lr: float, adapt_lr: float, snake_lr: float = 0.0):
-    """(Δ, the decoder offsets — fc biases with adapt_lr, Snake α and 1/α with snake_lr —, their Adam): each
-    group at its own rate."""
+def _learned(decoder: TorchDecoder, objective: Objective, lr: float, adapt_lr: float):
+    """(Δ, the fc bias offsets — empty without adapt_lr —, their Adam): each group at its own rate."""
     delta = torch.zeros(TIMBRE, requires_grad=True)
-    rates = {name: snake_lr if is_snake(name) else adapt_lr for name in decoder.biases}
-    offsets = {name: torch.zeros_like(b, requires_grad=True) for name, b in decoder.biases.items() if rates[name]}
+    offsets = {name: torch.zeros_like(b, requires_grad=True) for name, b in decoder.biases.items()} if adapt_lr else {}
     groups = [{"params": [delta], "lr": lr}]
-    for rate in sorted({rates[n] for n in offsets}):   # gains and shifts move on the biases' scale (≈ 0.06–0.1), not Δ's
-        groups.append({"params": [o for n, o in offsets.items() if rates[n] == rate], "lr": rate})
+    if offsets:                             # gains and shifts move on the biases' scale (≈ 0.06–0.1), not Δ's
+        groups.append({"params": list(offsets.values()), "lr": adapt_lr})
     if objective.channel is not None:        # its own rate: gains in dB move on another scale than Δ
         groups.append({"params": [objective.channel.raw], "lr": CHANNEL_LR})
     return delta, offsets, torch.optim.Adam(groups, lr=lr)
@@ -198,7 +196,7 @@ def _learned(decoder: TorchDecoder, objective: Objective, lr: float, adapt_lr: f
 
 def invert(decoder: TorchDecoder, setups: list[Setup], objective: Objective, steps: int,
            progress: Callable[[int, int, Terms], None] | None = None, lr: float = LEARNING_RATE,
-           adapt_lr: float = 0.0, snake_lr: float = 0.0) -> Inversion:
+           adapt_lr: float = 0.0) -> Inversion:
     """Adam on Δ (and, with `adapt_lr`, on offsets to the decoder's AdaIN biases: no penalty holds them,
     the practice sentences taking turns keep them general), step i on utterance i mod len(setups); the
     final Δ is kept (the utterances' losses are not comparable from step to step, so there is no "best
@@ -211,7 +209,7 @@ def invert(decoder: TorchDecoder, setups: list[Setup], objective: Objective, ste
         start = decoder.prepare(s.tokens, s.row, s.frames, s.f0, s.energy)   # the starting voice, int8
         objective.anchor(i, torch.from_numpy(np.ascontiguousarray(start, np.float32)))
         utterances.append((decoder.fixed, torch.from_numpy(s.row.astype(np.float32))))
-    delta, offsets, opt = _learned(decoder, objective, lr, adapt_lr, snake_lr)
+    delta, offsets, opt = _learned(decoder, objective, lr, adapt_lr)
     history: list[Terms] = []
     t_steps = time.perf_counter()
     for step in range(steps):
@@ -227,7 +225,6 @@ def invert(decoder: TorchDecoder, setups: list[Setup], objective: Objective, ste
     # no forward pass only to score the final Δ (a full step's forward, ~1.5 s): the gate judges it
     t1 = time.perf_counter()
     channel = objective.channel.curve() if objective.channel is not None else None
-    adapt = Adaptation({n: o.detach().numpy().astype(np.float32).reshape(-1) for n, o in offsets.items()}) \
-        if offsets else None
+    adapt = Adaptation({n: o.detach().numpy().astype(np.float32) for n, o in offsets.items()}) if offsets else None
     return Inversion(delta.detach().numpy().copy(), history[0], history[-1], history, t1 - t0,
                      (t1 - t_steps) / max(1, steps), channel, adapt)

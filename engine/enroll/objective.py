@@ -103,11 +103,10 @@ class Channel:
 
 class Objective:
     def __init__(self, reference: np.ndarray, bandwidth_hz: float, encoder: ResemblyzerEncoder | None = None,
-                 channel_bands: int = 0, spectrum_weight: float = SPECTRUM_WEIGHT):
+                 channel_bands: int = 0):
         import librosa
 
         self.encoder = encoder or ResemblyzerEncoder()
-        self.spectrum_weight = spectrum_weight
         self.fir = _lowpass_filter()[None, None]
         self.band = float(min(bandwidth_hz, SAMPLE_RATE / 2))
         mel = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=BANDS, fmax=SAMPLE_RATE / 2)
@@ -184,7 +183,7 @@ class Objective:
         wav = wav * (self.ref_rms / (wav.pow(2).mean().sqrt() + 1e-8))       # level is not identity
         cos = torch.dot(self._embed(wav), self.target_embed)
         spec = (self._ltas(wav) - self.target_ltas).abs().mean()
-        loss = (1 - cos) + self.spectrum_weight * spec + TILT_WEIGHT * tilt
+        loss = (1 - cos) + SPECTRUM_WEIGHT * spec + TILT_WEIGHT * tilt
         if self.channel is not None:
             loss = loss + penalty
         return loss, Terms(loss.item(), cos.item(), spec.item(), tilt.item(), penalty.item())

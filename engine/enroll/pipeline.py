@@ -42,9 +42,6 @@ class Recipe:
     excerpts: int = 1            # stretches of excerpt_s spread over the reference, taking turns
     channel_bands: int = 0       # > 0: a learned EQ (this many bands) absorbs the reference's microphone (objective.py)
     adapt_lr: float = 0.0        # > 0: offsets to the decoder's AdaIN biases learned with Δ (engine/adaptation.py)
-    timbre_any_language: bool = False   # the timbre half starts from the nearest voice of any language
-    spectrum_weight: float = 0.1        # the long-term spectrum term's weight beside 1 − speaker cosine (objective.py)
-    snake_lr: float = 0.0               # > 0: offsets to the generator's Snake α and 1/α learned too (engine/adaptation.py)
 
 
 # Held-out d-vector similarity, leave-one-out, 10 steps (bench/enroll_bench.py's measure):
@@ -81,6 +78,9 @@ class Recipe:
 # Built-in voices left out (bench/enroll_bench.py --out, 8 voices, fast, same machine and decoder form): style only
 # 0.793, adapted 0.791 mean (am_adam +0.035, am_echo −0.056): a voice inside the style space gains nothing from it;
 # real speakers, outside it, do. Offsets end near rms 0.04 (the biases themselves ≈ 0.06–0.1); a step costs no more.
+# Measured and not kept (bench/results/enroll_real.md, "The plateau"): the timbre half from the nearest voice of any
+# language (fast 0.730), the spectrum term at 0.3 / 1.0 (fast 0.740 / worse), the Snake α and 1/α adapted too (best
+# 0.753), the parameters of 3 enrollments averaged (0.740 / 0.753): every recipe lands at 0.74–0.75.
 RECIPES = {"fast": Recipe(steps=10, steps_short=20, excerpt_s=3.0, practice=2, lr=0.03, adapt_lr=0.01),
            "best": Recipe(steps=25, steps_short=50, excerpt_s=6.0, practice=4, lr=0.02, adapt_lr=0.01)}
 
@@ -183,8 +183,8 @@ def enroll_voice(name: str, reference_path, text: str | None = None, quality: st
     ref: Reference = load_reference(reference_path, denoise=denoise)
     notices = list(ref.notices)
     text, language = _transcript(engine, ref, text, notices, say)
+    anchor = _anchor(engine, store, ref, language, exclude, notices, say)
     recipe = RECIPES[quality]
-    anchor = _anchor(engine, store, ref, language, exclude, notices, say, recipe.timbre_any_language)
     setup, work, n_steps = _training_work(engine, text, language, anchor, ref, recipe, steps, say)
     inv = _optimise(engine, ref, work, n_steps, recipe, say)
     table, prosody_note = _enrolled_table(engine, anchor, inv, prosody_from, language)
@@ -221,7 +221,7 @@ def _transcript(engine, ref: Reference, text: str | None, notices: list[str], sa
 
 
 def _anchor(engine, store: ProfileStore, ref: Reference, language: str, exclude: tuple[str, ...],
-            notices: list[str], say: Progress, timbre_any_language: bool = False) -> _Anchor:
+            notices: list[str], say: Progress) -> _Anchor:
     """Embed the reference and pick the nearest built-in voice (pitch-gated) to start from."""
     say(0.08, "choosing the starting voice")
     entries = voice_index.load(engine, store.directory,
@@ -234,14 +234,8 @@ def _anchor(engine, store: ProfileStore, ref: Reference, language: str, exclude:
     if not gated:
         notices.append(f"no {language} built-in voice has a pitch within 0.8–1.25× of the reference "
                        f"({ref_f0:.0f} Hz); starting from the closest one, {start.name}, with a pitch ratio")
-    table = engine.voice_bank.table(start.name)
-    if timbre_any_language:
-        timbre, _ = voice_index.nearest(entries, ref_res, None, ref_f0, exclude)
-        if timbre.name != start.name:
-            table = table.copy()
-            table[:, :128] = engine.voice_bank.table(timbre.name)[:, :128]
-            notices.append(f"timbre from {timbre.name}, delivery from {start.name}")
-    return _Anchor(entries, start.name, table, ref_res, ref_dvec, ref_f0, ref.bandwidth_hz)
+    return _Anchor(entries, start.name, engine.voice_bank.table(start.name), ref_res, ref_dvec, ref_f0,
+                   ref.bandwidth_hz)
 
 
 def _training_work(engine, text: str, language: str, anchor: _Anchor, ref: Reference, recipe: Recipe,
@@ -266,14 +260,12 @@ def _optimise(engine, ref: Reference, work: list[Setup], n_steps: int, recipe: R
     say(0.2, "loading the differentiable decoder")
 
     decoder = TorchDecoder(engine.paths.stage("decoder"), threads=engine_threads())
-    objective = Objective(ref.wav, ref.bandwidth_hz, encoder("resemblyzer"), channel_bands=recipe.channel_bands,
-                          spectrum_weight=recipe.spectrum_weight)
+    objective = Objective(ref.wav, ref.bandwidth_hz, encoder("resemblyzer"), channel_bands=recipe.channel_bands)
 
     def step_progress(i, n, terms):
         say(0.25 + 0.6 * i / max(1, n), f"step {i}/{n}: speaker similarity {terms.speaker:.3f}")
 
-    return invert(decoder, work, objective, n_steps, step_progress, lr=recipe.lr, adapt_lr=recipe.adapt_lr,
-                  snake_lr=recipe.snake_lr)
+    return invert(decoder, work, objective, n_steps, step_progress, lr=recipe.lr, adapt_lr=recipe.adapt_lr)
 
 
 def _enrolled_table(engine, anchor: _Anchor, inv: Inversion, prosody_from: str | None,
