@@ -130,6 +130,17 @@ class Runner:
                 out.emit("engine", state="failed", error=str(e) or type(e).__name__, voices=[], backend=None)
             finally:
                 self.ready.set()
+        if self.backend is not None:
+            self.warm()
+
+    def warm(self) -> None:
+        """After `ready` (renders go on meanwhile): what a first request would otherwise wait for. Also after
+        an enrollment, whose voice may be the first that needs it."""
+        try:
+            for what in self.backend.warm():
+                log.info("prepared %s", what)
+        except Exception as e:  # noqa: BLE001 - then a first request pays for it; nothing else changes
+            log.warning("could not prepare ahead: %s", str(e) or type(e).__name__)
 
     def _engine_worker(self) -> None:
         while not self.ready.wait(0.2):
@@ -294,6 +305,8 @@ class Runner:
                 doc = {"type": "error", "id": msg["id"], **error_doc(e)}
             out.emit("enrolled")             # the loop frees the slot before the client hears (it may enroll again)
             out.reply(peer, doc)
+        if doc["type"] == "reply":
+            self.warm()                      # the new voice's first audition should not open a session
 
 
 def canceled(message: str) -> dict:

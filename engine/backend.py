@@ -173,6 +173,8 @@ class Backend(Protocol):
     def explain(self, text: str, voice: str = "auto", language: str = "auto", speed: float = 1.0) -> dict: ...
     def with_lexicon(self, lexicon: Lexicon) -> Backend: ...   # the same model reading with a dictionary
     def report(self) -> LoadReport: ...
+    def warm(self) -> list[str]: ...         # a long-running process, once loaded: prepare what a first request
+    #                                           would otherwise wait for; returns what it prepared (for the log)
 
 
 # ------------------------------------------------------------------------------------------- registry

@@ -138,3 +138,21 @@ def test_each_module_imports_first_in_a_fresh_process(module):
     `takefit voice show` imports profiles.py first, and a cycle there failed only from the shell."""
     run = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-800:]
+
+
+def test_backend_warm_opens_the_adaptable_decoder_only_when_an_enrolled_voice_needs_it(engine, tmp_path):
+    """A daemon warms its backend once loaded: the session adapted voices render with is opened then (not
+    at their first audition), and only where an enrolled voice has an adaptation."""
+    from takefit.engine import Engine
+    from takefit.engine.kokoro.backend import KokoroBackend
+
+    backend = KokoroBackend(Engine(threads=1))
+    store = ProfileStore(tmp_path)
+    backend.engine.voice_bank.profiles = store
+    decoder = backend.engine.model.decoder
+    store.save(_profile(engine, "plain_clone", None))
+    assert backend.warm() == [] and decoder._biases is None
+    store.save(_profile(engine, "adapted_clone", _offsets(engine, 0.01, seed=4)))
+    assert "adapted_clone" in backend.warm()[0] and decoder._biases is not None
+    plain = decoder.session
+    assert backend.warm() and decoder.session is plain          # once: a second warm reopens nothing

@@ -95,6 +95,10 @@ class IndexTTSBackend:
         """The load as it went, with the device's peak so far (asked each time: renders raise it)."""
         return replace(self._report, device_peak_bytes=_device_bytes(self._device, peak=True))
 
+    def warm(self) -> list[str]:
+        """Nothing left to prepare: the load opened every model a render uses."""
+        return []
+
     # ---- voices and reading
     def voices(self) -> list[ClipVoice]:
         return list_voices(self.checkpoint.model_dir)

@@ -64,6 +64,21 @@ class KokoroBackend:
     def report(self) -> LoadReport:
         return self._report
 
+    def warm(self) -> list[str]:
+        """The decoder session that takes enrolled voices' adaptations, when an enrolled voice has one: it
+        opens in 0.7–1.1 s (kokoro/decoder.py), which the first audition of such a voice would otherwise
+        wait for. Not at load: a one-shot `takefit say` with a built-in voice never needs it."""
+        bank = self.engine.voice_bank
+        for name in bank.profiles.names():
+            try:
+                adapted = bank.profile(name).adapt is not None
+            except Exception:             # a damaged file is reported by `takefit voice show`, never rendered
+                continue
+            if adapted:
+                self.engine.model.decoder.adapted()
+                return [f"the decoder session for adapted enrolled voices (such as {name})"]
+        return []
+
     # ---- voices and reading
     def voices(self) -> list[VoiceInfo]:
         """Built-in, then enrolled (as the `voices` op has always listed them)."""
