@@ -130,7 +130,7 @@ class Runner:
                 out.emit("engine", state="failed", error=str(e) or type(e).__name__, voices=[], backend=None)
             finally:
                 self.ready.set()
-        if self.backend is not None:
+        if self.backend is not None and self.config.warm:
             self.warm()
 
     def warm(self) -> None:
@@ -305,7 +305,7 @@ class Runner:
                 doc = {"type": "error", "id": msg["id"], **error_doc(e)}
             out.emit("enrolled")             # the loop frees the slot before the client hears (it may enroll again)
             out.reply(peer, doc)
-        if doc["type"] == "reply":
+        if doc["type"] == "reply" and self.config.warm:
             self.warm()                      # the new voice's first audition should not open a session
 
 

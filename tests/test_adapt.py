@@ -140,9 +140,9 @@ def test_each_module_imports_first_in_a_fresh_process(module):
     assert run.returncode == 0, run.stderr[-800:]
 
 
-def test_backend_warm_opens_the_adaptable_decoder_only_when_an_enrolled_voice_needs_it(engine, tmp_path):
-    """A daemon warms its backend once loaded: the session adapted voices render with is opened then (not
-    at their first audition), and only where an enrolled voice has an adaptation."""
+def test_backend_warm_loads_every_reader_and_the_adaptable_decoder_only_when_needed(engine, tmp_path):
+    """A daemon warms its backend once loaded: every language's reader, and the session adapted voices
+    render with (not at their first audition), the latter only where an enrolled voice has an adaptation."""
     from takefit.engine import Engine
     from takefit.engine.kokoro.backend import KokoroBackend
 
@@ -151,8 +151,9 @@ def test_backend_warm_opens_the_adaptable_decoder_only_when_an_enrolled_voice_ne
     backend.engine.voice_bank.profiles = store
     decoder = backend.engine.model.decoder
     store.save(_profile(engine, "plain_clone", None))
-    assert backend.warm() == [] and decoder._biases is None
+    done = backend.warm()
+    assert len(done) == 1 and "zh, en, ja, es, fr, it, pt, hi" in done[0] and decoder._biases is None
     store.save(_profile(engine, "adapted_clone", _offsets(engine, 0.01, seed=4)))
-    assert "adapted_clone" in backend.warm()[0] and decoder._biases is not None
+    assert "adapted_clone" in backend.warm()[1] and decoder._biases is not None
     plain = decoder.session
-    assert backend.warm() and decoder.session is plain          # once: a second warm reopens nothing
+    assert len(backend.warm()) == 2 and decoder.session is plain      # once: a second warm reopens nothing

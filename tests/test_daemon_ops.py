@@ -281,6 +281,15 @@ def test_cli_status_second_start_and_say_daemon(daemon, tmp_path, capsys, monkey
         main(["daemon", "start", "--help"])
 
 
+def test_daemon_prepares_every_reader_once_loaded(daemon):
+    """A daemon started as users start it prepares every language's reader after loading, while it already
+    answers, so that no first audition waits seconds for one (README: Timelines, editors)."""
+    deadline = time.monotonic() + 120
+    while "prepared the readers of zh, en, ja, es, fr, it, pt, hi" not in daemon.dirs.log.read_text("utf-8"):
+        assert time.monotonic() < deadline, "the daemon never logged its prepared readers"
+        time.sleep(0.2)
+
+
 # The thin client: what a shell `takefit say --daemon` may load (issue 18: the daemon holds the model).
 HEAVY = ("onnxruntime", "spacy", "torch", "misaki", "jieba", "pypinyin", "cn2an", "thinc",
          "takefit.engine.frontend", "takefit.engine.kokoro.model", "takefit.engine.engine")

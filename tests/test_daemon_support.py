@@ -27,12 +27,15 @@ SESSION_MAX_QUEUE = 40
 
 
 class DaemonProc:
-    def __init__(self, home: Path, *extra: str):
+    """A real daemon in its own home. `warm`: prepare readers after loading, as users' daemons do (the
+    session's shared daemon; the others start without, to keep the suite's CPU for what they test)."""
+    def __init__(self, home: Path, *extra: str, warm: bool = False):
         from takefit.daemon.paths import Dirs
 
         self.home = Path(home)
         self.dirs = Dirs.resolve(self.home)
-        self.extra = ["--bind", "tcp://127.0.0.1:*", "--heartbeat-ms", str(HB_MS), "--liveness", "3", *extra]
+        self.extra = ["--bind", "tcp://127.0.0.1:*", "--heartbeat-ms", str(HB_MS), "--liveness", "3", *extra,
+                      *([] if warm else ["--no-warm"])]
         self.info: dict = {}
 
     def start(self) -> "DaemonProc":
@@ -89,7 +92,7 @@ def session_daemon() -> DaemonProc:
     global _session
     if _session is None:
         home = Path(tempfile.mkdtemp(prefix="tfd-"))
-        _session = DaemonProc(home, "--max-queue", str(SESSION_MAX_QUEUE)).start()
+        _session = DaemonProc(home, "--max-queue", str(SESSION_MAX_QUEUE), warm=True).start()
         _session.wait_ready()
     return _session
 
