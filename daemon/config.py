@@ -105,8 +105,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", metavar="DEVICE", help="where the backend runs: cpu, cuda:0 … (default: the "
                    "backend's own; kokoro runs on the CPU)")
     p.add_argument("--no-warm", action="store_true", help="do not prepare every language's reader (and adapted "
-                   "voices' decoder) once loaded: ≈ 275 MB less, but the first audition in English or Mandarin "
-                   "then waits ≈ 2 s for its reader")
+                   "voices' decoder) once loaded: ≈ 450 MB less while idle, but the first audition in English or "
+                   "Mandarin then waits ≈ 2 s for its reader")
 
 
 def config_from_args(args) -> Config:

