@@ -82,7 +82,8 @@ VARIANTS = {"shipped": {}, "excerpts3": {"excerpts": 3}, "channel12": {"channel_
             "adapt001": {"adapt_lr": 0.001}, "adapt003": {"adapt_lr": 0.003}, "adapt01": {"adapt_lr": 0.01},
             "adapt02": {"adapt_lr": 0.02}, "adapt03": {"adapt_lr": 0.03},
             "adapt01_s40": {"adapt_lr": 0.01, "steps": 40}, "adapt01_x3": {"adapt_lr": 0.01, "excerpts": 3},
-            "adapt01_lr03": {"adapt_lr": 0.01, "lr": 0.03}, "style_only": {"adapt_lr": 0.0}}
+            "adapt01_lr03": {"adapt_lr": 0.01, "lr": 0.03}, "style_only": {"adapt_lr": 0.0},
+            "eot2": {"views": 2}, "eot4": {"views": 4}}
 
 
 def cache_dir() -> Path:

@@ -42,6 +42,7 @@ class Recipe:
     excerpts: int = 1            # stretches of excerpt_s spread over the reference, taking turns
     channel_bands: int = 0       # > 0: a learned EQ (this many bands) absorbs the reference's microphone (objective.py)
     adapt_lr: float = 0.0        # > 0: offsets to the decoder's AdaIN biases learned with Δ (engine/adaptation.py)
+    views: int = 0               # > 0: the speaker term over this many randomly altered copies (objective.py altered)
 
 
 # Held-out d-vector similarity, leave-one-out, 10 steps (bench/enroll_bench.py's measure):
@@ -260,7 +261,8 @@ def _optimise(engine, ref: Reference, work: list[Setup], n_steps: int, recipe: R
     say(0.2, "loading the differentiable decoder")
 
     decoder = TorchDecoder(engine.paths.stage("decoder"), threads=engine_threads())
-    objective = Objective(ref.wav, ref.bandwidth_hz, encoder("resemblyzer"), channel_bands=recipe.channel_bands)
+    objective = Objective(ref.wav, ref.bandwidth_hz, encoder("resemblyzer"), channel_bands=recipe.channel_bands,
+                          views=recipe.views)
 
     def step_progress(i, n, terms):
         say(0.25 + 0.6 * i / max(1, n), f"step {i}/{n}: speaker similarity {terms.speaker:.3f}")
