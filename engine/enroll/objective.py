@@ -103,12 +103,10 @@ class Channel:
 
 class Objective:
     def __init__(self, reference: np.ndarray, bandwidth_hz: float, encoder: ResemblyzerEncoder | None = None,
-                 channel_bands: int = 0, views: int = 0):
+                 channel_bands: int = 0):
         import librosa
 
         self.encoder = encoder or ResemblyzerEncoder()
-        self.views = views            # > 0: the speaker term averaged over this many randomly altered copies
-        self.calls = 0                # seeds the alterations: a rerun is bit-identical
         self.fir = _lowpass_filter()[None, None]
         self.band = float(min(bandwidth_hz, SAMPLE_RATE / 2))
         mel = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=BANDS, fmax=SAMPLE_RATE / 2)
@@ -183,34 +181,9 @@ class Objective:
 
     def _terms(self, wav: torch.Tensor, tilt: torch.Tensor, penalty: torch.Tensor) -> tuple[torch.Tensor, Terms]:
         wav = wav * (self.ref_rms / (wav.pow(2).mean().sqrt() + 1e-8))       # level is not identity
-        if self.views:
-            self.calls += 1
-            gen = torch.Generator().manual_seed(self.calls)
-            cos = torch.stack([torch.dot(self._embed(altered(wav, gen)), self.target_embed)
-                               for _ in range(self.views)]).mean()
-        else:
-            cos = torch.dot(self._embed(wav), self.target_embed)
+        cos = torch.dot(self._embed(wav), self.target_embed)
         spec = (self._ltas(wav) - self.target_ltas).abs().mean()
         loss = (1 - cos) + SPECTRUM_WEIGHT * spec + TILT_WEIGHT * tilt
         if self.channel is not None:
             loss = loss + penalty
         return loss, Terms(loss.item(), cos.item(), spec.item(), tilt.item(), penalty.item())
-
-
-def altered(wav: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """A randomly altered copy for the speaker term: a crop (70–100 %), a resampling of ±3 % (speed and
-    formants), a smooth random EQ (±3 dB) and noise 30–45 dB down. What survives all of them is what the
-    encoder recognises the voice by, not one network's quirks (expectation over transformation)."""
-    n = len(wav)
-    keep = int(n * (0.7 + 0.3 * torch.rand((), generator=gen)))
-    start = int((n - keep) * torch.rand((), generator=gen))
-    x = wav[start:start + keep]
-    factor = 1.0 + 0.06 * (torch.rand((), generator=gen) - 0.5)
-    x = F.interpolate(x[None, None], size=int(len(x) * factor), mode="linear", align_corners=False)[0, 0]
-    spec = torch.fft.rfft(x)
-    knots = 3.0 * (2 * torch.rand(8, generator=gen) - 1)                                  # dB
-    curve = F.interpolate(knots[None, None], size=len(spec), mode="linear", align_corners=True)[0, 0]
-    x = torch.fft.irfft(spec * 10 ** (curve / 20), n=len(x))
-    snr_db = 30 + 15 * torch.rand((), generator=gen)
-    noise = torch.randn(len(x), generator=gen) * x.detach().pow(2).mean().sqrt() * 10 ** (-snr_db / 20)
-    return x + noise

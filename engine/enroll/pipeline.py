@@ -42,7 +42,6 @@ class Recipe:
     excerpts: int = 1            # stretches of excerpt_s spread over the reference, taking turns
     channel_bands: int = 0       # > 0: a learned EQ (this many bands) absorbs the reference's microphone (objective.py)
     adapt_lr: float = 0.0        # > 0: offsets to the decoder's AdaIN biases learned with Δ (engine/adaptation.py)
-    views: int = 0               # > 0: the speaker term over this many randomly altered copies (objective.py altered)
 
 
 # Held-out d-vector similarity, leave-one-out, 10 steps (bench/enroll_bench.py's measure):
@@ -81,7 +80,8 @@ class Recipe:
 # real speakers, outside it, do. Offsets end near rms 0.04 (the biases themselves ≈ 0.06–0.1); a step costs no more.
 # Measured and not kept (bench/results/enroll_real.md, "The plateau"): the timbre half from the nearest voice of any
 # language (fast 0.730), the spectrum term at 0.3 / 1.0 (fast 0.740 / worse), the Snake α and 1/α adapted too (best
-# 0.753), the parameters of 3 enrollments averaged (0.740 / 0.753): every recipe lands at 0.74–0.75.
+# 0.753), the parameters of 3 enrollments averaged (0.740 / 0.753), the speaker term over randomly altered copies
+# (fast 0.725, best 0.733): every recipe lands at 0.73–0.75.
 RECIPES = {"fast": Recipe(steps=10, steps_short=20, excerpt_s=3.0, practice=2, lr=0.03, adapt_lr=0.01),
            "best": Recipe(steps=25, steps_short=50, excerpt_s=6.0, practice=4, lr=0.02, adapt_lr=0.01)}
 
@@ -261,8 +261,7 @@ def _optimise(engine, ref: Reference, work: list[Setup], n_steps: int, recipe: R
     say(0.2, "loading the differentiable decoder")
 
     decoder = TorchDecoder(engine.paths.stage("decoder"), threads=engine_threads())
-    objective = Objective(ref.wav, ref.bandwidth_hz, encoder("resemblyzer"), channel_bands=recipe.channel_bands,
-                          views=recipe.views)
+    objective = Objective(ref.wav, ref.bandwidth_hz, encoder("resemblyzer"), channel_bands=recipe.channel_bands)
 
     def step_progress(i, n, terms):
         say(0.25 + 0.6 * i / max(1, n), f"step {i}/{n}: speaker similarity {terms.speaker:.3f}")
