@@ -80,6 +80,7 @@ def test_enrollment_moves_toward_the_held_out_voice(engine, enrolled):
     assert enrolled.stats["optimised_audio_s"] > 8.0
 
 
+@pytest.mark.slow     # the module's real enrollment (≈ 45 s) keeps it out of the fast lane
 def test_profile_round_trip(enrolled, voices_dir):
     store = ProfileStore(voices_dir)
     loaded = store.load("nicole_clone")
@@ -116,6 +117,7 @@ def test_say_with_an_enrolled_voice(enrolled, engine, tmp_path, capsys):
     assert np.corrcoef(a[:n], b[:n])[0, 1] < 0.9
 
 
+@pytest.mark.slow     # the module's real enrollment (≈ 45 s) keeps it out of the fast lane
 def test_voice_list_show_remove(enrolled, voices_dir, capsys):
     assert cli(["voice", "list", "--json"]) == 0
     assert "nicole_clone" in [v["name"] for v in json.loads(capsys.readouterr().out)]
@@ -184,6 +186,7 @@ def test_bad_reference_is_refused_and_leaves_nothing(bad_refs, voices_dir, capsy
     assert _leftovers(voices_dir) == before
 
 
+@pytest.mark.slow     # the module's real enrollment (≈ 45 s) keeps it out of the fast lane
 def test_duplicate_name_and_missing_consent(enrolled, bad_refs, voices_dir, capsys):
     before = _leftovers(voices_dir)
     assert cli(["voice", "enroll", "nicole_clone", str(bad_refs["good"]), "--consent", "me, today"]) == 2

@@ -59,6 +59,7 @@ def test_every_take_is_measured_and_exactly_fitted(tiny):
             assert (s["rate_ratio"] > 1.05) if s["ratio"] < 1 else (s["rate_ratio"] < 0.95)
 
 
+@pytest.mark.slow     # the module's small experiment (≈ 25 s) keeps it out of the fast lane
 def test_reports_table_json_and_png(tiny):
     result, paths, out = tiny
     md = paths["md"].read_text("utf-8")
@@ -78,6 +79,7 @@ def test_reports_table_json_and_png(tiny):
     assert (rebuilt / "results.md").read_text("utf-8") == md
 
 
+@pytest.mark.slow     # the module's small experiment (≈ 25 s) keeps it out of the fast lane
 def test_atempo_and_rubberband_hit_the_length(tiny):
     rng = np.random.default_rng(0)
     x = (0.1 * rng.standard_normal(24000)).astype(np.float32)
