@@ -151,6 +151,7 @@ def test_backend_warm_loads_every_reader_and_the_adaptable_decoder_only_when_nee
     backend.engine.voice_bank.profiles = store
     decoder = backend.engine.model.decoder
     store.save(_profile(engine, "plain_clone", None))
+    store.path("broken_clone").write_bytes(b"not a profile")           # a damaged file is passed over, not fatal
     assert backend.engine.frontend._zh_reader is None                  # a fresh engine has read nothing yet
     done = backend.warm()
     assert len(done) == 1 and "zh, en, ja, es, fr, it, pt, hi" in done[0] and decoder._biases is None
