@@ -49,26 +49,16 @@ def spread_f0(k: float):
     return shape
 
 
-def render_with_shape(engine, profile, text: str, shape) -> np.ndarray:
-    from takefit.engine.kokoro import KokoroModel
-    from takefit.engine.kokoro.duration import natural_frames
-
-    parts = []
-    for ch in engine.plan(text, profile.base_voice, profile.language).chunks:
-        style = KokoroModel.style_row(profile.table, len(ch.phonemes))
-        frames = natural_frames(engine.model.duration(ch.tokens, style))
-        parts.append(engine.model.render(ch.tokens, style, frames, shape=shape, f0_scale=profile.pitch_ratio,
-                                         adapt=profile.adapt))
-    return np.concatenate(parts)
-
-
 def f0_range(bench, store, speakers: list[str], profile: str, ks: list[float]) -> None:
+    from takefit.engine.enroll.index import render_natural
+
     for sid in speakers:
         held, rate = held_out(bench, sid)
         prof = store.load(f"real_{sid}_{profile}")
         cells = []
         for k in ks:
-            takes = [render_with_shape(bench.engine, prof, t, spread_f0(k)) for t in er.TESTS[prof.language]]
+            takes = [render_natural(bench.engine, t, prof.table, prof.base_voice, prof.pitch_ratio, prof.language,
+                                    prof.adapt, spread_f0(k)) for t in er.TESTS[prof.language]]
             cells.append(f"k={k:g}: {bench.score(takes, held, rate)['raw']['dvector']:.3f}")
         print(f"{sid:<11} {profile:<14} " + "  ".join(cells), flush=True)
 

@@ -56,8 +56,9 @@ def _key(engine) -> str:
 
 
 def render_natural(engine, text: str, table: np.ndarray, base_voice: str, f0_scale: float = 1.0,
-                   language: str = "auto", adapt=None) -> np.ndarray:
-    """A plain natural-length render of `text` with any style table (and decoder adaptation), no fitting, 24 kHz."""
+                   language: str = "auto", adapt=None, shape=None) -> np.ndarray:
+    """A plain natural-length render of `text` with any style table (and decoder adaptation), no fitting, 24 kHz;
+    `shape` reshapes the prosody curves as KokoroModel.render's does."""
     from ..kokoro.duration import natural_frames
 
     plan = engine.plan(text, base_voice, language)
@@ -65,7 +66,7 @@ def render_natural(engine, text: str, table: np.ndarray, base_voice: str, f0_sca
     for ch in plan.chunks:
         style = KokoroModel.style_row(table, len(ch.phonemes))
         frames = natural_frames(engine.model.duration(ch.tokens, style))
-        parts.append(engine.model.render(ch.tokens, style, frames, f0_scale=f0_scale, adapt=adapt))
+        parts.append(engine.model.render(ch.tokens, style, frames, shape=shape, f0_scale=f0_scale, adapt=adapt))
     return np.concatenate(parts)
 
 
