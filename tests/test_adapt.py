@@ -141,9 +141,11 @@ def test_each_module_imports_first_in_a_fresh_process(module):
 
 
 def test_backend_warm_loads_every_reader_and_the_adaptable_decoder_only_when_needed(engine, tmp_path):
-    """A daemon warms its backend once loaded: every language's reader, and the session adapted voices
-    render with (not at their first audition), the latter only where an enrolled voice has an adaptation."""
+    """A daemon warms its backend once loaded: every language's reader (English's espeak-ng fallback too), and
+    the session adapted voices render with (not at their first audition), the latter only where an enrolled
+    voice has an adaptation."""
     from takefit.engine import Engine
+    from takefit.engine.frontend.en import EnReader
     from takefit.engine.kokoro.backend import KokoroBackend
 
     backend = KokoroBackend(Engine(threads=1))
@@ -156,6 +158,7 @@ def test_backend_warm_loads_every_reader_and_the_adaptable_decoder_only_when_nee
     done = backend.warm()
     assert len(done) == 1 and "zh, en, ja, es, fr, it, pt, hi" in done[0] and decoder._biases is None
     assert backend.engine.frontend._zh_reader is not None
+    assert all(EnReader.get(british).g2p.fallback._espeak is not None for british in (False, True))
     store.save(_profile(engine, "adapted_clone", _offsets(engine, 0.01, seed=4)))
     assert "adapted_clone" in backend.warm()[1] and decoder._biases is not None
     plain = decoder.session

@@ -1,7 +1,9 @@
 """Text frontend: polyphones, pinyin/IPA overrides (inline and dictionary), mixed lines, numbers."""
 import importlib.util
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -161,3 +163,53 @@ print("ok")
 def test_english_reader_does_not_load_torch_and_hides_it_from_no_other_thread():
     run = subprocess.run([sys.executable, "-c", TORCH_PROBE], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
+
+
+FALLBACK_PROBE = """
+import sys
+from takefit.engine.frontend import Frontend
+fe = Frontend()
+assert fe.read("Hello there.").phonemes == "həlˈO ðˈɛɹ."
+assert "misaki.espeak" not in sys.modules and "phonemizer" not in sys.modules, "espeak-ng started for known words"
+reading = fe.read("The glorpnax zindled.")
+assert "misaki.espeak" in sys.modules and not reading.warnings, reading.warnings
+assert "ɡlˈɔɹpnæks" in reading.phonemes and "zˈɪnd" in reading.phonemes, reading.phonemes
+print("ok")
+"""
+
+
+def test_english_starts_espeak_only_for_an_unknown_word():
+    """A line in misaki's lexicon never imports espeak-ng's fallback (0.3 s of a cold `takefit say`); the
+    first unknown word starts it and is read by it."""
+    run = subprocess.run([sys.executable, "-c", FALLBACK_PROBE], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
+
+
+LEXICON_PROBE = """
+import sys
+from takefit.engine.frontend import en
+fresh = en.misaki_en.Lexicon(False)
+cached = en._CachedLexicon(False)
+assert (cached.golds, cached.silvers, cached.cap_stresses) == (fresh.golds, fresh.silvers, fresh.cap_stresses)
+print(en._CachedLexicon._cache_path(False))
+"""
+
+
+def test_english_lexicon_cache_is_misakis_lexicon_and_a_damaged_one_is_rebuilt(tmp_path):
+    """misaki's lexicon is parsed once into the user's cache; what the cache gives back is exactly what
+    misaki parses (first run: built, second: read), and a damaged cache file is rebuilt, not trusted."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+
+    def probe() -> Path:
+        run = subprocess.run([sys.executable, "-c", LEXICON_PROBE], capture_output=True, text=True, timeout=300,
+                             env=env)
+        assert run.returncode == 0, run.stderr[-2000:]
+        return Path(run.stdout.strip())
+
+    path = probe()
+    assert path.is_file() and path.is_relative_to(tmp_path) and "misaki-" in path.name
+    built = path.stat().st_mtime_ns
+    assert probe() == path and path.stat().st_mtime_ns == built       # read from the cache, not rewritten
+    path.write_bytes(path.read_bytes()[:1000])              # truncated: marshal refuses it
+    assert probe() == path and path.stat().st_size > 1_000_000
+    assert not list(path.parent.glob("*.part"))

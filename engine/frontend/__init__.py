@@ -212,6 +212,14 @@ class Frontend:
                              f"({', '.join(langs.SPOKEN)})")
         return Reading(cleaned, segments, phonemes, warnings)
 
+    def start_fallbacks(self) -> None:
+        """Start English's espeak-ng fallback for both accents now (a daemon's warm-up): a reader starts
+        it only with its first out-of-lexicon word."""
+        from .en import EnReader
+
+        for british in (False, True):
+            EnReader.get(british).warm()
+
     def _read_run(self, lang: str, items: list, text: str, british: bool) -> tuple[list, str, str | None]:
         """(words, phonemes, a warning or None) for one run of one language. Each reader is loaded
         with the first line that needs it."""

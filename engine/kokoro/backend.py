@@ -69,12 +69,14 @@ class KokoroBackend:
     def warm(self) -> list[str]:
         """What a daemon prepares once loaded, so that no first audition waits for it (a one-shot `takefit say`
         prepares nothing: it loads only what its line needs): every language's reader (English 2.7 s and
-        +210 MB, Mandarin 1.7 s and +120 MB, British English 0.6 s and +60 MB, the others ≈ 0.1 s), then,
+        +210 MB, Mandarin 1.7 s and +120 MB, British English 0.6 s and +60 MB, the others ≈ 0.1 s) and
+        English's espeak-ng fallback for unknown words (0.3 s), then,
         where an enrolled voice has a decoder adaptation, the decoder session that renders it (0.7–1.1 s,
         kokoro/decoder.py)."""
         for language in SPOKEN:
             self.engine.frontend.read(preview_for(language, "").text, language)
         self.engine.frontend.read(preview_for("en", "").text, "en", british=True)    # bf_/bm_ voices
+        self.engine.frontend.start_fallbacks()
         done = [f"the readers of {', '.join(SPOKEN)} (English: American and British)"]
         adapted = self._adapted_voice()
         if adapted:
@@ -83,14 +85,7 @@ class KokoroBackend:
         return done
 
     def _adapted_voice(self) -> str | None:
-        bank = self.engine.voice_bank
-        for name in bank.profiles.names():
-            try:
-                if bank.profile(name).adapt is not None:
-                    return name
-            except Exception:             # a damaged file is reported by `takefit voice show`, never rendered
-                continue
-        return None
+        return next((name for name, p in self.engine.voice_bank.loadable_profiles() if p.adapt is not None), None)
 
     # ---- voices and reading
     def voices(self) -> list[VoiceInfo]:

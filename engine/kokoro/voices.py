@@ -60,15 +60,21 @@ class VoiceBank:
 
     def enrolled_info(self) -> list[VoiceInfo]:
         out = []
-        for n in self.profiles.names():
-            try:
-                p = self.profile(n)
-            except Exception:                     # a damaged file is reported by `takefit voice show`
-                continue
+        for n, p in self.loadable_profiles():
             note = enrolled_note(p)
             out.append(VoiceInfo(n, p.language, f"enrolled (from {p.base_voice})", describe(p.base_voice).gender,
                                  note.note, note.grade, kind="enrolled"))
         return out
+
+    def loadable_profiles(self):
+        """(name, profile) of each enrolled voice whose file loads: a damaged file is reported by
+        `takefit voice show`, never listed or rendered."""
+        for n in self.profiles.names():
+            try:
+                p = self.profile(n)
+            except Exception:
+                continue
+            yield n, p
 
     def check(self, name: str) -> str:
         if name in self.names or (isinstance(name, str) and name and self.profiles.exists(name)):
