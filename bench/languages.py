@@ -10,9 +10,12 @@ For each language, the sentences of ``bench/data/languages.tsv`` (16 per languag
 Every take is transcribed by Whisper base (the multilingual model takefit-eval uses, language forced;
 `--decoding`: greedy at temperature 0 as takefit's other benches, Whisper's reference decoding — beam 5
 with temperature fallback, openai-whisper's transcribe defaults — or both, each take then transcribed
-twice and reported on a row of its own; for Hindi with a short prompt in Urdu script — the script
-Whisper base writes Hindi speech in best — so that it does not answer in Latin letters, as it did on a
-quarter of the takes; a Devanagari prompt, as enrollment uses, made it loop and drop words) and scored
+twice and reported on a row of its own; Hindi speech with Whisper's Urdu language token, no prompt — the
+spoken language is the same and Urdu script is the one Whisper base writes Hindi speech in best: with the
+Hindi token alone it answered a quarter of the takes in Latin letters, a Devanagari prompt made it loop and
+drop words, and an Urdu-script prompt (`--hindi-asr prompt`, used until 2026-12) made it answer some
+takes with nothing but `۔` — both voices' takes of "स्टेशन पहुँचते ही मुझे फ़ोन करना।", which
+unprompted it reads right, and espeak-ng's floor at 85–267 % CER) and scored
 against the sentence: WER for es/fr/it/pt, CER for ja/hi. The reference decoding samples at the
 higher temperatures: a take it falls back on may read differently from one run to the next.
 
@@ -67,8 +70,10 @@ FITTED_SENTENCES = 8
 _ARABIC = re.compile(r"[\u0600-\u06ff]")
 _URDU_MARKS = re.compile(r"[\u064b-\u065f\u0670]")     # harakat, sukun, superscript alef
 SR = 16000
-# "This sentence is written in Urdu script": says the script, nothing of the content
-PROMPT = {"hi": "یہ جملہ اردو رسم الخط میں لکھا گیا ہے۔"}
+# how Whisper is asked to transcribe a language's speech: (language token, prompt); see the docstring for Hindi
+ASR_WAYS = {"ur": ("ur", None),
+            # "This sentence is written in Urdu script": says the script, nothing of the content
+            "prompt": ("hi", "یہ جملہ اردو رسم الخط میں لکھا گیا ہے۔")}
 SCORE_KEYS = ("errors", "errors_strict", "ref_len", "surface_errors", "surface_len", "script")
 
 from num2words import num2words
@@ -174,8 +179,9 @@ def rejoin(ref: list[str], hyp: list[str], longest: int = 3) -> list[str]:
     return out
 
 
-def scores(asr: Asr, audio16: np.ndarray, ref: str, lang: str) -> dict:
-    return score_text(asr(audio16, lang, PROMPT.get(lang)), ref, lang)
+def scores(asr: Asr, audio16: np.ndarray, ref: str, lang: str, hindi_asr: str = "ur") -> dict:
+    token, prompt = ASR_WAYS[hindi_asr] if lang == "hi" else (lang, None)
+    return score_text(asr(audio16, token, prompt), ref, lang)
 
 
 def score_text(hyp: str, ref: str, lang: str) -> dict:
@@ -270,7 +276,8 @@ def recognisers(decoding: str) -> dict[str, Asr]:
     return {n: Asr(path, beam_size=DECODINGS[n][1], threads=2, decoding=DECODINGS[n][0]) for n in names}
 
 
-def run(langs: list[str], quick: bool, out: Path, decoding: str = "greedy", log=print) -> list[dict]:
+def run(langs: list[str], quick: bool, out: Path, decoding: str = "greedy", log=print,
+        hindi_asr: str = "ur") -> list[dict]:
     texts = sentences(quick)
     asrs, speak, takes = recognisers(decoding), Espeak(), Takes()
     rows: list[dict] = []
@@ -286,7 +293,9 @@ def run(langs: list[str], quick: bool, out: Path, decoding: str = "greedy", log=
                         audio16, info = takes(text, voice, ratio)
                     for name, asr in asrs.items():
                         row = {"lang": lang, "sentence": i, "text": text, "column": column, **info,
-                               "decoding": name, **scores(asr, audio16, text, lang)}
+                               "decoding": name, **scores(asr, audio16, text, lang, hindi_asr)}
+                        if lang == "hi":
+                            row["asr"] = hindi_asr
                         rows.append(row)
                         f.write(json.dumps(row, ensure_ascii=False) + "\n")
                     f.flush()
@@ -358,8 +367,10 @@ def hindi_note(rows: list[dict], tag: str = "") -> str:
         mine = [r for r in rows if r["column"] == column]
         written = [r for r in mine if not re.search("[A-Za-z]", r["hyp"])]
         parts.append(f"{column} {pooled(written):.1%} ({len(written)}/{len(mine)} takes)")
-    return (f"Hindi CER{tag} on the takes Whisper wrote in Hindi (Urdu or Devanagari) script, the others being "
-            "romanised or translated to English: " + ", ".join(parts))
+    ways = {"ur": "Whisper's Urdu token, no prompt", "prompt": "Whisper's Hindi token, an Urdu-script prompt"}
+    way = ways.get(rows[0].get("asr", "prompt"), "")                  # rows before 2026-12 were prompted
+    return (f"Hindi ({way}) CER{tag} on the takes Whisper wrote in Hindi (Urdu or Devanagari) script, the others "
+            "being romanised or translated to English: " + ", ".join(parts))
 
 
 def main(argv=None) -> int:
@@ -369,6 +380,9 @@ def main(argv=None) -> int:
     ap.add_argument("--decoding", choices=[*DECODINGS, "both"], default="greedy",
                     help="Whisper's decoding: greedy (temperature 0, beam 1), reference (beam 5, temperature "
                          "fallback: openai-whisper's transcribe) or both (each take transcribed twice)")
+    ap.add_argument("--hindi-asr", choices=list(ASR_WAYS), default="ur",
+                    help="how Whisper transcribes Hindi: ur (its Urdu token, no prompt; the default) or prompt "
+                         "(its Hindi token with an Urdu-script prompt, the former way)")
     ap.add_argument("--out", type=Path, default=RESULTS / "languages.jsonl", help="the table goes beside it (.md)")
     ap.add_argument("--from-jsonl", type=Path, nargs="+", help="only rebuild the table from saved runs")
     ap.add_argument("--rescore", action="store_true",
@@ -383,7 +397,8 @@ def main(argv=None) -> int:
             with args.out.open("w", encoding="utf-8") as f:
                 f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     else:
-        rows = run(langs, args.quick, args.out, args.decoding, log=lambda m: print(m, file=sys.stderr, flush=True))
+        rows = run(langs, args.quick, args.out, args.decoding, log=lambda m: print(m, file=sys.stderr, flush=True),
+                   hindi_asr=args.hindi_asr)
     report = table(rows, [x for x in langs if any(r["lang"] == x for r in rows)])
     print(report)
     if not args.quick:
