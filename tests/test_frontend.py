@@ -206,8 +206,12 @@ def test_english_lexicon_cache_is_misakis_lexicon_and_a_damaged_one_is_rebuilt(t
         assert run.returncode == 0, run.stderr[-2000:]
         return Path(run.stdout.strip())
 
+    stale = tmp_path / "takefit" / "lexicon" / "misaki-0.0.1-us-1.2-3.4.marshal"      # an older misaki's copy
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
     path = probe()
     assert path.is_file() and path.is_relative_to(tmp_path) and "misaki-" in path.name
+    assert not stale.exists()                                          # replaced, not left to pile up
     built = path.stat().st_mtime_ns
     assert probe() == path and path.stat().st_mtime_ns == built       # read from the cache, not rewritten
     path.write_bytes(path.read_bytes()[:1000])              # truncated: marshal refuses it

@@ -73,9 +73,10 @@ def _tagger():
 class _CachedLexicon(misaki_en.Lexicon):
     """misaki's lexicon, read from the user's cache as marshal when it was parsed before: its two JSON files
     (6 MB) and their checks took 0.35–0.45 s of every cold English `takefit say`, marshal takes 0.15 s.
-    marshal builds only plain values (no code runs on load, unlike pickle). The cache is named by misaki's
-    version and the files' sizes and mtimes, so an upgrade rebuilds it; a damaged one is rebuilt too, and
-    one that cannot be written costs nothing but the time."""
+    marshal builds only plain values (no code runs on load, unlike pickle); the folder is the user's own, as
+    the take cache. The cache is named by misaki's version and the files' sizes and mtimes, so an upgrade or
+    a reinstall rebuilds it (and removes the copy it replaces); a damaged one is rebuilt too, and one that
+    cannot be written costs nothing but the time."""
 
     def __init__(self, british: bool):
         path = self._cache_path(british)
@@ -92,6 +93,9 @@ class _CachedLexicon(misaki_en.Lexicon):
             part = path.with_name(f"{path.name}.{os.getpid()}.part")
             part.write_bytes(marshal.dumps((self.golds, self.silvers)))
             os.replace(part, path)                                # a reader never sees half a file
+            for stale in path.parent.glob(f"misaki-*-{'gb' if british else 'us'}-*.marshal"):
+                if stale != path:
+                    stale.unlink(missing_ok=True)
         except OSError:
             pass
 
