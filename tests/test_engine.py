@@ -158,3 +158,45 @@ def test_parallel_sessions_render_the_same_takes(engine):
         ref = engine.render(req)
         assert got.samples == ref.samples
         assert np.corrcoef(got.audio, ref.audio)[0, 1] > 0.999
+
+
+OPTIMISED_PROBE = """
+import hashlib, json, sys
+from pathlib import Path
+from takefit.engine import Engine, RenderRequest, Target
+engine = Engine(threads=1)
+takes = [engine.render(RenderRequest(text, target=Target.parse(target))).audio.tobytes()
+         for text, target in (("Hello there, how are you?", "2.5s"), ("我们用 takefit 给视频配音。", "1.1x"))]
+print(json.dumps({"takes": [hashlib.sha256(t).hexdigest() for t in takes],
+                  "graphs": sorted(p.name for p in Path(sys.argv[1]).glob("*"))}))
+"""
+
+
+@pytest.mark.slow
+def test_stage_graphs_load_optimised_from_the_cache_and_render_the_same_takes(tmp_path):
+    """The first load writes onnxruntime's optimised form of each stage graph to the user's cache; the
+    next loads open it without rewriting, and the takes are the same bit for bit. A damaged copy is
+    replaced, not trusted; no half-written file is left."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    graphs = tmp_path / "takefit" / "graphs"
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+
+    def load() -> dict:
+        run = subprocess.run([sys.executable, "-c", OPTIMISED_PROBE, str(graphs)], capture_output=True, text=True,
+                             timeout=600, env=env)
+        assert run.returncode == 0, run.stderr[-2000:]
+        return json.loads(run.stdout.strip().splitlines()[-1])
+
+    written = load()
+    assert len(written["graphs"]) == 3
+    assert all(n.startswith("stage_") and n.endswith(".onnx") for n in written["graphs"])
+    stamps = {p.name: p.stat().st_mtime_ns for p in graphs.iterdir()}
+    again = load()
+    assert again == written and stamps == {p.name: p.stat().st_mtime_ns for p in graphs.iterdir()}   # read, kept
+    damaged = graphs / written["graphs"][0]
+    damaged.write_bytes(b"not a graph")
+    assert load() == written and damaged.stat().st_size > 1_000_000

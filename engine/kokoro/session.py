@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import os
 import queue
+from pathlib import Path
 
 import onnxruntime as ort
+
+from .optimised import open_sessions
 
 
 class StageSession:
@@ -33,18 +36,26 @@ class StageSession:
 
 
 def open_session(path, threads: int | None = None, copies: int = 1) -> StageSession:
-    """`path`: a graph file, or a serialised graph (bytes: the decoder with adaptable biases)."""
-    opts = ort.SessionOptions()
-    # default: the machine's cores (or $TAKEFIT_THREADS) shared by the copies
-    opts.intra_op_num_threads = threads or max(1, (int(os.environ.get("TAKEFIT_THREADS", 0)) or os.cpu_count() or 1)
-                                               // max(1, copies))
-    opts.inter_op_num_threads = 1
-    # Pool threads sleep between ops instead of spinning: the decoder's ~1,500 small elementwise ops
-    # leave spinning threads burning the core the other thread (or the next line's stage) needs.
-    # Same audio; the 3 stages at 0.89× the time idle (VNNI decoder), 0.65–0.78× with other jobs
-    # running (bench/results/decoder_variants.md). TAKEFIT_SPINNING=1 restores onnxruntime's default.
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if os.environ.get("TAKEFIT_SPINNING") == "1" else "0")
-    opts.log_severity_level = 3  # the int8 graph triggers harmless shape-merge warnings
-    graph = path if isinstance(path, bytes) else str(path)
-    return StageSession([ort.InferenceSession(graph, sess_options=opts, providers=["CPUExecutionProvider"])
-                         for _ in range(max(1, copies))])
+    """`path`: a graph file (its optimised form kept in the user's cache: optimised.py), or a serialised
+    graph (bytes: the decoder with adaptable biases, rewritten at each load)."""
+    copies = max(1, copies)
+
+    def options() -> ort.SessionOptions:
+        opts = ort.SessionOptions()
+        # default: the machine's cores (or $TAKEFIT_THREADS) shared by the copies
+        opts.intra_op_num_threads = threads or max(1, (int(os.environ.get("TAKEFIT_THREADS", 0)) or os.cpu_count()
+                                                       or 1) // copies)
+        opts.inter_op_num_threads = 1
+        # Pool threads sleep between ops instead of spinning: the decoder's ~1,500 small elementwise ops
+        # leave spinning threads burning the core the other thread (or the next line's stage) needs.
+        # Same audio; the 3 stages at 0.89× the time idle (VNNI decoder), 0.65–0.78× with other jobs
+        # running (bench/results/decoder_variants.md). TAKEFIT_SPINNING=1 restores onnxruntime's default.
+        opts.add_session_config_entry("session.intra_op.allow_spinning",
+                                      "1" if os.environ.get("TAKEFIT_SPINNING") == "1" else "0")
+        opts.log_severity_level = 3  # the int8 graph triggers harmless shape-merge warnings
+        return opts
+
+    if isinstance(path, bytes):
+        return StageSession([ort.InferenceSession(path, sess_options=options(), providers=["CPUExecutionProvider"])
+                             for _ in range(copies)])
+    return StageSession(open_sessions(Path(path), options, copies))
