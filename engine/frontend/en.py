@@ -15,6 +15,9 @@ from pathlib import Path
 
 from platformdirs import user_cache_dir
 
+from ..errors import OutputError
+from ..files import write_atomic
+
 
 class _NoTorchForThisThread(importlib.abc.MetaPathFinder):
     """Answers `import torch` with ModuleNotFoundError, for one thread only: other threads importing
@@ -90,13 +93,11 @@ class _CachedLexicon(misaki_en.Lexicon):
         super().__init__(british)                                 # parses and checks the JSON
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            part = path.with_name(f"{path.name}.{os.getpid()}.part")
-            part.write_bytes(marshal.dumps((self.golds, self.silvers)))
-            os.replace(part, path)                                # a reader never sees half a file
+            write_atomic(path, marshal.dumps((self.golds, self.silvers)), private=True)
             for stale in path.parent.glob(f"misaki-*-{'gb' if british else 'us'}-*.marshal"):
                 if stale != path:
                     stale.unlink(missing_ok=True)
-        except OSError:
+        except (OSError, OutputError):
             pass
 
     @staticmethod

@@ -19,14 +19,20 @@ FORMS = ("auto", "vnni", "shipped")
 
 
 @lru_cache(maxsize=1)
-def cpu_has_vnni() -> bool:
-    """AVX-512 VNNI (numpy's CPU dispatcher reads the same cpuid bits as onnxruntime's MLAS) or
-    AVX-VNNI (Alder Lake and later: numpy does not list it, Linux's cpu flags do)."""
+def cpu_features() -> frozenset[str]:
+    """The CPU features numpy's dispatcher found (it reads the same cpuid bits as onnxruntime's MLAS)."""
     try:
         from numpy._core._multiarray_umath import __cpu_features__ as features
     except ImportError:           # numpy < 2
         from numpy.core._multiarray_umath import __cpu_features__ as features
-    if features.get("AVX512VNNI"):
+    return frozenset(name for name, present in features.items() if present)
+
+
+@lru_cache(maxsize=1)
+def cpu_has_vnni() -> bool:
+    """AVX-512 VNNI (numpy lists it) or AVX-VNNI (Alder Lake and later: numpy does not list it, Linux's
+    cpu flags do)."""
+    if "AVX512VNNI" in cpu_features():
         return True
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:

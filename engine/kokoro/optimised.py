@@ -12,25 +12,19 @@ it replaces is removed); one that does not open is removed and rewritten.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import onnxruntime as ort
 from platformdirs import user_cache_dir
 
-
-def _cpu_features() -> str:
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__ as features
-    except ImportError:           # numpy < 2
-        from numpy.core._multiarray_umath import __cpu_features__ as features
-    return ",".join(sorted(k for k, on in features.items() if on))
+from ..files import publish, temp_beside
+from .forms import cpu_features
 
 
 def cached_path(source: Path) -> Path:
     """Where the optimised form of `source` is kept, named for everything it depends on."""
     st = source.stat()
-    key = f"{ort.__version__}|{_cpu_features()}|{st.st_size}|{st.st_mtime_ns}"
+    key = f"{ort.__version__}|{','.join(sorted(cpu_features()))}|{st.st_size}|{st.st_mtime_ns}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return Path(user_cache_dir("takefit")) / "graphs" / f"{source.stem}-{digest}.onnx"
 
@@ -43,29 +37,34 @@ def open_sessions(source: Path, options, copies: int) -> list[ort.InferenceSessi
             return [_session(cached, _without_rewriting(options())) for _ in range(copies)]
         except Exception:                 # damaged or unreadable: write it again below
             cached.unlink(missing_ok=True)
-    first = options()
-    part = cached.with_name(f"{cached.name}.{os.getpid()}.part")
+    first, part = options(), None
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
+        part = temp_beside(cached)
         first.optimized_model_filepath = str(part)
     except OSError:
         pass                              # no cache folder: load as before
-    sessions = [_session(source, first)]
-    _keep(part, cached, source.stem)
+    try:
+        sessions = [_session(source, first)]
+        if part is not None:
+            _keep(part, cached, source.stem)
+    finally:
+        if part is not None:
+            part.unlink(missing_ok=True)
     return sessions + [_session(source, options()) for _ in range(copies - 1)]
 
 
 def _keep(part: Path, cached: Path, stem: str) -> None:
     """Put the written graph in place (a reader never sees half a file) and remove what it replaces."""
     try:
-        if not part.is_file():
+        if part.stat().st_size == 0:      # onnxruntime wrote nothing
             return
-        os.replace(part, cached)
+        publish(part, cached, private=True)
         for stale in cached.parent.glob(f"{stem}-*.onnx"):
             if stale != cached and len(stale.stem) == len(cached.stem):
                 stale.unlink(missing_ok=True)
     except OSError:
-        part.unlink(missing_ok=True)
+        pass
 
 
 def _without_rewriting(opts):
