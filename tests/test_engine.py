@@ -176,7 +176,8 @@ print(json.dumps({"takes": [hashlib.sha256(t).hexdigest() for t in takes],
 def test_stage_graphs_load_optimised_from_the_cache_and_render_the_same_takes(tmp_path):
     """The first load writes onnxruntime's optimised form of each stage graph to the user's cache; the
     next loads open it without rewriting, and the takes are the same bit for bit. A damaged copy is
-    replaced, not trusted; no half-written file is left."""
+    replaced, not trusted; no half-written file is left; where no cache can be written, the engine loads
+    as it did without one."""
     import json
     import os
     import subprocess
@@ -200,3 +201,7 @@ def test_stage_graphs_load_optimised_from_the_cache_and_render_the_same_takes(tm
     damaged = graphs / written["graphs"][0]
     damaged.write_bytes(b"not a graph")
     assert load() == written and damaged.stat().st_size > 1_000_000
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder would go")
+    env["XDG_CACHE_HOME"] = str(blocked)                   # no cache to write: loads as before, same takes
+    assert load()["takes"] == written["takes"]
