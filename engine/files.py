@@ -63,3 +63,11 @@ def write_atomic(path: str | os.PathLike, data: str | bytes, private: bool = Fal
     finally:
         if tmp is not None and tmp.exists():
             tmp.unlink(missing_ok=True)
+
+
+def remove_others(path: Path, pattern: str) -> None:
+    """Remove the files beside `path` that match `pattern`, other than `path`: the copies a cache entry
+    just written replaces (its name carries what it was built from, so theirs differ)."""
+    for other in path.parent.glob(pattern):
+        if other != path:
+            other.unlink(missing_ok=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from platformdirs import user_cache_dir
 
 from ..errors import OutputError
-from ..files import write_atomic
+from ..files import remove_others, write_atomic
 
 
 class _NoTorchForThisThread(importlib.abc.MetaPathFinder):
@@ -94,9 +94,7 @@ class _CachedLexicon(misaki_en.Lexicon):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(path, marshal.dumps((self.golds, self.silvers)), private=True)
-            for stale in path.parent.glob(f"misaki-*-{'gb' if british else 'us'}-*.marshal"):
-                if stale != path:
-                    stale.unlink(missing_ok=True)
+            remove_others(path, f"misaki-*-{'gb' if british else 'us'}-*.marshal")
         except (OSError, OutputError):
             pass
 

@@ -17,15 +17,17 @@ from pathlib import Path
 import onnxruntime as ort
 from platformdirs import user_cache_dir
 
-from ..files import publish, temp_beside
+from ..files import publish, remove_others, temp_beside
 from .forms import cpu_features
+
+DIGEST = 16                       # hex digits of the key in a cached graph's name
 
 
 def cached_path(source: Path) -> Path:
     """Where the optimised form of `source` is kept, named for everything it depends on."""
     st = source.stat()
     key = f"{ort.__version__}|{','.join(sorted(cpu_features()))}|{st.st_size}|{st.st_mtime_ns}"
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    digest = hashlib.sha256(key.encode()).hexdigest()[:DIGEST]
     return Path(user_cache_dir("takefit")) / "graphs" / f"{source.stem}-{digest}.onnx"
 
 
@@ -60,9 +62,7 @@ def _keep(part: Path, cached: Path, stem: str) -> None:
         if part.stat().st_size == 0:      # onnxruntime wrote nothing
             return
         publish(part, cached, private=True)
-        for stale in cached.parent.glob(f"{stem}-*.onnx"):
-            if stale != cached and len(stale.stem) == len(cached.stem):
-                stale.unlink(missing_ok=True)
+        remove_others(cached, f"{stem}-{'?' * DIGEST}.onnx")
     except OSError:
         pass
 
