@@ -9,7 +9,7 @@ cores), rotated every round so machine noise hits all alike:
             onnxruntime with its defaults, on the same tokens and style (model time only)
   before    the engine as it was: shipped decoder, spinning thread pools (TAKEFIT_DECODER=shipped
             TAKEFIT_SPINNING=1)
-  vnni      only the decoder's VNNI form (engine/kokoro/int8.py), pools still spinning
+  vnni      only the decoder's VNNI form (engine/kokoro/int8.py), pools still spinning (VNNI CPUs only)
   no-spin   only the sleeping pools, shipped decoder
   after     the engine today (its defaults)
 
@@ -140,8 +140,15 @@ def in_subprocess(config: str, args: list[str]) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
+def configs_here() -> list[str]:
+    """The VNNI form only where the CPU has VNNI: elsewhere the engine refuses it (its u8×s8 kernel
+    saturates, engine/kokoro/forms.py), and 'after' is the shipped decoder with sleeping pools."""
+    from takefit.engine.kokoro.forms import cpu_has_vnni
+    return [c for c in CONFIGS if c != "vnni" or cpu_has_vnni()]
+
+
 def measure(rounds: int, n: int, threads: int) -> dict[str, list[dict]]:
-    names = list(CONFIGS)
+    names = configs_here()
     got: dict[str, list[dict]] = {c: [] for c in names}
     for r in range(rounds):
         for config in names[r % len(names):] + names[:r % len(names)]:
@@ -168,6 +175,12 @@ def stage_table(got: dict[str, list[dict]]) -> list[str]:
                     f"| {np.median(whole):.3f} | {np.median(whole / base):.2f}× "
                     f"| {max(r['rss_mb'] for r in runs):.0f} |")
     return rows
+
+
+def cpu_line() -> str:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from cost_model import cpu_line as line
+    return line()
 
 
 def cold_and_dub(configs: list[str], dub_cues: int) -> list[str]:
@@ -207,7 +220,7 @@ def main() -> int:
     got = measure(args.rounds, args.sentences, args.threads)
     print(f"\n{2 * args.sentences} sentences ({args.sentences} en + {args.sentences} zh, "
           f"{got['after'][0]['audio']:.0f} s of audio), {args.threads} threads, {args.rounds} rotated rounds, "
-          f"one process per config per round; load average {load:.2f} at the start\n")
+          f"one process per config per round; load average {load:.2f} at the start; CPU: {cpu_line()}\n")
     print("\n".join(stage_table(got)))
     print()
     print("\n".join(cold_and_dub(["before", "after"], args.dub_cues)))

@@ -108,8 +108,9 @@ def test_a_graph_new_in_this_version_is_built_although_the_rest_is_unchanged(ass
 
 @pytest.mark.slow
 def test_a_vnni_decoder_that_does_not_match_stops_the_fetch_with_the_fix(asset_copy, monkeypatch):
-    from takefit.engine.kokoro import int8
+    from takefit.engine.kokoro import forms, int8
 
+    monkeypatch.setattr(forms, "cpu_has_vnni", lambda: True)       # a CPU that would run it
     monkeypatch.setenv("TAKEFIT_DECODER", "vnni")
     monkeypatch.setattr(int8, "self_check", lambda paths: 0.42)
     asset_copy.stage("decoder_vnni").unlink()

@@ -5,7 +5,8 @@ Two forms of the decoder hold the same integers: the shipped one (`stage_decoder
 `MatMulIntegerToFloat`), which onnxruntime runs on its VNNI kernels: 0.80× the decoder's time on
 an AVX-512 VNNI CPU (bench/results/decoder_variants.md). Without VNNI, onnxruntime's u8×s8 kernel
 sums byte pairs in int16 (vpmaddubsw) and full-range s8 weights can saturate it, so such CPUs keep
-the shipped graph. Light: no onnxruntime, no onnx (the cache key asks for the form).
+the shipped graph, and asking for the VNNI form there is an error (on an AVX2 CPU its takes correlate
+0.40 with the shipped decoder's). Light: no onnxruntime, no onnx (the cache key asks for the form).
 """
 from __future__ import annotations
 
@@ -48,6 +49,11 @@ def decoder_form() -> str:
         raise InputError(f"{ENV}={wanted!r} is not a decoder form; use one of {', '.join(FORMS)}")
     if wanted == "auto":
         return "vnni" if cpu_has_vnni() else "shipped"
+    if wanted == "vnni" and not cpu_has_vnni():
+        raise InputError(f"{ENV}=vnni needs a CPU with AVX-512 VNNI or AVX-VNNI and this one has neither: its "
+                         f"u8×s8 kernel saturates and the takes come out wrong (correlation 0.40 with the shipped "
+                         f"decoder's, measured on an AVX2 CPU). Unset {ENV} or set it to shipped; for a cluster "
+                         f"with such workers, set {ENV}=shipped on the dubbing machine (its form is the workers').")
     return wanted
 
 
