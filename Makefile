@@ -33,7 +33,7 @@ demo: setup
 XDIST := -n 2 --dist loadfile
 
 test: setup
-	$(BIN)/python -m pytest -q $(XDIST)
+	$(BIN)/python -m pytest -q $(XDIST) --durations=25
 
 # The fast lane, for checking as you go (≤ 3 min on 2 cores): everything but the tests marked slow
 # (long real-model runs, daemon kills and restarts, load tests). CI runs `make test`: all of it.

@@ -1,14 +1,24 @@
 """Shared fixtures: one real engine per test session (the real model, on short lines)."""
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# pytest-xdist workers (Makefile's XDIST) share the machine's cores: each worker's engines, and the
+# daemons, CLIs and actors its tests start (they inherit the environment), take an equal share of them,
+# so that two workers' renders do not fight over the same cores (one is not pushed off its core by the
+# other's second thread at each of the decoder's ~1,500 ops).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("TAKEFIT_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 
 @pytest.fixture(scope="session")
 def engine():
     from takefit.engine import Engine
 
-    return Engine(threads=2)
+    return Engine(threads=int(os.environ.get("TAKEFIT_THREADS", 0)) or 2)
 
 
 @pytest.fixture(scope="session", autouse=True)
