@@ -14,6 +14,9 @@ built reproducibly from checkpoints/kokoro/stage_decoder.onnx into /tmp/variants
   * stftconv_*.onnx      the STFT op → two fp32 Convs with the windowed DFT basis
   * fp32_*.onnx          every DynamicQuantizeLinear → ConvInteger → +bias → Cast → ×scale chain
                          → fp32 Conv with dequantised weights (the issue's rejected reference)
+  * adain_ln_*.onnx      each AdaIN's decomposed instance norm → one LayerNormalization (time axis)
+  * no_snake_*.onnx      every Snake activation removed: not a candidate, the speed bound of a fused
+                         Snake kernel
   * static_*.onnx        fp32 statically quantised by onnxruntime.quantization.quantize_static
                          (Conv only, conv_post left fp32), MinMax-calibrated on real decoder inputs of
                          4 bench lines; QOperator (QLinearConv) or QDQ, per-channel s8 or u8 weights
@@ -187,6 +190,86 @@ def build_im2col_s8(src: Path = BASE) -> Path:
     return out
 
 
+def _instance_norm(rm, consumers, inits):
+    """AdaIN's instance norm as the exporter wrote it (ReduceMean → Sub → Mul(d, d) → ReduceMean → +eps →
+    Sqrt → Div), from its first ReduceMean: (its 7 nodes, eps), or None."""
+    x, mean = rm.input[0], rm.output[0]
+    subs = [c for c in consumers.get(mean, []) if c.op_type == "Sub" and list(c.input) == [x, mean]]
+    if len(subs) != 1:
+        return None
+    d = subs[0].output[0]
+    uses = {id(c): c for c in consumers.get(d, [])}.values()
+    sq = [c for c in uses if c.op_type == "Mul" and list(c.input) == [d, d]]
+    div = [c for c in uses if c.op_type == "Div" and c.input[0] == d]
+    if len(uses) != 2 or len(sq) != 1 or len(div) != 1:
+        return None
+    chain = [sq[0]]
+    for op in ("ReduceMean", "Add", "Sqrt"):
+        nxt = consumers.get(chain[-1].output[0], [])
+        if len(nxt) != 1 or nxt[0].op_type != op:
+            return None
+        chain.append(nxt[0])
+    eps = [i for i in chain[2].input if i in inits]
+    if div[0].input[1] != chain[3].output[0] or not eps:
+        return None
+    return [rm, subs[0], *chain, div[0]], float(numpy_helper.to_array(inits[eps[0]]))
+
+
+def build_adain_layernorm(src: Path = BASE) -> Path:
+    """Each AdaIN's decomposed instance norm (7 ops, 5 passes over the tensor) → one LayerNormalization
+    over the time axis (scale = ones of the time length), the style's (1 + γ)·n + β kept as it is."""
+    out = SCRATCH / f"adain_ln_{src.stem}.onnx"
+    if out.exists():
+        return out
+    model = onnx.load(str(src))
+    graph = model.graph
+    _, consumers, inits = _index(graph)
+    for rm in [n for n in graph.node if n.op_type == "ReduceMean"]:
+        found = _instance_norm(rm, consumers, inits)
+        if not found:
+            continue
+        nodes, eps = found
+        p, x = rm.name + "_ln", rm.input[0]
+        at = list(graph.node).index(rm)
+        for n in reversed([helper.make_node("Shape", [x], [p + ".t"], start=-1, name=p + "/Shape"),
+                           helper.make_node("ConstantOfShape", [p + ".t"], [p + ".ones"], name=p + "/Ones",
+                                            value=numpy_helper.from_array(np.ones(1, np.float32))),
+                           helper.make_node("LayerNormalization", [x, p + ".ones"], [nodes[-1].output[0]], axis=-1,
+                                            epsilon=eps, name=p + "/LayerNormalization")]):
+            graph.node.insert(at, n)
+        for n in nodes:
+            graph.node.remove(n)
+    _prune(graph)
+    onnx.save(model, str(out))
+    return out
+
+
+def build_no_snake(src: Path = BASE) -> Path:
+    """Not a candidate (the sound changes): every Snake x + sin²(αx)/α → x. The decoder's time without
+    its Snakes is what a free fused Snake kernel could reach at best."""
+    out = SCRATCH / f"no_snake_{src.stem}.onnx"
+    if out.exists():
+        return out
+    model = onnx.load(str(src))
+    graph = model.graph
+    producer, consumers, _ = _index(graph)
+    for sin in [n for n in graph.node if n.op_type == "Sin"]:
+        scale = producer.get(sin.input[0])
+        if scale is None or scale.op_type != "Mul":
+            continue                                   # the harmonic source's own Sin
+        pw = consumers[sin.output[0]][0]
+        inv = consumers[pw.output[0]][0]
+        add = consumers[inv.output[0]][0]
+        x = [i for i in add.input if i != inv.output[0]][0]
+        for n in graph.node:
+            n.input[:] = [x if i == add.output[0] else i for i in n.input]
+        for n in (scale, sin, pw, inv, add):
+            graph.node.remove(n)
+    _prune(graph)
+    onnx.save(model, str(out))
+    return out
+
+
 class FeedReader:
     """Calibration data: the real decoder feeds of bench lines (onnxruntime CalibrationDataReader)."""
 
@@ -252,6 +335,8 @@ def variants() -> list[Variant]:
         Variant("im2col s8, offline ORT-optimised (ALL) file, loaded with DISABLE_ALL",
                 build=lambda: build_ort_optimized("all", build_im2col_s8()), level="disable"),
         Variant("fp32 Conv, dequantised weights (reference)", build=build_fp32),
+        Variant("AdaIN instance norm → LayerNormalization", build=build_adain_layernorm),
+        Variant("Snakes removed (not a candidate: the bound a free Snake kernel could reach)", build=build_no_snake),
         static_variant("static QOperator QLinearConv, u8 act / s8 per-channel weights", "qop", "s8", True),
         static_variant("static QOperator, s8 per-channel, reduce_range", "qop", "s8", True, True),
         static_variant("static QDQ, s8 per-channel (fused to QLinearConv at load)", "qdq", "s8", True),
