@@ -30,7 +30,7 @@ demo: setup
 # Two pytest-xdist workers, each taking whole files (a module's fixtures, such as an enrolled voice or a
 # started daemon, are then set up once): ≈ 11 min on 2 idle cores, 13–15 min in one process. A single
 # file or test runs as usual: `.venv/bin/python -m pytest tests/test_cli.py`.
-XDIST := -n 2 --dist loadfile
+XDIST := -n 2 --dist loadfile --no-loadscope-reorder
 
 test: setup
 	$(BIN)/python -m pytest -q $(XDIST) --durations=25

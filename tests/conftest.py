@@ -14,6 +14,18 @@ if _WORKERS > 1:
     os.environ.setdefault("TAKEFIT_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 
+# The longest test files, longest first (`make test --durations`, 2026-12-03), so that pytest-xdist hands
+# them out first (Makefile: --no-loadscope-reorder keeps this order) and no worker is left finishing one
+# of them alone at the end. The other files follow in their usual order.
+LONGEST_FIRST = ("test_daemon_load.py", "test_enroll.py", "test_cluster.py", "test_engine.py", "test_evaluation.py",
+                 "test_emotion_render.py", "test_indextts.py", "test_cluster_backend.py", "test_clip_voices.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))      # stable: the rest keep their order
+
+
 @pytest.fixture(scope="session")
 def engine():
     from takefit.engine import Engine

@@ -14,7 +14,7 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from test_daemon_support import HB_MS, DaemonProc, Raw, daemon, fresh  # noqa: F401 (fixtures)
+from test_daemon_support import HB_MS, SESSION_LIVENESS, DaemonProc, Raw, daemon, fresh  # noqa: F401 (fixtures)
 
 from takefit.daemon.protocol import ERROR_CODES, MAX_MESSAGE_BYTES, OPS, SIGNATURE, pack
 
@@ -52,7 +52,7 @@ def test_client_killed_mid_job_leaves_daemon_and_job_intact(daemon):
         res = c.wait([job])[job]                # the job finishes; anyone can fetch it
         assert res.samples == n and res.wav.is_file()
         # the dead client's progress stream is dropped (ROUTER send fails, or heartbeats lapse)
-        deadline = time.monotonic() + 10 * 3 * HB_MS / 1000
+        deadline = time.monotonic() + 4 * SESSION_LIVENESS * HB_MS / 1000     # the shared daemon's liveness
         while c.health()["peers"] > 0 and time.monotonic() < deadline:
             time.sleep(HB_MS / 1000)
         h = c.health()

@@ -24,17 +24,21 @@ for _var in ("TAKEFIT_DAEMON_ENDPOINT", "TAKEFIT_DAEMON_SERVER_KEY", "TAKEFIT_DA
 
 HB_MS = 200            # fast heartbeats: dead peers are noticed within 0.6 s
 SESSION_MAX_QUEUE = 40
+# The shared daemon serves every test module while the other pytest-xdist worker loads both cores, so
+# its silences (a stage session opening, a reader loading under the GIL) can pass 0.6 s: its clients
+# wait 3 s before they call it lost. The fault tests' own daemons keep the fast liveness.
+SESSION_LIVENESS = 15
 
 
 class DaemonProc:
     """A real daemon in its own home. `warm`: prepare readers after loading, as users' daemons do (the
     session's shared daemon; the others start without, to keep the suite's CPU for what they test)."""
-    def __init__(self, home: Path, *extra: str, warm: bool = False):
+    def __init__(self, home: Path, *extra: str, warm: bool = False, liveness: int = 3):
         from takefit.daemon.paths import Dirs
 
         self.home = Path(home)
         self.dirs = Dirs.resolve(self.home)
-        self.extra = ["--bind", "tcp://127.0.0.1:*", "--heartbeat-ms", str(HB_MS), "--liveness", "3", *extra,
+        self.extra = ["--bind", "tcp://127.0.0.1:*", "--heartbeat-ms", str(HB_MS), "--liveness", str(liveness), *extra,
                       *([] if warm else ["--no-warm"])]
         self.info: dict = {}
 
@@ -92,7 +96,7 @@ def session_daemon() -> DaemonProc:
     global _session
     if _session is None:
         home = Path(tempfile.mkdtemp(prefix="tfd-"))
-        _session = DaemonProc(home, "--max-queue", str(SESSION_MAX_QUEUE), warm=True).start()
+        _session = DaemonProc(home, "--max-queue", str(SESSION_MAX_QUEUE), warm=True, liveness=SESSION_LIVENESS).start()
         _session.wait_ready()
     return _session
 
