@@ -120,25 +120,30 @@ def _dequant_conv(node, producer, consumers, inits):
     return conv, mul, new_inits
 
 
+def rewritten(src: Path, prefix: str, rewrite) -> Path:
+    """`src` with `rewrite(graph)` applied, unused nodes pruned, saved once in SCRATCH as <prefix>_<src>."""
+    out = SCRATCH / f"{prefix}_{src.stem}.onnx"
+    if not out.exists():
+        model = onnx.load(str(src))
+        rewrite(model.graph)
+        _prune(model.graph)
+        onnx.save(model, str(out))
+    return out
+
+
 def build_fp32(src: Path = BASE) -> Path:
     """Every dynamic-int8 ConvInteger chain → fp32 Conv (weights (w − zp)·scale, float bias)."""
-    out = SCRATCH / f"fp32_{src.stem}.onnx"
-    if out.exists():
-        return out
-    model = onnx.load(str(src))
-    graph = model.graph
-    producer, consumers, inits = _index(graph)
-    for node in [n for n in graph.node if n.op_type == "ConvInteger"]:
-        found = _dequant_conv(node, producer, consumers, inits)
-        if found is None:
-            continue
-        conv, mul, new_inits = found
-        graph.node.insert(list(graph.node).index(mul), conv)
-        graph.node.remove(mul)             # the Conv now produces the Mul's output
-        graph.initializer.extend(new_inits)
-    _prune(graph)
-    onnx.save(model, str(out))
-    return out
+    def rewrite(graph):
+        producer, consumers, inits = _index(graph)
+        for node in [n for n in graph.node if n.op_type == "ConvInteger"]:
+            found = _dequant_conv(node, producer, consumers, inits)
+            if found is None:
+                continue
+            conv, mul, new_inits = found
+            graph.node.insert(list(graph.node).index(mul), conv)
+            graph.node.remove(mul)             # the Conv now produces the Mul's output
+            graph.initializer.extend(new_inits)
+    return rewritten(src, "fp32", rewrite)
 
 
 def build_stft_conv(src: Path = BASE) -> Path:
@@ -218,56 +223,45 @@ def _instance_norm(rm, consumers, inits):
 def build_adain_layernorm(src: Path = BASE) -> Path:
     """Each AdaIN's decomposed instance norm (7 ops, 5 passes over the tensor) → one LayerNormalization
     over the time axis (scale = ones of the time length), the style's (1 + γ)·n + β kept as it is."""
-    out = SCRATCH / f"adain_ln_{src.stem}.onnx"
-    if out.exists():
-        return out
-    model = onnx.load(str(src))
-    graph = model.graph
-    _, consumers, inits = _index(graph)
-    for rm in [n for n in graph.node if n.op_type == "ReduceMean"]:
-        found = _instance_norm(rm, consumers, inits)
-        if not found:
-            continue
-        nodes, eps = found
-        p, x = rm.name + "_ln", rm.input[0]
-        at = list(graph.node).index(rm)
-        for n in reversed([helper.make_node("Shape", [x], [p + ".t"], start=-1, name=p + "/Shape"),
-                           helper.make_node("ConstantOfShape", [p + ".t"], [p + ".ones"], name=p + "/Ones",
-                                            value=numpy_helper.from_array(np.ones(1, np.float32))),
-                           helper.make_node("LayerNormalization", [x, p + ".ones"], [nodes[-1].output[0]], axis=-1,
-                                            epsilon=eps, name=p + "/LayerNormalization")]):
-            graph.node.insert(at, n)
-        for n in nodes:
-            graph.node.remove(n)
-    _prune(graph)
-    onnx.save(model, str(out))
-    return out
+    def rewrite(graph):
+        _, consumers, inits = _index(graph)
+        for rm in [n for n in graph.node if n.op_type == "ReduceMean"]:
+            found = _instance_norm(rm, consumers, inits)
+            if not found:
+                continue
+            nodes, eps = found
+            p, x = rm.name + "_ln", rm.input[0]
+            at = list(graph.node).index(rm)
+            ones = numpy_helper.from_array(np.ones(1, np.float32))
+            for n in reversed([helper.make_node("Shape", [x], [p + ".t"], start=-1, name=p + "/Shape"),
+                               helper.make_node("ConstantOfShape", [p + ".t"], [p + ".ones"], value=ones,
+                                                name=p + "/Ones"),
+                               helper.make_node("LayerNormalization", [x, p + ".ones"], [nodes[-1].output[0]], axis=-1,
+                                                epsilon=eps, name=p + "/LayerNormalization")]):
+                graph.node.insert(at, n)
+            for n in nodes:
+                graph.node.remove(n)
+    return rewritten(src, "adain_ln", rewrite)
 
 
 def build_no_snake(src: Path = BASE) -> Path:
     """Not a candidate (the sound changes): every Snake x + sin²(αx)/α → x. The decoder's time without
     its Snakes is what a free fused Snake kernel could reach at best."""
-    out = SCRATCH / f"no_snake_{src.stem}.onnx"
-    if out.exists():
-        return out
-    model = onnx.load(str(src))
-    graph = model.graph
-    producer, consumers, _ = _index(graph)
-    for sin in [n for n in graph.node if n.op_type == "Sin"]:
-        scale = producer.get(sin.input[0])
-        if scale is None or scale.op_type != "Mul":
-            continue                                   # the harmonic source's own Sin
-        pw = consumers[sin.output[0]][0]
-        inv = consumers[pw.output[0]][0]
-        add = consumers[inv.output[0]][0]
-        x = [i for i in add.input if i != inv.output[0]][0]
-        for n in graph.node:
-            n.input[:] = [x if i == add.output[0] else i for i in n.input]
-        for n in (scale, sin, pw, inv, add):
-            graph.node.remove(n)
-    _prune(graph)
-    onnx.save(model, str(out))
-    return out
+    def rewrite(graph):
+        producer, consumers, _ = _index(graph)
+        for sin in [n for n in graph.node if n.op_type == "Sin"]:
+            scale = producer.get(sin.input[0])
+            if scale is None or scale.op_type != "Mul":
+                continue                                   # the harmonic source's own Sin
+            pw = consumers[sin.output[0]][0]
+            inv = consumers[pw.output[0]][0]
+            add = consumers[inv.output[0]][0]
+            x = [i for i in add.input if i != inv.output[0]][0]
+            for n in graph.node:
+                n.input[:] = [x if i == add.output[0] else i for i in n.input]
+            for n in (scale, sin, pw, inv, add):
+                graph.node.remove(n)
+    return rewritten(src, "no_snake", rewrite)
 
 
 class FeedReader:
