@@ -52,6 +52,7 @@ def test_layout_round_trip_and_validation():
         Adaptation.unpack([["x.fc.bias", 1], ["x.fc.bias", 1]], np.zeros(2, np.float32))
 
 
+@pytest.mark.slow
 def test_adapted_session_matches_the_untouched_one_at_zero(engine):
     """58 layers, 37,396 gains and shifts; zero offsets render the very samples of the plain session,
     and real offsets move the audio without changing its length."""
@@ -87,6 +88,7 @@ def test_profile_keeps_its_adaptation_and_old_profiles_still_load(engine, tmp_pa
         store.load("bad_voice")
 
 
+@pytest.mark.slow
 def test_engine_renders_an_adapted_voice_at_exact_length(engine):
     """Through the product path (plan → render): the profile's adaptation is heard, the take keeps its
     exact length, and the natural-take key tells the two profiles apart."""
@@ -107,6 +109,7 @@ def test_engine_renders_an_adapted_voice_at_exact_length(engine):
             store.remove(name)
 
 
+@pytest.mark.slow
 def test_torch_decoder_applies_offsets_as_the_render_does(engine):
     """What the enrollment learns through the torch graph is what onnxruntime renders: the same offsets
     move both the same way."""

@@ -54,6 +54,7 @@ def test_plan_and_natural_length_come_from_the_engine_without_audio(kokoro, engi
     assert natural.speech_seconds == engine.predicted_speech(plan)
 
 
+@pytest.mark.slow
 def test_render_through_the_seam_equals_the_engine_bit_for_bit(engine):
     backend = load_backend("kokoro", threads=2)           # its own model, loaded through the registry
     assert backend.engine is not engine and isinstance(backend, KokoroBackend)

@@ -166,6 +166,7 @@ def _long_text() -> str:
             "the queue behind it has to wait.")
 
 
+@pytest.mark.slow
 def test_cancel_queued_and_running(daemon):
     with daemon.client() as a, daemon.client() as b:
         running_started = threading.Event()

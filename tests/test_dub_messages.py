@@ -31,6 +31,7 @@ def use_renderer(monkeypatch, renderer):
     return renderer
 
 
+@pytest.mark.slow
 def test_list_predicts_voice_length_and_ratio_close_to_what_the_run_measures(tmp_path, capsys):
     src = Path(shutil.copy(FIXTURES / "ntsc_dialogue.xml", tmp_path))
     assert cli.main(["dub", str(src), "--list", "--json"]) == 0

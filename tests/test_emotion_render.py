@@ -121,6 +121,7 @@ def test_cli_emotion_prints_the_vector_dominant_first(capsys):
     assert "out of range" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_daemon_renders_emotion_and_keys_the_cache_by_it(client):
     target, n = fresh(1.3)
     a = client.render("Get out of here.", target=target, inline=True, emotion={"preset": "angry", "intensity": 1.0})

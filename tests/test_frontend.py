@@ -195,6 +195,7 @@ print(en._CachedLexicon._cache_path(False))
 """
 
 
+@pytest.mark.slow
 def test_english_lexicon_cache_is_misakis_lexicon_and_a_damaged_one_is_rebuilt(tmp_path):
     """misaki's lexicon is parsed once into the user's cache; what the cache gives back is exactly what
     misaki parses (first run: built, second: read), and a damaged cache file is rebuilt, not trusted."""

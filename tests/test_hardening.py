@@ -320,6 +320,7 @@ def test_with_the_default_port_taken_a_started_daemon_listens_elsewhere_and_its_
         holder.close()
 
 
+@pytest.mark.slow
 def test_takes_a_killed_dub_wrote_but_never_listed_are_not_copied_to_t2(tmp_path, renderer):
     """#20.10: after SIGINT / kill -9, takes written but not indexed made the re-run write byte-identical
     `_t2` copies and keep orphan `_t1` files. The manifest now follows the takes as they land, and a
@@ -448,6 +449,7 @@ def test_an_output_root_every_user_may_write_is_refused_at_start(tmp_path, capsy
     check_private_root(shared / "takes")
 
 
+@pytest.mark.slow
 def test_a_slot_no_fit_can_reach_fails_before_the_natural_reading_is_decoded(engine, monkeypatch):
     """#20.9: "9" × 306 in a 2 s slot decoded 70 s of natural audio (21 s of CPU) only to be refused."""
     from takefit.engine.errors import FitError

@@ -66,6 +66,7 @@ def test_dub_with_the_daemon(rate, start, start_frame, opts):
     assert [c[0]["recordFrame"] for c in app.appends] == [start_frame + o for o, _, _ in LINES]
 
 
+@pytest.mark.slow
 def test_rerender_replaces_in_place_with_the_daemon(opts):
     app = rs.Resolve()
     tl = marked(app, "25", "01:00:00:00")
