@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).parent))   # the other benches' helpers: dub_bench, cost_model
 DATA = Path(__file__).parent / "data"
 CONFIGS = {   # name: environment of the worker process
     "unsplit": {},
@@ -177,14 +178,7 @@ def stage_table(got: dict[str, list[dict]]) -> list[str]:
     return rows
 
 
-def cpu_line() -> str:
-    sys.path.insert(0, str(Path(__file__).parent))
-    from cost_model import cpu_line as line
-    return line()
-
-
 def cold_and_dub(configs: list[str], dub_cues: int) -> list[str]:
-    sys.path.insert(0, str(Path(__file__).parent))
     from dub_bench import make_timeline, run_dub
     import opentimelineio as otio
 
@@ -216,6 +210,7 @@ def main() -> int:
     if args.worker:
         print(json.dumps(worker(args.worker, args.sentences, args.threads)))
         return 0
+    from cost_model import cpu_line
     load = os.getloadavg()[0]
     got = measure(args.rounds, args.sentences, args.threads)
     print(f"\n{2 * args.sentences} sentences ({args.sentences} en + {args.sentences} zh, "

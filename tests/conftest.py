@@ -7,8 +7,7 @@ import pytest
 
 # pytest-xdist workers (Makefile's XDIST) share the machine's cores: each worker's engines, and the
 # daemons, CLIs and actors its tests start (they inherit the environment), take an equal share of them,
-# so that two workers' renders do not fight over the same cores (one is not pushed off its core by the
-# other's second thread at each of the decoder's ~1,500 ops).
+# so that two workers' renders do not fight over the same cores.
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _WORKERS > 1:
     os.environ.setdefault("TAKEFIT_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
