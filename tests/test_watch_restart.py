@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -110,8 +111,11 @@ def test_a_file_whose_runs_keep_dying_goes_to_failed_instead_of_killing_every_re
             deadline = time.monotonic() + 240
             while time.monotonic() < deadline and proc.poll() is None:
                 journal = folder / ".takefit-watch" / "journal.sqlite3"
-                if journal.exists() and any(r.state == RUNNING and r.attempts == crash for r in rows(folder)):
-                    break
+                try:
+                    if journal.exists() and any(r.state == RUNNING and r.attempts == crash for r in rows(folder)):
+                        break
+                except sqlite3.OperationalError:      # the watcher has created the file, not yet its tables
+                    pass
                 time.sleep(0.02)
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
