@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import plistlib
+import sqlite3
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from takefit.bridges import cli
 from takefit.bridges.watch import jobs, service
+from takefit.bridges.watch import status as watch_status
 from takefit.otio_adapters import cuesheet
 from takefit.otio_adapters.cuesheet import CueSheetError
 from takefit.bridges.watch.journal import DONE, RUNNING, Journal
@@ -161,6 +163,20 @@ def test_journal_and_outbox_names(tmp_path):
     ro = Journal(tmp_path / "j.sqlite3", readonly=True)
     assert [x.name for x in ro.recent(5)] == ["ep1.srt", "ep1.srt"]
     ro.close()
+
+
+def test_a_journal_file_without_its_tables_yet_reads_as_empty(tmp_path):
+    # `takefit watch status` while a watcher's first start has created the file but not yet its tables
+    layout = jobs.Layout(tmp_path)
+    layout.journal.parent.mkdir(parents=True)
+    sqlite3.connect(layout.journal).close()
+    ro = Journal(layout.journal, readonly=True)
+    assert (ro.all(), ro.recent(5), ro.in_state(RUNNING)) == ([], [], [])
+    assert set(ro.counts().values()) == {0}
+    ro.close()
+    doc = watch_status.status(tmp_path)
+    assert "journal_error" not in doc and set(doc["counts"].values()) == {0} and doc["recent"] == []
+    assert sqlite3.connect(layout.journal).execute("SELECT name FROM sqlite_master").fetchall() == []  # untouched
 
 
 def test_unique_dest(tmp_path):

@@ -91,6 +91,11 @@ class Journal:
         self._lock = threading.RLock()
         if readonly:
             self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10, check_same_thread=False)
+            if not self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").fetchone():
+                # a watcher that has created the file but not yet its tables: that journal holds no jobs yet
+                self.db.close()
+                self.db = sqlite3.connect(":memory:", check_same_thread=False)
+                self.db.executescript(_SCHEMA)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
