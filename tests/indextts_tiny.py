@@ -189,10 +189,12 @@ def _qwen_emotion(folder: Path) -> None:
 
 
 def _w2v_bert(snap: Path) -> None:
-    """facebook/w2v-bert-2.0: 17 layers (upstream reads hidden_states[17]) of width 1024, thin otherwise."""
+    """facebook/w2v-bert-2.0: 17 layers (upstream reads hidden_states[17]) of width 1024 in 16 heads, as the real
+    model has (fewer, wider heads would make each layer's relative-position table T × T × 1024/heads: 1.1 GB
+    for a 15 s clip with 2), thin otherwise."""
     from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertConfig, Wav2Vec2BertModel
 
-    config = Wav2Vec2BertConfig(hidden_size=1024, num_hidden_layers=17, num_attention_heads=2, intermediate_size=16,
+    config = Wav2Vec2BertConfig(hidden_size=1024, num_hidden_layers=17, num_attention_heads=16, intermediate_size=16,
                                 conv_depthwise_kernel_size=3, left_max_position_embeddings=8,
                                 right_max_position_embeddings=8, add_adapter=False)
     Wav2Vec2BertModel(config).save_pretrained(snap)
