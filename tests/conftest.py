@@ -16,8 +16,8 @@ if _WORKERS > 1:
 # The longest test files, longest first (`make test --durations`, 2026-12-03), so that pytest-xdist hands
 # them out first (Makefile: --no-loadscope-reorder keeps this order) and no worker is left finishing one
 # of them alone at the end. The other files follow in their usual order.
-LONGEST_FIRST = ("test_daemon_load.py", "test_enroll.py", "test_cluster.py", "test_engine.py", "test_evaluation.py",
-                 "test_emotion_render.py", "test_indextts.py", "test_cluster_backend.py", "test_clip_voices.py")
+LONGEST_FIRST = ("test_engine.py", "test_cluster.py", "test_enroll.py", "test_emotion_render.py", "test_clip_voices.py",
+                 "test_evaluation.py", "test_daemon_load.py", "test_cluster_backend.py", "test_daemon_faults.py")
 
 
 def pytest_collection_modifyitems(items):
