@@ -91,7 +91,7 @@ def main(argv=None) -> int:
         for name, ep in (("ipc", ipc), ("tcp", tcp)):
             if ep is None:
                 continue
-            with Client(ep, timeout=10) as c:
+            with Client(ep, home_dirs=dirs, timeout=10) as c:
                 c.connect()
                 for _ in range(200):
                     c.ping()

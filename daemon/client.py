@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
 from takefit.engine.emotion import Emotion
 from takefit.engine.errors import InputError, TakefitError
@@ -300,6 +299,9 @@ class Client:
             remaining = deadline - time.monotonic()
             events = dict(poller.poll(max(0, int(remaining * 1000))))
             if self._monitor is not None and self._monitor in events:
+                # here only: pyzmq's monitor module loads asyncio (≈ 35 ms of every client's start)
+                from zmq.utils.monitor import recv_monitor_message
+
                 event = recv_monitor_message(self._monitor)
                 if self._greeted and not self._server_key:
                     raise _Lost()          # ZeroMQ reconnected by itself to a restarted daemon: a new token

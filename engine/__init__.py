@@ -3,14 +3,13 @@
     from takefit.engine import Engine, RenderRequest, Target
     take = Engine().render(RenderRequest("你好，takefit!", target=Target.parse("77@23.976")))
 
-The model-facing names (Engine, Lexicon) load on first use, so light users of this
-package (errors, targets, requests: the daemon client, the CLI's argument parsing) stay fast.
+The model-facing names (Engine, Lexicon) and the take (numpy) load on first use, so light users of
+this package (errors, targets, requests: the daemon client, the CLI's argument parsing) stay fast.
 """
 import importlib
 
 from .errors import AssetError, FitError, InputError, OutputError, TakefitError, UnknownVoiceError
 from .request import AUTO_METHOD, FIT_METHODS, RenderRequest
-from .take import PhonemeDuration, Take
 from .target import Target, parse_rate
 
 __version__ = "0.1.0"
@@ -19,7 +18,7 @@ ENGINE_ID = "kokoro-82m-v1.0-int8"
 # cached takes from an older rendering are not served for it. 3: speech fills the slot (engine/fill.py).
 RENDER_REVISION = 3
 
-_LAZY = {"Engine": ".engine", "Lexicon": ".frontend"}
+_LAZY = {"Engine": ".engine", "Lexicon": ".frontend", "Take": ".take", "PhonemeDuration": ".take"}
 
 __all__ = ["Engine", "RenderRequest", "Take", "Target", "PhonemeDuration", "Lexicon", "FIT_METHODS",
            "TakefitError", "InputError", "UnknownVoiceError", "FitError", "AssetError", "OutputError",

@@ -2,7 +2,6 @@
 and atomic 24-bit WAV writing."""
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import soxr
 from . import bwf
 from .bwf import Broadcast
 from .errors import OutputError
-from .files import publish, temp_beside
+from .files import check_writable, publish, temp_beside
 
 PEAK_CEILING_DBFS = -1.0
 _FADE = 64  # samples; a trimmed tail ends on a short fade so it never clicks
@@ -109,21 +108,6 @@ def apply_gain(audio: np.ndarray, db: float) -> np.ndarray:
     if peak > ceiling:
         gain *= ceiling / peak
     return (audio * gain).astype(np.float32)
-
-
-def check_writable(path: str | Path) -> Path:
-    """Fail before rendering if the output cannot be written."""
-    p = Path(path).expanduser()
-    if p.is_dir():
-        raise OutputError(f"output path {p} is a directory: give a file name, e.g. {p / 'take.wav'}")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"cannot write {p}: folder {parent} does not exist (create it or choose another -o)")
-    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise OutputError(f"cannot write {p}: permission denied (choose another -o)")
-    if p.suffix.lower() not in (".wav", ".wave"):
-        raise OutputError(f"output {p} must be a .wav file (takes are 24-bit WAV)")
-    return p
 
 
 def write_wav(path: str | Path, audio: np.ndarray, rate: int, subtype: str = "PCM_24",

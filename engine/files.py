@@ -71,3 +71,18 @@ def remove_others(path: Path, pattern: str) -> None:
     for other in path.parent.glob(pattern):
         if other != path:
             other.unlink(missing_ok=True)
+
+
+def check_writable(path: str | Path) -> Path:
+    """Fail before rendering if the output cannot be written."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise OutputError(f"output path {p} is a directory: give a file name, e.g. {p / 'take.wav'}")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {p}: folder {parent} does not exist (create it or choose another -o)")
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise OutputError(f"cannot write {p}: permission denied (choose another -o)")
+    if p.suffix.lower() not in (".wav", ".wave"):
+        raise OutputError(f"output {p} must be a .wav file (takes are 24-bit WAV)")
+    return p

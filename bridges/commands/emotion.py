@@ -5,6 +5,9 @@ import argparse
 import json
 from pathlib import Path
 
+from takefit.engine.emotion import EMOTIONS, Emotion, canonical, dominant
+from takefit.engine.errors import InputError
+
 DESCRIPTION = """\
 Show the 8-float emotion vector [happy, angry, sad, afraid, disgusted, melancholic, surprised, calm]
 that a description maps to (dominant emotion first), and how takefit will deliver it (pitch, range,
@@ -35,9 +38,6 @@ def register(sub) -> None:
 
 def emotion_for(text: str | None, ref: str | None, alpha: float):
     """TEXT as a preset or vector when it is one, else a description."""
-    from takefit.engine.emotion import Emotion, canonical
-    from takefit.engine.errors import InputError
-
     if ref:
         if text:
             raise InputError("give TEXT or --ref, not both")
@@ -52,7 +52,6 @@ def emotion_for(text: str | None, ref: str | None, alpha: float):
 
 
 def run(args) -> int:
-    from takefit.engine.emotion import EMOTIONS, dominant
     from takefit.engine.emotion.resolve import EmotionResolver
 
     emotion = emotion_for(args.text, args.ref, args.alpha)

@@ -14,7 +14,7 @@ from takefit.engine import bwf
 from takefit.engine.bwf import DROP_FRAME_RATES, Broadcast, since_midnight
 from takefit.engine.backend import clip_refusal, is_clip_voice
 from takefit.engine.errors import InputError, OutputError, UnknownVoiceError
-from takefit.engine.files import write_atomic
+from takefit.engine.files import check_writable, write_atomic
 from takefit.engine.pins import frame_rate
 from takefit.engine.request import (DEFAULT_LEAD, DEFAULT_TAIL, FIT_METHODS, LANGUAGES, MAX_TEXT_CHARS, MAX_VARIANT,
                                     check_variant, target_string)
@@ -209,8 +209,6 @@ def parse_emotion_args(args):
 
 
 def run(args) -> int:
-    from takefit.engine.audio import check_writable
-
     text = read_text(args)
     target = parse_target(args)
     loudness = parse_loudness(args.loudness)
@@ -268,17 +266,27 @@ def print_take(out: Path, take, as_json: bool, extra: dict | None = None, note: 
 
 @contextmanager
 def progress_bar(desc: str, quiet: bool = False):
-    """A percentage bar on a terminal's stderr; yields the `progress(fraction, message)` callback."""
-    from tqdm import tqdm
+    """A percentage bar on a terminal's stderr; yields the `progress(fraction, message)` callback. The bar
+    is made at the first report: a cached take from the daemon sends none, and its audition does not wait
+    for tqdm to load (≈ 25 ms of a 0.3 s round trip on an AVX2 machine)."""
+    bar = None
 
-    with tqdm(total=100, desc=desc, unit="%", disable=quiet or not sys.stderr.isatty(),
-              bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}", file=sys.stderr) as bar:
-        def progress(fraction: float, message: str) -> None:
-            bar.n = int(fraction * 100)
-            bar.set_postfix_str(message)
-            bar.refresh()
+    def progress(fraction: float, message: str) -> None:
+        nonlocal bar
+        if bar is None:
+            from tqdm import tqdm
 
+            bar = tqdm(total=100, desc=desc, unit="%", disable=quiet or not sys.stderr.isatty(),
+                       bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}", file=sys.stderr)
+        bar.n = int(fraction * 100)
+        bar.set_postfix_str(message)
+        bar.refresh()
+
+    try:
         yield progress
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def render_with_progress(engine, req, quiet: bool = False):
