@@ -121,6 +121,7 @@ def _pad(x, pads, value=None, axes=None, a=None):
 # its attributes, read once when the decoder is built.
 Translator = Callable[[Any, dict], Callable]
 
+
 def _pow(x, y):
     """x ** y, a one-element exponent as a number: the decoder's 50 Pow nodes all square (Snake's sin², the
     norms), and torch's tensor-exponent path is generic — 13× the time of a number 2, forward and backward."""
