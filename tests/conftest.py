@@ -1,7 +1,10 @@
 """Shared fixtures: one real engine per test session (the real model, on short lines)."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 
@@ -11,6 +14,26 @@ import pytest
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _WORKERS > 1:
     os.environ.setdefault("TAKEFIT_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
+
+# "This user's daemon", for every test and what it starts, is one in a home of this process's own: a `dub`
+# or `say` that looks for a running daemon must not find the developer's (it answered from its own take
+# cache, and two cluster tests failed on it), and one a test autostarts must not outlive the session.
+# atexit: the xdist controller, which runs no fixtures, makes (and removes) a home too.
+_DAEMON_HOME = tempfile.mkdtemp(prefix="takefit-test-daemon-")
+os.environ["TAKEFIT_DAEMON_HOME"] = _DAEMON_HOME
+os.environ.pop("TAKEFIT_DAEMON_ENDPOINT", None)
+
+
+@atexit.register
+def _remove_daemon_home() -> None:
+    from takefit.daemon import control
+    from takefit.daemon.connect import stop
+    from takefit.daemon.paths import Dirs
+
+    dirs = Dirs.resolve(_DAEMON_HOME)
+    if control.read_info(dirs) is not None:
+        stop(dirs, timeout=30)
+    shutil.rmtree(_DAEMON_HOME, ignore_errors=True)
 
 
 # The longest test files, longest first (`make test --durations`, 2026-12-03), so that pytest-xdist hands
