@@ -11,6 +11,7 @@ to the server loop as events (events.py); they change nothing the loop owns.
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import os
@@ -141,6 +142,9 @@ class Runner:
                 log.info("prepared %s", what)
         except Exception as e:  # noqa: BLE001 - then a first request pays for it; nothing else changes
             log.warning("could not prepare ahead: %s", str(e) or type(e).__name__)
+        # The model, readers and lexicons live as long as the daemon: out of the collector's scans, a full
+        # collection stops walking their ≈ 330,000 objects (0.11–0.13 s, a pause in whichever job met it).
+        gc.freeze()
 
     def _engine_worker(self) -> None:
         while not self.ready.wait(0.2):

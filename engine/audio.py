@@ -2,6 +2,7 @@
 and atomic 24-bit WAV writing."""
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -52,10 +53,25 @@ def exact_length(audio: np.ndarray, samples: int) -> np.ndarray:
     return out
 
 
+_warming = threading.Lock()
+_warmed = False
+
+
 def warm_imports() -> None:
-    """Import the output stage's libraries (pyloudnorm pulls in scipy.signal: ≈ 1 s) in the background
-    while the model loads and renders (onnxruntime releases the GIL), so a cold take does not wait
-    for them at the end. Python's import locks make a concurrent first use wait for this one."""
+    """Import the output stage's libraries (pyloudnorm pulls in scipy.signal: ≈ 1.2 s, all of it holding the
+    GIL) in the background, once per process. Called as the first line goes to the model: onnxruntime then
+    holds no GIL for a second, so the import costs the take little. Started with the engine, it fought the
+    text frontend's imports (spaCy) for the GIL instead: 0.7 s more of a cold `takefit say`. Python's
+    import locks make a concurrent first use wait for this one."""
+    global _warmed
+    with _warming:
+        if _warmed:
+            return
+        _warmed = True
+    threading.Thread(target=_import_output_stage, name="takefit-warm-imports", daemon=True).start()
+
+
+def _import_output_stage() -> None:
     import pedalboard  # noqa: F401
     import pyloudnorm  # noqa: F401
 

@@ -156,13 +156,16 @@ class Engine:
     """Loads the model once; `render` is safe to call repeatedly and from several threads."""
 
     def __init__(self, assets_dir=None, threads: int | None = None, lexicon: Lexicon | None = None, log=None,
-                 sessions: int = 1):
+                 sessions: int = 1, wait: bool = True):
         """`threads` per model call (default: all cores ÷ `sessions`); `sessions` > 1 keeps that many
-        copies of each stage so as many lines render at once (a dub's throughput, more memory)."""
+        copies of each stage so as many lines render at once (a dub's throughput, more memory). `wait`
+        False returns while the model's sessions still load (a one-shot command reads its first line
+        meanwhile); `load_seconds` then counts only what was waited for."""
         t0 = time.perf_counter()
-        threading.Thread(target=audio.warm_imports, name="takefit-warm-imports", daemon=True).start()
         self.paths = assets.ensure(assets_dir, log=log)
         self.model = KokoroModel(self.paths, threads, sessions)
+        if wait:
+            self.model.wait()
         self.voice_bank = VoiceBank(self.paths.voices)
         self.frontend = Frontend(lexicon)
         self.emotions = EmotionResolver()
@@ -255,6 +258,7 @@ class Engine:
 
     # ---------------------------------------------------------------- rendering
     def _render_frames(self, plan: LinePlan, frames: np.ndarray, progress=None) -> np.ndarray:
+        audio.warm_imports()          # the output stage's imports, while the model holds no GIL (once)
         parts, pos = [], 0
         for ci, chunk in enumerate(plan.chunks):
             while pos < len(plan.items) and plan.items[pos].chunk == -1:

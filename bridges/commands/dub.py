@@ -9,6 +9,7 @@ from pathlib import Path
 
 from takefit.bridges.cluster import guard
 from takefit.bridges.cluster.address import parse
+from takefit.bridges.commands.say import parse_loudness
 from takefit.engine.backend import DEFAULT_BACKEND, REGISTRY
 from takefit.engine.errors import InputError
 from takefit.engine.request import FIT_METHODS
@@ -202,8 +203,6 @@ def check_cluster_flags(args) -> None:
 def options(args, source: Path):
     from takefit.bridges.dub.pipeline import DubOptions
     from takefit.bridges.dub.stem import check_export
-
-    from .say import parse_loudness
 
     if not 1 <= args.jobs <= 16:
         raise InputError(f"--jobs takes 1 to 16 cues at once (2 suits a 2-core machine); got {args.jobs}")

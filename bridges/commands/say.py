@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
-from takefit.daemon.connect import connect
 from takefit.engine import bwf
 from takefit.engine.bwf import DROP_FRAME_RATES, Broadcast, since_midnight
 from takefit.engine.backend import clip_refusal, is_clip_voice
@@ -225,7 +224,8 @@ def run(args) -> int:
     from takefit.engine import Engine, Lexicon, RenderRequest
     from takefit.engine.audio import write_wav
 
-    engine = Engine(lexicon=Lexicon.load(args.dict) if args.dict else None)
+    # wait=False: the model's sessions load while the line is read (spaCy's imports), not before it
+    engine = Engine(lexicon=Lexicon.load(args.dict) if args.dict else None, wait=False)
     if args.explain:
         info = engine.explain(text, args.voice, args.language, args.speed, target=target, lead=args.lead,
                               tail=args.tail, frame_rate=pin_rate(args, target))
@@ -328,6 +328,8 @@ def say_via_daemon(args, text: str, target, loudness, out: Path | None) -> int:
 
     if is_clip_voice(args.voice) and Path(args.voice).expanduser().exists():
         args.voice = str(Path(args.voice).expanduser().resolve())     # the daemon's working folder is not ours
+    from takefit.daemon.connect import connect      # zmq: 50–65 ms a `say` without --daemon never needs
+
     with connect("start") as client:
         if args.explain:
             info = client.explain(text, args.voice, args.language, args.speed, dictionary)

@@ -5,6 +5,8 @@ import argparse
 import json
 import sys
 
+from takefit.bridges.commands.say import progress_bar
+
 DESCRIPTION = """\
 Enroll a new voice from a short recording of one speaker, then use its name wherever a built-in
 voice name goes (takefit say -v NAME, cast files, the daemon).
@@ -72,8 +74,6 @@ def register(sub) -> None:
 
 
 def run_enroll(args) -> int:
-    from takefit.bridges.commands.say import progress_bar
-
     if args.daemon:
         from takefit.daemon.connect import connect
 

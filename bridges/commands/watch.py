@@ -11,6 +11,7 @@ from pathlib import Path
 from takefit.bridges.commands.daemon import install_service as install
 from takefit.bridges.commands.daemon import uninstall_service as uninstall
 from takefit.bridges.commands.dub import add_cluster_arguments, check_cluster_flags, cluster_renderer, guarded_run
+from takefit.bridges.commands.say import parse_loudness
 from takefit.bridges.watch.jobs import Layout, WatchOptions
 from takefit.bridges.watch.service import watch_service
 from takefit.bridges.watch.status import format_status, status
@@ -104,8 +105,6 @@ def register(sub) -> None:
 
 
 def options(args):
-    from .say import parse_loudness
-
     cast = args.cast.expanduser().absolute() if args.cast else None
     if cast is not None and not cast.is_file():
         raise InputError(f"cast file {cast} not found")

@@ -27,14 +27,30 @@ def load_vocab() -> dict[str, int]:
 class KokoroModel:
     def __init__(self, paths, threads: int | None = None, copies: int = 1):
         """`copies` sessions of each stage, `threads` each (session.py: parallel lines); the decoder in
-        this machine's form (forms.py)."""
+        this machine's form (forms.py). The sessions load in the background: a stage's first use (or
+        `wait`) waits for it."""
         self.vocab = load_vocab()
-        # The three sessions load side by side: onnxruntime parses and optimises each graph in C++, so
-        # on 2 cores this takes about the decoder's time rather than the sum (a cold start's second).
-        with ThreadPoolExecutor(3, thread_name_prefix="takefit-load") as pool:
-            stages = [pool.submit(cls, paths.stage(stage_file(name)), threads, copies) for cls, name in
-                      ((DurationStage, "duration"), (ProsodyStage, "prosody"), (DecoderStage, "decoder"))]
-            self.duration, self.prosody, self.decoder = (f.result() for f in stages)
+        # The three sessions load side by side: onnxruntime parses and optimises each graph in C++ without
+        # the GIL, so on 2 cores this takes about the decoder's time rather than the sum, and a one-shot
+        # caller reads its line (spaCy's imports) meanwhile: a cold start's second.
+        pool = ThreadPoolExecutor(3, thread_name_prefix="takefit-load")
+        self._loading = {name: pool.submit(cls, paths.stage(stage_file(name)), threads, copies) for cls, name in
+                         ((DurationStage, "duration"), (ProsodyStage, "prosody"), (DecoderStage, "decoder"))}
+        pool.shutdown(wait=False)
+
+    def __getattr__(self, name: str):
+        """`duration`, `prosody`, `decoder`: the stage once loaded (a load's error is raised here)."""
+        loading = self.__dict__.get("_loading", {})
+        if name not in loading:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        stage = loading[name].result()
+        self.__dict__[name] = stage           # later reads find the attribute and skip this
+        return stage
+
+    def wait(self) -> None:
+        """Block until every stage is loaded; raise the first load error."""
+        for name in self._loading:
+            getattr(self, name)
 
     def tokenize(self, phonemes: str) -> tuple[np.ndarray, str]:
         """Token ids with the two pad tokens, and the phoneme string actually kept."""
