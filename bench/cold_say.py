@@ -34,7 +34,7 @@ en._tagger(); out["spaCy's tagger"] = lap()
 en._CachedLexicon(False); out["misaki's US lexicon"] = lap()
 from takefit.engine import Engine
 engine = Engine(threads=2); out["engine (3 stage sessions)"] = lap()
-import pyloudnorm; out["pyloudnorm (scipy.signal)"] = lap()
+import pedalboard; out["pedalboard (Rubber Band, limiter)"] = lap()
 from takefit.engine import RenderRequest
 engine.render(RenderRequest(sys.argv[1])); out["reading and rendering the line"] = lap()
 print(json.dumps(out))

@@ -54,7 +54,7 @@ def stamp_cached(take: Take) -> None:
     """A fresh cache entry gets its bext once: the render's date and its measured loudness. Every delivery
     copies them from it, so a cache hit delivers the same bytes as the render did, and pays for no
     loudness measurement."""
-    from takefit.engine.audio import integrated_loudness   # soxr, pyloudnorm: the engine's, loaded by now
+    from takefit.engine.audio import integrated_loudness   # soxr, soundfile: the engine's, loaded by now
 
     loudness = integrated_loudness(take.audio, take.sample_rate) if take.audio is not None else None
     bwf.restamp(take.wav, Broadcast(description=take.text, loudness=loudness), private=True)

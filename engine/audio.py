@@ -1,4 +1,4 @@
-"""Audio output: resampling (soxr), exact length, loudness (pyloudnorm), Rubber Band stretching,
+"""Audio output: resampling (soxr), exact length, loudness (BS.1770: loudness.py), Rubber Band stretching,
 and atomic 24-bit WAV writing."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from . import bwf
+from . import bwf, loudness
 from .bwf import Broadcast
 from .errors import OutputError
 from .files import check_writable, publish, temp_beside
@@ -58,11 +58,10 @@ _warmed = False
 
 
 def warm_imports() -> None:
-    """Import the output stage's libraries (pyloudnorm pulls in scipy.signal: ≈ 1.2 s, all of it holding the
-    GIL) in the background, once per process. Called as the first line goes to the model: onnxruntime then
-    holds no GIL for a second, so the import costs the take little. Started with the engine, it fought the
-    text frontend's imports (spaCy) for the GIL instead: 0.7 s more of a cold `takefit say`. Python's
-    import locks make a concurrent first use wait for this one."""
+    """Import pedalboard (Rubber Band, JUCE's limiter: ≈ 0.1 s) in the background, once per process.
+    Called as the first line goes to the model, which then holds no GIL for a while: started with the
+    engine, an import fights the text frontend's (spaCy) for the GIL instead. Python's import locks make
+    a concurrent first use wait for this one."""
     global _warmed
     with _warming:
         if _warmed:
@@ -73,20 +72,16 @@ def warm_imports() -> None:
 
 def _import_output_stage() -> None:
     import pedalboard  # noqa: F401
-    import pyloudnorm  # noqa: F401
 
 
 def loudness_normalize(audio: np.ndarray, rate: int, lufs: float) -> tuple[np.ndarray, list[str]]:
     """Integrated loudness to `lufs` (ITU-R BS.1770), peaks kept ≤ −1 dBFS."""
-    import pyloudnorm
-
     warnings: list[str] = []
     if not np.any(np.abs(audio) > 1e-6):
         return audio, warnings
     block = int(0.4 * rate)
     measured_on = audio if len(audio) >= block else np.concatenate([audio, np.zeros(block - len(audio), np.float32)])
-    meter = pyloudnorm.Meter(rate)
-    current = meter.integrated_loudness(measured_on.astype(np.float64))
+    current = loudness.integrated(measured_on.astype(np.float64), rate)
     if not np.isfinite(current):
         return audio, warnings
     gain = 10 ** ((lufs - current) / 20)
@@ -102,12 +97,11 @@ def loudness_normalize(audio: np.ndarray, rate: int, lufs: float) -> tuple[np.nd
 def make_headroom(audio: np.ndarray, rate: int, lufs: float) -> np.ndarray:
     """Limit the peaks (Rubber Band's neighbour in pedalboard: JUCE's limiter) just enough that the take
     can reach `lufs` with peaks ≤ −1 dBFS, so a loud (angry) line is loud instead of held back."""
-    import pyloudnorm
     from pedalboard import Limiter
 
     if len(audio) < int(0.4 * rate) or not np.any(np.abs(audio) > 1e-6):
         return audio
-    current = pyloudnorm.Meter(rate).integrated_loudness(audio.astype(np.float64))
+    current = loudness.integrated(audio.astype(np.float64), rate)
     peak_db = 20 * np.log10(float(np.max(np.abs(audio))))
     excess = peak_db + (lufs - current) - PEAK_CEILING_DBFS
     if not np.isfinite(excess) or excess <= 0:
@@ -161,9 +155,7 @@ def write_wav(path: str | Path, audio: np.ndarray, rate: int, subtype: str = "PC
 
 def integrated_loudness(audio: np.ndarray, rate: int) -> float | None:
     """EBU R128 integrated loudness in LUFS, or None for audio shorter than one 400 ms block or silent."""
-    import pyloudnorm
-
     if len(audio) < int(0.4 * rate) + 1:
         return None
-    lufs = float(pyloudnorm.Meter(rate).integrated_loudness(np.asarray(audio, np.float64)))
+    lufs = loudness.integrated(np.asarray(audio, np.float64), rate)
     return round(lufs, 2) if np.isfinite(lufs) else None
