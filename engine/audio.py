@@ -2,6 +2,7 @@
 and atomic 24-bit WAV writing."""
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -53,20 +54,12 @@ def exact_length(audio: np.ndarray, samples: int) -> np.ndarray:
     return out
 
 
-_warming = threading.Lock()
-_warmed = False
-
-
+@functools.cache
 def warm_imports() -> None:
     """Import pedalboard (Rubber Band, JUCE's limiter: ≈ 0.1 s) in the background, once per process.
     Called as the first line goes to the model, which then holds no GIL for a while: started with the
     engine, an import fights the text frontend's (spaCy) for the GIL instead. Python's import locks make
     a concurrent first use wait for this one."""
-    global _warmed
-    with _warming:
-        if _warmed:
-            return
-        _warmed = True
     threading.Thread(target=_import_output_stage, name="takefit-warm-imports", daemon=True).start()
 
 
