@@ -72,9 +72,9 @@ def loudness_normalize(audio: np.ndarray, rate: int, lufs: float) -> tuple[np.nd
     warnings: list[str] = []
     if not np.any(np.abs(audio) > 1e-6):
         return audio, warnings
-    block = int(0.4 * rate)
+    block = int(loudness.BLOCK_SECONDS * rate)
     measured_on = audio if len(audio) >= block else np.concatenate([audio, np.zeros(block - len(audio), np.float32)])
-    current = loudness.integrated(measured_on.astype(np.float64), rate)
+    current = loudness.integrated(measured_on, rate)
     if not np.isfinite(current):
         return audio, warnings
     gain = 10 ** ((lufs - current) / 20)
@@ -92,9 +92,9 @@ def make_headroom(audio: np.ndarray, rate: int, lufs: float) -> np.ndarray:
     can reach `lufs` with peaks ≤ −1 dBFS, so a loud (angry) line is loud instead of held back."""
     from pedalboard import Limiter
 
-    if len(audio) < int(0.4 * rate) or not np.any(np.abs(audio) > 1e-6):
+    if len(audio) < int(loudness.BLOCK_SECONDS * rate) or not np.any(np.abs(audio) > 1e-6):
         return audio
-    current = loudness.integrated(audio.astype(np.float64), rate)
+    current = loudness.integrated(audio, rate)
     peak_db = 20 * np.log10(float(np.max(np.abs(audio))))
     excess = peak_db + (lufs - current) - PEAK_CEILING_DBFS
     if not np.isfinite(excess) or excess <= 0:
@@ -148,7 +148,7 @@ def write_wav(path: str | Path, audio: np.ndarray, rate: int, subtype: str = "PC
 
 def integrated_loudness(audio: np.ndarray, rate: int) -> float | None:
     """EBU R128 integrated loudness in LUFS, or None for audio shorter than one 400 ms block or silent."""
-    if len(audio) < int(0.4 * rate) + 1:
+    if len(audio) < int(loudness.BLOCK_SECONDS * rate) + 1:
         return None
-    lufs = loudness.integrated(np.asarray(audio, np.float64), rate)
+    lufs = loudness.integrated(audio, rate)
     return round(lufs, 2) if np.isfinite(lufs) else None
