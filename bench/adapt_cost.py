@@ -30,7 +30,7 @@ def main() -> int:
     args = ap.parse_args()
     from takefit.engine import Engine
     from takefit.engine.enroll.index import render_natural
-    from takefit.engine.enroll.pipeline import trim_heap
+    from takefit.engine.enroll.heap import trim as trim_heap
     from takefit.engine.adaptation import Adaptation
 
     eng = Engine(threads=2)
