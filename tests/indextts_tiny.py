@@ -9,12 +9,16 @@ folder, and a hub cache (`HF_HUB_CACHE`, read with `HF_HUB_OFFLINE=1`) holding t
 Shapes upstream hard-codes stay: the w2v-BERT features are 1024 wide and the 17th hidden state is read
 (so 17 layers of width 1024 — the bulk of the set, ≈ 0.5 GB), and the GPT is 1280 wide (s2mel's
 `gpt_layer` is Linear(1280, …)). Everything else is as small as the classes allow. Seeded: the same files
-every time. Not a test file: tests/test_indextts.py builds the set once per module.
+every time. Not a test file: tests/test_indextts.py asks for the set (`shared`) and it is built once per
+test run: ≈ 18 s and 0.5 GB, three modules use it, and pytest-xdist's workers share the one built first.
 """
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +100,26 @@ def build(root: Path, seed: int = 0) -> TinySet:
     _campplus(_snapshot(tiny.hub_cache, HUB_IDS["campplus"]))
     _bigvgan(_snapshot(tiny.hub_cache, HUB_IDS["vocoder"]))
     return tiny
+
+
+def shared(base: Path, finish=None, seed: int = 0) -> TinySet:
+    """The set under `base`, built there by the first caller and reused by the rest — other processes
+    included (pytest-xdist's workers): an exclusive lock while building, the set built in a scratch folder
+    and renamed into place, so a reader never sees half a set. The folder is named by this file's hash and
+    the seed, so a changed builder builds anew. `finish(tiny)` adds files to the set before it is renamed."""
+    digest = hashlib.sha256(Path(__file__).read_bytes() + str(seed).encode()).hexdigest()[:12]
+    final = Path(base) / f"indextts-tiny-{digest}"
+    Path(base).mkdir(parents=True, exist_ok=True)
+    with open(Path(base) / f".indextts-tiny-{digest}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)          # released when the file closes, also if this process dies
+        if not final.is_dir():
+            scratch = Path(base) / f".indextts-tiny-{digest}.building"
+            shutil.rmtree(scratch, ignore_errors=True)     # what a killed builder left
+            tiny = build(scratch, seed)
+            if finish is not None:
+                finish(tiny)
+            os.replace(scratch, final)
+    return TinySet(final / "model", final / "hub")
 
 
 def _snapshot(hub: Path, repo_id: str) -> Path:

@@ -34,16 +34,20 @@ def _clip(path, hz: float, seed: int):
     return str(path)
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("indextts")
-    built = indextts_tiny.build(root)
-    old = {k: os.environ.get(k) for k in built.env()}
-    os.environ.update(built.env())
+def _voices(built) -> None:
     voices = built.model_dir / "voices"
     voices.mkdir()
     _clip(voices / "alice.wav", 220, 1)
     _clip(voices / "bob.wav", 140, 2)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The tiny set, read-only, built once per test run: pytest-xdist's workers share their run's folder."""
+    base = tmp_path_factory.getbasetemp()
+    built = indextts_tiny.shared(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base, _voices)
+    old = {k: os.environ.get(k) for k in built.env()}
+    os.environ.update(built.env())
     yield built
     for k, v in old.items():
         os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
