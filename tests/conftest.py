@@ -36,11 +36,12 @@ def _remove_daemon_home() -> None:
     shutil.rmtree(_DAEMON_HOME, ignore_errors=True)
 
 
-# The longest test files, longest first (`make test --durations`, 2026-12-03), so that pytest-xdist hands
-# them out first (Makefile: --no-loadscope-reorder keeps this order) and no worker is left finishing one
-# of them alone at the end. The other files follow in their usual order.
-LONGEST_FIRST = ("test_engine.py", "test_cluster.py", "test_enroll.py", "test_emotion_render.py", "test_clip_voices.py",
-                 "test_evaluation.py", "test_daemon_load.py", "test_cluster_backend.py", "test_daemon_faults.py")
+# The longest test files, longest first (`make test`, junit times per file, 2026-12-04), so that
+# pytest-xdist hands them out first (Makefile: --no-loadscope-reorder keeps this order) and no worker is
+# left finishing one of them alone at the end. The other files follow in their usual order.
+LONGEST_FIRST = ("test_engine.py", "test_enroll.py", "test_cluster.py", "test_emotion_render.py", "test_clip_voices.py",
+                 "test_daemon_faults.py", "test_cluster_backend.py", "test_evaluation.py", "test_daemon_ops.py",
+                 "test_languages.py", "test_variants.py", "test_assets.py", "test_daemon_load.py")
 
 
 def pytest_collection_modifyitems(items):
