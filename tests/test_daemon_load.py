@@ -1,10 +1,11 @@
 """Load: 8 concurrent clients × 3 renders each, every request distinct (the take cache cannot answer
 any of them) → every job answered exactly once, every take exactly its length, none lost.
 
-The renders are real but tiny (one-word lines, about their natural length): 24 takes, each fitted by the
-model (two measured renders; each line's natural one is cached after its first). Eight clients keep the
-queue full from the first request to the last, so more renders per client add time, not checks: 8×25 took
-5.8 minutes on an AVX2 2-core machine beside the other pytest-xdist worker, 8×12 three, 8×6 1.5.
+The renders are real but tiny (one-word lines, about their natural length): 24 takes, each fitted as users'
+takes are by default (auto: one measured render, the rest stretched; each line's natural render is cached
+after its first). Eight clients keep the queue full from the first request to the last, so more renders
+per client add time, not checks: 8×25 took 5.8 minutes on an AVX2 2-core machine beside the other
+pytest-xdist worker, 8×12 three, 8×6 1.5 (all fitted by "model": two measured renders each).
 """
 from __future__ import annotations
 
@@ -35,11 +36,11 @@ def test_concurrent_clients_every_job_answered_once_exact_lengths(daemon, CLIENT
                 start.wait(60)
                 for i in range(RENDERS):
                     # a distinct target per request: the line's natural length + (client, i) × 1/4800 s
-                    # (10 samples apart at 48 kHz; "model" fitting, no time-stretching)
+                    # (10 samples apart at 48 kHz; the default method, auto)
                     n = k * RENDERS + i
                     seconds = natural[n % len(TEXTS)] + Fraction(n, 4800)
                     expected[k].append(int(seconds * 48000 + Fraction(1, 2)))
-                    r = c.render(TEXTS[n % len(TEXTS)], target=f"{seconds}s", method="model", loudness=None)
+                    r = c.render(TEXTS[n % len(TEXTS)], target=f"{seconds}s", loudness=None)
                     results[k].append(r)
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append((k, e))

@@ -110,7 +110,9 @@ def test_long_text_is_chunked_and_fitted_as_one_line(engine):
     plan = engine.plan(text)
     assert len(plan.chunks) >= 2
     target = Target.seconds(Fraction(int(float(plan.natural_seconds) * 1.1 * 1000), 1000))
-    take = engine.render(RenderRequest(text, target=target))
+    # stretched: the chunks are decoded once, at their own pace (a measured re-render of 24 s of speech
+    # took the suite 25 s more and checks nothing about chunking that the natural rendering does not)
+    take = engine.render(RenderRequest(text, target=target, method="stretch"))
     assert take.samples == target.samples(48000)
     joins = [p for p in take.phonemes if p.phoneme == "<pause>"]
     assert joins, "chunks are joined by pauses"

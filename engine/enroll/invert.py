@@ -205,7 +205,7 @@ def invert(decoder: TorchDecoder, setups: list[Setup], objective: Objective, ste
         raise ValueError(f"steps must be ≥ 1, got {steps}")
     t0 = time.perf_counter()
     utterances = []
-    for i, s in enumerate(setups):
+    for i, s in enumerate(setups[:steps]):      # fewer steps than utterances: the unvisited are not decoded
         start = decoder.prepare(s.tokens, s.row, s.frames, s.f0, s.energy)   # the starting voice, int8
         objective.anchor(i, torch.from_numpy(np.ascontiguousarray(start, np.float32)))
         utterances.append((decoder.fixed, torch.from_numpy(s.row.astype(np.float32))))
