@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -44,10 +45,9 @@ print(json.dumps({"wall": time.perf_counter() - t0, "step": profile.stats["step_
 
 
 def run(kept: bool, steps: int, threads: int) -> dict:
-    env_home = tempfile.mkdtemp(prefix="takefit-bench-voices-")
+    voices = tempfile.mkdtemp(prefix="takefit-bench-voices-")      # never the user's own voices folder
     out = subprocess.run([sys.executable, "-c", CHILD, "kept" if kept else "default", str(steps), str(threads)],
-                         capture_output=True, text=True, env={**__import__("os").environ,
-                                                              "TAKEFIT_VOICES_DIR": env_home}, check=True)
+                         capture_output=True, text=True, env={**os.environ, "TAKEFIT_VOICES_DIR": voices}, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -63,9 +63,11 @@ def kept_heap():
         with _lock:
             _holders -= 1
             if _holders == 0:
+                # glibc's defaults again, except that its mmap threshold no longer rises by itself (any
+                # mallopt of these turns that off): it stays where it had risen, between 128 KB and 32 MB
                 libc.mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX)
                 libc.mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD)
-                libc.malloc_trim(0)
+                trim()
 
 
 def returns_freed_memory(fn):
