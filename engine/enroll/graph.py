@@ -6,7 +6,8 @@ MatMulInteger / ConvInteger become float ops on (weight − zero_point), and the
 already in the graph dequantise; the bias-quantisation Floor/Cast nodes become identities. Only the
 nodes that depend on the style (~1,870 of ~2,100) run in torch; every other tensor they read (text
 encoder, alignment, F0/N convolutions, harmonic source) comes from one onnxruntime pass, since it
-does not change while the style is optimised.
+does not change while the style is optimised. Convolutions and the Snake activations keep less for the
+backward pass than torch's own ops would (saving.py).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from onnx import numpy_helper
 
 from ..adaptation import adaptable_biases
 from ..kokoro.prosody import DURATIONS, ENERGY, F0
+from .saving import conv1d, snake
 
 STYLE = "style"
 INT_CASTS = {2, 3, 5, 6, 12}          # uint8 int8 int16 int32 uint32: quantised values stay float here
@@ -52,8 +54,7 @@ def _conv(x, w, b, a):
     pad, pre = _conv_pads(list(a.get("pads", [0, 0])))
     if pre:
         x = F.pad(x, pre)
-    return F.conv1d(x, w, b, stride=a.get("strides", [1])[0], padding=pad,
-                    dilation=a.get("dilations", [1])[0], groups=a.get("group", 1))
+    return conv1d(x, w, b, a.get("strides", [1])[0], pad, a.get("dilations", [1])[0], a.get("group", 1))
 
 
 def _slice(x, starts, ends, axes=None, steps=None):
@@ -265,6 +266,37 @@ def _op(node) -> Callable:
     return translate(node, a)
 
 
+def _snake_chains(nodes: list, consts: dict) -> dict[int, tuple[list[str], str, set[int]]]:
+    """The Snake activations among `nodes` (Mul(α, x) → Sin → Pow 2 → Mul(c, ·) → Add(x, ·), each link read
+    only by the next): {index of the Add: ([x, α, c], the Add's output, the indices of the other four)}."""
+    readers: dict[str, list[int]] = {}
+    for i, n in enumerate(nodes):
+        for name in n.input:
+            readers.setdefault(name, []).append(i)
+
+    def next_op(i: int | None, op: str) -> int | None:
+        """The one node reading node i's output, if it is an `op`."""
+        r = readers.get(nodes[i].output[0], []) if i is not None else []
+        return r[0] if len(r) == 1 and nodes[r[0]].op_type == op else None
+
+    def other(i: int, name: str) -> str:
+        a, b = nodes[i].input
+        return b if a == name else a
+
+    chains = {}
+    for mul, n in enumerate(nodes):
+        sin = next_op(mul, "Sin") if n.op_type == "Mul" else None
+        pw = next_op(sin, "Pow")
+        add = next_op(scale := next_op(pw, "Mul"), "Add")
+        if add is None or np.ndim(two := consts.get(nodes[pw].input[1])) != 0 or two != 2:
+            continue
+        x = next((v for v in n.input if v in nodes[add].input), None)
+        if x is not None:
+            chains[add] = ([x, other(mul, x), other(scale, nodes[pw].output[0])], nodes[add].output[0],
+                           {mul, sin, pw, scale})
+    return chains
+
+
 @dataclass
 class _Step:
     fn: Callable
@@ -272,6 +304,10 @@ class _Step:
     outputs: list[str]
     op: str
     drop: tuple[str, ...] = ()       # tensors no later step reads: released right after this one
+
+
+def _snake_step(inputs: list[str], output: str) -> _Step:
+    return _Step(lambda x, alpha, c: (snake(x, alpha, c),), inputs, [output], "Snake")
 
 
 class TorchDecoder:
@@ -309,14 +345,7 @@ class TorchDecoder:
                 if n.op_type == "ConvInteger" and np.ndim(zp) == 1:
                     zp = zp.reshape(-1, *([1] * (w.ndim - 1)))
                 self.const[n.input[1]] = torch.from_numpy(np.ascontiguousarray(w - zp))
-        last: dict[str, int] = {}
-        for i, n in enumerate(dep_nodes):
-            for name in n.input:
-                last[name] = i
-        for i, n in enumerate(dep_nodes):
-            drop = tuple(dict.fromkeys(x for x in n.input if x in dep and x != STYLE and last.get(x) == i
-                                       and x != self.output))
-            self.steps.append(_Step(_op(n), list(n.input), list(n.output), n.op_type, drop))
+        self.steps = self._steps(dep_nodes, consts, dep)
         self.n_nodes, self.n_torch = len(g.node), len(dep_nodes)
         # the AdaIN fc biases an adaptation may offset (engine/adaptation.py), all inside the torch part
         self.biases = {name: self.const[name] for name in adaptable_biases(g) if name in self.const}
@@ -329,6 +358,18 @@ class TorchDecoder:
         self.session = ort.InferenceSession(model.SerializeToString(), sess_options=opts,
                                             providers=["CPUExecutionProvider"])
         self.fixed: dict[str, torch.Tensor] = {}
+
+    def _steps(self, dep_nodes: list, consts: dict, dep: set[str]) -> list[_Step]:
+        """One step per node, each Snake chain one step; each step names the tensors it is the last to read."""
+        chains = _snake_chains(dep_nodes, consts)
+        absorbed = set().union(*(inner for _, _, inner in chains.values()))
+        steps = [_snake_step(*chains[i][:2]) if i in chains else _Step(_op(n), list(n.input), list(n.output), n.op_type)
+                 for i, n in enumerate(dep_nodes) if i not in absorbed]
+        last = {name: i for i, step in enumerate(steps) for name in step.inputs}
+        for i, step in enumerate(steps):
+            step.drop = tuple(dict.fromkeys(x for x in step.inputs if x in dep and x != STYLE and last[x] == i
+                                            and x != self.output))
+        return steps
 
     def prepare(self, tokens: np.ndarray, style: np.ndarray, frames: np.ndarray, f0: np.ndarray,
                 energy: np.ndarray) -> np.ndarray:

@@ -1,0 +1,120 @@
+"""What enrollment's backward pass keeps (engine/enroll/saving.py) against the node-by-node graph, side
+by side: alternating rounds, each in a fresh process (first touches of that memory are a cost).
+
+    nice -n 5 python bench/enroll_saved.py [--rounds 2] [--steps 10] [--threads 2]
+
+"plain" is the graph as it ran before saving.py: PyTorch's own conv1d (which saves its input for a weight
+gradient nobody asks for) and each Snake as its five ONNX nodes. The reference is a built-in voice
+(af_nicole, excluded from the start pick) reading one sentence, as in tests/test_enroll.py; quality fast.
+Prints wall time, the steps' mean, minor page faults, kernel time, peak RSS, the objective, and — after
+the enrollment, in the same process — the bytes one forward pass on the first practice sentence saves for
+backward, by ONNX op type.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+CHILD = r"""
+import collections, json, resource, sys, tempfile, time
+from pathlib import Path
+import numpy as np, soundfile as sf, torch
+import torch.nn.functional as F
+from takefit.engine import Engine
+from takefit.engine.enroll import graph
+from takefit.engine.enroll.index import render_natural
+from takefit.engine.enroll.invert import practice
+from takefit.engine.enroll.pipeline import enroll_voice
+from takefit.engine.profiles import ProfileStore
+
+saving, steps, threads = sys.argv[1] == "saving", int(sys.argv[2]), int(sys.argv[3])
+if not saving:
+    graph._snake_chains = lambda nodes, consts: {}
+    graph.conv1d = lambda x, w, b, stride, pad, dil, groups: F.conv1d(x, w, b, stride, pad, dil, groups)
+text = "She walked slowly along the quiet harbour, counting the little boats that rocked in the light."
+engine = Engine(threads=threads)
+ref = Path(tempfile.mkdtemp()) / "ref.flac"
+sf.write(ref, render_natural(engine, text, engine.voice_bank.table("af_nicole"), "af_nicole"), 24000)
+before = resource.getrusage(resource.RUSAGE_SELF)
+t0 = time.perf_counter()
+profile = enroll_voice("bench", ref, text=text, quality="fast", consent="bench", engine=engine,
+                       store=ProfileStore(Path(tempfile.mkdtemp())), exclude=("af_nicole",), steps=steps)
+after = resource.getrusage(resource.RUSAGE_SELF)
+row = {"wall": time.perf_counter() - t0, "step": profile.stats["step_seconds"],
+       "faults": after.ru_minflt - before.ru_minflt, "sys": after.ru_stime - before.ru_stime,
+       "rss_mib": after.ru_maxrss / 1024, "final": profile.stats["objective_final"]}
+
+s = practice(engine, "af_kore", engine.voice_bank.table("af_kore"), 1.0, "en", 1)[0]
+dec = graph.TorchDecoder(engine.paths.stage("decoder"), threads=threads)
+dec.prepare(s.tokens, s.row, s.frames, s.f0, s.energy)
+op, kept, seen = ["?"], collections.Counter(), set()
+for step in dec.steps:
+    step.fn = (lambda f, name: lambda *a: (op.__setitem__(0, name), f(*a))[1])(step.fn, step.op)
+def pack(t):
+    if t.data_ptr() not in seen:
+        seen.add(t.data_ptr())
+        kept[op[0]] += t.numel() * t.element_size()
+    return t
+row_t = torch.from_numpy(s.row.astype(np.float32))
+delta = torch.zeros(128, requires_grad=True)
+with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    dec(torch.cat([row_t[:128] + delta, row_t[128:]]))
+row["saved_mib"] = {k: v / 2**20 for k, v in kept.most_common()}
+row["audio_s"] = s.seconds
+print(json.dumps(row))
+"""
+
+
+def run(saving: bool, steps: int, threads: int) -> dict:
+    voices = tempfile.mkdtemp(prefix="takefit-bench-voices-")      # never the user's own voices folder
+    out = subprocess.run([sys.executable, "-c", CHILD, "saving" if saving else "plain", str(steps), str(threads)],
+                         capture_output=True, text=True, env={**os.environ, "TAKEFIT_VOICES_DIR": voices}, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _saved_table(rows: list[dict]) -> list[str]:
+    first = {r["graph"]: r for r in rows if r["round"] == 1}
+    ops = sorted({k for r in first.values() for k in r["saved_mib"]},
+                 key=lambda k: -first["plain"]["saved_mib"].get(k, 0))
+    audio = first["plain"]["audio_s"]
+    out = [f"\nsaved for backward by one forward ({audio:.2f} s practice sentence), MiB by op type\n",
+           "| op | plain | saving |", "|---|---:|---:|"]
+    for k in ops:
+        a, b = (first[g]["saved_mib"].get(k, 0.0) for g in ("plain", "saving"))
+        if max(a, b) >= 1:
+            out.append(f"| {k} | {a:.1f} | {b:.1f} |")
+    total = {g: sum(first[g]["saved_mib"].values()) for g in first}
+    out.append(f"| **total** | **{total['plain']:.0f}** | **{total['saving']:.0f}** |")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    rows = []
+    for r in range(a.rounds):
+        for saving in ((False, True) if r % 2 == 0 else (True, False)):
+            t = time.perf_counter()
+            row = run(saving, a.steps, a.threads) | {"graph": "saving" if saving else "plain", "round": r + 1}
+            rows.append(row)
+            print(f"round {r + 1} {row['graph']:>6}: {row['wall']:.1f} s ({time.perf_counter() - t:.0f} s with "
+                  f"start-up)", file=sys.stderr, flush=True)
+    print(f"\nfast enrollment, {a.steps} steps, {a.threads} threads, {a.rounds} rounds alternating\n")
+    print("| graph | round | wall s | s per step | minor faults | kernel s | peak RSS MiB | objective |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for row in sorted(rows, key=lambda r: (r["graph"], r["round"])):
+        print(f"| {row['graph']} | {row['round']} | {row['wall']:.1f} | {row['step']:.2f} | {row['faults']:,} | "
+              f"{row['sys']:.1f} | {row['rss_mib']:.0f} | {row['final']:.4f} |")
+    print("\n".join(_saved_table(rows)))
+
+
+if __name__ == "__main__":
+    main()
