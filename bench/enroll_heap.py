@@ -44,11 +44,26 @@ print(json.dumps({"wall": time.perf_counter() - t0, "step": profile.stats["step_
 """
 
 
-def run(kept: bool, steps: int, threads: int) -> dict:
+def child(code: str, *args: str) -> dict:
+    """Run `code` (an enrollment script printing one JSON line) in a fresh process with a private voices folder."""
     voices = tempfile.mkdtemp(prefix="takefit-bench-voices-")      # never the user's own voices folder
-    out = subprocess.run([sys.executable, "-c", CHILD, "kept" if kept else "default", str(steps), str(threads)],
-                         capture_output=True, text=True, env={**os.environ, "TAKEFIT_VOICES_DIR": voices}, check=True)
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                         env={**os.environ, "TAKEFIT_VOICES_DIR": voices}, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def alternating(rounds: int, variants: dict, key: str) -> list[dict]:
+    """Each variant (name → a function returning its row) once per round, the order reversed every other
+    round; each row gets `key` = the variant's name and its round."""
+    rows, names = [], list(variants)
+    for r in range(rounds):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            t = time.perf_counter()
+            row = variants[name]() | {key: name, "round": r + 1}
+            rows.append(row)
+            print(f"round {r + 1} {name:>13}: {row['wall']:.1f} s ({time.perf_counter() - t:.0f} s with "
+                  f"start-up)", file=sys.stderr, flush=True)
+    return rows
 
 
 def main() -> None:
@@ -57,14 +72,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
-    rows = []
-    for r in range(a.rounds):
-        for kept in ((False, True) if r % 2 == 0 else (True, False)):
-            t = time.perf_counter()
-            row = run(kept, a.steps, a.threads) | {"heap": "kept" if kept else "glibc default", "round": r + 1}
-            rows.append(row)
-            print(f"round {r + 1} {row['heap']:>13}: {row['wall']:.1f} s ({time.perf_counter() - t:.0f} s with "
-                  f"start-up)", file=sys.stderr, flush=True)
+    args = (str(a.steps), str(a.threads))
+    rows = alternating(a.rounds, {"glibc default": lambda: child(CHILD, "default", *args),
+                                  "kept": lambda: child(CHILD, "kept", *args)}, "heap")
     print(f"\nfast enrollment, {a.steps} steps, {a.threads} threads, {a.rounds} rounds alternating\n")
     print("| heap | round | wall s | s per step | minor faults | kernel s | user s | objective |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")

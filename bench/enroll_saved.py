@@ -13,12 +13,11 @@ backward, by ONNX op type.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
-import tempfile
-import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from enroll_heap import alternating, child                                 # noqa: E402
 
 CHILD = r"""
 import collections, json, resource, sys, tempfile, time
@@ -70,13 +69,6 @@ print(json.dumps(row))
 """
 
 
-def run(saving: bool, steps: int, threads: int) -> dict:
-    voices = tempfile.mkdtemp(prefix="takefit-bench-voices-")      # never the user's own voices folder
-    out = subprocess.run([sys.executable, "-c", CHILD, "saving" if saving else "plain", str(steps), str(threads)],
-                         capture_output=True, text=True, env={**os.environ, "TAKEFIT_VOICES_DIR": voices}, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def _saved_table(rows: list[dict]) -> list[str]:
     first = {r["graph"]: r for r in rows if r["round"] == 1}
     ops = sorted({k for r in first.values() for k in r["saved_mib"]},
@@ -99,14 +91,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
-    rows = []
-    for r in range(a.rounds):
-        for saving in ((False, True) if r % 2 == 0 else (True, False)):
-            t = time.perf_counter()
-            row = run(saving, a.steps, a.threads) | {"graph": "saving" if saving else "plain", "round": r + 1}
-            rows.append(row)
-            print(f"round {r + 1} {row['graph']:>6}: {row['wall']:.1f} s ({time.perf_counter() - t:.0f} s with "
-                  f"start-up)", file=sys.stderr, flush=True)
+    args = (str(a.steps), str(a.threads))
+    rows = alternating(a.rounds, {"plain": lambda: child(CHILD, "plain", *args),
+                                  "saving": lambda: child(CHILD, "saving", *args)}, "graph")
     print(f"\nfast enrollment, {a.steps} steps, {a.threads} threads, {a.rounds} rounds alternating\n")
     print("| graph | round | wall s | s per step | minor faults | kernel s | peak RSS MiB | objective |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
