@@ -15,20 +15,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Callable
 
-CHILD = r"""
-import json, os, resource, sys, tempfile, time
+# The measured enrollment, run after a variant's set-up; leaves its figures in `row` (steps, threads from argv).
+ENROLL = r"""
+import resource, sys, tempfile, time
 from pathlib import Path
 import soundfile as sf
 from takefit.engine import Engine
-from takefit.engine.enroll import heap
 from takefit.engine.enroll.index import render_natural
 from takefit.engine.enroll.pipeline import enroll_voice
 from takefit.engine.profiles import ProfileStore
 
-kept, steps, threads = sys.argv[1] == "kept", int(sys.argv[2]), int(sys.argv[3])
-if not kept:
-    heap._libc = lambda: None             # glibc's defaults throughout (and no trim at the end)
+steps, threads = int(sys.argv[2]), int(sys.argv[3])
 text = "She walked slowly along the quiet harbour, counting the little boats that rocked in the light."
 engine = Engine(threads=threads)
 ref = Path(tempfile.mkdtemp()) / "ref.flac"
@@ -38,10 +37,18 @@ t0 = time.perf_counter()
 profile = enroll_voice("bench", ref, text=text, quality="fast", consent="bench", engine=engine,
                        store=ProfileStore(Path(tempfile.mkdtemp())), exclude=("af_nicole",), steps=steps)
 after = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"wall": time.perf_counter() - t0, "step": profile.stats["step_seconds"],
-                  "faults": after.ru_minflt - before.ru_minflt, "sys": after.ru_stime - before.ru_stime,
-                  "user": after.ru_utime - before.ru_utime, "final": profile.stats["objective_final"]}))
+row = {"wall": time.perf_counter() - t0, "step": profile.stats["step_seconds"],
+       "faults": after.ru_minflt - before.ru_minflt, "sys": after.ru_stime - before.ru_stime,
+       "user": after.ru_utime - before.ru_utime, "rss_mib": after.ru_maxrss / 1024,
+       "final": profile.stats["objective_final"]}
 """
+
+CHILD = r"""
+import json, sys
+from takefit.engine.enroll import heap
+if sys.argv[1] != "kept":
+    heap._libc = lambda: None             # glibc's defaults throughout (and no trim at the end)
+""" + ENROLL + "print(json.dumps(row))\n"
 
 
 def child(code: str, *args: str) -> dict:
@@ -66,21 +73,29 @@ def alternating(rounds: int, variants: dict, key: str) -> list[dict]:
     return rows
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def compare(doc: str, code: str, variants: dict[str, str], key: str,
+            extra: tuple[str, Callable[[dict], str]]) -> list[dict]:
+    """Parse --rounds/--steps/--threads, run `code` once per variant (name → its first argument) per round,
+    alternating, and print the table (`extra`: one more column's header and cell); returns the rows."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
-    args = (str(a.steps), str(a.threads))
-    rows = alternating(a.rounds, {"glibc default": lambda: child(CHILD, "default", *args),
-                                  "kept": lambda: child(CHILD, "kept", *args)}, "heap")
+    run = {name: (lambda v=v: child(code, v, str(a.steps), str(a.threads))) for name, v in variants.items()}
+    rows = alternating(a.rounds, run, key)
     print(f"\nfast enrollment, {a.steps} steps, {a.threads} threads, {a.rounds} rounds alternating\n")
-    print("| heap | round | wall s | s per step | minor faults | kernel s | user s | objective |")
+    print(f"| {key} | round | wall s | s per step | minor faults | kernel s | {extra[0]} | objective |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for row in sorted(rows, key=lambda r: (r["heap"], r["round"])):
-        print(f"| {row['heap']} | {row['round']} | {row['wall']:.1f} | {row['step']:.2f} | {row['faults']:,} | "
-              f"{row['sys']:.1f} | {row['user']:.1f} | {row['final']:.4f} |")
+    for row in sorted(rows, key=lambda r: (r[key], r["round"])):
+        print(f"| {row[key]} | {row['round']} | {row['wall']:.1f} | {row['step']:.2f} | {row['faults']:,} | "
+              f"{row['sys']:.1f} | {extra[1](row)} | {row['final']:.4f} |")
+    return rows
+
+
+def main() -> None:
+    compare(__doc__, CHILD, {"glibc default": "default", "kept": "kept"}, "heap",
+            ("user s", lambda r: f"{r['user']:.1f}"))
 
 
 if __name__ == "__main__":

@@ -12,41 +12,23 @@ backward, by ONNX op type.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from enroll_heap import alternating, child                                 # noqa: E402
+from enroll_heap import ENROLL, compare                                 # noqa: E402
 
 CHILD = r"""
-import collections, json, resource, sys, tempfile, time
-from pathlib import Path
-import numpy as np, soundfile as sf, torch
+import sys
 import torch.nn.functional as F
-from takefit.engine import Engine
 from takefit.engine.enroll import graph
-from takefit.engine.enroll.index import render_natural
-from takefit.engine.enroll.invert import practice
-from takefit.engine.enroll.pipeline import enroll_voice
-from takefit.engine.profiles import ProfileStore
-
-saving, steps, threads = sys.argv[1] == "saving", int(sys.argv[2]), int(sys.argv[3])
-if not saving:
+if sys.argv[1] != "saving":
     graph._snake_chains = lambda nodes, consts: {}
     graph.conv1d = lambda x, w, b, stride, pad, dil, groups: F.conv1d(x, w, b, stride, pad, dil, groups)
-text = "She walked slowly along the quiet harbour, counting the little boats that rocked in the light."
-engine = Engine(threads=threads)
-ref = Path(tempfile.mkdtemp()) / "ref.flac"
-sf.write(ref, render_natural(engine, text, engine.voice_bank.table("af_nicole"), "af_nicole"), 24000)
-before = resource.getrusage(resource.RUSAGE_SELF)
-t0 = time.perf_counter()
-profile = enroll_voice("bench", ref, text=text, quality="fast", consent="bench", engine=engine,
-                       store=ProfileStore(Path(tempfile.mkdtemp())), exclude=("af_nicole",), steps=steps)
-after = resource.getrusage(resource.RUSAGE_SELF)
-row = {"wall": time.perf_counter() - t0, "step": profile.stats["step_seconds"],
-       "faults": after.ru_minflt - before.ru_minflt, "sys": after.ru_stime - before.ru_stime,
-       "rss_mib": after.ru_maxrss / 1024, "final": profile.stats["objective_final"]}
+""" + ENROLL + r"""
+import collections, json
+import numpy as np, torch
+from takefit.engine.enroll.invert import practice
 
 s = practice(engine, "af_kore", engine.voice_bank.table("af_kore"), 1.0, "en", 1)[0]
 dec = graph.TorchDecoder(engine.paths.stage("decoder"), threads=threads)
@@ -86,20 +68,8 @@ def _saved_table(rows: list[dict]) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--threads", type=int, default=2)
-    a = ap.parse_args()
-    args = (str(a.steps), str(a.threads))
-    rows = alternating(a.rounds, {"plain": lambda: child(CHILD, "plain", *args),
-                                  "saving": lambda: child(CHILD, "saving", *args)}, "graph")
-    print(f"\nfast enrollment, {a.steps} steps, {a.threads} threads, {a.rounds} rounds alternating\n")
-    print("| graph | round | wall s | s per step | minor faults | kernel s | peak RSS MiB | objective |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for row in sorted(rows, key=lambda r: (r["graph"], r["round"])):
-        print(f"| {row['graph']} | {row['round']} | {row['wall']:.1f} | {row['step']:.2f} | {row['faults']:,} | "
-              f"{row['sys']:.1f} | {row['rss_mib']:.0f} | {row['final']:.4f} |")
+    rows = compare(__doc__, CHILD, {"plain": "plain", "saving": "saving"}, "graph",
+                   ("peak RSS MiB", lambda r: f"{r['rss_mib']:.0f}"))
     print("\n".join(_saved_table(rows)))
 
 
