@@ -56,6 +56,8 @@ from takefit.engine.kokoro.int8 import build_vnni_decoder, dynamic_conv_chain as
 from takefit.engine.kokoro.int8 import graph_index as _index, prune_unused as _prune  # noqa: E402
 
 BASE = CKPT / "stage_decoder.onnx"
+VNNI = CKPT / "stage_decoder_vnni.onnx"         # what `auto` runs on a VNNI CPU (engine/kokoro/int8.py)
+SLEEPING = {"session.intra_op.allow_spinning": 0}
 LEVELS = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
           "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
 
@@ -331,6 +333,9 @@ def variants() -> list[Variant]:
         Variant("fp32 Conv, dequantised weights (reference)", build=build_fp32),
         Variant("AdaIN instance norm → LayerNormalization", build=build_adain_layernorm),
         Variant("Snakes removed (not a candidate: the bound a free Snake kernel could reach)", build=build_no_snake),
+        Variant("VNNI decoder as shipped, sleeping pools", build=lambda: VNNI, config=SLEEPING),
+        Variant("VNNI decoder, Snakes removed, sleeping pools (the bound of a free Snake kernel there)",
+                build=lambda: build_no_snake(VNNI), config=SLEEPING),
         static_variant("static QOperator QLinearConv, u8 act / s8 per-channel weights", "qop", "s8", True),
         static_variant("static QOperator, s8 per-channel, reduce_range", "qop", "s8", True, True),
         static_variant("static QDQ, s8 per-channel (fused to QLinearConv at load)", "qdq", "s8", True),
