@@ -28,7 +28,7 @@ demo: setup
 	$(BIN)/takefit dub docs/demo/scene.srt --cast docs/demo/takefit.cast.toml -o out/scene_dub.srt
 
 # Two pytest-xdist workers, each taking whole files (a module's fixtures, such as an enrolled voice or a
-# started daemon, are then set up once): ≈ 10 min on 2 idle AVX-512 cores, ≈ 15.5 min on 2 AVX2 ones. A single
+# started daemon, are then set up once): ≈ 5 min on 2 idle Zen 5 cores (AVX-512 VNNI), ≈ 15.5 min on 2 AVX2 ones. A single
 # file or test runs as usual: `.venv/bin/python -m pytest tests/test_cli.py`.
 XDIST := -n 2 --dist loadfile --no-loadscope-reorder
 
