@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -120,30 +121,39 @@ def write_wav(path: str | Path, audio: np.ndarray, rate: int, subtype: str = "PC
     inserted into the temporary file, so the final name appears whole or not at all; a loudness it
     leaves open is measured here."""
     p = check_writable(path)
-    tmp = temp_beside(p, ".wav.partial")
-    final = tmp
+    if broadcast is not None and broadcast.loudness is None:
+        broadcast = replace(broadcast, loudness=integrated_loudness(audio, rate))
+    publish_wav(p, rate, 1, subtype, lambda f: f.write(np.clip(audio, -1.0, 1.0)), comment, title, broadcast,
+                what=str(p))
+    return p
+
+
+def publish_wav(path: Path, rate: int, channels: int, subtype: str, fill: Callable[[sf.SoundFile], object],
+                comment: str = "", title: str = "", broadcast: Broadcast | None = None, what: str = "") -> None:
+    """`fill` writes the samples into a WAV opened on a temporary file beside `path`; `broadcast`'s chunks
+    go into a second temporary, and only a whole file is renamed to `path`. An OSError becomes an
+    OutputError naming `what` (one from making the temporary too); no temporary is left behind either way."""
+    tmp = final = None
     try:
-        with sf.SoundFile(tmp, "w", samplerate=rate, channels=1, subtype=subtype, format="WAV") as f:
+        tmp = final = temp_beside(path, ".wav.partial")
+        with sf.SoundFile(tmp, "w", samplerate=rate, channels=channels, subtype=subtype, format="WAV") as f:
             if comment:
                 f.comment = comment
             if title:
                 f.title = title
             f.software = "takefit"
-            f.write(np.clip(audio, -1.0, 1.0))
+            fill(f)
         if broadcast is not None:
-            if broadcast.loudness is None:
-                broadcast = replace(broadcast, loudness=integrated_loudness(audio, rate))
-            final = temp_beside(p, ".wav.partial")
+            final = temp_beside(path, ".wav.partial")
             bwf.copy_with_chunks(tmp, final, broadcast)
-        publish(final, p)
+        publish(final, path)
     except OutputError:
         raise
     except OSError as e:
-        raise OutputError(f"cannot write {p}: {e.strerror or e}") from None
+        raise OutputError(f"cannot write {what or path}: {e.strerror or e}") from None
     finally:
-        for t in {tmp, final}:
+        for t in {tmp, final} - {None}:
             Path(t).unlink(missing_ok=True)
-    return p
 
 
 def integrated_loudness(audio: np.ndarray, rate: int) -> float | None:

@@ -198,6 +198,23 @@ def test_a_stem_a_wav_cannot_hold_is_refused_before_anything_is_written(tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_stem_that_cannot_be_written_names_itself_and_leaves_nothing(tmp_path):
+    items = stem_sources(tmp_path)
+    with pytest.raises(OutputError, match=r"cannot write the stem .*gone.*stem\.wav: No such file"):
+        write_stem(tmp_path / "gone" / "stem.wav", items, 96000)       # its folder does not exist
+    source = items[0].path.read_bytes()
+    items[0].path.write_bytes(source[:-3000])                           # a take cut short after filing
+    with pytest.raises(InputError, match=r"the take .*a\.wav ends 1000 samples before its slot .*run the dub again"):
+        write_stem(tmp_path / "stem.wav", items, 96000)
+    items[0].path.write_bytes(source[:30])                              # … to mid-header
+    with pytest.raises(InputError, match=r"cannot read the take .*a\.wav"):
+        write_stem(tmp_path / "stem.wav", items, 96000)
+    sf.write(items[0].path, np.zeros((48000, 2)), 44100)                # … replaced by a stereo file
+    with pytest.raises(InputError, match=r"2 channel\(s\) at 44100 Hz, not mono at 48000 Hz"):
+        write_stem(tmp_path / "stem.wav", items, 96000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "b.wav"]
+
+
 def test_a_dub_whose_stem_would_not_fit_fails_before_rendering(tmp_path):
     src = tmp_path / "long.srt"
     src.write_text("1\n00:00:01,000 --> 00:00:02,000\nHi.\n\n2\n09:00:00,000 --> 09:00:01,000\nLate.\n", "utf-8")

@@ -174,6 +174,17 @@ def test_rerun_renders_only_the_edited_line(tmp_path, renderer, use_renderer, ca
     assert placed[1][2].name == "dialogue_c002_default_t2.wav"
     assert [wav_samples(w) for _, _, w in placed] == [96000, 96000, 86400]
 
+    # a kept take cut short since (an audio editor, a full disk): filed anew, the old file left alone
+    cut = takes / "dialogue_c003_bob_t1.wav"
+    cut.write_bytes(cut.read_bytes()[:-3000])
+    assert cli.main(["dub", str(src), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [c["take_number"] for c in doc["cues"]] == [1, 2, 2] and CountingRenderer.engine_runs == runs + 1
+    assert any("dialogue_c003_bob_t1.wav now holds 85400 samples" in w and "filed anew as "
+               "dialogue_c003_bob_t2.wav" in w for w in doc["cues"][2]["warnings"]), doc["cues"][2]["warnings"]
+    assert wav_samples(cut) == 85400 and wav_samples(takes / "dialogue_c003_bob_t2.wav") == 86400
+    assert sf.info(str(tmp_path / "dialogue_dub_stem.wav")).frames > 0
+
 
 # ------------------------------------------------------------------ EDL in, audio-only EDL out
 def test_edl_dub_writes_an_audio_edl_at_record_timecode(tmp_path, renderer):

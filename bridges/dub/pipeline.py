@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import opentimelineio as otio
+import soundfile as sf
 
 from takefit.engine import bwf
+from takefit.engine.audio import exact_length, write_wav
 from takefit.engine.backend import is_clip_voice
 from takefit.engine.bwf import Broadcast
 from takefit.engine.emotion.spec import reference_stat
@@ -284,8 +286,6 @@ def file_take(rendering: Rendering, folder: TakeFolder,
               stamp: Stamp | None = None) -> tuple[CueResult, place.Placement | None]:
     """Write a rendered take into the takes folder at its slot's exact length (the run's thread only),
     carrying its cue's timecode (bridges/dub/broadcast.py) where `stamp` knows the timeline."""
-    from takefit.engine.audio import exact_length, write_wav
-
     cue, res, r = rendering.cue, rendering.res, rendering.r
     if r is None:
         res.seconds = time.perf_counter() - rendering.started
@@ -308,6 +308,9 @@ def file_take(rendering: Rendering, folder: TakeFolder,
     res.pins = [p.to_json() for p in r.pins]
     key = r.key + (f":pad{samples}" if samples != r.samples else "")
     path, number, exists = folder.path_for(cue.id, cue.character, key)
+    if exists and (problem := _kept_take_problem(path, samples, sr)):
+        old, (path, number), exists = path.name, folder.next_take(cue.id, cue.character), False
+        res.warnings.append(f"{old} {problem}: filed anew as {path.name} (the old file is left as it is)")
     meta = (stamp or Stamp()).take(cue, number, r.voice)
     if not exists:
         audio = exact_length(r.load(), samples)
@@ -321,6 +324,19 @@ def file_take(rendering: Rendering, folder: TakeFolder,
     res.take, res.take_number, res.frames, res.samples = path, number, frames, samples
     res.seconds = time.perf_counter() - rendering.started
     return res, place.Placement(cue, path, frames, samples, sr, number)
+
+
+def _kept_take_problem(path: Path, samples: int, sr: int) -> str | None:
+    """Why a take filed by an earlier run can no longer stand for its cue (edited, cut short, replaced),
+    or None: it must still be a mono WAV of exactly the slot's samples at the run's rate."""
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, OSError) as e:
+        return f"is no longer readable audio ({e})"
+    if (info.frames, info.samplerate, info.channels) != (samples, sr, 1):
+        return (f"now holds {info.frames} samples, {info.channels} channel(s) at {info.samplerate} Hz, not the "
+                f"slot's {samples} mono at {sr} Hz")
+    return None
 
 
 def _restamp(path: Path, meta: Broadcast) -> list[str]:

@@ -19,6 +19,7 @@ import soundfile as sf
 from takefit.engine import bwf
 from takefit.engine.bwf import Broadcast
 from takefit.engine.errors import InputError, OutputError
+from takefit.engine.audio import publish_wav
 from takefit.engine.files import publish, temp_beside
 from takefit.bridges.dub.takes import safe_name
 
@@ -58,27 +59,10 @@ def write_stem(path: Path, items: Sequence[StemItem], total_samples: int, sample
     samples over full scale (overlapping takes summed)}."""
     path = Path(path)
     check_fits(path, total_samples, channels)
-    tmp = temp_beside(path, ".wav.partial")
-    final = tmp
-    try:
-        with sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=channels, subtype="PCM_24", format="WAV") as out:
-            if comment:
-                out.comment = comment
-            if title:
-                out.title = title
-            out.software = "takefit"
-            level = _mix(out, items, total_samples, sample_rate, channels)
-        if broadcast is not None:
-            final = temp_beside(path, ".wav.partial")
-            bwf.copy_with_chunks(tmp, final, broadcast)
-        publish(final, path)
-    except OutputError:
-        raise
-    except OSError as e:
-        raise OutputError(f"cannot write the stem {path}: {e.strerror or e}") from None
-    finally:
-        for t in {tmp, final}:
-            Path(t).unlink(missing_ok=True)
+    level: dict = {}
+    publish_wav(path, sample_rate, channels, "PCM_24",
+                lambda out: level.update(_mix(out, items, total_samples, sample_rate, channels)),
+                comment, title, broadcast, what=f"the stem {path}")
     return level
 
 
@@ -109,9 +93,7 @@ def _mix(out: sf.SoundFile, items: Sequence[StemItem], total_samples: int, sampl
             lo, hi = max(it.start, b0), min(it.start + it.samples, b0 + n)
             if hi <= lo:
                 continue
-            with sf.SoundFile(it.path) as f:
-                f.seek(lo - it.start)
-                buf[lo - b0:hi - b0] += f.read(hi - lo, dtype="float32", always_2d=False)
+            buf[lo - b0:hi - b0] += _take_samples(it, lo - it.start, hi - lo, sample_rate)
         peak = max(peak, float(np.max(np.abs(buf))) if n else 0.0)
         clipped += int(np.count_nonzero(np.abs(buf) > 1.0))
         mixed = np.clip(buf, -1.0, 1.0)
@@ -119,6 +101,25 @@ def _mix(out: sf.SoundFile, items: Sequence[StemItem], total_samples: int, sampl
         # the editor's panner; baked in here, the stem would no longer null against the mono takes.
         out.write(np.repeat(mixed[:, None], channels, axis=1) if channels > 1 else mixed)
     return {"peak": round(peak, 6), "clipped": clipped}
+
+
+def _take_samples(item: StemItem, offset: int, count: int, sample_rate: int) -> np.ndarray:
+    """`count` samples of a filed take from `offset`; a take changed since it was filed (cut short, another
+    rate, more channels, not audio) is named, not mixed in part."""
+    fix = "it changed after it was filed: delete it and run the dub again to render it anew"
+    try:
+        with sf.SoundFile(item.path) as f:
+            if f.samplerate != sample_rate or f.channels != 1:
+                raise InputError(f"the take {item.path} is {f.channels} channel(s) at {f.samplerate} Hz, not "
+                                 f"mono at {sample_rate} Hz like the stem: {fix}")
+            f.seek(offset)
+            samples = f.read(count, dtype="float32", always_2d=False)
+    except (sf.LibsndfileError, RuntimeError, OSError) as e:
+        raise InputError(f"cannot read the take {item.path} ({e}): {fix}") from None
+    if len(samples) != count:
+        raise InputError(f"the take {item.path} ends {count - len(samples)} samples before its slot does "
+                         f"({item.samples} samples): {fix}")
+    return samples
 
 
 def check_export(fmt: str) -> None:

@@ -43,9 +43,13 @@ class TakeFolder:
         for name, entry in self._entries.items():
             if entry.get("cue") == cue_id and entry.get("key") == key and (self.folder / name).is_file():
                 return self.folder / name, int(entry.get("take", 1)), True
+        return *self.next_take(cue_id, character), False
+
+    def next_take(self, cue_id: str, character: str) -> tuple[Path, int]:
+        """(path, number) of a new take for the cue, after every take it has, listed or on disk."""
         number = self._last_take(cue_id) + 1
         char = safe_name(character, "default")
-        return self.folder / f"{self.prefix}_{cue_id}_{char}_t{number}.wav", number, False
+        return self.folder / f"{self.prefix}_{cue_id}_{char}_t{number}.wav", number
 
     def _last_take(self, cue_id: str) -> int:
         numbers = [int(e.get("take", 0)) for e in self._entries.values() if e.get("cue") == cue_id]
