@@ -348,6 +348,47 @@ def test_takes_a_killed_dub_wrote_but_never_listed_are_not_copied_to_t2(tmp_path
     assert set(json.loads((takes / MANIFEST).read_text("utf-8"))["takes"]) == set(first)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["missing", "unreadable"])
+def test_a_lost_takes_list_never_costs_a_take_file(tmp_path, renderer, damage):
+    """Without its list (deleted, damaged) the takes folder cannot tell an orphan from a take an editor's
+    timeline uses: every file stays, and a file holding a cue's take sample for sample is that cue's take
+    again (no _t2 copy); one that does not stays listed as found, the cue's new take numbered after it."""
+    import json
+
+    import soundfile as sf
+
+    from takefit.bridges.dub import pipeline as dub
+    from takefit.bridges.dub.pipeline import DubOptions
+    from takefit.bridges.dub.takes import MANIFEST
+    from takefit.bridges.watch.jobs import cleanup_partial
+
+    src = tmp_path / "ep.srt"
+    src.write_text("1\n00:00:01,000 --> 00:00:02,000\nYes.\n\n2\n00:00:03,000 --> 00:00:04,000\nNo.\n\n", "utf-8")
+    dub.run(DubOptions(src, rate="25"), renderer)
+    takes = tmp_path / "ep_dub_takes"
+    first = {p.name: p.read_bytes() for p in takes.glob("*.wav")}
+    edited = takes / "ep_c002_default_t1.wav"                         # an editor's own fix of the second take
+    data, rate = sf.read(edited, dtype="int32")
+    sf.write(edited, data // 2, rate, subtype="PCM_24")
+    first[edited.name] = edited.read_bytes()
+    if damage == "missing":
+        (takes / MANIFEST).unlink()
+    else:
+        (takes / MANIFEST).write_text('{"takes": ["ep_c001_default_t1.wav"', "utf-8")
+    assert cleanup_partial(tmp_path) == []                            # the watch folder's restart keeps them too
+    report = dub.run(DubOptions(src, rate="25"), renderer)
+    assert any(f"was {damage}" in n and "2 take file(s) are kept" in n for n in report.notes), report.notes
+    assert [c.take_number for c in report.results] == [1, 2]          # c001's file is its take; c002's is not
+    assert {p.name: p.read_bytes() for p in takes.glob("*.wav") if p.name in first} == first
+    assert sorted(p.name for p in takes.glob("*.wav")) == sorted([*first, "ep_c002_default_t2.wav"])
+    listed = json.loads((takes / MANIFEST).read_text("utf-8"))["takes"]
+    assert listed["ep_c001_default_t1.wav"]["key"] and listed["ep_c002_default_t1.wav"]["key"] is None
+    again = dub.run(DubOptions(src, rate="25"), renderer)            # listed now: nothing new, nothing removed
+    assert [c.take_number for c in again.results] == [1, 2] and not any("removed" in n for n in again.notes)
+    assert len(list(takes.glob("*.wav"))) == 3
+
+
 def test_the_daemons_state_is_owner_only(daemon):
     """#20.6 (in part): jobs.sqlite3 (every job's text) and daemon.log were 0644."""
     if os.name == "nt":

@@ -39,7 +39,7 @@ from takefit.bridges.dub.broadcast import Stamp
 from takefit.bridges.dub.render import Renderer
 from takefit.bridges.dub.report import CACHED, FAILED, FLAGGED, RENDERED, SKIPPED, CueResult, DubReport
 from takefit.bridges.dub.stem import StemItem, character_stem_paths, check_fits, export_stem, write_stem
-from takefit.bridges.dub.takes import TakeFolder
+from takefit.bridges.dub.takes import MANIFEST, TakeFolder
 
 
 
@@ -316,8 +316,11 @@ def file_take(rendering: Rendering, folder: TakeFolder,
         audio = exact_length(r.load(), samples)
         write_wav(path, audio, sr, comment=f"synthetic speech (takefit dub, cue {cue.id}, voice {r.voice})",
                   title=cue.text[:200], broadcast=meta)
-    elif stamp is not None:
-        res.warnings += _restamp(path, meta)
+        if found := folder.found_same(cue.id, path):         # filed before the takes list was lost
+            path.unlink()
+            (path, number), exists = found, True
+    if exists and stamp is not None:
+        res.warnings += _restamp(path, stamp.take(cue, number, r.voice))
     folder.record(path, cue.id, key, number)
     res.cached = r.cached
     res.status = FLAGGED if rendering.padded or rendering.stretched else (CACHED if r.cached else RENDERED)
@@ -456,6 +459,10 @@ def _prepare_folders(outputs: Outputs, name: str, report: DubReport) -> TakeFold
                             + ", ".join(sorted(x.name for x in stale)[:5]) + (" …" if len(stale) > 5 else ""))
     folder = TakeFolder(outputs.takes, name)
     folder.create()
+    if folder.manifest_problem and (kept := folder.adopt_unlisted()):
+        report.notes.append(f"the takes folder's list ({MANIFEST}) was {folder.manifest_problem}: its {len(kept)} "
+                            f"take file(s) are kept; one holding a cue's take sample for sample is used again, "
+                            f"new takes are numbered after them")
     orphans = folder.remove_unlisted()
     if orphans:
         report.notes.append(f"removed {len(orphans)} take file(s) an interrupted run wrote but never listed")

@@ -11,9 +11,13 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
+import soundfile as sf
+
 from takefit.engine.files import write_atomic
 
 MANIFEST = ".takefit-takes.json"
+TAKE_NAME = re.compile(r"_(c\d+)_.*_t(\d+)\.wav$")       # after the timeline's prefix: cue, character, take
 SAVE_EVERY_SECONDS = 1.0
 
 
@@ -29,10 +33,16 @@ class TakeFolder:
         self.prefix = safe_name(timeline_name, "timeline")
         self._entries: dict[str, dict] = {}
         self._saved = time.monotonic()
+        self.manifest_problem: str | None = None     # why the list could not be read: then nothing is removed
         try:
-            self._entries = json.loads((self.folder / MANIFEST).read_text("utf-8")).get("takes", {})
-        except (OSError, ValueError, AttributeError):
-            self._entries = {}
+            entries = json.loads((self.folder / MANIFEST).read_text("utf-8")).get("takes", {})
+            if not isinstance(entries, dict) or not all(isinstance(e, dict) for e in entries.values()):
+                raise ValueError("its takes are not a table")
+            self._entries = entries
+        except FileNotFoundError:
+            self.manifest_problem = "missing"
+        except (OSError, ValueError, AttributeError) as e:
+            self.manifest_problem = f"unreadable ({e})"
 
     def create(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -65,21 +75,60 @@ class TakeFolder:
         if time.monotonic() - self._saved >= SAVE_EVERY_SECONDS:
             self.save()
 
+    def found_same(self, cue_id: str, written: Path) -> tuple[Path, int] | None:
+        """(path, take number) of a take file found without its listing (`adopt_unlisted`) for this cue
+        whose samples are `written`'s, bit for bit: the same take, filed before the list was lost."""
+        for name, entry in self._entries.items():
+            if entry.get("cue") != cue_id or entry.get("key") is not None or name == written.name:
+                continue
+            if _same_samples(self.folder / name, written):
+                return self.folder / name, int(entry.get("take", 1))
+        return None
+
+    def _unlisted(self) -> list[tuple[Path, re.Match]]:
+        """This timeline's take files the manifest does not list, with their cue and take number."""
+        if not self.folder.is_dir():
+            return []
+        pattern = re.compile(rf"^{re.escape(self.prefix)}{TAKE_NAME.pattern}")
+        return [(p, m) for p in sorted(self.folder.iterdir())
+                if (m := pattern.match(p.name)) and p.name not in self._entries and p.is_file() and not p.is_symlink()]
+
     def remove_unlisted(self) -> list[Path]:
         """Take files of this timeline that the manifest does not list: written by a run that was cut
         short before it indexed them (no timeline points at them). Left there, the next run would number
-        its takes after them: byte-identical _t2 copies beside orphan _t1 files."""
-        if not self.folder.is_dir():
+        its takes after them: byte-identical _t2 copies beside orphan _t1 files. Only with a manifest that
+        was read: without one, any file may be on an editor's timeline (`adopt_unlisted` keeps them)."""
+        if self.manifest_problem:
             return []
-        pattern = re.compile(rf"^{re.escape(self.prefix)}_c\d+_.*_t\d+\.wav$")
-        removed = [p for p in self.folder.iterdir()
-                   if pattern.match(p.name) and p.name not in self._entries and p.is_file() and not p.is_symlink()]
+        removed = [p for p, _ in self._unlisted()]
         for p in removed:
             p.unlink(missing_ok=True)
         return removed
+
+    def adopt_unlisted(self) -> list[Path]:
+        """Lost the manifest (deleted, damaged): list every take file there as found, its content unknown —
+        kept for the timelines that may point at it, new takes numbered after it, and one that holds a
+        cue's take sample for sample taken back for it (`found_same`)."""
+        adopted = self._unlisted()
+        for p, m in adopted:
+            self._entries[p.name] = {"cue": m.group(1), "key": None, "take": int(m.group(2))}
+        if adopted:
+            self.save()
+        return [p for p, _ in adopted]
 
     def save(self) -> None:
         self._saved = time.monotonic()
         self.create()
         write_atomic(self.folder / MANIFEST, json.dumps({"takes": self._entries}, ensure_ascii=False, indent=1,
                                                         sort_keys=True))
+
+
+def _same_samples(a: Path, b: Path) -> bool:
+    """Two WAVs hold the same samples (their metadata may differ)."""
+    try:
+        ia, ib = sf.info(str(a)), sf.info(str(b))
+        if (ia.frames, ia.samplerate, ia.channels) != (ib.frames, ib.samplerate, ib.channels):
+            return False
+        return np.array_equal(sf.read(str(a), dtype="int32")[0], sf.read(str(b), dtype="int32")[0])
+    except (sf.LibsndfileError, RuntimeError, OSError):
+        return False

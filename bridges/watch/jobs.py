@@ -29,7 +29,7 @@ from takefit.otio_adapters.formats import write_text
 from .explain import SUPPORTED_TEXT, error_text, explain, explain_cues, no_cues_message
 from .journal import DONE, FAILED, RUNNING, Job, Journal
 from takefit.bridges.dub.report import STATUSES
-from takefit.bridges.dub.takes import MANIFEST
+from takefit.bridges.dub.takes import MANIFEST, TAKE_NAME
 from takefit.daemon.control import DaemonError
 
 log = logging.getLogger("takefit.watch")
@@ -241,9 +241,9 @@ def cleanup_partial(folder: Path) -> list[Path]:
         try:
             listed = set(json.loads((takes / MANIFEST).read_text("utf-8")).get("takes", {}))
         except (OSError, ValueError, AttributeError):
-            listed = set()
+            continue            # no list to judge by: the dub keeps them all (bridges/dub/takes.py adopt_unlisted)
         for wav in takes.glob("*.wav"):
-            if wav.name not in listed:
+            if TAKE_NAME.search(wav.name) and wav.name not in listed:
                 wav.unlink(missing_ok=True)
                 removed.append(wav)
     return removed
