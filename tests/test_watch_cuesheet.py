@@ -165,6 +165,22 @@ def test_journal_and_outbox_names(tmp_path):
     ro.close()
 
 
+@pytest.mark.parametrize("damage", [b"not a database at all\n", b"SQLite format 3\x00" + bytes(range(256)) * 16])
+def test_a_damaged_journal_is_kept_aside_and_a_new_one_started(tmp_path, damage):
+    """A watcher (often a service) whose journal SQLite cannot read keeps serving instead of failing on
+    every start: the file is kept under another name, and the new journal works."""
+    path = tmp_path / "journal.sqlite3"
+    path.write_bytes(damage)
+    j = Journal(path)
+    assert j.moved_aside and "could not be read" in j.moved_aside and "a new one started" in j.moved_aside
+    (aside,) = tmp_path.glob("journal.sqlite3.damaged-*")
+    assert aside.read_bytes() == damage
+    job = j.begin("h1", "ep1.srt", "c", 10, "outbox/ep1")
+    assert j.find("h1", "ep1.srt", "c").id == job.id
+    j.close()
+    assert Journal(path).moved_aside is None                            # the new one reads on the next start
+
+
 def test_a_journal_file_without_its_tables_yet_reads_as_empty(tmp_path):
     # `takefit watch status` while a watcher's first start has created the file but not yet its tables
     layout = jobs.Layout(tmp_path)

@@ -98,13 +98,41 @@ class Journal:
                 self.db.executescript(_SCHEMA)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript(_SCHEMA)
-            if "crashes" not in {r[1] for r in self.db.execute("PRAGMA table_info(jobs)")}:   # a journal from 0.1
-                self.db.execute("ALTER TABLE jobs ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0")
-            self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            try:
+                self.db = self._open()
+            except sqlite3.DatabaseError as e:
+                if isinstance(e, sqlite3.OperationalError):      # locked, full disk, no access: not damage
+                    raise
+                self.moved_aside = self._move_aside(e)
+                self.db = self._open()
         self.db.row_factory = sqlite3.Row
+
+    moved_aside: str | None = None      # what became of a damaged journal (the watcher logs it)
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+            if "crashes" not in {r[1] for r in db.execute("PRAGMA table_info(jobs)")}:   # a journal from 0.1
+                db.execute("ALTER TABLE jobs ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0")
+            db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _move_aside(self, error: Exception) -> str:
+        """A journal SQLite cannot read (damaged, not a database) is kept under another name and a new
+        one started: the watcher keeps serving — files in the inbox are found again — instead of
+        failing on every start. What it forgets: which inputs were already dubbed, and a run to resume."""
+        aside = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+        self.path.rename(aside)
+        rollback = self.path.with_name(self.path.name + "-journal")
+        if rollback.exists():
+            rollback.rename(aside.with_name(aside.name + "-journal"))
+        return (f"the journal {self.path} could not be read ({error}): kept as {aside.name}, a new one started "
+                f"(files already dubbed are not remembered: dropped again, they are dubbed again)")
 
     def close(self) -> None:
         with self._lock:

@@ -171,6 +171,8 @@ class Watcher:
             if log.level == logging.NOTSET or log.level > logging.INFO:
                 log.setLevel(logging.INFO)
         self.journal = Journal(self.layout.journal)
+        if self.journal.moved_aside:
+            log.warning("%s", self.journal.moved_aside)
         for note in jobs.recover(self.layout, self.journal):
             log.info("%s", note)
         cast = jobs.cast_file(self.layout, self.options)
