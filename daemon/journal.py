@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from takefit.engine.files import keep_aside
+
 from .protocol import pack, unpack
 
 SCHEMA_VERSION = 1
@@ -56,13 +58,27 @@ class Journal:
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
-        db = self._db()
-        db.executescript(_SCHEMA)              # idempotent (IF NOT EXISTS); commits by itself
+        self.moved_aside: str | None = None    # what became of a journal SQLite could not read (the server logs it)
+        try:
+            db = self._schema()
+        except sqlite3.DatabaseError as e:
+            if isinstance(e, sqlite3.OperationalError):      # locked, full disk, no access: not damage
+                raise
+            self.close()
+            aside = keep_aside(self.path)
+            self.moved_aside = (f"the journal {self.path} could not be read ({e}): kept as {aside.name}, a new "
+                                f"one started (jobs queued in it are not resumed: submit them again)")
+            db = self._schema()
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version == 0:
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         elif version > SCHEMA_VERSION:
             raise RuntimeError(f"journal {self.path} was written by a newer takefit (schema {version})")
+
+    def _schema(self) -> sqlite3.Connection:
+        db = self._db()
+        db.executescript(_SCHEMA)              # idempotent (IF NOT EXISTS); commits by itself
+        return db
 
     # ------------------------------------------------------------------ connections
     def _db(self) -> sqlite3.Connection:

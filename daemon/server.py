@@ -101,6 +101,8 @@ class Daemon:
             raise control.DaemonError(str(e), code="unsafe_output_root") from None
         self.cache = TakeCache(self.dirs.take_cache, self.config.cache_bytes)
         self.journal = Journal(self.dirs.journal)
+        if self.journal.moved_aside:
+            log.warning("%s", self.journal.moved_aside)
         self.ctx = zmq.Context()
         self.front = FrontEnd(self.ctx, self.config, self.dirs, self.streams.drop_peer)
         self.events = Events(self.ctx)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 
 from .errors import OutputError
@@ -86,3 +87,15 @@ def check_writable(path: str | Path) -> Path:
     if p.suffix.lower() not in (".wav", ".wave"):
         raise OutputError(f"output {p} must be a .wav file (takes are 24-bit WAV)")
     return p
+
+
+def keep_aside(path: Path, sidecars: tuple[str, ...] = ("-journal", "-wal", "-shm")) -> Path:
+    """Rename a file no one can read any more to <name>.damaged-<time> (with its SQLite side files), so a
+    fresh one can start where it was and the old one is still there to look at or restore."""
+    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+    path.rename(aside)
+    for suffix in sidecars:
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.rename(aside.with_name(aside.name + suffix))
+    return aside

@@ -232,6 +232,25 @@ def test_journal_insert_is_all_or_nothing(tmp_path):
     assert j.get("b") is None
 
 
+def test_a_damaged_journal_is_kept_aside_and_the_daemon_starts_a_new_one(tmp_path):
+    from takefit.daemon.journal import Journal
+
+    path = tmp_path / "j.sqlite3"
+    damaged = b"SQLite format 3\x00" + bytes(range(256)) * 16                # the header, then garbage
+    path.write_bytes(damaged)
+    (tmp_path / "j.sqlite3-wal").write_bytes(b"wal")
+    j = Journal(path)
+    assert j.moved_aside and "could not be read" in j.moved_aside and "submit them again" in j.moved_aside
+    (aside,) = tmp_path.glob("j.sqlite3.damaged-*[0-9]")
+    assert aside.read_bytes() == damaged and aside.with_name(aside.name + "-wal").read_bytes() == b"wal"
+    j.insert([{"id": "a", "seq": 1, "priority": 0, "spec": {}, "spec_hash": "h", "cache_key": "k"}])
+    j.close()
+    again = Journal(path)
+    assert again.moved_aside is None and again.get("a")["state"] == "queued"
+    assert (path.stat().st_mode & 0o777) == 0o600                      # every job's text: owner only
+    again.close()
+
+
 # ------------------------------------------------------------------------------------------- lock, errors
 def test_lock_is_exclusive(tmp_path):
     from takefit.daemon.control import Lock, lock_held

@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from takefit.engine.files import keep_aside
+
 SCHEMA_VERSION = 1
 RUNNING, DONE, FAILED = "running", "done", "failed"
 STATES = (RUNNING, DONE, FAILED)
@@ -126,11 +128,7 @@ class Journal:
         """A journal SQLite cannot read (damaged, not a database) is kept under another name and a new
         one started: the watcher keeps serving — files in the inbox are found again — instead of
         failing on every start. What it forgets: which inputs were already dubbed, and a run to resume."""
-        aside = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
-        self.path.rename(aside)
-        rollback = self.path.with_name(self.path.name + "-journal")
-        if rollback.exists():
-            rollback.rename(aside.with_name(aside.name + "-journal"))
+        aside = keep_aside(self.path)
         return (f"the journal {self.path} could not be read ({error}): kept as {aside.name}, a new one started "
                 f"(files already dubbed are not remembered: dropped again, they are dubbed again)")
 
