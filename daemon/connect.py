@@ -52,11 +52,23 @@ def connect(mode: str = "auto", *, endpoint: str | None = None, home: str | os.P
         raise
 
 
+def _stop_unpublished(dirs: Dirs, timeout: float) -> str:
+    """A daemon holding the lock whose daemon.json is gone or unreadable (it writes it again within 10 s):
+    SIGTERM to the pid in its lock file, the same graceful stop as a shutdown request."""
+    pid = control.lock_owner(dirs) if control.lock_held(dirs) else None
+    if not pid:
+        return "not running"
+    control.signal_pid(pid, signal.SIGTERM)
+    if control.wait_stopped(dirs, timeout):
+        return f"stopped (pid {pid}; its daemon.json was missing)"
+    raise DaemonError(f"the daemon (pid {pid}) did not stop within {timeout:.0f} s of SIGTERM", code="stop_failed")
+
+
 def stop(dirs: Dirs, timeout: float = 30.0, force: bool = True) -> str:
     """Ask the daemon to shut down (accepted jobs stay journaled); SIGTERM, then SIGKILL if it hangs."""
     info = control.read_info(dirs)
     if not info:
-        return "not running"
+        return _stop_unpublished(dirs, timeout)
     pid = int(info.get("pid", 0))
     try:
         with Client(home_dirs=dirs, timeout=5.0, retries=0) as c:

@@ -159,12 +159,12 @@ def remove_info(dirs: Dirs, pid: int) -> None:
 
 
 def pick_endpoint(info: dict) -> str | None:
-    """ipc first (owner-only socket file, no TCP stack), then local TCP."""
+    """ipc first (owner-only socket file, no TCP stack) while its socket file is there, then local TCP."""
     eps = info.get("endpoints") or []
     for ep in eps:
-        if ep.startswith("ipc://"):
+        if ep.startswith("ipc://") and (ep.startswith("ipc://@") or os.path.exists(ep.removeprefix("ipc://"))):
             return ep
-    return eps[0] if eps else None
+    return next((ep for ep in eps if not ep.startswith("ipc://")), eps[0] if eps else None)
 
 
 # ------------------------------------------------------------------------------------------- start / stop
@@ -204,6 +204,9 @@ def start(dirs: Dirs, argv: list[str] | None = None, timeout: float = START_TIME
             if info:      # another starter won the race
                 if info.get("ready"):
                     return info
+                continue
+            if lock_held(dirs):   # a running daemon whose daemon.json is gone: it writes it again within 10 s
+                time.sleep(0.2)
                 continue
             raise DaemonError(f"the daemon exited during start (status {code}); see {dirs.stderr_log} and "
                               f"{dirs.log}:\n{tail(dirs.stderr_log, 15) or tail(dirs.log, 15)}", code="start_failed")

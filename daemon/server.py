@@ -44,6 +44,7 @@ from .streams import Streams
 
 log = logging.getLogger("takefit.daemon")
 PRUNE_EVERY_S = 3600
+INFO_CHECK_S = 10.0           # how often the loop checks that daemon.json is still there and its own
 
 
 class Daemon:
@@ -71,6 +72,7 @@ class Daemon:
         self._signal_stop = False
         self._seq = 0
         self._last_prune = 0.0
+        self._last_info_check = time.monotonic()
         self.stats = {"accepted": 0, "cache_hits": 0, "rendered": 0, "failed": 0, "canceled": 0, "bad_frames": 0}
         self.streams = Streams(self.send, config.heartbeat_ms / 1000.0, config.liveness)
 
@@ -143,6 +145,15 @@ class Daemon:
         if self.front.remote_endpoints:
             info["server_key"] = self.front.server_public
         control.write_info(self.dirs, info)
+
+    def _keep_published(self) -> None:
+        """Write daemon.json again when it is gone or no longer ours (a tidy-up of the runtime folder, a
+        damaged disk): without it no client finds this daemon, and `daemon stop` would call it not running."""
+        self._last_info_check = time.monotonic()
+        info = control.read_info(self.dirs, require_lock=False)
+        if not info or info.get("pid") != os.getpid() or info.get("token") != self.front.token:
+            log.warning("%s was missing or not this daemon's: published again", self.dirs.info)
+            self._publish()
 
     def _install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -218,6 +229,8 @@ class Daemon:
                 self.streams.heartbeat()
                 if time.monotonic() - self._last_prune > PRUNE_EVERY_S:
                     self._prune()
+                if time.monotonic() - self._last_info_check > INFO_CHECK_S and not self.stopping:
+                    self._keep_published()
 
     @staticmethod
     def _guarded(fn, arg) -> None:

@@ -326,6 +326,33 @@ def test_editor_clients_import_no_engine():
 
 # ------------------------------------------------------------------------------------------- lifecycle
 @pytest.mark.slow
+@pytest.mark.slow
+def test_a_daemon_whose_info_file_is_lost_is_found_again_and_stops(tmp_path, capsys):
+    """A tidy-up of the runtime folder (or a damaged disk) takes daemon.json away from a running daemon:
+    it writes it again within 10 s, a client waits for that instead of starting a second one, and
+    `daemon stop` finds it by its lock."""
+    from takefit.bridges.cli import main
+    from takefit.daemon import control
+    from takefit.daemon.client import Client
+    from takefit.daemon.paths import Dirs
+
+    home, args = tmp_path / "lost", ["--bind", "tcp://127.0.0.1:*", "--no-warm"]
+    dirs = Dirs.resolve(home)
+    pid = control.start(dirs, args, timeout=120)["pid"]
+    try:
+        dirs.info.write_text("{not json", "utf-8")
+        with Client(home=home, autostart=True, autostart_args=args, timeout=60) as c:
+            assert c.hello()["pid"] == pid
+        assert control.read_info(dirs)["pid"] == pid
+        dirs.info.unlink()
+        assert main(["daemon", "stop", "--home", str(home)]) == 0
+        assert f"stopped (pid {pid}; its daemon.json was missing)" in capsys.readouterr().out
+    finally:
+        if not control.wait_stopped(dirs, 30):
+            control.signal_pid(pid, 9)
+    assert "published again" in dirs.log.read_text("utf-8")
+
+
 def test_autostart_graceful_stop_with_queued_jobs_and_resume(tmp_path, capsys):
     from takefit.bridges.cli import main
     from takefit.daemon.client import Client

@@ -232,6 +232,18 @@ def test_journal_insert_is_all_or_nothing(tmp_path):
     assert j.get("b") is None
 
 
+def test_a_socket_file_that_is_gone_is_passed_over_for_tcp(tmp_path):
+    from takefit.daemon.control import pick_endpoint
+
+    sock = tmp_path / "daemon.sock"
+    info = {"endpoints": [f"ipc://{sock}", "tcp://127.0.0.1:5000"]}
+    assert pick_endpoint(info) == "tcp://127.0.0.1:5000"
+    sock.touch()
+    assert pick_endpoint(info) == f"ipc://{sock}"
+    assert pick_endpoint({"endpoints": ["ipc://@takefit-abstract"]}) == "ipc://@takefit-abstract"
+    assert pick_endpoint({"endpoints": [f"ipc://{tmp_path}/gone.sock"]}) == f"ipc://{tmp_path}/gone.sock"
+
+
 def test_a_damaged_journal_is_kept_aside_and_the_daemon_starts_a_new_one(tmp_path):
     from takefit.daemon.journal import Journal
 
