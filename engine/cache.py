@@ -20,6 +20,7 @@ import soundfile as sf
 
 from . import ENGINE_ID, RENDER_REVISION, __version__
 from .backend import DEFAULT_BACKEND
+from .errors import OutputError
 from .kokoro.forms import decoder_form
 from .profiles import NAME_RE, ProfileStore
 from .request import RenderRequest
@@ -78,7 +79,11 @@ def request_key(req: RenderRequest, extra: dict | None = None) -> str:
 class TakeCache:
     def __init__(self, root: str | Path, max_bytes: int = DEFAULT_MAX_BYTES):
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:                      # a file in the way, no permission, a read-only disk
+            raise OutputError(f"cannot use {self.root} as the take cache folder ({e.strerror or e}): give a "
+                              f"folder you can write with --cache or $TAKEFIT_CACHE, or --no-cache") from None
         self.max_bytes = int(max_bytes)
         self._lock = threading.Lock()
         self._known_size: int | None = None   # running total, so a put need not rescan the whole cache

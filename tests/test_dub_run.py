@@ -293,6 +293,15 @@ def test_impossible_fits_are_reported_not_fatal(tmp_path, renderer, use_renderer
     assert "c001 failed" in capsys.readouterr().err
 
 
+def test_a_take_cache_that_is_not_a_folder_is_named_with_the_fix(tmp_path, capsys):
+    src = copy("dialogue.srt", tmp_path)
+    (tmp_path / "cache").write_text("not a folder", "utf-8")
+    assert cli.main(["dub", str(src), "--cache", str(tmp_path / "cache")]) == 5
+    err = capsys.readouterr().err
+    assert f"cannot use {tmp_path / 'cache'} as the take cache folder" in err and "--no-cache" in err
+    assert "Traceback" not in err and sorted(p.name for p in tmp_path.iterdir()) == ["cache", "dialogue.srt"]
+
+
 def test_unwritable_output_fails_before_rendering(tmp_path, renderer, use_renderer, capsys):
     src = copy("dialogue.srt", tmp_path)
     runs = CountingRenderer.engine_runs
