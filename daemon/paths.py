@@ -17,6 +17,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import platformdirs
 
+from takefit.engine.errors import OutputError
+
 ENV_HOME = "TAKEFIT_DAEMON_HOME"
 ENV_ENDPOINT = "TAKEFIT_DAEMON_ENDPOINT"
 APP = "takefit"
@@ -90,7 +92,11 @@ class Dirs:
 
     def ensure(self) -> "Dirs":
         for d in (self.runtime, self.state, self.cache):
-            d.mkdir(parents=True, exist_ok=True)
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except OSError as e:                   # a file in the way, no permission, a read-only disk
+                raise OutputError(f"cannot make the daemon's folder {d} ({e.strerror or e}): give a folder you can "
+                                  f"write with --home or ${ENV_HOME}") from None
         # owner only: the runtime folder holds the ipc socket; the state folder the journal (every job's
         # text), the log and the default output root — another local user must read none of them
         for d in (self.runtime, self.state):

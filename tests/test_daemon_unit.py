@@ -232,6 +232,17 @@ def test_journal_insert_is_all_or_nothing(tmp_path):
     assert j.get("b") is None
 
 
+def test_a_home_that_is_a_file_is_named_with_the_fix(tmp_path, capsys):
+    from takefit.bridges.cli import main
+
+    home = tmp_path / "home"
+    home.write_text("a file", "utf-8")
+    assert main(["daemon", "start", "--home", str(home), "--no-warm"]) == 5
+    err = capsys.readouterr().err
+    assert f"cannot make the daemon's folder {home / 'run'} (Not a directory)" in err and "--home" in err
+    assert home.read_text("utf-8") == "a file"
+
+
 def test_a_socket_file_that_is_gone_is_passed_over_for_tcp(tmp_path):
     from takefit.daemon.control import pick_endpoint
 
