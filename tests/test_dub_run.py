@@ -302,6 +302,28 @@ def test_a_take_cache_that_is_not_a_folder_is_named_with_the_fix(tmp_path, capsy
     assert "Traceback" not in err and sorted(p.name for p in tmp_path.iterdir()) == ["cache", "dialogue.srt"]
 
 
+def test_a_second_dub_into_the_same_outputs_is_refused_while_the_first_runs(tmp_path, renderer, use_renderer,
+                                                                             capsys):
+    """Two runs writing one takes folder would number takes over each other, remove each other's
+    temporaries as an interrupted run's and list over each other's manifest: the second is refused."""
+    from takefit.bridges.dub.takes import claim
+
+    src = copy("dialogue.srt", tmp_path)
+    takes = tmp_path / "dialogue_dub_takes"
+    partial = tmp_path / ".dialogue_dub.otio.abc123.partial"            # the first run's timeline, being written
+    partial.write_text("{", "utf-8")
+    first = claim(takes, "dialogue_dub.otio")
+    try:
+        assert cli.main(["dub", str(src)]) == 5
+        err = capsys.readouterr().err
+        assert f"another takefit dub (pid {os.getpid()}) is writing" in err and "another -o" in err
+        assert partial.exists() and not takes.exists() and not (tmp_path / "dialogue_dub.otio").exists()
+    finally:
+        first.release()
+    partial.unlink()
+    assert cli.main(["dub", str(src)]) == 0 and (tmp_path / "dialogue_dub.otio").is_file()
+
+
 def test_unwritable_output_fails_before_rendering(tmp_path, renderer, use_renderer, capsys):
     src = copy("dialogue.srt", tmp_path)
     runs = CountingRenderer.engine_runs

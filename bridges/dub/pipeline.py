@@ -39,7 +39,7 @@ from takefit.bridges.dub.broadcast import Stamp
 from takefit.bridges.dub.render import Renderer
 from takefit.bridges.dub.report import CACHED, FAILED, FLAGGED, RENDERED, SKIPPED, CueResult, DubReport
 from takefit.bridges.dub.stem import StemItem, character_stem_paths, check_fits, export_stem, write_stem
-from takefit.bridges.dub.takes import MANIFEST, TakeFolder
+from takefit.bridges.dub.takes import MANIFEST, TakeFolder, claim
 
 
 
@@ -425,9 +425,24 @@ def run(opts: DubOptions, renderer: Renderer, progress: ProgressFn | None = None
     # a stem no WAV can hold fails now, not after hours of rendering (point cues end later: checked again)
     check_fits(outputs.stem, rates.samples(_stem_frames(tl, p.rate, [c.end for c in p.cues if not c.problems])[0],
                                            p.rate, opts.sample_rate), 2 if opts.stereo else 1)
+    lock = claim(outputs.takes, str(outputs.timeline))
+    try:
+        report.outputs = {**outputs.to_json(), **_render_and_write(p, opts, renderer, outputs, report, progress)}
+        report.engine_load_seconds = getattr(renderer, "engine_load_seconds", 0.0)
+        report.wall_seconds = time.perf_counter() - t0
+        report.write(outputs.report)
+    finally:
+        if lock is not None:
+            lock.release()
+    return report
+
+
+def _render_and_write(p: Plan, opts: DubOptions, renderer: Renderer, outputs: Outputs, report: DubReport,
+                      progress: ProgressFn | None) -> dict:
+    """Every cue rendered and filed, then the stem and the timelines written; the stems' extra outputs."""
+    tl = p.source.timeline
     folder = _prepare_folders(outputs, tl.name or Path(opts.input).stem, report)
     stamp = Stamp.of(tl, p.rate, p.start, Path(opts.input).stem)
-
     cues = check_voices(p.cues, renderer)
     placements: list[place.Placement] = []
     try:
@@ -440,15 +455,10 @@ def run(opts: DubOptions, renderer: Renderer, progress: ProgressFn | None = None
                 progress(i + 1, len(cues), res)
     finally:   # a run stopped mid-way (a lost cluster, Ctrl+C) keeps the takes it filed listed
         folder.save()
-
     dubbed = _dub_tracks(tl, placements, p.rate, opts.track_name, report)
     report.stem, more = _write_the_stem(outputs, tl, placements, p, opts, stamp, report)
     _write_timelines(outputs, p, dubbed, placements, report)
-    report.outputs = {**outputs.to_json(), **more}
-    report.engine_load_seconds = getattr(renderer, "engine_load_seconds", 0.0)
-    report.wall_seconds = time.perf_counter() - t0
-    report.write(outputs.report)
-    return report
+    return more
 
 
 def _prepare_folders(outputs: Outputs, name: str, report: DubReport) -> TakeFolder:

@@ -6,6 +6,7 @@ file. `.takefit-takes.json` in the folder remembers which content each file hold
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -13,7 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from platformdirs import user_cache_dir
 
+from takefit.daemon.control import Lock
+from takefit.engine.errors import OutputError
 from takefit.engine.files import write_atomic
 
 MANIFEST = ".takefit-takes.json"
@@ -25,6 +29,30 @@ def safe_name(text: str, fallback: str) -> str:
     """A file-name part: letters (any script), digits, '-', '.'; the rest becomes '-'."""
     s = re.sub(r"[^\w.\-]+", "-", (text or "").strip(), flags=re.UNICODE).strip("-._")
     return s[:48] or fallback
+
+
+def claim(folder: Path, outputs: str) -> Lock | None:
+    """The run's hold on a takes folder (and so on the outputs beside it: a second run would number takes
+    after the first one's, remove its temporaries as an interrupted run's and list over its manifest).
+    The lock file lives in the user's cache, named by the folder's path, so the user's folder holds only
+    outputs. Another run holding it is an OutputError naming it; None where no lock can be made (a cache
+    folder that cannot be written: the run goes on as before locks). Release it when the run ends."""
+    digest = hashlib.sha256(str(Path(folder).resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    path = Path(user_cache_dir("takefit")) / "dub-locks" / f"{digest}.lock"
+    lock = Lock(path)
+    try:
+        held = lock.acquire(timeout=1.0)
+    except OSError:
+        return None
+    if not held:
+        try:
+            who = f" (pid {int(path.read_text('ascii').strip())})"
+        except (OSError, ValueError):
+            who = ""
+        raise OutputError(f"another takefit dub{who} is writing {outputs} and its takes folder {folder}: let it "
+                          f"finish, or give this run another -o")
+    lock.write_owner()
+    return lock
 
 
 class TakeFolder:
