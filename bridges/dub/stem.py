@@ -106,7 +106,7 @@ def _mix(out: sf.SoundFile, items: Sequence[StemItem], total_samples: int, sampl
 def _take_samples(item: StemItem, offset: int, count: int, sample_rate: int) -> np.ndarray:
     """`count` samples of a filed take from `offset`; a take changed since it was filed (cut short, another
     rate, more channels, not audio) is named, not mixed in part."""
-    fix = "it changed after it was filed: delete it and run the dub again to render it anew"
+    fix = "it changed after it was filed; run the dub again: it files a take that no longer fits anew"
     try:
         with sf.SoundFile(item.path) as f:
             if f.samplerate != sample_rate or f.channels != 1:
