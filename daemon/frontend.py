@@ -77,6 +77,24 @@ class FrontEnd:
         if self.config.remote_binds:
             self._bind_remote()
 
+    def restore_ipc(self) -> bool:
+        """Bind the ipc endpoint again when its socket file is gone (a tidy-up of the runtime folder): a
+        client would pass over it for TCP, and a daemon on ipc alone would be unreachable. True if it was."""
+        ipc = self.dirs.ipc_endpoint() if self.config.ipc else None
+        if not ipc or ipc not in self.endpoints or os.path.exists(self.dirs.ipc):
+            return False
+        local = self.sockets[0]                  # the local ROUTER: the first socket bound
+        try:
+            local.unbind(ipc)
+        except zmq.ZMQError:
+            pass
+        local.bind(ipc)
+        try:
+            os.chmod(self.dirs.ipc, 0o600)
+        except OSError:
+            pass
+        return True
+
     def _bind_remote(self) -> None:
         server = keys.load_server(self.dirs)
         if server is None:

@@ -147,9 +147,12 @@ class Daemon:
         control.write_info(self.dirs, info)
 
     def _keep_published(self) -> None:
-        """Write daemon.json again when it is gone or no longer ours (a tidy-up of the runtime folder, a
-        damaged disk): without it no client finds this daemon, and `daemon stop` would call it not running."""
+        """Write daemon.json again when it is gone or no longer ours, and bind the ipc socket again when its
+        file is gone (a tidy-up of the runtime folder, a damaged disk): without them no client finds this
+        daemon, and `daemon stop` would call it not running."""
         self._last_info_check = time.monotonic()
+        if self.front.restore_ipc():
+            log.warning("%s was gone: bound again", self.dirs.ipc)
         info = control.read_info(self.dirs, require_lock=False)
         if not info or info.get("pid") != os.getpid() or info.get("token") != self.front.token:
             log.warning("%s was missing or not this daemon's: published again", self.dirs.info)

@@ -328,9 +328,9 @@ def test_editor_clients_import_no_engine():
 @pytest.mark.slow
 @pytest.mark.slow
 def test_a_daemon_whose_info_file_is_lost_is_found_again_and_stops(tmp_path, capsys):
-    """A tidy-up of the runtime folder (or a damaged disk) takes daemon.json away from a running daemon:
-    it writes it again within 10 s, a client waits for that instead of starting a second one, and
-    `daemon stop` finds it by its lock."""
+    """A tidy-up of the runtime folder (or a damaged disk) takes daemon.json and the ipc socket away from a
+    running daemon: it writes and binds them again within 10 s, a client waits for that instead of starting
+    a second one, and `daemon stop` finds it by its lock."""
     from takefit.bridges.cli import main
     from takefit.daemon import control
     from takefit.daemon.client import Client
@@ -341,16 +341,19 @@ def test_a_daemon_whose_info_file_is_lost_is_found_again_and_stops(tmp_path, cap
     pid = control.start(dirs, args, timeout=120)["pid"]
     try:
         dirs.info.write_text("{not json", "utf-8")
+        dirs.ipc.unlink()                                                # … and its socket file with it
         with Client(home=home, autostart=True, autostart_args=args, timeout=60) as c:
             assert c.hello()["pid"] == pid
-        assert control.read_info(dirs)["pid"] == pid
+        assert control.read_info(dirs)["pid"] == pid and dirs.ipc.exists()      # bound again
+        assert control.pick_endpoint(control.read_info(dirs)).startswith("ipc://")
         dirs.info.unlink()
         assert main(["daemon", "stop", "--home", str(home)]) == 0
         assert f"stopped (pid {pid}; its daemon.json was missing)" in capsys.readouterr().out
     finally:
         if not control.wait_stopped(dirs, 30):
             control.signal_pid(pid, 9)
-    assert "published again" in dirs.log.read_text("utf-8")
+    log = dirs.log.read_text("utf-8")
+    assert "published again" in log and "daemon.sock was gone: bound again" in log
 
 
 def test_autostart_graceful_stop_with_queued_jobs_and_resume(tmp_path, capsys):
