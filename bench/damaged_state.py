@@ -158,18 +158,18 @@ def _daemon_journal() -> Case:
     return Case("daemon_journal_garbage", damage, cycle, check)
 
 
-def _daemon_info() -> Case:
-    """daemon.json taken away from a running daemon (a tidy-up of the runtime folder)."""
+def _daemon_runtime(name: str, bind: str, lost: str) -> Case:
+    """A file of a running daemon's runtime folder taken away (a tidy-up): it must still answer and stop."""
     home = "daemon"
-    start = ["daemon", "start", "--home", home, "--bind", "tcp://127.0.0.1:*", "--no-warm"]
+    start = ["daemon", "start", "--home", home, "--bind", bind, "--no-warm"]
 
     def damage(run: Run) -> None:
-        (run.root / home / "run" / "daemon.json").unlink()
+        (run.root / home / "run" / lost).unlink()
 
     def check(run: Run) -> list[str]:
         return (["wrong: the take was not written"] * (not (run.root / "d.wav").is_file())
                 + ["wrong: `daemon stop` did not stop it"] * ("stopped (pid" not in run.output))
-    return Case("daemon_info_deleted", damage, [start], check,
+    return Case(name, damage, [start], check,
                 again=[["say", "Good morning.", "--daemon", "-o", "d.wav"], ["daemon", "stop", "--home", home]])
 
 
@@ -213,7 +213,9 @@ def cases() -> list[tuple[Case, Callable[[Run], None] | None]]:
     """(case, what its first clean run needs beyond its commands)."""
     watch_case, watch_first = _watch_journal()
     return [(_takes_list(None), None), (_takes_list(GARBAGE), None), (_cut_take(), None),
-            (watch_case, watch_first), (_daemon_journal(), None), (_daemon_info(), None),
+            (watch_case, watch_first), (_daemon_journal(), None),
+            (_daemon_runtime("daemon_info_deleted", "tcp://127.0.0.1:*", "daemon.json"), None),
+            (_daemon_runtime("daemon_socket_deleted_ipc_only", "none", "daemon.sock"), None),
             (_cache_files("lexicon_cache_garbage", "lexicon/*.marshal", lambda b: GARBAGE), None),
             (_cache_files("graph_cache_cut_in_half", "graphs/*.onnx", lambda b: b[:len(b) // 2]), None),
             (_take_cache_cut(), None)]
