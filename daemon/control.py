@@ -6,6 +6,7 @@ sockets are bound, says where it listens; it counts only while the lock is held.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from takefit.engine.errors import TakefitError
 
-from .paths import Dirs
+from .paths import ENV_HOME, Dirs
 
 START_TIMEOUT = 60.0   # the engine loads in the background; the sockets answer within seconds
 
@@ -47,6 +48,9 @@ class AlreadyRunning(DaemonError):
 
 
 # ------------------------------------------------------------------------------------------- lock
+HELD = {errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES, errno.EDEADLK}   # flock's and msvcrt's "someone has it"
+
+
 class Lock:
     """An exclusive, non-blocking, process-lifetime lock file (fcntl on POSIX, msvcrt on Windows)."""
 
@@ -56,7 +60,8 @@ class Lock:
 
     def acquire(self, timeout: float = 0.0) -> bool:
         """Try for up to `timeout` seconds. (Probes — lock_held — hold the lock for microseconds, so
-        the daemon itself waits a little instead of mistaking a probe for a running daemon.)"""
+        the daemon itself waits a little instead of mistaking a probe for a running daemon.) A filesystem
+        that cannot lock raises its OSError rather than passing for a lock someone holds."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         deadline = time.monotonic() + timeout
@@ -72,7 +77,10 @@ class Lock:
 
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
-            except OSError:
+            except OSError as e:
+                if e.errno not in HELD:           # this filesystem cannot lock at all (some network shares)
+                    os.close(fd)
+                    raise
                 if time.monotonic() >= deadline:
                     os.close(fd)
                     return False
@@ -120,10 +128,19 @@ def lock_held(dirs: Dirs) -> bool:
     if not dirs.lock.exists():
         return False
     probe = Lock(dirs.lock)
-    if probe.acquire():
+    if acquire_daemon_lock(probe, dirs):
         probe.release()
         return False
     return True
+
+
+def acquire_daemon_lock(lock: Lock, dirs: Dirs, timeout: float = 0.0) -> bool:
+    """lock.acquire, a filesystem that cannot lock (a network share) named with the fix."""
+    try:
+        return lock.acquire(timeout)
+    except OSError as e:
+        raise DaemonError(f"cannot lock {dirs.lock} on this filesystem ({e.strerror or e}): the daemon's home "
+                          f"must be on a local disk (--home, ${ENV_HOME})", code="start_failed") from None
 
 
 # ------------------------------------------------------------------------------------------- info

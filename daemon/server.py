@@ -79,7 +79,7 @@ class Daemon:
     # ------------------------------------------------------------------ run
     def run(self) -> int:
         self.dirs.ensure()
-        if not self.lock.acquire(timeout=2.0):
+        if not control.acquire_daemon_lock(self.lock, self.dirs, timeout=2.0):
             raise control.AlreadyRunning(control.read_info(self.dirs, require_lock=False))
         self.lock.write_owner()
         self.dirs.info.unlink(missing_ok=True)          # a stale one from a killed daemon

@@ -286,6 +286,26 @@ def test_lock_is_exclusive(tmp_path):
     b.release()
 
 
+@pytest.mark.skipif(os.name == "nt", reason="flock: POSIX")
+def test_a_home_on_a_filesystem_that_cannot_lock_is_named_not_taken_for_a_running_daemon(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    from takefit.daemon.control import DaemonError, Lock, lock_held
+
+    d = Dirs.resolve(tmp_path).ensure()
+    d.lock.touch()
+
+    def no_locks(fd, op):
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.raises(OSError):
+        Lock(d.lock).acquire()
+    with pytest.raises(DaemonError, match=r"cannot lock .*daemon.lock on this filesystem \(Operation not "
+                                          r"supported\): the daemon's home must be on a local disk"):
+        lock_held(d)
+
+
 def test_remote_errors_keep_engine_classes():
     from takefit.daemon.client import DaemonBusy, remote_error
     from takefit.engine.errors import FitError, InputError, UnknownVoiceError

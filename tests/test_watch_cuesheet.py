@@ -3,6 +3,7 @@ service and status commands — none of these render audio."""
 from __future__ import annotations
 
 import json
+import os
 import plistlib
 import sqlite3
 from fractions import Fraction
@@ -193,6 +194,28 @@ def test_a_journal_file_without_its_tables_yet_reads_as_empty(tmp_path):
     doc = watch_status.status(tmp_path)
     assert "journal_error" not in doc and set(doc["counts"].values()) == {0} and doc["recent"] == []
     assert sqlite3.connect(layout.journal).execute("SELECT name FROM sqlite_master").fetchall() == []  # untouched
+
+
+@pytest.mark.skipif(os.name == "nt", reason="flock: POSIX")
+def test_a_watch_folder_on_a_share_that_cannot_lock_is_still_watched(tmp_path, monkeypatch, capsys):
+    """Some network shares refuse file locks (ENOLCK, EOPNOTSUPP): the watcher watches anyway and warns
+    that nothing guards against a second one, instead of claiming another watcher holds the folder."""
+    import errno
+    import fcntl
+
+    from takefit.daemon.control import Lock
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.raises(OSError, match="No locks available"):
+        Lock(tmp_path / "x.lock").acquire(timeout=0.2)
+    folder = tmp_path / "share"
+    assert cli.main(["watch", str(folder), "--once", "--daemon=off", "--settle=0"]) == 0
+    log = (folder / ".takefit-watch" / "watch.log").read_text("utf-8")
+    assert "cannot be locked on this filesystem (No locks available)" in log and "start only one" in log
+    assert cli.main(["watch", "--status", str(folder)]) == 0
+    assert "watcher: unknown (this filesystem cannot lock" in capsys.readouterr().out
 
 
 def test_unique_dest(tmp_path):

@@ -26,13 +26,16 @@ def status(root: Path, recent: int = 10) -> dict:
     if not layout.state.is_dir():
         raise InputError(f"{layout.root} is not a watch folder (no {jobs.STATE_DIR}/ in it): start one with "
                          f"`takefit watch {root}`")
-    running = False
+    running: bool | None = False
     if layout.lock.exists():
         probe = Lock(layout.lock)
-        if probe.acquire():
-            probe.release()
-        else:
-            running = True
+        try:
+            if probe.acquire():
+                probe.release()
+            else:
+                running = True
+        except OSError:                      # a share that cannot lock: whether a watcher runs is unknown
+            running = None
     live = None
     try:
         live = json.loads(layout.status.read_text("utf-8"))
@@ -47,7 +50,7 @@ def status(root: Path, recent: int = 10) -> dict:
             j = Journal(layout.journal, readonly=True)
             try:
                 doc["counts"] = j.counts()
-                doc["interrupted"] = [x.name for x in j.in_state("running")] if not running else []
+                doc["interrupted"] = [x.name for x in j.in_state("running")] if running is False else []
                 doc["recent"] = [_job_line(x) for x in j.recent(recent)]
             finally:
                 j.close()
@@ -85,7 +88,9 @@ def format_status(doc: dict) -> str:
         if live.get("stuck"):
             lines.append(f"  stuck (see the log): {', '.join(live['stuck'])}")
     else:
-        lines.append("  watcher: not running (start it with `takefit watch DIR`, or install it as a service)")
+        lines.append("  watcher: unknown (this filesystem cannot lock its lock file; see the watch log)"
+                     if doc["running"] is None else
+                     "  watcher: not running (start it with `takefit watch DIR`, or install it as a service)")
         if doc["inbox"]:
             lines.append(f"  inbox: {len(doc['inbox'])} file(s) waiting: {', '.join(doc['inbox'][:10])}"
                          + (" …" if len(doc["inbox"]) > 10 else ""))

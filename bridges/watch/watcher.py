@@ -158,7 +158,13 @@ class Watcher:
 
         self.layout.ensure()
         self._lock = Lock(self.layout.lock)
-        if not self._lock.acquire():
+        try:
+            held = self._lock.acquire()
+        except OSError as e:                  # a share that cannot lock: watch it, and say what is not guarded
+            self._lock, held, unlocked = None, True, e
+        else:
+            unlocked = None
+        if not held:
             pid = read_pid(self.layout.lock)
             self._lock = None
             raise InputError(f"another takefit watch is already watching {self.layout.root}"
@@ -170,6 +176,9 @@ class Watcher:
             log.addHandler(self._handler)
             if log.level == logging.NOTSET or log.level > logging.INFO:
                 log.setLevel(logging.INFO)
+        if unlocked is not None:
+            log.warning("%s cannot be locked on this filesystem (%s): nothing stops a second watcher on this "
+                        "folder, so start only one", self.layout.lock, unlocked.strerror or unlocked)
         self.journal = Journal(self.layout.journal)
         if self.journal.moved_aside:
             log.warning("%s", self.journal.moved_aside)
