@@ -324,6 +324,26 @@ def test_a_second_dub_into_the_same_outputs_is_refused_while_the_first_runs(tmp_
     assert cli.main(["dub", str(src)]) == 0 and (tmp_path / "dialogue_dub.otio").is_file()
 
 
+def test_the_dub_locks_of_runs_that_ended_do_not_pile_up(tmp_path, monkeypatch):
+    """One lock file per takes folder ever dubbed would pile up in the user's cache: a run removes the ones
+    no run holds, and a lock taken on a file removed under it is taken again on the file now there."""
+    from takefit.bridges.dub.takes import _is_file_at, _locked, claim
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))      # this test's own cache, counted exactly
+    held = claim(tmp_path / "a_takes", "a.otio")
+    for name in ("b", "c", "d"):
+        claim(tmp_path / f"{name}_takes", f"{name}.otio").release()
+    mine = claim(tmp_path / "e_takes", "e.otio")
+    locks = tmp_path / "cache" / "takefit" / "dub-locks"
+    assert sorted(locks.glob("*.lock")) == sorted([held.path, mine.path])   # b, c, d gone; a (held) and e stay
+    mine.path.unlink()                                                  # removed under its holder …
+    again = _locked(mine.path)                                          # … the file now there is free to take
+    assert again is not None and mine.path.exists()
+    assert _is_file_at(again, mine.path) and not _is_file_at(mine, mine.path)   # what _locked checks
+    for lock in (held, mine, again):
+        lock.release()
+
+
 def test_unwritable_output_fails_before_rendering(tmp_path, renderer, use_renderer, capsys):
     src = copy("dialogue.srt", tmp_path)
     runs = CountingRenderer.engine_runs

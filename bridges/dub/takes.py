@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -37,14 +38,14 @@ def claim(folder: Path, outputs: str) -> Lock | None:
     The lock file lives in the user's cache, named by the folder's path, so the user's folder holds only
     outputs. Another run holding it is an OutputError naming it; None where no lock can be made (a cache
     folder that cannot be written: the run goes on as before locks). Release it when the run ends."""
+    locks = Path(user_cache_dir("takefit")) / "dub-locks"
     digest = hashlib.sha256(str(Path(folder).resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:32]
-    path = Path(user_cache_dir("takefit")) / "dub-locks" / f"{digest}.lock"
-    lock = Lock(path)
+    path = locks / f"{digest}.lock"
     try:
-        held = lock.acquire(timeout=1.0)
+        lock = _locked(path)
     except OSError:
         return None
-    if not held:
+    if lock is None:
         try:
             who = f" (pid {int(path.read_text('ascii').strip())})"
         except (OSError, ValueError):
@@ -52,7 +53,48 @@ def claim(folder: Path, outputs: str) -> Lock | None:
         raise OutputError(f"another takefit dub{who} is writing {outputs} and its takes folder {folder}: let it "
                           f"finish, or give this run another -o")
     lock.write_owner()
+    _remove_unheld(locks, keep=path)
     return lock
+
+
+def _locked(path: Path) -> Lock | None:
+    """`path` locked, or None while another run holds it. A lock taken on a file another run's prune has
+    just unlinked guards nothing, so it is checked to still be the file at `path`, and taken again if not."""
+    for _ in range(5):
+        lock = Lock(path)
+        if not lock.acquire(timeout=1.0):
+            return None
+        if _is_file_at(lock, path):
+            return lock
+        lock.release()
+    return None
+
+
+def _remove_unheld(locks: Path, keep: Path) -> None:
+    """The lock files no run holds (one per takes folder ever dubbed would pile up), each removed while
+    locked by this run, so no run can be holding it."""
+    for other_path in locks.glob("*.lock"):
+        if other_path == keep:
+            continue
+        other = Lock(other_path)
+        try:
+            if not other.acquire():
+                continue
+        except OSError:
+            continue
+        try:
+            if _is_file_at(other, other_path):
+                other_path.unlink(missing_ok=True)
+        finally:
+            other.release()
+
+
+def _is_file_at(lock: Lock, path: Path) -> bool:
+    try:
+        here, held = os.stat(path), os.fstat(lock.fd)
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) == (held.st_dev, held.st_ino)
 
 
 class TakeFolder:
