@@ -70,10 +70,7 @@ class FrontEnd:
         for ep in eps:
             self.endpoints.append(bind_local(local, ep))
         if ipc:
-            try:
-                os.chmod(self.dirs.ipc, 0o600)
-            except OSError:
-                pass
+            self._owner_only_ipc()
         if self.config.remote_binds:
             self._bind_remote()
 
@@ -89,11 +86,14 @@ class FrontEnd:
         except zmq.ZMQError:
             pass
         local.bind(ipc)
+        self._owner_only_ipc()
+        return True
+
+    def _owner_only_ipc(self) -> None:
         try:
             os.chmod(self.dirs.ipc, 0o600)
         except OSError:
             pass
-        return True
 
     def _bind_remote(self) -> None:
         server = keys.load_server(self.dirs)

@@ -90,6 +90,7 @@ class Journal:
 
     def __init__(self, path: Path, readonly: bool = False):
         self.path = Path(path)
+        self.moved_aside: str | None = None      # what became of a damaged journal (the watcher logs it)
         self._lock = threading.RLock()
         if readonly:
             self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10, check_same_thread=False)
@@ -108,8 +109,6 @@ class Journal:
                 self.moved_aside = self._move_aside(e)
                 self.db = self._open()
         self.db.row_factory = sqlite3.Row
-
-    moved_aside: str | None = None      # what became of a damaged journal (the watcher logs it)
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
