@@ -16,7 +16,8 @@ __version__ = "0.1.0"
 ENGINE_ID = "kokoro-82m-v1.0-int8"
 # Bumped whenever the same request renders different audio (fitting, emotion, voicing changes), so
 # cached takes from an older rendering are not served for it. 3: speech fills the slot (engine/fill.py).
-RENDER_REVISION = 3
+# 4: the level's ceiling is on the true peak, −1 dBTP (engine/audio.py), not on the samples.
+RENDER_REVISION = 4
 
 _LAZY = {"Engine": ".engine", "Lexicon": ".frontend", "Take": ".take", "PhonemeDuration": ".take"}
 

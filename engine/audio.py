@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,13 @@ from .bwf import Broadcast
 from .errors import OutputError
 from .files import check_writable, publish, temp_beside
 
-PEAK_CEILING_DBFS = -1.0
+# EBU R128's ceiling, on the true peak: sample peaks held at −1 dBFS still put the waveform between them
+# up to +0.2 dBTP (bench/true_peak.py: 6 of 16 angry takes at −14 LUFS over −1 dBTP), which a lossy
+# encode or a broadcaster's meter reads as an over
+PEAK_CEILING_DBTP = -1.0
+# Limiting runs on the take oversampled to this rate: a limiter on the samples alone clamps them and
+# leaves the peaks between them, up to 3 dB higher
+LIMIT_RATE = loudness.TRUE_PEAK_RATE
 _FADE = 64  # samples; a trimmed tail ends on a short fade so it never clicks
 
 
@@ -69,7 +74,7 @@ def _import_output_stage() -> None:
 
 
 def loudness_normalize(audio: np.ndarray, rate: int, lufs: float) -> tuple[np.ndarray, list[str]]:
-    """Integrated loudness to `lufs` (ITU-R BS.1770), peaks kept ≤ −1 dBFS."""
+    """Integrated loudness to `lufs` (ITU-R BS.1770), the true peak kept ≤ −1 dBTP."""
     warnings: list[str] = []
     if not np.any(np.abs(audio) > 1e-6):
         return audio, warnings
@@ -78,40 +83,50 @@ def loudness_normalize(audio: np.ndarray, rate: int, lufs: float) -> tuple[np.nd
     current = loudness.integrated(measured_on, rate)
     if not np.isfinite(current):
         return audio, warnings
-    gain = 10 ** ((lufs - current) / 20)
-    peak = float(np.max(np.abs(audio))) * gain
-    ceiling = 10 ** (PEAK_CEILING_DBFS / 20)
-    if peak > ceiling:
-        gain *= ceiling / peak
+    wanted = 10 ** ((lufs - current) / 20)
+    gain = _under_ceiling(audio, rate, wanted)
+    if gain < wanted * 10 ** (-0.05 / 20):      # a shortfall under 0.05 LU is inside the meters' rounding
         reached = current + 20 * np.log10(gain)
-        warnings.append(f"loudness {reached:.1f} LUFS instead of {lufs:g}: peaks held at {PEAK_CEILING_DBFS:g} dBFS")
+        warnings.append(f"loudness {reached:.1f} LUFS instead of {lufs:g}: true peak held at "
+                        f"{PEAK_CEILING_DBTP:g} dBTP")
     return (audio * gain).astype(np.float32), warnings
+
+
+def _under_ceiling(audio: np.ndarray, rate: int, gain: float) -> float:
+    """`gain`, lowered as far as the true peak after it must fall to the ceiling."""
+    peak = loudness.true_peak(audio, rate) * gain
+    ceiling = 10 ** (PEAK_CEILING_DBTP / 20)
+    return gain * ceiling / peak if peak > ceiling else gain
 
 
 def make_headroom(audio: np.ndarray, rate: int, lufs: float) -> np.ndarray:
     """Limit the peaks (Rubber Band's neighbour in pedalboard: JUCE's limiter) just enough that the take
-    can reach `lufs` with peaks ≤ −1 dBFS, so a loud (angry) line is loud instead of held back."""
-    from pedalboard import Limiter
-
+    can reach `lufs` with its true peak ≤ −1 dBTP, so a loud (angry) line is loud instead of held back."""
     if len(audio) < int(loudness.BLOCK_SECONDS * rate) or not np.any(np.abs(audio) > 1e-6):
         return audio
     current = loudness.integrated(audio, rate)
-    peak_db = 20 * np.log10(float(np.max(np.abs(audio))))
-    excess = peak_db + (lufs - current) - PEAK_CEILING_DBFS
+    peak_db = 20 * np.log10(loudness.true_peak(audio, rate))
+    excess = peak_db + (lufs - current) - PEAK_CEILING_DBTP
     if not np.isfinite(excess) or excess <= 0:
         return audio
-    limited = Limiter(threshold_db=float(peak_db - excess - 1.0), release_ms=50.0)(audio.astype(np.float32), rate)
-    return np.asarray(limited, np.float32).reshape(-1)[:len(audio)]
+    return limit(audio, rate, float(peak_db - excess - 1.0))
 
 
-def apply_gain(audio: np.ndarray, db: float) -> np.ndarray:
-    """`db` of gain, peaks still kept ≤ −1 dBFS (used for emotion's level when loudness is off)."""
-    gain = 10 ** (db / 20)
-    peak = float(np.max(np.abs(audio), initial=0.0)) * gain
-    ceiling = 10 ** (PEAK_CEILING_DBFS / 20)
-    if peak > ceiling:
-        gain *= ceiling / peak
-    return (audio * gain).astype(np.float32)
+def limit(audio: np.ndarray, rate: int, threshold_db: float) -> np.ndarray:
+    """JUCE's limiter at `threshold_db`, run on the audio oversampled to ≥ 192 kHz: its final clipper
+    then clamps the waveform between the samples too, not the samples alone."""
+    from pedalboard import Limiter
+
+    factor = max(1, -(-LIMIT_RATE // rate))
+    up = audio.astype(np.float32) if factor == 1 else soxr.resample(audio.astype(np.float32), rate, rate * factor, "HQ")
+    limited = np.asarray(Limiter(threshold_db=threshold_db, release_ms=50.0)(up, rate * factor), np.float32).reshape(-1)
+    down = limited if factor == 1 else soxr.resample(limited, rate * factor, rate, "HQ")
+    return exact_length(down.astype(np.float32), len(audio))
+
+
+def apply_gain(audio: np.ndarray, rate: int, db: float) -> np.ndarray:
+    """`db` of gain, the true peak still kept ≤ −1 dBTP (emotion's level when loudness is off)."""
+    return (audio * _under_ceiling(audio, rate, 10 ** (db / 20))).astype(np.float32)
 
 
 def write_wav(path: str | Path, audio: np.ndarray, rate: int, subtype: str = "PCM_24",
@@ -122,7 +137,7 @@ def write_wav(path: str | Path, audio: np.ndarray, rate: int, subtype: str = "PC
     leaves open is measured here."""
     p = check_writable(path)
     if broadcast is not None and broadcast.loudness is None:
-        broadcast = replace(broadcast, loudness=integrated_loudness(audio, rate))
+        broadcast = broadcast.with_levels(loudness.measure(audio, rate))
     publish_wav(p, rate, 1, subtype, lambda f: f.write(np.clip(audio, -1.0, 1.0)), comment, title, broadcast,
                 what=str(p))
     return p

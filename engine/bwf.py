@@ -37,6 +37,11 @@ from .files import publish, temp_beside
 _BEXT = struct.Struct("<256s32s32s10s8sIIH64s5h180s")
 BEXT_VERSION = 2
 LOUDNESS_UNSET = 0x7FFF              # Tech 3285 v2: a loudness field that was not measured
+# bext v2's five loudness values in their order (each stored × 100), and iXML's names for them
+LOUDNESS_FIELDS = (("loudness", "BWF_LOUDNESS_VALUE", "LUFS"), ("loudness_range", "BWF_LOUDNESS_RANGE", "LU"),
+                   ("true_peak", "BWF_MAX_TRUE_PEAK_LEVEL", "dBTP"),
+                   ("max_momentary", "BWF_MAX_MOMENTARY_LOUDNESS", "LUFS"),
+                   ("max_short_term", "BWF_MAX_SHORT_TERM_LOUDNESS", "LUFS"))
 IXML_VERSION = "1.61"
 RIFF_MAX = 0xFFFFFFFF                # the RIFF size field: bytes after the first 8
 HEADER_ROOM = 64 * 1024              # what the header chunks (fmt, LIST, bext, iXML) may take at most
@@ -83,6 +88,10 @@ class Broadcast:
     originator_reference: str = ""        # 32 bytes
     origination: datetime | None = None   # None: now when written; a restamp keeps the file's own
     loudness: float | None = None         # integrated LUFS as measured; None: "not set" (0x7FFF)
+    loudness_range: float | None = None   # LU (EBU Tech 3342)
+    true_peak: float | None = None        # dBTP, the maximum (BS.1770-4)
+    max_momentary: float | None = None    # LUFS, the loudest 400 ms
+    max_short_term: float | None = None   # LUFS, the loudest 3 s
     coding_history: str = ""              # "": one line saying what takefit wrote (EBU R98 form)
     project: str = ""                     # iXML PROJECT: the timeline's name
     scene: str = ""                       # SCENE: the cue
@@ -114,8 +123,15 @@ class Broadcast:
                              f"{rate}: use non-drop")
         if self.take is not None and not (isinstance(self.take, int) and self.take >= 0):
             raise InputError(f"take number must be a whole number ≥ 0, got {self.take!r}")
-        if self.loudness is not None and not (math.isfinite(self.loudness) and abs(self.loudness) < 300):
-            raise InputError(f"loudness {self.loudness} LUFS cannot be stored in bext (−300…300 LUFS, or None)")
+        for name, _, unit in LOUDNESS_FIELDS:
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and abs(value) < 300):
+                raise InputError(f"{name.replace('_', ' ')} {value} {unit} cannot be stored in bext (−300…300, or None)")
+
+    def with_levels(self, levels) -> Broadcast:
+        """These chunks carrying `levels` (engine.loudness.Levels), the five R128 values as measured."""
+        return replace(self, loudness=levels.integrated, loudness_range=levels.range, true_peak=levels.true_peak,
+                       max_momentary=levels.max_momentary, max_short_term=levels.max_short_term)
 
     def time_reference(self, sample_rate: int) -> int:
         return _half_up(self.position * int(sample_rate))
@@ -124,10 +140,10 @@ class Broadcast:
         """The bext payload: 602 bytes, then the coding history (an unset origination: now)."""
         when = self.origination or datetime.now()
         ref = self.time_reference(fmt.sample_rate)
-        loud = LOUDNESS_UNSET if self.loudness is None else round(self.loudness * 100)
+        loud = [LOUDNESS_UNSET if getattr(self, n) is None else round(getattr(self, n) * 100) for n, _, _ in LOUDNESS_FIELDS]
         fixed = _BEXT.pack(_cut(self.description, 256), _cut(self.originator, 32), _cut(self.originator_reference, 32),
                            when.strftime("%Y-%m-%d").encode(), when.strftime("%H:%M:%S").encode(),
-                           ref & 0xFFFFFFFF, ref >> 32, BEXT_VERSION, b"", loud, *[LOUDNESS_UNSET] * 4, b"")
+                           ref & 0xFFFFFFFF, ref >> 32, BEXT_VERSION, b"", *loud, b"")
         return fixed + self.history(fmt).encode("ascii", "replace")
 
     def history(self, fmt: WavFormat) -> str:
@@ -191,8 +207,9 @@ class Broadcast:
                            ("BWF_VERSION", str(BEXT_VERSION)), ("BWF_UMID", ""),
                            ("BWF_CODING_HISTORY", self.history(fmt))):
             _add(bext, tag, value)
-        if self.loudness is not None:
-            _add(bext, "BWF_LOUDNESS_VALUE", f"{self.loudness:.2f}")
+        for name, tag, _ in LOUDNESS_FIELDS:
+            if getattr(self, name) is not None:
+                _add(bext, tag, f"{getattr(self, name):.2f}")
 
 
 def _add(parent: ET.Element, tag: str, text: str) -> ET.Element:
@@ -289,8 +306,8 @@ def _settled(broadcast: Broadcast, old: Broadcast | None) -> Broadcast:
     """`broadcast` with what it leaves open taken from the file's own chunks (origination, loudness),
     else now / not set."""
     when = broadcast.origination or (old.origination if old else None) or datetime.now().replace(microsecond=0)
-    loud = broadcast.loudness if broadcast.loudness is not None else (old.loudness if old else None)
-    return replace(broadcast, origination=when, loudness=loud)
+    kept = {n: getattr(old, n) for n, _, _ in LOUDNESS_FIELDS if old and getattr(broadcast, n) is None}
+    return replace(broadcast, origination=when, **kept)
 
 
 def _rewrite(src: BinaryIO, dst: BinaryIO, broadcast: Broadcast, name: str) -> None:
@@ -360,12 +377,13 @@ def _parse(f: BinaryIO, table: list[Chunk], fmt: WavFormat) -> Broadcast | None:
     if b"bext" not in found or len(found[b"bext"]) < _BEXT.size:
         return None
     raw = found[b"bext"]
-    (desc, orig, ref, date, clock, low, high, _, _, loud, *_rest) = _BEXT.unpack(raw[:_BEXT.size])
+    (desc, orig, ref, date, clock, low, high, _, _, *loud, _) = _BEXT.unpack(raw[:_BEXT.size])
     history = _text(raw[_BEXT.size:]).strip("\r\n")
     fields = {"description": _text(desc), "originator": _text(orig), "originator_reference": _text(ref),
               "origination": _when(_text(date), _text(clock)),
               "position": Fraction((high << 32) | low, fmt.sample_rate),
-              "loudness": None if loud == LOUDNESS_UNSET else loud / 100, "coding_history": history,
+              **{n: None if v == LOUDNESS_UNSET else v / 100 for (n, _, _), v in zip(LOUDNESS_FIELDS, loud)},
+              "coding_history": history,
               "dual_mono": "M=dual-mono" in history}
     if b"iXML" in found:
         fields.update(_ixml_fields(found[b"iXML"]))

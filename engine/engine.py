@@ -354,7 +354,7 @@ class Engine:
             if gain > 0:
                 out = audio.make_headroom(out, sr, min(-1.0, req.loudness + gain))
             return audio.loudness_normalize(out, sr, min(-1.0, req.loudness + gain))
-        return (audio.apply_gain(out, gain) if gain else out), []
+        return (audio.apply_gain(out, sr, gain) if gain else out), []
 
     # ---------------------------------------------------------------- natural rendering and the fit
     def _natural(self, plan: LinePlan, progress=None) -> "Rendered":

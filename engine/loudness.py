@@ -10,13 +10,24 @@ is cut where it falls below float64's resolution, so the two meters agree to wit
 from __future__ import annotations
 
 import functools
+import math
+from dataclasses import dataclass
 
 import numpy as np
+import soxr
 
 BLOCK_SECONDS = 0.4            # gating block
 OVERLAP = 0.75                 # consecutive blocks overlap by 75 %
 ABSOLUTE_GATE = -70.0          # LUFS: blocks below are silence
 RELATIVE_GATE = -10.0          # LU below the absolutely gated mean
+SHORT_TERM_SECONDS = 3.0       # EBU R128's short-term window, one value every 100 ms (Tech 3341)
+RANGE_RELATIVE_GATE = -20.0    # loudness range: short-term values more than 20 LU below their mean left out
+RANGE_PERCENTILES = (10, 95)   # EBU Tech 3342: the range is between these percentiles of what is left
+# True peak (BS.1770-4 Annex 2): the samples oversampled to ≥ 192 kHz (4× at 48 kHz) before the peak is
+# read, because a DAC's or a lossy decoder's output runs between the samples and can pass full scale while
+# every sample is below it (by up to 3 dB, for a tone at a quarter of the sample rate)
+TRUE_PEAK_RATE = 192_000
+_TRUE_PEAK_CHUNK = 1 << 16     # samples per step: a long stem is not held four times over
 _OFFSET = -0.691               # BS.1770's constant: 0 LUFS for a 997 Hz full-scale sine
 _FFT = 1 << 16                 # convolution block: long lines cost O(n log 65536), not one huge FFT
 _TAIL = 1e-12                  # impulse response kept while above this × its peak (below: rounding noise)
@@ -70,24 +81,36 @@ def k_weighted(audio: np.ndarray, rate: int) -> np.ndarray:
 def block_powers(weighted: np.ndarray, rate: int) -> np.ndarray:
     """Mean square of each 400 ms block, 75 % overlapping; the bounds computed as pyloudnorm does.
     `weighted` is overwritten (its running energy: fresh pages are slow to touch on some machines)."""
-    n = len(weighted)
-    step = 1.0 - OVERLAP
-    count = int(np.round((n / rate - BLOCK_SECONDS) / (BLOCK_SECONDS * step))) + 1
-    j = np.arange(count, dtype=np.float64)
-    lower = np.minimum((BLOCK_SECONDS * (j * step) * rate).astype(np.int64), n)
-    upper = np.minimum((BLOCK_SECONDS * (j * step + 1) * rate).astype(np.int64), n)
-    energy = np.cumsum(np.square(weighted, out=weighted), out=weighted)     # energy[k]: samples 0..k
+    return window_powers(running_energy(weighted), rate, BLOCK_SECONDS, 1.0 - OVERLAP)
+
+
+def running_energy(weighted: np.ndarray) -> np.ndarray:
+    """energy[k]: the sum of squares of samples 0..k, computed in `weighted`'s own memory."""
+    return np.cumsum(np.square(weighted, out=weighted), out=weighted)
+
+
+def window_powers(energy: np.ndarray, rate: int, seconds: float, step: float) -> np.ndarray:
+    """Mean square of each `seconds` window, one every `step` × `seconds`, from the running energy."""
+    n = len(energy)
+    count = int(np.round((n / rate - seconds) / (seconds * step))) + 1
+    j = np.arange(max(count, 0), dtype=np.float64)
+    lower = np.minimum((seconds * (j * step) * rate).astype(np.int64), n)
+    upper = np.minimum((seconds * (j * step + 1) * rate).astype(np.int64), n)
 
     def before(k: np.ndarray) -> np.ndarray:                                # energy of samples 0..k-1
         return np.where(k > 0, energy[np.maximum(k - 1, 0)], 0.0)
-    return np.maximum(before(upper) - before(lower), 0.0) / (BLOCK_SECONDS * rate)   # ≥ 0: cumsum's rounding
+    return np.maximum(before(upper) - before(lower), 0.0) / (seconds * rate)   # ≥ 0: cumsum's rounding
 
 
 def integrated(audio: np.ndarray, rate: int) -> float:
     """Integrated loudness in LUFS (−inf for silence). `audio`: mono, at least one 400 ms block long."""
     if len(audio) < BLOCK_SECONDS * rate:
         raise ValueError(f"loudness needs at least {BLOCK_SECONDS:g} s of audio; got {len(audio) / rate:.3f} s")
-    power = block_powers(k_weighted(audio, rate), rate)
+    return _gated(block_powers(k_weighted(audio, rate), rate))
+
+
+def _gated(power: np.ndarray) -> float:
+    """BS.1770's integrated loudness of 400 ms block powers: absolute, then relative gating."""
     with np.errstate(divide="ignore"):
         block_lufs = _OFFSET + 10.0 * np.log10(power)
     loud = block_lufs >= ABSOLUTE_GATE
@@ -98,3 +121,66 @@ def integrated(audio: np.ndarray, rate: int) -> float:
     mean = float(np.mean(power[gated])) if gated.any() else 0.0
     with np.errstate(divide="ignore"):
         return float(_OFFSET + 10.0 * np.log10(mean))
+
+
+def true_peak(audio: np.ndarray, rate: int) -> float:
+    """The waveform's peak between the samples, linear (BS.1770-4 Annex 2). soxr's linear-phase
+    interpolation stands in for the Annex's example 48-tap filter: flatter further up, so it reads
+    a peak near the band's edge at least as high (the Annex allows any such filter)."""
+    x = np.asarray(audio, np.float32).reshape(-1)
+    peak = float(np.max(np.abs(x), initial=0.0))
+    factor = math.ceil(TRUE_PEAK_RATE / rate)
+    if factor <= 1 or not len(x):
+        return peak
+    stream = soxr.ResampleStream(rate, rate * factor, 1, dtype="float32", quality="HQ")
+    for start in range(0, len(x), _TRUE_PEAK_CHUNK):
+        up = stream.resample_chunk(x[start:start + _TRUE_PEAK_CHUNK], last=start + _TRUE_PEAK_CHUNK >= len(x))
+        peak = max(peak, float(np.max(np.abs(up), initial=0.0)))
+    return peak
+
+
+@dataclass(frozen=True)
+class Levels:
+    """What EBU R128 reports of a programme, as a BWF bext chunk holds it; None where the audio is too
+    short (under 400 ms; under 3 s for the short-term values and the range) or silent for it."""
+    integrated: float | None = None      # LUFS
+    range: float | None = None           # LU (EBU Tech 3342)
+    true_peak: float | None = None       # dBTP
+    max_momentary: float | None = None   # LUFS, 400 ms windows
+    max_short_term: float | None = None  # LUFS, 3 s windows
+
+
+def measure(audio: np.ndarray, rate: int) -> Levels:
+    """The five R128 values of mono `audio` (rounded to 0.01, as bext stores them)."""
+    peak = true_peak(audio, rate)
+    tp = _rounded(20.0 * math.log10(peak)) if peak > 0 else None
+    if len(audio) < BLOCK_SECONDS * rate + 1:
+        return Levels(true_peak=tp)
+    energy = running_energy(k_weighted(audio, rate))
+    momentary = window_powers(energy, rate, BLOCK_SECONDS, 1.0 - OVERLAP)
+    levels = Levels(integrated=_rounded(_gated(momentary)), true_peak=tp, max_momentary=_rounded(_lufs(momentary.max())))
+    if len(audio) < SHORT_TERM_SECONDS * rate:
+        return levels
+    short = window_powers(energy, rate, SHORT_TERM_SECONDS, BLOCK_SECONDS * (1.0 - OVERLAP) / SHORT_TERM_SECONDS)
+    return Levels(levels.integrated, _range(short), tp, levels.max_momentary, _rounded(_lufs(short.max())))
+
+
+def _range(short: np.ndarray) -> float | None:
+    """Loudness range (EBU Tech 3342) of the short-term window powers."""
+    with np.errstate(divide="ignore"):
+        lufs = _OFFSET + 10.0 * np.log10(short)
+    loud = lufs >= ABSOLUTE_GATE
+    if not loud.any():
+        return None
+    relative = _OFFSET + 10.0 * np.log10(np.mean(short[loud])) + RANGE_RELATIVE_GATE
+    kept = lufs[loud & (lufs >= relative)]
+    low, high = np.percentile(kept, RANGE_PERCENTILES)
+    return _rounded(float(high - low))
+
+
+def _lufs(power: float) -> float:
+    return _OFFSET + 10.0 * math.log10(power) if power > 0 else float("-inf")
+
+
+def _rounded(value: float) -> float | None:
+    return round(value, 2) if math.isfinite(value) else None

@@ -82,9 +82,39 @@ def test_a_take_round_trips_through_wavinfo_and_our_reader(tmp_path):
     assert xml.findtext("BEXT/BWF_DESCRIPTION") == bwf.NOT_ASCII         # iXML mirrors bext
 
     back = read_broadcast(path)
-    assert back == Broadcast(**{**meta.__dict__, "loudness": back.loudness, "description": bwf.NOT_ASCII,
+    levels = {n: getattr(back, n) for n, _, _ in bwf.LOUDNESS_FIELDS}
+    assert back == Broadcast(**{**meta.__dict__, **levels, "description": bwf.NOT_ASCII,
                                 "coding_history": w.bext.coding_history.strip()})
     assert back.loudness == w.bext.loudness_value
+    assert back.true_peak == w.bext.max_true_peak and back.max_momentary == w.bext.max_momentary_loudness
+    assert xml.findtext("BEXT/BWF_MAX_TRUE_PEAK_LEVEL") == f"{back.true_peak:.2f}"
+    assert back.loudness_range is None and w.bext.loudness_range == 327.67   # 1.5 s: no 3 s window, "not set"
+
+
+def test_a_take_carries_the_five_r128_values_as_libebur128_measures_them(tmp_path):
+    """Integrated, range, true peak, loudest 400 ms and 3 s: bext v2's five values, against libebur128."""
+    import pyebur128 as ebur
+
+    rate, t = 48000, np.arange(20 * 48000) / 48000
+    # a quarter-rate tone whose samples fall 3 dB below its crests, 10.5 dB louder after 10 s (a 50 ms ramp)
+    audio = (0.5 * np.sin(2 * np.pi * 12000 * t + np.pi / 4) * (0.3 + 0.7 * np.clip((t - 10) / 0.05, 0, 1)))
+    audio = (audio * np.clip(np.minimum(t, t[-1] - t) / 0.05, 0, 1)).astype(np.float32)     # faded in and out
+    path = write_wav(tmp_path / "take.wav", audio, rate, broadcast=Broadcast(description="levels"))
+    mode = ebur.MeasurementMode
+    meter = ebur.R128State(1, rate, mode.MODE_I | mode.MODE_LRA | mode.MODE_TRUE_PEAK | mode.MODE_M | mode.MODE_S)
+    momentary, short = [], []
+    samples = sf.read(path, dtype="float64")[0]
+    for i in range(0, len(samples), rate // 10):                           # libebur128 reads its maxima per 100 ms
+        meter.add_frames(samples[i:i + rate // 10], len(samples[i:i + rate // 10]))
+        momentary.append(ebur.get_loudness_momentary(meter))
+        short.append(ebur.get_loudness_shortterm(meter) if i + rate // 10 >= 3 * rate else -np.inf)
+    w, back = reader(path), read_broadcast(path)
+    assert back.true_peak == w.bext.max_true_peak == pytest.approx(20 * np.log10(ebur.get_true_peak(meter, 0)), abs=0.2)
+    assert back.true_peak > 20 * np.log10(np.abs(samples).max()) + 2.5    # between the samples, above them
+    assert back.max_momentary == pytest.approx(max(momentary), abs=0.1)
+    assert back.max_short_term == pytest.approx(max(short), abs=0.1)
+    assert back.loudness_range == pytest.approx(ebur.get_loudness_range(meter), abs=0.1) == pytest.approx(10.46, abs=0.1)
+    assert back.loudness == pytest.approx(ebur.get_loudness_global(meter), abs=0.1)
 
 
 @pytest.mark.parametrize("timecode, rate, drop, expected", [

@@ -66,3 +66,57 @@ def test_the_input_is_left_as_it_was():
     before = x.copy()
     loudness.integrated(x, 48000)
     assert np.array_equal(x, before)
+
+
+# ------------------------------------------------------------------ the true-peak ceiling (engine/audio.py)
+def _crested(rate: int = 48000, seconds: float = 3.0) -> np.ndarray:
+    """A voiced-like line whose waveform peaks between samples: 150 Hz harmonics to 11 kHz in syllable
+    bursts, with a quarter-rate component whose samples sit 3 dB under its crests."""
+    t = np.arange(int(rate * seconds)) / rate
+    rng = np.random.default_rng(7)
+    voiced = sum(np.sin(2 * np.pi * 150 * k * t + rng.uniform(0, 2 * np.pi)) / k for k in range(1, 74))
+    bright = 0.4 * np.sin(2 * np.pi * rate / 4 * t + np.pi / 4)
+    syllables = np.clip(np.sin(2 * np.pi * 2.5 * t), 0, None) ** 2
+    return (0.2 * (voiced + bright) * syllables).astype(np.float32)
+
+
+def _ebur128_true_peak_db(audio: np.ndarray, rate: int) -> float:
+    import pyebur128 as ebur
+
+    meter = ebur.R128State(1, rate, ebur.MeasurementMode.MODE_TRUE_PEAK)
+    meter.add_frames(audio.astype(np.float64), len(audio))
+    return 20 * np.log10(ebur.get_true_peak(meter, 0))
+
+
+@pytest.mark.parametrize("rate", (24000, 48000))
+def test_a_loud_target_holds_the_true_peak_not_only_the_samples_at_the_ceiling(rate):
+    from takefit.engine import audio
+
+    x = _crested(rate)
+    out, warnings = audio.loudness_normalize(x, rate, -10.0)
+    assert 20 * np.log10(loudness.true_peak(out, rate)) == pytest.approx(audio.PEAK_CEILING_DBTP, abs=0.01)
+    assert _ebur128_true_peak_db(out, rate) <= audio.PEAK_CEILING_DBTP + 0.05     # an independent meter agrees
+    assert 20 * np.log10(np.abs(out).max()) < audio.PEAK_CEILING_DBTP - 0.25         # the samples are below it
+    assert len(warnings) == 1 and "true peak held at -1 dBTP" in warnings[0]
+
+
+def test_the_limiter_makes_room_between_the_samples_too():
+    """Limiting the samples alone left the waveform between them 2–3 dB over; oversampled, the take
+    reaches its loudness with the true peak at the ceiling and no warning."""
+    from takefit.engine import audio
+
+    x, rate = _crested(), 48000
+    roomy = audio.make_headroom(x, rate, -14.0)             # 14 dB louder than it came, its crest 15 dB
+    out, warnings = audio.loudness_normalize(roomy, rate, -14.0)
+    assert warnings == [] and loudness.integrated(out, rate) == pytest.approx(-14.0, abs=0.05)
+    assert _ebur128_true_peak_db(out, rate) <= audio.PEAK_CEILING_DBTP + 0.05
+    assert len(roomy) == len(x)
+
+
+def test_a_gain_without_a_loudness_target_keeps_the_true_peak_under_the_ceiling():
+    from takefit.engine import audio
+
+    x, rate = _crested(), 48000
+    out = audio.apply_gain(x, rate, 12.0)
+    assert 20 * np.log10(loudness.true_peak(out, rate)) == pytest.approx(audio.PEAK_CEILING_DBTP, abs=0.01)
+    assert np.allclose(audio.apply_gain(x, rate, -3.0), x * 10 ** (-3 / 20), atol=1e-7)     # under it: the gain as asked

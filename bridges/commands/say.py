@@ -58,7 +58,7 @@ examples:
   takefit say "你怎么能这样？" --emotion "愤怒地质问，语气急促" --fit 2s    # emotion first, then the exact fit
 
 The take is loudness-normalised to -23 LUFS (EBU R128; --loudness off to keep the raw level),
-peaks ≤ -1 dBFS. A slot that needs more than 0.7-1.4x the natural pace still renders, with a warning
+true peak ≤ -1 dBTP. A slot that needs more than 0.7-1.4x the natural pace still renders, with a warning
 that says what would fit; one that cannot be met at all is an error naming the feasible range.
 Text: at most {MAX_TEXT_CHARS} characters per line.
 """
