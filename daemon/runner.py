@@ -51,13 +51,13 @@ def dictionary_hash(text: str) -> str:
 
 
 def stamp_cached(take: Take) -> None:
-    """A fresh cache entry gets its bext once: the render's date and its measured loudness. Every delivery
-    copies them from it, so a cache hit delivers the same bytes as the render did, and pays for no
-    loudness measurement."""
-    from takefit.engine.audio import integrated_loudness   # soxr, soundfile: the engine's, loaded by now
+    """A fresh cache entry gets its bext once: the render's date and its measured R128 values. Every
+    delivery copies them from it, so a cache hit delivers the same bytes as the render did, and pays for
+    no loudness measurement."""
+    from takefit.engine.loudness import Levels, measure   # soxr: the engine's, loaded by now
 
-    loudness = integrated_loudness(take.audio, take.sample_rate) if take.audio is not None else None
-    bwf.restamp(take.wav, Broadcast(description=take.text, loudness=loudness), private=True)
+    levels = measure(take.audio, take.sample_rate) if take.audio is not None else Levels()
+    bwf.restamp(take.wav, Broadcast(description=take.text).with_levels(levels), private=True)
 
 
 def delivered_broadcast(job: Job, take: Take) -> Broadcast:

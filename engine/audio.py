@@ -170,10 +170,3 @@ def publish_wav(path: Path, rate: int, channels: int, subtype: str, fill: Callab
         for t in {tmp, final} - {None}:
             Path(t).unlink(missing_ok=True)
 
-
-def integrated_loudness(audio: np.ndarray, rate: int) -> float | None:
-    """EBU R128 integrated loudness in LUFS, or None for audio shorter than one 400 ms block or silent."""
-    if len(audio) < int(loudness.BLOCK_SECONDS * rate) + 1:
-        return None
-    lufs = loudness.integrated(audio, rate)
-    return round(lufs, 2) if np.isfinite(lufs) else None

@@ -397,6 +397,7 @@ def test_daemon_outputs_carry_the_line_and_say_places_a_take(client, daemon, tmp
     meta = read_broadcast(first.wav)
     assert meta.description == text and meta.position == 0 and meta.timecode_rate == 25
     assert meta.loudness == pytest.approx(-23, abs=1.5) and meta.origination is not None
+    assert meta.true_peak <= -1.0 and meta.max_momentary > meta.loudness and meta.loudness_range is None  # 1.3 s
     again = client.render(text, target="1.3s", frame_rate="25", inline=True)
     assert again.cached and again.wav == Path(first.wav).read_bytes()       # a cache hit: the same bytes
     monkeypatch.setenv("TAKEFIT_DAEMON_HOME", str(daemon.home))
