@@ -1,11 +1,16 @@
-"""Integrated loudness (ITU-R BS.1770-4, EBU R128) of mono audio: pyloudnorm's meter, in numpy alone.
+"""Loudness (ITU-R BS.1770-4, EBU R128) of mono audio: pyloudnorm's meter, in numpy alone, and the
+rest of what R128 reports (true peak, loudness range, momentary and short-term maxima: `measure`).
 
 pyloudnorm imports scipy.signal for its two K-weighting biquads: 1.2–1.35 s of imports that hold the GIL,
 a quarter of a cold `takefit say` (bench/cold_say.py), for a filter applied once per take. Here the same
 biquads — pyloudnorm's designs (RBJ cookbook, computed for the sample rate) — are applied as their impulse
 response by FFT convolution, and the 400 ms blocks are gated as pyloudnorm gates them. The impulse response
 is cut where it falls below float64's resolution, so the two meters agree to within 1e-6 LU
-(tests/test_loudness.py measures it against pyloudnorm, which stays the reference in the dev extra).
+(tests/test_loudness.py measures it against pyloudnorm, which stays the reference in the dev extra) —
+except on the last block: pyloudnorm rounds the number of blocks, so where the audio ends in the second
+half of a 100 ms step it counts one more block, running past the end, and dilutes the mean with its
+silence. BS.1770 counts whole blocks only, as libebur128 (ffmpeg, most meters) does: a 1.2 s take
+leveled by pyloudnorm's count read 0.4 LU louder than its target on those meters (bench/true_peak.py).
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import soxr
+from numpy.lib.stride_tricks import sliding_window_view
 
 BLOCK_SECONDS = 0.4            # gating block
 OVERLAP = 0.75                 # consecutive blocks overlap by 75 %
@@ -28,6 +34,15 @@ RANGE_PERCENTILES = (10, 95)   # EBU Tech 3342: the range is between these perce
 # every sample is below it (by up to 3 dB, for a tone at a quarter of the sample rate)
 TRUE_PEAK_RATE = 192_000
 _TRUE_PEAK_CHUNK = 1 << 16     # samples per step: a long stem is not held four times over
+# The Annex's example interpolator, which many meters are built on: 4 phases of 12 taps (phase 2 is
+# phase 1 reversed, phase 3 phase 0). It reads up to 0.2 dB above the waveform near the band's top.
+_ANNEX_0 = (0.0017089843750, 0.0109863281250, -0.0196533203125, 0.0332031250000, -0.0594482421875,
+            0.1373291015625, 0.9721679687500, -0.1022949218750, 0.0476074218750, -0.0266113281250,
+            0.0148925781250, -0.0083007812500)
+_ANNEX_1 = (-0.0291748046875, 0.0292968750000, -0.0517578125000, 0.0891113281250, -0.1665039062500,
+            0.4650878906250, 0.7797851562500, -0.2003173828125, 0.1015625000000, -0.0582275390625,
+            0.0330810546875, -0.0189208984375)
+_ANNEX_PHASES = np.array([_ANNEX_0, _ANNEX_1, _ANNEX_1[::-1], _ANNEX_0[::-1]], np.float32)
 _OFFSET = -0.691               # BS.1770's constant: 0 LUFS for a 997 Hz full-scale sine
 _FFT = 1 << 16                 # convolution block: long lines cost O(n log 65536), not one huge FFT
 _TAIL = 1e-12                  # impulse response kept while above this × its peak (below: rounding noise)
@@ -79,7 +94,7 @@ def k_weighted(audio: np.ndarray, rate: int) -> np.ndarray:
 
 
 def block_powers(weighted: np.ndarray, rate: int) -> np.ndarray:
-    """Mean square of each 400 ms block, 75 % overlapping; the bounds computed as pyloudnorm does.
+    """Mean square of each whole 400 ms block, 75 % overlapping; the bounds computed as pyloudnorm does.
     `weighted` is overwritten (its running energy: fresh pages are slow to touch on some machines)."""
     return window_powers(running_energy(weighted), rate, BLOCK_SECONDS, 1.0 - OVERLAP)
 
@@ -90,9 +105,10 @@ def running_energy(weighted: np.ndarray) -> np.ndarray:
 
 
 def window_powers(energy: np.ndarray, rate: int, seconds: float, step: float) -> np.ndarray:
-    """Mean square of each `seconds` window, one every `step` × `seconds`, from the running energy."""
+    """Mean square of each whole `seconds` window, one every `step` × `seconds`, from the running energy
+    (1e-9: a length of exactly k steps is k steps, not k − 1 by rounding)."""
     n = len(energy)
-    count = int(np.round((n / rate - seconds) / (seconds * step))) + 1
+    count = int(np.floor((n / rate - seconds) / (seconds * step) + 1e-9)) + 1
     j = np.arange(max(count, 0), dtype=np.float64)
     lower = np.minimum((seconds * (j * step) * rate).astype(np.int64), n)
     upper = np.minimum((seconds * (j * step + 1) * rate).astype(np.int64), n)
@@ -124,10 +140,15 @@ def _gated(power: np.ndarray) -> float:
 
 
 def true_peak(audio: np.ndarray, rate: int) -> float:
-    """The waveform's peak between the samples, linear (BS.1770-4 Annex 2). soxr's linear-phase
-    interpolation stands in for the Annex's example 48-tap filter: flatter further up, so it reads
-    a peak near the band's edge at least as high (the Annex allows any such filter)."""
+    """The waveform's peak between the samples, linear (BS.1770-4 Annex 2), as the higher of two
+    readings: soxr's linear-phase interpolation to ≥ 192 kHz (close to the waveform itself) and the
+    Annex's own example filter (what meters built on it read). Meters differ by a tenth of a dB or two
+    (bench/true_peak.py); a take held under the ceiling must pass them all."""
     x = np.asarray(audio, np.float32).reshape(-1)
+    return max(_interpolated_peak(x, rate), _annex_peak(x))
+
+
+def _interpolated_peak(x: np.ndarray, rate: int) -> float:
     peak = float(np.max(np.abs(x), initial=0.0))
     factor = math.ceil(TRUE_PEAK_RATE / rate)
     if factor <= 1 or not len(x):
@@ -136,6 +157,19 @@ def true_peak(audio: np.ndarray, rate: int) -> float:
     for start in range(0, len(x), _TRUE_PEAK_CHUNK):
         up = stream.resample_chunk(x[start:start + _TRUE_PEAK_CHUNK], last=start + _TRUE_PEAK_CHUNK >= len(x))
         peak = max(peak, float(np.max(np.abs(up), initial=0.0)))
+    return peak
+
+
+def _annex_peak(x: np.ndarray) -> float:
+    """Peak of the Annex filter's 4× output: its full convolution, a chunk of outputs at a time, each
+    output sample's 12 inputs against the 4 phases as one matrix product."""
+    taps, n, peak = _ANNEX_PHASES.shape[1], len(x), 0.0
+    reversed_phases = np.ascontiguousarray(_ANNEX_PHASES[:, ::-1].T)            # convolution: taps reversed
+    for start in range(0, n + taps - 1, _TRUE_PEAK_CHUNK):
+        lo, hi = start - (taps - 1), min(start + _TRUE_PEAK_CHUNK, n + taps - 1)   # inputs of outputs start..hi
+        seg = np.concatenate([np.zeros(max(0, -lo), np.float32), x[max(lo, 0):min(hi, n)],
+                              np.zeros(max(0, hi - n), np.float32)])
+        peak = max(peak, float(np.max(np.abs(sliding_window_view(seg, taps) @ reversed_phases))))
     return peak
 
 

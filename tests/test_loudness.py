@@ -37,9 +37,29 @@ def test_the_filter_is_scipys_lfilter_of_pyloudnorms_biquads(rate):
 @pytest.mark.parametrize("rate", RATES)
 @pytest.mark.parametrize("seconds", [0.4, 0.43, 1.0, 3.7, 31.0])
 def test_integrated_loudness_is_pyloudnorms(rate, seconds):
+    """Lengths where pyloudnorm counts whole blocks (the audio ends in the first half of a 100 ms step)."""
     x = _signal(rate, seconds, int(seconds * 100) + rate)
     expected = pyloudnorm.Meter(rate).integrated_loudness(x)
     assert loudness.integrated(x, rate) == pytest.approx(expected, abs=1e-6)
+
+
+def _ebur128_integrated(x: np.ndarray, rate: int) -> float:
+    import pyebur128 as ebur
+
+    meter = ebur.R128State(1, rate, ebur.MeasurementMode.MODE_I)
+    meter.add_frames(np.asarray(x, np.float64), len(x))
+    return ebur.get_loudness_global(meter)
+
+
+@pytest.mark.parametrize("rate", (24000, 48000))
+@pytest.mark.parametrize("seconds", [0.97, 1.16, 1.55, 1.96, 2.78])
+def test_a_line_ending_late_in_a_step_counts_whole_blocks_as_bs1770_and_libebur128(rate, seconds):
+    """pyloudnorm counts a block past the end there (its silence dilutes the mean: up to 0.4 LU on a
+    short line); the engine reads what libebur128 reads, within what their K-filter designs for the rate
+    differ by (0.04 LU at 48 kHz, 0.08 at 24 kHz)."""
+    x = _signal(rate, seconds, int(seconds * 100) + rate)
+    x[: len(x) // 4] = _signal(rate, seconds, 3)[: len(x) // 4]       # no near-silent start: every block counts
+    assert loudness.integrated(x, rate) == pytest.approx(_ebur128_integrated(x, rate), abs=0.1 if rate < 48000 else 0.05)
 
 
 def test_silence_and_what_the_absolute_gate_drops_read_minus_infinity():
@@ -94,8 +114,8 @@ def test_a_loud_target_holds_the_true_peak_not_only_the_samples_at_the_ceiling(r
 
     x = _crested(rate)
     out, warnings = audio.loudness_normalize(x, rate, -10.0)
-    assert 20 * np.log10(loudness.true_peak(out, rate)) == pytest.approx(audio.PEAK_CEILING_DBTP, abs=0.01)
-    assert _ebur128_true_peak_db(out, rate) <= audio.PEAK_CEILING_DBTP + 0.05     # an independent meter agrees
+    assert -1.15 < 20 * np.log10(loudness.true_peak(out, rate)) <= audio.PEAK_CEILING_DBTP - 0.05   # a hair under
+    assert _ebur128_true_peak_db(out, rate) <= audio.PEAK_CEILING_DBTP            # an independent meter agrees
     assert 20 * np.log10(np.abs(out).max()) < audio.PEAK_CEILING_DBTP - 0.25         # the samples are below it
     assert len(warnings) == 1 and "true peak held at -1 dBTP" in warnings[0]
 
@@ -109,7 +129,7 @@ def test_the_limiter_makes_room_between_the_samples_too():
     roomy = audio.make_headroom(x, rate, -14.0)             # 14 dB louder than it came, its crest 15 dB
     out, warnings = audio.loudness_normalize(roomy, rate, -14.0)
     assert warnings == [] and loudness.integrated(out, rate) == pytest.approx(-14.0, abs=0.05)
-    assert _ebur128_true_peak_db(out, rate) <= audio.PEAK_CEILING_DBTP + 0.05
+    assert -1.5 < _ebur128_true_peak_db(out, rate) <= audio.PEAK_CEILING_DBTP      # limited no more than needed
     assert len(roomy) == len(x)
 
 
@@ -118,5 +138,5 @@ def test_a_gain_without_a_loudness_target_keeps_the_true_peak_under_the_ceiling(
 
     x, rate = _crested(), 48000
     out = audio.apply_gain(x, rate, 12.0)
-    assert 20 * np.log10(loudness.true_peak(out, rate)) == pytest.approx(audio.PEAK_CEILING_DBTP, abs=0.01)
+    assert -1.15 < 20 * np.log10(loudness.true_peak(out, rate)) <= audio.PEAK_CEILING_DBTP - 0.05
     assert np.allclose(audio.apply_gain(x, rate, -3.0), x * 10 ** (-3 / 20), atol=1e-7)     # under it: the gain as asked

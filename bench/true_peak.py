@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""True peak of takes: does a take leveled to a loudness target stay under EBU R128's −1 dBTP?
+
+    .venv/bin/python bench/true_peak.py                        # 16 lines × 6 level cases, this checkout
+    .venv/bin/python bench/true_peak.py --label before         # e.g. with PYTHONPATH on an older worktree
+    .venv/bin/python bench/true_peak.py --quick                # 4 lines
+
+A take's samples can sit under −1 dBFS while the waveform between them — what a DAC, a lossy encoder's
+decoder or a broadcaster's meter reconstructs — passes it. Each line (8 English, 8 Mandarin, two voices
+each, from bench/fill.py) is rendered at its natural length at three loudness targets (−23 LUFS:
+EBU R128; −16: podcasts, Apple; −14: YouTube, Spotify) neutral and with a loud emotion (anger +5 dB,
+joy +2.5 dB: the target moves with them). Measured on the take, with libebur128 (pyebur128, the dev
+extra: an independent meter, not the engine's): sample peak, true peak (BS.1770-4 Annex 2),
+integrated loudness against the target; whether the engine warned that it fell short of it; the render
+time and the take's `post` stage (resampling to 48 kHz, exact length, the level), where the metering
+and limiting run. "s per take" includes the natural rendering only for the first case of an emotion:
+the engine caches it. Only the public
+API is used, so the same script measures an older checkout (the "before" column of the note).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fill import LINES_EN, LINES_ZH  # noqa: E402
+
+from takefit.engine import Engine, RenderRequest  # noqa: E402
+from takefit.engine.emotion import Emotion  # noqa: E402
+
+CEILING = -1.0                        # dBTP, EBU R128
+OVER = 0.05                           # dB: meters differ by a few hundredths; more is an over
+CASES = ((-23.0, None), (-23.0, "angry"), (-16.0, None), (-16.0, "happy"), (-14.0, None), (-14.0, "angry"))
+GAIN = {None: 0.0, "angry": 5.0, "happy": 2.5}    # engine/emotion/delivery.py: the target moves with them
+VOICES_EN, VOICES_ZH = ("af_heart", "am_michael"), ("zf_xiaoxiao", "zm_yunxi")
+
+
+def lines(quick: bool) -> list[tuple[str, str]]:
+    n = 2 if quick else 8
+    return ([(t, VOICES_EN[i % 2]) for i, t in enumerate(LINES_EN[:n])]
+            + [(t, VOICES_ZH[i % 2]) for i, t in enumerate(LINES_ZH[:n])])
+
+
+def meter(audio: np.ndarray, rate: int) -> tuple[float, float, float]:
+    """(sample peak dBFS, true peak dBTP, integrated LUFS) by libebur128."""
+    import pyebur128 as ebur
+
+    mode = ebur.MeasurementMode
+    state = ebur.R128State(1, rate, mode.MODE_TRUE_PEAK | mode.MODE_SAMPLE_PEAK | mode.MODE_I)
+    state.add_frames(audio.astype(np.float64), len(audio))
+    db = lambda v: 20 * np.log10(max(v, 1e-12))  # noqa: E731
+    return db(ebur.get_sample_peak(state, 0)), db(ebur.get_true_peak(state, 0)), ebur.get_loudness_global(state)
+
+
+def run_case(engine: Engine, todo: list[tuple[str, str]], lufs: float, emotion: str | None) -> dict:
+    rows, seconds, post = [], 0.0, 0.0
+    for text, voice in todo:
+        t0 = time.perf_counter()
+        take = engine.render(RenderRequest(text, voice=voice, loudness=lufs,
+                                           emotion=Emotion(emotion) if emotion else None))
+        seconds += time.perf_counter() - t0
+        post += take.timings["post"]             # resampling, exact length and the level: what changed
+        sample, true, integrated = meter(take.audio, take.sample_rate)
+        short = any("LUFS instead" in w for w in take.warnings)
+        rows.append((sample, true, integrated, short))
+    sample, true, integrated, short = (np.array(c, dtype=float) for c in zip(*rows))
+    target = min(-1.0, lufs + GAIN[emotion])
+    return {"case": f"{lufs:g} LUFS {emotion or 'neutral'}", "takes": len(rows),
+            "sample_max": sample.max(), "true_max": true.max(), "tp_minus_sp": float(np.max(true - sample)),
+            "over": int(np.sum(true > CEILING + OVER)), "short": int(short.sum()),
+            "loudness_err": float(np.max(np.abs(integrated - target))), "s_per_take": seconds / len(rows),
+            "post_ms": 1000 * post / len(rows)}
+
+
+def table(results: list[dict], label: str) -> str:
+    head = (f"| {label}: case | takes | max sample peak dBFS | max true peak dBTP | max (true − sample) dB | "
+            f"over {CEILING:g} dBTP | warned short | max ∣loudness − target∣ LU | s per take | level stage ms |\n"
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    body = [f"| {r['case']} | {r['takes']} | {r['sample_max']:.2f} | {r['true_max']:+.2f} | {r['tp_minus_sp']:.2f} | "
+            f"{r['over']} | {r['short']} | {r['loudness_err']:.2f} | {r['s_per_take']:.2f} | {r['post_ms']:.0f} |"
+            for r in results]
+    return "\n".join([head, *body])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--label", default="this checkout")
+    ap.add_argument("--quick", action="store_true", help="2 lines per language instead of 8")
+    ap.add_argument("--out", type=Path, help="append the table to this markdown file")
+    args = ap.parse_args()
+    engine, todo = Engine(), lines(args.quick)
+    engine.render(RenderRequest("Warm up.", voice="af_heart"))
+    results = []
+    for lufs, emotion in CASES:
+        results.append(run_case(engine, todo, lufs, emotion))
+        print(f"  {results[-1]['case']}: max true peak {results[-1]['true_max']:+.2f} dBTP", file=sys.stderr)
+    load = os.getloadavg()[0]
+    text = (f"{datetime.datetime.now():%Y-%m-%d %H:%M}, load {load:.1f}, {len(todo)} lines, "
+            f"libebur128 meter\n\n{table(results, args.label)}\n")
+    print(text)
+    if args.out:
+        with args.out.open("a") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
