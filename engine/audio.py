@@ -11,7 +11,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from . import bwf, loudness
+from . import bwf, limiter, loudness
 from .bwf import Broadcast
 from .errors import OutputError
 from .files import check_writable, publish, temp_beside
@@ -22,9 +22,10 @@ from .files import check_writable, publish, temp_beside
 # by a few hundredths of a dB (libebur128 read up to 0.06 dB above loudness.true_peak on takes)
 PEAK_CEILING_DBTP = -1.0
 _AIM_DBTP = PEAK_CEILING_DBTP - 0.1
-# Limiting runs on the take oversampled to this rate: a limiter on the samples alone clamps them and
-# leaves the peaks between them, up to 3 dB higher
-LIMIT_RATE = loudness.TRUE_PEAK_RATE
+_LIMIT_TRIES = 4
+_LEFT_TO_LIMIT_DB = (3.0, 1.0, -1.0)   # of a loud line's room, what JUCE's leveling leaves to the limiter
+_FIT_DB = 0.1              # a try this close under the ceiling is kept: limiting 0.1 dB more is inaudible
+_MAX_LIMIT_DB = 12.0       # no threshold further under the take's peak: past it the line is turned down, not louder
 _FADE = 64  # samples; a trimmed tail ends on a short fade so it never clicks
 
 
@@ -102,45 +103,67 @@ def _under_ceiling(audio: np.ndarray, rate: int, gain: float) -> float:
 
 
 def make_headroom(audio: np.ndarray, rate: int, lufs: float) -> np.ndarray:
-    """Limit the peaks (Rubber Band's neighbour in pedalboard: JUCE's limiter) just enough that the take
-    can reach `lufs` with its true peak under the ceiling, so a loud line is loud instead of held back.
-    The first threshold makes room (1 dB to spare: limiting lowers the loudness too); JUCE's limiter
-    then often takes 1–2 dB more than asked (its first stage compresses below the peaks), so up to two
-    more tries raise the threshold by what was left unused, kept only while the take still fits."""
+    """Make the room a take needs to reach `lufs` with its true peak under the ceiling, so a loud line
+    is loud instead of held back: the least true-peak limiting that does it (engine/limiter.py). A
+    limiter alone cannot take a shouted line's whole top down — its gain follows the syllables, and past
+    a few dB it turns the line down as much as its peaks — so where it cannot, JUCE's limiter, whose
+    first stage compresses the top 10 dB 4:1 as a mixer's leveling would, first takes all but
+    3 dB of the room, and the true-peak limiter the rest; a short line may need the leveling to take
+    more (1 dB left, then the room and 1 dB more, as before 2026-12-04) (bench/true_peak.py)."""
     if len(audio) < int(loudness.BLOCK_SECONDS * rate) or not np.any(np.abs(audio) > 1e-6):
         return audio
     excess = _peak_at(audio, rate, lufs) - _AIM_DBTP
     if not np.isfinite(excess) or excess <= 0:
         return audio
-    threshold = 20 * np.log10(loudness.true_peak(audio, rate)) - excess - 1.0
-    best = limit(audio, rate, threshold)
-    for _ in range(2):
-        unused = _AIM_DBTP - _peak_at(best, rate, lufs)
-        if unused < 0.1:
+    missed, limited = _limited(audio, rate, lufs, excess)
+    peak_db = 20 * np.log10(loudness.true_peak(audio, rate))
+    for left in _LEFT_TO_LIMIT_DB:
+        if missed <= 0:
             break
-        threshold += unused
-        trial = limit(audio, rate, threshold)
-        if _peak_at(trial, rate, lufs) > _AIM_DBTP:
+        leveled = _leveled(audio, rate, peak_db - excess + left)
+        missed, limited = _limited(leveled, rate, lufs, _peak_at(leveled, rate, lufs) - _AIM_DBTP)
+    return limited
+
+
+def _leveled(audio: np.ndarray, rate: int, threshold_db: float) -> np.ndarray:
+    """JUCE's limiter (pedalboard) at `threshold_db`, on the take oversampled as the true peak is read."""
+    from pedalboard import Limiter
+
+    factor = max(1, -(-loudness.TRUE_PEAK_RATE // rate))
+    x = audio.astype(np.float32)
+    up = x if factor == 1 else soxr.resample(x, rate, rate * factor, "HQ")
+    out = np.asarray(Limiter(threshold_db=float(threshold_db), release_ms=50.0)(up, rate * factor), np.float32)
+    down = out.reshape(-1) if factor == 1 else soxr.resample(out.reshape(-1), rate * factor, rate, "HQ")
+    return exact_length(down.astype(np.float32), len(x))
+
+
+def _limited(audio: np.ndarray, rate: int, lufs: float, excess: float) -> tuple[float, np.ndarray]:
+    """(dB it still misses the ceiling by, the take) after the least limiting that lets it reach `lufs`
+    under the ceiling; `excess`: what it misses by as it is. Limiting lowers the loudness too, which the
+    level then makes up, so the threshold is found by the secant method: the fitting try that limits
+    least is kept, else the closest."""
+    if not np.isfinite(excess) or excess <= 0:
+        return excess, audio
+    peak_db = 20 * np.log10(loudness.true_peak(audio, rate))
+    last = (peak_db, excess)                  # at the take's own peak the limiter does nothing
+    threshold, kept = peak_db - excess, None  # kept: (missed by dB, limited)
+    limit = limiter.Limiter(audio, rate)
+    for _ in range(_LIMIT_TRIES):
+        limited = limit(threshold)
+        missed = _peak_at(limited, rate, lufs) - _AIM_DBTP
+        if kept is None or (missed > 0, abs(missed)) < (kept[0] > 0, abs(kept[0])):
+            kept = (missed, limited)
+        if -_FIT_DB <= missed <= 0 or threshold == last[0]:
             break
-        best = trial
-    return best
+        slope = (missed - last[1]) / (threshold - last[0])     # dB missed per dB of threshold
+        step = missed / slope if slope > 0.05 else missed + 0.02
+        last, threshold = (threshold, missed), max(threshold - step, peak_db - _MAX_LIMIT_DB)
+    return kept
 
 
 def _peak_at(audio: np.ndarray, rate: int, lufs: float) -> float:
     """The true peak (dBTP) `audio` would have at `lufs` integrated."""
     return float(20 * np.log10(loudness.true_peak(audio, rate)) + lufs - loudness.integrated(audio, rate))
-
-
-def limit(audio: np.ndarray, rate: int, threshold_db: float) -> np.ndarray:
-    """JUCE's limiter at `threshold_db`, run on the audio oversampled to ≥ 192 kHz: its final clipper
-    then clamps the waveform between the samples too, not the samples alone."""
-    from pedalboard import Limiter
-
-    factor = max(1, -(-LIMIT_RATE // rate))
-    up = audio.astype(np.float32) if factor == 1 else soxr.resample(audio.astype(np.float32), rate, rate * factor, "HQ")
-    limited = np.asarray(Limiter(threshold_db=threshold_db, release_ms=50.0)(up, rate * factor), np.float32).reshape(-1)
-    down = limited if factor == 1 else soxr.resample(limited, rate * factor, rate, "HQ")
-    return exact_length(down.astype(np.float32), len(audio))
 
 
 def apply_gain(audio: np.ndarray, rate: int, db: float) -> np.ndarray:

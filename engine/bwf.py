@@ -125,8 +125,10 @@ class Broadcast:
             raise InputError(f"take number must be a whole number ≥ 0, got {self.take!r}")
         for name, _, unit in LOUDNESS_FIELDS:
             value = getattr(self, name)
-            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and abs(value) < 300):
-                raise InputError(f"{name.replace('_', ' ')} {value} {unit} cannot be stored in bext (−300…300, or None)")
+            storable = isinstance(value, (int, float)) and math.isfinite(value) and abs(value) < 300
+            if value is not None and not storable:
+                raise InputError(f"{name.replace('_', ' ')} {value} {unit} cannot be stored in bext "
+                                 f"(−300…300, or None)")
 
     def with_levels(self, levels) -> Broadcast:
         """These chunks carrying `levels` (engine.loudness.Levels), the five R128 values as measured."""
@@ -140,7 +142,8 @@ class Broadcast:
         """The bext payload: 602 bytes, then the coding history (an unset origination: now)."""
         when = self.origination or datetime.now()
         ref = self.time_reference(fmt.sample_rate)
-        loud = [LOUDNESS_UNSET if getattr(self, n) is None else round(getattr(self, n) * 100) for n, _, _ in LOUDNESS_FIELDS]
+        values = [getattr(self, name) for name, _, _ in LOUDNESS_FIELDS]
+        loud = [LOUDNESS_UNSET if v is None else round(v * 100) for v in values]
         fixed = _BEXT.pack(_cut(self.description, 256), _cut(self.originator, 32), _cut(self.originator_reference, 32),
                            when.strftime("%Y-%m-%d").encode(), when.strftime("%H:%M:%S").encode(),
                            ref & 0xFFFFFFFF, ref >> 32, BEXT_VERSION, b"", *loud, b"")

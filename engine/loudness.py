@@ -192,7 +192,8 @@ def measure(audio: np.ndarray, rate: int) -> Levels:
         return Levels(true_peak=tp)
     energy = running_energy(k_weighted(audio, rate))
     momentary = window_powers(energy, rate, BLOCK_SECONDS, 1.0 - OVERLAP)
-    levels = Levels(integrated=_rounded(_gated(momentary)), true_peak=tp, max_momentary=_rounded(_lufs(momentary.max())))
+    levels = Levels(integrated=_rounded(_gated(momentary)), true_peak=tp,
+                    max_momentary=_rounded(_lufs(momentary.max())))
     if len(audio) < SHORT_TERM_SECONDS * rate:
         return levels
     short = window_powers(energy, rate, SHORT_TERM_SECONDS, BLOCK_SECONDS * (1.0 - OVERLAP) / SHORT_TERM_SECONDS)
