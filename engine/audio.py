@@ -76,18 +76,31 @@ def _import_output_stage() -> None:
     import pedalboard  # noqa: F401
 
 
-def loudness_normalize(audio: np.ndarray, rate: int, lufs: float) -> tuple[np.ndarray, list[str]]:
-    """Integrated loudness to `lufs` (ITU-R BS.1770), the true peak kept ≤ −1 dBTP."""
+def level(audio: np.ndarray, rate: int, lufs: float) -> tuple[np.ndarray, list[str]]:
+    """`audio` at `lufs` integrated with its true peak under the ceiling: limited first where its peaks
+    leave no room (make_headroom), measured once where they do."""
+    if len(audio) < int(loudness.BLOCK_SECONDS * rate) or not np.any(np.abs(audio) > 1e-6):
+        return loudness_normalize(audio, rate, lufs)
+    current, peak = loudness.integrated(audio, rate), loudness.true_peak(audio, rate)
+    if np.isfinite(current) and 20 * np.log10(peak) + lufs - current > _AIM_DBTP:
+        return loudness_normalize(make_headroom(audio, rate, lufs), rate, lufs)
+    return loudness_normalize(audio, rate, lufs, measured=(current, peak))
+
+
+def loudness_normalize(audio: np.ndarray, rate: int, lufs: float,
+                       measured: tuple[float, float] | None = None) -> tuple[np.ndarray, list[str]]:
+    """Integrated loudness to `lufs` (ITU-R BS.1770), the true peak kept ≤ −1 dBTP. `measured`: the
+    audio's integrated loudness and linear true peak where the caller has read them already."""
     warnings: list[str] = []
     if not np.any(np.abs(audio) > 1e-6):
         return audio, warnings
     block = int(loudness.BLOCK_SECONDS * rate)
     measured_on = audio if len(audio) >= block else np.concatenate([audio, np.zeros(block - len(audio), np.float32)])
-    current = loudness.integrated(measured_on, rate)
+    current = measured[0] if measured else loudness.integrated(measured_on, rate)
     if not np.isfinite(current):
         return audio, warnings
     wanted = 10 ** ((lufs - current) / 20)
-    gain = _under_ceiling(audio, rate, wanted)
+    gain = _under_ceiling(measured[1] if measured else loudness.true_peak(audio, rate), wanted)
     if gain < wanted * 10 ** (-0.05 / 20):      # a shortfall under 0.05 LU is inside the meters' rounding
         reached = current + 20 * np.log10(gain)
         warnings.append(f"loudness {reached:.1f} LUFS instead of {lufs:g}: true peak held at "
@@ -95,9 +108,9 @@ def loudness_normalize(audio: np.ndarray, rate: int, lufs: float) -> tuple[np.nd
     return (audio * gain).astype(np.float32), warnings
 
 
-def _under_ceiling(audio: np.ndarray, rate: int, gain: float) -> float:
-    """`gain`, lowered as far as the true peak after it must fall to the ceiling."""
-    peak = loudness.true_peak(audio, rate) * gain
+def _under_ceiling(true_peak: float, gain: float) -> float:
+    """`gain`, lowered as far as the true peak (linear) after it must fall to the ceiling."""
+    peak = true_peak * gain
     ceiling = 10 ** (_AIM_DBTP / 20)
     return gain * ceiling / peak if peak > ceiling else gain
 
@@ -149,8 +162,8 @@ def _limited(audio: np.ndarray, rate: int, lufs: float, excess: float) -> tuple[
     threshold, kept = peak_db - excess, None  # kept: (missed by dB, limited)
     limit = limiter.Limiter(audio, rate)
     for _ in range(_LIMIT_TRIES):
-        limited = limit(threshold)
-        missed = _peak_at(limited, rate, lufs) - _AIM_DBTP
+        limited, limited_peak_db = limit.limited(threshold)
+        missed = limited_peak_db + lufs - loudness.integrated(limited, rate) - _AIM_DBTP
         if kept is None or (missed > 0, abs(missed)) < (kept[0] > 0, abs(kept[0])):
             kept = (missed, limited)
         if -_FIT_DB <= missed <= 0 or threshold == last[0]:
@@ -168,7 +181,7 @@ def _peak_at(audio: np.ndarray, rate: int, lufs: float) -> float:
 
 def apply_gain(audio: np.ndarray, rate: int, db: float) -> np.ndarray:
     """`db` of gain, the true peak still kept ≤ −1 dBTP (emotion's level when loudness is off)."""
-    return (audio * _under_ceiling(audio, rate, 10 ** (db / 20))).astype(np.float32)
+    return (audio * _under_ceiling(loudness.true_peak(audio, rate), 10 ** (db / 20))).astype(np.float32)
 
 
 def write_wav(path: str | Path, audio: np.ndarray, rate: int, subtype: str = "PCM_24",

@@ -351,10 +351,9 @@ class Engine:
     def _level(self, out: np.ndarray, sr: int, req: RenderRequest, delivery) -> tuple[np.ndarray, list[str]]:
         gain = delivery.gain_db if delivery else 0.0     # emotion's level rides on the loudness target
         if req.loudness is not None:
-            # any loud target, not only a loud emotion: a neutral read at −14 LUFS (YouTube) was held
-            # back to −20…−22 by its peaks (bench/true_peak.py); where there is room this changes nothing
-            out = audio.make_headroom(out, sr, min(-1.0, req.loudness + gain))
-            return audio.loudness_normalize(out, sr, min(-1.0, req.loudness + gain))
+            # limited for any loud target, not only a loud emotion: a neutral read at −14 LUFS (YouTube)
+            # was held back to −20…−22 by its peaks (bench/true_peak.py)
+            return audio.level(out, sr, min(-1.0, req.loudness + gain))
         return (audio.apply_gain(out, sr, gain) if gain else out), []
 
     # ---------------------------------------------------------------- natural rendering and the fit

@@ -18,7 +18,7 @@ import math
 import numpy as np
 import soxr
 
-from .loudness import TRUE_PEAK_RATE
+from .loudness import TRUE_PEAK_RATE, fir_levels
 
 ATTACK_DB_PER_MS = 4.0     # 6 dB of reduction ramps in over 1.5 ms before its peak
 RELEASE_DB_PER_MS = 0.1    # and out over 60 ms after it: slow enough not to ripple a voice's pitch period
@@ -39,13 +39,21 @@ class Limiter:
         self.audio = np.asarray(audio, np.float32).reshape(-1)
         factor = max(1, math.ceil(TRUE_PEAK_RATE / rate))
         up = self.audio if factor == 1 else soxr.resample(self.audio, rate, rate * factor, "HQ")
+        level = np.maximum(_per_input_sample(np.abs(up), factor, len(self.audio)), fir_levels(self.audio))
         with np.errstate(divide="ignore"):
-            self.level_db = 20.0 * np.log10(_per_input_sample(np.abs(up), factor, len(self.audio)).astype(np.float64))
+            self.level_db = 20.0 * np.log10(_with_neighbours(level).astype(np.float64))
         self.attack, self.release = ATTACK_DB_PER_MS * 1000.0 / rate, RELEASE_DB_PER_MS * 1000.0 / rate
 
     def __call__(self, threshold_db: float) -> np.ndarray:
+        return self.limited(threshold_db)[0]
+
+    def limited(self, threshold_db: float) -> tuple[np.ndarray, float]:
+        """(the take limited at `threshold_db`, its true peak in dBTP as this level reads it: a search
+        needs no new reading per try)."""
         need_db = np.minimum(0.0, threshold_db - self.level_db)       # −inf level (silence): needs nothing
-        return (self.audio * 10.0 ** (ramped(need_db, self.attack, self.release) / 20.0)).astype(np.float32)
+        gain_db = ramped(need_db, self.attack, self.release)
+        peak_db = float(np.max(self.level_db + gain_db, initial=-np.inf))
+        return (self.audio * 10.0 ** (gain_db / 20.0)).astype(np.float32), peak_db
 
 
 def ramped(need_db: np.ndarray, attack: float, release: float) -> np.ndarray:
@@ -59,12 +67,16 @@ def ramped(need_db: np.ndarray, attack: float, release: float) -> np.ndarray:
 
 
 def _per_input_sample(level: np.ndarray, factor: int, n: int) -> np.ndarray:
-    """The oversampled level as one value per input sample: the most over the input sample's span and
-    its neighbours' (the waveform between two samples depends on both)."""
+    """The oversampled level as one value per input sample: the most over the input sample's span."""
     if factor > 1:
         level = np.concatenate([level, np.zeros((-len(level)) % factor, level.dtype)]).reshape(-1, factor).max(axis=1)
-    level = np.concatenate([level[:n], np.zeros(max(0, n - len(level)), level.dtype)])
-    if n < 2:
+    return np.concatenate([level[:n], np.zeros(max(0, n - len(level)), level.dtype)])
+
+
+def _with_neighbours(level: np.ndarray) -> np.ndarray:
+    """Each sample's level, or its neighbours' where higher: the waveform between two samples depends
+    on both, and the readings place a peak to within a sample."""
+    if len(level) < 2:
         return level
     before, after = np.concatenate([level[:1], level[:-1]]), np.concatenate([level[1:], level[-1:]])
     return np.maximum(level, np.maximum(before, after))

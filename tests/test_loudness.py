@@ -141,3 +141,22 @@ def test_a_gain_without_a_loudness_target_keeps_the_true_peak_under_the_ceiling(
     out = audio.apply_gain(x, rate, 12.0)
     assert -1.15 < 20 * np.log10(loudness.true_peak(out, rate)) <= audio.PEAK_CEILING_DBTP - 0.05
     assert np.allclose(audio.apply_gain(x, rate, -3.0), x * 10 ** (-3 / 20), atol=1e-7)     # under it: as asked
+
+
+def test_the_true_peak_reads_at_least_what_libebur128_and_the_annex_filter_read():
+    """Its FIR readings are the meters' own: libebur128's interpolator, rebuilt, reads what libebur128
+    reads (but for the ring after the last sample, which libebur128 never flushes: a line ends on a
+    fade); the true peak takes the highest of them and soxr's."""
+    import pyebur128 as ebur
+
+    rng = np.random.default_rng(11)
+    for n in (4800, 48000):
+        x = (0.2 * rng.standard_normal(n) * np.minimum(1, np.arange(n)[::-1] / 100)).astype(np.float32)
+        meter = ebur.R128State(1, 48000, ebur.MeasurementMode.MODE_TRUE_PEAK)
+        meter.add_frames(x.astype(np.float64), n)
+        libebur128 = ebur.get_true_peak(meter, 0)
+        phases, delay = loudness._INTERPOLATORS[1]
+        assert np.max(loudness._fir_levels(x, phases, delay)) == pytest.approx(libebur128, rel=1e-5)
+        annex = max(np.max(np.abs(np.convolve(x, p))) for p in loudness._INTERPOLATORS[0][0])
+        assert np.max(loudness._fir_levels(x, *loudness._INTERPOLATORS[0])) == pytest.approx(annex, rel=1e-5)
+        assert loudness.true_peak(x, 48000) >= max(libebur128, annex) * (1 - 1e-6)
