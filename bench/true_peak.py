@@ -14,7 +14,7 @@ extra: an independent meter, not the engine's): sample peak, true peak (BS.1770-
 integrated loudness against the target; whether the engine warned that it fell short of it; the render
 time and the take's `post` stage (resampling to 48 kHz, exact length, the level), where the metering
 and limiting run. "s per take" includes the natural rendering only for the first case of an emotion:
-the engine caches it. Only the public
+the engine caches it. `--dnsmos`: what the leveling did to the sound (class Sound). Only the public
 API is used, so the same script measures an older checkout (the "before" column of the note).
 """
 from __future__ import annotations
@@ -58,8 +58,36 @@ def meter(audio: np.ndarray, rate: int) -> tuple[float, float, float]:
     return db(ebur.get_sample_peak(state, 0)), db(ebur.get_true_peak(state, 0)), ebur.get_loudness_global(state)
 
 
-def run_case(engine: Engine, todo: list[tuple[str, str]], lufs: float, emotion: str | None) -> dict:
-    rows, seconds, post = [], 0.0, 0.0
+class Sound:
+    """What the leveling did to the sound, at equal loudness: DNSMOS OVRL of the take brought to −23 LUFS
+    by a plain gain, minus that of the same line rendered with `--loudness off` (never limited), brought
+    there the same way (evaluation/quality.py: the speech span and a 0.3 s pause, 16 kHz)."""
+
+    def __init__(self, engine: Engine):
+        from takefit.evaluation.quality import DnsmosMeter
+
+        self.engine, self.meter, self.plain = engine, DnsmosMeter(), {}
+
+    def ovrl(self, audio: np.ndarray, rate: int) -> float:
+        import soxr
+
+        from takefit.evaluation.quality import speech_with_pause
+
+        x = audio * 10 ** ((-23.0 - meter(audio, rate)[2]) / 20)
+        return self.meter(speech_with_pause(soxr.resample(x, rate, 16000).astype(np.float32))).ovrl
+
+    def delta(self, take, text: str, voice: str, emotion: str | None) -> float:
+        key = (text, voice, emotion)
+        if key not in self.plain:
+            plain = self.engine.render(RenderRequest(text, voice=voice, loudness=None,
+                                                     emotion=Emotion(emotion) if emotion else None))
+            self.plain[key] = self.ovrl(plain.audio, plain.sample_rate)
+        return self.ovrl(take.audio, take.sample_rate) - self.plain[key]
+
+
+def run_case(engine: Engine, todo: list[tuple[str, str]], lufs: float, emotion: str | None,
+             sound: Sound | None = None) -> dict:
+    rows, seconds, post, deltas = [], 0.0, 0.0, []
     for text, voice in todo:
         t0 = time.perf_counter()
         take = engine.render(RenderRequest(text, voice=voice, loudness=lufs,
@@ -69,22 +97,25 @@ def run_case(engine: Engine, todo: list[tuple[str, str]], lufs: float, emotion: 
         sample, true, integrated = meter(take.audio, take.sample_rate)
         short = any("LUFS instead" in w for w in take.warnings)
         rows.append((sample, true, integrated, short))
+        if sound is not None:
+            deltas.append(sound.delta(take, text, voice, emotion))
     sample, true, integrated, short = (np.array(c, dtype=float) for c in zip(*rows))
     target = min(-1.0, lufs + GAIN[emotion])
     return {"case": f"{lufs:g} LUFS {emotion or 'neutral'}", "takes": len(rows),
             "sample_max": sample.max(), "true_max": true.max(), "tp_minus_sp": float(np.max(true - sample)),
             "over": int(np.sum(true > CEILING + OVER)), "short": int(short.sum()),
             "loudness_err": float(np.max(np.abs(integrated - target))), "s_per_take": seconds / len(rows),
-            "post_ms": 1000 * post / len(rows)}
+            "post_ms": 1000 * post / len(rows),
+            "dnsmos": (float(np.mean(deltas)), float(np.min(deltas))) if deltas else None}
 
 
 def table(results: list[dict], label: str) -> str:
     head = (f"| {label}: case | takes | max sample peak dBFS | max true peak dBTP | max (true − sample) dB | "
-            f"over {CEILING:g} dBTP | warned short | max ∣loudness − target∣ LU | s per take | level stage ms |\n"
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            f"over {CEILING:g} dBTP | warned short | max ∣loudness − target∣ LU | s per take | level stage ms | "
+            "DNSMOS OVRL Δ mean / worst |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     body = [f"| {r['case']} | {r['takes']} | {r['sample_max']:.2f} | {r['true_max']:+.2f} | {r['tp_minus_sp']:.2f} | "
-            f"{r['over']} | {r['short']} | {r['loudness_err']:.2f} | {r['s_per_take']:.2f} | {r['post_ms']:.0f} |"
-            for r in results]
+            f"{r['over']} | {r['short']} | {r['loudness_err']:.2f} | {r['s_per_take']:.2f} | {r['post_ms']:.0f} | "
+            + (f"{r['dnsmos'][0]:+.3f} / {r['dnsmos'][1]:+.3f} |" if r["dnsmos"] else "– |") for r in results]
     return "\n".join([head, *body])
 
 
@@ -93,12 +124,15 @@ def main() -> None:
     ap.add_argument("--label", default="this checkout")
     ap.add_argument("--quick", action="store_true", help="2 lines per language instead of 8")
     ap.add_argument("--out", type=Path, help="append the table to this markdown file")
+    ap.add_argument("--dnsmos", action="store_true",
+                    help="also score what the leveling did to the sound (DNSMOS, the eval extra; slower)")
     args = ap.parse_args()
     engine, todo = Engine(), lines(args.quick)
     engine.render(RenderRequest("Warm up.", voice="af_heart"))
+    sound = Sound(engine) if args.dnsmos else None
     results = []
     for lufs, emotion in CASES:
-        results.append(run_case(engine, todo, lufs, emotion))
+        results.append(run_case(engine, todo, lufs, emotion, sound))
         print(f"  {results[-1]['case']}: max true peak {results[-1]['true_max']:+.2f} dBTP", file=sys.stderr)
     load = os.getloadavg()[0]
     text = (f"{datetime.datetime.now():%Y-%m-%d %H:%M}, load {load:.1f}, {len(todo)} lines, "
