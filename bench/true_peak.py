@@ -119,16 +119,49 @@ def table(results: list[dict], label: str) -> str:
     return "\n".join([head, *body])
 
 
+def figure(engine: Engine, path: Path, text: str = LINES_EN[2], voice: str = "am_michael") -> None:
+    """The take at −14 LUFS angry (−9 LUFS with anger's +5 dB) over the same line rendered unlimited and
+    brought to the same loudness by a plain gain: 5 ms peak envelopes of the true-peak waveform, the
+    ceiling, and the take's spectrogram (what limiting would smear, it would show)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import soxr
+
+    take = engine.render(RenderRequest(text, voice=voice, loudness=-14.0, emotion=Emotion("angry")))
+    plain = engine.render(RenderRequest(text, voice=voice, loudness=None, emotion=Emotion("angry"))).audio
+    rate = take.sample_rate
+    plain = plain * 10 ** ((meter(take.audio, rate)[2] - meter(plain, rate)[2]) / 20)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True)
+    for audio, label, colour in ((plain, "the line unlimited, same loudness", "0.6"),
+                                 (take.audio, "the take (limited)", "tab:blue")):
+        up = np.abs(soxr.resample(audio, rate, 4 * rate))
+        env = up[: len(up) // 960 * 960].reshape(-1, 960).max(axis=1)          # 5 ms at 192 kHz
+        top.plot(np.arange(len(env)) * 0.005, 20 * np.log10(np.maximum(env, 1e-6)), color=colour, lw=1, label=label)
+    top.axhline(CEILING, color="tab:red", ls="--", lw=1, label=f"{CEILING:g} dBTP")
+    top.set(ylim=(-40, 6), ylabel="true-peak envelope, dB",
+            title=f"{text!r} ({voice}, angry, −14 LUFS target: −9 LUFS)")
+    top.legend(loc="lower right", fontsize=8)
+    bottom.specgram(take.audio, NFFT=1024, Fs=rate, noverlap=768, cmap="magma", vmin=-140)
+    bottom.set(ylabel="Hz", xlabel="seconds", ylim=(0, 12000))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--label", default="this checkout")
     ap.add_argument("--quick", action="store_true", help="2 lines per language instead of 8")
     ap.add_argument("--out", type=Path, help="append the table to this markdown file")
+    ap.add_argument("--figure", type=Path, help="draw one loud take against its line unlimited (PNG) and stop")
     ap.add_argument("--dnsmos", action="store_true",
                     help="also score what the leveling did to the sound (DNSMOS, the eval extra; slower)")
     args = ap.parse_args()
     engine, todo = Engine(), lines(args.quick)
     engine.render(RenderRequest("Warm up.", voice="af_heart"))
+    if args.figure:
+        return figure(engine, args.figure)
     sound = Sound(engine) if args.dnsmos else None
     results = []
     for lufs, emotion in CASES:
