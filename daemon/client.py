@@ -62,7 +62,7 @@ def make_request(text, *, target=None, emotion=None, frame_rate=None, natural_ra
                  dictionary: str | None = None, **fields: Any) -> dict:
     """The protocol's request map (RenderRequest's wire form, checked here before it travels); `text`
     may also be an engine RenderRequest. Other fields are RenderRequest's (voice, language, sample_rate,
-    pre_roll, method, loudness, speed, lead, tail), with its defaults. `emotion`: an engine Emotion, its
+    pre_roll, method, loudness, true_peak, speed, lead, tail), with its defaults. `emotion`: an engine Emotion, its
     wire map, or the string form ("angry 0.7"). `target`: a Target, seconds, or the CLI syntax."""
     if not isinstance(text, RenderRequest):
         for name, kind in NUMERIC_FIELDS.items():
@@ -80,7 +80,7 @@ def make_request(text, *, target=None, emotion=None, frame_rate=None, natural_ra
 
 
 NUMERIC_FIELDS = {"sample_rate": int, "pre_roll": float, "loudness": float, "speed": float, "lead": float,
-                  "tail": float}
+                  "tail": float, "true_peak": float}
 
 
 def new_job_id() -> str:

@@ -20,7 +20,8 @@ import msgpack
 from takefit.engine.emotion import Emotion
 from takefit.engine.errors import FitError, InputError, TakefitError
 from takefit.engine.request import (FIT_METHODS, LANGUAGES, MAX_HANDLE_SECONDS, MAX_PRE_ROLL, MAX_TEXT_CHARS,
-                                    MAX_VARIANT, SAMPLE_RATES, SPEED_RANGE, WIRE_DEFAULTS, target_string)
+                                    MAX_VARIANT, SAMPLE_RATES, SPEED_RANGE, TRUE_PEAK_RANGE, WIRE_DEFAULTS,
+                                    target_string)
 from takefit.engine.target import Target
 
 PROTOCOL = 1
@@ -307,6 +308,7 @@ REQUEST = v_map({
     "pre_roll": Field(v_num(0.0, MAX_PRE_ROLL), default=_D["pre_roll"]),
     "method": Field(v_str(16, choices=FIT_METHODS), default=_D["method"]),
     "loudness": Field(v_opt(v_num(-70.0, 0.0)), default=_D["loudness"]),
+    "true_peak": Field(v_num(*TRUE_PEAK_RANGE), default=_D["true_peak"]),
     "speed": Field(v_num(*SPEED_RANGE), default=_D["speed"]),
     "natural_range": Field(v_list(v_num(0.01, 100.0), 2, 2), default=lambda: list(_D["natural_range"])),
     "lead": Field(v_num(0.0, MAX_HANDLE_SECONDS), default=_D["lead"]),

@@ -16,12 +16,13 @@ from .bwf import Broadcast
 from .errors import OutputError
 from .files import check_writable, publish, temp_beside
 
-# EBU R128's ceiling, on the true peak: sample peaks held at −1 dBFS still put the waveform between them
-# up to +0.1 dBTP (bench/true_peak.py: 5 of 16 angry takes at −14 LUFS over −1 dBTP), which a lossy
-# encode or a broadcaster's meter reads as an over. Takes aim a little under it: true-peak meters differ
-# by a few hundredths of a dB (libebur128 read up to 0.06 dB above loudness.true_peak on takes)
+# EBU R128's ceiling, on the true peak (the default; a request may ask another, e.g. −2 for Netflix or
+# ATSC A/85): sample peaks held at −1 dBFS still put the waveform between them up to +0.1 dBTP
+# (bench/true_peak.py: 5 of 16 angry takes at −14 LUFS over −1 dBTP), which a lossy encode or a
+# broadcaster's meter reads as an over. Takes aim a little under it: the true peak is read as the highest
+# of three meters' readings, and a meter rounds
 PEAK_CEILING_DBTP = -1.0
-_AIM_DBTP = PEAK_CEILING_DBTP - 0.1
+_AIM_UNDER_DB = 0.1
 _LIMIT_TRIES = 4
 _LEFT_TO_LIMIT_DB = (3.0, 1.0, -1.0)   # of a loud line's room, what JUCE's leveling leaves to the limiter
 _FIT_DB = 0.1              # a try this close under the ceiling is kept: limiting 0.1 dB more is inaudible
@@ -76,21 +77,22 @@ def _import_output_stage() -> None:
     import pedalboard  # noqa: F401
 
 
-def level(audio: np.ndarray, rate: int, lufs: float) -> tuple[np.ndarray, list[str]]:
-    """`audio` at `lufs` integrated with its true peak under the ceiling: limited first where its peaks
-    leave no room (make_headroom), measured once where they do."""
+def level(audio: np.ndarray, rate: int, lufs: float,
+          ceiling: float = PEAK_CEILING_DBTP) -> tuple[np.ndarray, list[str]]:
+    """`audio` at `lufs` integrated with its true peak under `ceiling` dBTP: limited first where its
+    peaks leave no room (make_headroom), measured once where they do."""
     if len(audio) < int(loudness.BLOCK_SECONDS * rate) or not np.any(np.abs(audio) > 1e-6):
-        return loudness_normalize(audio, rate, lufs)
+        return loudness_normalize(audio, rate, lufs, ceiling)
     current, peak = loudness.integrated(audio, rate), loudness.true_peak(audio, rate)
-    if np.isfinite(current) and 20 * np.log10(peak) + lufs - current > _AIM_DBTP:
-        return loudness_normalize(make_headroom(audio, rate, lufs), rate, lufs)
-    return loudness_normalize(audio, rate, lufs, measured=(current, peak))
+    if np.isfinite(current) and 20 * np.log10(peak) + lufs - current > ceiling - _AIM_UNDER_DB:
+        return loudness_normalize(make_headroom(audio, rate, lufs, ceiling), rate, lufs, ceiling)
+    return loudness_normalize(audio, rate, lufs, ceiling, measured=(current, peak))
 
 
-def loudness_normalize(audio: np.ndarray, rate: int, lufs: float,
+def loudness_normalize(audio: np.ndarray, rate: int, lufs: float, ceiling: float = PEAK_CEILING_DBTP,
                        measured: tuple[float, float] | None = None) -> tuple[np.ndarray, list[str]]:
-    """Integrated loudness to `lufs` (ITU-R BS.1770), the true peak kept ≤ −1 dBTP. `measured`: the
-    audio's integrated loudness and linear true peak where the caller has read them already."""
+    """Integrated loudness to `lufs` (ITU-R BS.1770), the true peak kept under `ceiling` dBTP.
+    `measured`: the audio's integrated loudness and linear true peak where the caller has read them."""
     warnings: list[str] = []
     if not np.any(np.abs(audio) > 1e-6):
         return audio, warnings
@@ -100,22 +102,21 @@ def loudness_normalize(audio: np.ndarray, rate: int, lufs: float,
     if not np.isfinite(current):
         return audio, warnings
     wanted = 10 ** ((lufs - current) / 20)
-    gain = _under_ceiling(measured[1] if measured else loudness.true_peak(audio, rate), wanted)
+    gain = _under_ceiling(measured[1] if measured else loudness.true_peak(audio, rate), wanted, ceiling)
     if gain < wanted * 10 ** (-0.05 / 20):      # a shortfall under 0.05 LU is inside the meters' rounding
         reached = current + 20 * np.log10(gain)
         warnings.append(f"loudness {reached:.1f} LUFS instead of {lufs:g}: true peak held at "
-                        f"{PEAK_CEILING_DBTP:g} dBTP")
+                        f"{ceiling:g} dBTP")
     return (audio * gain).astype(np.float32), warnings
 
 
-def _under_ceiling(true_peak: float, gain: float) -> float:
-    """`gain`, lowered as far as the true peak (linear) after it must fall to the ceiling."""
-    peak = true_peak * gain
-    ceiling = 10 ** (_AIM_DBTP / 20)
-    return gain * ceiling / peak if peak > ceiling else gain
+def _under_ceiling(true_peak: float, gain: float, ceiling: float) -> float:
+    """`gain`, lowered as far as the true peak (linear) after it must fall under `ceiling` dBTP."""
+    peak, aim = true_peak * gain, 10 ** ((ceiling - _AIM_UNDER_DB) / 20)
+    return gain * aim / peak if peak > aim else gain
 
 
-def make_headroom(audio: np.ndarray, rate: int, lufs: float) -> np.ndarray:
+def make_headroom(audio: np.ndarray, rate: int, lufs: float, ceiling: float = PEAK_CEILING_DBTP) -> np.ndarray:
     """Make the room a take needs to reach `lufs` with its true peak under the ceiling, so a loud line
     is loud instead of held back: the least true-peak limiting that does it (engine/limiter.py). A
     limiter alone cannot take a shouted line's whole top down — its gain follows the syllables, and past
@@ -125,16 +126,17 @@ def make_headroom(audio: np.ndarray, rate: int, lufs: float) -> np.ndarray:
     more (1 dB left, then the room and 1 dB more, as before 2026-12-04) (bench/true_peak.py)."""
     if len(audio) < int(loudness.BLOCK_SECONDS * rate) or not np.any(np.abs(audio) > 1e-6):
         return audio
-    excess = _peak_at(audio, rate, lufs) - _AIM_DBTP
+    aim = ceiling - _AIM_UNDER_DB
+    excess = _peak_at(audio, rate, lufs) - aim
     if not np.isfinite(excess) or excess <= 0:
         return audio
-    missed, limited = _limited(audio, rate, lufs, excess)
+    missed, limited = _limited(audio, rate, lufs, excess, aim)
     peak_db = 20 * np.log10(loudness.true_peak(audio, rate))
     for left in _LEFT_TO_LIMIT_DB:
         if missed <= 0:
             break
         leveled = _leveled(audio, rate, peak_db - excess + left)
-        missed, limited = _limited(leveled, rate, lufs, _peak_at(leveled, rate, lufs) - _AIM_DBTP)
+        missed, limited = _limited(leveled, rate, lufs, _peak_at(leveled, rate, lufs) - aim, aim)
     return limited
 
 
@@ -150,9 +152,9 @@ def _leveled(audio: np.ndarray, rate: int, threshold_db: float) -> np.ndarray:
     return exact_length(down.astype(np.float32), len(x))
 
 
-def _limited(audio: np.ndarray, rate: int, lufs: float, excess: float) -> tuple[float, np.ndarray]:
-    """(dB it still misses the ceiling by, the take) after the least limiting that lets it reach `lufs`
-    under the ceiling; `excess`: what it misses by as it is. Limiting lowers the loudness too, which the
+def _limited(audio: np.ndarray, rate: int, lufs: float, excess: float, aim: float) -> tuple[float, np.ndarray]:
+    """(dB it still misses `aim` dBTP by, the take) after the least limiting that lets it reach `lufs`
+    under it; `excess`: what it misses by as it is. Limiting lowers the loudness too, which the
     level then makes up, so the threshold is found by the secant method: the fitting try that limits
     least is kept, else the closest."""
     if not np.isfinite(excess) or excess <= 0:
@@ -163,7 +165,7 @@ def _limited(audio: np.ndarray, rate: int, lufs: float, excess: float) -> tuple[
     limit = limiter.Limiter(audio, rate)
     for _ in range(_LIMIT_TRIES):
         limited, limited_peak_db = limit.limited(threshold)
-        missed = limited_peak_db + lufs - loudness.integrated(limited, rate) - _AIM_DBTP
+        missed = limited_peak_db + lufs - loudness.integrated(limited, rate) - aim
         if kept is None or (missed > 0, abs(missed)) < (kept[0] > 0, abs(kept[0])):
             kept = (missed, limited)
         if -_FIT_DB <= missed <= 0 or threshold == last[0]:
@@ -179,9 +181,9 @@ def _peak_at(audio: np.ndarray, rate: int, lufs: float) -> float:
     return float(20 * np.log10(loudness.true_peak(audio, rate)) + lufs - loudness.integrated(audio, rate))
 
 
-def apply_gain(audio: np.ndarray, rate: int, db: float) -> np.ndarray:
-    """`db` of gain, the true peak still kept ≤ −1 dBTP (emotion's level when loudness is off)."""
-    return (audio * _under_ceiling(loudness.true_peak(audio, rate), 10 ** (db / 20))).astype(np.float32)
+def apply_gain(audio: np.ndarray, rate: int, db: float, ceiling: float = PEAK_CEILING_DBTP) -> np.ndarray:
+    """`db` of gain, the true peak still kept under `ceiling` dBTP (emotion's level when loudness is off)."""
+    return (audio * _under_ceiling(loudness.true_peak(audio, rate), 10 ** (db / 20), ceiling)).astype(np.float32)
 
 
 def write_wav(path: str | Path, audio: np.ndarray, rate: int, subtype: str = "PCM_24",
@@ -199,10 +201,12 @@ def write_wav(path: str | Path, audio: np.ndarray, rate: int, subtype: str = "PC
 
 
 def publish_wav(path: Path, rate: int, channels: int, subtype: str, fill: Callable[[sf.SoundFile], object],
-                comment: str = "", title: str = "", broadcast: Broadcast | None = None, what: str = "") -> None:
+                comment: str = "", title: str = "",
+                broadcast: Broadcast | Callable[[], Broadcast] | None = None, what: str = "") -> None:
     """`fill` writes the samples into a WAV opened on a temporary file beside `path`; `broadcast`'s chunks
-    go into a second temporary, and only a whole file is renamed to `path`. An OSError becomes an
-    OutputError naming `what` (one from making the temporary too); no temporary is left behind either way."""
+    (or those a callable gives once the samples are written: a stem's measured loudness) go into a second
+    temporary, and only a whole file is renamed to `path`. An OSError becomes an OutputError naming `what`
+    (one from making the temporary too); no temporary is left behind either way."""
     tmp = final = None
     try:
         tmp = final = temp_beside(path, ".wav.partial")
@@ -213,9 +217,10 @@ def publish_wav(path: Path, rate: int, channels: int, subtype: str, fill: Callab
                 f.title = title
             f.software = "takefit"
             fill(f)
-        if broadcast is not None:
+        chunks = broadcast() if callable(broadcast) else broadcast
+        if chunks is not None:
             final = temp_beside(path, ".wav.partial")
-            bwf.copy_with_chunks(tmp, final, broadcast)
+            bwf.copy_with_chunks(tmp, final, chunks)
         publish(final, path)
     except OutputError:
         raise

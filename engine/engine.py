@@ -353,8 +353,8 @@ class Engine:
         if req.loudness is not None:
             # limited for any loud target, not only a loud emotion: a neutral read at −14 LUFS (YouTube)
             # was held back to −20…−22 by its peaks (bench/true_peak.py)
-            return audio.level(out, sr, min(-1.0, req.loudness + gain))
-        return (audio.apply_gain(out, sr, gain) if gain else out), []
+            return audio.level(out, sr, min(-1.0, req.loudness + gain), req.true_peak)
+        return (audio.apply_gain(out, sr, gain, req.true_peak) if gain else out), []
 
     # ---------------------------------------------------------------- natural rendering and the fit
     def _natural(self, plan: LinePlan, progress=None) -> "Rendered":

@@ -23,6 +23,7 @@ SAMPLE_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96
 LANGUAGES = ("auto", *SPOKEN)          # pt: Brazilian Portuguese (engine/languages.py)
 SPEED_RANGE = (0.5, 2.0)
 MAX_PRE_ROLL = 10.0
+TRUE_PEAK_RANGE = (-20.0, 0.0)   # dBTP ceilings a delivery spec may ask
 MAX_TEXT_CHARS = 2000  # one cue/line; longer scripts are split into cues by the caller
 # The speech fills the slot between two handles: `lead` before the first sound, `tail` after the
 # last one's end (a short decay, so no final consonant or breath is cut and nothing clicks).
@@ -48,6 +49,7 @@ class RenderRequest:
     pre_roll: float = 0.0          # seconds of silence at the start, inside the target length
     method: str = "auto"           # duration fitting: auto | model | stretch | hybrid
     loudness: float | None = -23.0 # LUFS integrated; None leaves the level as rendered
+    true_peak: float = -1.0        # dBTP: the ceiling (EBU R128 −1; Netflix, ATSC A/85 −2)
     speed: float = 1.0             # natural speaking rate multiplier (before fitting)
     natural_range: tuple[float, float] = (0.7, 1.4)
     emotion: Emotion | None = None  # None: the voice's own neutral reading (see engine/emotion)
@@ -77,6 +79,9 @@ class RenderRequest:
                                  f"(default lead {DEFAULT_LEAD:g}, tail {DEFAULT_TAIL:g})")
         if self.loudness is not None and not _number_in(self.loudness, -70, 0):
             raise InputError(f"loudness target {self.loudness} LUFS out of range: -70 to 0, or off")
+        if not _number_in(self.true_peak, *TRUE_PEAK_RANGE):
+            raise InputError(f"true-peak ceiling {self.true_peak!r} dBTP out of range: {TRUE_PEAK_RANGE[0]:g} to "
+                             f"{TRUE_PEAK_RANGE[1]:g} (EBU R128 -1, Netflix and ATSC A/85 -2)")
         seconds = self.target.resolve_seconds(0) if self.target.kind in ("seconds", "frames") else None
         if seconds is not None and seconds > MAX_TAKE_SECONDS:
             raise InputError(f"target {self.target} is {float(seconds):.0f} s; a take may last at most "
@@ -107,6 +112,8 @@ class RenderRequest:
             doc["emotion"] = self.emotion.to_json()
         if self.variant != 1:       # only when set: the standard read's wire form stays as it was
             doc["variant"] = self.variant
+        if self.true_peak != -1.0:  # likewise for the default ceiling
+            doc["true_peak"] = float(self.true_peak)
         return doc
 
     @classmethod
@@ -119,7 +126,8 @@ class RenderRequest:
                    natural_range=tuple(float(x) for x in d["natural_range"]),
                    emotion=Emotion.from_json(d["emotion"]) if d.get("emotion") else None,
                    lead=float(d["lead"]), tail=float(d["tail"]),
-                   frame_rate=parse_rate(d["frame_rate"]) if d.get("frame_rate") else None, variant=d["variant"])
+                   frame_rate=parse_rate(d["frame_rate"]) if d.get("frame_rate") else None, variant=d["variant"],
+                   true_peak=float(d["true_peak"]))
 
 
 def check_variant(value) -> int:

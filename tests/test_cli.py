@@ -75,6 +75,8 @@ def test_voices_lists_languages():
     (["say", "This line cannot be said in a blink.", "--fit", "0.1s"], 3, "feasible"),
     (["say", "x" * 2001], 2, "at most 2000"),
     (["say", "Hi", "--loudness", "loud"], 2, "LUFS"),
+    (["say", "Hi", "--true-peak", "-30"], 2, r"--true-peak: a ceiling in dBTP from -20 to 0"),
+    (["dub", "cut.srt", "--true-peak", "1"], 2, r"--true-peak: .*Netflix"),
 ])
 @pytest.mark.slow
 def test_bad_input_exit_codes_and_no_output(tmp_path, args, code, message):
@@ -83,6 +85,39 @@ def test_bad_input_exit_codes_and_no_output(tmp_path, args, code, message):
     assert r.returncode == code, (r.returncode, r.stderr)
     assert re.search(message, r.stderr), r.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_say_keeps_a_delivery_ceiling_and_says_so_in_bext(tmp_path):
+    """-12 LUFS under a -2 dBTP ceiling: limited to fit, and the bext's max true peak says where it is."""
+    from takefit.engine.bwf import read_broadcast
+
+    out = tmp_path / "loud.wav"
+    r = run("say", "Hold the door! I'm right behind you.", "--loudness", "-12", "--true-peak", "-2", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    meta = read_broadcast(out)
+    assert -2.3 < meta.true_peak <= -2.0 and abs(meta.loudness - -12.0) <= 0.1
+
+
+def test_a_ceiling_reaches_the_request_from_dub_and_from_a_watch_service(tmp_path):
+    from takefit.bridges import cli
+    from takefit.bridges.commands import dub, watch
+    from takefit.bridges.dub.pipeline import plan, request_for
+    from takefit.bridges.watch.jobs import dub_options
+
+    src = tmp_path / "ep.srt"
+    src.write_text("1\n00:00:01,000 --> 00:00:03,000\nA line.\n", "utf-8")
+    args = cli.build_parser(["dub"]).parse_args(["dub", str(src), "--true-peak", "-2", "--rate", "25"])
+    opts = dub.options(args, src)
+    assert request_for(plan(opts).cues[0], opts).true_peak == -2.0
+    w = cli.build_parser(["watch"]).parse_args(["watch", str(tmp_path), "--true-peak", "-2"])
+    baked = watch.service_args(w)
+    assert baked[baked.index("--true-peak") + 1] == "-2"
+    wopts = watch.options(w)
+    assert dub_options(src, tmp_path, wopts, None).true_peak == -2.0
+    plain = watch.options(cli.build_parser(["watch"]).parse_args(["watch", str(tmp_path)]))
+    assert wopts.fingerprint(None) != plain.fingerprint(None) and "--true-peak" not in watch.service_args(
+        cli.build_parser(["watch"]).parse_args(["watch", str(tmp_path)]))
 
 
 def test_unwritable_output(tmp_path):

@@ -27,7 +27,7 @@ def test_validate_fills_defaults_and_keeps_types():
     req = msg["request"]
     assert req["sample_rate"] == 48000 and req["voice"] == "auto" and req["loudness"] == -23.0
     assert req["pre_roll"] == 1.0 and isinstance(req["pre_roll"], float)
-    assert req["natural_range"] == [0.7, 1.4]
+    assert req["natural_range"] == [0.7, 1.4] and req["true_peak"] == -1.0
 
 
 @pytest.mark.parametrize("msg,code", [
@@ -46,6 +46,8 @@ def test_validate_fills_defaults_and_keeps_types():
     ({"op": "render", "request": {"text": "Hi.", "speed": float("nan")}}, "bad_message"),
     ({"op": "render", "request": {"text": "Hi.", "pre_roll": 11}}, "bad_message"),
     ({"op": "render", "request": {"text": "Hi.", "loudness": 3}}, "bad_message"),
+    ({"op": "render", "request": {"text": "Hi.", "true_peak": -21}}, "bad_message"),
+    ({"op": "render", "request": {"text": "Hi.", "true_peak": 0.5}}, "bad_message"),
     ({"op": "render", "request": {"text": "Hi.", "method": "magic"}}, "bad_message"),
     ({"op": "render", "request": {"text": "Hi."}, "priority": "urgent"}, "bad_message"),
     ({"op": "render", "request": {"text": "Hi."}, "job": "../x"}, "bad_message"),

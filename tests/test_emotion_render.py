@@ -65,6 +65,30 @@ def test_a_loud_take_reaches_its_target_under_minus_1_dbtp(engine):
     assert -1.6 < 20 * np.log10(loudness.true_peak(neutral.audio, 48000)) <= -1.0      # limited, not crushed
 
 
+def test_a_delivery_specs_ceiling_is_kept_and_keyed_apart(engine):
+    """Netflix and ATSC A/85 deliver at −2 dBTP: the take reaches its loudness under that ceiling (as
+    libebur128 reads it); the ceiling travels in the wire form and keys the cache only when asked."""
+    import dataclasses
+
+    import pyebur128 as ebur
+
+    from takefit.engine import loudness
+    from takefit.engine.cache import request_key
+
+    req = RenderRequest(EN, voice="am_michael", loudness=-14.0, true_peak=-2.0)
+    take = engine.render(req)
+    meter = ebur.R128State(1, 48000, ebur.MeasurementMode.MODE_TRUE_PEAK)
+    meter.add_frames(take.audio.astype(np.float64), take.samples)
+    assert -2.3 < 20 * np.log10(ebur.get_true_peak(meter, 0)) <= -2.0
+    assert loudness.integrated(take.audio, 48000) == pytest.approx(-14.0, abs=0.1)
+    assert RenderRequest.from_wire(req.to_wire()) == req and req.to_wire()["true_peak"] == -2.0
+    default = dataclasses.replace(req, true_peak=-1.0)
+    assert "true_peak" not in default.to_wire() and request_key(default) != request_key(req)
+    for bad in (-21, 0.5, float("nan"), "loud"):
+        with pytest.raises(InputError, match="true-peak ceiling"):
+            RenderRequest(EN, true_peak=bad)
+
+
 @pytest.mark.slow
 def test_emotion_then_exact_fit_keeps_the_exact_length(engine):
     for emo, target, rate, n in [(Emotion("angry", 0.8), "1.7s", 48000, 81600),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from takefit.bridges.cluster import guard
 from takefit.bridges.cluster.address import parse
-from takefit.bridges.commands.say import parse_loudness
+from takefit.bridges.commands.say import add_true_peak, parse_loudness
 from takefit.engine.backend import DEFAULT_BACKEND, REGISTRY
 from takefit.engine.errors import InputError
 from takefit.engine.request import FIT_METHODS
@@ -95,6 +95,7 @@ def register(sub) -> None:
                    help="which timeline (an FCPXML project), when the file holds several; without it, the first")
     p.add_argument("--method", default="auto", choices=FIT_METHODS, help="duration fitting (default: auto)")
     p.add_argument("--loudness", default="-23", help="integrated LUFS per take, or 'off' (default: -23)")
+    add_true_peak(p)
     p.add_argument("--pre-roll", type=float, default=0.0, metavar="S", help="seconds of silence first, inside each slot")
     p.add_argument("--jobs", type=int, default=2, metavar="N",
                    help="cues rendering at once (default 2: one line's model work overlaps the next line's; "
@@ -211,6 +212,7 @@ def options(args, source: Path):
                       no_sidecar=args.no_sidecar,
                       tracks=tuple(args.track), colors=tuple(args.color), track_name=args.track_name,
                       rate=args.rate, timeline=args.timeline, loudness=parse_loudness(args.loudness),
+                      true_peak=args.true_peak,
                       method=args.method, pre_roll=args.pre_roll, jobs=args.jobs,
                       stems=args.stems, stem_format=args.stem_format, stereo=args.stereo)
 
@@ -292,6 +294,8 @@ def print_reports(reports: list, args) -> int:
                     print(f"{r.cue.id} {r.status}: {r.error or '; '.join(r.warnings)}  [{r.cue.origin}]",
                           file=sys.stderr)
             print(report.summary_line())
+            if (stem := report.stem_line()) is not None:
+                print(stem)
         if len(reports) > 1:
             t = season_totals(reports)
             print(f"{len(reports)} timelines, {t['cues']} cues in {t['wall_seconds']:.1f} s: "

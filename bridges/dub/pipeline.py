@@ -58,6 +58,7 @@ class DubOptions:
     timeline: str | None = None         # which timeline of a file holding several
     sample_rate: int = 48000
     loudness: float | None = -23.0
+    true_peak: float = -1.0             # dBTP ceiling (EBU R128; Netflix, ATSC A/85: -2)
     method: str = "auto"
     pre_roll: float = 0.0
     jobs: int = 2                       # cues rendering at once, up to what the renderer allows
@@ -195,7 +196,8 @@ def request_for(cue: Cue, opts: DubOptions) -> RenderRequest:
     return RenderRequest(text=cue.text, voice=cue.voice, language=cue.language, target=target,
                          sample_rate=opts.sample_rate, pre_roll=opts.pre_roll, method=opts.method,
                          loudness=opts.loudness, emotion=cue.emotion, lead=cue.lead, tail=cue.tail,
-                         frame_rate=cue.rate, variant=cue.variant)   # the read picked (take=N, the panel)
+                         frame_rate=cue.rate, variant=cue.variant,   # the read picked (take=N, the panel)
+                         true_peak=opts.true_peak)
 
 
 def _fit_failure(cue: Cue, e: FitError, sample_rate: int) -> str:

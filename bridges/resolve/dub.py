@@ -40,6 +40,7 @@ class Options:
                                           # the takes folder (a Resolve timeline has no file to keep it beside)
     method: str = "auto"
     loudness: float | None = -23.0
+    true_peak: float = -1.0               # dBTP ceiling (EBU R128; Netflix, ATSC A/85: -2)
     pre_roll: float = 0.0
     mode: str = "place"                   # place | otio (the free-edition round trip)
     endpoint: str | None = None           # daemon endpoint (default: the local daemon)
@@ -403,7 +404,8 @@ def _render_job(ctx: Context, opts: Options, cues: list, rate: Fraction, drop: b
     return {"op": "render", "cues": [c.to_json() for c in cues], "rate": fr.rate_text(rate), "drop": drop,
             "start": start, "timeline": ctx.timeline_name, "project": ctx.project_name, "cast": opts.cast or None,
             "takes_dir": opts.takes_dir or None, "only": only, "method": opts.method, "loudness": opts.loudness,
-            "pre_roll": opts.pre_roll, "daemon": opts.daemon(), "sidecar": opts.sidecar or None}
+            "true_peak": opts.true_peak, "pre_roll": opts.pre_roll, "daemon": opts.daemon(),
+            "sidecar": opts.sidecar or None}
 
 
 def _place_rows(placer: Placer, rows: list, report: Report, progress=None) -> None:
@@ -498,7 +500,8 @@ def dub_via_otio(resolve, opts: Options, worker=None, progress=None, log=None, w
                          "project": ctx.project_name, "timeline": ctx.timeline_name, "cast": opts.cast or None,
                          "takes_dir": opts.takes_dir or None, "sidecar": opts.sidecar or None,
                          "track_name": opts.track_name, "method": opts.method, "loudness": opts.loudness,
-                         "pre_roll": opts.pre_roll, "daemon": opts.daemon()}, progress=_progress(progress, "render"))
+                         "true_peak": opts.true_peak, "pre_roll": opts.pre_roll, "daemon": opts.daemon()},
+                        progress=_progress(progress, "render"))
     out = (result.get("outputs") or {}).get("otio")
     report.skipped = [("marker", s) for s in result.get("skipped_markers") or []]
     report.notes += list(result.get("notes") or [])

@@ -144,6 +144,7 @@ class WatchOptions:
     colors: tuple[str, ...] = ()
     method: str = "auto"
     loudness: float | None = -23.0
+    true_peak: float = -1.0               # dBTP ceiling
     pre_roll: float = 0.0
     strict: bool = False                  # any failed cue sends the input to failed/
     no_sidecar: bool = False              # ignore an input's <name>.takefit.toml (edited lines, picked takes)
@@ -155,6 +156,8 @@ class WatchOptions:
                "loudness": self.loudness, "pre_roll": self.pre_roll, "strict": self.strict}
         if self.no_sidecar:       # added only when set: the journal's earlier fingerprints stay valid
             doc["no_sidecar"] = True
+        if self.true_peak != -1.0:    # likewise
+            doc["true_peak"] = self.true_peak
         h.update(json.dumps(doc, sort_keys=True).encode())
         for label, path in (("cast", cast), ("sidecar", None if self.no_sidecar else edits)):
             if path is not None:
@@ -292,8 +295,8 @@ def dub_options(path: Path, outdir: Path, options: WatchOptions, cast: Path | No
     return DubOptions(input=path, output=outdir / f"{path.stem}{output_suffix(path.name)}", cast=cast,
                       tracks=options.tracks, colors=options.colors,
                       rate=options.rate if suffix in RATE_SUFFIXES else None,
-                      loudness=options.loudness, method=options.method, pre_roll=options.pre_roll,
-                      no_sidecar=options.no_sidecar)
+                      loudness=options.loudness, true_peak=options.true_peak, method=options.method,
+                      pre_roll=options.pre_roll, no_sidecar=options.no_sidecar)
 
 
 def make_plan(opts):
