@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import struct
 from datetime import datetime
 from fractions import Fraction
@@ -360,6 +361,18 @@ def test_a_dub_stamps_every_take_at_its_cue_and_the_stem_at_the_start(tmp_path, 
     stem = reader(tmp_path / "ep_dub_stem.wav")
     assert stem.bext.time_reference == 86400 * 2002 == 172_972_800
     assert stem.ixml.raw_xml.findtext("SPEED/TIMECODE_RATE") == "24000/1001"
+    # the mix metered as it was written: its R128 values in bext and in the report, as libebur128 reads them
+    import pyebur128 as ebur
+
+    audio = sf.read(tmp_path / "ep_dub_stem.wav", dtype="float64")[0]
+    mode = ebur.MeasurementMode
+    meter = ebur.R128State(1, 48000, mode.MODE_I | mode.MODE_TRUE_PEAK)
+    meter.add_frames(audio, len(audio))
+    assert stem.bext.loudness_value == report.stem["loudness"] == pytest.approx(ebur.get_loudness_global(meter), abs=0.1)
+    assert stem.bext.max_true_peak == report.stem["true_peak"]
+    assert report.stem["true_peak"] == pytest.approx(20 * np.log10(ebur.get_true_peak(meter, 0)), abs=0.1)
+    assert report.stem["true_peak"] <= -1.0 and report.stem["max_short_term"] is not None
+    assert re.fullmatch(r"stem: -\d+\.\d LUFS integrated, range \d+\.\d LU, true peak -\d\.\d dBTP", report.stem_line())
 
     # the same timeline with bob's line 12 frames later: his take is kept (cached, same number), restamped
     monkeypatch.setattr(render, "make_renderer", lambda **kw: renderer)

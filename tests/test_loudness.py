@@ -160,3 +160,22 @@ def test_the_true_peak_reads_at_least_what_libebur128_and_the_annex_filter_read(
         annex = max(np.max(np.abs(np.convolve(x, p))) for p in loudness._INTERPOLATORS[0][0])
         assert np.max(loudness._fir_levels(x, *loudness._INTERPOLATORS[0])) == pytest.approx(annex, rel=1e-5)
         assert loudness.true_peak(x, 48000) >= max(libebur128, annex) * (1 - 1e-6)
+
+
+@pytest.mark.parametrize("rate", (24000, 44100, 48000))
+def test_a_programme_fed_in_pieces_reads_as_the_whole(rate):
+    """engine/meter.py (a stem, 30 s at a time) against loudness.measure of the same audio in one piece."""
+    from takefit.engine.meter import Meter
+
+    x = np.concatenate([_signal(rate, 4.1, 5), 0.5 * _signal(rate, 3.3, 6), _crested(rate, 2.0)]).astype(np.float32)
+    meter, rng, start = Meter(rate), np.random.default_rng(rate), 0
+    while start < len(x):
+        size = int(rng.integers(1, rate))                    # pieces of one sample up to a second
+        meter.add(x[start:start + size])
+        start += size
+    got, whole = meter.levels(), loudness.measure(x, rate)
+    for name in ("integrated", "range", "max_momentary", "max_short_term", "true_peak"):
+        assert getattr(got, name) == pytest.approx(getattr(whole, name), abs=0.011), name
+    assert meter.levels() is got
+    with pytest.raises(RuntimeError, match="has been read"):
+        meter.add(x[:10])

@@ -21,9 +21,13 @@ from takefit.engine.bwf import Broadcast
 from takefit.engine.errors import InputError, OutputError
 from takefit.engine.audio import publish_wav
 from takefit.engine.files import publish, temp_beside
+from takefit.engine.meter import Meter
 from takefit.bridges.dub.takes import safe_name
 
 BLOCK_SECONDS = 30
+# the report's names for the mix's R128 values (engine.loudness.Levels' fields), as bext names them
+R128_FIELDS = (("loudness", "integrated"), ("loudness_range", "range"), ("true_peak", "true_peak"),
+               ("max_momentary", "max_momentary"), ("max_short_term", "max_short_term"))
 # --stem-format: the suffix of each copy beside the WAV stem (which is always written: only it carries
 # the timecode). MP3 at 128 kbit/s CBR (libsndfile's compression level 0.667 ↦ 128), AAC at 192 kbit/s.
 EXPORTS = {"flac": ".flac", "mp3": ".mp3", "aac": ".m4a"}
@@ -55,14 +59,21 @@ def character_stem_paths(stem: Path, characters: Sequence[str]) -> dict[str, Pat
 def write_stem(path: Path, items: Sequence[StemItem], total_samples: int, sample_rate: int = 48000,
                comment: str = "", title: str = "", broadcast: Broadcast | None = None, channels: int = 1) -> dict:
     """Mix `items` into a 24-bit WAV of exactly `total_samples`, atomically, carrying `broadcast`'s
-    chunks. `channels=2`: dual mono, both channels the mix itself. Returns {"peak": …, "clipped":
-    samples over full scale (overlapping takes summed)}."""
+    chunks with the mix's five R128 values as measured. `channels=2`: dual mono, both channels the mix
+    itself. Returns {"peak": …, "clipped": samples over full scale (overlapping takes summed), and the
+    R128 values: "loudness", "loudness_range", "true_peak", "max_momentary", "max_short_term"}."""
     path = Path(path)
     check_fits(path, total_samples, channels)
     level: dict = {}
+    meter = Meter(sample_rate)
+
+    def measured() -> Broadcast | None:
+        levels = meter.levels()
+        level.update({name: getattr(levels, field) for name, field in R128_FIELDS})
+        return None if broadcast is None else broadcast.with_levels(levels)
     publish_wav(path, sample_rate, channels, "PCM_24",
-                lambda out: level.update(_mix(out, items, total_samples, sample_rate, channels)),
-                comment, title, broadcast, what=f"the stem {path}")
+                lambda out: level.update(_mix(out, items, total_samples, sample_rate, channels, meter)),
+                comment, title, measured, what=f"the stem {path}")
     return level
 
 
@@ -76,8 +87,9 @@ def check_fits(path: Path, total_samples: int, channels: int) -> None:
                           f"$TAKEFIT_MAX_EXTENT_HOURS so far-out cues fail alone, or drop --stereo")
 
 
-def _mix(out: sf.SoundFile, items: Sequence[StemItem], total_samples: int, sample_rate: int, channels: int) -> dict:
-    """Write the mix block by block; its peak and how many samples clipped."""
+def _mix(out: sf.SoundFile, items: Sequence[StemItem], total_samples: int, sample_rate: int, channels: int,
+         meter: Meter) -> dict:
+    """Write the mix block by block, each metered as written; its peak and how many samples clipped."""
     items = sorted(items, key=lambda it: it.start)
     block = BLOCK_SECONDS * sample_rate
     peak, clipped = 0.0, 0
@@ -97,6 +109,7 @@ def _mix(out: sf.SoundFile, items: Sequence[StemItem], total_samples: int, sampl
         peak = max(peak, float(np.max(np.abs(buf))) if n else 0.0)
         clipped += int(np.count_nonzero(np.abs(buf) > 1.0))
         mixed = np.clip(buf, -1.0, 1.0)
+        meter.add(mixed)
         # dual mono: the same samples on both channels at the same level. A pan law (−3 dB) belongs to
         # the editor's panner; baked in here, the stem would no longer null against the mono takes.
         out.write(np.repeat(mixed[:, None], channels, axis=1) if channels > 1 else mixed)

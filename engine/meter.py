@@ -1,0 +1,114 @@
+"""An R128 meter fed block by block: the five values a stem's bext carries (integrated loudness, range,
+true peak, loudest momentary and short-term loudness) for a programme too long to hold whole.
+
+`loudness.measure` reads a take in one piece; a timeline's stem is written 30 s at a time and may run
+for hours (an hour of 48 kHz audio is 0.7 GB as float32, 1.4 GB K-weighted). Every R128 value is made of
+100 ms energies — a 400 ms block is four, a 3 s window thirty — so this keeps one running energy per
+100 ms step (36 000 an hour) and the filters' state between blocks: the K-weighting's overlap-add tail,
+soxr's stream and the last input samples the meters' 4× interpolators reach back to. Fed in any
+pieces, it reads what `loudness.measure` reads of the whole (tests/test_loudness.py).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import soxr
+from numpy.lib.stride_tricks import sliding_window_view
+
+from . import loudness
+from .loudness import Levels
+
+_STEP_SECONDS = loudness.BLOCK_SECONDS * (1.0 - loudness.OVERLAP)     # 100 ms
+_BLOCK_STEPS = round(loudness.BLOCK_SECONDS / _STEP_SECONDS)           # 4
+_SHORT_STEPS = round(loudness.SHORT_TERM_SECONDS / _STEP_SECONDS)      # 30
+
+
+class Meter:
+    """Feed it with `add`, read it once with `levels` (which flushes the filters: nothing is added after)."""
+
+    def __init__(self, rate: int):
+        self.rate, self.n, self.total, self.result = rate, 0, 0.0, None
+        self.ir = loudness._k_weighting(rate)
+        self.tail = np.zeros(len(self.ir) - 1)                    # the K-weighting's ring into the next block
+        self.at_steps = [0.0]                                     # running energy at each 100 ms boundary
+        factor = math.ceil(loudness.TRUE_PEAK_RATE / rate)
+        self.stream = soxr.ResampleStream(rate, rate * factor, 1, dtype="float32", quality="HQ") if factor > 1 else None
+        self.history = [np.zeros(phases.shape[1] - 1, np.float32) for phases, _ in loudness._INTERPOLATORS]
+        self.peak = 0.0
+
+    def add(self, block: np.ndarray) -> None:
+        if self.result is not None:
+            raise RuntimeError("this meter has been read: a new programme needs a new Meter")
+        x = np.asarray(block, np.float32).reshape(-1)
+        if not len(x):
+            return
+        self._energy(self._k_weighted(x))
+        self._true_peak(x, last=False)
+        self.n += len(x)
+
+    def levels(self) -> Levels:
+        """The programme's values (the interpolators' rings after its last sample counted)."""
+        if self.result is None:
+            self._true_peak(np.zeros(0, np.float32), last=True)
+            self.result = self._levels()
+        return self.result
+
+    def _levels(self) -> Levels:
+        tp = loudness._rounded(20.0 * math.log10(self.peak)) if self.peak > 0 else None
+        steps = np.diff(np.asarray(self.at_steps))
+        if len(steps) < _BLOCK_STEPS:
+            return Levels(true_peak=tp)
+        momentary = _windows(steps, _BLOCK_STEPS) / (loudness.BLOCK_SECONDS * self.rate)
+        levels = Levels(integrated=loudness._rounded(loudness._gated(momentary)), true_peak=tp,
+                        max_momentary=loudness._rounded(loudness._lufs(momentary.max())))
+        if len(steps) < _SHORT_STEPS:
+            return levels
+        short = _windows(steps, _SHORT_STEPS) / (loudness.SHORT_TERM_SECONDS * self.rate)
+        return Levels(levels.integrated, loudness._range(short), tp, levels.max_momentary,
+                      loudness._rounded(loudness._lufs(short.max())))
+
+    def _k_weighted(self, x: np.ndarray) -> np.ndarray:
+        size = 1 << int(np.ceil(np.log2(len(x) + len(self.ir))))
+        y = np.fft.irfft(np.fft.rfft(x.astype(np.float64), size) * np.fft.rfft(self.ir, size), size)
+        y = y[: len(x) + len(self.tail)]
+        y[: len(self.tail)] += self.tail
+        self.tail = y[len(x):].copy()
+        return y[: len(x)]
+
+    def _energy(self, weighted: np.ndarray) -> None:
+        """The running energy at every 100 ms boundary this block reaches (boundaries as window_powers
+        places them: int(seconds × rate))."""
+        running = self.total + np.cumsum(np.square(weighted))
+        while True:
+            boundary = int(len(self.at_steps) * _STEP_SECONDS * self.rate)
+            if boundary > self.n + len(weighted):
+                break
+            self.at_steps.append(float(running[boundary - self.n - 1]) if boundary > self.n else self.total)
+        self.total = float(running[-1])
+
+    def _true_peak(self, x: np.ndarray, last: bool) -> None:
+        if self.stream is not None and (len(x) or last):
+            up = self.stream.resample_chunk(x, last=last)
+            self.peak = max(self.peak, float(np.max(np.abs(up), initial=0.0)))
+        self.peak = max(self.peak, float(np.max(np.abs(x), initial=0.0)))
+        for i, (phases, _) in enumerate(loudness._INTERPOLATORS):
+            seg = np.concatenate([self.history[i], x if not last else np.zeros(phases.shape[1] - 1, np.float32)])
+            self.peak = max(self.peak, _fir_peak(seg, phases))
+            self.history[i] = seg[len(seg) - (phases.shape[1] - 1):]
+
+
+def _fir_peak(seg: np.ndarray, phases: np.ndarray) -> float:
+    """The highest |output| of a 4× interpolator over `seg` (its valid outputs), a chunk at a time."""
+    taps, peak = phases.shape[1], 0.0
+    reversed_phases = np.ascontiguousarray(phases[:, ::-1].T)
+    for start in range(0, max(len(seg) - taps + 1, 0), loudness._TRUE_PEAK_CHUNK):
+        part = seg[start:start + loudness._TRUE_PEAK_CHUNK + taps - 1]
+        peak = max(peak, float(np.max(np.abs(sliding_window_view(part, taps) @ reversed_phases), initial=0.0)))
+    return peak
+
+
+def _windows(steps: np.ndarray, width: int) -> np.ndarray:
+    """Energy of every run of `width` consecutive 100 ms steps (whole windows only)."""
+    running = np.concatenate([[0.0], np.cumsum(steps)])
+    return np.maximum(running[width:] - running[:-width], 0.0)
