@@ -85,7 +85,7 @@ def level(audio: np.ndarray, rate: int, lufs: float,
         return loudness_normalize(audio, rate, lufs, ceiling)
     current, peak = loudness.integrated(audio, rate), loudness.true_peak(audio, rate)
     if np.isfinite(current) and 20 * np.log10(peak) + lufs - current > ceiling - _AIM_UNDER_DB:
-        return loudness_normalize(make_headroom(audio, rate, lufs, ceiling), rate, lufs, ceiling)
+        return loudness_normalize(make_headroom(audio, rate, lufs, ceiling, (current, peak)), rate, lufs, ceiling)
     return loudness_normalize(audio, rate, lufs, ceiling, measured=(current, peak))
 
 
@@ -116,27 +116,29 @@ def _under_ceiling(true_peak: float, gain: float, ceiling: float) -> float:
     return gain * aim / peak if peak > aim else gain
 
 
-def make_headroom(audio: np.ndarray, rate: int, lufs: float, ceiling: float = PEAK_CEILING_DBTP) -> np.ndarray:
+def make_headroom(audio: np.ndarray, rate: int, lufs: float, ceiling: float = PEAK_CEILING_DBTP,
+                  measured: tuple[float, float] | None = None) -> np.ndarray:
     """Make the room a take needs to reach `lufs` with its true peak under the ceiling, so a loud line
     is loud instead of held back: the least true-peak limiting that does it (engine/limiter.py). A
     limiter alone cannot take a shouted line's whole top down — its gain follows the syllables, and past
     a few dB it turns the line down as much as its peaks — so where it cannot, JUCE's limiter, whose
     first stage compresses the top 10 dB 4:1 as a mixer's leveling would, first takes all but
     3 dB of the room, and the true-peak limiter the rest; a short line may need the leveling to take
-    more (1 dB left, then the room and 1 dB more, as before 2026-12-04) (bench/true_peak.py)."""
+    more (1 dB left, then the room and 1 dB more, as before 2026-12-04) (bench/true_peak.py).
+    `measured`: the take's integrated loudness and linear true peak, where the caller has read them."""
     if len(audio) < int(loudness.BLOCK_SECONDS * rate) or not np.any(np.abs(audio) > 1e-6):
         return audio
     aim = ceiling - _AIM_UNDER_DB
-    excess = _peak_at(audio, rate, lufs) - aim
+    current, peak = measured or (loudness.integrated(audio, rate), loudness.true_peak(audio, rate))
+    peak_db = 20 * np.log10(peak)
+    excess = peak_db + lufs - current - aim
     if not np.isfinite(excess) or excess <= 0:
         return audio
-    missed, limited = _limited(audio, rate, lufs, excess, aim)
-    peak_db = 20 * np.log10(loudness.true_peak(audio, rate))
+    missed, limited = _limited(audio, rate, lufs, aim, (current, peak_db))
     for left in _LEFT_TO_LIMIT_DB:
         if missed <= 0:
             break
-        leveled = _leveled(audio, rate, peak_db - excess + left)
-        missed, limited = _limited(leveled, rate, lufs, _peak_at(leveled, rate, lufs) - aim, aim)
+        missed, limited = _limited(_leveled(audio, rate, peak_db - excess + left), rate, lufs, aim)
     return limited
 
 
@@ -152,14 +154,16 @@ def _leveled(audio: np.ndarray, rate: int, threshold_db: float) -> np.ndarray:
     return exact_length(down.astype(np.float32), len(x))
 
 
-def _limited(audio: np.ndarray, rate: int, lufs: float, excess: float, aim: float) -> tuple[float, np.ndarray]:
+def _limited(audio: np.ndarray, rate: int, lufs: float, aim: float,
+             measured: tuple[float, float] | None = None) -> tuple[float, np.ndarray]:
     """(dB it still misses `aim` dBTP by, the take) after the least limiting that lets it reach `lufs`
-    under it; `excess`: what it misses by as it is. Limiting lowers the loudness too, which the
-    level then makes up, so the threshold is found by the secant method: the fitting try that limits
-    least is kept, else the closest."""
+    under it (`measured`: its integrated loudness and true peak in dBTP, where known). Limiting lowers
+    the loudness too, which the level then makes up, so the threshold is found by the secant method:
+    the fitting try that limits least is kept, else the closest."""
+    current, peak_db = measured or (loudness.integrated(audio, rate), 20 * np.log10(loudness.true_peak(audio, rate)))
+    excess = peak_db + lufs - current - aim
     if not np.isfinite(excess) or excess <= 0:
         return excess, audio
-    peak_db = 20 * np.log10(loudness.true_peak(audio, rate))
     last = (peak_db, excess)                  # at the take's own peak the limiter does nothing
     threshold, kept = peak_db - excess, None  # kept: (missed by dB, limited)
     limit = limiter.Limiter(audio, rate)
@@ -174,11 +178,6 @@ def _limited(audio: np.ndarray, rate: int, lufs: float, excess: float, aim: floa
         step = missed / slope if slope > 0.05 else missed + 0.02
         last, threshold = (threshold, missed), max(threshold - step, peak_db - _MAX_LIMIT_DB)
     return kept
-
-
-def _peak_at(audio: np.ndarray, rate: int, lufs: float) -> float:
-    """The true peak (dBTP) `audio` would have at `lufs` integrated."""
-    return float(20 * np.log10(loudness.true_peak(audio, rate)) + lufs - loudness.integrated(audio, rate))
 
 
 def apply_gain(audio: np.ndarray, rate: int, db: float, ceiling: float = PEAK_CEILING_DBTP) -> np.ndarray:

@@ -132,8 +132,7 @@ class Broadcast:
 
     def with_levels(self, levels) -> Broadcast:
         """These chunks carrying `levels` (engine.loudness.Levels), the five R128 values as measured."""
-        return replace(self, loudness=levels.integrated, loudness_range=levels.range, true_peak=levels.true_peak,
-                       max_momentary=levels.max_momentary, max_short_term=levels.max_short_term)
+        return replace(self, **level_fields(levels))
 
     def time_reference(self, sample_rate: int) -> int:
         return _half_up(self.position * int(sample_rate))
@@ -213,6 +212,12 @@ class Broadcast:
         for name, tag, _ in LOUDNESS_FIELDS:
             if getattr(self, name) is not None:
                 _add(bext, tag, f"{getattr(self, name):.2f}")
+
+
+def level_fields(levels) -> dict:
+    """engine.loudness.Levels under the names this chunk's fields (and the dub report) give them."""
+    return {"loudness": levels.integrated, "loudness_range": levels.range, "true_peak": levels.true_peak,
+            "max_momentary": levels.max_momentary, "max_short_term": levels.max_short_term}
 
 
 def _add(parent: ET.Element, tag: str, text: str) -> ET.Element:

@@ -180,26 +180,30 @@ def fir_levels(x: np.ndarray) -> np.ndarray:
 
 
 def _fir_levels(x: np.ndarray, phases: np.ndarray, delay: int) -> np.ndarray:
-    """One interpolator's full convolution (a chunk of outputs at a time, each output's inputs against
-    the phases as one matrix product), the highest phase per output, moved back by the filter's delay
-    (to within a sample: a reader of this takes in the neighbours); what rings before the first
-    sample or after the last counts for them."""
-    taps, n = phases.shape[1], len(x)
-    reversed_phases = np.ascontiguousarray(phases[:, ::-1].T)                 # convolution: taps reversed
-    out = np.zeros(n + taps - 1, np.float32)
-    for start in range(0, n + taps - 1, _TRUE_PEAK_CHUNK):
-        lo, hi = start - (taps - 1), min(start + _TRUE_PEAK_CHUNK, n + taps - 1)   # inputs of outputs start..hi
-        seg = np.concatenate([np.zeros(max(0, -lo), np.float32), x[max(lo, 0):min(hi, n)],
-                              np.zeros(max(0, hi - n), np.float32)])
-        outputs = sliding_window_view(seg, taps) @ reversed_phases
-        np.abs(outputs, out=outputs)
-        # column by column: 4× faster than max(axis=1) over rows of 4
-        out[start:hi] = np.maximum.reduce([outputs[:, p] for p in range(outputs.shape[1])])
+    """One interpolator's full convolution (the input padded with zeros by its reach on both sides),
+    moved back by the filter's delay (to within a sample: a reader of this takes in the neighbours);
+    what rings before the first sample or after the last counts for them."""
+    pad = np.zeros(phases.shape[1] - 1, np.float32)
+    out, n = fir_outputs(np.concatenate([pad, x, pad]), phases), len(x)
     levels = out[delay:delay + n].copy()
     if n:
         levels[0] = max(levels[0], out[:delay].max())
         levels[-1] = max(levels[-1], out[delay + n:].max(initial=0.0))
     return levels
+
+
+def fir_outputs(seg: np.ndarray, phases: np.ndarray) -> np.ndarray:
+    """|output| of a 4× interpolator wherever its taps lie inside `seg`, the highest phase per output: a
+    chunk of outputs at a time, each output's inputs against the phases as one matrix product."""
+    taps = phases.shape[1]
+    reversed_phases = np.ascontiguousarray(phases[:, ::-1].T)                 # convolution: taps reversed
+    out = np.zeros(max(len(seg) - taps + 1, 0), np.float32)
+    for start in range(0, len(out), _TRUE_PEAK_CHUNK):
+        outputs = sliding_window_view(seg[start:start + _TRUE_PEAK_CHUNK + taps - 1], taps) @ reversed_phases
+        np.abs(outputs, out=outputs)
+        # column by column: 4× faster than max(axis=1) over rows of 4
+        out[start:start + len(outputs)] = np.maximum.reduce([outputs[:, p] for p in range(outputs.shape[1])])
+    return out
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ import math
 
 import numpy as np
 import soxr
-from numpy.lib.stride_tricks import sliding_window_view
 
 from . import loudness
 from .loudness import Levels
@@ -96,18 +95,8 @@ class Meter:
         self.peak = max(self.peak, float(np.max(np.abs(x), initial=0.0)))
         for i, (phases, _) in enumerate(loudness._INTERPOLATORS):
             seg = np.concatenate([self.history[i], x if not last else np.zeros(phases.shape[1] - 1, np.float32)])
-            self.peak = max(self.peak, _fir_peak(seg, phases))
+            self.peak = max(self.peak, float(np.max(loudness.fir_outputs(seg, phases), initial=0.0)))
             self.history[i] = seg[len(seg) - (phases.shape[1] - 1):]
-
-
-def _fir_peak(seg: np.ndarray, phases: np.ndarray) -> float:
-    """The highest |output| of a 4× interpolator over `seg` (its valid outputs), a chunk at a time."""
-    taps, peak = phases.shape[1], 0.0
-    reversed_phases = np.ascontiguousarray(phases[:, ::-1].T)
-    for start in range(0, max(len(seg) - taps + 1, 0), loudness._TRUE_PEAK_CHUNK):
-        part = seg[start:start + loudness._TRUE_PEAK_CHUNK + taps - 1]
-        peak = max(peak, float(np.max(np.abs(sliding_window_view(part, taps) @ reversed_phases), initial=0.0)))
-    return peak
 
 
 def _windows(steps: np.ndarray, width: int) -> np.ndarray:

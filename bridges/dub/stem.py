@@ -25,9 +25,6 @@ from takefit.engine.meter import Meter
 from takefit.bridges.dub.takes import safe_name
 
 BLOCK_SECONDS = 30
-# the report's names for the mix's R128 values (engine.loudness.Levels' fields), as bext names them
-R128_FIELDS = (("loudness", "integrated"), ("loudness_range", "range"), ("true_peak", "true_peak"),
-               ("max_momentary", "max_momentary"), ("max_short_term", "max_short_term"))
 # --stem-format: the suffix of each copy beside the WAV stem (which is always written: only it carries
 # the timecode). MP3 at 128 kbit/s CBR (libsndfile's compression level 0.667 ↦ 128), AAC at 192 kbit/s.
 EXPORTS = {"flac": ".flac", "mp3": ".mp3", "aac": ".m4a"}
@@ -69,7 +66,7 @@ def write_stem(path: Path, items: Sequence[StemItem], total_samples: int, sample
 
     def measured() -> Broadcast | None:
         levels = meter.levels()
-        level.update({name: getattr(levels, field) for name, field in R128_FIELDS})
+        level.update(bwf.level_fields(levels))
         return None if broadcast is None else broadcast.with_levels(levels)
     publish_wav(path, sample_rate, channels, "PCM_24",
                 lambda out: level.update(_mix(out, items, total_samples, sample_rate, channels, meter)),
