@@ -134,7 +134,7 @@ def make_headroom(audio: np.ndarray, rate: int, lufs: float, ceiling: float = PE
     excess = peak_db + lufs - current - aim
     if not np.isfinite(excess) or excess <= 0:
         return audio
-    missed, limited = _limited(audio, rate, lufs, aim, (current, peak_db))
+    missed, limited = _limited(audio, rate, lufs, aim, (current, peak))
     for left in _LEFT_TO_LIMIT_DB:
         if missed <= 0:
             break
@@ -146,7 +146,7 @@ def _leveled(audio: np.ndarray, rate: int, threshold_db: float) -> np.ndarray:
     """JUCE's limiter (pedalboard) at `threshold_db`, on the take oversampled as the true peak is read."""
     from pedalboard import Limiter
 
-    factor = max(1, -(-loudness.TRUE_PEAK_RATE // rate))
+    factor = loudness.oversampling(rate)
     x = audio.astype(np.float32)
     up = x if factor == 1 else soxr.resample(x, rate, rate * factor, "HQ")
     out = np.asarray(Limiter(threshold_db=float(threshold_db), release_ms=50.0)(up, rate * factor), np.float32)
@@ -157,10 +157,11 @@ def _leveled(audio: np.ndarray, rate: int, threshold_db: float) -> np.ndarray:
 def _limited(audio: np.ndarray, rate: int, lufs: float, aim: float,
              measured: tuple[float, float] | None = None) -> tuple[float, np.ndarray]:
     """(dB it still misses `aim` dBTP by, the take) after the least limiting that lets it reach `lufs`
-    under it (`measured`: its integrated loudness and true peak in dBTP, where known). Limiting lowers
+    under it (`measured`: its integrated loudness and linear true peak, where known). Limiting lowers
     the loudness too, which the level then makes up, so the threshold is found by the secant method:
     the fitting try that limits least is kept, else the closest."""
-    current, peak_db = measured or (loudness.integrated(audio, rate), 20 * np.log10(loudness.true_peak(audio, rate)))
+    current, peak = measured or (loudness.integrated(audio, rate), loudness.true_peak(audio, rate))
+    peak_db = 20 * np.log10(peak)
     excess = peak_db + lufs - current - aim
     if not np.isfinite(excess) or excess <= 0:
         return excess, audio

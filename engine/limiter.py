@@ -13,12 +13,11 @@ faster than those slopes and never exceeds what any instant needs. Both ramps ar
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import soxr
 
-from .loudness import TRUE_PEAK_RATE, fir_levels
+from .loudness import fir_levels, oversampling
 
 ATTACK_DB_PER_MS = 4.0     # 6 dB of reduction ramps in over 1.5 ms before its peak
 RELEASE_DB_PER_MS = 0.1    # and out over 60 ms after it: slow enough not to ripple a voice's pitch period
@@ -37,7 +36,7 @@ class Limiter:
 
     def __init__(self, audio: np.ndarray, rate: int):
         self.audio = np.asarray(audio, np.float32).reshape(-1)
-        factor = max(1, math.ceil(TRUE_PEAK_RATE / rate))
+        factor = oversampling(rate)
         up = self.audio if factor == 1 else soxr.resample(self.audio, rate, rate * factor, "HQ")
         level = np.maximum(_per_input_sample(np.abs(up), factor, len(self.audio)), fir_levels(self.audio))
         with np.errstate(divide="ignore"):

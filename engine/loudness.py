@@ -162,9 +162,14 @@ def true_peak(audio: np.ndarray, rate: int) -> float:
     return max(_interpolated_peak(x, rate), float(np.max(fir_levels(x), initial=0.0)))
 
 
+def oversampling(rate: int) -> int:
+    """The factor that takes `rate` to at least TRUE_PEAK_RATE (4 at 48 kHz, 1 at 192 kHz)."""
+    return max(1, math.ceil(TRUE_PEAK_RATE / rate))
+
+
 def _interpolated_peak(x: np.ndarray, rate: int) -> float:
     peak = float(np.max(np.abs(x), initial=0.0))
-    factor = math.ceil(TRUE_PEAK_RATE / rate)
+    factor = oversampling(rate)
     if factor <= 1 or not len(x):
         return peak
     stream = soxr.ResampleStream(rate, rate * factor, 1, dtype="float32", quality="HQ")
@@ -220,17 +225,26 @@ class Levels:
 def measure(audio: np.ndarray, rate: int) -> Levels:
     """The five R128 values of mono `audio` (rounded to 0.01, as bext stores them)."""
     peak = true_peak(audio, rate)
-    tp = _rounded(20.0 * math.log10(peak)) if peak > 0 else None
     if len(audio) < BLOCK_SECONDS * rate + 1:
-        return Levels(true_peak=tp)
+        return levels_of(peak)
     energy = running_energy(k_weighted(audio, rate))
     momentary = window_powers(energy, rate, BLOCK_SECONDS, 1.0 - OVERLAP)
-    levels = Levels(integrated=_rounded(_gated(momentary)), true_peak=tp,
-                    max_momentary=_rounded(_lufs(momentary.max())))
     if len(audio) < SHORT_TERM_SECONDS * rate:
-        return levels
-    short = window_powers(energy, rate, SHORT_TERM_SECONDS, BLOCK_SECONDS * (1.0 - OVERLAP) / SHORT_TERM_SECONDS)
-    return Levels(levels.integrated, _range(short), tp, levels.max_momentary, _rounded(_lufs(short.max())))
+        return levels_of(peak, momentary)
+    return levels_of(peak, momentary, window_powers(energy, rate, SHORT_TERM_SECONDS,
+                                                    BLOCK_SECONDS * (1.0 - OVERLAP) / SHORT_TERM_SECONDS))
+
+
+def levels_of(peak: float, momentary: np.ndarray | None = None, short: np.ndarray | None = None) -> Levels:
+    """The five values from the linear true peak and the 400 ms and 3 s window powers (None: too short
+    for any)."""
+    tp = _rounded(20.0 * math.log10(peak)) if peak > 0 else None
+    if momentary is None or not len(momentary):
+        return Levels(true_peak=tp)
+    integrated, loudest = _rounded(_gated(momentary)), _rounded(_lufs(momentary.max()))
+    if short is None or not len(short):
+        return Levels(integrated=integrated, true_peak=tp, max_momentary=loudest)
+    return Levels(integrated, _range(short), tp, loudest, _rounded(_lufs(short.max())))
 
 
 def _range(short: np.ndarray) -> float | None:

@@ -10,7 +10,6 @@ pieces, it reads what `loudness.measure` reads of the whole (tests/test_loudness
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import soxr
@@ -31,7 +30,7 @@ class Meter:
         self.ir, self.spectra = loudness._k_weighting(rate), {}
         self.tail = np.zeros(len(self.ir) - 1)                    # the K-weighting's ring into the next block
         self.at_steps = [0.0]                                     # running energy at each 100 ms boundary
-        factor = math.ceil(loudness.TRUE_PEAK_RATE / rate)
+        factor = loudness.oversampling(rate)
         self.stream = soxr.ResampleStream(rate, rate * factor, 1, dtype="float32", quality="HQ") if factor > 1 else None
         self.history = [np.zeros(phases.shape[1] - 1, np.float32) for phases, _ in loudness._INTERPOLATORS]
         self.peak = 0.0
@@ -54,18 +53,10 @@ class Meter:
         return self.result
 
     def _levels(self) -> Levels:
-        tp = loudness._rounded(20.0 * math.log10(self.peak)) if self.peak > 0 else None
         steps = np.diff(np.asarray(self.at_steps))
-        if len(steps) < _BLOCK_STEPS:
-            return Levels(true_peak=tp)
         momentary = _windows(steps, _BLOCK_STEPS) / (loudness.BLOCK_SECONDS * self.rate)
-        levels = Levels(integrated=loudness._rounded(loudness._gated(momentary)), true_peak=tp,
-                        max_momentary=loudness._rounded(loudness._lufs(momentary.max())))
-        if len(steps) < _SHORT_STEPS:
-            return levels
         short = _windows(steps, _SHORT_STEPS) / (loudness.SHORT_TERM_SECONDS * self.rate)
-        return Levels(levels.integrated, loudness._range(short), tp, levels.max_momentary,
-                      loudness._rounded(loudness._lufs(short.max())))
+        return loudness.levels_of(self.peak, momentary, short)
 
     def _k_weighted(self, x: np.ndarray) -> np.ndarray:
         size = 1 << int(np.ceil(np.log2(len(x) + len(self.ir))))
@@ -100,6 +91,8 @@ class Meter:
 
 
 def _windows(steps: np.ndarray, width: int) -> np.ndarray:
-    """Energy of every run of `width` consecutive 100 ms steps (whole windows only)."""
+    """Energy of every run of `width` consecutive 100 ms steps (whole windows only; none if fewer)."""
+    if len(steps) < width:
+        return np.zeros(0)
     running = np.concatenate([[0.0], np.cumsum(steps)])
     return np.maximum(running[width:] - running[:-width], 0.0)

@@ -118,14 +118,14 @@ class DubReport:
 
     def stem_line(self) -> str | None:
         """The mix as a loudness meter reads it (and any overlap that clipped), or None without a stem."""
-        if self.stem.get("loudness") is None and self.stem.get("true_peak") is None:
+        shown = (("loudness", "{:.1f} LUFS integrated"), ("loudness_range", "range {:.1f} LU"),
+                 ("true_peak", "true peak {:+.1f} dBTP"))
+        parts = [form.format(self.stem[key]) for key, form in shown if self.stem.get(key) is not None]
+        if not parts:
             return None
-        parts = [f"{self.stem['loudness']:.1f} LUFS integrated" if self.stem.get("loudness") is not None else None,
-                 f"range {self.stem['loudness_range']:.1f} LU" if self.stem.get("loudness_range") is not None else None,
-                 f"true peak {self.stem['true_peak']:+.1f} dBTP" if self.stem.get("true_peak") is not None else None]
         clipped = self.stem.get("clipped") or 0
         overlap = f"; {clipped} samples clipped where takes overlap" if clipped else ""
-        return f"stem: {', '.join(p for p in parts if p)}{overlap}"
+        return f"stem: {', '.join(parts)}{overlap}"
 
     def summary_line(self) -> str:
         counts = ", ".join(f"{self.count(s)} {s}" for s in STATUSES if self.count(s))
