@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import soxr
-from numpy.lib.stride_tricks import sliding_window_view
 
 BLOCK_SECONDS = 0.4            # gating block
 OVERLAP = 0.75                 # consecutive blocks overlap by 75 %
@@ -199,15 +198,22 @@ def _fir_levels(x: np.ndarray, phases: np.ndarray, delay: int) -> np.ndarray:
 
 def fir_outputs(seg: np.ndarray, phases: np.ndarray) -> np.ndarray:
     """|output| of a 4× interpolator wherever its taps lie inside `seg`, the highest phase per output: a
-    chunk of outputs at a time, each output's inputs against the phases as one matrix product."""
+    chunk of outputs at a time, each phase as a sum of shifted copies of the input (one multiply-add
+    per tap). Not a matrix product of the input's sliding windows against the phases: as fast on one
+    core, but numpy hands that to OpenBLAS, whose threads then spin on every core for a while after
+    each call — 11.7 ms of CPU per 0.7 ms take (2026-12-04), taken from the engines beside it."""
     taps = phases.shape[1]
-    reversed_phases = np.ascontiguousarray(phases[:, ::-1].T)                 # convolution: taps reversed
+    reversed_phases = phases[:, ::-1].astype(np.float32)                     # convolution: taps reversed
     out = np.zeros(max(len(seg) - taps + 1, 0), np.float32)
     for start in range(0, len(out), _TRUE_PEAK_CHUNK):
-        outputs = sliding_window_view(seg[start:start + _TRUE_PEAK_CHUNK + taps - 1], taps) @ reversed_phases
-        np.abs(outputs, out=outputs)
-        # column by column: 4× faster than max(axis=1) over rows of 4
-        out[start:start + len(outputs)] = np.maximum.reduce([outputs[:, p] for p in range(outputs.shape[1])])
+        piece = seg[start:start + _TRUE_PEAK_CHUNK + taps - 1]
+        n = len(piece) - taps + 1
+        best = out[start:start + n]
+        for phase in reversed_phases:
+            acc = piece[:n] * phase[0]
+            for k in range(1, taps):
+                acc += piece[k:k + n] * phase[k]
+            np.maximum(best, np.abs(acc, out=acc), out=best)
     return out
 
 
