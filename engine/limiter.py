@@ -49,10 +49,17 @@ class Limiter:
     def limited(self, threshold_db: float) -> tuple[np.ndarray, float]:
         """(the take limited at `threshold_db`, its true peak in dBTP as this level reads it: a search
         needs no new reading per try)."""
-        need_db = np.minimum(0.0, threshold_db - self.level_db)       # −inf level (silence): needs nothing
-        gain_db = ramped(need_db, self.attack, self.release)
+        gain_db = self.gain_db(threshold_db)
         peak_db = float(np.max(self.level_db + gain_db, initial=-np.inf))
         return (self.audio * 10.0 ** (gain_db / 20.0)).astype(np.float32), peak_db
+
+    def gain_db(self, threshold_db: float, where: np.ndarray | None = None) -> np.ndarray:
+        """The gain (dB per input sample) that holds the waveform under `threshold_db`; with `where`, only
+        the samples it marks are held (a stem's overlaps), the ramps around them reaching past them."""
+        need_db = np.minimum(0.0, threshold_db - self.level_db)       # −inf level (silence): needs nothing
+        if where is not None:
+            need_db = np.where(where, need_db, 0.0)
+        return ramped(need_db, self.attack, self.release)
 
 
 def ramped(need_db: np.ndarray, attack: float, release: float) -> np.ndarray:

@@ -123,9 +123,12 @@ class DubReport:
         parts = [form.format(self.stem[key]) for key, form in shown if self.stem.get(key) is not None]
         if not parts:
             return None
-        clipped = self.stem.get("clipped") or 0
-        overlap = f"; {clipped} samples clipped where takes overlap" if clipped else ""
-        return f"stem: {', '.join(parts)}{overlap}"
+        clipped, limited = self.stem.get("clipped") or 0, self.stem.get("overlap_limited") or 0
+        overlap = (f"; limited for {limited:.1f} s" if limited >= 1 else f"; limited for {1000 * limited:.0f} ms"
+                   ) + " where takes overlap" if limited else ""
+        overlap += f"; {clipped} samples clipped" if clipped else ""
+        verdict = (self.stem.get("delivery") or {}).get("verdict")
+        return f"stem: {', '.join(parts)}{overlap}" + (f" — {verdict}" if verdict else "")
 
     def summary_line(self) -> str:
         counts = ", ".join(f"{self.count(s)} {s}" for s in STATUSES if self.count(s))

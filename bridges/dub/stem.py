@@ -19,9 +19,10 @@ import soundfile as sf
 from takefit.engine import bwf
 from takefit.engine.bwf import Broadcast
 from takefit.engine.errors import InputError, OutputError
-from takefit.engine.audio import publish_wav
+from takefit.engine.audio import PEAK_CEILING_DBTP, publish_wav
 from takefit.engine.files import publish, temp_beside
 from takefit.engine.meter import Meter
+from takefit.bridges.dub.overlap import overlap_gain
 from takefit.bridges.dub.takes import safe_name
 
 BLOCK_SECONDS = 30
@@ -54,11 +55,13 @@ def character_stem_paths(stem: Path, characters: Sequence[str]) -> dict[str, Pat
 
 
 def write_stem(path: Path, items: Sequence[StemItem], total_samples: int, sample_rate: int = 48000,
-               comment: str = "", title: str = "", broadcast: Broadcast | None = None, channels: int = 1) -> dict:
+               comment: str = "", title: str = "", broadcast: Broadcast | None = None, channels: int = 1,
+               ceiling: float = PEAK_CEILING_DBTP) -> dict:
     """Mix `items` into a 24-bit WAV of exactly `total_samples`, atomically, carrying `broadcast`'s
-    chunks with the mix's five R128 values as measured. `channels=2`: dual mono, both channels the mix
-    itself. Returns {"peak": …, "clipped": samples over full scale (overlapping takes summed), and the
-    R128 values: "loudness", "loudness_range", "true_peak", "max_momentary", "max_short_term"}."""
+    chunks with the mix's five R128 values as measured; where takes overlap, their sum is limited to
+    `ceiling` dBTP (overlap.py). `channels=2`: dual mono, both channels the mix itself. Returns {"peak":
+    …, "clipped": samples still over full scale, "overlap_limited": seconds limited where takes overlap,
+    and the R128 values: "loudness", "loudness_range", "true_peak", "max_momentary", "max_short_term"}."""
     path = Path(path)
     check_fits(path, total_samples, channels)
     level: dict = {}
@@ -69,7 +72,7 @@ def write_stem(path: Path, items: Sequence[StemItem], total_samples: int, sample
         level.update(bwf.level_fields(levels))
         return None if broadcast is None else broadcast.with_levels(levels)
     publish_wav(path, sample_rate, channels, "PCM_24",
-                lambda out: level.update(_mix(out, items, total_samples, sample_rate, channels, meter)),
+                lambda out: level.update(_mix(out, items, total_samples, sample_rate, channels, meter, ceiling)),
                 comment, title, measured, what=f"the stem {path}")
     return level
 
@@ -85,24 +88,20 @@ def check_fits(path: Path, total_samples: int, channels: int) -> None:
 
 
 def _mix(out: sf.SoundFile, items: Sequence[StemItem], total_samples: int, sample_rate: int, channels: int,
-         meter: Meter) -> dict:
-    """Write the mix block by block, each metered as written; its peak and how many samples clipped."""
+         meter: Meter, ceiling: float) -> dict:
+    """Write the mix block by block, each metered as written, limited to `ceiling` dBTP where takes
+    overlap; its peak, how many samples still clipped and how long the overlaps needed limiting."""
     items = sorted(items, key=lambda it: it.start)
+    spans = [(it.start, it.start + it.samples) for it in items]
     block = BLOCK_SECONDS * sample_rate
-    peak, clipped = 0.0, 0
-    first = 0  # items before this index end before the current block
+    peak, clipped, limited = 0.0, 0, 0
     for b0 in range(0, max(total_samples, 0), block):
         n = min(block, total_samples - b0)
-        buf = np.zeros(n, np.float32)
-        while first < len(items) and items[first].start + items[first].samples <= b0:
-            first += 1
-        for it in items[first:]:
-            if it.start >= b0 + n:
-                break
-            lo, hi = max(it.start, b0), min(it.start + it.samples, b0 + n)
-            if hi <= lo:
-                continue
-            buf[lo - b0:hi - b0] += _take_samples(it, lo - it.start, hi - lo, sample_rate)
+        buf = _span(items, b0, b0 + n, sample_rate)
+        gain = overlap_gain(spans, b0, b0 + n, sample_rate, ceiling, lambda a, b: _span(items, a, b, sample_rate))
+        if gain is not None:
+            buf *= gain
+            limited += int(np.count_nonzero(gain < 1.0))
         peak = max(peak, float(np.max(np.abs(buf))) if n else 0.0)
         clipped += int(np.count_nonzero(np.abs(buf) > 1.0))
         mixed = np.clip(buf, -1.0, 1.0)
@@ -110,7 +109,19 @@ def _mix(out: sf.SoundFile, items: Sequence[StemItem], total_samples: int, sampl
         # dual mono: the same samples on both channels at the same level. A pan law (−3 dB) belongs to
         # the editor's panner; baked in here, the stem would no longer null against the mono takes.
         out.write(np.repeat(mixed[:, None], channels, axis=1) if channels > 1 else mixed)
-    return {"peak": round(peak, 6), "clipped": clipped}
+    return {"peak": round(peak, 6), "clipped": clipped, "overlap_limited": round(limited / sample_rate, 3)}
+
+
+def _span(items: Sequence[StemItem], first: int, end: int, sample_rate: int) -> np.ndarray:
+    """The takes summed over stem samples [first, end) (`items` in start order)."""
+    buf = np.zeros(end - first, np.float32)
+    for it in items:
+        if it.start >= end:
+            break
+        lo, hi = max(it.start, first), min(it.start + it.samples, end)
+        if hi > lo:
+            buf[lo - first:hi - first] += _take_samples(it, lo - it.start, hi - lo, sample_rate)
+    return buf
 
 
 def _take_samples(item: StemItem, offset: int, count: int, sample_rate: int) -> np.ndarray:
