@@ -571,6 +571,18 @@ class Widget:
     def Append(self, text):
         self.PlainText = (getattr(self, "PlainText", "") or "") + text
 
+    def AddItem(self, text):
+        """ComboBox: an entry at the end; the first one added becomes current (Qt's QComboBox)."""
+        self.__dict__.setdefault("Items", []).append(text)
+        if getattr(self, "CurrentIndex", -1) == -1:
+            self.CurrentIndex = 0
+
+    @property
+    def CurrentText(self):
+        items = self.__dict__.get("Items", [])
+        i = getattr(self, "CurrentIndex", -1)
+        return items[i] if 0 <= i < len(items) else ""
+
 
 class _On:
     def __init__(self):

@@ -372,7 +372,10 @@ def test_a_dub_stamps_every_take_at_its_cue_and_the_stem_at_the_start(tmp_path, 
     assert stem.bext.max_true_peak == report.stem["true_peak"]
     assert report.stem["true_peak"] == pytest.approx(20 * np.log10(ebur.get_true_peak(meter, 0)), abs=0.1)
     assert report.stem["true_peak"] <= -1.0 and report.stem["max_short_term"] is not None
-    assert re.fullmatch(r"stem: -\d+\.\d LUFS integrated, range \d+\.\d LU, true peak -\d\.\d dBTP", report.stem_line())
+    assert re.fullmatch(r"stem: -\d+\.\d LUFS integrated, range \d+\.\d LU, true peak -\d\.\d dBTP — "
+                        r"(meets|misses) EBU R128 broadcast.*", report.stem_line())
+    verdict = report.stem["delivery"]                # judged against the default levels' spec, as QC would
+    assert verdict["spec"] == "ebu-r128" and verdict["meets"] == (abs(report.stem["loudness"] + 23) <= 0.55)
 
     # the same timeline with bob's line 12 frames later: his take is kept (cached, same number), restamped
     monkeypatch.setattr(render, "make_renderer", lambda **kw: renderer)

@@ -77,6 +77,7 @@ def test_voices_lists_languages():
     (["say", "Hi", "--loudness", "loud"], 2, "LUFS"),
     (["say", "Hi", "--true-peak", "-30"], 2, r"--true-peak: a ceiling in dBTP from -20 to 0"),
     (["dub", "cut.srt", "--true-peak", "1"], 2, r"--true-peak: .*Netflix"),
+    (["dub", "cut.srt", "--delivery", "bbc"], 2, r"--delivery: unknown delivery 'bbc': accepted ebu-r128 \(-23 LUFS"),
 ])
 @pytest.mark.slow
 def test_bad_input_exit_codes_and_no_output(tmp_path, args, code, message):
@@ -118,6 +119,35 @@ def test_a_ceiling_reaches_the_request_from_dub_and_from_a_watch_service(tmp_pat
     plain = watch.options(cli.build_parser(["watch"]).parse_args(["watch", str(tmp_path)]))
     assert wopts.fingerprint(None) != plain.fingerprint(None) and "--true-peak" not in watch.service_args(
         cli.build_parser(["watch"]).parse_args(["watch", str(tmp_path)]))
+
+
+def test_a_delivery_spec_sets_both_levels_and_a_level_given_beside_it_wins(tmp_path):
+    from takefit.bridges import cli
+    from takefit.bridges.commands import dub, watch
+    from takefit.bridges.dub.pipeline import plan, request_for
+    from takefit.bridges.watch.jobs import dub_options
+
+    src = tmp_path / "ep.srt"
+    src.write_text("1\n00:00:01,000 --> 00:00:03,000\nA line.\n", "utf-8")
+
+    def request(*flags):
+        opts = dub.options(cli.build_parser(["dub"]).parse_args(["dub", str(src), "--rate", "25", *flags]), src)
+        req = request_for(plan(opts).cues[0], opts)
+        return req.loudness, req.true_peak, opts.delivery
+
+    assert request() == (-23.0, -1.0, None)                        # EBU R128, unnamed
+    assert request("--delivery", "netflix") == (-27.0, -2.0, "netflix")
+    assert request("--delivery", "ATSC_A85") == (-24.0, -2.0, "atsc-a85")
+    assert request("--delivery", "podcast", "--true-peak", "-1.5") == (-16.0, -1.5, "podcast")
+    assert request("--delivery", "streaming", "--loudness", "off") == (None, -1.0, "streaming")
+    w = cli.build_parser(["watch"]).parse_args(["watch", str(tmp_path), "--delivery", "netflix"])
+    baked = watch.service_args(w)
+    assert baked[baked.index("--delivery") + 1] == "netflix" and "--loudness" not in baked
+    wopts = watch.options(w)
+    assert (wopts.loudness, wopts.true_peak, wopts.delivery) == (-27.0, -2.0, "netflix")
+    assert dub_options(src, tmp_path, wopts, None).delivery == "netflix"
+    plain = watch.options(cli.build_parser(["watch"]).parse_args(["watch", str(tmp_path)]))
+    assert wopts.fingerprint(None) != plain.fingerprint(None)
 
 
 def test_unwritable_output(tmp_path):

@@ -32,6 +32,7 @@ from takefit.daemon.paths import Dirs  # noqa: E402
 from takefit.bridges.panel import app  # noqa: E402
 from takefit.bridges.panel.cue_table import BAND_COLORS, RATIO  # noqa: E402
 from takefit.bridges.panel.session import band  # noqa: E402
+from takefit.engine.loudness import measure  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "timelines"
 USER = Qt.ItemDataRole.UserRole
@@ -184,6 +185,20 @@ def test_cast_audition_render_all_save_reload_and_dub(qtbot, daemon, timeline): 
     assert Path(report.outputs["timeline"]).name == "dialogue_dub.srt"
     assert Path(report.outputs["stem"]).is_file()
     assert {Path(c["take"]) for c in written["cues"]} == {r.take for r in w.session.rows}
+    assert written["summary"]["stem"]["delivery"]["spec"] == "ebu-r128"     # the default levels, judged
+
+    # deliver to Netflix instead: the takes go (they were leveled for EBU R128), an audition renders anew
+    labels = [w.delivery_box.itemText(i) for i in range(w.delivery_box.count())]
+    assert labels[w.delivery_box.currentIndex()].startswith("EBU R128")
+    w.delivery_box.setCurrentIndex(next(i for i, t in enumerate(labels) if t.startswith("Netflix")))
+    assert w.session.levels == {"loudness": -27.0, "true_peak": -2.0, "delivery": "netflix"}
+    assert all(r.take is None and r.status == "" for r in w.session.rows)
+    w.table.selectRow(1)                                          # the untagged line: no emotion's gain
+    qtbot.mouseClick(w.audition_button, LEFT)
+    qtbot.waitUntil(lambda: w.task is None, timeout=90000)
+    audio, sr = sf.read(str(w.session.rows[1].take))
+    levels = measure(audio, sr)
+    assert levels.integrated == pytest.approx(-27.0, abs=0.1) and levels.true_peak <= -2.0, levels
 
 
 @pytest.mark.slow

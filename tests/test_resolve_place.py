@@ -290,6 +290,47 @@ def test_dialog_with_uimanager(fake_daemon, opts, monkeypatch):
     assert dub.load_settings("Dub test")["track_name"] == "takefit"      # remembered for the next run
 
 
+def test_dialog_deliver_to_sets_levels_and_remembers_them(fake_daemon, opts, monkeypatch):
+    """"Deliver to" lists the launcher config's specs (install.config, from engine.delivery_specs): picking
+    Netflix renders at -27 LUFS under -2 dBTP, and the next dialog opens on it."""
+    from takefit.bridges.resolve import install
+
+    opts.deliveries = tuple(tuple(d) for d in install.config()["deliveries"])
+    labels = [label for label, *_ in ui.level_choices(opts)]
+    netflix = next(i for i, label in enumerate(labels) if label.startswith("Netflix"))
+    manager = rs.UIManager(script=[("Dub", "Clicked"), ("CloseButton", "Clicked")])
+    app = rs.Resolve(ui=manager)
+    tl = timeline(app)
+    tl.AddMarker(48.0, "Blue", "M", "Deliver this.", 30)
+    real_fill = ui._fill_levels
+
+    def fill_then_pick(items, o):
+        real_fill(items, o)
+        assert items["Delivery"].CurrentText.startswith("EBU R128")    # the defaults, -23 / -1
+        items["Delivery"].CurrentIndex = netflix       # the editor picks Netflix
+    monkeypatch.setattr(ui, "_fill_levels", fill_then_pick)
+    assert ui.dub_dialog(app, opts, api.uimanager(app), {"bmd": rs.bmd}, ui.Console([].append)) == 0
+    monkeypatch.setattr(ui, "_fill_levels", real_fill)
+    (req,) = fake_daemon.renders
+    assert (req.loudness, req.true_peak) == (-27.0, -2.0)
+    again = dub.Options(deliveries=opts.deliveries).update(dub.load_settings("Dub test"))
+    assert (again.delivery, again.loudness, again.true_peak) == ("netflix", -27.0, -2.0)
+    manager2 = rs.UIManager(script=[("CloseButton", "Clicked")])
+    ui.dub_dialog(rs.Resolve(ui=manager2), again, manager2, {"bmd": rs.bmd}, ui.Console([].append))
+    assert manager2.windows[0].GetItems()["Delivery"].CurrentText.startswith("Netflix")
+
+
+def test_saved_levels_outside_the_list_are_offered_as_saved(opts):
+    opts.update({"loudness": -20.0, "true_peak": -1.5, "delivery": None})
+    choices = ui.level_choices(opts)              # an older launcher: no specs in its config
+    assert choices[0] == ("As set: -20 LUFS, true peak ≤ -1.5 dBTP", None, -20.0, -1.5)
+    assert choices[-1][2] is None                 # the raw level is always there
+    opts.update({"loudness": None})
+    assert ui.level_choices(opts)[0][1:] == (None, None, -1.5)     # off is remembered, as set
+    opts.update({"loudness": "loud", "true_peak": 3.0, "delivery": ["x"]})   # a damaged settings file
+    assert (opts.loudness, opts.true_peak, opts.delivery) == (None, -1.5, None)
+
+
 def test_free_edition_runs_in_the_console(fake_daemon, opts, monkeypatch, capsys):
     app = rs.Resolve(version=(19, 1, 2), studio=False, ui=rs.UIManager())
     assert api.uimanager(app) is None                 # 19.1+ free edition: no UIManager

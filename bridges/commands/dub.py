@@ -9,7 +9,7 @@ from pathlib import Path
 
 from takefit.bridges.cluster import guard
 from takefit.bridges.cluster.address import parse
-from takefit.bridges.commands.say import add_true_peak, parse_loudness
+from takefit.bridges.commands.levels import add_levels, level_options
 from takefit.engine.backend import DEFAULT_BACKEND, REGISTRY
 from takefit.engine.errors import InputError
 from takefit.engine.request import FIT_METHODS
@@ -39,6 +39,12 @@ what it writes (OUTPUT defaults to INPUT_dub.<same format> beside the input):
                          --stem-format flac|mp3|aac: also a copy of each stem as .flac / .mp3 / .m4a)
   OUTPUT_report.json     per cue: requested / achieved length, ratio, warnings, take, timing
 
+levels: every take at -23 LUFS under -1 dBTP (EBU R128), or what --delivery asks:
+  ebu-r128 -23/-1   atsc-a85 -24/-2   netflix -27/-2   arib -24/-1   podcast -16/-1   streaming -14/-1
+  (LUFS / dBTP). The report judges the stem against that spec as QC would, e.g.
+  "stem: -27.2 LUFS integrated, …, true peak -4.0 dBTP — meets Netflix (-27 ±2 LU, ≤ -2 dBTP)";
+  where takes overlap, the stem limits their sum to the true-peak ceiling (the stem line says how long).
+
   Takes and stems are Broadcast WAVs: bext (the line, time reference = samples since midnight of the
   take's first sample at the timeline's timecode) and iXML (timeline, cue as scene, take number, note,
   timecode rate, DF/NDF). Dragged into Resolve, Premiere or Pro Tools by hand (Spot / "place at source
@@ -54,6 +60,7 @@ examples:
   takefit dub cut.xml --list                         # show the cues, render nothing
   takefit dub episode.fcpxml -o out/ep1.fcpxml --cast cast.toml
   takefit dub lines.srt --rate 25 -o lines.otio
+  takefit dub cut.xml --delivery netflix             # -27 LUFS takes under -2 dBTP, the stem judged by it
   takefit dub markers.edl --rate 29.97 --format xml  # Resolve marker export → FCP7 XML with the takes
   takefit dub cut.otio --track Subtitles --color red --color blue
   takefit dub cut.xml --stems per-character --stem-format mp3   # + one stem per character, MP3 copies
@@ -94,8 +101,7 @@ def register(sub) -> None:
     p.add_argument("--timeline", "--project", metavar="NAME",
                    help="which timeline (an FCPXML project), when the file holds several; without it, the first")
     p.add_argument("--method", default="auto", choices=FIT_METHODS, help="duration fitting (default: auto)")
-    p.add_argument("--loudness", default="-23", help="integrated LUFS per take, or 'off' (default: -23)")
-    add_true_peak(p)
+    add_levels(p)
     p.add_argument("--pre-roll", type=float, default=0.0, metavar="S", help="seconds of silence first, inside each slot")
     p.add_argument("--jobs", type=int, default=2, metavar="N",
                    help="cues rendering at once (default 2: one line's model work overlaps the next line's; "
@@ -211,8 +217,7 @@ def options(args, source: Path):
     return DubOptions(input=source, output=args.output, format=args.format, cast=args.cast,
                       no_sidecar=args.no_sidecar,
                       tracks=tuple(args.track), colors=tuple(args.color), track_name=args.track_name,
-                      rate=args.rate, timeline=args.timeline, loudness=parse_loudness(args.loudness),
-                      true_peak=args.true_peak,
+                      rate=args.rate, timeline=args.timeline, **level_options(args),
                       method=args.method, pre_roll=args.pre_roll, jobs=args.jobs,
                       stems=args.stems, stem_format=args.stem_format, stereo=args.stereo)
 

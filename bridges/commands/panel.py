@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from takefit.bridges.commands.levels import add_levels, level_options
 from takefit.bridges.panel import qt_platform
 from takefit.bridges.panel.app import main
 from takefit.daemon.paths import Dirs
@@ -26,6 +27,7 @@ examples:
   takefit panel cut.xml
   takefit panel episode.fcpxml --cast casting/ep1.cast.toml
   takefit panel lines.srt --rate 25
+  takefit panel cut.xml --delivery netflix      # auditions and the dub at -27 LUFS, -2 dBTP (also in the window)
 """
 
 
@@ -43,6 +45,7 @@ def register(sub) -> None:
     p.add_argument("--track", action="append", default=[], metavar="NAME",
                    help="take the cues from this track's clips instead of markers (repeatable)")
     p.add_argument("--color", action="append", default=[], metavar="COLOUR", help="only markers of this colour")
+    add_levels(p)
     p.add_argument("--home", metavar="DIR", help="the daemon's home (default: $TAKEFIT_DAEMON_HOME or the user dirs)")
     p.set_defaults(func=run)
 
@@ -55,4 +58,5 @@ def run(args) -> int:
     if args.timeline is not None and not args.timeline.is_file():
         raise InputError(f"cannot open {args.timeline}: no such file")
 
-    return main(args.timeline, args.cast, args.rate, tuple(args.track), tuple(args.color), Dirs.resolve(args.home))
+    return main(args.timeline, args.cast, args.rate, tuple(args.track), tuple(args.color), Dirs.resolve(args.home),
+                levels=level_options(args))

@@ -16,10 +16,11 @@ from takefit.engine.errors import InputError, OutputError, UnknownVoiceError
 from takefit.engine.files import check_writable, write_atomic
 from takefit.engine.pins import frame_rate
 from takefit.engine.request import (DEFAULT_LEAD, DEFAULT_TAIL, FIT_METHODS, LANGUAGES, MAX_TEXT_CHARS, MAX_VARIANT,
-                                    TRUE_PEAK_RANGE, check_variant, target_string)
+                                    check_variant, target_string)
 from takefit.engine.target import SYNTAX_HELP, Target, parse_rate
 from takefit.engine.emotion import Emotion
 from takefit.bridges.commands.emotion import emotion_for
+from takefit.bridges.commands.levels import add_levels, levels
 from takefit.bridges.resolve.frames import RateError, timecode_to_frame
 
 EPILOG = f"""targets (pick one; none = the natural length):
@@ -58,7 +59,8 @@ examples:
   takefit say "你怎么能这样？" --emotion "愤怒地质问，语气急促" --fit 2s    # emotion first, then the exact fit
 
 The take is loudness-normalised to -23 LUFS (EBU R128; --loudness off to keep the raw level),
-true peak ≤ -1 dBTP (--true-peak -2 for Netflix or ATSC A/85), limited where a loud target needs it.
+true peak ≤ -1 dBTP, limited where a loud target needs it; --delivery netflix (or atsc-a85, podcast …)
+sets both to what that spec asks.
 A slot that needs more than 0.7-1.4x the natural pace still renders, with a warning that says what
 would fit; one that cannot be met at all is an error naming the feasible range.
 Text: at most {MAX_TEXT_CHARS} characters per line.
@@ -93,8 +95,7 @@ def register(sub) -> None:
                    help=f"seconds from the last sound's end to the slot's end (default {DEFAULT_TAIL:g})")
     p.add_argument("--fps", metavar="RATE", help="frame rate for hit points in frames ({@30f}) when the target "
                    "is not --frames, e.g. 23.976 or 25")
-    p.add_argument("--loudness", default="-23", help="integrated LUFS target, or 'off' (default: -23)")
-    add_true_peak(p)
+    add_levels(p, "target")
     p.add_argument("--speed", type=float, default=1.0, help="natural pace multiplier before fitting (0.5-2)")
     p.add_argument("--dict", type=Path, metavar="FILE", help="pronunciation dictionary (word → pinyin / kana / IPA)")
     p.add_argument("--explain", action="store_true", help="print how the line will be read; render nothing")
@@ -180,33 +181,6 @@ def take_broadcast(args, target: Target, text: str, voice: str) -> Broadcast:
                      note=f"{text} [{voice}]")
 
 
-def add_true_peak(p) -> None:
-    p.add_argument("--true-peak", type=parse_true_peak, default=-1.0, metavar="DBTP",
-                   help="true-peak ceiling in dBTP (default -1: EBU R128; Netflix and ATSC A/85 deliver at -2)")
-
-
-def parse_true_peak(value: str) -> float:
-    """A ceiling from the command line, checked as the arguments are read (argparse names the option and
-    exits 2), so a dub fails before its first cue renders."""
-    try:
-        ceiling = float(value)
-    except ValueError:
-        ceiling = float("nan")
-    if not TRUE_PEAK_RANGE[0] <= ceiling <= TRUE_PEAK_RANGE[1]:
-        raise argparse.ArgumentTypeError(f"a ceiling in dBTP from {TRUE_PEAK_RANGE[0]:g} to {TRUE_PEAK_RANGE[1]:g}, "
-                                         f"e.g. -1 (EBU R128) or -2 (Netflix, ATSC A/85); got {value!r}")
-    return ceiling
-
-
-def parse_loudness(value: str) -> float | None:
-    if str(value).lower() in ("off", "none", "raw"):
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        raise InputError(f"--loudness takes a LUFS value such as -23, or 'off'; got {value!r}") from None
-
-
 def default_output(text: str, variant: int = 1) -> Path:
     """takefit-<hash>.wav; another read of the line gets its own name (-take2), not the standard's."""
     take = f"-take{variant}" if variant != 1 else ""
@@ -230,14 +204,14 @@ def parse_emotion_args(args):
 def run(args) -> int:
     text = read_text(args)
     target = parse_target(args)
-    loudness = parse_loudness(args.loudness)
+    loudness, true_peak = levels(args)
     timecode_position(args, target)  # a bad --timecode fails before the slow part
     out = None
     if not args.explain:
         check_variant(args.variant)  # as a bad output path: fail before the slow part
         out = check_writable(args.output or default_output(text, args.variant))
     if getattr(args, "daemon", False):  # --daemon: the same take, from the daemon
-        return say_via_daemon(args, text, target, loudness, out)
+        return say_via_daemon(args, text, target, (loudness, true_peak), out)
     if is_clip_voice(args.voice):       # the engine here is Kokoro's: it clones no clips
         raise UnknownVoiceError(clip_refusal(args.voice))
     # Only now the engine: the daemon path above must stay a thin client (no model, no G2P imports).
@@ -255,7 +229,7 @@ def run(args) -> int:
                         sample_rate=args.rate, pre_roll=args.pre_roll, method=args.method,
                         loudness=loudness, speed=args.speed, emotion=parse_emotion_args(args), lead=args.lead,
                         tail=args.tail, frame_rate=pin_rate(args, target), variant=args.variant,
-                        true_peak=args.true_peak)
+                        true_peak=true_peak)
     take = render_with_progress(engine, req, quiet=args.json)
     write_wav(out, take.audio, take.sample_rate, comment=f"synthetic speech (takefit, voice {take.voice})",
               title=take.text[:200], broadcast=take_broadcast(args, target, take.text, take.voice))
@@ -338,8 +312,9 @@ def format_explain(info: dict) -> str:
 
 
 # ------------------------------------------------------------------------------------------- say --daemon
-def say_via_daemon(args, text: str, target, loudness, out: Path | None) -> int:
-    """`takefit say --daemon`: the same take, rendered by the (auto-started) daemon."""
+def say_via_daemon(args, text: str, target, take_levels: tuple, out: Path | None) -> int:
+    """`takefit say --daemon`: the same take, rendered by the (auto-started) daemon; `take_levels` (loudness,
+    true-peak ceiling) as `levels(args)` resolved them."""
     dictionary = None
     if args.dict:
         try:
@@ -357,9 +332,9 @@ def say_via_daemon(args, text: str, target, loudness, out: Path | None) -> int:
             print(json.dumps(info, ensure_ascii=False, indent=1) if args.json else format_explain(info))
             return 0
         request = dict(voice=args.voice, language=args.language, target=target_string(target),
-                       sample_rate=args.rate, pre_roll=args.pre_roll, method=args.method, loudness=loudness,
+                       sample_rate=args.rate, pre_roll=args.pre_roll, method=args.method, loudness=take_levels[0],
                        speed=args.speed, dictionary=dictionary, lead=args.lead, tail=args.tail,
-                       frame_rate=pin_rate(args, target), variant=args.variant, true_peak=args.true_peak)
+                       frame_rate=pin_rate(args, target), variant=args.variant, true_peak=take_levels[1])
         emotion = parse_emotion_args(args)
         if emotion is not None:
             request["emotion"] = emotion

@@ -11,7 +11,7 @@ from pathlib import Path
 from takefit.bridges.commands.daemon import install_service as install
 from takefit.bridges.commands.daemon import uninstall_service as uninstall
 from takefit.bridges.commands.dub import add_cluster_arguments, check_cluster_flags, cluster_renderer, guarded_run
-from takefit.bridges.commands.say import add_true_peak, parse_loudness
+from takefit.bridges.commands.levels import add_levels, level_options
 from takefit.bridges.watch.jobs import Layout, WatchOptions
 from takefit.bridges.watch.service import watch_service
 from takefit.bridges.watch.status import format_status, status
@@ -77,8 +77,7 @@ def register(sub) -> None:
                    help="take the cues from this track's clips instead of markers (repeatable)")
     g.add_argument("--color", action="append", default=[], metavar="COLOUR", help="only markers of this colour")
     g.add_argument("--method", default="auto", choices=FIT_METHODS, help="duration fitting (default: auto)")
-    g.add_argument("--loudness", default="-23", help="integrated LUFS per take, or 'off' (default: -23)")
-    add_true_peak(g)
+    add_levels(g)
     g.add_argument("--pre-roll", type=float, default=0.0, metavar="S", help="seconds of silence first, in each slot")
     g.add_argument("--strict", action="store_true", help="a file with any failed cue goes to failed/")
     g.add_argument("--no-sidecar", action="store_true",
@@ -117,7 +116,7 @@ def options(args):
     if args.settle < 0 or args.rescan <= 0:
         raise InputError("--settle must be 0 or more and --rescan more than 0 seconds")
     return WatchOptions(cast=cast, rate=args.rate, tracks=tuple(args.track), colors=tuple(args.color),
-                        method=args.method, loudness=parse_loudness(args.loudness), true_peak=args.true_peak,
+                        method=args.method, **level_options(args),
                         pre_roll=args.pre_roll,
                         strict=args.strict, no_sidecar=args.no_sidecar)
 
@@ -183,8 +182,8 @@ def service_args(args) -> list[str]:
     if args.cast:
         out += ["--cast", str(args.cast.expanduser().absolute())]
     for flag, value in (("--rate", args.rate), ("--method", args.method if args.method != "auto" else None),
-                        ("--loudness", args.loudness if args.loudness != "-23" else None),
-                        ("--true-peak", f"{args.true_peak:g}" if args.true_peak != -1.0 else None),
+                        ("--delivery", args.delivery.name if args.delivery else None), ("--loudness", args.loudness),
+                        ("--true-peak", f"{args.true_peak:g}" if args.true_peak is not None else None),
                         ("--settle", f"{args.settle:g}" if args.settle != 3.0 else None),
                         ("--rescan", f"{args.rescan:g}" if args.rescan != 10.0 else None),
                         ("--daemon", args.daemon if args.daemon != "auto" else None),

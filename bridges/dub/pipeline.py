@@ -27,6 +27,7 @@ from takefit.engine import bwf
 from takefit.engine.audio import exact_length, write_wav
 from takefit.engine.backend import is_clip_voice
 from takefit.engine.bwf import Broadcast
+from takefit.engine.delivery_specs import spec_for
 from takefit.engine.emotion.spec import reference_stat
 from takefit.engine.errors import FitError, InputError, OutputError
 from takefit.engine.request import RenderRequest
@@ -59,6 +60,8 @@ class DubOptions:
     sample_rate: int = 48000
     loudness: float | None = -23.0
     true_peak: float = -1.0             # dBTP ceiling (EBU R128; Netflix, ATSC A/85: -2)
+    delivery: str | None = None         # the spec the stem is judged by (engine.delivery_specs); default: the
+                                        # one loudness and true_peak are (-23 / -1: EBU R128)
     method: str = "auto"
     pre_roll: float = 0.0
     jobs: int = 2                       # cues rendering at once, up to what the renderer allows
@@ -101,6 +104,7 @@ ProgressFn = Callable[[int, int, CueResult], None]
 # ------------------------------------------------------------------ planning
 def plan(opts: DubOptions) -> Plan:
     t0 = time.perf_counter()
+    spec_for(opts.loudness, opts.true_peak, opts.delivery)   # an unknown delivery fails before the timeline is read
     source = formats.read(opts.input, opts.rate, opts.timeline)
     cast = castfile.load(castfile.find(Path(opts.input), opts.cast))
     edits = sidecar.find(Path(opts.input), opts.sidecar)
@@ -517,9 +521,13 @@ def _write_the_stem(outputs: Outputs, tl, placements: list[place.Placement], p: 
         return write_stem(path, [StemItem(rates.samples(x.start, p.rate, sr), x.samples, x.path) for x in chosen],
                           rates.samples(length, p.rate, sr), sr, channels=channels,
                           comment=f"takefit {what} of {tl.name!r}; sample 0 = timeline start {start}",
-                          title=f"{tl.name} {what}", broadcast=stamp.stem(character, channels))
+                          title=f"{tl.name} {what}", broadcast=stamp.stem(character, channels),
+                          ceiling=opts.true_peak)
 
     level, more, written = mix(outputs.stem, placements, None), {}, [outputs.stem]
+    spec = spec_for(opts.loudness, opts.true_peak, opts.delivery)
+    if spec is not None:     # the mix is what is delivered: judged as a broadcaster's QC would
+        level["delivery"] = spec.check(level.get("loudness"), level.get("true_peak"), opts.loudness).to_json()
     if opts.stems == "per-character":
         paths = character_stem_paths(outputs.stem, [x.cue.character for x in placements])
         level["characters"] = {c: mix(q, [x for x in placements if x.cue.character == c], c) for c, q in paths.items()}

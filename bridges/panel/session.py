@@ -75,8 +75,11 @@ class Row:
 
 
 class Session:
-    def __init__(self, rate: str | None = None, tracks: tuple[str, ...] = (), colors: tuple[str, ...] = ()):
+    def __init__(self, rate: str | None = None, tracks: tuple[str, ...] = (), colors: tuple[str, ...] = (),
+                 levels: dict | None = None):
         self.rate, self.tracks, self.colors = rate, tuple(tracks), tuple(colors)
+        # loudness, true_peak, delivery: DubOptions' fields, as `takefit panel --delivery …` set them
+        self.levels = {"loudness": -23.0, "true_peak": -1.0, "delivery": None, **(levels or {})}
         self.timeline: Path | None = None
         self.cast_path: Path | None = None
         self.doc: dict = {}
@@ -267,6 +270,17 @@ class Session:
         self.edits[cue_id] = text.strip()
         self.resolve()
 
+    def set_levels(self, loudness: float | None, true_peak: float, delivery: str | None = None) -> bool:
+        """Deliver at other levels; every take depends on them, so the rows lose theirs (the next render
+        makes them at these levels). False where nothing changed."""
+        new = {"loudness": loudness, "true_peak": true_peak, "delivery": delivery}
+        if new == self.levels:
+            return False
+        self.levels = new
+        for row in self.rows:
+            row.status, row.take, row.message, row.pins = "", None, "", []
+        return True
+
     def set_pick(self, cue_id: str, take: int) -> None:
         """Read `cue_id` as take `take` (1 = the standard read)."""
         sidecar.Entry(cue_id, "", take=take)          # the sidecar's check: a whole number 1..MAX_TAKE
@@ -300,7 +314,7 @@ class Session:
     # ------------------------------------------------------------------ what renders and dubs
     def options(self) -> DubOptions:
         return DubOptions(self.timeline, cast=self.cast_path if self.doc else None, tracks=self.tracks,
-                          colors=self.colors, rate=self.rate)
+                          colors=self.colors, rate=self.rate, **self.levels)
 
     def dub_plan(self) -> dub.Plan:
         """The dub run's plan with the panel's cues (its cast and typed texts), not the file's."""

@@ -11,9 +11,11 @@ from pathlib import Path
 
 from PyQt6 import sip
 from PyQt6.QtCore import Qt, QTimer
-from PyQt6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                             QPushButton, QSplitter, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
+                             QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
 
+from takefit.bridges import delivery_menu
+from takefit.engine.delivery_specs import menu_entries
 from takefit.engine.errors import TakefitError
 
 from . import session as sess
@@ -116,13 +118,26 @@ class PanelWindow(Commands, Alternates, QMainWindow):
         self.progress.setValue(0)
         self.progress.setTextVisible(True)
         self.progress.setMinimumWidth(180)
+        self.delivery_box = QComboBox()
+        self.delivery_box.setToolTip("the loudness and true-peak ceiling every take is leveled to (auditions, "
+                                     "Render all, Dub); the dub report says whether the stem meets it")
+        self._fill_delivery()
         bar = QHBoxLayout()
-        for w in (self.open_button, self.open_cast_button, self.save_button):
+        for w in (self.open_button, self.open_cast_button, self.save_button, QLabel("Deliver to"),
+                  self.delivery_box):
             bar.addWidget(w)
         bar.addStretch(1)
         for w in (self.audition_button, self.render_all_button, self.progress, self.cancel_button, self.dub_button):
             bar.addWidget(w)
         return bar
+
+    def _fill_delivery(self) -> None:
+        lv = self.session.levels
+        self._delivery_menu = delivery_menu.choices(menu_entries(), lv["loudness"], lv["true_peak"], lv["delivery"])
+        for label, *_ in self._delivery_menu:
+            self.delivery_box.addItem(label)
+        self.delivery_box.setCurrentIndex(delivery_menu.chosen(self._delivery_menu, lv["loudness"],
+                                                               lv["true_peak"], lv["delivery"]) or 0)
 
     def _build_cues(self) -> QWidget:
         """The right-hand pane: the cue table, the selected cue's strip and takes, the legend, notes."""
@@ -163,6 +178,7 @@ class PanelWindow(Commands, Alternates, QMainWindow):
         self.render_all_button.clicked.connect(self.render_all)
         self.cancel_button.clicked.connect(self.cancel)
         self.dub_button.clicked.connect(self.dub_timeline)
+        self.delivery_box.currentIndexChanged.connect(self.set_delivery)
         self.cast_view.editor.preview.attach(self.link, self.player, lambda m: self.statusBar().showMessage(m, 8000))
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._show_alternates())
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._show_strip())
@@ -203,6 +219,7 @@ class PanelWindow(Commands, Alternates, QMainWindow):
             self.actions["undo"].setText(f"&Undo {self.history.undoText()}".strip())
             self.actions["redo"].setText(f"&Redo {self.history.redoText()}".strip())
         self.open_button.setEnabled(idle)
+        self.delivery_box.setEnabled(idle)
         self.open_cast_button.setEnabled(idle and self.session.timeline is not None)
         self.audition_button.setText("Rendering…" if self.task == "audition" else "▶ Audition")
         if hasattr(self, "alternates_bar"):
@@ -426,6 +443,16 @@ class PanelWindow(Commands, Alternates, QMainWindow):
         self.setCursor(Qt.CursorShape.BusyCursor)
         self._update_buttons()
         return True
+
+    def set_delivery(self, index: int) -> None:
+        """The "Deliver to" pick: every take is leveled to it from now on (rendered takes go, as after a
+        voice change)."""
+        if not 0 <= index < len(self._delivery_menu):
+            return
+        label, name, loudness, peak = self._delivery_menu[index]
+        if self.session.set_levels(loudness, peak, name):
+            self.model.refresh()
+            self._note(f"delivering to {label}: takes render again at these levels")
 
     def audition(self) -> bool:
         """Render the selected cue (the first if none) in the daemon, then play it."""

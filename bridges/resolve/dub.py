@@ -41,6 +41,7 @@ class Options:
     method: str = "auto"
     loudness: float | None = -23.0
     true_peak: float = -1.0               # dBTP ceiling (EBU R128; Netflix, ATSC A/85: -2)
+    delivery: str | None = None           # the spec picked in the dialog (engine.delivery_specs), or None
     pre_roll: float = 0.0
     mode: str = "place"                   # place | otio (the free-edition round trip)
     endpoint: str | None = None           # daemon endpoint (default: the local daemon)
@@ -49,8 +50,10 @@ class Options:
     autostart: bool = False               # start the daemon if it is not running (needs `python`)
     python: str | None = None             # takefit's Python, for the worker and autostart
     worker: str = "auto"                  # auto | inprocess | subprocess
+    deliveries: tuple = ()                # (name, label, LUFS, dBTP) per delivery spec: the launcher's config
 
-    SAVED = ("cast", "track_name", "sources", "colors", "takes_dir", "method", "mode")
+    SAVED = ("cast", "track_name", "sources", "colors", "takes_dir", "method", "mode", "loudness", "true_peak",
+             "delivery")
 
     def daemon(self) -> dict:
         return {"endpoint": self.endpoint, "home": self.home, "timeout": self.timeout}
@@ -61,9 +64,23 @@ class Options:
     def update(self, values: dict) -> "Options":
         known = {f.name for f in fields(self)}
         for k, v in (values or {}).items():
-            if k in known and v is not None:
+            if k in LEVELS and not _level_ok(v, *LEVELS[k]):
+                continue                  # a damaged or hand-edited setting: keep the default, not a failed dub
+            if k in known and (v is not None or k in ("loudness", "delivery")):   # None: loudness off, no spec
                 setattr(self, k, tuple(v) if k in ("sources", "colors") else v)
         return self
+
+
+# the ranges the daemon accepts (engine.request); None where the setting may be off
+LEVELS = {"loudness": (-70.0, 0.0, True), "true_peak": (-20.0, 0.0, False), "delivery": (None, None, True)}
+
+
+def _level_ok(value, low, high, may_be_none: bool) -> bool:
+    if value is None:
+        return may_be_none
+    if low is None:
+        return isinstance(value, str) and len(value) < 40
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
 
 
 def settings_path() -> str:
@@ -404,7 +421,7 @@ def _render_job(ctx: Context, opts: Options, cues: list, rate: Fraction, drop: b
     return {"op": "render", "cues": [c.to_json() for c in cues], "rate": fr.rate_text(rate), "drop": drop,
             "start": start, "timeline": ctx.timeline_name, "project": ctx.project_name, "cast": opts.cast or None,
             "takes_dir": opts.takes_dir or None, "only": only, "method": opts.method, "loudness": opts.loudness,
-            "true_peak": opts.true_peak, "pre_roll": opts.pre_roll, "daemon": opts.daemon(),
+            "true_peak": opts.true_peak, "delivery": opts.delivery, "pre_roll": opts.pre_roll, "daemon": opts.daemon(),
             "sidecar": opts.sidecar or None}
 
 
@@ -500,7 +517,8 @@ def dub_via_otio(resolve, opts: Options, worker=None, progress=None, log=None, w
                          "project": ctx.project_name, "timeline": ctx.timeline_name, "cast": opts.cast or None,
                          "takes_dir": opts.takes_dir or None, "sidecar": opts.sidecar or None,
                          "track_name": opts.track_name, "method": opts.method, "loudness": opts.loudness,
-                         "true_peak": opts.true_peak, "pre_roll": opts.pre_roll, "daemon": opts.daemon()},
+                         "true_peak": opts.true_peak, "delivery": opts.delivery, "pre_roll": opts.pre_roll,
+                         "daemon": opts.daemon()},
                         progress=_progress(progress, "render"))
     out = (result.get("outputs") or {}).get("otio")
     report.skipped = [("marker", s) for s in result.get("skipped_markers") or []]
@@ -536,7 +554,8 @@ def options_for(resolve, config: dict | None = None) -> Options:
     """Options from the saved settings of the current project and the launcher's config."""
     config = config or {}
     autostart = bool(config.get("autostart", True)) and os.environ.get("TAKEFIT_RESOLVE_AUTOSTART", "1") != "0"
-    opts = Options(python=config.get("python"), worker=config.get("worker") or "auto", autostart=autostart)
+    opts = Options(python=config.get("python"), worker=config.get("worker") or "auto", autostart=autostart,
+                   deliveries=tuple(tuple(d) for d in config.get("deliveries") or ()))
     try:
         project = Context(resolve).project_name
     except BridgeError:

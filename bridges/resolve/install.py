@@ -103,6 +103,7 @@ def config(python: str | None = None) -> dict:
     import takefit.bridges
     import takefit.bridges.resolve
     from takefit.engine import __version__
+    from takefit.engine.delivery_specs import menu_entries
 
     return {
         "python": os.path.abspath(python or sys.executable),
@@ -111,6 +112,8 @@ def config(python: str | None = None) -> dict:
         "version": __version__,
         "worker": "auto",
         "autostart": True,
+        # the dialog's Delivery list (Resolve's side has only the standard library: it cannot import them)
+        "deliveries": menu_entries(),
     }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from .. import delivery_menu
 from . import api, dub as dubmod
 from .api import BridgeError, call
 from .cues import SOURCES
@@ -91,6 +92,7 @@ def dub_dialog(resolve, opts, manager, namespace, out: Console) -> int:
     disp = _dispatcher(manager, namespace)
     win = _dub_window(manager, disp, opts)
     items = win.GetItems()
+    _fill_levels(items, opts)
     state = {"code": 0}
     log_lines = []
 
@@ -151,6 +153,11 @@ def _dub_window(ui, disp, opts):
             ]),
             ui.HGroup({"Weight": 0}, [ui.Label({"Text": "Lines from", "Weight": 0, "MinimumSize": [90, 0]})] + checks),
             ui.HGroup({"Weight": 0}, [
+                ui.Label({"Text": "Deliver to", "Weight": 0, "MinimumSize": [90, 0]}),
+                ui.ComboBox({"ID": "Delivery", "ToolTip": "the loudness and true-peak ceiling every take is leveled "
+                                                          "to; the report says whether the stem meets it"}),
+            ]),
+            ui.HGroup({"Weight": 0}, [
                 ui.CheckBox({"ID": "ViaOtio", "Text": "New timeline through OTIO (leave this one untouched)",
                              "Checked": opts.mode == "otio"}),
             ]),
@@ -169,6 +176,22 @@ def _read_dub_form(items, opts) -> None:
     opts.track_name = str(items["Track"].Text or "").strip() or "takefit"
     opts.sources = tuple(s for s in SOURCES if items["src_" + s].Checked) or ("markers",)
     opts.mode = "otio" if items["ViaOtio"].Checked else "place"
+    menu = level_choices(opts)
+    index = int(items["Delivery"].CurrentIndex or 0)
+    if 0 <= index < len(menu):
+        _, opts.delivery, opts.loudness, opts.true_peak = menu[index]
+
+
+def level_choices(opts) -> list:
+    """The "Deliver to" entries for `opts` (delivery_menu.choices; the specs from the launcher's config)."""
+    return delivery_menu.choices(opts.deliveries, opts.loudness, opts.true_peak, opts.delivery)
+
+
+def _fill_levels(items, opts) -> None:
+    menu = level_choices(opts)
+    for label, *_ in menu:
+        items["Delivery"].AddItem(label)
+    items["Delivery"].CurrentIndex = delivery_menu.chosen(menu, opts.loudness, opts.true_peak, opts.delivery) or 0
 
 
 def _project(resolve) -> str:

@@ -133,7 +133,8 @@ def render(job: dict, emit) -> dict:
     folder.create()
     opts = dub.DubOptions(input=Path(job.get("timeline") or "resolve"), method=job.get("method", "auto"),
                           loudness=job.get("loudness", -23.0), pre_roll=float(job.get("pre_roll", 0.0)),
-                          true_peak=float(job.get("true_peak", -1.0)), sample_rate=int(job.get("sample_rate", 48000)))
+                          true_peak=float(job.get("true_peak", -1.0)), delivery=job.get("delivery"),
+                          sample_rate=int(job.get("sample_rate", 48000)))
     out = []
     with client_for(job) as client:
         renderer = DaemonRenderer(client)
@@ -226,7 +227,7 @@ def dub_otio(job: dict, emit) -> dict:
     opts = dub.DubOptions(input=norm, output=out, format="otio", cast=Path(job["cast"]) if job.get("cast") else None,
                           track_name=job.get("track_name") or "takefit", method=job.get("method", "auto"),
                           loudness=job.get("loudness", -23.0), pre_roll=float(job.get("pre_roll", 0.0)),
-                          true_peak=float(job.get("true_peak", -1.0)), sidecar=edits,
+                          true_peak=float(job.get("true_peak", -1.0)), delivery=job.get("delivery"), sidecar=edits,
                           no_sidecar=bool(job.get("no_sidecar")))
     with client_for(job) as client:
         renderer = DaemonRenderer(client)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from takefit.engine.delivery_specs import spec_for
 from takefit.engine.errors import InputError, OutputError
 
 from takefit.otio_adapters import cuesheet, sidecar
@@ -145,6 +146,7 @@ class WatchOptions:
     method: str = "auto"
     loudness: float | None = -23.0
     true_peak: float = -1.0               # dBTP ceiling
+    delivery: str | None = None           # the spec the stems are judged by (delivery_specs), where named
     pre_roll: float = 0.0
     strict: bool = False                  # any failed cue sends the input to failed/
     no_sidecar: bool = False              # ignore an input's <name>.takefit.toml (edited lines, picked takes)
@@ -158,6 +160,8 @@ class WatchOptions:
             doc["no_sidecar"] = True
         if self.true_peak != -1.0:    # likewise
             doc["true_peak"] = self.true_peak
+        if self.delivery and self.delivery != getattr(spec_for(self.loudness, self.true_peak), "name", None):
+            doc["delivery"] = self.delivery   # likewise; a spec the levels are anyway judges alike
         h.update(json.dumps(doc, sort_keys=True).encode())
         for label, path in (("cast", cast), ("sidecar", None if self.no_sidecar else edits)):
             if path is not None:
@@ -295,7 +299,8 @@ def dub_options(path: Path, outdir: Path, options: WatchOptions, cast: Path | No
     return DubOptions(input=path, output=outdir / f"{path.stem}{output_suffix(path.name)}", cast=cast,
                       tracks=options.tracks, colors=options.colors,
                       rate=options.rate if suffix in RATE_SUFFIXES else None,
-                      loudness=options.loudness, true_peak=options.true_peak, method=options.method,
+                      loudness=options.loudness, true_peak=options.true_peak, delivery=options.delivery,
+                      method=options.method,
                       pre_roll=options.pre_roll, no_sidecar=options.no_sidecar)
 
 
