@@ -214,6 +214,18 @@ class Broadcast:
                 _add(bext, tag, f"{getattr(self, name):.2f}")
 
 
+def checked_level_fields(doc) -> dict | None:
+    """`doc` as level_fields gives them (the five names, each a finite number or None), or None where it
+    is not that — a damaged or older cache entry: its take is measured again where it is filed."""
+    names = [name for name, _, _ in LOUDNESS_FIELDS]
+    if not isinstance(doc, dict) or sorted(doc) != sorted(names):
+        return None
+    if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+               for v in doc.values()):
+        return None
+    return {name: None if doc[name] is None else float(doc[name]) for name in names}
+
+
 def level_fields(levels) -> dict:
     """engine.loudness.Levels under the names this chunk's fields (and the dub report) give them."""
     return {"loudness": levels.integrated, "loudness_range": levels.range, "true_peak": levels.true_peak,

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .bwf import checked_level_fields, level_fields
+
 # numpy is imported where the sound is touched: a daemon's client rebuilds takes from metadata and WAV
 # files, and a cached audition from the shell (≈ 0.27 s on AVX2) ends before numpy would load (0.17 s)
 if TYPE_CHECKING:
@@ -80,6 +82,7 @@ class Take:
     key: str = ""                  # the request's content address (engine/cache.py request_key)
     cached: bool = False           # answered from a take cache, not rendered now
     job: str = ""                  # the daemon job that delivered it
+    levels: dict | None = None     # its five R128 values (bwf.level_fields' names), measured where it was made
 
     def __post_init__(self):
         if self.audio is not None:
@@ -120,6 +123,8 @@ class Take:
         doc = {name: getattr(self, name) for name in _SCALARS}
         doc.update(seconds=self.seconds, warnings=list(self.warnings), timings=dict(self.timings),
                    phonemes=[asdict(p) for p in self.phonemes], pins=[p.to_json() for p in self.pins])
+        if self.levels is not None:
+            doc["levels"] = dict(self.levels)
         return doc
 
     @classmethod
@@ -134,4 +139,12 @@ class Take:
                    timings=dict(doc.get("timings") or {}), emotion=doc.get("emotion"),
                    speech_start=float(doc.get("speech_start", 0.0)), speech_end=float(doc.get("speech_end", 0.0)),
                    pins=[PinResult(**p) for p in doc.get("pins") or []], samples=int(doc.get("samples", 0)),
-                   wav=wav, **origin)
+                   levels=checked_level_fields(doc.get("levels")), wav=wav, **origin)
+
+    def measured(self) -> "Take":
+        """This take with its R128 values measured, where it is made (an engine thread, a cluster's
+        actor): the dubbing machine's filing then only copies them into the take's bext."""
+        from .loudness import measure       # soxr: loaded with the engine that made the take
+
+        self.levels = level_fields(measure(self.load(), self.sample_rate))
+        return self

@@ -423,3 +423,22 @@ def test_daemon_outputs_carry_the_line_and_say_places_a_take(client, daemon, tmp
     w = reader(wav)
     assert w.bext.time_reference == 3610 * 48000 and w.bext.description == text
     assert w.ixml.raw_xml.findtext("SPEED/TIMECODE_RATE") == "25/1"
+
+
+def test_a_takes_levels_travel_with_it_and_damaged_ones_are_measured_again(tmp_path):
+    """Measured where the take is made (an engine session, a Ray actor), carried in its wire form and
+    cache entry, copied into the bext where it is filed; anything but five numbers is dropped."""
+    from takefit.engine.cache import TakeCache
+    from takefit.engine.loudness import measure
+    from takefit.engine.take import Take
+
+    audio = (0.3 * np.sin(np.arange(96000) * 2 * np.pi * 440 / 48000)).astype(np.float32)
+    take = Take(audio, 48000, 2.0, 1.0, "model", "af_heart", [], []).measured()
+    assert take.levels == bwf.level_fields(measure(audio, 48000)) and take.levels["loudness"] is not None
+    assert Take.from_wire(take.to_wire(), audio=audio).levels == take.levels
+    cache = TakeCache(tmp_path / "cache")
+    cache.put("ab" * 32, take)
+    assert cache.get("ab" * 32).levels == take.levels                  # a cache hit is not measured again
+    for bad in ({"loudness": "x"}, {**take.levels, "loudness": float("nan")}, [1, 2], {**take.levels, "more": 1},
+                {**take.levels, "true_peak": True}):
+        assert Take.from_wire({**take.to_wire(), "levels": bad}, audio=audio).levels is None

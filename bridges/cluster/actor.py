@@ -70,8 +70,8 @@ class EngineActor:
             request = self._with_reference(RenderRequest.from_wire(wire), reference, suffix)
             request = self._with_voice_clip(request, voice_clip)
             t0 = time.perf_counter()
-            take = self._loaded().render(request)
-            audio = take.audio.astype("float32", copy=False)
+            take = self._loaded().render(request).measured()   # its bext's R128 values: here, not on the
+            audio = take.audio.astype("float32", copy=False)      # one dubbing machine every take goes through
             return {"take": take.to_wire(), "audio": audio.tobytes(), "seconds": time.perf_counter() - t0}
         except InputError as e:
             return {"error": error_doc(e)}

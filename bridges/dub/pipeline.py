@@ -320,6 +320,8 @@ def file_take(rendering: Rendering, folder: TakeFolder,
     meta = (stamp or Stamp()).take(cue, number, r.voice)
     if not exists:
         audio = exact_length(r.load(), samples)
+        if r.levels is not None and samples == r.samples:    # measured where it was made: these samples
+            meta = replace(meta, **r.levels)
         write_wav(path, audio, sr, comment=f"synthetic speech (takefit dub, cue {cue.id}, voice {r.voice})",
                   title=cue.text[:200], broadcast=meta)
         if found := folder.found_same(cue.id, path):         # filed before the takes list was lost

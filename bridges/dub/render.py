@@ -124,7 +124,7 @@ class InProcessRenderer:
 
     def _render(self, request: RenderRequest, key: str, progress: Progress | None) -> Take:
         engine = self.engine
-        take = engine.render(request, progress=progress)
+        take = engine.render(request, progress=progress).measured()   # in the session's thread, cached with it
         take.key = key
         if self.cache is not None:
             take.wav = self.cache.put(key, take)
