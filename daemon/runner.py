@@ -19,6 +19,7 @@ import queue
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 
 from takefit.engine import bwf
@@ -51,13 +52,11 @@ def dictionary_hash(text: str) -> str:
 
 
 def stamp_cached(take: Take) -> None:
-    """A fresh cache entry gets its bext once: the render's date and its measured R128 values. Every
+    """A fresh cache entry gets its bext once: the render's date and its R128 values (measured with the
+    take: Take.measured; they are in its metadata too, so a dub files it without measuring again). Every
     delivery copies them from it, so a cache hit delivers the same bytes as the render did, and pays for
     no loudness measurement."""
-    from takefit.engine.loudness import Levels, measure   # soxr: the engine's, loaded by now
-
-    levels = measure(take.audio, take.sample_rate) if take.audio is not None else Levels()
-    bwf.restamp(take.wav, Broadcast(description=take.text).with_levels(levels), private=True)
+    bwf.restamp(take.wav, replace(Broadcast(description=take.text), **(take.levels or {})), private=True)
 
 
 def delivered_broadcast(job: Job, take: Take) -> Broadcast:
@@ -201,6 +200,8 @@ class Runner:
             self.journal.mark_running(job.id)
             out.emit("running", job=job.id)
             take = self._render(job, out)
+            if take.audio is not None:
+                take.measured()                      # before the cache keeps its metadata
             take.wav = self.cache.put(job.key, take, comment=WAV_COMMENT.format(voice=take.voice),
                                       title=take.text[:200])
             stamp_cached(take)

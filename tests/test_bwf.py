@@ -417,6 +417,8 @@ def test_daemon_outputs_carry_the_line_and_say_places_a_take(client, daemon, tmp
     assert meta.true_peak <= -1.0 and meta.max_momentary > meta.loudness and meta.loudness_range is None  # 1.3 s
     again = client.render(text, target="1.3s", frame_rate="25", inline=True)
     assert again.cached and again.wav == Path(first.wav).read_bytes()       # a cache hit: the same bytes
+    # the values travel with the take too: a dub through the daemon copies them into its bext, unmeasured
+    assert first.levels == again.levels == {name: getattr(meta, name) for name, _, _ in bwf.LOUDNESS_FIELDS}
     monkeypatch.setenv("TAKEFIT_DAEMON_HOME", str(daemon.home))
     wav = tmp_path / "placed.wav"
     assert main(["say", text, "--fit", "1.3s", "--daemon", "-o", str(wav), "--timecode", "01:00:10:00@25"]) == 0
