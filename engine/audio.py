@@ -22,7 +22,7 @@ from .files import check_writable, publish, temp_beside
 # broadcaster's meter reads as an over. Takes aim a little under it: the true peak is read as the highest
 # of three meters' readings, and a meter rounds
 PEAK_CEILING_DBTP = -1.0
-_AIM_UNDER_DB = 0.1
+AIM_UNDER_DB = 0.1
 _LIMIT_TRIES = 4
 _LEFT_TO_LIMIT_DB = (3.0, 1.0, -1.0)   # of a loud line's room, what JUCE's leveling leaves to the limiter
 _FIT_DB = 0.1              # a try this close under the ceiling is kept: limiting 0.1 dB more is inaudible
@@ -84,7 +84,7 @@ def level(audio: np.ndarray, rate: int, lufs: float,
     if len(audio) < int(loudness.BLOCK_SECONDS * rate) or not np.any(np.abs(audio) > 1e-6):
         return loudness_normalize(audio, rate, lufs, ceiling)
     current, peak = loudness.integrated(audio, rate), loudness.true_peak(audio, rate)
-    if np.isfinite(current) and 20 * np.log10(peak) + lufs - current > ceiling - _AIM_UNDER_DB:
+    if np.isfinite(current) and 20 * np.log10(peak) + lufs - current > ceiling - AIM_UNDER_DB:
         return loudness_normalize(make_headroom(audio, rate, lufs, ceiling, (current, peak)), rate, lufs, ceiling)
     return loudness_normalize(audio, rate, lufs, ceiling, measured=(current, peak))
 
@@ -112,7 +112,7 @@ def loudness_normalize(audio: np.ndarray, rate: int, lufs: float, ceiling: float
 
 def _under_ceiling(true_peak: float, gain: float, ceiling: float) -> float:
     """`gain`, lowered as far as the true peak (linear) after it must fall under `ceiling` dBTP."""
-    peak, aim = true_peak * gain, 10 ** ((ceiling - _AIM_UNDER_DB) / 20)
+    peak, aim = true_peak * gain, 10 ** ((ceiling - AIM_UNDER_DB) / 20)
     return gain * aim / peak if peak > aim else gain
 
 
@@ -128,7 +128,7 @@ def make_headroom(audio: np.ndarray, rate: int, lufs: float, ceiling: float = PE
     `measured`: the take's integrated loudness and linear true peak, where the caller has read them."""
     if len(audio) < int(loudness.BLOCK_SECONDS * rate) or not np.any(np.abs(audio) > 1e-6):
         return audio
-    aim = ceiling - _AIM_UNDER_DB
+    aim = ceiling - AIM_UNDER_DB
     current, peak = measured or (loudness.integrated(audio, rate), loudness.true_peak(audio, rate))
     peak_db = 20 * np.log10(peak)
     excess = peak_db + lufs - current - aim

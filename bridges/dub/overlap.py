@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from takefit.engine.audio import AIM_UNDER_DB      # the takes' own aim under the ceiling: the stem's too
 from takefit.engine.limiter import RELEASE_DB_PER_MS, Limiter
 
-AIM_UNDER_DB = 0.1          # as the takes: meters differ by hundredths, a stem must pass them all
 MAX_REDUCTION_DB = 50.0     # 316 takes at once at the ceiling: more than any timeline stacks
 MARGIN_SECONDS = MAX_REDUCTION_DB / RELEASE_DB_PER_MS / 1000.0   # the release back from that, 0.5 s
 

@@ -124,9 +124,12 @@ class DubReport:
         if not parts:
             return None
         clipped, limited = self.stem.get("clipped") or 0, self.stem.get("overlap_limited") or 0
-        overlap = (f"; limited for {limited:.1f} s" if limited >= 1 else f"; limited for {1000 * limited:.0f} ms"
-                   ) + " where takes overlap" if limited else ""
-        overlap += f"; {clipped} samples clipped" if clipped else ""
+        overlap = ""
+        if limited:
+            how_long = f"{limited:.1f} s" if limited >= 1 else f"{1000 * limited:.0f} ms"
+            overlap = f"; limited for {how_long} where takes overlap"
+        if clipped:
+            overlap += f"; {clipped} samples clipped"
         verdict = (self.stem.get("delivery") or {}).get("verdict")
         return f"stem: {', '.join(parts)}{overlap}" + (f" — {verdict}" if verdict else "")
 
