@@ -43,7 +43,7 @@ from takefit.engine.errors import InputError
 from takefit.engine.files import write_atomic
 from takefit.engine.request import DEFAULT_LEAD, DEFAULT_TAIL
 
-from takefit.otio_adapters import tags
+from takefit.otio_adapters import subtitles, tags
 from takefit.otio_adapters.cue import Cue, Emotion, normalize_color
 
 CAST_FILE = "takefit.cast.toml"
@@ -96,14 +96,16 @@ class Cast:
                 tag = tags.parse(inner)
             except InputError as e:
                 problems.append(f"bad tag [{inner}]: {e}")
-        name = tag.character or self.character_for_color(cue.color) or self.default_character
+        said = subtitles.spoken(body)
+        name = tag.character or said.speaker or self.character_for_color(cue.color) or self.default_character
         char = self.character(name) if name else None
-        if tag.character and char is None and self.characters:
-            notes.append(f"character {tag.character!r} is not in the cast ({', '.join(sorted(self.characters))}); "
+        if (tag.character or said.speaker) and char is None and self.characters:
+            notes.append(f"character {name!r} is not in the cast ({', '.join(sorted(self.characters))}); "
                          f"using the defaults")
+        notes += _turn_notes(said, name)
         base = char or self.defaults
         # cast-wide pronunciations are for whichever lines contain the word; the cue's own are checked
-        text, _ = tags.apply_pronunciations(tags.clean(body), self.pronunciations)
+        text, _ = tags.apply_pronunciations(said.text, self.pronunciations)
         text, pron_notes = tags.apply_pronunciations(text, tag.pronunciations)
         notes += pron_notes
         return replace(
@@ -116,7 +118,17 @@ class Cast:
             lead=_first(tag.lead, base.lead, self.defaults.lead, DEFAULT_LEAD),
             tail=_first(tag.tail, base.tail, self.defaults.tail, DEFAULT_TAIL),
             variant=_first(tag.variant, cue.variant),      # a take= tag, else the cue's own (a pick)
+            silence=said.silence or (f"nothing to say: only [{inner}]" if inner is not None and not said.text else ""),
             problems=tuple(problems), notes=tuple(notes))
+
+
+def _turn_notes(said: subtitles.Spoken, character: str) -> list[str]:
+    """Several people in one cue (dialogue dashes, `>>`, labels): one voice reads them all; say so."""
+    if said.turns < 2:
+        return []
+    who = f" ({', '.join(dict.fromkeys(said.speakers))})" if said.speakers else ""
+    return [f"{said.turns} speakers in one cue{who}, read in one voice ({character or 'the default'}'s); to give "
+            f"each their own, split the cue (a subtitle or marker per speaker)"]
 
 
 def _first(*values):

@@ -44,6 +44,7 @@ class Cue:
     lead: float = DEFAULT_LEAD   # seconds from the slot's start to the first sound (tag > cast)
     tail: float = DEFAULT_TAIL   # seconds from the last sound's end to the slot's end
     variant: int = 1             # which read: 1 = the standard one, 2… alternates (tag take=N, the panel's pick)
+    silence: str = ""           # why nothing is said where the text held only what is not read (subtitles.py)
     problems: tuple[str, ...] = ()   # reasons the cue cannot be rendered (bad tag …)
     notes: tuple[str, ...] = field(default_factory=tuple)  # warnings that do not stop it
 

@@ -203,12 +203,12 @@ def apply_pronunciations(text: str, pronunciations) -> tuple[str, list[str]]:
     return text, notes
 
 
-_MARKUP = re.compile(r"</?[a-zA-Z][^<>]*>|\{\\[^{}]*\}")  # SRT <i>…</i>, <font …>, ASS {\an8}
+MARKUP = re.compile(r"</?[a-zA-Z][^<>]*>|\{\\[^{}]*\}")  # SRT <i>…</i>, <font …>, ASS {\an8}
 
 
 def clean(text: str) -> str:
     """Spoken text: subtitle markup removed, lines joined, whitespace collapsed."""
-    s = _MARKUP.sub("", text or "")
+    s = MARKUP.sub("", text or "")
     lines = [ln.strip() for ln in s.splitlines() if ln.strip()]
     out = ""
     for ln in lines:

@@ -108,7 +108,8 @@ def test_an_edit_replaces_the_spoken_line_keeps_its_tag_and_a_pick_sets_the_vari
     assert (c1.character, c1.emotion.preset, c1.variant) == ("alice", "happy", 2)   # the tag still applies
     assert c1.raw_text == "[alice | happy 0.5] Hello there."                      # the timeline's, for the report
     assert (c2.text, c2.variant) == ("Good morning.", 1)
-    assert (c3.text, c3.character) == ("[laughs] Bye now.", "")   # a bracket opening an edit is not a tag
+    # a bracket opening an edit is not a tag: here a description, not said (otio_adapters/subtitles.py)
+    assert (c3.text, c3.character) == ("Bye now.", "")
     assert f"sidecar: 2 edited lines, 1 picked take applied ({sidecar.path_for(tl)})" in p.notes
     assert p.sidecar.to_json()["edited"] == {"c001": "Hi, 行不行?", "c003": "[laughs] Bye now."}
 

@@ -255,7 +255,8 @@ def render_take(cue: Cue, renderer: Renderer, opts: DubOptions) -> Rendering:
         res.error = "; ".join(cue.problems)
         return out
     if not cue.text.strip():
-        res.status, res.error = SKIPPED, "empty text: nothing to say (marker/clip has no comment or name)"
+        res.status = SKIPPED
+        res.error = cue.silence or "empty text: nothing to say (marker/clip has no comment or name)"
         return out
     req = request_for(cue, opts)
     slot = rates.samples(cue.duration, cue.rate, sr) if cue.duration else None

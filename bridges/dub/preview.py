@@ -36,7 +36,7 @@ def preview(cue: Cue, renderer: Renderer, opts: DubOptions) -> Preview:
     if cue.problems:
         return Preview(cue, FAIL, "; ".join(cue.problems))
     if not cue.text.strip():
-        return Preview(cue, SKIP, "empty text: nothing to say")
+        return Preview(cue, SKIP, cue.silence or "empty text: nothing to say")
     req = request_for(cue, opts)
     try:
         got = renderer.explain(req)

@@ -1,0 +1,114 @@
+"""What a subtitle says aloud: the conventions of subtitle text that a dub must not read out.
+
+Subtitles for the deaf and hard of hearing (SDH), broadcast captions and subtitle tools write more than
+the words spoken, and a dub made from them read it all: "JOHN: (whispering) We go." said the name and
+the stage direction, "I know [sighs] you're right." said "sighs", "&amp;" was said "amp", "♪ La la ♪"
+was spoken flat and "- I was home. - Liar!" gave one voice to two people. Here, per cue text (its tag
+already split off, tags.py):
+
+    <i>…</i>, {\\an8}        markup: removed (as before)
+    &amp; &#39; &nbsp;      character references: the characters (only the `&…;` forms: "R&D" stays)
+    JOHN: / MAN #2 (V.O.):  a speaker label (upper case, at the start of a line or turn): the character,
+                            unless the cue's tag names one; not said
+    [door slams]            a description in square brackets, anywhere: not said
+                            (`[word](/IPA/)`, the engine's pronunciation link, is kept)
+    (whispering)            a description in parentheses opening a line or turn: not said (a mid-line
+                            aside "I (and only I) know" is speech; 行(xíng) is a pinyin reading)
+    ♪ … ♪  ♫               lyrics: not spoken (songs are sung or kept from the original mix)
+    - Where? / - Here.      dialogue dashes (also `>>`, captions' speaker change): the dashes are not
+                            said, and two or more turns are counted, so the run can say one voice reads
+                            several people
+"""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+from takefit.otio_adapters import tags
+
+_REFERENCE = re.compile(r"&(?:#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+# a turn opens with a dash (not a minus: "-5 degrees") or captions' `>>`; a dialogue line may hold two
+_DASH = re.compile(r"^\s*(?:[-–—](?=\s|[^\W\d])|>>)\s*")
+_INLINE_TURN = re.compile(r"(?<=[.!?…])\s+(?:[-–—]|>>)\s+")
+# JOHN:  MAN #2:  DR. O'NEIL (V.O.):  — upper case is checked in _is_label
+_LABEL = re.compile(r"^\s*(?P<name>[^\W\d_][\w .'#\-]{0,40}?)\s*(?:\([^()]{1,20}\))?\s*:\s+(?=\S)")
+_BRACKETED = re.compile(r"\[[^\[\]\n]*\](?!\()")          # not `[word](/IPA/)`
+_OPENING_ASIDE = re.compile(r"^\s*\([^()\n]*\)\s*")
+_LYRIC = re.compile(r"[♪♫♬][^♪♫♬\n]*(?:[♪♫♬]+|$)")
+
+
+@dataclass(frozen=True)
+class Spoken:
+    """A cue's text as it is said, and what was left unsaid."""
+    text: str                          # markup, labels, descriptions, lyrics and dashes removed; lines joined
+    speaker: str | None = None         # the first turn's speaker label ("JOHN"), None without one
+    unsaid: tuple[str, ...] = ()       # the descriptions removed: "[door slams]", "(whispering)"
+    lyrics: bool = False               # sung words (♪ … ♪) were left out
+    turns: int = 1                     # turns marked by dialogue dashes, `>>` or labels (2+: several people)
+    speakers: tuple[str, ...] = ()     # the turns' labels, in order
+
+    @property
+    def silence(self) -> str:
+        """Why nothing is said, where these conventions left nothing ("" otherwise)."""
+        if self.text:
+            return ""
+        if self.lyrics:
+            return "lyrics (♪): a song is not spoken; remove the ♪ marks to have it read"
+        if self.unsaid:
+            return f"only a description, nothing to say: {' '.join(self.unsaid)}"
+        return ""
+
+
+def spoken(body: str) -> Spoken:
+    """The spoken part of a cue's text (its tag already split off)."""
+    unsaid: list[str] = []
+    lines = [ln for ln in tags.MARKUP.sub("", _references(body or "")).splitlines() if ln.strip()]
+    sung = any(_LYRIC.search(ln) for ln in lines)
+    turns = [t for t in (_turn(_LYRIC.sub(" ", raw), unsaid) for raw in _turns(lines)) if t[0] or t[1]]
+    labels = tuple(name for name, _ in turns if name)
+    text = tags.clean("\n".join(said for _, said in turns if said))
+    return Spoken(text, turns[0][0] if turns else None, tuple(unsaid), sung, max(1, len(turns)), labels)
+
+
+def _references(text: str) -> str:
+    return _REFERENCE.sub(lambda m: html.unescape(m[0]).replace("\xa0", " "), text)
+
+
+def _turns(lines: list[str]) -> list[str]:
+    """The lines regrouped by speaker: a dash, `>>` or a label opens a turn; other lines continue one."""
+    out: list[str] = []
+    for line in lines:
+        first, *more = _INLINE_TURN.split(line) if _DASH.match(line) else [line]
+        if out and not (_DASH.match(first) or _label(first)):
+            out[-1] += "\n" + first
+        else:
+            out.append(first)
+        out += more                   # each after a sentence's end and a dash: a turn of its own
+    return out
+
+
+def _label(text: str) -> re.Match | None:
+    m = _LABEL.match(text)
+    return m if m and _is_label(m["name"]) else None
+
+
+def _turn(text: str, unsaid: list[str]) -> tuple[str | None, str]:
+    """(the turn's speaker label or None, what it says)."""
+    text = _DASH.sub("", text, count=1)
+    name = None
+    if (m := _label(text)) is not None:
+        name, text = m["name"].strip(), text[m.end():]
+    unsaid += _BRACKETED.findall(text)
+    text = _BRACKETED.sub(" ", text)
+    while (m := _OPENING_ASIDE.match(text)) is not None:
+        unsaid.append(m.group().strip())
+        text = text[m.end():]
+    return name, text.strip()
+
+
+def _is_label(name: str) -> bool:
+    """An SDH speaker label: upper case with two or more letters ("JOHN", "MAN #2"), not a sentence's
+    opening word ("Note:", "Look:") — those are said."""
+    letters = [c for c in name if c.isalpha()]
+    return len(letters) >= 2 and all(c.isupper() for c in letters)

@@ -1,0 +1,130 @@
+"""What a subtitle says aloud (otio_adapters/subtitles.py): SDH speaker labels, descriptions, lyrics,
+character references and dialogue dashes are not read out; through a real SRT, the cast and a real take."""
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from takefit.bridges import cli
+from takefit.otio_adapters import cast
+from takefit.otio_adapters.cue import Cue
+from takefit.otio_adapters.subtitles import spoken
+
+
+@pytest.mark.parametrize("text, said, speaker, unsaid", [
+    ("JOHN: (whispering) We need to go.", "We need to go.", "JOHN", ("(whispering)",)),
+    ("MAN #2 (V.O.): Copy that.", "Copy that.", "MAN #2", ()),
+    ("DR. O'NEIL: Sit.", "Sit.", "DR. O'NEIL", ()),
+    ("I know [sighs] you're right.", "I know you're right.", None, ("[sighs]",)),
+    ("[DOOR SLAMS]\nWho's there?", "Who's there?", None, ("[DOOR SLAMS]",)),
+    ("It costs $5&nbsp;&amp; it&#39;s 10:30.", "It costs $5 & it's 10:30.", None, ()),
+    ("<i>Where were you?</i>", "Where were you?", None, ()),
+])
+def test_labels_descriptions_and_references_are_not_said(text, said, speaker, unsaid):
+    got = spoken(text)
+    assert (got.text, got.speaker, got.unsaid, got.turns) == (said, speaker, unsaid, 1)
+
+
+@pytest.mark.parametrize("text", [
+    "Note: this is said.",              # a sentence's opening word, not an upper-case label
+    "I (and only I) know.",             # an aside inside the line is speech
+    "他还没还(huán)钱。",                 # a pinyin reading follows its character
+    "Say [Kokoro](/kˈOkəɹO/) twice.",   # the engine's pronunciation link
+    "-5 degrees out there.",            # a minus, not a dialogue dash
+    "R&D beats AT&T; yes.",             # & without a character reference's form
+    "We have to leave\nbefore the storm hits.",
+])
+def test_speech_that_looks_like_a_convention_is_kept(text):
+    got = spoken(text)
+    assert got.text == " ".join(text.split()) and got.speaker is None and got.turns == 1 and not got.unsaid
+
+
+@pytest.mark.parametrize("text, said, turns, speakers", [
+    ("- I was home.\n- Liar!", "I was home. Liar!", 2, ()),
+    ("- I was home. - Liar!", "I was home. Liar!", 2, ()),
+    ("Where were you?\n- At home.", "Where were you? At home.", 2, ()),
+    ("JOHN: Hi.\nMARY: Hello.", "Hi. Hello.", 2, ("JOHN", "MARY")),
+    (">> JOHN: Good evening.\n>> Thanks.", "Good evening. Thanks.", 2, ("JOHN",)),
+    ("Wait... - what?", "Wait... - what?", 1, ()),       # a dash inside a line that opens without one
+])
+def test_dialogue_turns_are_counted_and_their_marks_not_said(text, said, turns, speakers):
+    got = spoken(text)
+    assert (got.text, got.turns, got.speakers) == (said, turns, speakers)
+
+
+def test_what_leaves_nothing_to_say_says_why():
+    assert spoken("♪ La la la ♪").silence.startswith("lyrics (♪)")
+    assert spoken("♪ La la ♪ Stop singing!").text == "Stop singing!"
+    assert spoken("(laughs)").silence == "only a description, nothing to say: (laughs)"
+    assert spoken("[phone ringing]\n[door slams]").silence.endswith("[phone ringing] [door slams]")
+    assert spoken("Hello.").silence == "" and spoken("").silence == ""
+
+
+def test_the_cast_takes_the_label_as_the_character_below_a_tag(tmp_path):
+    (tmp_path / "takefit.cast.toml").write_text('[characters.john]\nvoice = "am_adam"\n'
+                                                '[characters.mary]\nvoice = "af_bella"\n', "utf-8")
+    c = cast.load(cast.find(tmp_path / "cut.srt", None))
+    john = c.resolve(Cue("c001", 0, 50, Fraction(25), "JOHN: (whispering) We go."))
+    assert (john.character, john.voice, john.text, john.notes) == ("john", "am_adam", "We go.", ())
+    tagged = c.resolve(Cue("c002", 0, 50, Fraction(25), "[mary] JOHN: We go."))
+    assert (tagged.character, tagged.voice, tagged.text) == ("mary", "af_bella", "We go.")
+    stranger = c.resolve(Cue("c003", 0, 50, Fraction(25), "NURSE: Next!"))
+    assert stranger.character == "NURSE" and "not in the cast" in stranger.notes[0]
+    both = c.resolve(Cue("c004", 0, 50, Fraction(25), "JOHN: Hi.\nMARY: Hello."))
+    assert both.character == "john" and "2 speakers in one cue (JOHN, MARY)" in both.notes[0]
+    bare = c.resolve(Cue("c005", 0, 50, Fraction(25), "[door slams]"))
+    assert (bare.text, bare.silence) == ("", "nothing to say: only [door slams]")
+
+
+SDH = """1
+00:00:01,000 --> 00:00:03,000
+JOHN: (whispering) We need to go.
+
+2
+00:00:03,500 --> 00:00:05,000
+[door slams]
+
+3
+00:00:05,500 --> 00:00:07,000
+♪ La la la ♪
+
+4
+00:00:07,500 --> 00:00:09,500
+- Now?
+- Now!
+"""
+
+
+def test_an_sdh_srt_dubs_only_what_is_spoken(tmp_path, capsys):
+    """A real SRT through the OTIO adapter, the cast and the engine: the label picks the voice, the take
+    holds the words alone (as long as the same words said without the label and the direction), and the
+    description and the lyrics are skipped with their reasons."""
+    src = tmp_path / "scene.srt"
+    src.write_text(SDH, "utf-8")
+    (tmp_path / "takefit.cast.toml").write_text('[characters.john]\nvoice = "am_adam"\nspeed = "natural"\n',
+                                                "utf-8")
+    assert cli.main(["dub", str(src), "--rate", "25", "--no-cache", "--loudness", "off", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    by_id = {r["id"]: r for r in report["cues"]}
+    assert by_id["c001"]["character"] == "john" and by_id["c001"]["voice_used"] == "am_adam"
+    assert (by_id["c002"]["status"], by_id["c002"]["error"]) == ("skipped", "nothing to say: only [door slams]")
+    assert by_id["c003"]["status"] == "skipped" and by_id["c003"]["error"].startswith("lyrics (♪)")
+    assert any("2 speakers in one cue" in w for w in by_id["c004"]["warnings"])
+    take = sf.read(tmp_path / by_id["c001"]["take"], dtype="float32")[0]
+    assert cli.main(["say", "We need to go.", "--voice", "am_adam", "--loudness", "off",
+                     "-o", str(tmp_path / "plain.wav")]) == 0
+    plain = sf.read(tmp_path / "plain.wav", dtype="float32")[0]
+    # kept at its natural pace (speed = natural): the same words, the same speech, within a few ms
+    assert abs(_speech_seconds(take, 48000) - _speech_seconds(plain, 48000)) < 0.05
+
+
+def _speech_seconds(audio: np.ndarray, rate: int) -> float:
+    """From the first to the last 10 ms frame within 40 dB of the loudest."""
+    frames = audio[: len(audio) // 480 * 480].reshape(-1, 480)
+    level = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-20)
+    loud = np.flatnonzero(level > level.max() - 40)
+    return (loud[-1] - loud[0] + 1) * 480 / rate
