@@ -1,4 +1,4 @@
-"""takefit.otio_adapters — OpenTimelineIO adapter plugins (SRT, Resolve marker EDL) and cue ↔ timeline logic.
+"""takefit.otio_adapters — OpenTimelineIO adapter plugins (SRT, WebVTT, Resolve marker EDL) and cue ↔ timeline logic.
 
 OTIO finds the plugins through the "opentimelineio.plugins" entry point, which names this package:
 it imports it and reads plugin_manifest.json beside this file. Keep this module free of imports —

@@ -99,7 +99,7 @@ class Cast:
         said = subtitles.spoken(body)
         name = tag.character or said.speaker or self.character_for_color(cue.color) or self.default_character
         char = self.character(name) if name else None
-        if (tag.character or said.speaker) and char is None and self.characters:
+        if (tag.character or said.speaker) and char is None and self.characters and said.text:
             notes.append(f"character {name!r} is not in the cast ({', '.join(sorted(self.characters))}); "
                          f"using the defaults")
         notes += _turn_notes(said, name)

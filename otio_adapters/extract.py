@@ -19,6 +19,8 @@ from takefit.otio_adapters.place import is_dub_track
 # FCPX and Resolve markers are one frame long and EDL locators zero: no one means a 1-frame line,
 # so anything shorter than this is a point marker and its take keeps its natural length.
 POINT_FRAMES = 2
+# the metadata namespaces of subtitles (srt.py, webvtt.py)
+SUBTITLE_KINDS = ("srt", "webvtt")
 
 
 @dataclass(frozen=True)
@@ -60,11 +62,10 @@ def marker_text(marker: otio.schema.Marker) -> str:
     """The line a marker holds: its comment/note (OTIO, FCP7 XML, Resolve, SRT), else its name.
     Resolve's own OTIO export keeps a marker's note in metadata["Resolve_OTIO"]["Note"]."""
     md = marker.metadata
-    if "srt" in md or "cuesheet" in md:     # a subtitle's or a row's line is its text; an empty one has
+    if is_subtitle(md) or "cuesheet" in md:     # a subtitle's or a row's line is its text; an empty one has
         return getattr(marker, "comment", "") or ""     # nothing to say ("Subtitle 7" is a label, not a line)
     for candidate in (getattr(marker, "comment", ""), _get(md, "fcp_xml", "comment"),
-                      _get(md, "resolve", "note"), _get(md, "Resolve_OTIO", "Note"), _get(md, "srt", "text"),
-                      marker.name):
+                      _get(md, "resolve", "note"), _get(md, "Resolve_OTIO", "Note"), marker.name):
         if candidate and str(candidate).strip():
             return str(candidate)
     return ""
@@ -74,13 +75,22 @@ def marker_color(marker: otio.schema.Marker) -> str | None:
     """The colour where the format really carries one. FCP7 XML has none: OTIO's reader leaves its
     default (RED) on every marker, which must not map every line to the 'red' character."""
     md = marker.metadata
-    if "srt" in md:
+    if is_subtitle(md):
         return None  # subtitles have no colour; OTIO's default is not one
     if _get(md, "resolve", "color"):
         return str(_get(md, "resolve", "color"))
     if "fcp_xml" in md:
         return _get(md, "fcp_xml", "color") or None
     return marker.color or None
+
+
+def is_subtitle(md) -> bool:
+    """Metadata of a subtitle (srt.py, webvtt.py): its line is its text, it has no colour."""
+    return md is not None and any(kind in md for kind in SUBTITLE_KINDS)
+
+
+def _subtitle_text(md):
+    return next((_get(md, kind, "text") for kind in SUBTITLE_KINDS if kind in md), None)
 
 
 def _get(md, namespace: str, key: str):
@@ -97,7 +107,7 @@ def _duration(t: otio.opentime.RationalTime, rate: Fraction) -> int:
 
 
 def _source_of(marker: otio.schema.Marker, default: str) -> str:
-    return SUBTITLE if "srt" in marker.metadata else default
+    return SUBTITLE if is_subtitle(marker.metadata) else default
 
 
 def timeline_markers(timeline: otio.schema.Timeline, rate: Fraction, tl_start: int) -> Iterable[Found]:
@@ -144,10 +154,9 @@ def clip_markers(timeline: otio.schema.Timeline, rate: Fraction, tl_start: int) 
 # ------------------------------------------------------------------ guide tracks
 def clip_text(clip: otio.core.Item) -> str:
     md = clip.metadata
-    if "srt" in md and not _get(md, "takefit", "text"):
-        return str(_get(md, "srt", "text") or "")
-    for candidate in (_get(md, "takefit", "text"), _get(md, "srt", "text"), _get(md, "fcp_xml", "comment"),
-                      clip.name):
+    if is_subtitle(md) and not _get(md, "takefit", "text"):
+        return str(_subtitle_text(md) or "")
+    for candidate in (_get(md, "takefit", "text"), _get(md, "fcp_xml", "comment"), clip.name):
         if candidate and str(candidate).strip():
             return str(candidate)
     return ""
@@ -187,7 +196,7 @@ def track_clips(timeline: otio.schema.Timeline, tracks: list[otio.schema.Track],
                 continue
             placed = track.range_of_child_at_index(i)
             start = rates.frames(placed.start_time, rate)
-            kind = SUBTITLE if "srt" in item.metadata else CLIP
+            kind = SUBTITLE if is_subtitle(item.metadata) else CLIP
             yield Found(start, rates.frames(placed.duration, rate), clip_text(item), kind,
                         f"clip {item.name!r} on track {track.name!r} at {rates.timecode(tl_start + start, rate)}",
                         item.name, None)

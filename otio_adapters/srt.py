@@ -39,14 +39,14 @@ def _seconds(h, m, s, ms) -> Fraction:
     return int(h or 0) * 3600 + int(m) * 60 + int(s) + frac
 
 
-def _timing(line: str, number: int, index: int) -> tuple[Fraction, Fraction] | None:
+def timing(line: str, number: int, index: int, form: str = "HH:MM:SS,mmm") -> tuple[Fraction, Fraction] | None:
     """A timing line's (start, end) in seconds; None for a line that is none. A line with '-->' that
     does not read, or minutes/seconds over 59, is an error: dropping or wrapping it would move a cue."""
     m = _TIMING.match(line)
     if not m:
         if "-->" in line:
             raise SRTParseError(f"line {number} (subtitle {index}): cannot read the timing {line.strip()[:60]!r}; "
-                                f"expected HH:MM:SS,mmm --> HH:MM:SS,mmm (times are never negative)")
+                                f"expected {form} --> {form} (times are never negative)")
         return None
     g = m.groups()
     for value, what in ((g[1], "minutes"), (g[2], "seconds"), (g[5], "minutes"), (g[6], "seconds")):
@@ -67,7 +67,7 @@ def parse(text: str) -> list[tuple[int, Fraction, Fraction, str]]:
     while i < len(lines):
         prev = lines[i - 1].strip() if i > 0 else ""
         index = int(prev) if prev.isdigit() else len(items) + 1
-        times = _timing(lines[i], i + 1, index)
+        times = timing(lines[i], i + 1, index)
         if times is None:
             i += 1
             continue
@@ -99,16 +99,22 @@ def _rate(rate, times) -> Fraction:
 
 
 def read_from_string(input_str: str, rate="auto", cues_as: str = "markers", name: str = "subtitles"):
-    items = parse(input_str)
+    return subtitle_timeline(parse(input_str), rate, cues_as, name, "srt")
+
+
+def subtitle_timeline(items: list[tuple[int, Fraction, Fraction, str]], rate, cues_as: str, name: str,
+                      kind: str) -> otio.schema.Timeline:
+    """Subtitles (index, start s, end s, text) as markers or clips of a timeline; `kind` ("srt", "webvtt")
+    names the metadata they carry, by which extract.py knows a subtitle's line."""
     fps = _rate(rate, [t for _, a, b, _ in items for t in (a, b)])
     tl = otio.schema.Timeline(name=name, global_start_time=rates.rt(0, fps))
-    tl.metadata["srt"] = {"rate": rates.rate_text(fps)}
+    tl.metadata[kind] = {"rate": rates.rate_text(fps)}
     spans = [(rates.round_half_up(a * fps), rates.round_half_up(b * fps), idx, txt) for idx, a, b, txt in items]
     if cues_as == "markers":
         for f0, f1, idx, txt in spans:
             tl.tracks.markers.append(otio.schema.Marker(
                 name=_label(txt, idx), marked_range=rates.time_range(f0, f1 - f0, fps),
-                metadata={"srt": {"index": idx}}, comment=txt))
+                metadata={kind: {"index": idx}}, comment=txt))
     elif cues_as == "clips":
         lanes = assign_lanes([(f0, f1) for f0, f1, _, _ in spans])
         tracks: list[otio.schema.Track] = []
@@ -122,7 +128,7 @@ def read_from_string(input_str: str, rate="auto", cues_as: str = "markers", name
             if f0 > end:
                 track.append(otio.schema.Gap(source_range=rates.time_range(0, f0 - end, fps)))
             track.append(otio.schema.Clip(name=_label(txt, idx), source_range=rates.time_range(0, f1 - f0, fps),
-                                          metadata={"srt": {"index": idx, "text": txt}}))
+                                          metadata={kind: {"index": idx, "text": txt}}))
         for t in tracks:
             tl.tracks.append(t)
     else:
@@ -159,12 +165,12 @@ def _label(text: str, index: int) -> str:
     return first[:60] or f"Subtitle {index}"
 
 
-def _ms(n_frames: int, fps: Fraction) -> str:
+def timestamp(n_frames: int, fps: Fraction, decimal: str = ",") -> str:
     ms = rates.round_half_up(Fraction(n_frames) * 1000 / fps)
     h, rem = divmod(ms, 3600_000)
     m, rem = divmod(rem, 60_000)
     s, ms = divmod(rem, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
+    return f"{h:02d}:{m:02d}:{s:02d}{decimal}{ms:03d}"
 
 
 def write_to_string(input_otio, tracks=None) -> str:
@@ -175,7 +181,7 @@ def write_to_string(input_otio, tracks=None) -> str:
     for n, cue in enumerate(extract(timeline, tracks or ()), 1):
         text = cue.raw_text.strip() or cue.name or ""
         end = cue.end if cue.duration else cue.start + 1
-        out.append(f"{n}\n{_ms(cue.start, cue.rate)} --> {_ms(end, cue.rate)}\n{text}\n")
+        out.append(f"{n}\n{timestamp(cue.start, cue.rate)} --> {timestamp(end, cue.rate)}\n{text}\n")
     return "\n".join(out)
 
 

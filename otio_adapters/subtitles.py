@@ -6,10 +6,11 @@ the stage direction, "I know [sighs] you're right." said "sighs", "&amp;" was sa
 was spoken flat and "- I was home. - Liar!" gave one voice to two people. Here, per cue text (its tag
 already split off, tags.py):
 
-    <i>…</i>, {\\an8}        markup: removed (as before)
+    <i>…</i>, {\\an8}        markup: removed (as before), and WebVTT's karaoke times <00:01.500>
     &amp; &#39; &nbsp;      character references: the characters (only the `&…;` forms: "R&D" stays)
     JOHN: / MAN #2 (V.O.):  a speaker label (upper case, at the start of a line or turn): the character,
                             unless the cue's tag names one; not said
+    <v Roger>               WebVTT's voice span: the same, in any case ("Roger")
     [door slams]            a description in square brackets, anywhere: not said
                             (`[word](/IPA/)`, the engine's pronunciation link, is kept)
     (whispering)            a description in parentheses opening a line or turn: not said (a mid-line
@@ -35,6 +36,10 @@ _INLINE_TURN = re.compile(r"(?<=[.!?…])\s+(?:[-–—]|>>)\s+")
 _LABEL = re.compile(r"^\s*(?P<name>[^\W\d_][\w .'#\-]{0,40}?)\s*(?:\([^()]{1,20}\))?\s*:\s+(?=\S)")
 _BRACKETED = re.compile(r"\[[^\[\]\n]*\](?!\()")          # not `[word](/IPA/)`
 _OPENING_ASIDE = re.compile(r"^\s*\([^()\n]*\)\s*")
+# WebVTT's voice span, kept through the markup's removal as a private-use mark around the name
+_VOICE = re.compile(r"<v(?:\.[^\s>]*)?\s+(?P<name>[^<>\n]+)>")
+_VOICED = re.compile("^\ue000([^\ue001]*)\ue001\\s*")
+_TIMESTAMP = re.compile(r"<\d[\d:.]*>")
 _LYRIC = re.compile(r"[♪♫♬][^♪♫♬\n]*(?:[♪♫♬]+|$)")
 
 
@@ -63,7 +68,8 @@ class Spoken:
 def spoken(body: str) -> Spoken:
     """The spoken part of a cue's text (its tag already split off)."""
     unsaid: list[str] = []
-    lines = [ln for ln in tags.MARKUP.sub("", _references(body or "")).splitlines() if ln.strip()]
+    text = _VOICE.sub(lambda m: f"\ue000{m['name'].strip()}\ue001", _references(body or ""))
+    lines = [ln for ln in _TIMESTAMP.sub("", tags.MARKUP.sub("", text)).splitlines() if ln.strip()]
     sung = any(_LYRIC.search(ln) for ln in lines)
     turns = [t for t in (_turn(_LYRIC.sub(" ", raw), unsaid) for raw in _turns(lines)) if t[0] or t[1]]
     labels = tuple(name for name, _ in turns if name)
@@ -76,11 +82,12 @@ def _references(text: str) -> str:
 
 
 def _turns(lines: list[str]) -> list[str]:
-    """The lines regrouped by speaker: a dash, `>>` or a label opens a turn; other lines continue one."""
+    """The lines regrouped by speaker: a dash, `>>`, a label or a voice span opens a turn; other lines
+    continue one."""
     out: list[str] = []
-    for line in lines:
+    for line in (piece for ln in lines for piece in re.split("(?=\ue000)", ln) if piece.strip()):
         first, *more = _INLINE_TURN.split(line) if _DASH.match(line) else [line]
-        if out and not (_DASH.match(first) or _label(first)):
+        if out and not (_DASH.match(first) or _label(first) or _VOICED.match(first)):
             out[-1] += "\n" + first
         else:
             out.append(first)
@@ -97,8 +104,8 @@ def _turn(text: str, unsaid: list[str]) -> tuple[str | None, str]:
     """(the turn's speaker label or None, what it says)."""
     text = _DASH.sub("", text, count=1)
     name = None
-    if (m := _label(text)) is not None:
-        name, text = m["name"].strip(), text[m.end():]
+    if (m := _VOICED.match(text) or _label(text)) is not None:
+        name, text = (m[1] if m.re is _VOICED else m["name"]).strip() or None, text[m.end():]
     unsaid += _BRACKETED.findall(text)
     text = _BRACKETED.sub(" ", text)
     while (m := _OPENING_ASIDE.match(text)) is not None:

@@ -33,7 +33,7 @@ from takefit.engine.errors import FitError, InputError, OutputError
 from takefit.engine.request import RenderRequest
 from takefit.engine.take import Take
 from takefit.engine.target import Target
-from takefit.otio_adapters import audio_edl, cast as castfile, formats, limits, place, rates, sidecar, srt
+from takefit.otio_adapters import audio_edl, cast as castfile, formats, limits, place, rates, sidecar, srt, webvtt
 from takefit.otio_adapters.cue import Cue
 from takefit.otio_adapters.extract import extract
 from takefit.bridges.dub.broadcast import Stamp
@@ -551,9 +551,9 @@ def _write_timelines(outputs: Outputs, p: Plan, dubbed, placements: list[place.P
         report.notes.append(f"{outputs.timeline.name}: an audio-only EDL of the takes (the CMX 3600 writer drops "
                             f"audio tracks); the full timeline with the dub track is in {outputs.otio.name}, the mix "
                             f"in {outputs.stem.name}")
-    elif outputs.format == "srt":
-        texts[outputs.timeline] = srt.write_to_string(dubbed)
-        report.notes.append(f"{outputs.timeline.name}: SRT holds only the cues; the dub track is in "
+    elif outputs.format in ("srt", "vtt"):
+        texts[outputs.timeline] = (srt if outputs.format == "srt" else webvtt).write_to_string(dubbed)
+        report.notes.append(f"{outputs.timeline.name}: {formats.NO_AUDIO_TRACK[outputs.format]}; the dub track is in "
                             f"{outputs.otio.name}, the mix in {outputs.stem.name}")
     elif outputs.format != "otio":
         texts[outputs.timeline] = formats.to_string(container, outputs.format)

@@ -17,8 +17,8 @@ if TYPE_CHECKING:                   # types only: jobs.py uses this module
     from .journal import Job
 
 SUPPORTED_TEXT = (".otio/.otioz (OpenTimelineIO), .xml (FCP7 XML: Premiere, Resolve, Avid), .fcpxml (Final Cut "
-                  "Pro X), .edl (CMX 3600 or Resolve marker EDL), .srt (SubRip), .csv/.tsv (cue sheet: start, end, "
-                  "character, text)")
+                  "Pro X), .edl (CMX 3600 or Resolve marker EDL), .srt (SubRip), .vtt (WebVTT), .csv/.tsv (cue sheet: "
+                  "start, end, character, text)")
 
 
 def no_cues_message(name: str, opts) -> str:
@@ -28,6 +28,9 @@ def no_cues_message(name: str, opts) -> str:
     if suffix == ".srt" and not opts.tracks:
         return (f"no subtitles in {name}: an SRT needs blocks of an index, a time line and the text, e.g.\n"
                 f"  1\n  00:00:01,000 --> 00:00:02,500\n  Hello there.")
+    if suffix == ".vtt" and not opts.tracks:
+        return (f"no cues in {name}: a WebVTT file needs cues of a time line and the text after its WEBVTT line, "
+                f"e.g.\n  WEBVTT\n\n  00:00:01.000 --> 00:00:02.500\n  Hello there.")
     if suffix == ".edl" and not opts.tracks:
         return (f"no cues in {name}: a CMX 3600 EDL holds no lines to speak unless it is a Resolve marker export "
                 f"(Timelines > Export > Timeline Markers to EDL); or give --track NAME for a subtitle/guide track, "
