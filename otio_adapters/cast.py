@@ -87,7 +87,8 @@ class Cast:
         return self.colors.get(normalize_color(color)) if color else None
 
     def resolve(self, cue: Cue) -> Cue:
-        """The cue with text, character, voice, language and emotion decided: tag > colour > cast defaults."""
+        """The cue with text, character, voice, language and emotion decided: tag > a speaker label in the text >
+        the file's speaker (an Actor) > colour > cast defaults."""
         inner, body = tags.split(cue.raw_text)
         problems, notes = list(cue.problems), list(cue.notes)
         tag = tags.Tag()
@@ -97,9 +98,10 @@ class Cast:
             except InputError as e:
                 problems.append(f"bad tag [{inner}]: {e}")
         said = subtitles.spoken(body)
-        name = tag.character or said.speaker or self.character_for_color(cue.color) or self.default_character
+        name = (tag.character or said.speaker or cue.speaker or self.character_for_color(cue.color)
+                or self.default_character)
         char = self.character(name) if name else None
-        if (tag.character or said.speaker) and char is None and self.characters and said.text:
+        if (tag.character or said.speaker or cue.speaker) and char is None and self.characters and said.text:
             notes.append(f"character {name!r} is not in the cast ({', '.join(sorted(self.characters))}); "
                          f"using the defaults")
         notes += _turn_notes(said, name)

@@ -33,6 +33,8 @@ class Cue:
     origin: str = ""             # where, for people: "timeline marker 'Alice 3' at 01:00:04:12"
     name: str = ""               # the marker / clip name
     color: str | None = None     # the marker colour where the format really carries one
+    speaker: str = ""            # who the file says speaks (a SubStation line's Actor): the character unless
+                                 # the tag or a label in the text names one (cast.py)
     # resolved from the tag and the cast
     text: str = ""               # what is spoken: the tag removed, pronunciations applied
     character: str = ""

@@ -20,7 +20,7 @@ from takefit.otio_adapters.place import is_dub_track
 # so anything shorter than this is a point marker and its take keeps its natural length.
 POINT_FRAMES = 2
 # the metadata namespaces of subtitles (srt.py, webvtt.py)
-SUBTITLE_KINDS = ("srt", "webvtt")
+SUBTITLE_KINDS = ("srt", "webvtt", "substation")
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class Found:
     origin: str
     name: str
     color: str | None
+    speaker: str = ""
 
 
 def extract(timeline: otio.schema.Timeline, tracks: Sequence[str] = (), colors: Sequence[str] = ()) -> list[Cue]:
@@ -54,7 +55,8 @@ def extract(timeline: otio.schema.Timeline, tracks: Sequence[str] = (), colors: 
         found += [f for f in timeline_markers(timeline, rate, start) if not f.duration and f.text.strip()[:1] == "@"]
         found.sort(key=lambda f: (f.start, f.duration))
     return hits.apply([Cue(id="", start=f.start, duration=f.duration, rate=rate, raw_text=f.text,
-                           source=f.source, origin=f.origin, name=f.name, color=f.color) for f in found])
+                           source=f.source, origin=f.origin, name=f.name, color=f.color, speaker=f.speaker)
+                       for f in found])
 
 
 # ------------------------------------------------------------------ markers
@@ -93,6 +95,11 @@ def _subtitle_text(md):
     return next((_get(md, kind, "text") for kind in SUBTITLE_KINDS if kind in md), None)
 
 
+def subtitle_speaker(md) -> str:
+    """Who a subtitle file says speaks this line ("" where it does not say)."""
+    return next((str(_get(md, kind, "speaker") or "") for kind in SUBTITLE_KINDS if kind in md), "")
+
+
 def _get(md, namespace: str, key: str):
     ns = md.get(namespace) if md is not None else None
     try:
@@ -121,7 +128,8 @@ def timeline_markers(timeline: otio.schema.Timeline, rate: Fraction, tl_start: i
         kind = _source_of(m, MARKER)
         label = "subtitle" if kind == SUBTITLE else "timeline marker"
         yield Found(start, _duration(m.marked_range.duration, rate), marker_text(m), kind,
-                    f"{label} {m.name!r} at {rates.timecode(tl_start + start, rate)}", m.name, marker_color(m))
+                    f"{label} {m.name!r} at {rates.timecode(tl_start + start, rate)}", m.name, marker_color(m),
+                    subtitle_speaker(m.metadata))
 
 
 def clip_markers(timeline: otio.schema.Timeline, rate: Fraction, tl_start: int) -> Iterable[Found]:
@@ -199,4 +207,4 @@ def track_clips(timeline: otio.schema.Timeline, tracks: list[otio.schema.Track],
             kind = SUBTITLE if is_subtitle(item.metadata) else CLIP
             yield Found(start, rates.frames(placed.duration, rate), clip_text(item), kind,
                         f"clip {item.name!r} on track {track.name!r} at {rates.timecode(tl_start + start, rate)}",
-                        item.name, None)
+                        item.name, None, subtitle_speaker(item.metadata))

@@ -32,20 +32,23 @@ FORMATS = {
     "edl": ("cmx_3600", ".edl", "CMX 3600 EDL (audio-only EDL of the takes)"),
     "srt": ("srt", ".srt", "SubRip subtitles (the cues)"),
     "vtt": ("webvtt", ".vtt", "WebVTT subtitles (the cues)"),
+    "ass": ("substation", ".ass", "SubStation Alpha subtitles (the cues, with their speakers: Aegisub)"),
 }
 ALIASES = {"otio_json": "otio", "json": "otio", "xml": "fcp_xml", "fcp7": "fcp_xml", "premiere": "fcp_xml",
            "fcpxml": "fcpx_xml", "fcpx": "fcpx_xml", "cmx_3600": "edl", "cmx3600": "edl", "cmx": "edl",
-           "subrip": "srt", "webvtt": "vtt"}
+           "subrip": "srt", "webvtt": "vtt", "ssa": "ass", "substation": "ass"}
 READ_SUFFIXES = {".otio": "otio_json", ".otioz": "otioz", ".otiod": "otiod", ".xml": "fcp_xml",
-                 ".fcpxml": "fcpx_xml", ".edl": "cmx_3600", ".srt": "srt", ".vtt": "webvtt"}
+                 ".fcpxml": "fcpx_xml", ".edl": "cmx_3600", ".srt": "srt", ".vtt": "webvtt",
+                 ".ass": "substation", ".ssa": "substation"}
 SUPPORTED = (".otio/.otioz/.otiod (OpenTimelineIO), .xml (FCP7 XML: Premiere, Resolve, Avid), .fcpxml "
-             "(Final Cut Pro X), .edl (CMX 3600, Resolve marker EDL), .srt (SubRip), .vtt (WebVTT), .csv/.tsv cue "
-             "sheets, and the "
+             "(Final Cut Pro X), .edl (CMX 3600, Resolve marker EDL), .srt (SubRip), .vtt (WebVTT), .ass/.ssa "
+             "(SubStation Alpha), .csv/.tsv cue sheets, and the "
              "suffixes of any other OTIO adapter plugin installed")
 # formats whose file cannot hold the takes as a track: the result says so
 NO_AUDIO_TRACK = {"srt": "SRT holds only the cues", "vtt": "WebVTT holds only the cues",
+                  "ass": "a SubStation Alpha script holds only the cues",
                   "edl": "the EDL writer drops audio tracks"}
-SUBTITLE_ADAPTERS = ("srt", "webvtt")            # read at a rate they do not carry
+SUBTITLE_ADAPTERS = ("srt", "webvtt", "substation")      # read at a rate they do not carry
 
 
 @dataclass
@@ -102,7 +105,8 @@ def read(path: Path, rate: str | None = None, timeline_name: str | None = None) 
             raise InputError(f"cannot read {p}: {e.strerror or e}") from None
     if rate:
         if adapter not in ("cmx_3600", "resolve_marker_edl", *SUBTITLE_ADAPTERS):
-            raise InputError(f"--rate applies to EDL, SRT and WebVTT input only; {p.name} carries its own rate")
+            raise InputError(f"--rate applies to EDL and subtitle input (SRT, WebVTT, SubStation) only; {p.name} "
+                             f"carries its own rate")
         try:
             exact = rates.parse(rate)
         except ValueError as e:
@@ -125,11 +129,11 @@ def read(path: Path, rate: str | None = None, timeline_name: str | None = None) 
     timeline = _pick_timeline(obj, timeline_name, p, notes)
     if adapter in SUBTITLE_ADAPTERS and not rate:
         guessed = (timeline.metadata.get(adapter) or {}).get("rate", "?")
-        what = "an SRT" if adapter == "srt" else "a WebVTT file"
+        what = {"srt": "an SRT", "webvtt": "a WebVTT file"}.get(adapter, "a SubStation Alpha script")
         notes.append(f"{p.name}: {what} carries no frame rate; read at {guessed} fps, the first common rate on "
                      f"which every time lands on a frame (give --rate to change)")
     fmt = {"otio_json": "otio", "otioz": "otio", "otiod": "otio", "fcp_xml": "fcp_xml", "fcpx_xml": "fcpx_xml",
-           "cmx_3600": "edl", "resolve_marker_edl": "edl", "srt": "srt", "webvtt": "vtt"}.get(adapter)
+           "cmx_3600": "edl", "resolve_marker_edl": "edl", "srt": "srt", "webvtt": "vtt", "substation": "ass"}.get(adapter)
     if fmt is None:  # another installed plugin: read through it, write OTIO (its writer is untested here)
         fmt = "otio"
         notes.append(f"{p.name}: read with the {adapter!r} adapter; the result is written as .otio")

@@ -103,22 +103,24 @@ def read_from_string(input_str: str, rate="auto", cues_as: str = "markers", name
 
 
 def subtitle_timeline(items: list[tuple[int, Fraction, Fraction, str]], rate, cues_as: str, name: str,
-                      kind: str) -> otio.schema.Timeline:
-    """Subtitles (index, start s, end s, text) as markers or clips of a timeline; `kind` ("srt", "webvtt")
-    names the metadata they carry, by which extract.py knows a subtitle's line."""
+                      kind: str, speakers: list[str] | None = None) -> otio.schema.Timeline:
+    """Subtitles (index, start s, end s, text) as markers or clips of a timeline; `kind` ("srt", "webvtt",
+    "substation") names the metadata they carry, by which extract.py knows a subtitle's line, and
+    `speakers` (one per subtitle, "" for none) who the file says speaks each."""
+    said_by = speakers or [""] * len(items)
     fps = _rate(rate, [t for _, a, b, _ in items for t in (a, b)])
     tl = otio.schema.Timeline(name=name, global_start_time=rates.rt(0, fps))
     tl.metadata[kind] = {"rate": rates.rate_text(fps)}
     spans = [(rates.round_half_up(a * fps), rates.round_half_up(b * fps), idx, txt) for idx, a, b, txt in items]
     if cues_as == "markers":
-        for f0, f1, idx, txt in spans:
+        for (f0, f1, idx, txt), who in zip(spans, said_by):
             tl.tracks.markers.append(otio.schema.Marker(
                 name=_label(txt, idx), marked_range=rates.time_range(f0, f1 - f0, fps),
-                metadata={kind: {"index": idx}}, comment=txt))
+                metadata={kind: _metadata(idx, who)}, comment=txt))
     elif cues_as == "clips":
         lanes = assign_lanes([(f0, f1) for f0, f1, _, _ in spans])
         tracks: list[otio.schema.Track] = []
-        for (f0, f1, idx, txt), lane in zip(spans, lanes):
+        for (f0, f1, idx, txt), lane, who in zip(spans, lanes, said_by):
             while len(tracks) <= lane:
                 tracks.append(otio.schema.Track(
                     name=SUBTITLE_TRACK if not tracks else f"{SUBTITLE_TRACK} {len(tracks) + 1}",
@@ -128,12 +130,16 @@ def subtitle_timeline(items: list[tuple[int, Fraction, Fraction, str]], rate, cu
             if f0 > end:
                 track.append(otio.schema.Gap(source_range=rates.time_range(0, f0 - end, fps)))
             track.append(otio.schema.Clip(name=_label(txt, idx), source_range=rates.time_range(0, f1 - f0, fps),
-                                          metadata={kind: {"index": idx, "text": txt}}))
+                                          metadata={kind: {**_metadata(idx, who), "text": txt}}))
         for t in tracks:
             tl.tracks.append(t)
     else:
         raise ValueError(f"cues_as={cues_as!r}: accepted 'markers' or 'clips'")
     return tl
+
+
+def _metadata(index: int, speaker: str) -> dict:
+    return {"index": index, "speaker": speaker} if speaker else {"index": index}
 
 
 def read_from_file(filepath: str, rate="auto", cues_as: str = "markers", encoding: str | None = None):

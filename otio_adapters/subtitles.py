@@ -15,6 +15,7 @@ already split off, tags.py):
                             (`[word](/IPA/)`, the engine's pronunciation link, is kept)
     (whispering)            a description in parentheses opening a line or turn: not said (a mid-line
                             aside "I (and only I) know" is speech; 行(xíng) is a pinyin reading)
+    {TL: an idiom}          a SubStation comment block: not said (`{\\i1}` is markup, `{@12f}` a pin)
     ♪ … ♪  ♫               lyrics: not spoken (songs are sung or kept from the original mix)
     - Where? / - Here.      dialogue dashes (also `>>`, captions' speaker change): the dashes are not
                             said, and two or more turns are counted, so the run can say one voice reads
@@ -40,6 +41,7 @@ _OPENING_ASIDE = re.compile(r"^\s*\([^()\n]*\)\s*")
 _VOICE = re.compile(r"<v(?:\.[^\s>]*)?\s+(?P<name>[^<>\n]+)>")
 _VOICED = re.compile("^\ue000([^\ue001]*)\ue001\\s*")
 _TIMESTAMP = re.compile(r"<\d[\d:.]*>")
+_COMMENT = re.compile(r"\{(?![@\\])[^{}\n]*\}")
 _LYRIC = re.compile(r"[♪♫♬][^♪♫♬\n]*(?:[♪♫♬]+|$)")
 
 
@@ -106,8 +108,8 @@ def _turn(text: str, unsaid: list[str]) -> tuple[str | None, str]:
     name = None
     if (m := _VOICED.match(text) or _label(text)) is not None:
         name, text = (m[1] if m.re is _VOICED else m["name"]).strip() or None, text[m.end():]
-    unsaid += _BRACKETED.findall(text)
-    text = _BRACKETED.sub(" ", text)
+    unsaid += _BRACKETED.findall(text) + _COMMENT.findall(text)
+    text = _COMMENT.sub("", _BRACKETED.sub(" ", text))
     while (m := _OPENING_ASIDE.match(text)) is not None:
         unsaid.append(m.group().strip())
         text = text[m.end():]

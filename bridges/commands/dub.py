@@ -18,9 +18,9 @@ EPILOG = """where the lines come from (see docs/cues.md):
   timeline markers and clip markers     the marker's comment/note is the line (else its name);
                                         the marker's length is the slot (a point marker: natural length)
   --track NAME                          instead: the clips of a subtitle / guide track (V2, A1 work too)
-  subtitles                             an .srt or .vtt is a timeline of subtitle cues; SDH speaker
-                                        labels (JOHN:, <v John>) pick the character, [sounds], (manner)
-                                        and ♪ lyrics ♪ are not said
+  subtitles                             an .srt, .vtt or .ass is a timeline of subtitle cues; an .ass
+                                        line's Actor and SDH speaker labels (JOHN:, <v John>) pick the
+                                        character, [sounds], (manner) and ♪ lyrics ♪ are not said
 
   A line may start with a tag:   [alice | angry 0.7] You dare say that to me?
       [bob]  [bob | voice=zm_yunxi]  [calm 0.3]  [alice | lang=en | takefit=/tˈAkfɪt/]  [| 行=xíng]
@@ -53,10 +53,10 @@ levels: every take at -23 LUFS under -1 dBTP (EBU R128), or what --delivery asks
   timecode"), a take lands at its cue and a stem at the timeline's start.
 
 formats: .otio, .xml (FCP7: Premiere, Resolve, Avid), .fcpxml (Final Cut Pro X), .edl (CMX 3600 and
-  Resolve marker EDLs), .srt, .vtt (WebVTT), and .csv/.tsv cue sheets (start,end,character,text;
-  docs/watch.md). An EDL cannot carry audio tracks: for .edl the output is an audio-only EDL of the
-  takes, plus the .otio and the stem. An SRT or WebVTT output holds the cues; the takes are in the
-  .otio and the stem.
+  Resolve marker EDLs), .srt, .vtt (WebVTT), .ass/.ssa (SubStation Alpha: Aegisub), and .csv/.tsv
+  cue sheets (start,end,character,text; docs/watch.md). An EDL cannot carry audio tracks: for .edl
+  the output is an audio-only EDL of the takes, plus the .otio and the stem. A subtitle output (.srt,
+  .vtt, .ass) holds the cues; the takes are in the .otio and the stem.
 
 examples:
   takefit dub cut.xml                                # → cut_dub.xml, cut_dub.otio, cut_dub_takes/ …
@@ -85,11 +85,11 @@ def register(sub) -> None:
                                    "audio track.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", type=Path, nargs="+", metavar="INPUT",
-                   help="the timeline: .otio .xml .fcpxml .edl .srt .vtt, or a .csv/.tsv cue sheet; several are "
+                   help="the timeline: .otio .xml .fcpxml .edl .srt .vtt .ass, or a .csv/.tsv cue sheet; several are "
                         "each dubbed as their own run would dub them, with one progress bar")
     p.add_argument("-o", "--output", type=Path, help="the dubbed timeline (default: INPUT_dub.<format>)")
     p.add_argument("--format", help="write this format instead of the input's: otio, fcp_xml (xml), "
-                                    "fcpx_xml (fcpxml), edl, srt, vtt")
+                                    "fcpx_xml (fcpxml), edl, srt, vtt, ass")
     p.add_argument("--cast", type=Path, metavar="FILE", help="cast file (default: takefit.cast.toml beside INPUT)")
     p.add_argument("--no-sidecar", action="store_true",
                    help="ignore INPUT.takefit.toml (the panel's edited lines and picked takes): say the timeline's "

@@ -33,7 +33,8 @@ from takefit.engine.errors import FitError, InputError, OutputError
 from takefit.engine.request import RenderRequest
 from takefit.engine.take import Take
 from takefit.engine.target import Target
-from takefit.otio_adapters import audio_edl, cast as castfile, formats, limits, place, rates, sidecar, srt, webvtt
+from takefit.otio_adapters import (audio_edl, cast as castfile, formats, limits, place, rates, sidecar, srt,
+                                   substation, webvtt)
 from takefit.otio_adapters.cue import Cue
 from takefit.otio_adapters.extract import extract
 from takefit.bridges.dub.broadcast import Stamp
@@ -42,6 +43,8 @@ from takefit.bridges.dub.report import CACHED, FAILED, FLAGGED, RENDERED, SKIPPE
 from takefit.bridges.dub.stem import StemItem, character_stem_paths, check_fits, export_stem, write_stem
 from takefit.bridges.dub.takes import MANIFEST, TakeFolder, claim
 
+# subtitle formats: the written file holds the cues (the takes are in the .otio and the stem)
+SUBTITLE_WRITERS = {"srt": srt, "vtt": webvtt, "ass": substation}
 
 
 @dataclass
@@ -551,8 +554,8 @@ def _write_timelines(outputs: Outputs, p: Plan, dubbed, placements: list[place.P
         report.notes.append(f"{outputs.timeline.name}: an audio-only EDL of the takes (the CMX 3600 writer drops "
                             f"audio tracks); the full timeline with the dub track is in {outputs.otio.name}, the mix "
                             f"in {outputs.stem.name}")
-    elif outputs.format in ("srt", "vtt"):
-        texts[outputs.timeline] = (srt if outputs.format == "srt" else webvtt).write_to_string(dubbed)
+    elif outputs.format in SUBTITLE_WRITERS:
+        texts[outputs.timeline] = SUBTITLE_WRITERS[outputs.format].write_to_string(dubbed)
         report.notes.append(f"{outputs.timeline.name}: {formats.NO_AUDIO_TRACK[outputs.format]}; the dub track is in "
                             f"{outputs.otio.name}, the mix in {outputs.stem.name}")
     elif outputs.format != "otio":

@@ -13,7 +13,7 @@ from PyQt6.QtWidgets import (QAbstractSpinBox, QApplication, QComboBox, QLineEdi
 
 # name → (menu label, keys, what it does); the Help menu's table and the menus come from here
 SHORTCUTS: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "open": ("&Open timeline…", ("Ctrl+O",), "read a timeline's cues (.otio .xml .fcpxml .edl .srt .vtt)"),
+    "open": ("&Open timeline…", ("Ctrl+O",), "read a timeline's cues (.otio .xml .fcpxml .edl .srt .vtt .ass)"),
     "open_cast": ("Open &cast…", (), "use another cast file for this timeline"),
     "save": ("&Save", ("Ctrl+S",), "write the cast file and the timeline's sidecar (edited lines, picked takes)"),
     "quit": ("&Quit", ("Ctrl+Q",), "close the panel (asks first when something is not saved)"),

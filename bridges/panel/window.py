@@ -247,7 +247,7 @@ class PanelWindow(Commands, Alternates, QMainWindow):
                        + (" (not saved yet)" if not self.session.doc else "")
                        + ("\n" + "\n".join(notes) if notes else ""))
         else:
-            self._note("Open a timeline (.otio .xml .fcpxml .edl .srt .vtt) to cast its lines.")
+            self._note("Open a timeline (.otio .xml .fcpxml .edl .srt .vtt .ass) to cast its lines.")
         self._update_buttons()
         self._ask_naturals()
 
@@ -356,7 +356,7 @@ class PanelWindow(Commands, Alternates, QMainWindow):
             return False
         if path is None:
             name, _ = QFileDialog.getOpenFileName(self, "Open timeline", "",
-                                                  "Timelines (*.otio *.xml *.fcpxml *.edl *.srt *.vtt);;All files (*)")
+                                                  "Timelines (*.otio *.xml *.fcpxml *.edl *.srt *.vtt *.ass *.ssa);;All files (*)")
             if not name:
                 return False
             path = Path(name)

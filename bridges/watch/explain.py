@@ -17,8 +17,8 @@ if TYPE_CHECKING:                   # types only: jobs.py uses this module
     from .journal import Job
 
 SUPPORTED_TEXT = (".otio/.otioz (OpenTimelineIO), .xml (FCP7 XML: Premiere, Resolve, Avid), .fcpxml (Final Cut "
-                  "Pro X), .edl (CMX 3600 or Resolve marker EDL), .srt (SubRip), .vtt (WebVTT), .csv/.tsv (cue sheet: "
-                  "start, end, character, text)")
+                  "Pro X), .edl (CMX 3600 or Resolve marker EDL), .srt (SubRip), .vtt (WebVTT), .ass/.ssa (SubStation "
+                  "Alpha), .csv/.tsv (cue sheet: start, end, character, text)")
 
 
 def no_cues_message(name: str, opts) -> str:

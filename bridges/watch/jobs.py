@@ -38,9 +38,9 @@ log = logging.getLogger("takefit.watch")
 STATE_DIR = ".takefit-watch"
 CAST_FILE = "takefit.cast.toml"
 # what the dub run reads, plus cue sheets
-TIMELINE_SUFFIXES = (".otio", ".otioz", ".xml", ".fcpxml", ".edl", ".srt", ".vtt")
+TIMELINE_SUFFIXES = (".otio", ".otioz", ".xml", ".fcpxml", ".edl", ".srt", ".vtt", ".ass", ".ssa")
 SUPPORTED_SUFFIXES = TIMELINE_SUFFIXES + cuesheet.SUFFIXES
-RATE_SUFFIXES = (".edl", ".srt", ".vtt") + cuesheet.SUFFIXES      # formats that carry no frame rate
+RATE_SUFFIXES = (".edl", ".srt", ".vtt", ".ass", ".ssa") + cuesheet.SUFFIXES      # formats that carry no frame rate
 OUTPUT_SUFFIX = {".otioz": ".otio", ".csv": ".otio", ".tsv": ".otio"}
 # A file whose job ended this many times in a crash or a kill (not a clean stop) goes to failed/ on the
 # next start: a file that crashes its reader would otherwise take every restart of the watcher down.
