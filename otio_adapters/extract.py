@@ -20,7 +20,7 @@ from takefit.otio_adapters.place import is_dub_track
 # so anything shorter than this is a point marker and its take keeps its natural length.
 POINT_FRAMES = 2
 # the metadata namespaces of subtitles (srt.py, webvtt.py)
-SUBTITLE_KINDS = ("srt", "webvtt", "substation")
+SUBTITLE_KINDS = ("srt", "webvtt", "substation", "timedtext")
 
 
 @dataclass(frozen=True)

@@ -39,16 +39,18 @@ ALIASES = {"otio_json": "otio", "json": "otio", "xml": "fcp_xml", "fcp7": "fcp_x
            "subrip": "srt", "webvtt": "vtt", "ssa": "ass", "substation": "ass"}
 READ_SUFFIXES = {".otio": "otio_json", ".otioz": "otioz", ".otiod": "otiod", ".xml": "fcp_xml",
                  ".fcpxml": "fcpx_xml", ".edl": "cmx_3600", ".srt": "srt", ".vtt": "webvtt",
-                 ".ass": "substation", ".ssa": "substation"}
+                 ".ass": "substation", ".ssa": "substation",
+                 ".ttml": "timedtext", ".dfxp": "timedtext", ".scc": "timedtext", ".stl": "timedtext"}
 SUPPORTED = (".otio/.otioz/.otiod (OpenTimelineIO), .xml (FCP7 XML: Premiere, Resolve, Avid), .fcpxml "
              "(Final Cut Pro X), .edl (CMX 3600, Resolve marker EDL), .srt (SubRip), .vtt (WebVTT), .ass/.ssa "
-             "(SubStation Alpha), .csv/.tsv cue sheets, and the "
+             "(SubStation Alpha), .ttml/.dfxp (TTML, IMSC), .scc (broadcast captions), .stl (EBU STL), .csv/.tsv cue "
+             "sheets, and the "
              "suffixes of any other OTIO adapter plugin installed")
 # formats whose file cannot hold the takes as a track: the result says so
 NO_AUDIO_TRACK = {"srt": "SRT holds only the cues", "vtt": "WebVTT holds only the cues",
                   "ass": "a SubStation Alpha script holds only the cues",
                   "edl": "the EDL writer drops audio tracks"}
-SUBTITLE_ADAPTERS = ("srt", "webvtt", "substation")      # read at a rate they do not carry
+SUBTITLE_ADAPTERS = ("srt", "webvtt", "substation", "timedtext")      # read at a rate given or chosen
 
 
 @dataclass
@@ -128,16 +130,38 @@ def read(path: Path, rate: str | None = None, timeline_name: str | None = None) 
             raise InputError(f"cannot read {p} as a CMX 3600 EDL: {e}") from None
     timeline = _pick_timeline(obj, timeline_name, p, notes)
     if adapter in SUBTITLE_ADAPTERS and not rate:
-        guessed = (timeline.metadata.get(adapter) or {}).get("rate", "?")
-        what = {"srt": "an SRT", "webvtt": "a WebVTT file"}.get(adapter, "a SubStation Alpha script")
-        notes.append(f"{p.name}: {what} carries no frame rate; read at {guessed} fps, the first common rate on "
-                     f"which every time lands on a frame (give --rate to change)")
+        notes += _chosen_rate_notes(p, adapter, timeline)
     fmt = {"otio_json": "otio", "otioz": "otio", "otiod": "otio", "fcp_xml": "fcp_xml", "fcpx_xml": "fcpx_xml",
-           "cmx_3600": "edl", "resolve_marker_edl": "edl", "srt": "srt", "webvtt": "vtt", "substation": "ass"}.get(adapter)
-    if fmt is None:  # another installed plugin: read through it, write OTIO (its writer is untested here)
+           "cmx_3600": "edl", "resolve_marker_edl": "edl", "srt": "srt", "webvtt": "vtt",
+           "substation": "ass"}.get(adapter)
+    if adapter == "timedtext":
+        fmt = "otio"
+        notes += timed_text_notes(p, timeline)
+    elif fmt is None:  # another installed plugin: read through it, write OTIO (its writer is untested here)
         fmt = "otio"
         notes.append(f"{p.name}: read with the {adapter!r} adapter; the result is written as .otio")
     return Source(timeline, obj, adapter, fmt, notes)
+
+
+def _chosen_rate_notes(path: Path, adapter: str, timeline: otio.schema.Timeline) -> list[str]:
+    """A subtitle file read at a rate takefit chose (none given, none in the file) says so."""
+    meta = timeline.metadata.get(adapter) or {}
+    if meta.get("rate_from") == "the file":
+        return []
+    what = {"srt": "an SRT", "webvtt": "a WebVTT file", "timedtext": "this timed text file"}.get(
+        adapter, "a SubStation Alpha script")
+    return [f"{path.name}: {what} carries no frame rate; read at {meta.get('rate', '?')} fps, the first common rate "
+            f"on which every time lands on a frame (give --rate to change)"]
+
+
+def timed_text_notes(path: Path, timeline: otio.schema.Timeline) -> list[str]:
+    """What a run makes of a TTML, SCC or STL file: the cues and takes go to the .otio; where it starts."""
+    notes = [f"{path.name}: timed text is read, not written back: the dub (cues and takes) is in the .otio"]
+    start = timeline.global_start_time
+    if start is not None and start.value > 0:
+        notes.append(f"{path.name}: the programme starts at {otio.opentime.to_timecode(start)}: so do the "
+                     f"timeline and its stem's timecode, the cues counted from there")
+    return notes
 
 
 def _plugin_for(suffix: str) -> str | None:

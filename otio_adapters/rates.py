@@ -78,10 +78,11 @@ def seconds(n_frames: int, rate: Fraction) -> Fraction:
     return Fraction(n_frames) / rate
 
 
-def timecode(n_frames: int, rate: Fraction) -> str:
-    """SMPTE timecode (non-drop), or a frame count where SMPTE has no form for the rate."""
+def timecode(n_frames: int, rate: Fraction, drop_frame: bool = False) -> str:
+    """SMPTE timecode (non-drop unless asked: 29.97 and 59.94 drop-frame, written with `;`), or a frame
+    count where SMPTE has no form for the rate."""
     try:
-        return otio.opentime.to_timecode(rt(n_frames, rate), otio_rate(rate), drop_frame=False)
+        return otio.opentime.to_timecode(rt(n_frames, rate), otio_rate(rate), drop_frame=drop_frame)
     except (ValueError, TypeError):
         return f"{n_frames}f@{rate}"
 

@@ -103,15 +103,19 @@ def read_from_string(input_str: str, rate="auto", cues_as: str = "markers", name
 
 
 def subtitle_timeline(items: list[tuple[int, Fraction, Fraction, str]], rate, cues_as: str, name: str,
-                      kind: str, speakers: list[str] | None = None) -> otio.schema.Timeline:
+                      kind: str, speakers: list[str] | None = None, start: Fraction = Fraction(0),
+                      metadata: dict | None = None) -> otio.schema.Timeline:
     """Subtitles (index, start s, end s, text) as markers or clips of a timeline; `kind` ("srt", "webvtt",
-    "substation") names the metadata they carry, by which extract.py knows a subtitle's line, and
-    `speakers` (one per subtitle, "" for none) who the file says speaks each."""
+    "substation", "timedtext") names the metadata they carry, by which extract.py knows a subtitle's line,
+    `speakers` (one per subtitle, "" for none) who the file says speaks each, and `start` (seconds, a
+    whole frame at the rate) the timeline's start timecode, which the times are counted from."""
     said_by = speakers or [""] * len(items)
-    fps = _rate(rate, [t for _, a, b, _ in items for t in (a, b)])
-    tl = otio.schema.Timeline(name=name, global_start_time=rates.rt(0, fps))
-    tl.metadata[kind] = {"rate": rates.rate_text(fps)}
-    spans = [(rates.round_half_up(a * fps), rates.round_half_up(b * fps), idx, txt) for idx, a, b, txt in items]
+    fps = _rate(rate, [t - start for _, a, b, _ in items for t in (a, b)])
+    first = rates.round_half_up(start * fps)
+    tl = otio.schema.Timeline(name=name, global_start_time=rates.rt(first, fps))
+    tl.metadata[kind] = {"rate": rates.rate_text(fps), **(metadata or {})}
+    spans = [(rates.round_half_up(a * fps) - first, rates.round_half_up(b * fps) - first, idx, txt)
+             for idx, a, b, txt in items]
     if cues_as == "markers":
         for (f0, f1, idx, txt), who in zip(spans, said_by):
             tl.tracks.markers.append(otio.schema.Marker(

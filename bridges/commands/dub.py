@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from takefit.bridges.cluster import guard
+from takefit.bridges.dub.broadcast import drop_frame
 from takefit.bridges.cluster.address import parse
 from takefit.bridges.commands.levels import add_levels, level_options
 from takefit.engine.backend import DEFAULT_BACKEND, REGISTRY
@@ -18,9 +19,10 @@ EPILOG = """where the lines come from (see docs/cues.md):
   timeline markers and clip markers     the marker's comment/note is the line (else its name);
                                         the marker's length is the slot (a point marker: natural length)
   --track NAME                          instead: the clips of a subtitle / guide track (V2, A1 work too)
-  subtitles                             an .srt, .vtt or .ass is a timeline of subtitle cues; an .ass
-                                        line's Actor and SDH speaker labels (JOHN:, <v John>) pick the
-                                        character, [sounds], (manner) and ♪ lyrics ♪ are not said
+  subtitles                             an .srt .vtt .ass .ttml .dfxp .scc or .stl is a timeline of
+                                        subtitle cues; an .ass line's Actor, a TTML agent and SDH speaker
+                                        labels (JOHN:, <v John>) pick the character, [sounds], (manner)
+                                        and ♪ lyrics ♪ are not said
 
   A line may start with a tag:   [alice | angry 0.7] You dare say that to me?
       [bob]  [bob | voice=zm_yunxi]  [calm 0.3]  [alice | lang=en | takefit=/tˈAkfɪt/]  [| 行=xíng]
@@ -53,10 +55,11 @@ levels: every take at -23 LUFS under -1 dBTP (EBU R128), or what --delivery asks
   timecode"), a take lands at its cue and a stem at the timeline's start.
 
 formats: .otio, .xml (FCP7: Premiere, Resolve, Avid), .fcpxml (Final Cut Pro X), .edl (CMX 3600 and
-  Resolve marker EDLs), .srt, .vtt (WebVTT), .ass/.ssa (SubStation Alpha: Aegisub), and .csv/.tsv
-  cue sheets (start,end,character,text; docs/watch.md). An EDL cannot carry audio tracks: for .edl
-  the output is an audio-only EDL of the takes, plus the .otio and the stem. A subtitle output (.srt,
-  .vtt, .ass) holds the cues; the takes are in the .otio and the stem.
+  Resolve marker EDLs), .srt, .vtt (WebVTT), .ass/.ssa (SubStation Alpha: Aegisub), .ttml/.dfxp
+  (TTML, IMSC), .scc (broadcast captions), .stl (EBU STL), and .csv/.tsv cue sheets (start,end,
+  character,text; docs/watch.md). An EDL cannot carry audio tracks: for .edl the output is an
+  audio-only EDL of the takes, plus the .otio and the stem. A subtitle output (.srt, .vtt, .ass) holds
+  the cues; the takes are in the .otio and the stem. TTML, SCC and STL are read only: the .otio.
 
 examples:
   takefit dub cut.xml                                # → cut_dub.xml, cut_dub.otio, cut_dub_takes/ …
@@ -85,7 +88,8 @@ def register(sub) -> None:
                                    "audio track.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", type=Path, nargs="+", metavar="INPUT",
-                   help="the timeline: .otio .xml .fcpxml .edl .srt .vtt .ass, or a .csv/.tsv cue sheet; several are "
+                   help="the timeline: .otio .xml .fcpxml .edl .srt .vtt .ass .ttml .scc .stl, or a .csv/.tsv cue "
+                        "sheet; several are "
                         "each dubbed as their own run would dub them, with one progress bar")
     p.add_argument("-o", "--output", type=Path, help="the dubbed timeline (default: INPUT_dub.<format>)")
     p.add_argument("--format", help="write this format instead of the input's: otio, fcp_xml (xml), "
@@ -350,9 +354,11 @@ def print_cues(the_plan, renderer, opts, as_json: bool = False) -> None:
     from takefit.otio_adapters import rates
 
     rows = []
+    drop = drop_frame(the_plan.source.timeline, the_plan.rate)
     for c in the_plan.cues:
         seen = preview(c, renderer, opts)
-        rows.append({"id": c.id, "timecode": rates.timecode(the_plan.start + c.start, c.rate), "frames": c.duration,
+        rows.append({"id": c.id, "timecode": rates.timecode(the_plan.start + c.start, c.rate, drop),
+                     "frames": c.duration,
                      "source": c.source, "character": c.character, "voice": c.voice, "language": c.language,
                      "emotion": str(c.emotion) if c.emotion else None, "text": c.text,
                      "edited": c.id in the_plan.sidecar.edits, "take": c.variant,

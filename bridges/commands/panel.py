@@ -38,7 +38,7 @@ def register(sub) -> None:
                                    "all through the takefit daemon.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("timeline", nargs="?", type=Path, metavar="TIMELINE",
-                   help="the timeline: .otio .xml .fcpxml .edl .srt .vtt .ass (or open one from the window)")
+                   help="the timeline: .otio .xml .fcpxml .edl .srt .vtt .ass .ttml .scc .stl (or open one from the window)")
     p.add_argument("--cast", type=Path, metavar="FILE",
                    help="cast file (default: takefit.cast.toml beside TIMELINE; created on Save)")
     p.add_argument("--rate", metavar="FPS", help="frame rate of an EDL or SRT (they carry none): 24, 25, 29.97 …")

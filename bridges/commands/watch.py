@@ -24,7 +24,8 @@ ACTIONS = ("install-service", "uninstall-service")
 
 EPILOG = """the folder (created when missing; see docs/watch.md):
   DIR/inbox/              drop files here: .otio .otioz .xml (FCP7) .fcpxml .edl (CMX 3600 / Resolve markers)
-                          .srt .vtt .ass, and cue sheets .csv/.tsv (start, end, character, text)
+                          .srt .vtt .ass .ttml .dfxp .scc .stl, and cue sheets .csv/.tsv (start, end,
+                          character, text)
   DIR/outbox/<name>/      the results: <name>.<format> (the timeline with the takes), <name>.otio,
                           <name>_takes/, <name>_stem.wav, <name>_report.json — as `takefit dub` writes them
   DIR/done/               the input, once its outputs are complete

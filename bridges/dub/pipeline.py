@@ -37,7 +37,7 @@ from takefit.otio_adapters import (audio_edl, cast as castfile, formats, limits,
                                    substation, webvtt)
 from takefit.otio_adapters.cue import Cue
 from takefit.otio_adapters.extract import extract
-from takefit.bridges.dub.broadcast import Stamp
+from takefit.bridges.dub.broadcast import Stamp, drop_frame
 from takefit.bridges.dub.render import Renderer
 from takefit.bridges.dub.report import CACHED, FAILED, FLAGGED, RENDERED, SKIPPED, CueResult, DubReport
 from takefit.bridges.dub.stem import StemItem, character_stem_paths, check_fits, export_stem, write_stem
@@ -428,7 +428,8 @@ def run(opts: DubOptions, renderer: Renderer, progress: ProgressFn | None = None
     t0 = time.perf_counter() - p.seconds  # the run's wall time includes reading the timeline
     tl = p.source.timeline
     report = DubReport(input=Path(opts.input), timeline=tl.name, rate=p.rate, start=p.start,
-                       sample_rate=opts.sample_rate, notes=list(p.notes), sidecar=p.sidecar.to_json())
+                       sample_rate=opts.sample_rate, notes=list(p.notes), sidecar=p.sidecar.to_json(),
+                       drop_frame=drop_frame(tl, p.rate))
     if not p.cues:
         report.wall_seconds = time.perf_counter() - t0
         return report  # nothing to dub: nothing is written

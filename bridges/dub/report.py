@@ -38,7 +38,7 @@ class CueResult:
     pins: list[dict] = field(default_factory=list)
     cached: bool = False                 # the take came from the cache (also when it is flagged)
 
-    def to_json(self, tl_start: int) -> dict:
+    def to_json(self, tl_start: int, drop_frame: bool = False) -> dict:
         c = self.cue
         requested = None
         if c.duration:
@@ -54,7 +54,8 @@ class CueResult:
             "text": c.text, "raw_text": c.raw_text, "character": c.character,
             "voice": c.voice, "voice_used": self.voice, "language": c.language,
             "emotion": {**c.emotion.to_json(), "applied": True} if c.emotion else None,
-            "position": {"start_frame": c.start, "start_timecode": rates.timecode(tl_start + c.start, c.rate),
+            "position": {"start_frame": c.start,
+                         "start_timecode": rates.timecode(tl_start + c.start, c.rate, drop_frame),
                          "duration_frames": c.duration},
             "requested": requested if requested else "natural length (point marker)",
             "achieved": achieved,
@@ -86,6 +87,7 @@ class DubReport:
     engine_load_seconds: float = 0.0
     stem: dict = field(default_factory=dict)
     sidecar: dict | None = None          # the sidecar read, and the cues it changed (otio_adapters/sidecar.py)
+    drop_frame: bool = False             # timecodes written drop-frame (the timeline's own, broadcast.py)
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -101,7 +103,8 @@ class DubReport:
     def to_json(self) -> dict:
         return {
             "takefit": __version__, "input": str(self.input), "timeline": self.timeline,
-            "rate": rates.rate_text(self.rate), "start_timecode": rates.timecode(self.start, self.rate),
+            "rate": rates.rate_text(self.rate),
+            "start_timecode": rates.timecode(self.start, self.rate, self.drop_frame),
             "sample_rate": self.sample_rate, "outputs": self.outputs,
             "summary": {"cues": len(self.results), **{s: self.count(s) for s in STATUSES},
                         "tracks": self.tracks, "wall_seconds": round(self.wall_seconds, 3),
@@ -110,7 +113,7 @@ class DubReport:
                         "engine_load_seconds": round(self.engine_load_seconds, 3),
                         "stem": self.stem},
             "notes": self.notes, "sidecar": self.sidecar,
-            "cues": [r.to_json(self.start) for r in self.results],
+            "cues": [r.to_json(self.start, self.drop_frame) for r in self.results],
         }
 
     def write(self, path: Path) -> Path:

@@ -355,8 +355,9 @@ class PanelWindow(Commands, Alternates, QMainWindow):
         if not self._may_discard("open another timeline"):
             return False
         if path is None:
-            name, _ = QFileDialog.getOpenFileName(self, "Open timeline", "",
-                                                  "Timelines (*.otio *.xml *.fcpxml *.edl *.srt *.vtt *.ass *.ssa);;All files (*)")
+            name, _ = QFileDialog.getOpenFileName(
+                self, "Open timeline", "",
+                "Timelines (*.otio *.xml *.fcpxml *.edl *.srt *.vtt *.ass *.ssa *.ttml *.dfxp *.scc *.stl);;All files (*)")
             if not name:
                 return False
             path = Path(name)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:                   # types only: jobs.py uses this module
 
 SUPPORTED_TEXT = (".otio/.otioz (OpenTimelineIO), .xml (FCP7 XML: Premiere, Resolve, Avid), .fcpxml (Final Cut "
                   "Pro X), .edl (CMX 3600 or Resolve marker EDL), .srt (SubRip), .vtt (WebVTT), .ass/.ssa (SubStation "
-                  "Alpha), .csv/.tsv (cue sheet: start, end, character, text)")
+                  "Alpha), .ttml/.dfxp (TTML, IMSC), .scc (captions), .stl (EBU STL), .csv/.tsv (cue sheet: start, end, character, text)")
 
 
 def no_cues_message(name: str, opts) -> str:

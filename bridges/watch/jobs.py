@@ -38,9 +38,11 @@ log = logging.getLogger("takefit.watch")
 STATE_DIR = ".takefit-watch"
 CAST_FILE = "takefit.cast.toml"
 # what the dub run reads, plus cue sheets
-TIMELINE_SUFFIXES = (".otio", ".otioz", ".xml", ".fcpxml", ".edl", ".srt", ".vtt", ".ass", ".ssa")
+TIMELINE_SUFFIXES = (".otio", ".otioz", ".xml", ".fcpxml", ".edl", ".srt", ".vtt", ".ass", ".ssa", ".ttml", ".dfxp",
+                     ".scc", ".stl")
 SUPPORTED_SUFFIXES = TIMELINE_SUFFIXES + cuesheet.SUFFIXES
-RATE_SUFFIXES = (".edl", ".srt", ".vtt", ".ass", ".ssa") + cuesheet.SUFFIXES      # formats that carry no frame rate
+# formats that carry no frame rate: the watch's --rate is theirs (TTML, SCC and STL carry their own)
+RATE_SUFFIXES = (".edl", ".srt", ".vtt", ".ass", ".ssa") + cuesheet.SUFFIXES
 OUTPUT_SUFFIX = {".otioz": ".otio", ".csv": ".otio", ".tsv": ".otio"}
 # A file whose job ended this many times in a crash or a kill (not a clean stop) goes to failed/ on the
 # next start: a file that crashes its reader would otherwise take every restart of the watcher down.
