@@ -18,6 +18,9 @@ from takefit.otio_adapters.srt import SRTParseError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "timelines"
 TT = '<tt xmlns="http://www.w3.org/ns/ttml" xmlns:ttp="http://www.w3.org/ns/ttml#parameter" xml:lang="en"'
+BOMB = ('<?xml version="1.0"?><!DOCTYPE tt [<!ENTITY a "aaaaaaaaaaaaaaaa">'
+        + "".join(f'<!ENTITY {n} "{("&" + p + ";") * 16}">' for p, n in zip("abcdefg", "bcdefgh"))
+        + ']><tt xmlns="http://www.w3.org/ns/ttml"><body><div><p begin="1s" end="2s">&h;</p></div></body></tt>')
 
 
 def stl(tcp: bytes = b"10000000", dfc: bytes = b"STL25.01") -> bytes:
@@ -95,6 +98,7 @@ def test_stl_starts_at_its_programme_timecode(tmp_path):
      "1 of its 1 paragraphs .* give it an end"),
     (TT + "><body><div><p>No time.</p></div></body></tt>", "1 of its 1 paragraphs"),
     ("Scenarist_SCC V1.0\n\n00:00:01;00\tzzzz\n", "cannot read the SCC file|no subtitle with a time"),
+    (BOMB, "not a TTML document: limit on input amplification"),       # "billion laughs": refused at once
 ])
 def test_what_does_not_read_is_named(text, match):
     with pytest.raises(SRTParseError, match=match):
