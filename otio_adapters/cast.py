@@ -130,7 +130,7 @@ def _turn_notes(said: subtitles.Spoken, character: str) -> list[str]:
         return []
     who = f" ({', '.join(dict.fromkeys(said.speakers))})" if said.speakers else ""
     return [f"{said.turns} speakers in one cue{who}, read in one voice ({character or 'the default'}'s); to give "
-            f"each their own, split the cue (a subtitle or marker per speaker)"]
+            f"each their own, name each turn's speaker (- JOHN: …) or split the cue (a subtitle or marker each)"]
 
 
 def _first(*values):

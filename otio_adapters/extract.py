@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 import opentimelineio as otio
 
 from takefit.engine.errors import InputError
-from takefit.otio_adapters import hits, rates
+from takefit.otio_adapters import hits, rates, subtitles
 from takefit.otio_adapters.cue import CLIP, CLIP_MARKER, MARKER, SUBTITLE, Cue, normalize_color
 from takefit.otio_adapters.place import is_dub_track
 
@@ -39,7 +39,8 @@ def extract(timeline: otio.schema.Timeline, tracks: Sequence[str] = (), colors: 
     """The cues of `timeline`, in timeline order with ids c001, c002 …
 
     Without `tracks`: every timeline marker and clip marker. With `tracks`: the clips on those
-    tracks (a subtitle or guide track) instead. `colors` keeps only markers of those colours.
+    tracks (a subtitle or guide track) instead. `colors` keeps only markers of those colours. A cue in
+    which several named speakers take turns becomes one per turn (subtitles.by_speaker).
     """
     rate = rates.timeline_rate(timeline)
     start = rates.timeline_start(timeline, rate)
@@ -54,9 +55,9 @@ def extract(timeline: otio.schema.Timeline, tracks: Sequence[str] = (), colors: 
     if tracks:   # point markers `@word` still pin words of the guide track's lines
         found += [f for f in timeline_markers(timeline, rate, start) if not f.duration and f.text.strip()[:1] == "@"]
         found.sort(key=lambda f: (f.start, f.duration))
-    return hits.apply([Cue(id="", start=f.start, duration=f.duration, rate=rate, raw_text=f.text,
-                           source=f.source, origin=f.origin, name=f.name, color=f.color, speaker=f.speaker)
-                       for f in found])
+    cues = [Cue(id="", start=f.start, duration=f.duration, rate=rate, raw_text=f.text, source=f.source,
+                origin=f.origin, name=f.name, color=f.color, speaker=f.speaker) for f in found]
+    return hits.apply([turn for cue in cues for turn in subtitles.by_speaker(cue)])
 
 
 # ------------------------------------------------------------------ markers

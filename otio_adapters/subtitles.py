@@ -18,16 +18,19 @@ already split off, tags.py):
     {TL: an idiom}          a SubStation comment block: not said (`{\\i1}` is markup, `{@12f}` a pin)
     ♪ … ♪  ♫               lyrics: not spoken (songs are sung or kept from the original mix)
     - Where? / - Here.      dialogue dashes (also `>>`, captions' speaker change): the dashes are not
-                            said, and two or more turns are counted, so the run can say one voice reads
-                            several people
+                            said; where every turn names its speaker ("- JOHN: Where?" / "- MARY: Here."),
+                            the cue becomes one per speaker (by_speaker), else the turns are counted so
+                            the run can say one voice reads several people
 """
 from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from takefit.engine.errors import InputError
 from takefit.otio_adapters import tags
+from takefit.otio_adapters.cue import Cue
 
 _REFERENCE = re.compile(r"&(?:#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 # a turn opens with a dash (not a minus: "-5 degrees") or captions' `>>`; a dialogue line may hold two
@@ -42,6 +45,7 @@ _VOICE = re.compile(r"<v(?:\.[^\s>]*)?\s+(?P<name>[^<>\n]+)>")
 _VOICED = re.compile("^\ue000([^\ue001]*)\ue001\\s*")
 _TIMESTAMP = re.compile(r"<\d[\d:.]*>")
 _COMMENT = re.compile(r"\{(?![@\\])[^{}\n]*\}")
+MIN_TURN_FRAMES = 6                 # a quarter of a second at 24 fps: less is no line to read
 _LYRIC = re.compile(r"[♪♫♬][^♪♫♬\n]*(?:[♪♫♬]+|$)")
 
 
@@ -70,13 +74,56 @@ class Spoken:
 def spoken(body: str) -> Spoken:
     """The spoken part of a cue's text (its tag already split off)."""
     unsaid: list[str] = []
-    text = _VOICE.sub(lambda m: f"\ue000{m['name'].strip()}\ue001", _references(body or ""))
-    lines = [ln for ln in _TIMESTAMP.sub("", tags.MARKUP.sub("", text)).splitlines() if ln.strip()]
-    sung = any(_LYRIC.search(ln) for ln in lines)
+    lines = _lines(body)
     turns = [t for t in (_turn(_LYRIC.sub(" ", raw), unsaid) for raw in _turns(lines)) if t[0] or t[1]]
     labels = tuple(name for name, _ in turns if name)
     text = tags.clean("\n".join(said for _, said in turns if said))
+    sung = any(_LYRIC.search(ln) for ln in lines)
     return Spoken(text, turns[0][0] if turns else None, tuple(unsaid), sung, max(1, len(turns)), labels)
+
+
+def by_speaker(cue: Cue) -> list[Cue]:
+    """A cue in which two or more people speak, every turn naming its speaker (labels, voice spans), as
+    one cue per turn: each turn is then read by its own character's voice. The slot is shared by the
+    length of what each says (a turn's speech is about as long as its text), in whole frames, each
+    turn at least MIN_TURN_FRAMES. Anything else stays one cue: a point cue (no slot to share), a tag
+    naming the character (the editor said who reads it), a turn without a name (who is unknown)."""
+    inner, body = tags.split(cue.raw_text)
+    if cue.duration == 0 or (inner is not None and _names_character(inner)):
+        return [cue]
+    unsaid: list[str] = []
+    turns = [(raw, *_turn(_LYRIC.sub(" ", raw), unsaid)) for raw in _turns(_lines(body))]
+    turns = [(raw, name, said) for raw, name, said in turns if said]
+    names = [name for _, name, _ in turns]
+    if len(turns) < 2 or None in names or len({n.lower() for n in names}) < 2:
+        return [cue]
+    weights = [len(tags.clean(said)) for _, _, said in turns]
+    bounds = [cue.start + round(cue.duration * sum(weights[:k]) / sum(weights)) for k in range(len(turns) + 1)]
+    if any(b - a < MIN_TURN_FRAMES for a, b in zip(bounds, bounds[1:])):
+        return [cue]
+    head = cue.raw_text[:len(cue.raw_text) - len(body)]
+    note = f"one of {len(turns)} speakers of one cue ({', '.join(names)}): the slot shared by their lines' length"
+    return [replace(cue, start=a, duration=b - a, raw_text=f"{head.rstrip()} {_written(raw)}".lstrip(),
+                    notes=cue.notes + (note,),
+                    origin=f"{cue.origin}, {name}'s turn") for (raw, name, _), a, b in zip(turns, bounds, bounds[1:])]
+
+
+def _names_character(inner: str) -> bool:
+    try:
+        return tags.parse(inner).character is not None
+    except InputError:
+        return True                   # a bad tag: left whole, for the cast to name the problem
+
+
+def _written(turn: str) -> str:
+    """A turn as text again: its voice mark back as WebVTT's span."""
+    return re.sub("\ue000([^\ue001]*)\ue001", r"<v \1>", turn).strip()
+
+
+def _lines(body: str) -> list[str]:
+    """The text's lines without markup or karaoke times, references read, voice spans as marks."""
+    text = _VOICE.sub(lambda m: f"\ue000{m['name'].strip()}\ue001", _references(body or ""))
+    return [ln for ln in _TIMESTAMP.sub("", tags.MARKUP.sub("", text)).splitlines() if ln.strip()]
 
 
 def _references(text: str) -> str:

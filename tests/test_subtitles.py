@@ -12,7 +12,7 @@ import soundfile as sf
 from takefit.bridges import cli
 from takefit.otio_adapters import cast
 from takefit.otio_adapters.cue import Cue
-from takefit.otio_adapters.subtitles import spoken
+from takefit.otio_adapters.subtitles import by_speaker, spoken
 
 
 @pytest.mark.parametrize("text, said, speaker, unsaid", [
@@ -128,3 +128,42 @@ def _speech_seconds(audio: np.ndarray, rate: int) -> float:
     level = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-20)
     loud = np.flatnonzero(level > level.max() - 40)
     return (loud[-1] - loud[0] + 1) * 480 / rate
+
+
+def turns(raw: str, duration: int = 60) -> list[tuple[int, int, str]]:
+    return [(c.start, c.duration, c.raw_text) for c in
+            by_speaker(Cue("c001", 100, duration, Fraction(25), raw, origin="subtitle 1 at 00:00:04:00"))]
+
+
+def test_named_speakers_get_a_cue_each_sharing_the_slot_by_their_lines():
+    assert turns("JOHN: Where were you?\nMARY: At home.") == [(100, 39, "JOHN: Where were you?"),
+                                                            (139, 21, "MARY: At home.")]
+    assert turns(">> ROGER: WE GO.\n>> ANNA: NOW?") == [(100, 36, ">> ROGER: WE GO."), (136, 24, ">> ANNA: NOW?")]
+    assert turns("- <v Anna>Now?\n- <v Bob>Yes, right now, go!") == [(100, 10, "<v Anna>Now?"),
+                                                                    (110, 50, "<v Bob>Yes, right now, go!")]
+    assert turns("[angry] JOHN: Hi.\nMARY: Hello there.")[1] == (112, 48, "[angry] MARY: Hello there.")
+
+
+@pytest.mark.parametrize("raw, duration", [
+    ("- I was home.\n- Liar!", 60),                 # nobody named: who speaks is unknown
+    ("JOHN: Hi.\n- Hello.", 60),                    # the second turn unnamed
+    ("JOHN: Hi.\nJOHN: Hello.", 60),                # one speaker
+    ("[alice] JOHN: Hi.\nMARY: Hello.", 60),         # the tag names who reads it
+    ("JOHN: Hi.\nMARY: Hello.", 0),                 # a point cue: no slot to share
+    ("JOHN: Hi.\nMARY: A much longer line than his.", 8),   # his turn would be under 6 frames
+])
+def test_other_cues_stay_whole(raw, duration):
+    assert turns(raw, duration) == [(100, duration, raw)]
+
+
+def test_a_two_speaker_subtitle_dubs_as_two_takes_in_two_voices(tmp_path, capsys):
+    src = tmp_path / "two.srt"
+    src.write_text("1\n00:00:01,000 --> 00:00:04,000\nJOHN: Where were you last night?\nMARY: At home.\n", "utf-8")
+    (tmp_path / "takefit.cast.toml").write_text('[characters.john]\nvoice = "am_adam"\n'
+                                                '[characters.mary]\nvoice = "af_bella"\n', "utf-8")
+    assert cli.main(["dub", str(src), "--rate", "25", "--no-cache", "--json"]) == 0
+    cues = json.loads(capsys.readouterr().out)["cues"]
+    assert [(c["character"], c["voice_used"], c["position"]["start_frame"], c["position"]["duration_frames"])
+            for c in cues] == [("john", "am_adam", 25, 57), ("mary", "af_bella", 82, 18)]   # 26 and 8 characters
+    assert all(c["status"] in ("rendered", "flagged") for c in cues)
+    assert [c["text"] for c in cues] == ["Where were you last night?", "At home."]
