@@ -124,7 +124,7 @@ def write_to_string(input_otio, rate=None) -> str:
     fps = rates.parse(rate) if rate else rates.timeline_rate(timeline)
     tl_start = rates.timeline_start(timeline, fps)
     out = [f"TITLE: {timeline.name or 'takefit'}", "FCM: NON-DROP FRAME", ""]
-    for n, cue in enumerate(extract(timeline), 1):
+    for n, cue in enumerate(extract(timeline, turns=False), 1):
         a, b = rates.timecode(tl_start + cue.start, fps), rates.timecode(tl_start + cue.start + 1, fps)
         color = cue.color or "BLUE"
         if not color.lower().startswith("resolvecolor"):

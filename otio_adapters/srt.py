@@ -188,7 +188,7 @@ def write_to_string(input_otio, tracks=None) -> str:
     a cue file round-trips; a point marker gets one frame."""
     timeline = first_timeline(input_otio)
     out = []
-    for n, cue in enumerate(extract(timeline, tracks or ()), 1):
+    for n, cue in enumerate(extract(timeline, tracks or (), turns=False), 1):
         text = cue.raw_text.strip() or cue.name or ""
         end = cue.end if cue.duration else cue.start + 1
         out.append(f"{n}\n{timestamp(cue.start, cue.rate)} --> {timestamp(end, cue.rate)}\n{text}\n")

@@ -68,7 +68,7 @@ def write_to_string(input_otio, tracks=None) -> str:
     """The timeline's cues as an .ass script, times from the timeline's first frame, speakers as Actors;
     tags stay in the text (a cue file round-trips); a point marker gets one frame."""
     subs = pysubs2.SSAFile()
-    for cue in extract(first_timeline(input_otio), tracks or ()):
+    for cue in extract(first_timeline(input_otio), tracks or (), turns=False):
         end = cue.end if cue.duration else cue.start + 1
         text = "\\N".join(line for line in (cue.raw_text.strip() or cue.name or "").splitlines() if line.strip())
         subs.events.append(pysubs2.SSAEvent(start=_ms(cue.start, cue.rate), end=_ms(end, cue.rate), text=text,

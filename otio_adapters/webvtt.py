@@ -77,7 +77,7 @@ def write_to_string(input_otio, tracks=None) -> str:
     """The timeline's cues as WebVTT, times from the timeline's first frame; tags stay in the text (a
     cue file round-trips), escaped; a point marker gets one frame."""
     out = ["WEBVTT\n"]
-    for cue in extract(first_timeline(input_otio), tracks or ()):
+    for cue in extract(first_timeline(input_otio), tracks or (), turns=False):
         text = cue.raw_text.strip() or cue.name or ""
         end = cue.end if cue.duration else cue.start + 1
         out.append(f"{timestamp(cue.start, cue.rate, '.')} --> {timestamp(end, cue.rate, '.')}\n{_escaped(text)}\n")

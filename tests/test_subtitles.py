@@ -6,12 +6,14 @@ import json
 from fractions import Fraction
 
 import numpy as np
+import opentimelineio as otio
 import pytest
 import soundfile as sf
 
 from takefit.bridges import cli
 from takefit.otio_adapters import cast
 from takefit.otio_adapters.cue import Cue
+from takefit.otio_adapters.extract import extract
 from takefit.otio_adapters.subtitles import by_speaker, spoken
 
 
@@ -167,3 +169,13 @@ def test_a_two_speaker_subtitle_dubs_as_two_takes_in_two_voices(tmp_path, capsys
             for c in cues] == [("john", "am_adam", 25, 57), ("mary", "af_bella", 82, 18)]   # 26 and 8 characters
     assert all(c["status"] in ("rendered", "flagged") for c in cues)
     assert [c["text"] for c in cues] == ["Where were you last night?", "At home."]
+
+
+def test_a_subtitle_file_written_back_keeps_its_subtitles_whole(tmp_path):
+    src = tmp_path / "two.srt"
+    src.write_text("1\n00:00:01,000 --> 00:00:04,000\nJOHN: Where were you?\nMARY: At home.\n", "utf-8")
+    tl = otio.adapters.read_from_file(str(src), rate=25)
+    assert [c.raw_text for c in extract(tl)] == ["JOHN: Where were you?", "MARY: At home."]
+    otio.adapters.write_to_file(tl, str(tmp_path / "back.srt"))
+    assert (tmp_path / "back.srt").read_text("utf-8") == \
+        "1\n00:00:01,000 --> 00:00:04,000\nJOHN: Where were you?\nMARY: At home.\n"
