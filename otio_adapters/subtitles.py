@@ -17,6 +17,7 @@ already split off, tags.py):
                             aside "I (and only I) know" is speech; 行(xíng) is a pinyin reading)
     {TL: an idiom}          a SubStation comment block: not said (`{\\i1}` is markup, `{@12f}` a pin)
     ♪ … ♪  ♫               lyrics: not spoken (songs are sung or kept from the original mix)
+    WE HAVE TO GO.          a line in capitals (broadcast captions): read in sentence case
     - Where? / - Here.      dialogue dashes (also `>>`, captions' speaker change): the dashes are not
                             said; where every turn names its speaker ("- JOHN: Where?" / "- MARY: Here."),
                             the cue becomes one per speaker (by_speaker), else the turns are counted so
@@ -45,6 +46,7 @@ _VOICE = re.compile(r"<v(?:\.[^\s>]*)?\s+(?P<name>[^<>\n]+)>")
 _VOICED = re.compile("^\ue000([^\ue001]*)\ue001\\s*")
 _TIMESTAMP = re.compile(r"<\d[\d:.]*>")
 _COMMENT = re.compile(r"\{(?![@\\])[^{}\n]*\}")
+_CAPS_MIN = 4                       # letters: "OK." stays, "WE GO." is a caption in capitals
 MIN_TURN_FRAMES = 6                 # a quarter of a second at 24 fps: less is no line to read
 _LYRIC = re.compile(r"[♪♫♬][^♪♫♬\n]*(?:[♪♫♬]+|$)")
 
@@ -77,7 +79,7 @@ def spoken(body: str) -> Spoken:
     lines = _lines(body)
     turns = [t for t in (_turn(_LYRIC.sub(" ", raw), unsaid) for raw in _turns(lines)) if t[0] or t[1]]
     labels = tuple(name for name, _ in turns if name)
-    text = tags.clean("\n".join(said for _, said in turns if said))
+    text = sentence_case(tags.clean("\n".join(said for _, said in turns if said)))
     sung = any(_LYRIC.search(ln) for ln in lines)
     return Spoken(text, turns[0][0] if turns else None, tuple(unsaid), sung, max(1, len(turns)), labels)
 
@@ -124,6 +126,18 @@ def _lines(body: str) -> list[str]:
     """The text's lines without markup or karaoke times, references read, voice spans as marks."""
     text = _VOICE.sub(lambda m: f"\ue000{m['name'].strip()}\ue001", _references(body or ""))
     return [ln for ln in _TIMESTAMP.sub("", tags.MARKUP.sub("", text)).splitlines() if ln.strip()]
+
+
+def sentence_case(text: str) -> str:
+    """An all-capitals line (broadcast captions: SCC, some SDH) in sentence case: the English reader
+    takes capitals for emphasis and stresses every word ("WE HAVE" wˈi hˈæv, "We have" wˌi hæv); it reads
+    a lower-case "fbi" or "nypd" letter by letter all the same. Lines with any lower-case letter, and
+    scripts without case, are left as written."""
+    cased = [c for c in text if c.isupper() or c.islower()]
+    if len(cased) < _CAPS_MIN or any(c.islower() for c in cased):
+        return text
+    lowered = re.sub(r"(^|[.!?…]\s+)(\W*)(\w)", lambda m: m[1] + m[2] + m[3].upper(), text.lower())
+    return re.sub(r"\bi\b", "I", lowered)
 
 
 def _references(text: str) -> str:

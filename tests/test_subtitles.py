@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from takefit.bridges import cli
+from takefit.engine.frontend import Frontend
 from takefit.otio_adapters import cast
 from takefit.otio_adapters.cue import Cue
 from takefit.otio_adapters.extract import extract
@@ -179,3 +180,22 @@ def test_a_subtitle_file_written_back_keeps_its_subtitles_whole(tmp_path):
     otio.adapters.write_to_file(tl, str(tmp_path / "back.srt"))
     assert (tmp_path / "back.srt").read_text("utf-8") == \
         "1\n00:00:01,000 --> 00:00:04,000\nJOHN: Where were you?\nMARY: At home.\n"
+
+
+@pytest.mark.parametrize("text, said", [
+    ("ROGER: WE HAVE TO LEAVE. I KNOW!", "We have to leave. I know!"),
+    (">> ...AND THEN THE FBI CAME.", "...And then the fbi came."),     # read F B I all the same (misaki)
+    ("ÇA VA? OUI.", "Ça va? Oui."),
+    ("OK.", "OK."),                                                  # too short to be a caption in capitals
+    ("We met the FBI.", "We met the FBI."),                          # mixed case: as written
+])
+def test_a_line_in_capitals_is_read_in_sentence_case(text, said):
+    assert spoken(text).text == said
+
+
+def test_capitals_are_emphasis_to_the_english_reader():
+    """Why: the frontend stresses every word of a line in capitals (and spells lower-case acronyms)."""
+    reader = Frontend()                         # the engine's reader, as `say --explain` shows it
+    caps, plain = (reader.read(t).phonemes for t in ("WE HAVE TO GO.", spoken("WE HAVE TO GO.").text))
+    assert caps.count("ˈ") > plain.count("ˈ")
+    assert "ˌɛfbˌiˈI" in reader.read("The fbi is here.").phonemes
