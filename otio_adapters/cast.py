@@ -88,7 +88,8 @@ class Cast:
 
     def resolve(self, cue: Cue) -> Cue:
         """The cue with text, character, voice, language and emotion decided: tag > a speaker label in the text >
-        the file's speaker (an Actor) > colour > cast defaults."""
+        the file's speaker (an Actor) > colour > cast defaults; the emotion: tag > the subtitle's direction
+        ("(angrily)") > the character's > the defaults'."""
         inner, body = tags.split(cue.raw_text)
         problems, notes = list(cue.problems), list(cue.notes)
         tag = tags.Tag()
@@ -114,7 +115,8 @@ class Cast:
             cue, text=text, character=(char.name if char else name) or "",
             voice=tag.voice or _inherit(base.voice, self.defaults.voice, "auto"),
             language=tag.language or _inherit(base.language, self.defaults.language, "auto"),
-            emotion=_with_alpha(tag.emotion or base.emotion or self.defaults.emotion, tag.emo_alpha, notes),
+            emotion=_with_alpha(tag.emotion or _directed(said, notes) or base.emotion or self.defaults.emotion,
+                                tag.emo_alpha, notes),
             speed=base.speed or self.defaults.speed or "exact",
             max_ratio=base.max_ratio or self.defaults.max_ratio or DEFAULT_MAX_RATIO,
             lead=_first(tag.lead, base.lead, self.defaults.lead, DEFAULT_LEAD),
@@ -131,6 +133,14 @@ def _turn_notes(said: subtitles.Spoken, character: str) -> list[str]:
     who = f" ({', '.join(dict.fromkeys(said.speakers))})" if said.speakers else ""
     return [f"{said.turns} speakers in one cue{who}, read in one voice ({character or 'the default'}'s); to give "
             f"each their own, name each turn's speaker (- JOHN: …) or split the cue (a subtitle or marker each)"]
+
+
+def _directed(said: subtitles.Spoken, notes: list[str]) -> Emotion | None:
+    """The emotion a subtitle's direction names ("(angrily)"): read as an emotion text, as a tag's would be."""
+    if said.direction is None:
+        return None
+    notes.append(f"emotion from the subtitle's direction: {said.direction!r}")
+    return Emotion(text=said.direction)
 
 
 def _first(*values):

@@ -14,7 +14,8 @@ already split off, tags.py):
     [door slams]            a description in square brackets, anywhere: not said
                             (`[word](/IPA/)`, the engine's pronunciation link, is kept)
     (whispering)            a description in parentheses opening a line or turn: not said (a mid-line
-                            aside "I (and only I) know" is speech; 行(xíng) is a pinyin reading)
+                            aside "I (and only I) know" is speech; 行(xíng) is a pinyin reading); one that
+                            names an emotion, "(angrily)", is the line's emotion text (Spoken.direction)
     {TL: an idiom}          a SubStation comment block: not said (`{\\i1}` is markup, `{@12f}` a pin)
     ♪ … ♪  ♫               lyrics: not spoken (songs are sung or kept from the original mix)
     WE HAVE TO GO.          a line in capitals (broadcast captions): read in sentence case
@@ -29,6 +30,7 @@ import html
 import re
 from dataclasses import dataclass, replace
 
+from takefit.engine.emotion.text import keyword_hits
 from takefit.engine.errors import InputError
 from takefit.otio_adapters import tags
 from takefit.otio_adapters.cue import Cue
@@ -60,6 +62,17 @@ class Spoken:
     lyrics: bool = False               # sung words (♪ … ♪) were left out
     turns: int = 1                     # turns marked by dialogue dashes, `>>` or labels (2+: several people)
     speakers: tuple[str, ...] = ()     # the turns' labels, in order
+
+    @property
+    def direction(self) -> str | None:
+        """The first description that says how the line is spoken in a word the emotion model knows as one
+        emotion's ("(angrily)", "[sadly]", "(nervously)"): the line's emotion, below a tag's; None without.
+        "(whispering)", "[door slams]" name none and set nothing."""
+        for found in self.unsaid:
+            words = found.strip("[](){} ")
+            if words and keyword_hits(words).sum() == 1:
+                return words
+        return None
 
     @property
     def silence(self) -> str:

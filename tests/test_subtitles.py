@@ -199,3 +199,25 @@ def test_capitals_are_emphasis_to_the_english_reader():
     caps, plain = (reader.read(t).phonemes for t in ("WE HAVE TO GO.", spoken("WE HAVE TO GO.").text))
     assert caps.count("ˈ") > plain.count("ˈ")
     assert "ˌɛfbˌiˈI" in reader.read("The fbi is here.").phonemes
+
+
+@pytest.mark.parametrize("text, direction", [
+    ("(angrily) Get out!", "angrily"),
+    ("JOHN: (nervously) I don't know.", "nervously"),
+    ("I said [sadly] it's over.", "sadly"),
+    ("(whispering) We go.", None),            # a manner, not an emotion the model names
+    ("[door slams] Who's there?", None),
+    ("Get out!", None),
+])
+def test_a_direction_that_names_an_emotion_is_found(text, direction):
+    assert spoken(text).direction == direction
+
+
+def test_the_direction_is_the_emotion_below_a_tag_and_above_the_cast(tmp_path):
+    (tmp_path / "takefit.cast.toml").write_text('[defaults]\nemotion = "calm 0.5"\n', "utf-8")
+    c = cast.load(cast.find(tmp_path / "cut.srt", None))
+    directed = c.resolve(Cue("c001", 0, 50, Fraction(25), "(angrily) Get out!"))
+    assert (directed.text, directed.emotion.text) == ("Get out!", "angrily")
+    assert "emotion from the subtitle's direction: 'angrily'" in directed.notes
+    assert c.resolve(Cue("c002", 0, 50, Fraction(25), "[sad] Get out, [angrily] now!")).emotion.preset == "sad"
+    assert c.resolve(Cue("c003", 0, 50, Fraction(25), "Get out!")).emotion.preset == "calm"
