@@ -25,16 +25,19 @@ def test_entry_point_registers_the_plugins():
     eps = [ep for ep in metadata.entry_points(group="opentimelineio.plugins") if ep.value == "takefit.otio_adapters"]
     assert eps, "add to pyproject.toml: [project.entry-points.\"opentimelineio.plugins\"] takefit = \"takefit.otio_adapters\""
     names = {a.name for a in otio.plugins.ActiveManifest().adapters}
-    assert {"srt", "resolve_marker_edl"} <= names
+    assert {"srt", "webvtt", "substation", "timedtext", "resolve_marker_edl"} <= names
 
 
-def test_a_fresh_python_reads_srt_through_otio_alone(tmp_path):
+@pytest.mark.parametrize("name, markers, rate", [("dialogue.srt", "3", "30.0"), ("captions.vtt", "4", "24.0"),
+                                                 ("script.ass", "4", "24.0"), ("episode.ttml", "4", "25.0")])
+def test_a_fresh_python_reads_subtitles_through_otio_alone(name, markers, rate):
     # no takefit import at all: OTIO must find the adapter through the entry point by itself
     code = ("import sys, opentimelineio as otio; t = otio.adapters.read_from_file(sys.argv[1]); "
             "print(len(t.tracks.markers), t.global_start_time.rate)")
-    out = subprocess.run([sys.executable, "-c", code, str(DIALOGUE)], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code, str(FIXTURES / name)], capture_output=True, text=True,
+                         timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["3", "30.0"]
+    assert out.stdout.split() == [markers, rate]
 
 
 def test_reads_subtitles_as_markers_at_a_chosen_rate():
