@@ -98,7 +98,7 @@ class Cast:
                 tag = tags.parse(inner)
             except InputError as e:
                 problems.append(f"bad tag [{inner}]: {e}")
-        said = subtitles.spoken(body)
+        said = subtitles.spoken(body, frozenset(self.characters))
         name = (tag.character or said.speaker or cue.speaker or self.character_for_color(cue.color)
                 or self.default_character)
         char = self.character(name) if name else None

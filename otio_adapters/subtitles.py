@@ -8,8 +8,8 @@ already split off, tags.py):
 
     <i>…</i>, {\\an8}        markup: removed (as before), and WebVTT's karaoke times <00:01.500>
     &amp; &#39; &nbsp;      character references: the characters (only the `&…;` forms: "R&D" stays)
-    JOHN: / MAN #2 (V.O.):  a speaker label (upper case, at the start of a line or turn): the character,
-                            unless the cue's tag names one; not said
+    JOHN: / MAN #2 (V.O.):  a speaker label (upper case, at the start of a line or turn; a cast character's
+                            name in any case): the character, unless the cue's tag names one; not said
     <v Roger>               WebVTT's voice span: the same, in any case ("Roger")
     [door slams]            a description in square brackets, anywhere: not said
                             (`[word](/IPA/)`, the engine's pronunciation link, is kept)
@@ -86,11 +86,13 @@ class Spoken:
         return ""
 
 
-def spoken(body: str) -> Spoken:
-    """The spoken part of a cue's text (its tag already split off)."""
+def spoken(body: str, cast: frozenset[str] = frozenset()) -> Spoken:
+    """The spoken part of a cue's text (its tag already split off). `cast`: the cast's characters (lower
+    case), whose names are labels in any case ("John: …"); other labels are upper case ("JOHN: …")."""
     unsaid: list[str] = []
     lines = _lines(body)
-    turns = [t for t in (_turn(_LYRIC.sub(" ", raw), unsaid) for raw in _turns(lines)) if t[0] or t[1]]
+    turns = [t for t in (_turn(_LYRIC.sub(" ", raw), unsaid, cast) for raw in _turns(lines, cast))
+             if t[0] or t[1]]
     labels = tuple(name for name, _ in turns if name)
     text = sentence_case(tags.clean("\n".join(said for _, said in turns if said)))
     sung = any(_LYRIC.search(ln) for ln in lines)
@@ -107,7 +109,7 @@ def by_speaker(cue: Cue) -> list[Cue]:
     if cue.duration == 0 or (inner is not None and _names_character(inner)):
         return [cue]
     unsaid: list[str] = []
-    turns = [(raw, *_turn(_LYRIC.sub(" ", raw), unsaid)) for raw in _turns(_lines(body))]
+    turns = [(raw, *_turn(_LYRIC.sub(" ", raw), unsaid, frozenset())) for raw in _turns(_lines(body), frozenset())]
     turns = [(raw, name, said) for raw, name, said in turns if said]
     names = [name for _, name, _ in turns]
     if len(turns) < 2 or None in names or len({n.lower() for n in names}) < 2:
@@ -157,13 +159,13 @@ def _references(text: str) -> str:
     return _REFERENCE.sub(lambda m: html.unescape(m[0]).replace("\xa0", " "), text)
 
 
-def _turns(lines: list[str]) -> list[str]:
+def _turns(lines: list[str], cast: frozenset[str]) -> list[str]:
     """The lines regrouped by speaker: a dash, `>>`, a label or a voice span opens a turn; other lines
     continue one."""
     out: list[str] = []
     for line in (piece for ln in lines for piece in re.split("(?=\ue000)", ln) if piece.strip()):
         first, *more = _INLINE_TURN.split(line) if _DASH.match(line) else [line]
-        if out and not (_DASH.match(first) or _label(first) or _VOICED.match(first)):
+        if out and not (_DASH.match(first) or _label(first, cast) or _VOICED.match(first)):
             out[-1] += "\n" + first
         else:
             out.append(first)
@@ -171,16 +173,16 @@ def _turns(lines: list[str]) -> list[str]:
     return out
 
 
-def _label(text: str) -> re.Match | None:
+def _label(text: str, cast: frozenset[str] = frozenset()) -> re.Match | None:
     m = _LABEL.match(text)
-    return m if m and _is_label(m["name"]) else None
+    return m if m and (_is_label(m["name"]) or m["name"].strip().lower() in cast) else None
 
 
-def _turn(text: str, unsaid: list[str]) -> tuple[str | None, str]:
+def _turn(text: str, unsaid: list[str], cast: frozenset[str]) -> tuple[str | None, str]:
     """(the turn's speaker label or None, what it says)."""
     text = _DASH.sub("", text, count=1)
     name = None
-    if (m := _VOICED.match(text) or _label(text)) is not None:
+    if (m := _VOICED.match(text) or _label(text, cast)) is not None:
         name, text = (m[1] if m.re is _VOICED else m["name"]).strip() or None, text[m.end():]
     unsaid += _BRACKETED.findall(text) + _COMMENT.findall(text)
     text = _COMMENT.sub("", _BRACKETED.sub(" ", text))

@@ -221,3 +221,13 @@ def test_the_direction_is_the_emotion_below_a_tag_and_above_the_cast(tmp_path):
     assert "emotion from the subtitle's direction: 'angrily'" in directed.notes
     assert c.resolve(Cue("c002", 0, 50, Fraction(25), "[sad] Get out, [angrily] now!")).emotion.preset == "sad"
     assert c.resolve(Cue("c003", 0, 50, Fraction(25), "Get out!")).emotion.preset == "calm"
+
+
+def test_a_cast_character_is_a_label_in_any_case(tmp_path):
+    assert spoken("John: We go.").speaker is None                         # not a cast's name: speech
+    assert spoken("John: We go.", frozenset({"john"})).text == "We go."
+    (tmp_path / "takefit.cast.toml").write_text('[characters.john]\nvoice = "am_adam"\n', "utf-8")
+    c = cast.load(cast.find(tmp_path / "cut.srt", None))
+    cue = c.resolve(Cue("c001", 0, 50, Fraction(25), "John: We go."))
+    assert (cue.character, cue.voice, cue.text) == ("john", "am_adam", "We go.")
+    assert c.resolve(Cue("c002", 0, 50, Fraction(25), "Note: we go.")).text == "Note: we go."
