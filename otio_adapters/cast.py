@@ -135,6 +135,23 @@ def _turn_notes(said: subtitles.Spoken, character: str) -> list[str]:
             f"each their own, name each turn's speaker (- JOHN: …) or split the cue (a subtitle or marker each)"]
 
 
+def uncast(cues: list[Cue], cast: Cast) -> list[str]:
+    """A note where two or more characters the lines name (tags, labels, Actors) are not in the cast and
+    so are all read by the same default voice: a subtitle file's speakers, before anyone cast them."""
+    default = cast.defaults.voice or "auto"
+    lines: dict[str, int] = {}
+    for c in cues:
+        if c.character and c.character != cast.default_character and c.text.strip() and c.voice == default \
+                and cast.character(c.character) is None:
+            lines[c.character] = lines.get(c.character, 0) + 1
+    if len(lines) < 2:
+        return []
+    listed = ", ".join(f"{name} ({n} line{'s' if n > 1 else ''})" for name, n in lines.items())
+    return [f"{len(lines)} characters are not in the cast and all read by the same voice ({default}): {listed}; "
+            f"give each a voice in {CAST_FILE} ([characters.NAME] voice = \"…\"; `takefit voices` lists them) "
+            f"or in `takefit panel`"]
+
+
 def _directed(said: subtitles.Spoken, notes: list[str]) -> Emotion | None:
     """The emotion a subtitle's direction names ("(angrily)"): read as an emotion text, as a tag's would be."""
     if said.direction is None:

@@ -36,13 +36,14 @@ class Found:
 
 
 def extract(timeline: otio.schema.Timeline, tracks: Sequence[str] = (), colors: Sequence[str] = (),
-            turns: bool = True) -> list[Cue]:
+            turns: bool = True, cast: frozenset[str] = frozenset()) -> list[Cue]:
     """The cues of `timeline`, in timeline order with ids c001, c002 …
 
     Without `tracks`: every timeline marker and clip marker. With `tracks`: the clips on those
     tracks (a subtitle or guide track) instead. `colors` keeps only markers of those colours. A cue in
     which several named speakers take turns becomes one per turn (subtitles.by_speaker), unless `turns`
-    is False (the adapters' writers: a subtitle file written back keeps its subtitles whole).
+    is False (the adapters' writers: a subtitle file written back keeps its subtitles whole); `cast`, the
+    cast's characters (lower case), are labels in any case.
     """
     rate = rates.timeline_rate(timeline)
     start = rates.timeline_start(timeline, rate)
@@ -59,7 +60,7 @@ def extract(timeline: otio.schema.Timeline, tracks: Sequence[str] = (), colors: 
         found.sort(key=lambda f: (f.start, f.duration))
     cues = [Cue(id="", start=f.start, duration=f.duration, rate=rate, raw_text=f.text, source=f.source,
                 origin=f.origin, name=f.name, color=f.color, speaker=f.speaker) for f in found]
-    return hits.apply([turn for cue in cues for turn in (subtitles.by_speaker(cue) if turns else [cue])])
+    return hits.apply([turn for cue in cues for turn in (subtitles.by_speaker(cue, cast) if turns else [cue])])
 
 
 # ------------------------------------------------------------------ markers

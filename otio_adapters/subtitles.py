@@ -99,17 +99,18 @@ def spoken(body: str, cast: frozenset[str] = frozenset()) -> Spoken:
     return Spoken(text, turns[0][0] if turns else None, tuple(unsaid), sung, max(1, len(turns)), labels)
 
 
-def by_speaker(cue: Cue) -> list[Cue]:
+def by_speaker(cue: Cue, cast: frozenset[str] = frozenset()) -> list[Cue]:
     """A cue in which two or more people speak, every turn naming its speaker (labels, voice spans), as
     one cue per turn: each turn is then read by its own character's voice. The slot is shared by the
     length of what each says (a turn's speech is about as long as its text), in whole frames, each
     turn at least MIN_TURN_FRAMES. Anything else stays one cue: a point cue (no slot to share), a tag
-    naming the character (the editor said who reads it), a turn without a name (who is unknown)."""
+    naming the character (the editor said who reads it), a turn without a name (who is unknown).
+    `cast`: as for `spoken`."""
     inner, body = tags.split(cue.raw_text)
     if cue.duration == 0 or (inner is not None and _names_character(inner)):
         return [cue]
     unsaid: list[str] = []
-    turns = [(raw, *_turn(_LYRIC.sub(" ", raw), unsaid, frozenset())) for raw in _turns(_lines(body), frozenset())]
+    turns = [(raw, *_turn(_LYRIC.sub(" ", raw), unsaid, cast)) for raw in _turns(_lines(body), cast)]
     turns = [(raw, name, said) for raw, name, said in turns if said]
     names = [name for _, name, _ in turns]
     if len(turns) < 2 or None in names or len({n.lower() for n in names}) < 2:

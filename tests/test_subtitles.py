@@ -231,3 +231,23 @@ def test_a_cast_character_is_a_label_in_any_case(tmp_path):
     cue = c.resolve(Cue("c001", 0, 50, Fraction(25), "John: We go."))
     assert (cue.character, cue.voice, cue.text) == ("john", "am_adam", "We go.")
     assert c.resolve(Cue("c002", 0, 50, Fraction(25), "Note: we go.")).text == "Note: we go."
+
+
+def test_cast_names_split_a_cue_in_any_case():
+    cue = Cue("c001", 100, 60, Fraction(25), "John: Where were you?\nMary: At home.")
+    assert [c.raw_text for c in by_speaker(cue)] == [cue.raw_text]
+    assert [c.raw_text for c in by_speaker(cue, frozenset({"john", "mary"}))] == ["John: Where were you?",
+                                                                                  "Mary: At home."]
+
+
+def test_speakers_nobody_cast_are_pointed_out(tmp_path, capsys):
+    src = tmp_path / "scene.srt"
+    src.write_text("1\n00:00:01,000 --> 00:00:03,000\nJOHN: Where were you?\n\n2\n00:00:03,500 --> 00:00:05,000\n"
+                   "MARY: At home.\n\n3\n00:00:05,500 --> 00:00:07,000\nJOHN: Liar.\n", "utf-8")
+    assert cli.main(["dub", str(src), "--rate", "25", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "2 characters are not in the cast and all read by the same voice (auto): JOHN (2 lines), MARY (1 line)" \
+        in out
+    (tmp_path / "takefit.cast.toml").write_text('[characters.john]\nvoice = "am_adam"\n', "utf-8")
+    assert cli.main(["dub", str(src), "--rate", "25", "--list"]) == 0
+    assert "not in the cast and all read" not in capsys.readouterr().out

@@ -116,11 +116,11 @@ def plan(opts: DubOptions) -> Plan:
     start = rates.timeline_start(source.timeline, rate)
     # after the tag and the cast, as the panel that wrote it resolves: an edited line keeps its tag
     resolved, applied = sidecar.load(None if opts.no_sidecar else edits).apply(
-        extract(source.timeline, opts.tracks, opts.colors), cast, start)
+        extract(source.timeline, opts.tracks, opts.colors, cast=frozenset(cast.characters)), cast, start)
     if opts.no_sidecar and edits is not None:
         applied = sidecar.Applied(edits, ignored=True)
     cues = [with_reference_beside(within_limits(c), folder) for c in resolved]
-    notes = list(source.notes)
+    notes = list(source.notes) + castfile.uncast(cues, cast)
     if cast.path:
         notes.append(f"cast: {cast.path}")
     return Plan(source, cues, cast, rate, start, notes + applied.notes(), time.perf_counter() - t0, applied)

@@ -105,7 +105,8 @@ class Session:
         source = formats.read(timeline, self.rate)
         rate = rates.timeline_rate(source.timeline)
         start = rates.timeline_start(source.timeline, rate)
-        raw = extract(source.timeline, self.tracks, self.colors)
+        names = frozenset(str(n).strip().lower() for n in doc.get("characters") or {})
+        raw = extract(source.timeline, self.tracks, self.colors, cast=names)
         applied = edits.match(raw, start)
         self.raw, self.timeline, self.doc = raw, timeline, doc
         self.plan = dub.Plan(source, [], castfile.Cast(), rate, start, list(source.notes) + applied.notes(),
