@@ -81,8 +81,8 @@ def marker_color(marker: otio.schema.Marker) -> str | None:
     """The colour where the format really carries one. FCP7 XML has none: OTIO's reader leaves its
     default (RED) on every marker, which must not map every line to the 'red' character."""
     md = marker.metadata
-    if is_subtitle(md):
-        return None  # subtitles have no colour; OTIO's default is not one
+    if is_subtitle(md):      # the colour the subtitle is written in (speakers by colour), not OTIO's default
+        return subtitle_color(md, getattr(marker, "comment", ""))
     if _get(md, "resolve", "color"):
         return str(_get(md, "resolve", "color"))
     if "fcp_xml" in md:
@@ -97,6 +97,12 @@ def is_subtitle(md) -> bool:
 
 def _subtitle_text(md):
     return next((_get(md, kind, "text") for kind in SUBTITLE_KINDS if kind in md), None)
+
+
+def subtitle_color(md, text: str) -> str | None:
+    """The colour a subtitle is written in: from the file's styles (timedtext.py) or its text's markup."""
+    found = next((_get(md, kind, "color") for kind in SUBTITLE_KINDS if kind in md), None)
+    return str(found) if found else subtitles.text_color(text)
 
 
 def subtitle_speaker(md) -> str:
@@ -211,4 +217,5 @@ def track_clips(timeline: otio.schema.Timeline, tracks: list[otio.schema.Track],
             kind = SUBTITLE if is_subtitle(item.metadata) else CLIP
             yield Found(start, rates.frames(placed.duration, rate), clip_text(item), kind,
                         f"clip {item.name!r} on track {track.name!r} at {rates.timecode(tl_start + start, rate)}",
-                        item.name, None, subtitle_speaker(item.metadata))
+                        item.name, subtitle_color(item.metadata, clip_text(item)) if kind == SUBTITLE else None,
+                        subtitle_speaker(item.metadata))

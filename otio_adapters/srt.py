@@ -104,12 +104,14 @@ def read_from_string(input_str: str, rate="auto", cues_as: str = "markers", name
 
 def subtitle_timeline(items: list[tuple[int, Fraction, Fraction, str]], rate, cues_as: str, name: str,
                       kind: str, speakers: list[str] | None = None, start: Fraction = Fraction(0),
-                      metadata: dict | None = None) -> otio.schema.Timeline:
+                      metadata: dict | None = None, colors: list[str | None] | None = None) -> otio.schema.Timeline:
     """Subtitles (index, start s, end s, text) as markers or clips of a timeline; `kind` ("srt", "webvtt",
     "substation", "timedtext") names the metadata they carry, by which extract.py knows a subtitle's line,
-    `speakers` (one per subtitle, "" for none) who the file says speaks each, and `start` (seconds, a
-    whole frame at the rate) the timeline's start timecode, which the times are counted from."""
-    said_by = speakers or [""] * len(items)
+    `speakers` (one per subtitle, "" for none) who the file says speaks each, `colors` the colour each is
+    written in where the file's styles give it (subtitles.color_name; SRT and WebVTT carry theirs in the
+    text), and `start` (seconds, a whole frame at the rate) the timeline's start timecode, which the times
+    are counted from."""
+    said_by = [(who, color) for who, color in zip(speakers or [""] * len(items), colors or [None] * len(items))]
     fps = _rate(rate, [t - start for _, a, b, _ in items for t in (a, b)])
     first = rates.round_half_up(start * fps)
     tl = otio.schema.Timeline(name=name, global_start_time=rates.rt(first, fps))
@@ -120,7 +122,7 @@ def subtitle_timeline(items: list[tuple[int, Fraction, Fraction, str]], rate, cu
         for (f0, f1, idx, txt), who in zip(spans, said_by):
             tl.tracks.markers.append(otio.schema.Marker(
                 name=_label(txt, idx), marked_range=rates.time_range(f0, f1 - f0, fps),
-                metadata={kind: _metadata(idx, who)}, comment=txt))
+                metadata={kind: _metadata(idx, *who)}, comment=txt))
     elif cues_as == "clips":
         lanes = assign_lanes([(f0, f1) for f0, f1, _, _ in spans])
         tracks: list[otio.schema.Track] = []
@@ -134,7 +136,7 @@ def subtitle_timeline(items: list[tuple[int, Fraction, Fraction, str]], rate, cu
             if f0 > end:
                 track.append(otio.schema.Gap(source_range=rates.time_range(0, f0 - end, fps)))
             track.append(otio.schema.Clip(name=_label(txt, idx), source_range=rates.time_range(0, f1 - f0, fps),
-                                          metadata={kind: {**_metadata(idx, who), "text": txt}}))
+                                          metadata={kind: {**_metadata(idx, *who), "text": txt}}))
         for t in tracks:
             tl.tracks.append(t)
     else:
@@ -142,8 +144,8 @@ def subtitle_timeline(items: list[tuple[int, Fraction, Fraction, str]], rate, cu
     return tl
 
 
-def _metadata(index: int, speaker: str) -> dict:
-    return {"index": index, "speaker": speaker} if speaker else {"index": index}
+def _metadata(index: int, speaker: str, color: str | None) -> dict:
+    return {"index": index, **({"speaker": speaker} if speaker else {}), **({"color": color} if color else {})}
 
 
 def read_from_file(filepath: str, rate="auto", cues_as: str = "markers", encoding: str | None = None):

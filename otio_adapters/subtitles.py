@@ -48,6 +48,16 @@ _VOICE = re.compile(r"<v(?:\.[^\s>]*)?\s+(?P<name>[^<>\n]+)>")
 _VOICED = re.compile("^\ue000([^\ue001]*)\ue001\\s*")
 _TIMESTAMP = re.compile(r"<\d[\d:.]*>")
 _COMMENT = re.compile(r"\{(?![@\\])[^{}\n]*\}")
+_EIGHT = {(1, 1, 1): "white", (1, 1, 0): "yellow", (0, 1, 1): "cyan", (0, 1, 0): "green", (1, 0, 1): "magenta",
+          (1, 0, 0): "red", (0, 0, 1): "blue", (0, 0, 0): "black"}
+_HTML_NAMES = {"white": "#ffffff", "yellow": "#ffff00", "cyan": "#00ffff", "aqua": "#00ffff", "lime": "#00ff00",
+               "green": "#00ff00", "magenta": "#ff00ff", "fuchsia": "#ff00ff", "red": "#ff0000", "blue": "#0000ff",
+               "black": "#000000"}
+_FONT_COLOR = re.compile(r"<font\b[^>]*\bcolor\s*=\s*[\"']?(?P<value>#?[\w]+)", re.IGNORECASE)
+# WebVTT's default colour classes (W3C WebVTT §7: ::cue(.lime) …)
+_VTT_CLASSES = {"white": "white", "lime": "green", "cyan": "cyan", "red": "red", "yellow": "yellow",
+                "magenta": "magenta", "blue": "blue", "black": "black"}
+_VTT_COLOR = re.compile(r"<c(?:\.[\w-]+)*\.(" + "|".join(_VTT_CLASSES) + r")\b[^>]*>")
 _CAPS_MIN = 4                       # letters: "OK." stays, "WE GO." is a caption in capitals
 MIN_TURN_FRAMES = 6                 # a quarter of a second at 24 fps: less is no line to read
 _LYRIC = re.compile(r"[♪♫♬][^♪♫♬\n]*(?:[♪♫♬]+|$)")
@@ -142,6 +152,27 @@ def _lines(body: str) -> list[str]:
     """The text's lines without markup or karaoke times, references read, voice spans as marks."""
     text = _VOICE.sub(lambda m: f"\ue000{m['name'].strip()}\ue001", _references(body or ""))
     return [ln for ln in _TIMESTAMP.sub("", tags.MARKUP.sub("", text)).splitlines() if ln.strip()]
+
+
+def color_name(red: int, green: int, blue: int) -> str:
+    """A subtitle colour as the cast's [colors] table names it: each channel on or off (teletext's and
+    CEA-608's eight colours, which broadcast subtitles pick speakers by: BBC yellow, cyan, green …)."""
+    return _EIGHT[(red >= 128, green >= 128, blue >= 128)]
+
+
+def text_color(text: str) -> str | None:
+    """The colour a subtitle's text is written in, where its markup gives one: SRT's `<font color="…">`
+    (a name or #rrggbb), WebVTT's colour classes (`<c.yellow>`). The first one; None without."""
+    m = _FONT_COLOR.search(text or "")
+    if m:
+        value = m["value"].strip().lower()
+        hexa = _HTML_NAMES.get(value, value).lstrip("#")
+        if re.fullmatch(r"[0-9a-f]{6}|[0-9a-f]{3}", hexa):
+            hexa = hexa if len(hexa) == 6 else "".join(c * 2 for c in hexa)
+            return color_name(*(int(hexa[i:i + 2], 16) for i in (0, 2, 4)))
+        return None
+    m = _VTT_COLOR.search(text or "")
+    return _VTT_CLASSES[m[1]] if m else None
 
 
 def sentence_case(text: str) -> str:

@@ -32,9 +32,11 @@ from ttconv import model
 from ttconv.imsc import reader as imsc_reader
 from ttconv.scc import reader as scc_reader
 from ttconv.stl import reader as stl_reader
+from ttconv.style_properties import StyleProperties
 from ttconv.time_code import SmpteTimeCode
 
 from takefit.otio_adapters.srt import SRTParseError, decode, subtitle_timeline
+from takefit.otio_adapters.subtitles import color_name
 
 TT = "{http://www.w3.org/ns/ttml}"
 TTP = "{http://www.w3.org/ns/ttml#parameter}"
@@ -55,6 +57,7 @@ class Read(NamedTuple):
     rate: Fraction | None = None                        # the file's own frame rate
     start: Fraction = Fraction(0)                       # the programme's start, seconds
     speakers: list[str] | None = None
+    colors: list[str | None] | None = None               # the colour each is written in (its styles)
     drop_frame: bool = False                            # its timecodes are drop-frame (SCC's `;`)
 
 
@@ -82,7 +85,8 @@ def _timeline(read: Read, rate, cues_as: str, name: str):
     about = {"rate_from": "the file" if read.rate and chosen == read.rate else "chosen"}
     if read.drop_frame:
         about["drop_frame"] = True
-    return subtitle_timeline(read.items, chosen, cues_as, name, "timedtext", read.speakers, read.start, about)
+    return subtitle_timeline(read.items, chosen, cues_as, name, "timedtext", read.speakers, read.start, about,
+                             read.colors)
 
 
 # ------------------------------------------------------------------ the three readers
@@ -96,7 +100,7 @@ def _ttml(text: str):
         raise TimedTextParseError(f"not a TTML document: its root element is {root.tag!r}, not tt in the TTML "
                                   f"namespace (http://www.w3.org/ns/ttml)")
     doc = _model(lambda: imsc_reader.to_model(tree), "TTML")
-    items = paragraphs(doc)
+    items, colors = paragraphs(doc)
     speakers = agents(root)
     if len(speakers) > len(items):
         raise TimedTextParseError(f"{len(speakers) - len(items)} of its {len(speakers)} paragraphs (<p>) have no "
@@ -104,19 +108,19 @@ def _ttml(text: str):
                                   f"div with begin but no end or dur also loses its lines to the TTML reader (ttconv "
                                   f"1.2): give it an end")
     rate = ttml_rate(root)
-    return Read(items, rate, program_start(items, rate, clock=True), speakers)     # TTML's times are media time
+    return Read(items, rate, program_start(items, rate, clock=True), speakers, colors)   # TTML: media time
 
 
 def _scc(text: str):
-    items = paragraphs(_model(lambda: scc_reader.to_model(text), "SCC"))
+    items, colors = paragraphs(_model(lambda: scc_reader.to_model(text), "SCC"))
     drop = bool(re.search(r"^\d\d:\d\d:\d\d;\d\d", text, re.MULTILINE))
-    return Read(items, SCC_RATE, program_start(items, SCC_RATE, clock=drop), drop_frame=drop)
+    return Read(items, SCC_RATE, program_start(items, SCC_RATE, clock=drop), colors=colors, drop_frame=drop)
 
 
 def _stl(data: bytes):
     native = STL_RATES.get(data[3:11])
-    items = paragraphs(_model(lambda: stl_reader.to_model(io.BytesIO(data)), "EBU STL"))
-    return Read(items, native, stl_start(data, native) or program_start(items, native, clock=False))
+    items, colors = paragraphs(_model(lambda: stl_reader.to_model(io.BytesIO(data)), "EBU STL"))
+    return Read(items, native, stl_start(data, native) or program_start(items, native, clock=False), colors=colors)
 
 
 def stl_start(data: bytes, rate: Fraction | None) -> Fraction | None:
@@ -141,13 +145,15 @@ def _model(read, what: str) -> model.ContentDocument:
 
 
 # ------------------------------------------------------------------ what the model holds
-def paragraphs(doc: model.ContentDocument) -> list[tuple[int, Fraction, Fraction, str]]:
-    """(index, begin s, end s, text) of every paragraph with text and a time span, in document order.
+def paragraphs(doc: model.ContentDocument) -> tuple[list[tuple[int, Fraction, Fraction, str]], list[str | None]]:
+    """(index, begin s, end s, text) of every paragraph with text and a time span, in document order, and
+    the colour each is written in (its own or its first styled span's: `color_name`).
     ttconv keeps each element's times relative to its parent's begin (TTML's par containers); an element
     without an end ends with its parent. Not cut at its parent's end: ttconv 1.2.3 counts a par
     container's implicit end from its parent's begin instead of its own (a `<div begin="1s">` of lines
     ending at 5.5 s ends at 5.5 s, not 6.5 s), which would cut its last line short."""
     out: list[tuple[int, Fraction, Fraction, str]] = []
+    colors: list[str | None] = []
 
     def walk(element, begin: Fraction, end: Fraction | None) -> None:
         b = begin + (element.get_begin() or 0)
@@ -156,12 +162,22 @@ def paragraphs(doc: model.ContentDocument) -> list[tuple[int, Fraction, Fraction
             text = _text(element).strip()
             if text and e is not None and e > b:
                 out.append((len(out) + 1, b, e, text))
+                colors.append(_color(element))
             return
         for child in element:
             walk(child, b, e)
 
     walk(doc.get_body(), Fraction(0), None)
-    return out
+    return out, colors
+
+
+def _color(paragraph) -> str | None:
+    """The paragraph's text colour, by the cast's colour names (teletext's and CEA-608's eight)."""
+    for element in paragraph.dfs_iterator():
+        value = element.get_style(StyleProperties.Color)
+        if value is not None:
+            return color_name(*value.components[:3])
+    return None
 
 
 def _text(element) -> str:

@@ -36,7 +36,7 @@ def stl(tcp: bytes = b"10000000", dfc: bytes = b"STL25.01") -> bytes:
         return bytes(block)
 
     return bytes(gsi) + tti(0, (10, 0, 1, 0), (10, 0, 3, 0), b"ROGER: We have to leave\x8abefore the storm.") + \
-        tti(1, (10, 0, 4, 0), (10, 0, 5, 12), b"Now?")
+        tti(1, (10, 0, 4, 0), (10, 0, 5, 12), b"\x03Now?")          # 0x03: teletext yellow
 
 
 def spans(tl) -> list[tuple[int, int, str, str]]:
@@ -52,6 +52,14 @@ def test_ttml_at_its_own_rate_with_its_agents_and_nested_times():
         (113, 50, "Now?", "Anna"),                                       # ticks: 4.5 s to 6.5 s
         (150, 25, "[thunder]", ""),                                      # 6s + dur 1s
         (188, 37, "You heard me.", "Anna")]                              # the agent on its span
+
+
+def test_ttml_colours_by_style_reference_or_attribute():
+    doc = (TT + ' xmlns:tts="http://www.w3.org/ns/ttml#styling"><head><styling><style xml:id="y" tts:color="yellow"/>'
+           '</styling></head><body><div><p begin="1s" end="2s" style="y">A.</p>'
+           '<p begin="3s" end="4s"><span tts:color="#00ffff">B.</span></p><p begin="5s" end="6s">C.</p>'
+           '</div></body></tt>')
+    assert [c.color for c in extract(timedtext.read_from_string(doc))] == ["yellow", "cyan", None]
 
 
 def test_a_programme_from_one_hour_starts_the_timeline_there():
@@ -77,6 +85,7 @@ def test_stl_starts_at_its_programme_timecode(tmp_path):
     tl = otio.adapters.read_from_file(str(path))
     assert rates.timeline_rate(tl) == 25 and tl.global_start_time.value == 10 * 3600 * 25
     assert spans(tl) == [(25, 50, "ROGER: We have to leave\nbefore the storm.", ""), (100, 37, "Now?", "")]
+    assert [c.color for c in extract(tl)] == ["white", "yellow"]                # teletext's speaker colours
     notes = formats.read(path).notes
     assert any("starts at 10:00:00:00" in n for n in notes) and any("read, not written back" in n for n in notes)
 

@@ -15,7 +15,7 @@ from takefit.engine.frontend import Frontend
 from takefit.otio_adapters import cast
 from takefit.otio_adapters.cue import Cue
 from takefit.otio_adapters.extract import extract
-from takefit.otio_adapters.subtitles import by_speaker, spoken
+from takefit.otio_adapters.subtitles import by_speaker, spoken, text_color
 
 
 @pytest.mark.parametrize("text, said, speaker, unsaid", [
@@ -251,3 +251,28 @@ def test_speakers_nobody_cast_are_pointed_out(tmp_path, capsys):
     (tmp_path / "takefit.cast.toml").write_text('[characters.john]\nvoice = "am_adam"\n', "utf-8")
     assert cli.main(["dub", str(src), "--rate", "25", "--list"]) == 0
     assert "not in the cast and all read" not in capsys.readouterr().out
+
+
+def test_speakers_by_colour_are_cast_by_the_colors_table(tmp_path, capsys):
+    """Broadcast subtitles pick speakers by colour (BBC: yellow, cyan, green …): a subtitle's colour is its
+    cue's, which the cast's [colors] maps to a character and --color keeps."""
+    src = tmp_path / "scene.srt"
+    src.write_text('1\n00:00:01,000 --> 00:00:03,000\n<font color="#ffff00">Where were you?</font>\n\n'
+                   '2\n00:00:03,500 --> 00:00:05,000\n<font color=cyan>At home.</font>\n\n'
+                   '3\n00:00:05,500 --> 00:00:07,000\nNobody asked.\n', "utf-8")
+    (tmp_path / "takefit.cast.toml").write_text('[characters.john]\nvoice = "am_adam"\n[characters.mary]\n'
+                                                'voice = "af_bella"\n[colors]\nyellow = "john"\ncyan = "mary"\n',
+                                                "utf-8")
+    assert cli.main(["dub", str(src), "--rate", "25", "--list", "--json"]) == 0
+    cues = json.loads(capsys.readouterr().out)["cues"]
+    assert [(c["character"], c["voice"], c["text"]) for c in cues] == [
+        ("john", "am_adam", "Where were you?"), ("mary", "af_bella", "At home."), ("", "auto", "Nobody asked.")]
+    assert cli.main(["dub", str(src), "--rate", "25", "--list", "--json", "--color", "cyan"]) == 0
+    assert [c["text"] for c in json.loads(capsys.readouterr().out)["cues"]] == ["At home."]
+
+
+@pytest.mark.parametrize("markup, colour", [('<font color="#ffff00">', "yellow"), ("<font color=lime>", "green"),
+                                            ("<FONT COLOR='#0FF'>", "cyan"), ("<c.magenta>", "magenta"),
+                                            ("<c.loud>", None), ("", None)])
+def test_the_colour_a_subtitle_is_written_in(markup, colour):
+    assert text_color(markup + "Hello.") == colour
