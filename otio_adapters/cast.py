@@ -20,7 +20,7 @@
     tail = 0.04                # seconds from the last sound's end to the slot's end
     max_ratio = 1.2            # natural: how far a take may overrun its slot before it is fitted
 
-    [colors]                   # marker colour → character
+    [colors]                   # marker colour (or a subtitle's text colour) → character
     red = "alice"
 
     [pronunciations]           # applied to every cue
