@@ -276,3 +276,16 @@ def test_speakers_by_colour_are_cast_by_the_colors_table(tmp_path, capsys):
                                             ("<c.loud>", None), ("", None)])
 def test_the_colour_a_subtitle_is_written_in(markup, colour):
     assert text_color(markup + "Hello.") == colour
+
+
+def test_a_lingering_subtitle_names_the_natural_pace(tmp_path, capsys):
+    src = tmp_path / "slow.srt"
+    src.write_text("1\n00:00:01,000 --> 00:00:03,000\nWhere were you last night?\n", "utf-8")   # ≈ 1.9×
+    assert cli.main(["dub", str(src), "--rate", "25", "--no-cache", "--json"]) == 0
+    cue = json.loads(capsys.readouterr().out)["cues"][0]
+    assert cue["status"] == "flagged" and any('speed = "natural"' in w for w in cue["warnings"])
+    (tmp_path / "takefit.cast.toml").write_text('[defaults]\nspeed = "natural"\n', "utf-8")
+    assert cli.main(["dub", str(src), "--rate", "25", "--no-cache", "--json"]) == 0
+    cue = json.loads(capsys.readouterr().out)["cues"][0]
+    assert not any('speed = "natural"' in w for w in cue["warnings"])
+    assert cue["achieved"]["frames"] == 50                 # the slot, its line at its own pace, silence after

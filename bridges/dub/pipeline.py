@@ -35,7 +35,7 @@ from takefit.engine.take import Take
 from takefit.engine.target import Target
 from takefit.otio_adapters import (audio_edl, cast as castfile, formats, limits, place, rates, sidecar, srt,
                                    substation, webvtt)
-from takefit.otio_adapters.cue import Cue
+from takefit.otio_adapters.cue import SUBTITLE, Cue
 from takefit.otio_adapters.extract import extract
 from takefit.bridges.dub.broadcast import Stamp, drop_frame
 from takefit.bridges.dub.render import Renderer
@@ -45,6 +45,10 @@ from takefit.bridges.dub.takes import MANIFEST, TakeFolder, claim
 
 # subtitle formats: the written file holds the cues (the takes are in the .otio and the stem)
 SUBTITLE_WRITERS = {"srt": srt, "vtt": webvtt, "ass": substation}
+# A subtitle stays on screen for reading (a second or more, however short the line), so a slow read is
+# often the subtitle's margin, not the line's: the cast's natural pace is the fix there.
+SUBTITLE_PACE = ("; a subtitle stays on screen longer than its line takes to say: speed = \"natural\" in the "
+                 "cast ([defaults] or the character) keeps each line at its own pace, silence after it")
 
 
 @dataclass
@@ -289,7 +293,14 @@ def render_take(cue: Cue, renderer: Renderer, opts: DubOptions) -> Rendering:
     out.r = r
     lo, hi = req.natural_range
     out.stretched = out.natural_fit is None and not out.padded and not lo <= r.ratio <= hi
+    if out.stretched and r.ratio > hi and lingers(cue):
+        res.warnings.append(SUBTITLE_PACE.lstrip("; ").capitalize())
     return out
+
+
+def lingers(cue: Cue) -> bool:
+    """A subtitle fitted exactly to its display time (the cast asks for no natural pace)."""
+    return cue.source == SUBTITLE and cue.speed == "exact"
 
 
 def file_take(rendering: Rendering, folder: TakeFolder,

@@ -10,7 +10,7 @@ from takefit.engine.errors import TakefitError
 from takefit.engine.request import RenderRequest
 from takefit.otio_adapters.cue import Cue
 
-from .pipeline import DubOptions, request_for
+from .pipeline import SUBTITLE_PACE, DubOptions, lingers, request_for
 from .render import Renderer
 
 RENDER, FLAG, SKIP, FAIL = "render", "flag", "skip", "fail"
@@ -47,14 +47,14 @@ def preview(cue: Cue, renderer: Renderer, opts: DubOptions) -> Preview:
     if speech > 0:       # the slot's ratio on the predicted speech span (a point marker has none)
         out.ratio = req.speech_ratio(speech)
         if out.ratio is not None:
-            out.verdict, out.reason = verdict_for(out.ratio, req)
+            out.verdict, out.reason = verdict_for(out.ratio, req, cue)
     return out
 
 
-def verdict_for(ratio: float, req: RenderRequest) -> tuple[str, str]:
+def verdict_for(ratio: float, req: RenderRequest, cue: Cue | None = None) -> tuple[str, str]:
     lo, hi = req.natural_range
     if lo <= ratio <= hi:
         return RENDER, ""
     side = "fast: lengthen the slot or shorten the text" if ratio < lo else \
-        "slow: shorten the slot or lengthen the text"
+        "slow: shorten the slot or lengthen the text" + (SUBTITLE_PACE if cue and lingers(cue) else "")
     return FLAG, f"≈{ratio:.2f}× natural, outside {lo:g}–{hi:g}× ({side})"
