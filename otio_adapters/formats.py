@@ -40,10 +40,11 @@ ALIASES = {"otio_json": "otio", "json": "otio", "xml": "fcp_xml", "fcp7": "fcp_x
 READ_SUFFIXES = {".otio": "otio_json", ".otioz": "otioz", ".otiod": "otiod", ".xml": "fcp_xml",
                  ".fcpxml": "fcpx_xml", ".edl": "cmx_3600", ".srt": "srt", ".vtt": "webvtt",
                  ".ass": "substation", ".ssa": "substation",
-                 ".ttml": "timedtext", ".dfxp": "timedtext", ".scc": "timedtext", ".stl": "timedtext"}
+                 ".ttml": "timedtext", ".dfxp": "timedtext", ".itt": "timedtext", ".scc": "timedtext",
+                 ".stl": "timedtext"}
 SUPPORTED = (".otio/.otioz/.otiod (OpenTimelineIO), .xml (FCP7 XML: Premiere, Resolve, Avid), .fcpxml "
              "(Final Cut Pro X), .edl (CMX 3600, Resolve marker EDL), .srt (SubRip), .vtt (WebVTT), .ass/.ssa "
-             "(SubStation Alpha), .ttml/.dfxp (TTML, IMSC), .scc (broadcast captions), .stl (EBU STL), .csv/.tsv cue "
+             "(SubStation Alpha), .ttml/.dfxp/.itt (TTML, IMSC, iTunes), .scc (broadcast captions), .stl (EBU STL), .csv/.tsv cue "
              "sheets, and the "
              "suffixes of any other OTIO adapter plugin installed")
 # formats whose file cannot hold the takes as a track: the result says so

@@ -1,4 +1,4 @@
-"""OTIO adapter (reading): broadcast and streaming timed text — TTML / IMSC / DFXP (.ttml, .dfxp: the
+"""OTIO adapter (reading): broadcast and streaming timed text — TTML / IMSC / DFXP (.ttml, .dfxp, .itt: the
 subtitle and caption files streaming services and broadcasters deliver), Scenarist SCC (.scc: US
 broadcast closed captions, CEA-608) and EBU STL (.stl: European broadcast subtitles).
 

@@ -39,7 +39,7 @@ STATE_DIR = ".takefit-watch"
 CAST_FILE = "takefit.cast.toml"
 # what the dub run reads, plus cue sheets
 TIMELINE_SUFFIXES = (".otio", ".otioz", ".xml", ".fcpxml", ".edl", ".srt", ".vtt", ".ass", ".ssa", ".ttml", ".dfxp",
-                     ".scc", ".stl")
+                     ".itt", ".scc", ".stl")
 SUPPORTED_SUFFIXES = TIMELINE_SUFFIXES + cuesheet.SUFFIXES
 # formats that carry no frame rate: the watch's --rate is theirs (TTML, SCC and STL carry their own)
 RATE_SUFFIXES = (".edl", ".srt", ".vtt", ".ass", ".ssa") + cuesheet.SUFFIXES
