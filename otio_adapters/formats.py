@@ -44,9 +44,8 @@ READ_SUFFIXES = {".otio": "otio_json", ".otioz": "otioz", ".otiod": "otiod", ".x
                  ".stl": "timedtext"}
 SUPPORTED = (".otio/.otioz/.otiod (OpenTimelineIO), .xml (FCP7 XML: Premiere, Resolve, Avid), .fcpxml "
              "(Final Cut Pro X), .edl (CMX 3600, Resolve marker EDL), .srt (SubRip), .vtt (WebVTT), .ass/.ssa "
-             "(SubStation Alpha), .ttml/.dfxp/.itt (TTML, IMSC, iTunes), .scc (broadcast captions), .stl (EBU STL), .csv/.tsv cue "
-             "sheets, and the "
-             "suffixes of any other OTIO adapter plugin installed")
+             "(SubStation Alpha), .ttml/.dfxp/.itt (TTML, IMSC, iTunes), .scc (broadcast captions), .stl (EBU STL), "
+             ".csv/.tsv cue sheets, and the suffixes of any other OTIO adapter plugin installed")
 # formats whose file cannot hold the takes as a track: the result says so
 NO_AUDIO_TRACK = {"srt": "SRT holds only the cues", "vtt": "WebVTT holds only the cues",
                   "ass": "a SubStation Alpha script holds only the cues",
