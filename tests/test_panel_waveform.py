@@ -315,3 +315,13 @@ def test_real_take_in_the_panel_strip(qtbot, daemon, tmp_path):  # noqa: F811
         assert w.grab().save(str(shot))
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, target)
+
+
+def test_timecodes_are_drop_frame_where_the_timeline_is(qtbot):
+    """Captions at 29.97 drop-frame (SCC): the table and the strip label cues as the file does."""
+    session = Session()
+    session.open(Path(__file__).parent / "fixtures" / "timelines" / "episode.scc")
+    row = session.rows[0]
+    assert session.timecode(row.cue.start) == "01:00:01;00"
+    assert CueModel(session).data(CueModel(session).index(0, 1)) == "01:00:01;00"
+    assert waveform.content_of(row, session.timecode).start_tc == "01:00:01;00"

@@ -6,8 +6,6 @@ from PyQt6.QtCore import QAbstractTableModel, QModelIndex, QRectF, QSize, Qt, py
 from PyQt6.QtGui import QColor, QPainter, QPen
 from PyQt6.QtWidgets import QAbstractItemView, QHeaderView, QStyledItemDelegate, QTableView, QWidget
 
-from takefit.otio_adapters import rates
-
 from .session import GREEN, AMBER, Row, Session, band
 from .waveform import ShapeCache, TakeShape
 
@@ -62,7 +60,7 @@ class CueModel(QAbstractTableModel):
             if col == 0:
                 return cue.id
             if col == 1:
-                return rates.timecode(self.session.plan.start + cue.start, cue.rate)
+                return self.session.timecode(cue.start)
             if col == 2:
                 return f"{row.slot_seconds:.2f} s ({cue.duration} f)" if cue.duration else "point"
             if col == 3:

@@ -15,6 +15,7 @@ from pathlib import Path
 from takefit.otio_adapters import cast as castfile, formats, rates, sidecar
 from takefit.bridges.dub import pipeline as dub
 from takefit.otio_adapters.cue import Cue, normalize_color
+from takefit.bridges.dub.broadcast import drop_frame
 from takefit.bridges.dub.pipeline import DubOptions
 from takefit.otio_adapters.extract import extract
 from takefit.bridges.dub.takes import TakeFolder
@@ -183,6 +184,13 @@ class Session:
     def dirty(self) -> bool:
         """Unsaved cast or sidecar changes (closing the panel now would lose them)."""
         return self.cast_dirty or self.sidecar_dirty
+
+    def timecode(self, frame: int) -> str:
+        """A cue's frame as the timeline labels it: drop-frame where the timeline is (SCC, DF FCP7 XML)."""
+        if self.plan is None:
+            return f"{frame}f"
+        drop = drop_frame(self.plan.source.timeline, self.plan.rate)
+        return rates.timecode(self.plan.start + frame, self.plan.rate, drop)
 
     # ------------------------------------------------------------------ the cast document
     def cast(self) -> castfile.Cast:

@@ -179,13 +179,14 @@ class StripContent:
             raise ValueError(f"{self.cue_id}: natural length {self.natural} must not be negative")
 
 
-def content_of(row, timeline_start: int = 0) -> StripContent:
-    """The strip's content for a panel row (session.Row)."""
+def content_of(row, timecode=None) -> StripContent:
+    """The strip's content for a panel row (session.Row); `timecode(frame)` labels a cue frame (the
+    session's: the timeline's start, drop-frame where it is)."""
     cue = row.cue
+    label = timecode or (lambda frame: rates.timecode(frame, cue.rate))
     return StripContent(cue.id, float(row.slot_seconds or 0.0), float(cue.lead), float(cue.tail),
                         row.natural or None, row.take, pin_marks(cue.text, cue.rate, getattr(row, "pins", ())),
-                        rates.timecode(timeline_start + cue.start, cue.rate),
-                        rates.timecode(timeline_start + cue.end, cue.rate) if cue.duration else "")
+                        label(cue.start), label(cue.end) if cue.duration else "")
 
 
 @dataclass(frozen=True)

@@ -357,7 +357,8 @@ class PanelWindow(Commands, Alternates, QMainWindow):
         if path is None:
             name, _ = QFileDialog.getOpenFileName(
                 self, "Open timeline", "",
-                "Timelines (*.otio *.xml *.fcpxml *.edl *.srt *.vtt *.ass *.ssa *.ttml *.dfxp *.scc *.stl);;All files (*)")
+                "Timelines (*.otio *.xml *.fcpxml *.edl *.srt *.vtt *.ass *.ssa *.ttml *.dfxp *.itt *.scc *.stl);;"
+                "All files (*)")
             if not name:
                 return False
             path = Path(name)
@@ -503,7 +504,7 @@ class PanelWindow(Commands, Alternates, QMainWindow):
 
     def _show_strip(self) -> None:
         picked = self._selected()
-        self.strip.show_content(content_of(picked[1], self.session.plan.start) if picked else None)
+        self.strip.show_content(content_of(picked[1], self.session.timecode) if picked else None)
 
     def cancel(self) -> None:
         if self.task is not None:
