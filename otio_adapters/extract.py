@@ -128,6 +128,7 @@ def _source_of(marker: otio.schema.Marker, default: str) -> str:
 
 
 def timeline_markers(timeline: otio.schema.Timeline, rate: Fraction, tl_start: int) -> Iterable[Found]:
+    drop = rates.drop_frame(timeline, rate)          # origins labelled as the timeline labels its frames
     length = rates.frames(timeline.tracks.duration(), rate) if len(timeline.tracks) else 0
     for m in timeline.tracks.markers:
         start = rates.frames(m.marked_range.start_time, rate)
@@ -138,11 +139,12 @@ def timeline_markers(timeline: otio.schema.Timeline, rate: Fraction, tl_start: i
         kind = _source_of(m, MARKER)
         label = "subtitle" if kind == SUBTITLE else "timeline marker"
         yield Found(start, _duration(m.marked_range.duration, rate), marker_text(m), kind,
-                    f"{label} {m.name!r} at {rates.timecode(tl_start + start, rate)}", m.name, marker_color(m),
+                    f"{label} {m.name!r} at {rates.timecode(tl_start + start, rate, drop)}", m.name, marker_color(m),
                     subtitle_speaker(m.metadata))
 
 
 def clip_markers(timeline: otio.schema.Timeline, rate: Fraction, tl_start: int) -> Iterable[Found]:
+    drop = rates.drop_frame(timeline, rate)
     for track in timeline.tracks:
         # takes placed by an earlier run carry cue-id markers of their own: they are not new lines
         if not isinstance(track, otio.schema.Track) or is_dub_track(track):
@@ -163,9 +165,9 @@ def clip_markers(timeline: otio.schema.Timeline, rate: Fraction, tl_start: int) 
                     start = p0 + (at - media0)
                 if not (p0 <= start < p1):
                     continue  # on media trimmed out of the cut: not on the timeline
+                at = rates.timecode(tl_start + start, rate, drop)
                 yield Found(start, _duration(m.marked_range.duration, rate), marker_text(m),
-                            _source_of(m, CLIP_MARKER),
-                            f"marker {m.name!r} on clip {item.name!r} at {rates.timecode(tl_start + start, rate)}",
+                            _source_of(m, CLIP_MARKER), f"marker {m.name!r} on clip {item.name!r} at {at}",
                             m.name, marker_color(m))
 
 
@@ -208,6 +210,7 @@ def find_tracks(timeline: otio.schema.Timeline, names: Sequence[str]) -> list[ot
 
 def track_clips(timeline: otio.schema.Timeline, tracks: list[otio.schema.Track], rate: Fraction,
                 tl_start: int) -> Iterable[Found]:
+    drop = rates.drop_frame(timeline, rate)
     for track in tracks:
         for i, item in enumerate(track):
             if not isinstance(item, otio.schema.Clip):
@@ -216,6 +219,6 @@ def track_clips(timeline: otio.schema.Timeline, tracks: list[otio.schema.Track],
             start = rates.frames(placed.start_time, rate)
             kind = SUBTITLE if is_subtitle(item.metadata) else CLIP
             yield Found(start, rates.frames(placed.duration, rate), clip_text(item), kind,
-                        f"clip {item.name!r} on track {track.name!r} at {rates.timecode(tl_start + start, rate)}",
+                        f"clip {item.name!r} on track {track.name!r} at {rates.timecode(tl_start + start, rate, drop)}",
                         item.name, subtitle_color(item.metadata, clip_text(item)) if kind == SUBTITLE else None,
                         subtitle_speaker(item.metadata))

@@ -16,6 +16,7 @@ from takefit.engine.errors import InputError
 # The NTSC family: any float within half a hundredth of these is that rate (29.97, 29.97002997, 23.98 …)
 _NTSC = tuple(Fraction(n * 1000, 1001) for n in (24, 30, 48, 60, 120))
 _SNAP = 0.005
+_DROP_FRAME_RATES = (Fraction(30000, 1001), Fraction(60000, 1001))      # engine/bwf.py DROP_FRAME_RATES
 
 
 def exact_rate(rate: float | Fraction) -> Fraction:
@@ -76,6 +77,18 @@ def samples(n_frames: int, rate: Fraction, sample_rate: int) -> int:
 
 def seconds(n_frames: int, rate: Fraction) -> Fraction:
     return Fraction(n_frames) / rate
+
+
+def drop_frame(timeline, rate: Fraction) -> bool:
+    """Whether the timeline shows drop-frame timecode, where its format says so (FCP7 XML's
+    displayformat, a Resolve marker EDL's or an SCC file's ';'). Frame numbers are the same either way;
+    only the labels (`timecode`) and iXML's TIMECODE_FLAG differ."""
+    if rate not in _DROP_FRAME_RATES:
+        return False
+    meta = timeline.metadata
+    fcp = (meta.get("fcp_xml") or {}).get("timecode") or {}
+    flags = ((meta.get("resolve_marker_edl") or {}).get("drop_frame"), (meta.get("timedtext") or {}).get("drop_frame"))
+    return str(fcp.get("displayformat", "")).upper() == "DF" or True in flags
 
 
 def timecode(n_frames: int, rate: Fraction, drop_frame: bool = False) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from takefit.bridges.cluster import guard
 from takefit.bridges.dub.broadcast import drop_frame
+from takefit.otio_adapters import rates
 from takefit.bridges.cluster.address import parse
 from takefit.bridges.commands.levels import add_levels, level_options
 from takefit.engine.backend import DEFAULT_BACKEND, REGISTRY
@@ -351,7 +352,6 @@ def print_cues(the_plan, renderer, opts, as_json: bool = False) -> None:
     """The cues as the run will treat them: who reads each, how long it runs naturally, the ratio its
     slot asks, and which will be flagged, skipped or fail (bridges/dub/preview.py)."""
     from takefit.bridges.dub.preview import preview
-    from takefit.otio_adapters import rates
 
     rows = []
     drop = drop_frame(the_plan.source.timeline, the_plan.rate)

@@ -11,20 +11,7 @@ from fractions import Fraction
 
 from takefit.engine.bwf import DROP_FRAME_RATES, Broadcast, since_midnight
 from takefit.otio_adapters.cue import Cue
-
-
-def drop_frame(timeline, rate: Fraction) -> bool:
-    """Whether the timeline shows drop-frame timecode, where its format says so (FCP7 XML's
-    displayformat, a Resolve marker EDL's or an SCC file's ';'). Frame numbers are the same either way; only iXML's
-    TIMECODE_FLAG tells the editor how to label them."""
-    if rate not in DROP_FRAME_RATES:
-        return False
-    meta = timeline.metadata
-    fcp = (meta.get("fcp_xml") or {}).get("timecode") or {}
-    resolve = meta.get("resolve_marker_edl") or {}
-    timed = meta.get("timedtext") or {}
-    return str(fcp.get("displayformat", "")).upper() == "DF" or True in (resolve.get("drop_frame"),
-                                                                           timed.get("drop_frame"))
+from takefit.otio_adapters.rates import drop_frame
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from pathlib import Path
 from takefit.otio_adapters import cast as castfile, formats, rates, sidecar
 from takefit.bridges.dub import pipeline as dub
 from takefit.otio_adapters.cue import Cue, normalize_color
-from takefit.bridges.dub.broadcast import drop_frame
 from takefit.bridges.dub.pipeline import DubOptions
 from takefit.otio_adapters.extract import extract
 from takefit.bridges.dub.takes import TakeFolder
@@ -189,7 +188,7 @@ class Session:
         """A cue's frame as the timeline labels it: drop-frame where the timeline is (SCC, DF FCP7 XML)."""
         if self.plan is None:
             return f"{frame}f"
-        drop = drop_frame(self.plan.source.timeline, self.plan.rate)
+        drop = rates.drop_frame(self.plan.source.timeline, self.plan.rate)
         return rates.timecode(self.plan.start + frame, self.plan.rate, drop)
 
     # ------------------------------------------------------------------ the cast document
