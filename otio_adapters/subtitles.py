@@ -101,8 +101,7 @@ def spoken(body: str, cast: frozenset[str] = frozenset()) -> Spoken:
     case), whose names are labels in any case ("John: …"); other labels are upper case ("JOHN: …")."""
     unsaid: list[str] = []
     lines = _lines(body)
-    turns = [t for t in (_turn(_LYRIC.sub(" ", raw), unsaid, cast) for raw in _turns(lines, cast))
-             if t[0] or t[1]]
+    turns = [(name, said) for _, name, said in _read_turns(lines, cast, unsaid) if name or said]
     labels = tuple(name for name, _ in turns if name)
     text = sentence_case(tags.clean("\n".join(said for _, said in turns if said)))
     sung = any(_LYRIC.search(ln) for ln in lines)
@@ -119,9 +118,7 @@ def by_speaker(cue: Cue, cast: frozenset[str] = frozenset()) -> list[Cue]:
     inner, body = tags.split(cue.raw_text)
     if cue.duration == 0 or (inner is not None and _names_character(inner)):
         return [cue]
-    unsaid: list[str] = []
-    turns = [(raw, *_turn(_LYRIC.sub(" ", raw), unsaid, cast)) for raw in _turns(_lines(body), cast)]
-    turns = [(raw, name, said) for raw, name, said in turns if said]
+    turns = [turn for turn in _read_turns(_lines(body), cast, []) if turn[2]]
     names = [name for _, name, _ in turns]
     if len(turns) < 2 or None in names or len({n.lower() for n in names}) < 2:
         return [cue]
@@ -189,6 +186,11 @@ def sentence_case(text: str) -> str:
 
 def _references(text: str) -> str:
     return _REFERENCE.sub(lambda m: html.unescape(m[0]).replace("\xa0", " "), text)
+
+
+def _read_turns(lines: list[str], cast: frozenset[str], unsaid: list[str]) -> list[tuple[str, str | None, str]]:
+    """(the turn as written, its speaker or None, what it says) for each turn; descriptions to `unsaid`."""
+    return [(raw, *_turn(_LYRIC.sub(" ", raw), unsaid, cast)) for raw in _turns(lines, cast)]
 
 
 def _turns(lines: list[str], cast: frozenset[str]) -> list[str]:
