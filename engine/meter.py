@@ -27,8 +27,7 @@ class Meter:
 
     def __init__(self, rate: int):
         self.rate, self.n, self.total, self.result = rate, 0, 0.0, None
-        self.ir, self.spectra = loudness._k_weighting(rate), {}
-        self.tail = np.zeros(len(self.ir) - 1)                    # the K-weighting's ring into the next block
+        self.tail = np.zeros(len(loudness._k_weighting(rate)) - 1)   # the K-weighting's ring into the next block
         self.at_steps = [0.0]                                     # running energy at each 100 ms boundary
         factor = loudness.oversampling(rate)
         self.stream = soxr.ResampleStream(rate, rate * factor, 1, dtype="float32", quality="HQ") if factor > 1 else None
@@ -59,11 +58,7 @@ class Meter:
         return loudness.levels_of(self.peak, momentary, short)
 
     def _k_weighted(self, x: np.ndarray) -> np.ndarray:
-        size = 1 << int(np.ceil(np.log2(len(x) + len(self.ir))))
-        if size not in self.spectra:                              # a stem's blocks share one size
-            self.spectra[size] = np.fft.rfft(self.ir, size)
-        y = np.fft.irfft(np.fft.rfft(x.astype(np.float64), size) * self.spectra[size], size)
-        y = y[: len(x) + len(self.tail)]
+        y = loudness.k_convolved(x.astype(np.float64), self.rate)
         y[: len(self.tail)] += self.tail
         self.tail = y[len(x):].copy()
         return y[: len(x)]
