@@ -19,7 +19,7 @@ from takefit.otio_adapters.place import is_dub_track
 # FCPX and Resolve markers are one frame long and EDL locators zero: no one means a 1-frame line,
 # so anything shorter than this is a point marker and its take keeps its natural length.
 POINT_FRAMES = 2
-# the metadata namespaces of subtitles (srt.py, webvtt.py)
+# the metadata namespaces of subtitles (srt.py, webvtt.py, substation.py, timedtext.py)
 SUBTITLE_KINDS = ("srt", "webvtt", "substation", "timedtext")
 
 
@@ -91,23 +91,25 @@ def marker_color(marker: otio.schema.Marker) -> str | None:
 
 
 def is_subtitle(md) -> bool:
-    """Metadata of a subtitle (srt.py, webvtt.py): its line is its text, it has no colour."""
+    """Metadata of a subtitle: its line is its text (an empty one says nothing), its colour its text's."""
     return md is not None and any(kind in md for kind in SUBTITLE_KINDS)
 
 
-def _subtitle_text(md):
-    return next((_get(md, kind, "text") for kind in SUBTITLE_KINDS if kind in md), None)
+def _subtitle_field(md, key: str):
+    """A field of a subtitle's own metadata (text, speaker, color); None where absent or not a subtitle."""
+    kind = next((k for k in SUBTITLE_KINDS if md is not None and k in md), None)
+    return _get(md, kind, key) if kind is not None else None
 
 
 def subtitle_color(md, text: str) -> str | None:
     """The colour a subtitle is written in: from the file's styles (timedtext.py) or its text's markup."""
-    found = next((_get(md, kind, "color") for kind in SUBTITLE_KINDS if kind in md), None)
+    found = _subtitle_field(md, "color")
     return str(found) if found else subtitles.text_color(text)
 
 
 def subtitle_speaker(md) -> str:
     """Who a subtitle file says speaks this line ("" where it does not say)."""
-    return next((str(_get(md, kind, "speaker") or "") for kind in SUBTITLE_KINDS if kind in md), "")
+    return str(_subtitle_field(md, "speaker") or "")
 
 
 def _get(md, namespace: str, key: str):
@@ -175,7 +177,7 @@ def clip_markers(timeline: otio.schema.Timeline, rate: Fraction, tl_start: int) 
 def clip_text(clip: otio.core.Item) -> str:
     md = clip.metadata
     if is_subtitle(md) and not _get(md, "takefit", "text"):
-        return str(_subtitle_text(md) or "")
+        return str(_subtitle_field(md, "text") or "")
     for candidate in (_get(md, "takefit", "text"), _get(md, "fcp_xml", "comment"), clip.name):
         if candidate and str(candidate).strip():
             return str(candidate)
@@ -217,8 +219,8 @@ def track_clips(timeline: otio.schema.Timeline, tracks: list[otio.schema.Track],
                 continue
             placed = track.range_of_child_at_index(i)
             start = rates.frames(placed.start_time, rate)
-            kind = SUBTITLE if is_subtitle(item.metadata) else CLIP
-            yield Found(start, rates.frames(placed.duration, rate), clip_text(item), kind,
+            kind, text = SUBTITLE if is_subtitle(item.metadata) else CLIP, clip_text(item)
+            yield Found(start, rates.frames(placed.duration, rate), text, kind,
                         f"clip {item.name!r} on track {track.name!r} at {rates.timecode(tl_start + start, rate, drop)}",
-                        item.name, subtitle_color(item.metadata, clip_text(item)) if kind == SUBTITLE else None,
+                        item.name, subtitle_color(item.metadata, text) if kind == SUBTITLE else None,
                         subtitle_speaker(item.metadata))

@@ -11,12 +11,12 @@ from fractions import Fraction
 
 import opentimelineio as otio
 
+from takefit.engine.bwf import DROP_FRAME_RATES
 from takefit.engine.errors import InputError
 
 # The NTSC family: any float within half a hundredth of these is that rate (29.97, 29.97002997, 23.98 …)
 _NTSC = tuple(Fraction(n * 1000, 1001) for n in (24, 30, 48, 60, 120))
 _SNAP = 0.005
-_DROP_FRAME_RATES = (Fraction(30000, 1001), Fraction(60000, 1001))      # engine/bwf.py DROP_FRAME_RATES
 
 
 def exact_rate(rate: float | Fraction) -> Fraction:
@@ -83,7 +83,7 @@ def drop_frame(timeline, rate: Fraction) -> bool:
     """Whether the timeline shows drop-frame timecode, where its format says so (FCP7 XML's
     displayformat, a Resolve marker EDL's or an SCC file's ';'). Frame numbers are the same either way;
     only the labels (`timecode`) and iXML's TIMECODE_FLAG differ."""
-    if rate not in _DROP_FRAME_RATES:
+    if rate not in DROP_FRAME_RATES:
         return False
     meta = timeline.metadata
     fcp = (meta.get("fcp_xml") or {}).get("timecode") or {}

@@ -8,7 +8,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from takefit.bridges.cluster import guard
-from takefit.bridges.dub.broadcast import drop_frame
 from takefit.otio_adapters import rates
 from takefit.bridges.cluster.address import parse
 from takefit.bridges.commands.levels import add_levels, level_options
@@ -354,7 +353,7 @@ def print_cues(the_plan, renderer, opts, as_json: bool = False) -> None:
     from takefit.bridges.dub.preview import preview
 
     rows = []
-    drop = drop_frame(the_plan.source.timeline, the_plan.rate)
+    drop = rates.drop_frame(the_plan.source.timeline, the_plan.rate)
     for c in the_plan.cues:
         seen = preview(c, renderer, opts)
         rows.append({"id": c.id, "timecode": rates.timecode(the_plan.start + c.start, c.rate, drop),

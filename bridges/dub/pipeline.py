@@ -37,7 +37,7 @@ from takefit.otio_adapters import (audio_edl, cast as castfile, formats, limits,
                                    substation, webvtt)
 from takefit.otio_adapters.cue import SUBTITLE, Cue
 from takefit.otio_adapters.extract import extract
-from takefit.bridges.dub.broadcast import Stamp, drop_frame
+from takefit.bridges.dub.broadcast import Stamp
 from takefit.bridges.dub.render import Renderer
 from takefit.bridges.dub.report import CACHED, FAILED, FLAGGED, RENDERED, SKIPPED, CueResult, DubReport
 from takefit.bridges.dub.stem import StemItem, character_stem_paths, check_fits, export_stem, write_stem
@@ -47,7 +47,7 @@ from takefit.bridges.dub.takes import MANIFEST, TakeFolder, claim
 SUBTITLE_WRITERS = {"srt": srt, "vtt": webvtt, "ass": substation}
 # A subtitle stays on screen for reading (a second or more, however short the line), so a slow read is
 # often the subtitle's margin, not the line's: the cast's natural pace is the fix there.
-SUBTITLE_PACE = ("; a subtitle stays on screen longer than its line takes to say: speed = \"natural\" in the "
+SUBTITLE_PACE = ("a subtitle stays on screen longer than its line takes to say: speed = \"natural\" in the "
                  "cast ([defaults] or the character) keeps each line at its own pace, silence after it")
 
 
@@ -294,7 +294,7 @@ def render_take(cue: Cue, renderer: Renderer, opts: DubOptions) -> Rendering:
     lo, hi = req.natural_range
     out.stretched = out.natural_fit is None and not out.padded and not lo <= r.ratio <= hi
     if out.stretched and r.ratio > hi and lingers(cue):
-        res.warnings.append(SUBTITLE_PACE.lstrip("; ").capitalize())
+        res.warnings.append("A" + SUBTITLE_PACE[1:])
     return out
 
 
@@ -440,7 +440,7 @@ def run(opts: DubOptions, renderer: Renderer, progress: ProgressFn | None = None
     tl = p.source.timeline
     report = DubReport(input=Path(opts.input), timeline=tl.name, rate=p.rate, start=p.start,
                        sample_rate=opts.sample_rate, notes=list(p.notes), sidecar=p.sidecar.to_json(),
-                       drop_frame=drop_frame(tl, p.rate))
+                       drop_frame=rates.drop_frame(tl, p.rate))
     if not p.cues:
         report.wall_seconds = time.perf_counter() - t0
         return report  # nothing to dub: nothing is written

@@ -56,5 +56,5 @@ def verdict_for(ratio: float, req: RenderRequest, cue: Cue | None = None) -> tup
     if lo <= ratio <= hi:
         return RENDER, ""
     side = "fast: lengthen the slot or shorten the text" if ratio < lo else \
-        "slow: shorten the slot or lengthen the text" + (SUBTITLE_PACE if cue and lingers(cue) else "")
+        "slow: shorten the slot or lengthen the text" + (f"; {SUBTITLE_PACE}" if cue and lingers(cue) else "")
     return FLAG, f"≈{ratio:.2f}× natural, outside {lo:g}–{hi:g}× ({side})"
