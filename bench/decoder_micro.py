@@ -63,7 +63,8 @@ def snake_graph(alpha: np.ndarray):
     inits = [const("alpha", alpha), const("inv", 1 / alpha), const("two", 2)]
     nodes = [h.make_node("Mul", ["alpha", "x"], ["ax"]), h.make_node("Sin", ["ax"], ["s"]),
              h.make_node("Pow", ["s", "two"], ["s2"]), h.make_node("Mul", ["inv", "s2"], ["bump"]),
-             h.make_node("Add", ["x", "bump"], ["y"]), h.make_node("DynamicQuantizeLinear", ["y"], ["q", "scale", "zero"])]
+             h.make_node("Add", ["x", "bump"], ["y"]),
+             h.make_node("DynamicQuantizeLinear", ["y"], ["q", "scale", "zero"])]
     return nodes, inits, QUANTISED
 
 
@@ -81,7 +82,8 @@ def lut_graph(alpha: np.ndarray):
              n("ReduceMin", ["table"], ["lo0"], keepdims=0), n("ReduceMax", ["table"], ["hi0"], keepdims=0),
              n("Min", ["lo0", "f0"], ["lo"]), n("Max", ["hi0", "f0"], ["hi"]), n("Sub", ["hi", "lo"], ["span"]),
              n("Div", ["span", "f255"], ["scale"]), n("Div", ["lo", "scale"], ["z0"]), n("Sub", ["f0", "z0"], ["z1"]),
-             n("Round", ["z1"], ["z2"]), n("Clip", ["z2", "f0", "f255"], ["zf"]), n("Cast", ["zf"], ["zero"], to=TP.UINT8),
+             n("Round", ["z1"], ["z2"]), n("Clip", ["z2", "f0", "f255"], ["zf"]),
+             n("Cast", ["zf"], ["zero"], to=TP.UINT8),
              n("Div", ["table", "scale"], ["t0"]), n("Round", ["t0"], ["t1"]), n("Add", ["t1", "zf"], ["t2"]),
              n("Clip", ["t2", "f0", "f255"], ["t3"]), n("Cast", ["t3"], ["t4"], to=TP.UINT8),
              n("Reshape", ["t4", "flat"], ["lut"]), n("Cast", ["xq"], ["xi"], to=TP.INT32),
@@ -124,14 +126,16 @@ def conv_channels_first(w: np.ndarray, bias: np.ndarray, k: int, d: int, signed:
     cout, cin, _ = w.shape
     pad = d * (k - 1) // 2
     inits = [const("W", w.transpose(0, 2, 1).reshape(cout, k * cin), np.uint8), const("wzp", WZP, np.uint8),
-             const("ws", 0.01), const("bias", bias.reshape(1, cout, 1)), const("pads", [0, 0, pad, 0, 0, pad], np.int64)]
+             const("ws", 0.01), const("bias", bias.reshape(1, cout, 1)),
+             const("pads", [0, 0, pad, 0, 0, pad], np.int64)]
     n = h.make_node
     if signed:      # DynamicQuantizeLinear's scale and zero point, with int8 levels
         inits += [const("f0", 0), const("f255", 255), const("m128", -128), const("p127", 127)]
         nodes = [n("ReduceMin", ["x"], ["lo0"], keepdims=0), n("ReduceMax", ["x"], ["hi0"], keepdims=0),
                  n("Min", ["lo0", "f0"], ["lo"]), n("Max", ["hi0", "f0"], ["hi"]), n("Sub", ["hi", "lo"], ["span"]),
                  n("Div", ["span", "f255"], ["sx"]), n("Div", ["lo", "sx"], ["z0"]), n("Sub", ["m128", "z0"], ["z1"]),
-                 n("Round", ["z1"], ["z2"]), n("Clip", ["z2", "m128", "p127"], ["z3"]), n("Cast", ["z3"], ["zx"], to=TP.INT8),
+                 n("Round", ["z1"], ["z2"]), n("Clip", ["z2", "m128", "p127"], ["z3"]),
+                 n("Cast", ["z3"], ["zx"], to=TP.INT8),
                  n("QuantizeLinear", ["x", "sx", "zx"], ["xq"])]
     else:
         nodes = [n("DynamicQuantizeLinear", ["x"], ["xq", "sx", "zx"])]
@@ -196,7 +200,8 @@ def conv_rows(rounds: int, rng) -> list[str]:
             same = all(np.array_equal(s.run(None, {"x": x})[0], ref) for s in forms.values())
             ms = timed(forms, x, rounds)
             rows.append(f"| {cin}, {k} (dilation {d}), {t} | {threads} | {1e3 * ms['vnni']:.1f} | "
-                        f"{ms['u8u8'] / ms['vnni']:.2f}× | {ms['u8s8'] / ms['vnni']:.2f}× | {'bit for bit' if same else 'no'} |")
+                        f"{ms['u8u8'] / ms['vnni']:.2f}× | {ms['u8s8'] / ms['vnni']:.2f}× | "
+                        f"{'bit for bit' if same else 'no'} |")
     return rows
 
 
