@@ -473,3 +473,33 @@ def test_rerender_from_the_take_of_a_point_marker(fake_daemon, opts):
     assert [(r["id"], r["placed"]) for r in report.rows] == [("c001", "replaced")]
     (new,) = tl.audio_items("takefit")
     assert new.GetStart() == take.GetStart() and new.GetName().endswith("_t2.wav")
+
+
+def test_subtitle_with_two_named_speakers_is_two_takes(fake_daemon, opts, tmp_path):
+    """SDH subtitles name who speaks: a Resolve subtitle in which two characters take turns becomes one
+    take per turn, each in its character's voice at its share of the slot (as `takefit dub` reads an
+    SRT), keyed apart so that a second run leaves both alone and neither is reported stale."""
+    cast = tmp_path / "takefit.cast.toml"
+    cast.write_text('[characters.john]\nvoice = "am_michael"\n[characters.mary]\nvoice = "af_heart"\n', "utf-8")
+    app = rs.Resolve()
+    tl = timeline(app, "25")
+    turns = tl.add_subtitle(1, "JOHN: Where were you?\nMARY: Out.", 100, 60)
+    tl.add_subtitle(1, "A line nobody is named for.", 300, 50)
+    opts.sources, opts.cast = ("subtitles",), str(cast)
+    report = dub.dub(app, opts)
+    rows = [(r["start"], r["frames"], r["character"], r["voice"], r["text"]) for r in report.rows]
+    assert [r[2:] for r in rows] == [("john", "am_michael", "Where were you?"), ("mary", "af_heart", "Out."),
+                                     ("", "af_heart", "A line nobody is named for.")]
+    (s1, f1), (s2, f2) = [r[:2] for r in rows[:2]]
+    assert s1 == 100 and s2 == s1 + f1 and s2 + f2 == 160 and f1 > f2     # the slot shared by the lines' length
+    assert len({r["key"] for r in report.rows}) == 3
+    assert_exact(tl, report, [(100, f1), (s2, f2), (300, 50)])
+    again = dub.dub(app, opts)
+    assert [r["placed"] for r in again.rows] == ["unchanged"] * 3
+    assert not [n for n in again.notes if "no longer matches" in n]
+    turns.name = "JOHN: Where were you?\nMARY: Out, with Bob."     # Mary's line edited
+    tl.SetCurrentTimecode(fr.frame_to_timecode(tl.GetStartFrame() + 150, tl.rate, False))   # on Mary's turn
+    fake_daemon.renders.clear()
+    rerun = dub.dub(app, opts, selected=True)
+    assert [(r["character"], r["placed"]) for r in rerun.rows] == [("john", "replaced"), ("mary", "replaced")]
+    assert [r.text for r in fake_daemon.renders] == ["Where were you?", "Out, with Bob."]   # that subtitle only

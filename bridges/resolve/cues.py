@@ -32,6 +32,7 @@ MARKER, CLIP_MARKER, SUBTITLE = "marker", "clip_marker", "subtitle"   # = takefi
 SOURCES = ("markers", "clip_markers", "subtitles")
 DEFAULT_SOURCES = ("markers", "clip_markers")
 TAG_PREFIX = "takefit:"          # customData of the markers takefit puts on the takes it placed
+TURN = "#turn"                   # a turn's key: its item's key, then "#turn2" (one item, several speakers)
 
 
 @dataclass
@@ -176,6 +177,17 @@ def _subtitles(timeline, start_frame: int, tc):
             yield raw, "empty subtitle"
 
 
+def turn_key(key: str, turn: int) -> str:
+    """The key of one speaker's turn of a Resolve item in which several take turns."""
+    return "{}{}{}".format(key, TURN, turn)
+
+
+def item_key(key: str) -> str:
+    """The key of the Resolve item a cue's (or a placed take's) key belongs to: a turn's without "#turnN"."""
+    head, sep, tail = key.rpartition(TURN)
+    return head if sep and tail.isdigit() else key
+
+
 def at_playhead(cues: list, frame: int):
     """The cue the playhead is on: the latest-starting cue whose slot holds `frame` (a point marker
     holds its own frame), else None."""
@@ -187,30 +199,28 @@ def at_playhead(cues: list, frame: int):
 
 # ------------------------------------------------------------------ takefit side (the worker)
 def resolve(raws: list, rate: Fraction, cast_path=None, sidecar_path=None, start: int = 0):
-    """RawCues → takefit Cues (ids c001… in timeline order; tag, cast and the sidecar's edited lines and
-    picked takes applied), the cast, and what the sidecar changed (otio_adapters.sidecar.Applied).
-    `start`: the timeline's first frame, as the sidecar's timecodes count.
+    """RawCues → (takefit Cues, their keys, the cast, what the sidecar changed (sidecar.Applied)).
+
+    The cues are in timeline order with ids c001…, tag, cast and the sidecar's edited lines and picked
+    takes applied, the rules `takefit dub` uses: hit markers pin words of the lines they fall in, and an
+    item in which named speakers take turns (an SDH subtitle "JOHN: … / MARY: …") becomes one cue per
+    turn (subtitles.by_speaker), each read by its own character. `keys[i]` names the Resolve item cue i
+    came from; a turn's is turn_key(item's key, n). `start`: the timeline's first frame, as the
+    sidecar's timecodes count.
 
     Imports takefit.otio_adapters: call it from the worker, not from Resolve's Python."""
     from takefit.otio_adapters import cast as castfile
+    from takefit.otio_adapters import hits, sidecar, subtitles
     from takefit.otio_adapters.cue import Cue
-    from takefit.otio_adapters import hits, sidecar
     from takefit.otio_adapters.extract import POINT_FRAMES
 
     cast = castfile.load(cast_path) if cast_path else castfile.Cast()
-    width = max(3, len(str(len(raws))))
-    cues = []
-    for i, r in enumerate(raws, 1):
-        duration = 0 if r.duration < POINT_FRAMES else r.duration
-        cues.append(Cue(id="c{:0{}d}".format(i, width), start=r.start, duration=duration, rate=rate,
-                        raw_text=r.text, source=r.source, origin=r.origin, name=r.name, color=r.color))
-    resolved, applied = sidecar.load(sidecar_path).apply(hits.apply(cues), cast, start)
-    return resolved, cast, applied
-
-
-def lines_of(raws: list) -> list:
-    """The RawCues that are lines (not hit markers), in the order `resolve` returns their cues."""
-    from takefit.otio_adapters import hits
-    from takefit.otio_adapters.extract import POINT_FRAMES
-
-    return [r for r in raws if not (r.duration < POINT_FRAMES and hits.HIT.match(r.text or ""))]
+    keyed = []
+    for r in raws:
+        cue = Cue(id="", start=r.start, duration=0 if r.duration < POINT_FRAMES else r.duration, rate=rate,
+                  raw_text=r.text, source=r.source, origin=r.origin, name=r.name, color=r.color)
+        turns = subtitles.by_speaker(cue, frozenset(cast.characters))
+        keyed += [(r.key if len(turns) == 1 else turn_key(r.key, n), turn) for n, turn in enumerate(turns, 1)]
+    keys = [key for key, cue in keyed if hits.hit_word(cue) is None]     # hits.apply keeps the lines' order
+    resolved, applied = sidecar.load(sidecar_path).apply(hits.apply([cue for _, cue in keyed]), cast, start)
+    return resolved, keys, cast, applied

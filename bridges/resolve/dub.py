@@ -391,7 +391,7 @@ def dub(resolve, opts: Options, selected: bool = False, worker=None, progress=No
     try:
         _place_rows(placer, result.get("cues") or [], report, progress)
         if only is None:       # a re-render of one cue says nothing about the others' takes
-            _note_stale_takes(placer, reading.cues, report, rate, drop)
+            _note_stale_takes(placer, list((result.get("ids") or {}).values()), report, rate, drop)
     finally:
         placer.restore_folder()
     report.notes += placer.notes
@@ -406,8 +406,9 @@ def _cue_to_rerender(ctx: Context, opts: Options, cues: list, rate: Fraction, dr
     if cue is None:   # on a take takefit placed (a point marker's take outlasts its 1-frame marker)
         by_key = {c.key: c for c in cues}
         for e in Placer(ctx, rate, start, drop, opts.track_name).existing():
-            if e.start <= start + frame < e.end and e.tag.get("key") in by_key:
-                cue = by_key[e.tag["key"]]
+            key = cuesmod.item_key(str(e.tag.get("key") or ""))     # a turn's take: its subtitle's
+            if e.start <= start + frame < e.end and key in by_key:
+                cue = by_key[key]
                 break
     if cue is None:
         raise BridgeError("the playhead ({}) is not on a cue: put it inside the marker (or subtitle) whose line "
@@ -450,9 +451,10 @@ def _place_row(placer: Placer, row: dict) -> dict:
     return row
 
 
-def _note_stale_takes(placer: Placer, cues: list, report: Report, rate: Fraction, drop: bool) -> None:
-    """A note for each take on the timeline whose cue is gone: takefit never removes takes by itself."""
-    for e in placer.stale([c.key for c in cues]):
+def _note_stale_takes(placer: Placer, keys: list, report: Report, rate: Fraction, drop: bool) -> None:
+    """A note for each take on the timeline whose cue is gone (`keys`: the worker's, one per cue, a
+    speaker's turn its own): takefit never removes takes by itself."""
+    for e in placer.stale(keys):
         report.notes.append("the take of {} at {} no longer matches a cue (its marker moved or went): left in "
                             "place on {!r}".format(e.tag.get("cue"), fr.frame_to_timecode(e.start, rate, drop),
                                                    placer.lane_name(e.lane)))

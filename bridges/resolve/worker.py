@@ -27,7 +27,7 @@ import traceback
 from fractions import Fraction
 from pathlib import Path
 
-from .cues import RawCue, lines_of, resolve
+from .cues import RawCue, item_key, resolve
 
 # ------------------------------------------------------------------ daemon-backed renderer
 from takefit.bridges.dub.render import DaemonRenderer  # noqa: E402  (shared with `takefit dub`)
@@ -85,7 +85,7 @@ def sidecar_path(job: dict) -> Path | None:
 
 
 def _resolve(job: dict, raws: list):
-    """The job's cues resolved: tag, cast and sidecar; (cues, cast, what the sidecar changed)."""
+    """The job's cues resolved: tag, cast and sidecar; (cues, their keys, cast, what the sidecar changed)."""
     return resolve(raws, _rate(job), job.get("cast"), sidecar_path(job), int(job.get("start") or 0))
 
 
@@ -107,9 +107,9 @@ def _cue_json(cue) -> dict:
 # ------------------------------------------------------------------ operations
 def preview(job: dict) -> dict:
     raws = _raws(job)
-    cues, cast, applied = _resolve(job, raws)
+    cues, keys, cast, applied = _resolve(job, raws)
     edited = applied.edits
-    return {"cues": [dict(_cue_json(c), key=r.key, edited=c.id in edited) for r, c in zip(lines_of(raws), cues)],
+    return {"cues": [dict(_cue_json(c), key=key, edited=c.id in edited) for key, c in zip(keys, cues)],
             "cast": str(cast.path) if cast.path else None, "sidecar": applied.to_json(), "notes": applied.notes()}
 
 
@@ -120,10 +120,10 @@ def render(job: dict, emit) -> dict:
 
     t0 = time.perf_counter()
     raws = _raws(job)
-    cues, cast, applied = _resolve(job, raws)
-    keys = {c.id: r.key for r, c in zip(lines_of(raws), cues)}
+    cues, key_list, cast, applied = _resolve(job, raws)
+    keys = {c.id: key for key, c in zip(key_list, cues)}
     only = set(job.get("only") or ())
-    todo = [c for c in cues if not only or keys[c.id] in only]
+    todo = [c for c in cues if not only or keys[c.id] in only or item_key(keys[c.id]) in only]   # an item: its turns
     notes = []
     if cast.path:
         notes.append("cast: {}".format(cast.path))
