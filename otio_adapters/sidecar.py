@@ -4,7 +4,8 @@ the timeline so that `takefit dub`, the watch folder, the Resolve scripts and th
     version = 1
 
     [cues.c004]
-    at = "01:00:04:12"             # where the cue started when the entry was saved (for people; breaks ties)
+    at = "01:00:04:12"             # where the cue started when the entry was saved (for people; breaks ties;
+                                   # labelled as the timeline labels it: 01:00:04;12 on a drop-frame one)
     was = "[alice] Old words."     # the timeline's text (tag included) the entry was made against
     text = "New words."            # the line to say instead; the tag, the cast and pronunciations still apply
     take = 2                       # the read picked: 1 = the standard one, 2… alternates (a tag's take=N)
@@ -240,9 +241,12 @@ def _frame_of(at: str, rate, start: int) -> int | None:
         return int(m[1]) - start if m else None
 
 
-def entry_for(raw: Cue, start: int, text: str | None = None, take: int | None = None) -> Entry:
-    """The entry that records `text` and/or `take` for the cue `raw` (as extracted: its raw text)."""
-    return Entry(raw.id, raw.raw_text, rates.timecode(start + raw.start, raw.rate), text, take)
+def entry_for(raw: Cue, start: int, text: str | None = None, take: int | None = None,
+              drop_frame: bool = False) -> Entry:
+    """The entry that records `text` and/or `take` for the cue `raw` (as extracted: its raw text); `at`
+    labelled as the timeline labels its frames (`drop_frame`: 01:00:09;28 on a drop-frame timeline, which
+    _frame_of reads back by its ';')."""
+    return Entry(raw.id, raw.raw_text, rates.timecode(start + raw.start, raw.rate, drop_frame), text, take)
 
 
 # ------------------------------------------------------------------ reading

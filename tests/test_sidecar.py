@@ -233,6 +233,24 @@ def test_the_panel_session_loads_edits_picks_saves_and_reloads(tmp_path):
     assert again.dirty and again.save() == [] and not sidecar.path_for(tl).exists() and not again.dirty
 
 
+def test_a_drop_frame_timeline_s_entries_are_labelled_as_it_labels_its_frames(tmp_path):
+    """Captions at 29.97 drop-frame (SCC): `at` reads as the editor's timecode (`;`) and finds its cue again."""
+    tl = tmp_path / "episode.scc"
+    shutil.copy(Path(__file__).parent / "fixtures" / "timelines" / "episode.scc", tl)
+    s = Session()
+    s.open(tl)
+    cue = s.rows[0].cue
+    s.set_text(cue.id, "Said otherwise.")
+    (entry,) = s.sidecar_entries()
+    assert entry.at == s.timecode(cue.start) == "01:00:01;00"
+    assert sidecar._frame_of(entry.at, cue.rate, s.plan.start) == cue.start
+    s.save()
+    assert 'at = "01:00:01;00"' in sidecar.path_for(tl).read_text("utf-8")
+    again = Session()
+    again.open(tl)
+    assert again.rows[0].cue.text == "Said otherwise." and not again.dirty
+
+
 def test_the_panel_keeps_stale_entries_and_its_dub_plan_records_the_sidecar(tmp_path):
     tl = timeline(tmp_path)
     edit_and_pick(tl)

@@ -138,6 +138,7 @@ class Session:
         differ from the timeline's (its own words, its tag's take), then the stale entries read at open
         (kept, so a line changed back on the timeline finds its edit again) unless their id is taken."""
         cast, start = self.cast(), self.plan.start if self.plan else 0
+        drop = self.plan is not None and rates.drop_frame(self.plan.source.timeline, self.plan.rate)
         out = []
         for raw in self.raw:
             text, take = self.edits.get(raw.id), self.picks.get(raw.id)
@@ -147,7 +148,7 @@ class Session:
             text = None if text is None or sidecar.same_text(text, own.text) else text
             take = None if take is None or take == own.variant else take
             if text is not None or take is not None:
-                out.append(sidecar.entry_for(raw, start, text, take))
+                out.append(sidecar.entry_for(raw, start, text, take, drop))
         taken = {e.id for e in out}
         return tuple(out) + tuple(e for e in self.stale if e.id not in taken)
 
