@@ -273,6 +273,7 @@ def test_a_cluster_lost_mid_run_keeps_what_was_filed_and_a_rerun_resumes_from_th
         kill_all([run.pid, *driver, *cluster_pids])
         shutil.rmtree(short, ignore_errors=True)
     assert run.returncode == 1 and ended < 120, err
+    assert "Token authentication" not in err, err        # token auth asked for by name: on, and no Ray banner
     # Ray ends the driver (the guard names the loss) or, when the actor's death reaches the driver first,
     # the renderer stops the run itself: either way one takefit error with the way to resume
     assert "takefit: error: the Ray cluster was lost mid-run" in err or "the cluster is losing workers" in err, err

@@ -14,6 +14,7 @@ filed and cached stays, and a re-run resumes from the cache.
 """
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import tempfile
@@ -67,6 +68,21 @@ def ray_temp_dir() -> str:
     if len(base) + len("/takefit-ray-") + 8 + RAY_SOCKET_SUFFIX > UNIX_PATH_MAX:
         base = "/tmp"
     return tempfile.mkdtemp(prefix="takefit-ray-", dir=base)
+
+
+class _AuthBanner(logging.Filter):
+    """Ray ≥ 2.60 turns token authentication on for a new local cluster (good: docs/cluster.md, Security) and
+    logs a line saying so on every `--cluster local` run, in the middle of the dub's own output. Only that
+    line is dropped: Ray's other warnings, including the one for a cluster without authentication, stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Token authentication is enabled for this Ray cluster")
+
+
+def quiet_auth_banner() -> None:
+    log = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    if not any(isinstance(f, _AuthBanner) for f in log.filters):
+        log.addFilter(_AuthBanner())
 
 
 class ClusterError(TakefitError):
@@ -325,6 +341,7 @@ def _connect(opts: ClusterOptions) -> bool:
         raise ClusterError(f"this process already holds a Ray session, so it cannot join {address.address}: "
                            f"run takefit in a process of its own")
     if address.kind == "local":
+        quiet_auth_banner()
         ray.init(address="local", num_cpus=opts.local_cpus, include_dashboard=False, log_to_driver=False,
                  configure_logging=False, _temp_dir=ray_temp_dir(), namespace="takefit",
                  _system_config=LOCAL_SYSTEM_CONFIG)
