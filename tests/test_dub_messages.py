@@ -86,3 +86,19 @@ def test_a_guessed_srt_rate_and_the_chosen_fcpxml_project_are_named(tmp_path, ca
     assert "holds 2 timelines" in out and "dubbing the first, 'OpenTimeline_Project'" in out and "--project" in out
     assert cli.main(["dub", str(src), "--list", "--json", "--project", "OpenTimeline_Project 1"]) == 0
     assert not any("holds 2 timelines" in n for n in json.loads(capsys.readouterr().out)["notes"])
+
+
+def test_a_timeline_without_markers_names_its_tracks_and_the_fix(tmp_path, capsys):
+    """A cut of clips alone (no markers): the run and --list say where they looked, which tracks the file
+    has, and that --track NAME dubs a subtitle or guide track's clips; nothing is written."""
+    src = Path(shutil.copy(FIXTURES / "simple_cut.otio", tmp_path))
+    assert cli.main(["dub", str(src)]) == 0
+    err = capsys.readouterr().err
+    assert "no cues in" in err and "looked for timeline markers or clip markers" in err
+    assert "V1 'Track-001' (4 clips)" in err and "--track NAME" in err and "nothing written" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["simple_cut.otio"]
+    assert cli.main(["dub", str(src), "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "0 cue(s)" in out and "note: no cues in simple_cut.otio" in out and "V1 'Track-001'" in out
+    assert cli.main(["dub", str(src), "--track", "V1", "--list", "--json"]) == 0     # the fix it names works
+    assert len(json.loads(capsys.readouterr().out)["cues"]) == 4

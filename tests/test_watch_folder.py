@@ -207,6 +207,18 @@ def test_a_malformed_file_lands_in_failed_and_the_watcher_keeps_running(watcher)
     assert (lay.outbox / "sheet" / "sheet.otio").is_file()
 
 
+def test_a_timeline_without_markers_fails_naming_its_tracks(watcher):
+    """A cut of clips alone: the error names where the watcher looked, the tracks the file has and the fix."""
+    lay = watcher.layout
+    cut = (Path(__file__).parent / "fixtures" / "timelines" / "simple_cut.otio").read_bytes()
+    (lay.inbox / "cut.otio").write_bytes(cut)
+    wait_for(lambda: (lay.failed / "cut.otio.error.txt").exists(), what="cut.otio in failed/")
+    text = (lay.failed / "cut.otio.error.txt").read_text("utf-8")
+    assert "no cues in cut.otio: looked for timeline markers or clip markers" in text
+    assert "V1 'Track-001' (4 clips)" in text and "--track NAME" in text
+    assert not (lay.outbox / "cut").exists()
+
+
 @pytest.mark.slow
 def test_a_timeline_that_would_crash_its_reader_fails_alone(watcher):
     """#20.3: 200 KB of nested brackets segfaulted OTIO's JSON reader, and the watcher with it."""

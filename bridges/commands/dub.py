@@ -11,6 +11,7 @@ from takefit.bridges.cluster import guard
 from takefit.otio_adapters import rates
 from takefit.bridges.cluster.address import parse
 from takefit.bridges.commands.levels import add_levels, level_options
+from takefit.bridges.dub.no_cues import no_cues_message
 from takefit.engine.backend import DEFAULT_BACKEND, REGISTRY
 from takefit.engine.errors import InputError
 from takefit.engine.request import FIT_METHODS
@@ -275,8 +276,8 @@ def run(args) -> int:
         return 0
     for opts, the_plan in jobs:
         if not the_plan.cues:
-            print(f"takefit: no cues in {opts.input}: looked for {dub.where_cues_come_from(opts)} — nothing to "
-                  f"dub, nothing written.", file=sys.stderr)
+            print(f"takefit: {no_cues_message(str(opts.input), opts, the_plan.source.timeline)} — nothing "
+                  f"dubbed, nothing written.", file=sys.stderr)
     jobs = [(o, p) for o, p in jobs if p.cues]
     if not jobs:
         return 0
@@ -374,7 +375,8 @@ def print_cues(the_plan, renderer, opts, as_json: bool = False) -> None:
     for n in the_plan.notes:
         print(f"note: {n}")
     verdicts = [r["verdict"] for r in rows]
-    print(", ".join(f"{verdicts.count(v)} will {v}" for v in ("render", "flag", "skip", "fail") if v in verdicts))
+    print(", ".join(f"{verdicts.count(v)} will {v}" for v in ("render", "flag", "skip", "fail") if v in verdicts)
+          or f"note: {no_cues_message(opts.input.name, opts, the_plan.source.timeline)}")
 
 
 def print_row(r: dict) -> None:

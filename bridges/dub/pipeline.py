@@ -157,13 +157,6 @@ def with_reference_beside(cue: Cue, folder: Path) -> Cue:
     return replace(cue, emotion=replace(emotion, reference=str(path)))
 
 
-def where_cues_come_from(opts: DubOptions) -> str:
-    if opts.tracks:
-        return f"clips on track(s) {', '.join(opts.tracks)}"
-    what = "timeline markers or clip markers"
-    return what + (f" of colour {', '.join(opts.colors)}" if opts.colors else "")
-
-
 def plan_outputs(opts: DubOptions, source: formats.Source) -> Outputs:
     fmt = formats.format_name(opts.format) if opts.format else None
     if opts.output is not None:

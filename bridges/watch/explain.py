@@ -21,24 +21,6 @@ SUPPORTED_TEXT = (".otio/.otioz (OpenTimelineIO), .xml (FCP7 XML: Premiere, Reso
                   "Alpha), .ttml/.dfxp (TTML, IMSC), .scc (captions), .stl (EBU STL), .csv/.tsv (cue sheet: start, end, character, text)")
 
 
-def no_cues_message(name: str, opts) -> str:
-    from takefit.bridges.dub.pipeline import where_cues_come_from   # OpenTimelineIO: only when it is needed
-
-    suffix = Path(name).suffix.lower()
-    if suffix == ".srt" and not opts.tracks:
-        return (f"no subtitles in {name}: an SRT needs blocks of an index, a time line and the text, e.g.\n"
-                f"  1\n  00:00:01,000 --> 00:00:02,500\n  Hello there.")
-    if suffix == ".vtt" and not opts.tracks:
-        return (f"no cues in {name}: a WebVTT file needs cues of a time line and the text after its WEBVTT line, "
-                f"e.g.\n  WEBVTT\n\n  00:00:01.000 --> 00:00:02.500\n  Hello there.")
-    if suffix == ".edl" and not opts.tracks:
-        return (f"no cues in {name}: a CMX 3600 EDL holds no lines to speak unless it is a Resolve marker export "
-                f"(Timelines > Export > Timeline Markers to EDL); or give --track NAME for a subtitle/guide track, "
-                f"or drop an .srt or a cue sheet (.csv) instead")
-    return (f"no cues in {name}: looked for {where_cues_come_from(opts)}. Add markers whose comment (or name) is "
-            f"the line to speak, or drop subtitles (.srt) or a cue sheet (.csv) instead")
-
-
 def explain(e: BaseException, layout: Layout, name: str) -> tuple[str, str]:
     """(what was wrong, how to fix it) for the error file."""
     what = str(e)
