@@ -5,6 +5,7 @@ Every position becomes whole frames at the timeline's exact rate, from the timel
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Iterable, Sequence
@@ -21,6 +22,9 @@ from takefit.otio_adapters.place import is_dub_track
 POINT_FRAMES = 2
 # the metadata namespaces of subtitles (srt.py, webvtt.py, substation.py, timedtext.py)
 SUBTITLE_KINDS = ("srt", "webvtt", "substation", "timedtext")
+# The name an editor's tool gives a new marker (Resolve and Final Cut Pro: "Marker 1", "Marker 2" …): a label,
+# not a line, so a marker with nothing else is silent (as the Resolve scripts read it), not "Marker 3" said.
+DEFAULT_MARKER_NAME = re.compile(r"\s*Marker(?: \d+)?\s*")
 
 
 @dataclass(frozen=True)
@@ -70,11 +74,22 @@ def marker_text(marker: otio.schema.Marker) -> str:
     md = marker.metadata
     if is_subtitle(md) or "cuesheet" in md:     # a subtitle's or a row's line is its text; an empty one has
         return getattr(marker, "comment", "") or ""     # nothing to say ("Subtitle 7" is a label, not a line)
+    name = "" if DEFAULT_MARKER_NAME.fullmatch(marker.name or "") else marker.name
     for candidate in (getattr(marker, "comment", ""), _get(md, "fcp_xml", "comment"),
-                      _get(md, "resolve", "note"), _get(md, "Resolve_OTIO", "Note"), marker.name):
+                      _get(md, "resolve", "note"), _get(md, "Resolve_OTIO", "Note"), name):
         if candidate and str(candidate).strip():
             return str(candidate)
     return ""
+
+
+def nothing_to_say(cue: Cue) -> str:
+    """Why a cue whose text is empty is skipped, in words that name the fix."""
+    if cue.silence:
+        return cue.silence
+    if cue.source in (MARKER, CLIP_MARKER) and DEFAULT_MARKER_NAME.fullmatch(cue.name or ""):
+        return (f"only the default name {cue.name.strip()!r}, a label: write the line to speak in the marker's "
+                f"comment or note, or as its name")
+    return "empty text: nothing to say (marker/clip has no comment or name)"
 
 
 def marker_color(marker: otio.schema.Marker) -> str | None:

@@ -102,3 +102,22 @@ def test_a_timeline_without_markers_names_its_tracks_and_the_fix(tmp_path, capsy
     assert "0 cue(s)" in out and "note: no cues in simple_cut.otio" in out and "V1 'Track-001'" in out
     assert cli.main(["dub", str(src), "--track", "V1", "--list", "--json"]) == 0     # the fix it names works
     assert len(json.loads(capsys.readouterr().out)["cues"]) == 4
+
+
+def test_a_marker_left_with_its_default_name_is_silent_and_says_why(tmp_path, capsys):
+    """Resolve and Final Cut name new markers "Marker 1", "Marker 2" …: a label, not a line. A marker with
+    nothing else is skipped with the fix (as the Resolve scripts read it), not read out as "Marker 2"; a
+    name the editor typed is still the line, and a default name beside a note leaves the note the line."""
+    src = tmp_path / "markers.edl"
+    src.write_text("TITLE: Timeline 1\nFCM: NON-DROP FRAME\n\n"
+                   "001  001      V     C        01:00:01:00 01:00:01:01 01:00:01:00 01:00:01:01  \n"
+                   " |C:ResolveColorBlue |M:Marker 2 |D:50\n\n"
+                   "002  001      V     C        01:00:04:00 01:00:04:01 01:00:04:00 01:00:04:01  \n"
+                   " |C:ResolveColorBlue |M:Get down! |D:30\n\n"
+                   "003  001      V     C        01:00:07:00 01:00:07:01 01:00:07:00 01:00:07:01  \n"
+                   "Thank you. |C:ResolveColorBlue |M:Marker 3 |D:30\n", "utf-8")
+    assert cli.main(["dub", str(src), "--rate", "25", "--list", "--json"]) == 0
+    cues = json.loads(capsys.readouterr().out)["cues"]
+    assert [(c["text"], c["verdict"] == "skip") for c in cues] == [("", True), ("Get down!", False),
+                                                                   ("Thank you.", False)]
+    assert cues[0]["reason"].startswith("only the default name 'Marker 2', a label: write the line to speak in")

@@ -230,7 +230,8 @@ def test_resolve_markers_to_fcp7_keep_their_hour(tmp_path, renderer, use_rendere
 
 # ------------------------------------------------------------------ FCPXML: takes as connected clips
 def test_fcpxml_dub_keeps_the_other_timeline(tmp_path, renderer, use_renderer):
-    src = copy("fcpx_example.fcpxml", tmp_path)
+    src = copy("fcpx_example.fcpxml", tmp_path)      # its markers keep Final Cut's default names: give one a line
+    src.write_text(src.read_text("utf-8").replace('value="Marker 7"', 'value="Get down!"'), "utf-8")
     assert cli.main(["dub", str(src), "--color", "green"]) == 0
     before = otio.adapters.read_from_file(str(src))
     after = otio.adapters.read_from_file(str(tmp_path / "fcpx_example_dub.fcpxml"))

@@ -36,7 +36,7 @@ from takefit.engine.target import Target
 from takefit.otio_adapters import (audio_edl, cast as castfile, formats, limits, place, rates, sidecar, srt,
                                    substation, webvtt)
 from takefit.otio_adapters.cue import SUBTITLE, Cue
-from takefit.otio_adapters.extract import extract
+from takefit.otio_adapters.extract import extract, nothing_to_say
 from takefit.bridges.dub.broadcast import Stamp
 from takefit.bridges.dub.render import Renderer
 from takefit.bridges.dub.report import CACHED, FAILED, FLAGGED, RENDERED, SKIPPED, CueResult, DubReport
@@ -256,7 +256,7 @@ def render_take(cue: Cue, renderer: Renderer, opts: DubOptions) -> Rendering:
         return out
     if not cue.text.strip():
         res.status = SKIPPED
-        res.error = cue.silence or "empty text: nothing to say (marker/clip has no comment or name)"
+        res.error = nothing_to_say(cue)
         return out
     req = request_for(cue, opts)
     slot = rates.samples(cue.duration, cue.rate, sr) if cue.duration else None

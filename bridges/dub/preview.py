@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from takefit.engine.errors import TakefitError
 from takefit.engine.request import RenderRequest
 from takefit.otio_adapters.cue import Cue
+from takefit.otio_adapters.extract import nothing_to_say
 
 from .pipeline import SUBTITLE_PACE, DubOptions, lingers, request_for
 from .render import Renderer
@@ -36,7 +37,7 @@ def preview(cue: Cue, renderer: Renderer, opts: DubOptions) -> Preview:
     if cue.problems:
         return Preview(cue, FAIL, "; ".join(cue.problems))
     if not cue.text.strip():
-        return Preview(cue, SKIP, cue.silence or "empty text: nothing to say")
+        return Preview(cue, SKIP, nothing_to_say(cue))
     req = request_for(cue, opts)
     try:
         got = renderer.explain(req)
