@@ -445,6 +445,12 @@ def cue_check(folder: Path, expect: str) -> Problems:
         ("wrong", f"an empty subtitle spoken as {spoken[:1]}")] * bool(spoken)
 
 
+# What a reader's crash looks like when it is passed through unexplained (a RecursionError's "maximum
+# recursion depth exceeded"): the user learns nothing about the file from it.
+RAW_ERROR = re.compile(r"\b(RecursionError|KeyError|AttributeError|IndexError|TypeError|UnicodeDecodeError)\b|"
+                       r"maximum recursion depth")
+
+
 def timeline_cases() -> list[tuple[str, dict, list[str], str]]:
     """(name, files in its folder, CLI arguments ({dir}: that folder), what it must leave: see cue_check)."""
     xml = (FIXTURES / "ntsc_dialogue.xml").read_text("utf-8")
@@ -487,6 +493,39 @@ def timeline_cases() -> list[tuple[str, dict, list[str], str]]:
          dub_srt + ["--cast", "{dir}/deep.cast.toml"], x),
         ("watch_otio_brackets", {"w/inbox/x.otio": brackets, "w/inbox/ok.srt": srt(hi)["t.srt"]},
          ["watch", "{dir}/w", "--once", "--daemon=off", "--settle=0", "--rate=25"], "@w/failed/x.otio* w/done/ok.srt"),
+        *subtitle_cases(garbage, brackets, ok, x),
+    ]
+
+
+def subtitle_cases(garbage: bytes, brackets: str, ok: str, x: str) -> list[tuple[str, dict, list[str], str]]:
+    """The other subtitle and caption readers (WebVTT, SubStation, TTML, SCC, EBU STL) with what broke SRT
+    and FCP7 XML readers: garbage, a cue at 99 h, markup nested 100k deep, an entity bomb, a huge count."""
+    vtt = "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nHi.\n\n{}\n"
+    ass = ("[Script Info]\nScriptType: v4.00+\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, "
+           "MarginV, Effect, Text\nDialogue: 0,0:00:01.00,0:00:02.00,Default,Ann,0,0,0,,Hi.\n{}\n")
+    ttml = ('<?xml version="1.0"?>{}<tt xmlns="http://www.w3.org/ns/ttml" xml:lang="en"><body><div>'
+            '<p begin="00:00:01.000" end="00:00:02.000">{}</p></div></body></tt>')
+    ents = "".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(9))
+    dub = ["dub", "{dir}/t.{suffix}", "--rate", "25"]
+
+    def case(name, suffix, content, expect):
+        return (name, {f"t.{suffix}": content}, [a.replace("{suffix}", suffix) for a in dub], expect)
+    return [
+        case("vtt_garbage", "vtt", b"WEBVTT\n\n" + garbage, x),
+        case("vtt_cue_at_99h", "vtt", vtt.format("99:59:59.000 --> 99:59:59.900\nFar."), f"{ok} failed"),
+        case("vtt_voice_span_100k", "vtt", vtt.format("00:00:03.000 --> 00:00:04.000\n" + "<v a>" * 100_000), x),
+        case("ass_garbage", "ass", garbage, x),
+        case("ass_override_100k", "ass", ass.format("Dialogue: 0,0:00:03.00,0:00:04.00,Default,,0,0,0,,"
+                                                    + "{" * 100_000 + "Hi." + "}" * 100_000), x),
+        case("ass_end_9999h", "ass", ass.format("Dialogue: 0,0:00:03.00,9999:00:00.00,Default,,0,0,0,,Long."), x),
+        case("ttml_garbage", "ttml", garbage, x),
+        case("ttml_billion_laughs", "ttml", ttml.format(f'<!DOCTYPE tt [<!ENTITY a "aaaaaaaaaa">{ents}]>', "&j;"), x),
+        case("ttml_xxe_etc_passwd", "ttml", ttml.format('<!DOCTYPE tt [<!ENTITY x SYSTEM "file:///etc/passwd">]>',
+                                                        "&x;"), x),
+        case("ttml_spans_100k", "ttml", ttml.format("", "<span>" * 100_000 + "Hi." + "</span>" * 100_000), x),
+        case("scc_garbage", "scc", garbage, x),
+        case("scc_words_100k", "scc", "Scenarist_SCC V1.0\n\n00:00:01:00\t" + "9420 " * 100_000 + "\n", x),
+        case("stl_garbage", "stl", garbage * 4, x),
     ]
 
 
@@ -514,6 +553,7 @@ def run_cli_case(bench: Bench, name: str, files: dict, args: list[str], expect: 
         ("traceback", excerpt(out) or last, "Traceback" in out),
         ("wrong", f"exit status {rc}: {last}", rc is not None and rc > 3 and rc not in (134, 137, 139)),
         ("wrong", "refused without saying why", rc == 2 and not out.strip()),
+        ("wrong", f"a raw Python error in the message: {last}", bool(RAW_ERROR.search(out))),
         ("wrong", f"refused (exit 2), yet wrote {[p.name for p in written if '_dub' in p.name][:4]}",
          rc == 2 and any("_dub" in p.name for p in written)),
         ("wrong", f"half-written files left: {[p.name for p in written if '.partial' in p.name][:4]}",

@@ -128,7 +128,8 @@ class Cast:
 
 def _turn_notes(said: subtitles.Spoken, character: str) -> list[str]:
     """Several people in one cue (dialogue dashes, `>>`, labels): one voice reads them all; say so."""
-    if said.turns < 2:
+    named_alone = len(said.speakers) == said.turns and len({s.lower() for s in said.speakers}) == 1
+    if said.turns < 2 or named_alone:          # one person's lines ("JOHN: Wait." / "JOHN: Come back!")
         return []
     who = f" ({', '.join(dict.fromkeys(said.speakers))})" if said.speakers else ""
     return [f"{said.turns} speakers in one cue{who}, read in one voice ({character or 'the default'}'s); to give "

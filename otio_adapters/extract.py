@@ -89,6 +89,8 @@ def nothing_to_say(cue: Cue) -> str:
     if cue.source in (MARKER, CLIP_MARKER) and DEFAULT_MARKER_NAME.fullmatch(cue.name or ""):
         return (f"only the default name {cue.name.strip()!r}, a label: write the line to speak in the marker's "
                 f"comment or note, or as its name")
+    if cue.source == SUBTITLE:
+        return "empty subtitle: nothing to say"
     return "empty text: nothing to say (marker/clip has no comment or name)"
 
 

@@ -44,6 +44,7 @@ TTM = "{http://www.w3.org/ns/ttml#metadata}"
 SCC_RATE = Fraction(30000, 1001)          # NTSC: every SCC file
 STL_RATES = {b"STL25.01": Fraction(25), b"STL30.01": Fraction(30000, 1001)}   # GSI DFC (ttconv's reading)
 HOUR = 3600
+MAX_DEPTH = 100                            # element nesting read; real files nest 5–8 (tt, body, div, p, span)
 
 
 class TimedTextParseError(SRTParseError):
@@ -96,6 +97,9 @@ def _ttml(text: str):
     except ET.ParseError as e:
         raise TimedTextParseError(f"not a TTML document: {e}") from None
     root = tree.getroot()
+    if (depth := nesting(root)) > MAX_DEPTH:       # ttconv walks the tree recursively: it would overflow
+        raise TimedTextParseError(f"its elements nest {depth} deep; a TTML document nests a handful (tt, body, "
+                                  f"div, p, span) and at most {MAX_DEPTH} are read: export it again")
     if root.tag != f"{TT}tt":
         raise TimedTextParseError(f"not a TTML document: its root element is {root.tag!r}, not tt in the TTML "
                                   f"namespace (http://www.w3.org/ns/ttml)")
@@ -134,9 +138,21 @@ def stl_start(data: bytes, rate: Fraction | None) -> Fraction | None:
         return None
 
 
+def nesting(root: ET.Element) -> int:
+    """How deep the element tree goes (counted without recursion: the point is a tree too deep for it)."""
+    deepest, todo = 0, [(root, 1)]
+    while todo:
+        element, depth = todo.pop()
+        deepest = max(deepest, depth)
+        todo.extend((child, depth + 1) for child in element)
+    return deepest
+
+
 def _model(read, what: str) -> model.ContentDocument:
     try:
         doc = read()
+    except RecursionError:
+        raise TimedTextParseError(f"the {what} file nests too deep to read: export it again") from None
     except Exception as e:          # ttconv raises ValueError, TypeError … for what does not read
         raise TimedTextParseError(f"cannot read the {what} file: {type(e).__name__}: {e}") from None
     if doc is None or doc.get_body() is None:

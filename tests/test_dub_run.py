@@ -244,6 +244,21 @@ def test_fcpxml_dub_keeps_the_other_timeline(tmp_path, renderer, use_renderer):
 
 
 # ------------------------------------------------------------------ bad input
+def test_a_line_too_long_for_any_request_fails_alone(tmp_path, use_renderer, capsys):
+    """A subtitle of 15,000 characters (a pasted script): that cue fails, saying why and how to fix it, in
+    --list and in the run; the other cue is dubbed and the timeline written (was: the whole run stopped)."""
+    src = tmp_path / "t.srt"
+    src.write_text("1\n00:00:01,000 --> 00:00:02,000\nHi.\n\n2\n00:00:03,000 --> 00:00:04,000\n"
+                   + "word " * 3000 + "\n", "utf-8")
+    assert cli.main(["dub", str(src), "--rate", "25", "--list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["cues"]
+    assert [c["verdict"] for c in listed][1] == "fail" and "one line may have at most" in listed[1]["reason"]
+    assert cli.main(["dub", str(src), "--rate", "25", "--json"]) == 0
+    cues = json.loads(capsys.readouterr().out)["cues"]
+    assert [c["status"] for c in cues][1] == "failed" and cues[0]["status"] in ("rendered", "flagged", "cached")
+    assert "Split long scripts into cues" in cues[1]["error"] and (tmp_path / "t_dub.otio").is_file()
+
+
 def test_no_cues_writes_nothing(tmp_path, use_renderer, capsys):
     src = copy("simple_cut.otio", tmp_path)
     assert cli.main(["dub", str(src)]) == 0

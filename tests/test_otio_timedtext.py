@@ -98,6 +98,9 @@ def test_stl_starts_at_its_programme_timecode(tmp_path):
     (TT + "><body><div><p>No time.</p></div></body></tt>", "1 of its 1 paragraphs"),
     ("Scenarist_SCC V1.0\n\n00:00:01;00\tzzzz\n", "cannot read the SCC file|no subtitle with a time"),
     (BOMB, "not a TTML document: limit on input amplification"),       # "billion laughs": refused at once
+    # spans nested 100k deep would overflow the recursive TTML reader: named, not a RecursionError
+    (TT + '><body><div><p begin="1s" end="2s">' + "<span>" * 100_000 + "Hi." + "</span>" * 100_000 + "</p></div>"
+     "</body></tt>", "its elements nest 100004 deep; .* at most 100 are read"),
 ])
 def test_what_does_not_read_is_named(text, match):
     with pytest.raises(SRTParseError, match=match):

@@ -79,6 +79,8 @@ def test_the_cast_takes_the_label_as_the_character_below_a_tag(tmp_path):
     assert stranger.character == "NURSE" and "not in the cast" in stranger.notes[0]
     both = c.resolve(Cue("c004", 0, 50, Fraction(25), "JOHN: Hi.\nMARY: Hello."))
     assert both.character == "john" and "2 speakers in one cue (JOHN, MARY)" in both.notes[0]
+    alone = c.resolve(Cue("c006", 0, 50, Fraction(25), "JOHN: Wait.\nJohn: Come back!"))
+    assert (alone.character, alone.text, alone.notes) == ("john", "Wait. Come back!", ())   # one person: no note
     bare = c.resolve(Cue("c005", 0, 50, Fraction(25), "[door slams]"))
     assert (bare.text, bare.silence) == ("", "nothing to say: only [door slams]")
 

@@ -258,7 +258,11 @@ def render_take(cue: Cue, renderer: Renderer, opts: DubOptions) -> Rendering:
         res.status = SKIPPED
         res.error = nothing_to_say(cue)
         return out
-    req = request_for(cue, opts)
+    try:
+        req = request_for(cue, opts)
+    except InputError as e:        # this cue's line cannot be asked for (a 15,000-character subtitle): it fails alone
+        res.error = str(e)
+        return out
     slot = rates.samples(cue.duration, cue.rate, sr) if cue.duration else None
     try:
         try:
@@ -287,7 +291,7 @@ def render_take(cue: Cue, renderer: Renderer, opts: DubOptions) -> Rendering:
     lo, hi = req.natural_range
     out.stretched = out.natural_fit is None and not out.padded and not lo <= r.ratio <= hi
     if out.stretched and r.ratio > hi and lingers(cue):
-        res.warnings.append("A" + SUBTITLE_PACE[1:])
+        res.warnings.append(SUBTITLE_PACE)   # joined after the flag: "…; a subtitle stays …"
     return out
 
 

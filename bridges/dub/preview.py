@@ -38,10 +38,10 @@ def preview(cue: Cue, renderer: Renderer, opts: DubOptions) -> Preview:
         return Preview(cue, FAIL, "; ".join(cue.problems))
     if not cue.text.strip():
         return Preview(cue, SKIP, nothing_to_say(cue))
-    req = request_for(cue, opts)
     try:
+        req = request_for(cue, opts)
         got = renderer.explain(req)
-    except TakefitError as e:
+    except TakefitError as e:       # a line no request can hold, or the daemon's or engine's refusal
         return Preview(cue, FAIL, str(e))
     speech = float(got["speech_seconds"])
     out = Preview(cue, RENDER, voice=got.get("voice"), natural_seconds=req.lead + speech + req.tail)
