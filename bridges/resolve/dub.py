@@ -391,7 +391,8 @@ def dub(resolve, opts: Options, selected: bool = False, worker=None, progress=No
     try:
         _place_rows(placer, result.get("cues") or [], report, progress)
         if only is None:       # a re-render of one cue says nothing about the others' takes
-            _note_stale_takes(placer, list((result.get("ids") or {}).values()), report, rate, drop)
+            keys = result["ids"].values() if isinstance(result.get("ids"), dict) else [c.key for c in reading.cues]
+            _note_stale_takes(placer, list(keys), report, rate, drop)
     finally:
         placer.restore_folder()
     report.notes += placer.notes
