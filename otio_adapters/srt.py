@@ -104,14 +104,16 @@ def read_from_string(input_str: str, rate="auto", cues_as: str = "markers", name
 
 def subtitle_timeline(items: list[tuple[int, Fraction, Fraction, str]], rate, cues_as: str, name: str,
                       kind: str, speakers: list[str] | None = None, start: Fraction = Fraction(0),
-                      metadata: dict | None = None, colors: list[str | None] | None = None) -> otio.schema.Timeline:
+                      metadata: dict | None = None, colors: list[str | None] | None = None,
+                      extras: list[dict] | None = None) -> otio.schema.Timeline:
     """Subtitles (index, start s, end s, text) as markers or clips of a timeline; `kind` ("srt", "webvtt",
     "substation", "timedtext") names the metadata they carry, by which extract.py knows a subtitle's line,
     `speakers` (one per subtitle, "" for none) who the file says speaks each, `colors` the colour each is
     written in where the file's styles give it (subtitles.color_name; SRT and WebVTT carry theirs in the
-    text), and `start` (seconds, a whole frame at the rate) the timeline's start timecode, which the times
-    are counted from."""
-    said_by = [(who, color) for who, color in zip(speakers or [""] * len(items), colors or [None] * len(items))]
+    text), `start` (seconds, a whole frame at the rate) the timeline's start timecode, which the times
+    are counted from, and `extras` what else the format keeps of each (a SubStation line's style)."""
+    said_by = [(who, color, extra) for who, color, extra in
+               zip(speakers or [""] * len(items), colors or [None] * len(items), extras or [{}] * len(items))]
     fps = _rate(rate, [t - start for _, a, b, _ in items for t in (a, b)])
     first = rates.round_half_up(start * fps)
     tl = otio.schema.Timeline(name=name, global_start_time=rates.rt(first, fps))
@@ -144,8 +146,9 @@ def subtitle_timeline(items: list[tuple[int, Fraction, Fraction, str]], rate, cu
     return tl
 
 
-def _metadata(index: int, speaker: str, color: str | None) -> dict:
-    return {"index": index, **({"speaker": speaker} if speaker else {}), **({"color": color} if color else {})}
+def _metadata(index: int, speaker: str, color: str | None, extra: dict) -> dict:
+    return {"index": index, **({"speaker": speaker} if speaker else {}), **({"color": color} if color else {}),
+            **extra}
 
 
 def read_from_file(filepath: str, rate="auto", cues_as: str = "markers", encoding: str | None = None):

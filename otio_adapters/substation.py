@@ -7,7 +7,9 @@ rate you give or one on which every time lands on a frame); Comment lines are no
 cue's speaker: the character, below a tag or a label in the text (cast.py). The text keeps its
 override blocks (`{\\i1}`, `{\\pos(…)}`: markup, not said) and its `{translator's notes}` (not said
 either: subtitles.py); `\\N` is a line break, `\\h` a space. Writing gives an .ass of the timeline's
-cues with their speakers in the Actor field.
+cues with their speakers in the Actor field; a timeline read from a script gets that script back around
+them — its [Script Info] (title, PlayResX/Y), its styles, each line's style, layer, margins and effect,
+and its Comment lines — so a dubbed script opens in Aegisub as it was written.
 
     otio.adapters.read_from_file("script.ass")                      # markers, rate chosen
     otio.adapters.write_to_file(timeline, "script.ass")
@@ -31,8 +33,12 @@ class SubStationParseError(SRTParseError):
     pass
 
 
-def parse(text: str) -> tuple[list[tuple[int, Fraction, Fraction, str]], list[str]]:
-    """((index, start s, end s, text) of every Dialogue line, their speakers)."""
+# A Dialogue line's fields kept for writing it back (its times, Actor and text are the cue's own)
+EVENT_FIELDS = ("style", "layer", "marginl", "marginr", "marginv", "effect")
+
+
+def parse(text: str) -> tuple[list[tuple[int, Fraction, Fraction, str]], list[str], pysubs2.SSAFile]:
+    """((index, start s, end s, text) of every Dialogue line, their speakers, the script as pysubs2 read it)."""
     sections = {m.lower() for m in _SECTION.findall(text)}
     if not sections & {"script info", "events"}:
         raise SubStationParseError("not a SubStation Alpha script: it has no [Script Info] or [Events] section "
@@ -47,7 +53,7 @@ def parse(text: str) -> tuple[list[tuple[int, Fraction, Fraction, str]], list[st
             raise SubStationParseError(f"Dialogue line {n} ends ({e.end / 1000:.2f} s) before it starts "
                                        f"({e.start / 1000:.2f} s)")
     items = [(n, Fraction(e.start, 1000), Fraction(e.end, 1000), _text(e.text)) for n, e in enumerate(lines, 1)]
-    return items, [e.name.strip() for e in lines]
+    return items, [e.name.strip() for e in lines], subs
 
 
 def _text(ass: str) -> str:
@@ -55,8 +61,20 @@ def _text(ass: str) -> str:
 
 
 def read_from_string(input_str: str, rate="auto", cues_as: str = "markers", name: str = "subtitles"):
-    items, speakers = parse(input_str)
-    return subtitle_timeline(items, rate, cues_as, name, "substation", speakers)
+    items, speakers, subs = parse(input_str)
+    lines = [e for e in subs.events if not e.is_comment]
+    return subtitle_timeline(items, rate, cues_as, name, "substation", speakers, metadata=_script(subs),
+                             extras=[{"event": {f: getattr(e, f) for f in EVENT_FIELDS}} for e in lines])
+
+
+def _script(subs: pysubs2.SSAFile) -> dict:
+    """What writing back needs of the script beside its lines: its head (info and styles, as .ass text)
+    and its Comment lines."""
+    head = pysubs2.SSAFile()
+    head.info, head.styles, head.aegisub_project = dict(subs.info), dict(subs.styles), dict(subs.aegisub_project)
+    comments = [{"start": e.start, "end": e.end, "text": e.text, **{f: getattr(e, f) for f in EVENT_FIELDS}}
+                for e in subs.events if e.is_comment]
+    return {"script": head.to_string("ass"), "comments": comments}
 
 
 def read_from_file(filepath: str, rate="auto", cues_as: str = "markers", encoding: str | None = None):
@@ -66,14 +84,40 @@ def read_from_file(filepath: str, rate="auto", cues_as: str = "markers", encodin
 
 def write_to_string(input_otio, tracks=None) -> str:
     """The timeline's cues as an .ass script, times from the timeline's first frame, speakers as Actors;
-    tags stay in the text (a cue file round-trips); a point marker gets one frame."""
-    subs = pysubs2.SSAFile()
-    for cue in extract(first_timeline(input_otio), tracks or (), turns=False):
+    tags stay in the text (a cue file round-trips); a point marker gets one frame. A timeline read from a
+    script: inside that script's head, each line with its own style, layer, margins and effect, and the
+    script's Comment lines in their places."""
+    timeline = first_timeline(input_otio)
+    kept = timeline.metadata.get("substation") or {}
+    subs = pysubs2.SSAFile.from_string(kept["script"]) if kept.get("script") else pysubs2.SSAFile()
+    fields = _event_fields(timeline)
+    for cue in extract(timeline, tracks or (), turns=False):
         end = cue.end if cue.duration else cue.start + 1
         text = "\\N".join(line for line in (cue.raw_text.strip() or cue.name or "").splitlines() if line.strip())
+        own = fields.get(cue.raw_text, [])
         subs.events.append(pysubs2.SSAEvent(start=_ms(cue.start, cue.rate), end=_ms(end, cue.rate), text=text,
-                                            name=cue.speaker))
+                                            name=cue.speaker, **(own.pop(0) if own else {})))
+    subs.events += [pysubs2.SSAEvent(type="Comment", **{k: v for k, v in dict(c).items() if k in _COMMENT_KEYS})
+                    for c in kept.get("comments") or []]
+    subs.sort()            # stable: each Comment line after the line it followed in the script
     return subs.to_string("ass")
+
+
+_COMMENT_KEYS = ("start", "end", "text", *EVENT_FIELDS)
+
+
+def _event_fields(timeline) -> dict[str, list[dict]]:
+    """Each read line's kept fields (style, layer, margins, effect) by its text, in timeline order."""
+    found = [(m.marked_range.start_time.to_seconds(), m.comment, m.metadata["substation"]["event"])
+             for m in timeline.tracks.markers if "event" in (m.metadata.get("substation") or {})]
+    for clip in timeline.find_clips():
+        md = clip.metadata.get("substation") or {}
+        if "event" in md:
+            found.append((clip.range_in_parent().start_time.to_seconds(), md.get("text", ""), md["event"]))
+    out: dict[str, list[dict]] = {}
+    for _, text, fields in sorted(found, key=lambda f: f[0]):
+        out.setdefault(text, []).append({k: v for k, v in dict(fields).items() if k in EVENT_FIELDS})
+    return out
 
 
 def _ms(frames: int, rate: Fraction) -> int:

@@ -64,3 +64,44 @@ def test_a_script_dubs_with_its_actors_as_characters(tmp_path, capsys):
     assert [r["status"] for r in report["cues"]].count("skipped") == 1
     written = (tmp_path / "script_dub.ass").read_text("utf-8")
     assert ",Default,Anna,0,0,0,,Now?" in written and (tmp_path / "script_dub.otio").is_file()
+
+
+RICH = """[Script Info]
+Title: Episode 2
+ScriptType: v4.00+
+PlayResX: 1920
+PlayResY: 1080
+
+[V4+ Styles]
+Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, \
+Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, \
+MarginV, Encoding
+Style: Default,Arial,48,&H00FFFFFF,&H000000FF,&H00000000,&H00000000,0,0,0,0,100,100,0,0,1,2,2,2,10,10,10,1
+Style: Narrator,Georgia,52,&H0000FFFF,&H000000FF,&H00000000,&H00000000,0,1,0,0,100,100,0,0,1,2,2,8,10,10,40,1
+
+[Events]
+Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text
+Dialogue: 0,0:00:01.00,0:00:03.00,Default,Roger,0,0,0,,We go.
+Comment: 0,0:00:02.00,0:00:03.00,Default,,0,0,0,,TL check: "we go" or "let's go"?
+Dialogue: 1,0:00:04.00,0:00:06.00,Narrator,Voice,12,14,40,Banner;30,Years later.
+"""
+
+
+@pytest.mark.parametrize("cues_as", ["markers", "clips"])
+def test_written_back_it_keeps_the_script_around_its_lines(tmp_path, cues_as):
+    """An Aegisub script dubbed comes back as it was written: its info (title, resolution), its styles, each
+    line's style, layer, margins and effect, and its Comment lines in their places."""
+    tl = substation.read_from_string(RICH, rate=25, cues_as=cues_as)
+    back = substation.write_to_string(tl, tracks=["Subtitles"] if cues_as == "clips" else None)
+    assert "Title: Episode 2" in back and "PlayResX: 1920" in back and "PlayResY: 1080" in back
+    assert "Style: Narrator,Georgia,52,&H0000FFFF" in back and "Style: Default,Arial,48," in back
+    events = [ln for ln in back.splitlines() if ln.startswith(("Dialogue:", "Comment:"))]
+    assert events == [
+        "Dialogue: 0,0:00:01.00,0:00:03.00,Default,Roger,0,0,0,,We go.",
+        'Comment: 0,0:00:02.00,0:00:03.00,Default,,0,0,0,,TL check: "we go" or "let\'s go"?',
+        "Dialogue: 1,0:00:04.00,0:00:06.00,Narrator,Voice,12,14,40,Banner;30,Years later."]
+    # a timeline from elsewhere (no script read) still writes a plain script of its cues
+    plain = otio.schema.Timeline(name="x", global_start_time=otio.opentime.RationalTime(0, 25))
+    plain.tracks.markers.append(otio.schema.Marker(name="m", comment="Hello.", marked_range=otio.opentime.TimeRange(
+        otio.opentime.RationalTime(25, 25), otio.opentime.RationalTime(25, 25))))
+    assert "Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,Hello." in substation.write_to_string(plain)
