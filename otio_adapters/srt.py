@@ -200,6 +200,22 @@ def write_to_string(input_otio, tracks=None) -> str:
     return "\n".join(out)
 
 
+def kept_by_text(timeline: otio.schema.Timeline, kind: str, key: str) -> dict[str, list[dict]]:
+    """What a reader kept of each subtitle for writing it back (`metadata[kind][key]`: a SubStation line's
+    style, a WebVTT cue's settings), by the subtitle's text, in timeline order: a writer takes them in
+    turn as extract() hands it the cues (two subtitles saying the same words keep theirs in order)."""
+    found = [(m.marked_range.start_time.to_seconds(), m.comment, m.metadata[kind][key])
+             for m in timeline.tracks.markers if key in (m.metadata.get(kind) or {})]
+    for clip in timeline.find_clips():
+        md = clip.metadata.get(kind) or {}
+        if key in md:
+            found.append((clip.range_in_parent().start_time.to_seconds(), md.get("text", ""), md[key]))
+    out: dict[str, list[dict]] = {}
+    for _, text, fields in sorted(found, key=lambda f: f[0]):
+        out.setdefault(text, []).append(dict(fields))
+    return out
+
+
 def first_timeline(obj) -> otio.schema.Timeline:
     if isinstance(obj, otio.schema.Timeline):
         return obj

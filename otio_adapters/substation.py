@@ -24,7 +24,7 @@ import pysubs2
 
 from takefit.otio_adapters import rates
 from takefit.otio_adapters.extract import extract
-from takefit.otio_adapters.srt import SRTParseError, decode, first_timeline, subtitle_timeline
+from takefit.otio_adapters.srt import SRTParseError, decode, first_timeline, kept_by_text, subtitle_timeline
 
 _SECTION = re.compile(r"^[ \t]*\[([^\]\n]+)\][ \t]*$", re.MULTILINE)
 
@@ -90,13 +90,14 @@ def write_to_string(input_otio, tracks=None) -> str:
     timeline = first_timeline(input_otio)
     kept = timeline.metadata.get("substation") or {}
     subs = pysubs2.SSAFile.from_string(kept["script"]) if kept.get("script") else pysubs2.SSAFile()
-    fields = _event_fields(timeline)
+    fields = kept_by_text(timeline, "substation", "event")
     for cue in extract(timeline, tracks or (), turns=False):
         end = cue.end if cue.duration else cue.start + 1
         text = "\\N".join(line for line in (cue.raw_text.strip() or cue.name or "").splitlines() if line.strip())
         own = fields.get(cue.raw_text, [])
+        kept_fields = {k: v for k, v in (own.pop(0) if own else {}).items() if k in EVENT_FIELDS}
         subs.events.append(pysubs2.SSAEvent(start=_ms(cue.start, cue.rate), end=_ms(end, cue.rate), text=text,
-                                            name=cue.speaker, **(own.pop(0) if own else {})))
+                                            name=cue.speaker, **kept_fields))
     subs.events += [pysubs2.SSAEvent(type="Comment", **{k: v for k, v in dict(c).items() if k in _COMMENT_KEYS})
                     for c in kept.get("comments") or []]
     subs.sort()            # stable: each Comment line after the line it followed in the script
@@ -104,20 +105,6 @@ def write_to_string(input_otio, tracks=None) -> str:
 
 
 _COMMENT_KEYS = ("start", "end", "text", *EVENT_FIELDS)
-
-
-def _event_fields(timeline) -> dict[str, list[dict]]:
-    """Each read line's kept fields (style, layer, margins, effect) by its text, in timeline order."""
-    found = [(m.marked_range.start_time.to_seconds(), m.comment, m.metadata["substation"]["event"])
-             for m in timeline.tracks.markers if "event" in (m.metadata.get("substation") or {})]
-    for clip in timeline.find_clips():
-        md = clip.metadata.get("substation") or {}
-        if "event" in md:
-            found.append((clip.range_in_parent().start_time.to_seconds(), md.get("text", ""), md["event"]))
-    out: dict[str, list[dict]] = {}
-    for _, text, fields in sorted(found, key=lambda f: f[0]):
-        out.setdefault(text, []).append({k: v for k, v in dict(fields).items() if k in EVENT_FIELDS})
-    return out
 
 
 def _ms(frames: int, rate: Fraction) -> int:

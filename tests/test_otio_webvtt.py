@@ -42,8 +42,13 @@ def test_written_back_it_reads_the_same_and_escapes_what_webvtt_reserves(tmp_pat
     out = tmp_path / "back.vtt"
     otio.adapters.write_to_file(tl, str(out))
     text = out.read_text("utf-8")
-    assert text.startswith("WEBVTT\n\n00:00:01.000 --> 00:00:03.000\n<v Roger>We have to leave &amp; go now.</v>\n")
-    assert "A &lt; B &amp; C --&gt; D" in text
+    # what the file held beside its lines comes back: header, STYLE, the NOTE before its cue, the cue's
+    # identifier and settings
+    assert text.startswith("WEBVTT\nKind: captions\nLanguage: en\n\nSTYLE\n::cue(v[voice=\"Roger\"]) { color: yellow }"
+                           "\n\nNOTE\nTwo speakers and a sound; the last cue is a karaoke line.\n\nintro\n"
+                           "00:00:01.000 --> 00:00:03.000 align:start position:10%\n<v Roger>We have to leave &amp; "
+                           "go now.</v>\n")
+    assert "A &lt; B &amp; C --&gt; D" in text and "\n4\n00:00:07.520 --> 00:00:09.000\n" in text
     again = otio.adapters.read_from_file(str(out), rate=25)
     assert [(m.marked_range.start_time.value, m.comment) for m in again.tracks.markers] == \
            [(m.marked_range.start_time.value, m.comment) for m in tl.tracks.markers[:2]] + \
