@@ -121,3 +121,14 @@ def test_a_marker_left_with_its_default_name_is_silent_and_says_why(tmp_path, ca
     assert [(c["text"], c["verdict"] == "skip") for c in cues] == [("", True), ("Get down!", False),
                                                                    ("Thank you.", False)]
     assert cues[0]["reason"].startswith("only the default name 'Marker 2', a label: write the line to speak in")
+
+
+def test_a_timeline_whose_every_cue_is_silent_writes_nothing(tmp_path, capsys):
+    """OTIO's Final Cut sample: six markers, all left "Marker N". Nothing would be said, so nothing is
+    written (no dub without a take, no silent stem, no empty takes folder) and the reasons are named."""
+    src = Path(shutil.copy(FIXTURES / "fcpx_example.fcpxml", tmp_path))
+    assert cli.main(["dub", str(src)]) == 0
+    err = capsys.readouterr().err
+    assert "nothing to say in" in err and "all 6 of its cues would be skipped" in err and "nothing written" in err
+    assert "c001 (marker 'Marker 1'" in err and "only the default name 'Marker 1'" in err and "and 3 more" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fcpx_example.fcpxml"]

@@ -217,6 +217,12 @@ def test_a_timeline_without_markers_fails_naming_its_tracks(watcher):
     assert "no cues in cut.otio: looked for timeline markers or clip markers" in text
     assert "V1 'Track-001' (4 clips)" in text and "--track NAME" in text
     assert not (lay.outbox / "cut").exists()
+    # markers, but nothing to say in any (only "[door slams]"): failed with the reason, nothing made
+    (lay.inbox / "sounds.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\n[door slams]\n", "utf-8")
+    wait_for(lambda: (lay.failed / "sounds.srt.error.txt").exists(), what="sounds.srt in failed/")
+    text = (lay.failed / "sounds.srt.error.txt").read_text("utf-8")
+    assert "nothing to say in sounds.srt: its only cue would be skipped" in text and "[door slams]" in text
+    assert not (lay.outbox / "sounds").exists()
 
 
 @pytest.mark.slow

@@ -11,7 +11,8 @@ from takefit.bridges.cluster import guard
 from takefit.otio_adapters import rates
 from takefit.bridges.cluster.address import parse
 from takefit.bridges.commands.levels import add_levels, level_options
-from takefit.bridges.dub.no_cues import no_cues_message
+from takefit.bridges.dub.no_cues import all_silent, no_cues_message, silent_message
+from takefit.otio_adapters.formats import format_name
 from takefit.engine.backend import DEFAULT_BACKEND, REGISTRY
 from takefit.engine.errors import InputError
 from takefit.engine.request import FIT_METHODS
@@ -233,7 +234,6 @@ def options(args, source: Path):
 def plans(args) -> list:
     """(options, plan) per input, all read before anything renders; a timeline given twice is refused."""
     from takefit.bridges.dub import pipeline as dub
-    from takefit.otio_adapters.formats import format_name
 
     if not args.track_name.strip():
         raise InputError("--track-name must not be empty")
@@ -278,7 +278,10 @@ def run(args) -> int:
         if not the_plan.cues:
             print(f"takefit: {no_cues_message(str(opts.input), opts, the_plan.source.timeline)} — nothing "
                   f"dubbed, nothing written.", file=sys.stderr)
-    jobs = [(o, p) for o, p in jobs if p.cues]
+        elif all_silent(the_plan.cues):
+            print(f"takefit: {silent_message(str(opts.input), the_plan.cues)} — nothing dubbed, nothing written.",
+                  file=sys.stderr)
+    jobs = [(o, p) for o, p in jobs if p.cues and not all_silent(p.cues)]
     if not jobs:
         return 0
     if args.cluster:

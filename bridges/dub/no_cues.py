@@ -10,7 +10,10 @@ from pathlib import Path
 
 import opentimelineio as otio
 
+from takefit.otio_adapters.extract import nothing_to_say
+
 SHOWN_TRACKS = 8        # a long track list is cut here: the names that matter come first in most files
+SHOWN_CUES = 3          # of the cues all skipped, the first few with their reasons (they are often alike)
 
 
 def where_cues_come_from(opts) -> str:
@@ -56,3 +59,17 @@ def no_cues_message(name: str, opts, timeline: otio.schema.Timeline | None = Non
             f"clips of a subtitle or guide track (each clip's comment, else its name, is its line).") if tracks else ""
     return (f"no cues in {name}: looked for {where_cues_come_from(opts)}.{held} Or add markers whose comment (or "
             f"name) is the line to speak, or use subtitles (.srt) or a cue sheet (.csv) instead")
+
+
+def all_silent(cues: list) -> bool:
+    """Cues there are, but every one would be skipped (nothing to say in any): a run would write a dub,
+    a stem and a takes folder without a single take."""
+    return bool(cues) and all(not c.problems and not c.text.strip() for c in cues)
+
+
+def silent_message(name: str, cues: list) -> str:
+    """Why nothing of `name` would be said: the first cues' reasons (nothing_to_say), which name the fix."""
+    shown = "; ".join(f"{c.id} ({c.origin}): {nothing_to_say(c)}" for c in cues[:SHOWN_CUES])
+    more = f"; and {len(cues) - SHOWN_CUES} more" if len(cues) > SHOWN_CUES else ""
+    which = "its only cue" if len(cues) == 1 else f"all {len(cues)} of its cues"
+    return f"nothing to say in {name}: {which} would be skipped — {shown}{more}"

@@ -29,7 +29,7 @@ from takefit.otio_adapters import cuesheet, sidecar
 from takefit.otio_adapters.formats import write_text
 from .explain import SUPPORTED_TEXT, error_text, explain, explain_cues
 from .journal import DONE, FAILED, RUNNING, Job, Journal
-from takefit.bridges.dub.no_cues import no_cues_message
+from takefit.bridges.dub.no_cues import all_silent, no_cues_message, silent_message
 from takefit.bridges.dub.report import STATUSES
 from takefit.bridges.dub.takes import MANIFEST, TAKE_NAME
 from takefit.daemon.control import DaemonError
@@ -390,6 +390,8 @@ def _dub(path: Path, outdir: Path, outbox_rel: str, cast: Path | None, ctx: Cont
     the_plan = make_plan(opts)
     if not the_plan.cues:
         raise InputError(no_cues_message(name, opts, the_plan.source.timeline))
+    if all_silent(the_plan.cues):
+        raise InputError(silent_message(name, the_plan.cues))
     log.info("dubbing %s: %d cue%s at %s fps → %s/", name, len(the_plan.cues),
              "s" if len(the_plan.cues) != 1 else "", _rate(the_plan.rate), outbox_rel)
     outdir.mkdir(parents=True, exist_ok=True)
