@@ -89,7 +89,7 @@ def write_to_string(input_otio, tracks=None) -> str:
     script's Comment lines in their places."""
     timeline = first_timeline(input_otio)
     kept = timeline.metadata.get("substation") or {}
-    subs = pysubs2.SSAFile.from_string(kept["script"]) if kept.get("script") else pysubs2.SSAFile()
+    subs = _head(kept.get("script"))
     fields = kept_by_text(timeline, "substation", "event")
     for cue in extract(timeline, tracks or (), turns=False):
         end = cue.end if cue.duration else cue.start + 1
@@ -105,6 +105,15 @@ def write_to_string(input_otio, tracks=None) -> str:
 
 
 _COMMENT_KEYS = ("start", "end", "text", *EVENT_FIELDS)
+
+
+def _head(script) -> pysubs2.SSAFile:
+    """The script a timeline was read from, without its lines; a plain one for a timeline read from
+    elsewhere, or whose kept head no longer reads (metadata edited by hand in an .otio)."""
+    try:
+        return pysubs2.SSAFile.from_string(str(script)) if script else pysubs2.SSAFile()
+    except Exception:       # pysubs2 raises its own errors and ValueError for what does not read
+        return pysubs2.SSAFile()
 
 
 def _ms(frames: int, rate: Fraction) -> int:
