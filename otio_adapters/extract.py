@@ -205,8 +205,8 @@ def track_label(track: otio.schema.Track, index: int) -> str:
     return f"{'A' if track.kind == otio.schema.TrackKind.Audio else 'V'}{index}"
 
 
-def find_tracks(timeline: otio.schema.Timeline, names: Sequence[str]) -> list[otio.schema.Track]:
-    """Tracks by name (case-insensitive), or by position: V1, V2 … A1, A2 … (FCP7 XML tracks have no names)."""
+def labelled_tracks(timeline: otio.schema.Timeline) -> list[tuple[str, otio.schema.Track]]:
+    """Each track with its position label: V1, V2 … A1, A2 … (FCP7 XML tracks have no names)."""
     counters = {"V": 0, "A": 0}
     labelled = []
     for t in timeline.tracks:
@@ -215,6 +215,12 @@ def find_tracks(timeline: otio.schema.Timeline, names: Sequence[str]) -> list[ot
         k = "A" if t.kind == otio.schema.TrackKind.Audio else "V"
         counters[k] += 1
         labelled.append((f"{k}{counters[k]}", t))
+    return labelled
+
+
+def find_tracks(timeline: otio.schema.Timeline, names: Sequence[str]) -> list[otio.schema.Track]:
+    """Tracks by name (case-insensitive), or by position: V1, V2 … A1, A2 … (labelled_tracks)."""
+    labelled = labelled_tracks(timeline)
     out = []
     for name in names:
         want = name.strip().lower()

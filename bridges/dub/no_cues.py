@@ -10,7 +10,7 @@ from pathlib import Path
 
 import opentimelineio as otio
 
-from takefit.otio_adapters.extract import nothing_to_say
+from takefit.otio_adapters.extract import labelled_tracks, nothing_to_say
 
 SHOWN_TRACKS = 8        # a long track list is cut here: the names that matter come first in most files
 SHOWN_CUES = 3          # of the cues all skipped, the first few with their reasons (they are often alike)
@@ -24,21 +24,14 @@ def where_cues_come_from(opts) -> str:
     return what + (f" of colour {', '.join(opts.colors)}" if opts.colors else "")
 
 
-def track_summary(timeline: otio.schema.Timeline | None) -> str:
-    """"V1 'Subtitles' (12 clips), A1 (3 clips)": the tracks a --track could name, as find_tracks knows them
-    (by name, or by position where a format names none)."""
-    if timeline is None:
-        return ""
-    counters = {"V": 0, "A": 0}
-    shown = []
-    for track in (t for t in timeline.tracks if isinstance(t, otio.schema.Track)):
-        kind = "A" if track.kind == otio.schema.TrackKind.Audio else "V"
-        counters[kind] += 1
+def track_labels(timeline: otio.schema.Timeline | None) -> list[str]:
+    """"V1 'Subtitles' (12 clips)", "A1 (3 clips)": the tracks a --track could name, as find_tracks knows
+    them (by name, or by position where a format names none)."""
+    out = []
+    for label, track in labelled_tracks(timeline) if timeline is not None else []:
         clips = sum(1 for _ in track.find_clips(shallow_search=True))
-        shown.append(f"{kind}{counters[kind]}{f' {track.name!r}' if track.name else ''} "
-                     f"({clips} clip{'s' if clips != 1 else ''})")
-    more = f" and {len(shown) - SHOWN_TRACKS} more" if len(shown) > SHOWN_TRACKS else ""
-    return ", ".join(shown[:SHOWN_TRACKS]) + more
+        out.append(f"{label}{f' {track.name!r}' if track.name else ''} ({clips} clip{'s' if clips != 1 else ''})")
+    return out
 
 
 def no_cues_message(name: str, opts, timeline: otio.schema.Timeline | None = None) -> str:
@@ -54,8 +47,10 @@ def no_cues_message(name: str, opts, timeline: otio.schema.Timeline | None = Non
         return (f"no cues in {name}: a CMX 3600 EDL holds no lines to speak unless it is a Resolve marker export "
                 f"(Timelines > Export > Timeline Markers to EDL); or give --track NAME for a subtitle/guide track, "
                 f"or drop an .srt or a cue sheet (.csv) instead")
-    tracks = track_summary(timeline)
-    held = (f" It has {'these tracks' if ',' in tracks else 'one track'}: {tracks} — give --track NAME to dub the "
+    tracks = track_labels(timeline)
+    shown = ", ".join(tracks[:SHOWN_TRACKS]) + (f" and {len(tracks) - SHOWN_TRACKS} more"
+                                                if len(tracks) > SHOWN_TRACKS else "")
+    held = (f" It has {'these tracks' if len(tracks) > 1 else 'one track'}: {shown} — give --track NAME to dub the "
             f"clips of a subtitle or guide track (each clip's comment, else its name, is its line).") if tracks else ""
     return (f"no cues in {name}: looked for {where_cues_come_from(opts)}.{held} Or add markers whose comment (or "
             f"name) is the line to speak, or use subtitles (.srt) or a cue sheet (.csv) instead")
