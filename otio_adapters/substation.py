@@ -37,8 +37,8 @@ class SubStationParseError(SRTParseError):
 EVENT_FIELDS = ("style", "layer", "marginl", "marginr", "marginv", "effect")
 
 
-def parse(text: str) -> tuple[list[tuple[int, Fraction, Fraction, str]], list[str], pysubs2.SSAFile]:
-    """((index, start s, end s, text) of every Dialogue line, their speakers, the script as pysubs2 read it)."""
+def parse(text: str) -> tuple[list[tuple[int, Fraction, Fraction, str]], list[pysubs2.SSAEvent], pysubs2.SSAFile]:
+    """((index, start s, end s, text) of every Dialogue line, those lines as pysubs2 read them, the script)."""
     sections = {m.lower() for m in _SECTION.findall(text)}
     if not sections & {"script info", "events"}:
         raise SubStationParseError("not a SubStation Alpha script: it has no [Script Info] or [Events] section "
@@ -53,7 +53,7 @@ def parse(text: str) -> tuple[list[tuple[int, Fraction, Fraction, str]], list[st
             raise SubStationParseError(f"Dialogue line {n} ends ({e.end / 1000:.2f} s) before it starts "
                                        f"({e.start / 1000:.2f} s)")
     items = [(n, Fraction(e.start, 1000), Fraction(e.end, 1000), _text(e.text)) for n, e in enumerate(lines, 1)]
-    return items, [e.name.strip() for e in lines], subs
+    return items, lines, subs
 
 
 def _text(ass: str) -> str:
@@ -61,9 +61,9 @@ def _text(ass: str) -> str:
 
 
 def read_from_string(input_str: str, rate="auto", cues_as: str = "markers", name: str = "subtitles"):
-    items, speakers, subs = parse(input_str)
-    lines = [e for e in subs.events if not e.is_comment]
-    return subtitle_timeline(items, rate, cues_as, name, "substation", speakers, metadata=_script(subs),
+    items, lines, subs = parse(input_str)
+    return subtitle_timeline(items, rate, cues_as, name, "substation", [e.name.strip() for e in lines],
+                             metadata=_script(subs),
                              extras=[{"event": {f: getattr(e, f) for f in EVENT_FIELDS}} for e in lines])
 
 
