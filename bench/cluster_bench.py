@@ -8,6 +8,8 @@ Modes (same timelines, each its own empty cache, so every cue renders):
     ray ×1      a Ray cluster on this machine, one actor of 1 thread
     ray ×2      a Ray cluster on this machine, two actors of 1 thread
     ray 1×2     a Ray cluster on this machine, one actor rendering 2 lines at once (--lines-per-actor 2)
+    ray ×2 +h   ray ×2 with Ray's helpers left running (log monitor, autoscaler monitor, dashboard head:
+                renderer.LOCAL_UNUSED_PROCESSES, which a local cluster stops), as it ran before (`ray2h`)
 Wall time is the dubbing (timelines, takes, stems, reports), with the engine or the actors already
 loaded (start-up is reported beside it); overhead per cue compares Ray with local at the same engine
 count, as the median of the rounds' ratios (each round runs the modes in turn, every other round in the
@@ -103,13 +105,18 @@ def local_mode(paths: list[Path], cache: Path, sessions: int) -> dict:
     return {"start_s": start, **dub(paths, r, at_once=1)}
 
 
-def ray_mode(paths: list[Path], cache: Path, actors: int, lines: int = 1) -> dict:
+def ray_mode(paths: list[Path], cache: Path, actors: int, lines: int = 1, helpers: bool = False) -> dict:
+    from takefit.bridges.cluster import renderer as rr
     from takefit.bridges.cluster.address import parse
-    from takefit.bridges.cluster.renderer import ClusterOptions, cluster_renderer
 
     t0 = time.perf_counter()
-    opts = ClusterOptions(parse("local"), actors=actors, lines_per_actor=lines, local_cpus=2)
-    r = cluster_renderer(opts, cache_dir=cache)
+    opts = rr.ClusterOptions(parse("local"), actors=actors, lines_per_actor=lines, local_cpus=2)
+    unused = rr.LOCAL_UNUSED_PROCESSES
+    rr.LOCAL_UNUSED_PROCESSES = () if helpers else unused
+    try:
+        r = rr.cluster_renderer(opts, cache_dir=cache)
+    finally:
+        rr.LOCAL_UNUSED_PROCESSES = unused
     start = time.perf_counter() - t0
     try:
         return {"start_s": start, **dub(paths, r, at_once=len(paths)), "retried": r.retried}
@@ -149,7 +156,7 @@ def overheads(runs: dict[str, list[dict]], name: str) -> list[float]:
 
 
 def print_table(runs: dict[str, list[dict]], rows: dict[str, dict]) -> None:
-    print(f"\n{'mode':9} {'start s':>8} {'wall s (median)':>16} {'cues/s':>7} {'driver ms/cue':>14} "
+    print(f"\n{'mode':10} {'start s':>8} {'wall s (median)':>16} {'cues/s':>7} {'driver ms/cue':>14} "
           f"{'CPU ms/cue':>11} {'overhead/cue (median of rounds)':>32}")
     for name, r in rows.items():
         over = ""
@@ -159,7 +166,7 @@ def print_table(runs: dict[str, list[dict]], rows: dict[str, dict]) -> None:
             base = rows[BASELINE[name]]["wall_s"]
             over = (f"{1000 * mid * base / r['cues']:+.0f} ms ({100 * mid:+.1f} %; rounds "
                     + " ".join(f"{100 * x:+.1f}" for x in overheads(runs, name)) + ")")
-        print(f"{name:9} {r['start_s']:8.1f} {r['wall_s']:16.1f} {r['cues_per_s']:7.2f} "
+        print(f"{name:10} {r['start_s']:8.1f} {r['wall_s']:16.1f} {r['cues_per_s']:7.2f} "
               f"{r['driver_cpu_per_cue_ms']:14.1f} {r['all_cpu_per_cue_ms']:11.0f} {over:>32}")
     for name in [n for n in BASELINE if n in runs]:
         local = runs[BASELINE[name]]
@@ -168,8 +175,10 @@ def print_table(runs: dict[str, list[dict]], rows: dict[str, dict]) -> None:
               + " ".join(f"{100 * x:+.1f}" for x in ratios) + ")")
 
 
-MODES = {"local1": "local ×1", "local2": "local ×2", "ray1": "ray ×1", "ray2": "ray ×2", "ray1x2": "ray 1×2"}
-BASELINE = {"ray ×1": "local ×1", "ray ×2": "local ×2", "ray 1×2": "local ×2"}   # the same lines at once
+MODES = {"local1": "local ×1", "local2": "local ×2", "ray1": "ray ×1", "ray2": "ray ×2", "ray1x2": "ray 1×2",
+         "ray2h": "ray ×2 +h"}
+BASELINE = {"ray ×1": "local ×1", "ray ×2": "local ×2", "ray 1×2": "local ×2",   # the same lines at once
+            "ray ×2 +h": "local ×2"}
 
 
 def selected_modes(spec: str) -> list[tuple[str, object]]:
@@ -185,7 +194,7 @@ def selected_modes(spec: str) -> list[tuple[str, object]]:
             raise SystemExit(f"--modes: {n} needs {keys[base]} beside it (its overhead is against it)")
     runners = {"local1": lambda p, c: local_mode(p, c, 1), "local2": lambda p, c: local_mode(p, c, 2),
                "ray1": lambda p, c: ray_mode(p, c, 1), "ray2": lambda p, c: ray_mode(p, c, 2),
-               "ray1x2": lambda p, c: ray_mode(p, c, 1, lines=2)}
+               "ray1x2": lambda p, c: ray_mode(p, c, 1, lines=2), "ray2h": lambda p, c: ray_mode(p, c, 2, helpers=True)}
     return [(MODES[n], runners[n]) for n in names]
 
 
@@ -195,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timelines", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=3, help="rounds of the modes, interleaved (default 3)")
     ap.add_argument("--modes", default="local1,ray1,local2,ray2",
-                    help="which modes, in the order of the first round: local1 local2 ray1 ray2 ray1x2 (default: "
+                    help="which modes, in the order of the first round: local1 local2 ray1 ray2 ray1x2 ray2h (default: "
                          "the first four; a Ray mode needs its local mode beside it for the overhead)")
     ap.add_argument("--out", type=Path, default=Path("bench/results/cluster_bench.json"))
     args = ap.parse_args(argv)

@@ -231,6 +231,16 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+UNUSED_HELPERS = ("log_monitor", "monitor", "dashboard")   # their scripts: _private/log_monitor.py, …
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def kill_all(pids: list[int]) -> None:
     for pid in pids:
         try:
@@ -265,6 +275,8 @@ def test_a_cluster_lost_mid_run_keeps_what_was_filed_and_a_rerun_resumes_from_th
         driver = descendants(run.pid)[:1]               # the guard's child: it started the cluster
         cluster_pids = [p for p in descendants(run.pid) if p not in driver]
         assert len(driver) == 1 and len(cluster_pids) >= 3   # GCS, raylet, the actor at least
+        helpers = [c for c in map(cmdline, cluster_pids) if any(f"/{n}.py" in c for n in UNUSED_HELPERS)]
+        assert not helpers, f"Ray helpers a dub never uses still run beside the engines: {helpers}"
         kill_all(cluster_pids)
         lost = time.monotonic()
         _, err = run.communicate(timeout=120)            # a hang fails here

@@ -54,6 +54,12 @@ UNIX_PATH_MAX, RAY_SOCKET_SUFFIX = 107, 64
 # per CPU started and idle ("ray::IDLE", ~1.3 % of a core each) and collects metrics nobody reads here:
 # 5.3 % of a core in all, idle, on the 2-core bench machine; 2.7 % without them.
 LOCAL_SYSTEM_CONFIG = {"prestart_worker_first_driver": False, "enable_metrics_collection": False}
+# Ray's Python helpers that a `local` cluster starts and a dub never uses, stopped once it is up: the log
+# monitor (it globs the log folder ten times a second to forward worker output, which log_to_driver=False
+# drops), the autoscaler monitor (a one-machine cluster has nothing to scale) and the dashboard head
+# (include_dashboard=False still starts it, for the job and state APIs). `ray.init` has no switch for them.
+# With both cores rendering, their polling took time slices and caches from the engines (bench/cluster_bench.py).
+LOCAL_UNUSED_PROCESSES = ("log_monitor", "monitor", "dashboard")
 
 # A backend's settings in this machine's environment, given to the actors of a backend other than Kokoro
 # (a Ray worker started before they were set would lack them). Paths go to a `local` cluster only: on
@@ -345,12 +351,23 @@ def _connect(opts: ClusterOptions) -> bool:
         ray.init(address="local", num_cpus=opts.local_cpus, include_dashboard=False, log_to_driver=False,
                  configure_logging=False, _temp_dir=ray_temp_dir(), namespace="takefit",
                  _system_config=LOCAL_SYSTEM_CONFIG)
+        _stop_unused(ray)
         return True
     try:
         ray.init(address=address.address, log_to_driver=False, configure_logging=False, namespace="takefit")
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:   # by Ray version: one message
         raise ClusterError(f"cannot join the Ray cluster at {address.address}: {e}. {_FIX}") from None
     return True
+
+
+def _stop_unused(ray) -> None:
+    """Stop LOCAL_UNUSED_PROCESSES of the cluster this process just started (through the node `ray.init`
+    holds: it kills them as `ray stop` would, and its shutdown then skips them)."""
+    node = getattr(ray._private.worker, "_global_node", None)
+    for name in LOCAL_UNUSED_PROCESSES:
+        stop = getattr(node, f"kill_{name}", None)
+        if stop is not None:      # another Ray version may name or start them otherwise: then they run on
+            stop(check_alive=False)
 
 
 _FIX = ("Start it (`ray start --head` on the head machine; Ray Client listens on port 10001), check the "
