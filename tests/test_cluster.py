@@ -231,6 +231,27 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow
+def test_a_process_that_starts_a_second_local_cluster_starts_it_afresh(tmp_path):
+    """Ray writes each session's object-spilling folder into the system config it is given: a second
+    `local` cluster in the same process (a long-lived tool, the bench) then spilled into the first's
+    folder, with Ray's "unstable API" warning. Each cluster gets its own copy of the settings."""
+    script = (
+        "import ray\n"
+        "from takefit.bridges.cluster import renderer as rr\n"
+        "from takefit.bridges.cluster.address import parse\n"
+        "before = dict(rr.LOCAL_SYSTEM_CONFIG)\n"
+        "for _ in range(2):\n"
+        "    assert rr._connect(rr.ClusterOptions(parse('local'), local_cpus=1))\n"
+        "    ray.shutdown()\n"
+        "assert rr.LOCAL_SYSTEM_CONFIG == before, rr.LOCAL_SYSTEM_CONFIG\n")
+    env = {**os.environ, "TMPDIR": tempfile.mkdtemp(prefix="tf-", dir="/tmp")}
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    shutil.rmtree(env["TMPDIR"], ignore_errors=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "unstable API" not in run.stderr, run.stderr[-2000:]
+
+
 UNUSED_HELPERS = ("log_monitor", "monitor", "dashboard")   # their scripts: _private/log_monitor.py, …
 
 

@@ -350,7 +350,7 @@ def _connect(opts: ClusterOptions) -> bool:
         quiet_auth_banner()
         ray.init(address="local", num_cpus=opts.local_cpus, include_dashboard=False, log_to_driver=False,
                  configure_logging=False, _temp_dir=ray_temp_dir(), namespace="takefit",
-                 _system_config=LOCAL_SYSTEM_CONFIG)
+                 _system_config=dict(LOCAL_SYSTEM_CONFIG))   # a copy: Ray writes its session's paths into it
         _stop_unused(ray)
         return True
     try:
