@@ -58,7 +58,7 @@ LOCAL_SYSTEM_CONFIG = {"prestart_worker_first_driver": False, "enable_metrics_co
 # monitor (it globs the log folder ten times a second to forward worker output, which log_to_driver=False
 # drops), the autoscaler monitor (a one-machine cluster has nothing to scale) and the dashboard head
 # (include_dashboard=False still starts it, for the job and state APIs). `ray.init` has no switch for them.
-# With both cores rendering, their polling took time slices and caches from the engines (bench/cluster_bench.py).
+# Together 3-4 % of a core, idle or not (docs/cluster.md, "Ray's helpers, stopped").
 LOCAL_UNUSED_PROCESSES = ("log_monitor", "monitor", "dashboard")
 
 # A backend's settings in this machine's environment, given to the actors of a backend other than Kokoro
