@@ -15,6 +15,9 @@ built reproducibly from checkpoints/kokoro/stage_decoder.onnx into /tmp/variants
   * fp32_*.onnx          every DynamicQuantizeLinear → ConvInteger → +bias → Cast → ×scale chain
                          → fp32 Conv with dequantised weights (the issue's rejected reference)
   * adain_ln_*.onnx      each AdaIN's decomposed instance norm → one LayerNormalization (time axis)
+  * fused_*_*.onnx       the engine's rewrite for takefit's compiled kernels (engine/kokoro/snake.py):
+                         each Snake as one takefit.Snake node (fused_snake), and those before the VNNI
+                         form's im2col as SnakeColumns (fused_columns); sessions register the library
   * no_snake_*.onnx      every Snake activation removed: not a candidate, the speed bound of a fused
                          Snake kernel
   * static_*.onnx        fp32 statically quantised by onnxruntime.quantization.quantize_static
@@ -54,6 +57,8 @@ from cost_model import CKPT, SCRATCH, bench_lines, capture_feeds, write_result  
 
 from takefit.engine.kokoro.int8 import build_vnni_decoder, dynamic_conv_chain as _conv_chain  # noqa: E402
 from takefit.engine.kokoro.int8 import graph_index as _index, prune_unused as _prune  # noqa: E402
+from takefit.engine.kokoro import native  # noqa: E402
+from takefit.engine.kokoro.snake import fuse_kernels, fuse_snakes  # noqa: E402
 
 BASE = CKPT / "stage_decoder.onnx"
 VNNI = CKPT / "stage_decoder_vnni.onnx"         # what `auto` runs on a VNNI CPU (engine/kokoro/int8.py)
@@ -71,6 +76,7 @@ class Variant:
     config: dict = field(default_factory=dict)   # session config entries
     parallel: bool = False          # execution_mode ORT_PARALLEL (inter-op 2)
     quick: bool = False             # part of --quick (cheap to build and run)
+    kernels: bool = False           # registers takefit's compiled kernels (engine/kokoro/native.py)
 
     def path(self) -> Path:
         return Path(self.build()) if self.build else BASE
@@ -85,6 +91,11 @@ def open_variant(v: Variant) -> tuple[ort.InferenceSession, float]:
         opts.execution_mode, opts.inter_op_num_threads = ort.ExecutionMode.ORT_PARALLEL, 2
     for key, value in v.config.items():
         opts.add_session_config_entry(key, str(value))
+    if v.kernels:
+        lib = native.built(CKPT)
+        if lib is None:
+            raise SystemExit(f"{v.name}: the compiled kernels are not built: run `takefit assets fetch`")
+        opts.register_custom_ops_library(str(lib))
     path = str(v.path())
     t0 = time.perf_counter()
     sess = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
@@ -246,6 +257,17 @@ def build_adain_layernorm(src: Path = BASE) -> Path:
     return rewritten(src, "adain_ln", rewrite)
 
 
+def build_fused(src: Path = BASE, columns: bool = False) -> Path:
+    """The engine's rewrite for the compiled kernels (engine/kokoro/snake.py): every Snake as one
+    takefit.Snake node; with `columns`, those before the VNNI form's im2col as SnakeColumns."""
+    out = SCRATCH / f"{'fused_columns' if columns else 'fused_snake'}_{src.stem}.onnx"
+    if not out.exists():
+        model = onnx.load(str(src))
+        (fuse_kernels if columns else fuse_snakes)(model)
+        onnx.save(model, str(out))
+    return out
+
+
 def build_no_snake(src: Path = BASE) -> Path:
     """Not a candidate (the sound changes): every Snake x + sin²(αx)/α → x. The decoder's time without
     its Snakes is what a free fused Snake kernel could reach at best."""
@@ -334,6 +356,12 @@ def variants() -> list[Variant]:
         Variant("AdaIN instance norm → LayerNormalization", build=build_adain_layernorm),
         Variant("Snakes removed (not a candidate: the bound a free Snake kernel could reach)", build=build_no_snake),
         Variant("VNNI decoder as shipped, sleeping pools", build=lambda: VNNI, config=SLEEPING),
+        Variant("VNNI decoder, compiled Snakes (takefit.Snake), sleeping pools",
+                build=lambda: build_fused(VNNI), config=SLEEPING, kernels=True),
+        Variant("VNNI decoder, compiled Snakes + SnakeColumns (the engine with its kernels), sleeping pools",
+                build=lambda: build_fused(VNNI, columns=True), config=SLEEPING, kernels=True),
+        Variant("shipped decoder, compiled Snakes (an AVX2 CPU's engine with its kernel)",
+                build=lambda: build_fused(BASE), config=SLEEPING, kernels=True),
         Variant("VNNI decoder, Snakes removed, sleeping pools (the bound of a free Snake kernel there)",
                 build=lambda: build_no_snake(VNNI), config=SLEEPING),
         static_variant("static QOperator QLinearConv, u8 act / s8 per-channel weights", "qop", "s8", True),

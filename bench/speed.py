@@ -11,7 +11,9 @@ cores), rotated every round so machine noise hits all alike:
             TAKEFIT_SPINNING=1)
   vnni      only the decoder's VNNI form (engine/kokoro/int8.py), pools still spinning (VNNI CPUs only)
   no-spin   only the sleeping pools, shipped decoder
-  after     the engine today (its defaults)
+  graph-snake  the engine today with its graph Snakes (TAKEFIT_NATIVE=off): what `after` was before
+            the compiled Snake kernel (engine/kokoro/native.py)
+  after     the engine today (its defaults: the compiled Snake kernel where `assets fetch` built it)
 
 For each: per stage (duration, prosody, decoder: time in the stage's session) and the whole engine
 (frontend + fitting + resampling + loudness, a natural-length take per sentence), as real-time
@@ -39,9 +41,10 @@ sys.path.insert(0, str(Path(__file__).parent))   # the other benches' helpers: d
 DATA = Path(__file__).parent / "data"
 CONFIGS = {   # name: environment of the worker process
     "unsplit": {},
-    "before": {"TAKEFIT_DECODER": "shipped", "TAKEFIT_SPINNING": "1"},
-    "vnni": {"TAKEFIT_DECODER": "vnni", "TAKEFIT_SPINNING": "1"},
-    "no-spin": {"TAKEFIT_DECODER": "shipped", "TAKEFIT_SPINNING": "0"},
+    "before": {"TAKEFIT_DECODER": "shipped", "TAKEFIT_SPINNING": "1", "TAKEFIT_NATIVE": "off"},
+    "vnni": {"TAKEFIT_DECODER": "vnni", "TAKEFIT_SPINNING": "1", "TAKEFIT_NATIVE": "off"},
+    "no-spin": {"TAKEFIT_DECODER": "shipped", "TAKEFIT_SPINNING": "0", "TAKEFIT_NATIVE": "off"},
+    "graph-snake": {"TAKEFIT_DECODER": "auto", "TAKEFIT_SPINNING": "0", "TAKEFIT_NATIVE": "off"},
     "after": {"TAKEFIT_DECODER": "auto", "TAKEFIT_SPINNING": "0"},
 }
 STAGES = ("duration", "prosody", "decoder")
@@ -141,15 +144,15 @@ def in_subprocess(config: str, args: list[str]) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def configs_here() -> list[str]:
+def configs_here(wanted: list[str]) -> list[str]:
     """The VNNI form only where the CPU has VNNI: elsewhere the engine refuses it (its u8×s8 kernel
     saturates, engine/kokoro/forms.py), and 'after' is the shipped decoder with sleeping pools."""
     from takefit.engine.kokoro.forms import cpu_has_vnni
-    return [c for c in CONFIGS if c != "vnni" or cpu_has_vnni()]
+    return [c for c in CONFIGS if (c != "vnni" or cpu_has_vnni()) and c in {"unsplit", "after", *wanted}]
 
 
-def measure(rounds: int, n: int, threads: int) -> dict[str, list[dict]]:
-    names = configs_here()
+def measure(rounds: int, n: int, threads: int, wanted: list[str]) -> dict[str, list[dict]]:
+    names = configs_here(wanted)
     got: dict[str, list[dict]] = {c: [] for c in names}
     for r in range(rounds):
         for config in names[r % len(names):] + names[:r % len(names)]:
@@ -205,6 +208,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2, help="rotated rounds; medians and per-round ratios")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dub-cues", type=int, default=100, help="cues of the cold dub per config (0: none)")
+    ap.add_argument("--configs", default=",".join(CONFIGS),
+                    help="comma-separated configs to run (unsplit and after always run)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -212,13 +217,13 @@ def main() -> int:
         return 0
     from cost_model import cpu_line
     load = os.getloadavg()[0]
-    got = measure(args.rounds, args.sentences, args.threads)
+    got = measure(args.rounds, args.sentences, args.threads, args.configs.split(","))
     print(f"\n{2 * args.sentences} sentences ({args.sentences} en + {args.sentences} zh, "
           f"{got['after'][0]['audio']:.0f} s of audio), {args.threads} threads, {args.rounds} rotated rounds, "
           f"one process per config per round; load average {load:.2f} at the start; CPU: {cpu_line()}\n")
     print("\n".join(stage_table(got)))
     print()
-    print("\n".join(cold_and_dub(["before", "after"], args.dub_cues)))
+    print("\n".join(cold_and_dub([c for c in ("before", "graph-snake", "after") if c in got], args.dub_cues)))
     return 0
 
 

@@ -33,11 +33,14 @@ def adaptable_biases(graph) -> dict[str, np.ndarray]:
     return {name: numpy_helper.to_array(inits[name]).astype(np.float32) for name in dict.fromkeys(names)}
 
 
-def adaptable_model(path) -> tuple[bytes, dict[str, np.ndarray]]:
-    """The decoder graph at `path` with its fc biases as overridable inputs, and the biases' values."""
+def adaptable_model(path, rewrite=None) -> tuple[bytes, dict[str, np.ndarray]]:
+    """The decoder graph at `path` with its fc biases as overridable inputs, and the biases' values;
+    `rewrite(model)` changes it first (the compiled Snakes: kokoro/snake.py)."""
     import onnx
 
     model = onnx.load(str(path))
+    if rewrite is not None:
+        rewrite(model)
     biases = adaptable_biases(model.graph)
     for name, value in biases.items():
         model.graph.input.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, list(value.shape)))

@@ -24,6 +24,7 @@ from typing import Callable
 from platformdirs import user_data_dir
 
 from .errors import AssetError
+from .kokoro import native
 from .kokoro.forms import ENV, decoder_form
 
 ENV_DIR = "TAKEFIT_CHECKPOINTS"
@@ -245,6 +246,7 @@ def fetch(root: Path | None = None, force: bool = False, log=None, voices_tgz: P
     problems = [] if force else verify(paths)
     if not force and not problems:
         _say(f"assets OK in {paths.root}", log)
+        _build_kernels(paths, log, force)
         return paths
     src = sources()
     _say(f"fetching takefit model assets into {paths.root}", log)
@@ -276,8 +278,17 @@ def fetch(root: Path | None = None, force: bool = False, log=None, voices_tgz: P
     problems = verify(paths)
     if problems:
         raise AssetError("assets still not valid after fetching: " + "; ".join(problems))
+    _build_kernels(paths, log, force)
     _say("assets ready", log)
     return paths
+
+
+def _build_kernels(paths: AssetPaths, log, force: bool) -> None:
+    """takefit's compiled Snake kernel (kokoro/native.py): built once, optional (the decoder's graph
+    Snakes do without it, slower)."""
+    if force:
+        (native.kernels_dir(paths.root) / native.STAMP).unlink(missing_ok=True)
+    native.build(paths.root, log=lambda m: _say(m, log))
 
 
 def _file_stamps(paths: AssetPaths) -> dict[str, list[int]]:

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from takefit.engine import Engine, InputError, RenderRequest, Target
-from takefit.engine.kokoro import forms
+from takefit.engine.kokoro import forms, native
 from takefit.engine.kokoro.decoder import DecoderStage
 from takefit.engine.kokoro.int8 import MIN_CORRELATION, graph_index
 
@@ -51,7 +51,8 @@ def test_vnni_form_is_what_the_engine_loads_and_its_fitted_takes_match(engine, m
     assert forms.decoder_form() == "vnni"
     assert engine.model.decoder.path.name == "stage_decoder_vnni.onnx"
     request = RenderRequest(LINES[0][0], target=Target.parse("3.1s"))
-    fast = engine.render(request)
+    monkeypatch.setenv(native.ENV, "off")      # the two forms as such (the compiled Snakes: test_native_snake.py)
+    fast = Engine(threads=2).render(request)
     monkeypatch.setenv(forms.ENV, "shipped")
     shipped = Engine(threads=2).render(request)
     assert fast.samples == shipped.samples == round(3.1 * fast.sample_rate)

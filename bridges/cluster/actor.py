@@ -22,7 +22,9 @@ from pathlib import Path
 from takefit.engine import RENDER_REVISION, __version__
 from takefit.engine.backend import DEFAULT_BACKEND, backend_entry, is_clip_voice, load_backend
 from takefit.engine.errors import FitError, InputError, UnknownVoiceError
+from takefit.engine.assets import default_dir
 from takefit.engine.kokoro.forms import decoder_form
+from takefit.engine.kokoro.native import snake_form
 from takefit.engine.request import RenderRequest
 
 ERRORS = {"InputError": InputError, "UnknownVoiceError": UnknownVoiceError, "FitError": FitError}
@@ -30,13 +32,14 @@ ERRORS = {"InputError": InputError, "UnknownVoiceError": UnknownVoiceError, "Fit
 
 def identity(backend: str = DEFAULT_BACKEND, engine_id: str | None = None) -> dict:
     """What decides a take's bytes besides its request: the backend, its engine id (default: the registry's),
-    takefit's version and rendering revision, and for Kokoro the decoder's form on this CPU — the fields
-    and values Kokoro always had, plus its name. Compared between every actor and the dubbing machine
+    takefit's version and rendering revision, and for Kokoro the decoder's form on this CPU and whether it
+    runs the compiled Snakes (engine/kokoro/native.py). Compared between every actor and the dubbing machine
     (renderer.py), or the cluster's takes would not be a local run's."""
     doc = {"backend": backend, "engine": engine_id or backend_entry(backend).engine_id, "version": __version__,
            "revision": RENDER_REVISION}
     if backend == DEFAULT_BACKEND:
         doc["decoder"] = decoder_form()
+        doc["snake"] = snake_form(default_dir())
     return doc
 
 

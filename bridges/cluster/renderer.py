@@ -407,9 +407,12 @@ def _start_actors(opts: ClusterOptions) -> tuple[ActorPool, str]:
 
 
 def actor_env(opts: ClusterOptions) -> dict[str, str]:
-    """The actors' environment: this machine's decoder form (a worker rendering another would not make the
-    takes of a local run: engine/kokoro/forms.py), its thread count, and a backend's settings."""
-    env = {"TAKEFIT_DECODER": identity()["decoder"], "OMP_NUM_THREADS": str(opts.threads_per_actor)}
+    """The actors' environment: this machine's decoder form and Snakes (a worker rendering others would not
+    make the takes of a local run: engine/kokoro/forms.py, native.py), its thread count, and a backend's
+    settings."""
+    here = identity()
+    env = {"TAKEFIT_DECODER": here["decoder"], "TAKEFIT_NATIVE": "auto" if here["snake"] == "native" else "off",
+           "OMP_NUM_THREADS": str(opts.threads_per_actor)}
     if opts.backend != DEFAULT_BACKEND:
         names = BACKEND_SETTINGS + (BACKEND_PATHS if opts.address.kind == "local" else ())
         env.update({name: os.environ[name] for name in names if name in os.environ})
@@ -459,6 +462,10 @@ def _agreed_engine(opts: ClusterOptions, infos: list[dict]) -> str:
         theirs = {k: info.get(k) for k in here}
         if opts.backend != DEFAULT_BACKEND and str(theirs["engine"]).startswith(family + "-"):
             theirs["engine"] = family
+        if theirs.get("snake") != here.get("snake") and {**theirs, "snake": None} == {**here, "snake": None}:
+            raise ClusterError(f"worker {info['host']} runs the decoder's {theirs['snake']} Snakes and this machine "
+                               f"its {here['snake']} ones: run `takefit assets fetch` where the compiled kernel is "
+                               f"missing (it needs a C compiler), or set TAKEFIT_NATIVE=off on this machine")
         if theirs != here:
             raise ClusterError(f"worker {info['host']} renders with {theirs} but this machine with {here}: install "
                                f"the same takefit version everywhere (its takes would not be a local run's)")

@@ -12,10 +12,11 @@ from .session import open_session
 
 
 class DecoderStage:
-    def __init__(self, path, threads=None, copies=1):
+    def __init__(self, path, threads=None, copies=1, kernels: Path | None = None):
         self.path = Path(path)          # the shipped graph or its VNNI form (forms.py)
-        self.session = open_session(path, threads, copies)
-        self._sizes = (threads, copies)
+        self.kernels = kernels          # the compiled Snake kernel, if built (native.py)
+        self.session = open_session(path, threads, copies, kernels)
+        self._sizes = (threads, copies, kernels)
         self._biases = None             # the AdaIN fc biases, once the session takes adaptations
         self._lock = threading.Lock()
 
@@ -41,7 +42,9 @@ class DecoderStage:
         tests/test_adapt.py), and beside it the plain session would hold ≈ 250 MB more (bench/adapt_cost.py)."""
         with self._lock:
             if self._biases is None:
-                graph, biases = adaptable_model(self.path)
+                from .snake import fuse_kernels    # onnx, only for an adapted voice's first render
+
+                graph, biases = adaptable_model(self.path, fuse_kernels if self.kernels else None)
                 self.session = open_session(graph, *self._sizes)
                 self._biases = biases
             return self.session, self._biases

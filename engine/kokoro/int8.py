@@ -25,6 +25,7 @@ from onnx import helper, numpy_helper
 
 from .decoder import DecoderStage
 from .duration import DurationStage, natural_frames
+from .graph_edit import graph_index, im2col_nodes, prune_unused
 from .model import KokoroModel, load_vocab
 from .prosody import ProsodyStage
 
@@ -32,31 +33,6 @@ from .prosody import ProsodyStage
 MIN_CORRELATION = 0.98
 CHECK_PHONEMES = "ðɪs ɪz ə kwˈɪk tˈɛst ʌv ðə dɪkˈoʊdəɹ."
 CHECK_VOICE = "af_heart"
-
-
-def graph_index(graph):
-    """(producer of each value, consumers of each value, initializers by name)."""
-    producer = {o: n for n in graph.node for o in n.output}
-    consumers: dict[str, list] = {}
-    for n in graph.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
-    return producer, consumers, {t.name: t for t in graph.initializer}
-
-
-def prune_unused(graph) -> None:
-    """Drop nodes whose outputs nobody reads, and initializers nobody uses."""
-    keep = {o.name for o in graph.output}
-    while True:
-        used = keep | {i for n in graph.node for i in n.input}
-        dead = [n for n in graph.node if not any(o in used for o in n.output)]
-        if not dead:
-            break
-        for n in dead:
-            graph.node.remove(n)
-    used = {i for n in graph.node for i in n.input}
-    for t in [t for t in graph.initializer if t.name not in used]:
-        graph.initializer.remove(t)
 
 
 def dynamic_conv_chain(node, producer, consumers, inits):
@@ -82,26 +58,6 @@ def dynamic_conv_chain(node, producer, consumers, inits):
     return dql, bias, muls[0], [i for i in scale_mul.input if i in inits][0]
 
 
-def _im2col(p: str, xq: str, zx: str, k: int, dilation: int, pad: int) -> tuple[list, list, str]:
-    """uint8 [1, C, T] → [1, T, k·C]: padded with the zero point (= a real 0), k shifted views side by side."""
-    nodes = [helper.make_node("Transpose", [xq], [p + ".xt"], perm=[0, 2, 1], name=p + "/Transpose_in")]
-    if k == 1:
-        return nodes, [], p + ".xt"
-    inits = [numpy_helper.from_array(np.array([0, pad, 0, 0, pad, 0], np.int64), p + ".pads"),
-             numpy_helper.from_array(np.array([1], np.int64), p + ".axis")]
-    nodes.append(helper.make_node("Pad", [p + ".xt", p + ".pads", zx], [p + ".xp"], name=p + "/Pad"))
-    taps = []
-    for t in range(k):
-        end = t * dilation - (k - 1) * dilation            # negative: counted from the end; 0: to the end
-        inits += [numpy_helper.from_array(np.array([t * dilation], np.int64), f"{p}.s{t}"),
-                  numpy_helper.from_array(np.array([end if end < 0 else 2**62], np.int64), f"{p}.e{t}")]
-        nodes.append(helper.make_node("Slice", [p + ".xp", f"{p}.s{t}", f"{p}.e{t}", p + ".axis"], [f"{p}.tap{t}"],
-                                      name=f"{p}/Slice{t}"))
-        taps.append(f"{p}.tap{t}")
-    nodes.append(helper.make_node("Concat", taps, [p + ".col"], axis=2, name=p + "/Concat"))
-    return nodes, inits, p + ".col"
-
-
 def im2col_matmul(node, dql, bias, mul, w_scale, inits) -> tuple[list, list] | None:
     """Nodes computing the same convolution as one ConvInteger chain, or None where it is not 'same'
     and stride 1 (those keep their ConvInteger)."""
@@ -117,7 +73,7 @@ def im2col_matmul(node, dql, bias, mul, w_scale, inits) -> tuple[list, list] | N
         return None
     p = node.name + "_mm"           # keeps the block path (/decoder/generator/resblocks.5/…) for profiles
     xq, sx, zx = dql.output
-    nodes, new_inits, col = _im2col(p, xq, zx, k, d, pads[0])
+    nodes, new_inits, col = im2col_nodes(p, xq, zx, k, d, pads[0])
     b = (w.astype(np.int16) - 128).astype(np.int8).transpose(2, 1, 0).reshape(k * cin, cout)   # row = tap·Cin + c
     new_inits += [numpy_helper.from_array(b, p + ".B"),
                   numpy_helper.from_array(np.array(int(wzp) - 128, np.int8), p + ".bzp")]

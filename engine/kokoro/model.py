@@ -10,6 +10,7 @@ import numpy as np
 from .decoder import DecoderStage
 from .duration import DurationStage
 from .forms import stage_file
+from .native import library
 from .prosody import ProsodyStage, voicing_weight
 from .units import FRAME_SAMPLES, MAX_TOKENS, SAMPLE_RATE
 
@@ -35,7 +36,9 @@ class KokoroModel:
         # caller reads its line (spaCy's imports) meanwhile: ≈ 0.3–0.4 s of a cold `takefit say`.
         pool = ThreadPoolExecutor(3, thread_name_prefix="takefit-load")
         self._loading = {name: pool.submit(cls, paths.stage(stage_file(name)), threads, copies) for cls, name in
-                         ((DurationStage, "duration"), (ProsodyStage, "prosody"), (DecoderStage, "decoder"))}
+                         ((DurationStage, "duration"), (ProsodyStage, "prosody"))}
+        self._loading["decoder"] = pool.submit(DecoderStage, paths.stage(stage_file("decoder")), threads, copies,
+                                               library(paths.root))
         pool.shutdown(wait=False)
 
     def __getattr__(self, name: str):

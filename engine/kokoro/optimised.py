@@ -12,7 +12,9 @@ it replaces is removed); one that does not open is removed and rewritten.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import onnxruntime as ort
 from platformdirs import user_cache_dir
@@ -23,17 +25,41 @@ from .forms import cpu_features
 DIGEST = 16                       # hex digits of the key in a cached graph's name
 
 
-def cached_path(source: Path) -> Path:
-    """Where the optimised form of `source` is kept, named for everything it depends on."""
+def cached_path(source: Path, rewrite: Rewrite | None = None) -> Path:
+    """Where the optimised form of `source` (rewritten by `rewrite`) is kept, named for everything it
+    depends on."""
     st = source.stat()
     key = f"{ort.__version__}|{','.join(sorted(cpu_features()))}|{st.st_size}|{st.st_mtime_ns}"
+    stem = source.stem
+    if rewrite is not None:
+        key, stem = f"{key}|{rewrite.key}", f"{stem}+{rewrite.name}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:DIGEST]
-    return Path(user_cache_dir("takefit")) / "graphs" / f"{source.stem}-{digest}.onnx"
+    return Path(user_cache_dir("takefit")) / "graphs" / f"{stem}-{digest}.onnx"
 
 
-def open_sessions(source: Path, options, copies: int) -> list[ort.InferenceSession]:
-    """`copies` sessions of the graph at `source`; `options()` makes fresh SessionOptions."""
-    cached = cached_path(source)
+@dataclass(frozen=True)
+class Rewrite:
+    """A change made to a graph before onnxruntime loads it: `apply(ModelProto)` in place; `name` goes
+    into the cached graph's file name, `key` (what the change depends on) into its digest."""
+    name: str
+    key: str
+    apply: Callable
+
+
+def _source_graph(source: Path, rewrite: Rewrite | None):
+    if rewrite is None:
+        return source
+    import onnx                           # only when a graph is rewritten: its first load
+
+    model = onnx.load(str(source))
+    rewrite.apply(model)
+    return model.SerializeToString()
+
+
+def open_sessions(source: Path, options, copies: int, rewrite: Rewrite | None = None) -> list[ort.InferenceSession]:
+    """`copies` sessions of the graph at `source` (rewritten by `rewrite`); `options()` makes fresh
+    SessionOptions."""
+    cached = cached_path(source, rewrite)
     if cached.is_file():
         try:
             return [_session(cached, _without_rewriting(options())) for _ in range(copies)]
@@ -46,14 +72,15 @@ def open_sessions(source: Path, options, copies: int) -> list[ort.InferenceSessi
         first.optimized_model_filepath = str(part)
     except OSError:
         pass                              # no cache folder: load as before
+    graph = _source_graph(source, rewrite)
     try:
-        sessions = [_session(source, first)]
+        sessions = [_session(graph, first)]
         if part is not None:
-            _keep(part, cached, source.stem)
+            _keep(part, cached, cached.stem[:-DIGEST - 1])
     finally:
         if part is not None:
             part.unlink(missing_ok=True)
-    return sessions + [_session(source, options()) for _ in range(copies - 1)]
+    return sessions + [_session(graph, options()) for _ in range(copies - 1)]
 
 
 def _keep(part: Path, cached: Path, stem: str) -> None:
@@ -72,5 +99,6 @@ def _without_rewriting(opts):
     return opts
 
 
-def _session(path: Path, opts) -> ort.InferenceSession:
-    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+def _session(graph: Path | bytes, opts) -> ort.InferenceSession:
+    return ort.InferenceSession(graph if isinstance(graph, bytes) else str(graph), sess_options=opts,
+                                providers=["CPUExecutionProvider"])

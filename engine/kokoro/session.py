@@ -7,7 +7,9 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from .optimised import open_sessions
+from .optimised import Rewrite, open_sessions
+
+FUSION = 2      # snake.py's rewrite: 1 Snakes, 2 also SnakeColumns (a new one writes a new cached graph)
 
 
 class StageSession:
@@ -35,9 +37,10 @@ class StageSession:
         return getattr(self.session, name)
 
 
-def open_session(path, threads: int | None = None, copies: int = 1) -> StageSession:
+def open_session(path, threads: int | None = None, copies: int = 1, kernels: Path | None = None) -> StageSession:
     """`path`: a graph file (its optimised form kept in the user's cache: optimised.py), or a serialised
-    graph (bytes: the decoder with adaptable biases, rewritten at each load)."""
+    graph (bytes: the decoder with adaptable biases, rewritten at each load). `kernels`: takefit's compiled
+    Snake kernel (native.py), the graph's Snakes fused into its nodes (snake.py)."""
     copies = max(1, copies)
 
     def options() -> ort.SessionOptions:
@@ -53,9 +56,23 @@ def open_session(path, threads: int | None = None, copies: int = 1) -> StageSess
         opts.add_session_config_entry("session.intra_op.allow_spinning",
                                       "1" if os.environ.get("TAKEFIT_SPINNING") == "1" else "0")
         opts.log_severity_level = 3  # the int8 graph triggers harmless shape-merge warnings
+        if kernels is not None:
+            opts.register_custom_ops_library(str(kernels))
         return opts
 
     if isinstance(path, bytes):
         return StageSession([ort.InferenceSession(path, sess_options=options(), providers=["CPUExecutionProvider"])
                              for _ in range(copies)])
-    return StageSession(open_sessions(Path(path), options, copies))
+    return StageSession(open_sessions(Path(path), options, copies, kernels and snake_rewrite(kernels)))
+
+
+def snake_rewrite(kernels: Path) -> Rewrite:
+    """The graph's Snakes as the compiled kernel's nodes; cached per build of the library."""
+    st = kernels.stat()
+    return Rewrite("snake", f"{kernels}|{st.st_size}|{st.st_mtime_ns}|{FUSION}", _fuse_snakes)
+
+
+def _fuse_snakes(model) -> int:
+    from .snake import fuse_kernels      # onnx (0.7 s to import): only when the cached graph is written
+
+    return fuse_kernels(model)
