@@ -237,6 +237,7 @@ class Client:
         ep, info = self._resolve()
         sock = self.ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SNDTIMEO, max(1, int(self.timeout * 1000)))   # never blocks for good (_send)
         sock.setsockopt(zmq.MAXMSGSIZE, MAX_CLIENT_MESSAGE_BYTES)
         sock.setsockopt(zmq.RCVHWM, 0)
         curve = self._curve()
@@ -285,7 +286,13 @@ class Client:
         return f"{self._prefix}-{next(self._ids)}"
 
     def _send(self, doc: dict) -> None:
-        self._sock.send_multipart([SIGNATURE, pack(doc)])
+        try:
+            self._sock.send_multipart([SIGNATURE, pack(doc)])
+        except zmq.Again:
+            # No connection took the message in time: ZeroMQ drops the pipe of a peer whose handshake failed
+            # (a wrong token) and a DEALER without one blocks; the monitor then says why.
+            self._recv(0)                  # raises Unauthorized where the handshake was refused
+            raise _Lost() from None
 
     def _recv(self, timeout: float) -> dict | None:
         """One message from the daemon within `timeout` seconds, or None."""

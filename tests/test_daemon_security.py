@@ -8,6 +8,8 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import threading
+import time
 import uuid
 
 import pytest
@@ -54,6 +56,33 @@ def test_local_peers_must_present_the_token(daemon, tmp_path):
             c.jobs()
     with Client(daemon.tcp, home_dirs=daemon.dirs, timeout=10) as c:   # the owner's token, read from daemon.json
         assert c.ping() >= 0
+
+
+
+class LateHello(Client):
+    """A client whose first message leaves after its handshake has already failed: ZeroMQ has dropped
+    the connection's pipe by then, and a DEALER with no pipe blocks on send."""
+    def _hello(self) -> None:
+        time.sleep(1.0)
+        super()._hello()
+
+
+def test_a_refused_client_is_told_so_even_when_its_first_message_leaves_late(daemon, tmp_path):
+    stranger = Dirs.resolve(tmp_path / "elsewhere")
+    outcome = []
+
+    def call():
+        try:
+            with LateHello(daemon.tcp, home_dirs=stranger, token="guess" * 8, timeout=3, retries=0) as c:
+                c.jobs()
+        except Exception as e:            # noqa: BLE001 — the test looks at which
+            outcome.append(e)
+
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive(), "the client blocked in send (froze) instead of reporting the refusal"
+    assert isinstance(outcome[0], Unauthorized) and "token" in str(outcome[0])
 
 
 PROBE = """
