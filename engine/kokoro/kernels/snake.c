@@ -113,7 +113,7 @@ typedef struct { int64_t kernel, dilation, pad; } Geometry;
 
 typedef struct {
     const float *x, *alpha, *inv;
-    float *y, *low, *high;            /* the Snake's output (scratch) and each channel's extremes */
+    float *low, *high;                /* each channel's extremes */
     uint8_t *padded, *col;            /* [T + 2·pad, C] quantised, then the columns */
     int64_t channels, length;
     Geometry g;
@@ -132,11 +132,22 @@ static void extremes(const float *v, int64_t n, float *low, float *high) {
     *high = hi;
 }
 
+#define CHUNK 1024
+
+/* The Snake is computed twice, here for the range and again while quantising, rather than kept: on a
+ * 2-core machine memory is slower than the polynomial (a float copy of x would be written and read) */
 static void snake_channel(void *data, size_t c) {
     Columns *j = data;
-    float *y = j->y + c * j->length;
-    snake_row(y, j->x + c * j->length, j->alpha[c], j->inv[c], j->length);
-    extremes(y, j->length, &j->low[c], &j->high[c]);
+    float y[CHUNK], lo, hi;
+    const float *x = j->x + c * j->length;
+    j->low[c] = j->high[c] = 0.0f;
+    for (int64_t t = 0; t < j->length; t += CHUNK) {
+        int64_t n = j->length - t < CHUNK ? j->length - t : CHUNK;
+        snake_row(y, x + t, j->alpha[c], j->inv[c], n);
+        extremes(y, n, &lo, &hi);
+        j->low[c] = lo < j->low[c] ? lo : j->low[c];
+        j->high[c] = hi > j->high[c] ? hi : j->high[c];
+    }
 }
 
 /* onnxruntime's DynamicQuantizeLinear (GetQuantizationParameter): the range widened to hold 0, 255 steps */
@@ -159,11 +170,11 @@ static void quantisation(Columns *j) {
 static void quantise_block(void *data, size_t block) {
     Columns *j = data;
     int64_t t0 = (int64_t)block * TIME_BLOCK, t1 = t0 + TIME_BLOCK < j->length ? t0 + TIME_BLOCK : j->length;
-    float lo = 0.0f - j->zero, hi = 255.0f - j->zero;
+    float lo = 0.0f - j->zero, hi = 255.0f - j->zero, y[TIME_BLOCK];
     for (int64_t c = 0; c < j->channels; c++) {
-        const float *y = j->y + c * j->length;
+        snake_row(y, j->x + c * j->length + t0, j->alpha[c], j->inv[c], t1 - t0);
         for (int64_t t = t0; t < t1; t++) {
-            float v = y[t] / j->scale;
+            float v = y[t - t0] / j->scale;
             v = v < lo ? lo : (v > hi ? hi : v);
             j->padded[(t + j->g.pad) * j->channels + c] = (uint8_t)((int32_t)nearbyintf(v) + j->zero);
         }
@@ -228,13 +239,11 @@ static OrtStatusPtr columns_compute(void *kernel, OrtKernelContext *ctx) {
     TRY(columns_inputs(ctx, &j));
     if ((j.g.kernel - 1) * j.g.dilation != 2 * j.g.pad)
         return api->CreateStatus(ORT_INVALID_ARGUMENT, "takefit.SnakeColumns: only 'same' convolutions");
-    j.y = malloc((size_t)(j.channels * j.length) * sizeof(float));
     j.low = malloc((size_t)j.channels * sizeof(float));
     j.high = malloc((size_t)j.channels * sizeof(float));
     j.padded = malloc((size_t)((j.length + 2 * j.g.pad) * j.channels));
-    OrtStatus *status = j.y && j.low && j.high && j.padded ? columns_run(ctx, &j)
+    OrtStatus *status = j.low && j.high && j.padded ? columns_run(ctx, &j)
                         : api->CreateStatus(ORT_RUNTIME_EXCEPTION, "takefit.SnakeColumns: out of memory");
-    free(j.y);
     free(j.low);
     free(j.high);
     free(j.padded);
