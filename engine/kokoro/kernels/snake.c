@@ -293,32 +293,34 @@ static int any_version(const OrtCustomOp *op) { (void)op; return 1 << 30; }
 static size_t no_pairs(int **in, int **out) { *in = NULL; *out = NULL; return 0; }
 static void no_release(int *in, int *out) { (void)in; (void)out; }
 
-static OrtCustomOp snake = {
-    .version = ORT_API_VERSION, .GetName = name, .GetExecutionProviderType = provider,
-    .GetInputType = f32, .GetInputTypeCount = inputs, .GetOutputType = f32, .GetOutputTypeCount = outputs,
-    .KernelDestroy = destroy, .GetInputCharacteristic = required, .GetOutputCharacteristic = required,
-    .GetInputMemoryType = on_cpu, .GetVariadicInputMinArity = one, .GetVariadicInputHomogeneity = one,
-    .GetVariadicOutputMinArity = one, .GetVariadicOutputHomogeneity = one,
-    .CreateKernelV2 = create, .KernelComputeV2 = compute, .GetStartVersion = one, .GetEndVersion = any_version,
-    .GetMayInplace = no_pairs, .ReleaseMayInplace = no_release, .GetAliasMap = no_pairs, .ReleaseAliasMap = no_release,
-};
+/* An operator's table: what both kernels share (float inputs x, alpha, inv_alpha, all required, on the CPU) */
+static OrtCustomOp op_table(const char *(*op_name)(const OrtCustomOp *),
+                            ONNXTensorElementDataType (*output_type)(const OrtCustomOp *, size_t),
+                            size_t (*output_count)(const OrtCustomOp *),
+                            OrtStatusPtr (*create_kernel)(const OrtCustomOp *, const OrtApi *, const OrtKernelInfo *, void **),
+                            OrtStatusPtr (*compute_kernel)(void *, OrtKernelContext *), void (*destroy_kernel)(void *)) {
+    OrtCustomOp op = {
+        .version = ORT_API_VERSION, .GetName = op_name, .GetExecutionProviderType = provider,
+        .GetInputType = f32, .GetInputTypeCount = inputs, .GetOutputType = output_type, .GetOutputTypeCount = output_count,
+        .KernelDestroy = destroy_kernel, .GetInputCharacteristic = required, .GetOutputCharacteristic = required,
+        .GetInputMemoryType = on_cpu, .GetVariadicInputMinArity = one, .GetVariadicInputHomogeneity = one,
+        .GetVariadicOutputMinArity = one, .GetVariadicOutputHomogeneity = one,
+        .CreateKernelV2 = create_kernel, .KernelComputeV2 = compute_kernel, .GetStartVersion = one,
+        .GetEndVersion = any_version, .GetMayInplace = no_pairs, .ReleaseMayInplace = no_release,
+        .GetAliasMap = no_pairs, .ReleaseAliasMap = no_release,
+    };
+    return op;
+}
 
-static OrtCustomOp columns = {
-    .version = ORT_API_VERSION, .GetName = columns_name, .GetExecutionProviderType = provider,
-    .GetInputType = f32, .GetInputTypeCount = inputs, .GetOutputType = columns_type, .GetOutputTypeCount = three_outputs,
-    .KernelDestroy = columns_destroy, .GetInputCharacteristic = required, .GetOutputCharacteristic = required,
-    .GetInputMemoryType = on_cpu, .GetVariadicInputMinArity = one, .GetVariadicInputHomogeneity = one,
-    .GetVariadicOutputMinArity = one, .GetVariadicOutputHomogeneity = one,
-    .CreateKernelV2 = columns_create, .KernelComputeV2 = columns_compute, .GetStartVersion = one,
-    .GetEndVersion = any_version, .GetMayInplace = no_pairs, .ReleaseMayInplace = no_release,
-    .GetAliasMap = no_pairs, .ReleaseAliasMap = no_release,
-};
+static OrtCustomOp snake, columns;     /* filled at registration; onnxruntime keeps pointers to them */
 
 /* onnxruntime calls this when a session registers the library (SessionOptions.register_custom_ops_library).
  * takefit registers it only with an onnxruntime whose API includes this header's version (native.py). */
 OrtStatus *ORT_API_CALL RegisterCustomOps(OrtSessionOptions *options, const OrtApiBase *base) {
     OrtCustomOpDomain *domain;
     api = base->GetApi(ORT_API_VERSION);
+    snake = op_table(name, f32, outputs, create, compute, destroy);
+    columns = op_table(columns_name, columns_type, three_outputs, columns_create, columns_compute, columns_destroy);
     TRY(api->CreateCustomOpDomain("takefit", &domain));
     TRY(api->CustomOpDomain_Add(domain, &snake));
     TRY(api->CustomOpDomain_Add(domain, &columns));
