@@ -92,7 +92,7 @@ def open_variant(v: Variant) -> tuple[ort.InferenceSession, float]:
     for key, value in v.config.items():
         opts.add_session_config_entry(key, str(value))
     if v.kernels:
-        lib = native.built(CKPT)
+        lib = native.built()
         if lib is None:
             raise SystemExit(f"{v.name}: the compiled kernels are not built: run `takefit assets fetch`")
         opts.register_custom_ops_library(str(lib))

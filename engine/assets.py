@@ -287,8 +287,8 @@ def _build_kernels(paths: AssetPaths, log, force: bool) -> None:
     """takefit's compiled Snake kernel (kokoro/native.py): built once, optional (the decoder's graph
     Snakes do without it, slower)."""
     if force:
-        (native.kernels_dir(paths.root) / native.STAMP).unlink(missing_ok=True)
-    native.build(paths.root, log=lambda m: _say(m, log))
+        (native.kernels_dir() / native.STAMP).unlink(missing_ok=True)
+    native.build(log=lambda m: _say(m, log))
 
 
 def _file_stamps(paths: AssetPaths) -> dict[str, list[int]]:

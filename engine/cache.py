@@ -21,7 +21,6 @@ import soundfile as sf
 from . import ENGINE_ID, RENDER_REVISION, __version__
 from .backend import DEFAULT_BACKEND
 from .errors import OutputError
-from .assets import default_dir
 from .kokoro.forms import decoder_form
 from .kokoro.native import snake_form
 from .profiles import NAME_RE, ProfileStore
@@ -74,7 +73,7 @@ def request_key(req: RenderRequest, extra: dict | None = None) -> str:
     form = decoder_form()
     if form != "shipped":                    # the VNNI decoder's float rounding differs (engine/kokoro/forms.py)
         doc["decoder"] = form
-    if snake_form(default_dir()) == "native":    # and so does the compiled Snake's (engine/kokoro/native.py)
+    if snake_form() == "native":    # and so does the compiled Snake's (engine/kokoro/native.py)
         doc["snake"] = "native"
     enrolled = _enrolled_identity(req.voice)
     if enrolled:                              # a re-enrolled voice (same name, new profile) is a new key

@@ -27,15 +27,15 @@ needs_compiler = pytest.mark.skipif(COMPILER is None, reason="no C compiler: tak
 @pytest.fixture(scope="module")
 def library(engine):
     """Where this machine has a compiler, `make setup` (takefit assets fetch) has built and checked it."""
-    lib = native.built(engine.paths.root)
+    lib = native.built()
     assert lib is not None, "a C compiler is here but the Snake kernel is not built: run `takefit assets fetch`"
     return lib
 
 
 @pytest.fixture
 def header_only_root(tmp_path, library):
-    """A checkpoint folder holding only the fetched header (no download in these tests)."""
-    include = native.kernels_dir(tmp_path) / "include"
+    """A kernels folder holding only the fetched header (no download in these tests)."""
+    include = tmp_path / "include"
     include.mkdir(parents=True)
     shutil.copy(library.parent / "include" / native.spec()["header"], include)
     return tmp_path
@@ -108,7 +108,7 @@ def test_takes_of_the_compiled_and_the_graph_snakes_have_their_own_cache_keys(li
     assert request_key(request) != compiled
     monkeypatch.setenv(native.ENV, "fast")
     with pytest.raises(InputError, match="TAKEFIT_NATIVE='fast'.*auto.*off"):
-        native.library(library.parent.parent)
+        native.library()
 
 
 @needs_compiler
@@ -119,7 +119,7 @@ def test_a_kernel_that_computes_something_else_fails_its_check_and_is_not_kept(h
     said = []
     assert native.build(header_only_root, log=said.append) is None
     assert "failed its check" in said[-1] and "graph Snakes" in said[-1]
-    assert not (native.kernels_dir(header_only_root) / native.LIBRARY).exists()
+    assert not (header_only_root / native.LIBRARY).exists()
     assert native.built(header_only_root) is None
 
 

@@ -22,7 +22,6 @@ from pathlib import Path
 from takefit.engine import RENDER_REVISION, __version__
 from takefit.engine.backend import DEFAULT_BACKEND, backend_entry, is_clip_voice, load_backend
 from takefit.engine.errors import FitError, InputError, UnknownVoiceError
-from takefit.engine.assets import default_dir
 from takefit.engine.kokoro.forms import decoder_form
 from takefit.engine.kokoro.native import snake_form
 from takefit.engine.request import RenderRequest
@@ -39,7 +38,7 @@ def identity(backend: str = DEFAULT_BACKEND, engine_id: str | None = None) -> di
            "revision": RENDER_REVISION}
     if backend == DEFAULT_BACKEND:
         doc["decoder"] = decoder_form()
-        doc["snake"] = snake_form(default_dir())
+        doc["snake"] = snake_form()
     return doc
 
 

@@ -38,7 +38,7 @@ def run(args) -> int:
     if problems:
         raise AssetError(f"assets in {root} are not valid: " + "; ".join(problems)
                          + ". Run `takefit assets fetch` to repair.")
-    lib = native.built(root)
+    lib = native.built()
     print(f"assets OK in {root}; decoder Snakes: " + (f"compiled ({lib})" if lib else
           "graph (no compiled kernel: `takefit assets fetch` builds it where a C compiler is found)"))
     return 0

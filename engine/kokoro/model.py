@@ -38,7 +38,7 @@ class KokoroModel:
         self._loading = {name: pool.submit(cls, paths.stage(stage_file(name)), threads, copies) for cls, name in
                          ((DurationStage, "duration"), (ProsodyStage, "prosody"))}
         self._loading["decoder"] = pool.submit(DecoderStage, paths.stage(stage_file("decoder")), threads, copies,
-                                               library(paths.root))
+                                               library())
         pool.shutdown(wait=False)
 
     def __getattr__(self, name: str):

@@ -28,6 +28,8 @@ from functools import lru_cache
 from importlib import metadata, resources
 from pathlib import Path
 
+from platformdirs import user_cache_dir
+
 from ..errors import InputError
 
 ENV = "TAKEFIT_NATIVE"              # auto (default): the kernel where it is built | off
@@ -58,8 +60,10 @@ def spec() -> dict:
     return json.loads(resources.files("takefit.engine.kokoro").joinpath("sources.json").read_text("utf-8"))["kernels"]
 
 
-def kernels_dir(root: Path) -> Path:
-    return Path(root) / "kernels"
+def kernels_dir() -> Path:
+    """One build per machine, shared by every checkpoint folder: it depends on the CPU and the compiler,
+    not on the model (the user's cache, beside onnxruntime's optimised graphs)."""
+    return Path(user_cache_dir("takefit")) / "kernels"
 
 
 def _stamp_of(lib: Path) -> dict:
@@ -67,12 +71,13 @@ def _stamp_of(lib: Path) -> dict:
     return {"source_sha256": source_digest(), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def built(root: Path) -> Path | None:
-    """The library in the checkpoint folder `root`, if it is the build of today's source that passed its
-    check, for an onnxruntime whose C API has the header's version."""
-    lib = kernels_dir(root) / LIBRARY
+def built(folder: Path | None = None) -> Path | None:
+    """The library in `folder` (default kernels_dir()), if it is the build of today's source that passed
+    its check, for an onnxruntime whose C API has the header's version."""
+    folder = Path(folder) if folder else kernels_dir()
+    lib = folder / LIBRARY
     try:
-        stamp = json.loads((kernels_dir(root) / STAMP).read_text("utf-8"))
+        stamp = json.loads((folder / STAMP).read_text("utf-8"))
         if stamp.get("file") != _stamp_of(lib) or not stamp.get("checked"):
             return None
     except (OSError, ValueError, AttributeError):
@@ -80,15 +85,15 @@ def built(root: Path) -> Path | None:
     return lib if _onnxruntime_has_api() else None
 
 
-def library(root: Path) -> Path | None:
+def library() -> Path | None:
     """The kernel library the decoder registers: built, checked and not turned off."""
-    return built(root) if wanted() else None
+    return built() if wanted() else None
 
 
-def snake_form(root: Path) -> str:
+def snake_form() -> str:
     """'native' where the decoder runs the compiled Snakes, else 'graph': part of a take's identity (cache
     keys, a cluster's workers), as its float rounding differs."""
-    return "native" if library(root) else "graph"
+    return "native" if library() else "graph"
 
 
 @lru_cache(maxsize=1)
@@ -100,19 +105,20 @@ def _onnxruntime_has_api() -> bool:
     return have >= tuple(int(x) for x in spec()["min_onnxruntime"].split("."))
 
 
-def build(root: Path, log=print) -> Path | None:
-    """Build and check the library in `root`/kernels unless it is there; None (and why, in `log`) if not."""
-    root = Path(root)
-    if built(root):
-        return kernels_dir(root) / LIBRARY
+def build(folder: Path | None = None, log=print) -> Path | None:
+    """Build and check the library in `folder` (default kernels_dir()) unless it is there; None (and why,
+    in `log`) if not."""
+    folder = Path(folder) if folder else kernels_dir()
+    if built(folder):
+        return folder / LIBRARY
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if not compiler:
         log("  kernels: no C compiler (install gcc, e.g. `apt-get install gcc`): the decoder keeps its graph "
             "Snakes, 1.4× slower")
         return None
     try:
-        header = _header(kernels_dir(root), log)
-        lib = _compile(compiler, header.parent, kernels_dir(root))
+        header = _header(folder, log)
+        lib = _compile(compiler, header.parent, folder)
     except (OSError, ValueError, subprocess.CalledProcessError) as e:
         log(f"  kernels: not built ({e}): the decoder keeps its graph Snakes, 1.4× slower")
         return None
@@ -131,7 +137,7 @@ def _header(folder: Path, log) -> Path:
     if hashlib.sha256(deb).hexdigest() != s["sha256"]:
         raise ValueError(f"{s['deb']} does not have the expected sha256")
     header.parent.mkdir(parents=True, exist_ok=True)
-    part = header.with_suffix(".partial")
+    part = _partial(header)
     part.write_bytes(_member(deb, s["member"]))
     os.replace(part, header)
     return header
@@ -155,12 +161,19 @@ def _compile(compiler: str, include: Path, folder: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="takefit-kernels-") as t:
         src = Path(t) / "snake.c"
         src.write_bytes(source())
-        part = folder / (LIBRARY + ".partial")
+        part = _partial(folder / LIBRARY)
         subprocess.run([compiler, "-O3", "-std=c11", "-fPIC", "-shared", "-I", str(include), str(src), "-o",
                         str(part)], check=True, capture_output=True, timeout=300)
     lib = folder / LIBRARY
     os.replace(part, lib)
     return lib
+
+
+def _partial(path: Path) -> Path:
+    """A new temporary name beside `path` (two processes may build at once)."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(fd)
+    return Path(name)
 
 
 def _checked(lib: Path, log) -> Path | None:
@@ -175,6 +188,8 @@ def _checked(lib: Path, log) -> Path | None:
         why = f"max error {error}" if done.returncode == 0 else f"exit {done.returncode}: {done.stderr.strip()[-200:]}"
         log(f"  kernels: the compiled Snake failed its check ({why}): the decoder keeps its graph Snakes")
         return None
-    stamp.write_text(json.dumps({"file": _stamp_of(lib), "checked": True, "max_error": float(error)}), "utf-8")
+    part = _partial(stamp)
+    part.write_text(json.dumps({"file": _stamp_of(lib), "checked": True, "max_error": float(error)}), "utf-8")
+    os.replace(part, stamp)
     log(f"  kernels: Snake compiled and checked (max error {float(error):.1e} against the graph's own)")
     return lib
