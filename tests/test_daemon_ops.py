@@ -361,7 +361,9 @@ def test_autostart_graceful_stop_with_queued_jobs_and_resume(tmp_path, capsys):
     from takefit.daemon.client import Client
 
     home = tmp_path / "auto"
-    args = ["--bind", "tcp://127.0.0.1:*", "--heartbeat-ms", "200"]
+    # heartbeats of a second: at 200 ms a loaded CI machine starved the test's client past its liveness
+    # (the daemon dropped its stream, four times over, and the jobs were never watched to the end)
+    args = ["--bind", "tcp://127.0.0.1:*", "--heartbeat-ms", "1000"]
     assert main(["daemon", "status", "--home", str(home)]) == 3
     assert "not running" in capsys.readouterr().out
     cues = [fresh(0.5 + 0.1 * i) for i in range(3)]
