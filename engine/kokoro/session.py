@@ -9,7 +9,7 @@ import onnxruntime as ort
 
 from .optimised import Rewrite, open_sessions
 
-FUSION = 2      # snake.py's rewrite: 1 Snakes, 2 also SnakeColumns (a new one writes a new cached graph)
+FUSION = 3      # snake.py's rewrite: 1 Snakes, 2 SnakeColumns, 3 NormSnakeColumns (a new one writes a new cached graph)
 
 
 class StageSession:

@@ -14,6 +14,12 @@
  * Attributes kernel, dilation, pad. Inputs as Snake with N = 1. Outputs: the uint8 columns
  * [1, T, kernel·C] (row t: the taps t, t + dilation, … of the padded signal, each C wide), the scale and
  * the zero point, computed as onnxruntime's DynamicQuantizeLinear does, so the bytes are the graph's.
+ *
+ * takefit.NormSnakeColumns: SnakeColumns after the AdaIN before every Snake of the generator — instance
+ * norm over time (the graph's ReduceMean, Sub, Mul, ReduceMean, Add ε, Sqrt, Div), times the style's
+ * scale, plus its shift — with the norm's sums in double. Inputs x, scale, shift, alpha, inv_alpha;
+ * attributes as SnakeColumns plus epsilon and time_major: x is [1, C, T], or with time_major [1, T, C],
+ * a matrix product's output read before its transpose (rows are then already the columns' layout).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -38,19 +44,23 @@ static const OrtApi *api;
 #define CLONES
 #endif
 
+/* y = u + sin²(αu)/α */
+static inline __attribute__((always_inline)) float snake_of(float u, float a, float inv) {
+    float z = a * u;
+    float q = z * INV_PI;
+    float k = (float)(int32_t)(q + (q >= 0.0f ? 0.5f : -0.5f));
+    float t = ((z - k * P1) - k * P2) - k * P3;
+    float t2 = t * t;
+    /* sin t by its Taylor series to t^13: < 1e-9 off on [−π/2, π/2], below float's step */
+    float s = t * (1.0f + t2 * (-1.6666667e-1f + t2 * (8.3333333e-3f + t2 * (-1.9841270e-4f
+              + t2 * (2.7557319e-6f + t2 * (-2.5052108e-8f + t2 * 1.6059044e-10f))))));
+    return u + inv * (s * s);
+}
+
 CLONES
 static void snake_row(float *restrict y, const float *restrict x, float a, float inv, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        float z = a * x[i];
-        float q = z * INV_PI;
-        float k = (float)(int32_t)(q + (q >= 0.0f ? 0.5f : -0.5f));
-        float t = ((z - k * P1) - k * P2) - k * P3;
-        float t2 = t * t;
-        /* sin t by its Taylor series to t^13: < 1e-9 off on [−π/2, π/2], below float's step */
-        float s = t * (1.0f + t2 * (-1.6666667e-1f + t2 * (8.3333333e-3f + t2 * (-1.9841270e-4f
-                  + t2 * (2.7557319e-6f + t2 * (-2.5052108e-8f + t2 * 1.6059044e-10f))))));
-        y[i] = x[i] + inv * (s * s);
-    }
+    for (int64_t i = 0; i < n; i++)
+        y[i] = snake_of(x[i], a, inv);
 }
 
 typedef struct {
@@ -67,6 +77,8 @@ static void run_row(void *data, size_t row) {
 
 #define TRY(expr) do { OrtStatus *status_ = (expr); if (status_) return status_; } while (0)
 #define MAX_RANK 8
+#define MAX_CHANNELS 1024
+#define BLOCK_BYTES 16384             /* a channel-major block's codes, C × times: L1-sized */
 
 static OrtStatus *shape_of(const OrtValue *v, int64_t *dims, size_t *rank, size_t *count) {
     OrtTensorTypeAndShapeInfo *info;
@@ -109,17 +121,39 @@ static OrtStatusPtr compute(void *kernel, OrtKernelContext *ctx) {
 
 /* ---------------------------------------------------------------------------------- SnakeColumns */
 
-typedef struct { int64_t kernel, dilation, pad; } Geometry;
+/* The convolution's geometry, and for NormSnakeColumns the norm's epsilon and x's layout */
+typedef struct { int64_t kernel, dilation, pad, norm, time_major; float epsilon; } Geometry;
+
+/* Per channel: u = (x − mean)·gain + shift, AdaIN's instance norm and style folded (0, 1, 0: no norm),
+ * then the Snake with α and 1/α */
+typedef struct { float *mean, *gain; const float *shift, *alpha, *inv; } Channels;
 
 typedef struct {
-    const float *x, *alpha, *inv;
-    float *low, *high;                /* each channel's extremes */
+    const float *x;
+    Channels p;
+    double *sums;                     /* the norm's Σx and Σx² per channel (time-major: per time block) */
+    float *low, *high;                /* the Snake's extremes per task */
     uint8_t *padded, *col;            /* [T + 2·pad, C] quantised, then the columns */
-    int64_t channels, length;
+    int64_t channels, length, times;  /* times: the rows of one time-major task */
     Geometry g;
     float scale;
     uint8_t zero;
 } Columns;
+
+CLONES
+static void norm_snake_row(float *restrict y, const float *restrict x, const Channels *p, int64_t c, int64_t n) {
+    float mean = p->mean[c], gain = p->gain[c], shift = p->shift[c], a = p->alpha[c], inv = p->inv[c];
+    for (int64_t i = 0; i < n; i++)
+        y[i] = snake_of((x[i] - mean) * gain + shift, a, inv);
+}
+
+/* One time-major row: every channel once, its parameters as vectors */
+CLONES
+static void norm_snake_across(float *restrict y, const float *restrict x, const Channels *p, int64_t n) {
+    const float *mean = p->mean, *gain = p->gain, *shift = p->shift, *a = p->alpha, *inv = p->inv;
+    for (int64_t i = 0; i < n; i++)
+        y[i] = snake_of((x[i] - mean[i]) * gain[i] + shift[i], a[i], inv[i]);
+}
 
 CLONES
 static void extremes(const float *v, int64_t n, float *low, float *high) {
@@ -132,30 +166,109 @@ static void extremes(const float *v, int64_t n, float *low, float *high) {
     *high = hi;
 }
 
+/* Σx and Σx² in double, in eight independent lanes (vectorised without reordering float sums) */
+CLONES
+static void channel_sums(const float *x, int64_t n, double *sum, double *squares) {
+    double s[8] = {0}, q[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) {
+            double v = x[i + k];
+            s[k] += v;
+            q[k] += v * v;
+        }
+    for (; i < n; i++) {
+        s[0] += x[i];
+        q[0] += (double)x[i] * x[i];
+    }
+    *sum = s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+    *squares = q[0] + q[1] + q[2] + q[3] + q[4] + q[5] + q[6] + q[7];
+}
+
+CLONES
+static void row_sums(const float *x, int64_t n, double *restrict sum, double *restrict squares) {
+    for (int64_t c = 0; c < n; c++) {
+        double v = x[c];
+        sum[c] += v;
+        squares[c] += v * v;
+    }
+}
+
+static int64_t rows_of(const Columns *j, size_t block, int64_t *t0) {
+    *t0 = (int64_t)block * j->times;
+    return *t0 + j->times < j->length ? j->times : j->length - *t0;
+}
+
+static void channel_task_sums(void *data, size_t c) {
+    Columns *j = data;
+    channel_sums(j->x + c * j->length, j->length, &j->sums[c], &j->sums[j->channels + c]);
+}
+
+static void time_task_sums(void *data, size_t block) {
+    Columns *j = data;
+    int64_t t0, n = rows_of(j, block, &t0), C = j->channels;
+    double *sum = j->sums + 2 * C * (int64_t)block;
+    memset(sum, 0, (size_t)(2 * C) * sizeof(double));
+    for (int64_t t = t0; t < t0 + n; t++)
+        row_sums(j->x + t * C, C, sum, sum + C);
+}
+
+/* The instance norm of each channel over time (AdaIN's ReduceMean, Sub, Mul, ReduceMean, Add ε, Sqrt, Div),
+ * its style scale folded in: gain = scale / √(var + ε) */
+static OrtStatus *statistics(OrtKernelContext *ctx, Columns *j, const float *scale) {
+    int64_t C = j->channels, blocks = (j->length + j->times - 1) / j->times;
+    if (j->g.time_major) {
+        TRY(api->KernelContext_ParallelFor(ctx, time_task_sums, (size_t)blocks, 0, j));
+        for (int64_t b = 1; b < blocks; b++)
+            for (int64_t c = 0; c < 2 * C; c++) j->sums[c] += j->sums[2 * C * b + c];
+    } else {
+        TRY(api->KernelContext_ParallelFor(ctx, channel_task_sums, (size_t)C, 0, j));
+    }
+    for (int64_t c = 0; c < C; c++) {
+        double mean = j->sums[c] / j->length, var = j->sums[C + c] / j->length - mean * mean;
+        j->p.mean[c] = (float)mean;
+        j->p.gain[c] = (float)(scale[c] / sqrt((var > 0.0 ? var : 0.0) + j->g.epsilon));
+    }
+    return NULL;
+}
+
 #define CHUNK 1024
 
 /* The Snake is computed twice, here for the range and again while quantising, rather than kept: on a
  * 2-core machine memory is slower than the polynomial (a float copy of x would be written and read) */
-static void snake_channel(void *data, size_t c) {
+static void channel_task_range(void *data, size_t c) {
     Columns *j = data;
     float y[CHUNK], lo, hi;
     const float *x = j->x + c * j->length;
     j->low[c] = j->high[c] = 0.0f;
     for (int64_t t = 0; t < j->length; t += CHUNK) {
         int64_t n = j->length - t < CHUNK ? j->length - t : CHUNK;
-        snake_row(y, x + t, j->alpha[c], j->inv[c], n);
+        norm_snake_row(y, x + t, &j->p, (int64_t)c, n);
         extremes(y, n, &lo, &hi);
         j->low[c] = lo < j->low[c] ? lo : j->low[c];
         j->high[c] = hi > j->high[c] ? hi : j->high[c];
     }
 }
 
+static void time_task_range(void *data, size_t block) {
+    Columns *j = data;
+    int64_t t0, n = rows_of(j, block, &t0);
+    float y[MAX_CHANNELS], lo, hi;
+    j->low[block] = j->high[block] = 0.0f;
+    for (int64_t t = t0; t < t0 + n; t++) {
+        norm_snake_across(y, j->x + t * j->channels, &j->p, j->channels);
+        extremes(y, j->channels, &lo, &hi);
+        j->low[block] = lo < j->low[block] ? lo : j->low[block];
+        j->high[block] = hi > j->high[block] ? hi : j->high[block];
+    }
+}
+
 /* onnxruntime's DynamicQuantizeLinear (GetQuantizationParameter): the range widened to hold 0, 255 steps */
-static void quantisation(Columns *j) {
+static void quantisation(Columns *j, int64_t tasks) {
     float lo = 0.0f, hi = 0.0f;
-    for (int64_t c = 0; c < j->channels; c++) {
-        lo = j->low[c] < lo ? j->low[c] : lo;
-        hi = j->high[c] > hi ? j->high[c] : hi;
+    for (int64_t i = 0; i < tasks; i++) {
+        lo = j->low[i] < lo ? j->low[i] : lo;
+        hi = j->high[i] > hi ? j->high[i] : hi;
     }
     j->scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;
     float zero = 0.0f - lo / j->scale;
@@ -163,21 +276,45 @@ static void quantisation(Columns *j) {
     j->zero = (uint8_t)nearbyintf(zero);               /* round half to even, as onnxruntime */
 }
 
-#define TIME_BLOCK 64
+/* Rounding by adding and taking away 1.5·2^23 is round-half-even (as onnxruntime's quantiser) for |v| < 2^22
+ * in the default rounding mode, and it vectorises: nearbyintf is a libm call on plain x86-64 */
+#define ROUNDER 12582912.0f
 
-/* MlasQuantizeLinear: x / scale clamped to the codes' range, rounded half to even, plus the zero point;
- * written transposed ([t][c]) after `pad` rows of zero points, one block of times per task */
-static void quantise_block(void *data, size_t block) {
+/* MlasQuantizeLinear: x / scale clamped to the codes' range, rounded half to even, plus the zero point */
+CLONES
+static void quantise_row(uint8_t *restrict q, const float *restrict y, int64_t n, float scale, int32_t zero) {
+    float lo = 0.0f - (float)zero, hi = 255.0f - (float)zero;
+    for (int64_t i = 0; i < n; i++) {
+        float v = y[i] / scale;
+        v = v < lo ? lo : (v > hi ? hi : v);
+        q[i] = (uint8_t)((int32_t)((v + ROUNDER) - ROUNDER) + zero);
+    }
+}
+
+/* Channel-major: one block of times, each channel's codes along time (contiguous, vectorised), then the
+ * block written transposed ([t][c]) after `pad` rows of zero points; the block's codes stay in L1 */
+static void channel_task_quantise(void *data, size_t block) {
     Columns *j = data;
-    int64_t t0 = (int64_t)block * TIME_BLOCK, t1 = t0 + TIME_BLOCK < j->length ? t0 + TIME_BLOCK : j->length;
-    float lo = 0.0f - j->zero, hi = 255.0f - j->zero, y[TIME_BLOCK];
+    int64_t t0, n = rows_of(j, block, &t0);
+    float y[BLOCK_BYTES / 16];
+    uint8_t codes[BLOCK_BYTES], *out = j->padded + (t0 + j->g.pad) * j->channels;
     for (int64_t c = 0; c < j->channels; c++) {
-        snake_row(y, j->x + c * j->length + t0, j->alpha[c], j->inv[c], t1 - t0);
-        for (int64_t t = t0; t < t1; t++) {
-            float v = y[t - t0] / j->scale;
-            v = v < lo ? lo : (v > hi ? hi : v);
-            j->padded[(t + j->g.pad) * j->channels + c] = (uint8_t)((int32_t)nearbyintf(v) + j->zero);
-        }
+        norm_snake_row(y, j->x + c * j->length + t0, &j->p, c, n);
+        quantise_row(codes + c * j->times, y, n, j->scale, j->zero);
+    }
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t c = 0; c < j->channels; c++)
+            out[t * j->channels + c] = codes[c * j->times + t];
+}
+
+/* Time-major: the rows are already the columns' layout */
+static void time_task_quantise(void *data, size_t block) {
+    Columns *j = data;
+    int64_t t0, n = rows_of(j, block, &t0);
+    float y[MAX_CHANNELS];
+    for (int64_t t = t0; t < t0 + n; t++) {
+        norm_snake_across(y, j->x + t * j->channels, &j->p, j->channels);
+        quantise_row(j->padded + (t + j->g.pad) * j->channels, y, j->channels, j->scale, j->zero);
     }
 }
 
@@ -201,63 +338,110 @@ static OrtStatus *columns_outputs(OrtKernelContext *ctx, Columns *j) {
     return NULL;
 }
 
-static OrtStatus *columns_inputs(OrtKernelContext *ctx, Columns *j) {
-    const OrtValue *v[3];
+/* x, then C values each: [scale, shift,] alpha, inv_alpha; `params` points at the float inputs after x */
+static OrtStatus *columns_inputs(OrtKernelContext *ctx, Columns *j, const float **params, size_t count) {
+    const OrtValue *v;
     int64_t dims[MAX_RANK];
     size_t rank, n;
     void *p;
-    for (size_t i = 0; i < 3; i++) TRY(api->KernelContext_GetInput(ctx, i, &v[i]));
-    TRY(shape_of(v[0], dims, &rank, &n));
-    if (rank != 3 || dims[0] != 1 || dims[2] < 1)
-        return api->CreateStatus(ORT_INVALID_ARGUMENT, "takefit.SnakeColumns: x must be [1, C, T], T ≥ 1");
-    j->channels = dims[1];
-    j->length = dims[2];
-    for (size_t i = 1; i < 3; i++) {
-        TRY(shape_of(v[i], dims, &rank, &n));
+    TRY(api->KernelContext_GetInput(ctx, 0, &v));
+    TRY(shape_of(v, dims, &rank, &n));
+    if (rank != 3 || dims[0] != 1 || dims[1] < 1 || dims[2] < 1)
+        return api->CreateStatus(ORT_INVALID_ARGUMENT, "takefit.SnakeColumns: x must be [1, C, T] (time_major: [1, T, C])");
+    j->channels = j->g.time_major ? dims[2] : dims[1];
+    j->length = j->g.time_major ? dims[1] : dims[2];
+    if (j->channels > MAX_CHANNELS)
+        return api->CreateStatus(ORT_INVALID_ARGUMENT, "takefit.SnakeColumns: at most 1024 channels");
+    TRY(api->GetTensorMutableData((OrtValue *)v, &p)); j->x = p;
+    for (size_t i = 0; i < count; i++) {
+        TRY(api->KernelContext_GetInput(ctx, i + 1, &v));
+        TRY(shape_of(v, dims, &rank, &n));
         if ((int64_t)n != j->channels)
-            return api->CreateStatus(ORT_INVALID_ARGUMENT, "takefit.SnakeColumns: alpha and inv_alpha need C values");
+            return api->CreateStatus(ORT_INVALID_ARGUMENT, "takefit.SnakeColumns: its parameters need C values each");
+        TRY(api->GetTensorMutableData((OrtValue *)v, &p)); params[i] = p;
     }
-    TRY(api->GetTensorMutableData((OrtValue *)v[0], &p)); j->x = p;
-    TRY(api->GetTensorMutableData((OrtValue *)v[1], &p)); j->alpha = p;
-    TRY(api->GetTensorMutableData((OrtValue *)v[2], &p)); j->inv = p;
     return NULL;
 }
 
-static OrtStatus *columns_run(OrtKernelContext *ctx, Columns *j) {
-    int64_t rows = j->length + 2 * j->g.pad;
-    TRY(api->KernelContext_ParallelFor(ctx, snake_channel, (size_t)j->channels, 0, j));
-    quantisation(j);
+/* Rows per time-major task, or times per channel-major block (whose codes, C × times, fill BLOCK_BYTES) */
+static int64_t task_rows(const Columns *j) {
+    if (j->g.time_major) return 256;
+    int64_t times = BLOCK_BYTES / j->channels;
+    return times < 16 ? 16 : times;
+}
+
+static OrtStatus *columns_run(OrtKernelContext *ctx, Columns *j, const float *scale) {
+    int64_t rows = j->length + 2 * j->g.pad, blocks = (j->length + j->times - 1) / j->times;
+    int64_t range_tasks = j->g.time_major ? blocks : j->channels;
+    if (j->g.norm) TRY(statistics(ctx, j, scale));
+    TRY(api->KernelContext_ParallelFor(ctx, j->g.time_major ? time_task_range : channel_task_range,
+                                       (size_t)range_tasks, 0, j));
+    quantisation(j, range_tasks);
     memset(j->padded, j->zero, (size_t)(j->g.pad * j->channels));
     memset(j->padded + (rows - j->g.pad) * j->channels, j->zero, (size_t)(j->g.pad * j->channels));
-    TRY(api->KernelContext_ParallelFor(ctx, quantise_block, (size_t)((j->length + TIME_BLOCK - 1) / TIME_BLOCK), 0, j));
+    TRY(api->KernelContext_ParallelFor(ctx, j->g.time_major ? time_task_quantise : channel_task_quantise,
+                                       (size_t)blocks, 0, j));
     TRY(columns_outputs(ctx, j));
     return api->KernelContext_ParallelFor(ctx, columns_row, (size_t)j->length, 0, j);
 }
 
-static OrtStatusPtr columns_compute(void *kernel, OrtKernelContext *ctx) {
-    Columns j = {.g = *(const Geometry *)kernel};
-    TRY(columns_inputs(ctx, &j));
-    if ((j.g.kernel - 1) * j.g.dilation != 2 * j.g.pad)
-        return api->CreateStatus(ORT_INVALID_ARGUMENT, "takefit.SnakeColumns: only 'same' convolutions");
-    j.low = malloc((size_t)j.channels * sizeof(float));
-    j.high = malloc((size_t)j.channels * sizeof(float));
-    j.padded = malloc((size_t)((j.length + 2 * j.g.pad) * j.channels));
-    OrtStatus *status = j.low && j.high && j.padded ? columns_run(ctx, &j)
-                        : api->CreateStatus(ORT_RUNTIME_EXCEPTION, "takefit.SnakeColumns: out of memory");
-    free(j.low);
-    free(j.high);
-    free(j.padded);
+/* The work memory of one run: the norm's parameters and sums, the extremes, the padded codes */
+static OrtStatus *columns_compute_with(OrtKernelContext *ctx, Columns *j, const float *scale) {
+    int64_t C = j->channels, blocks = (j->length + j->times - 1) / j->times;
+    int64_t tasks = blocks > C ? blocks : C;
+    float *floats = malloc((size_t)(2 * C + 2 * tasks) * sizeof(float));
+    double *sums = malloc((size_t)(2 * C * (j->g.time_major ? blocks : 1)) * sizeof(double));
+    uint8_t *padded = malloc((size_t)((j->length + 2 * j->g.pad) * C));
+    OrtStatus *status = NULL;
+    if (!floats || !sums || !padded) {
+        status = api->CreateStatus(ORT_RUNTIME_EXCEPTION, "takefit.SnakeColumns: out of memory");
+    } else {
+        j->p.mean = floats;
+        j->p.gain = floats + C;
+        j->low = floats + 2 * C;
+        j->high = floats + 2 * C + tasks;
+        j->sums = sums;
+        j->padded = padded;
+        for (int64_t c = 0; c < C; c++) j->p.mean[c] = 0.0f, j->p.gain[c] = 1.0f;
+        status = columns_run(ctx, j, scale);
+    }
+    free(floats);
+    free(sums);
+    free(padded);
     return status;
 }
 
-static OrtStatusPtr columns_create(const OrtCustomOp *op, const OrtApi *a, const OrtKernelInfo *info, void **kernel) {
-    (void)op; (void)a;
-    Geometry g;
-    TRY(api->KernelInfoGetAttribute_int64(info, "kernel", &g.kernel));
-    TRY(api->KernelInfoGetAttribute_int64(info, "dilation", &g.dilation));
-    TRY(api->KernelInfoGetAttribute_int64(info, "pad", &g.pad));
-    if (g.kernel < 1 || g.dilation < 1 || g.pad < 0)
-        return api->CreateStatus(ORT_INVALID_ARGUMENT, "takefit.SnakeColumns: kernel, dilation ≥ 1 and pad ≥ 0");
+static const float zeros[MAX_CHANNELS];
+
+static OrtStatusPtr columns_compute(void *kernel, OrtKernelContext *ctx) {
+    Columns j = {.g = *(const Geometry *)kernel};
+    const float *params[4];
+    size_t count = j.g.norm ? 4 : 2;
+    TRY(columns_inputs(ctx, &j, params, count));
+    j.p.shift = j.g.norm ? params[1] : zeros;
+    j.p.alpha = params[count - 2];
+    j.p.inv = params[count - 1];
+    j.times = task_rows(&j);
+    return columns_compute_with(ctx, &j, params[0]);
+}
+
+static OrtStatus *geometry_of(const OrtKernelInfo *info, Geometry *g) {
+    TRY(api->KernelInfoGetAttribute_int64(info, "kernel", &g->kernel));
+    TRY(api->KernelInfoGetAttribute_int64(info, "dilation", &g->dilation));
+    TRY(api->KernelInfoGetAttribute_int64(info, "pad", &g->pad));
+    if (g->kernel < 1 || g->dilation < 1 || g->pad < 0 || (g->kernel - 1) * g->dilation != 2 * g->pad)
+        return api->CreateStatus(ORT_INVALID_ARGUMENT, "takefit.SnakeColumns: a 'same' convolution: kernel, "
+                                 "dilation ≥ 1 and pad = (kernel − 1)·dilation / 2");
+    if (g->norm) {
+        TRY(api->KernelInfoGetAttribute_float(info, "epsilon", &g->epsilon));
+        TRY(api->KernelInfoGetAttribute_int64(info, "time_major", &g->time_major));
+    }
+    return NULL;
+}
+
+static OrtStatus *kernel_of(const OrtKernelInfo *info, int64_t norm, void **kernel) {
+    Geometry g = {.norm = norm};
+    TRY(geometry_of(info, &g));
     Geometry *held = malloc(sizeof(Geometry));
     if (!held) return api->CreateStatus(ORT_RUNTIME_EXCEPTION, "takefit.SnakeColumns: out of memory");
     *held = g;
@@ -265,8 +449,19 @@ static OrtStatusPtr columns_create(const OrtCustomOp *op, const OrtApi *a, const
     return NULL;
 }
 
+static OrtStatusPtr columns_create(const OrtCustomOp *op, const OrtApi *a, const OrtKernelInfo *info, void **kernel) {
+    (void)op; (void)a;
+    return kernel_of(info, 0, kernel);
+}
+
+static OrtStatusPtr norm_create(const OrtCustomOp *op, const OrtApi *a, const OrtKernelInfo *info, void **kernel) {
+    (void)op; (void)a;
+    return kernel_of(info, 1, kernel);
+}
+
 static void columns_destroy(void *kernel) { free(kernel); }
 static const char *columns_name(const OrtCustomOp *op) { (void)op; return "SnakeColumns"; }
+static const char *norm_name(const OrtCustomOp *op) { (void)op; return "NormSnakeColumns"; }
 static ONNXTensorElementDataType columns_type(const OrtCustomOp *op, size_t i) {
     (void)op;
     return i == 1 ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT : ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8;
@@ -284,6 +479,7 @@ static const char *name(const OrtCustomOp *op) { (void)op; return "Snake"; }
 static const char *provider(const OrtCustomOp *op) { (void)op; return "CPUExecutionProvider"; }
 static ONNXTensorElementDataType f32(const OrtCustomOp *op, size_t i) { (void)op; (void)i; return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT; }
 static size_t inputs(const OrtCustomOp *op) { (void)op; return 3; }
+static size_t five_inputs(const OrtCustomOp *op) { (void)op; return 5; }
 static size_t outputs(const OrtCustomOp *op) { (void)op; return 1; }
 static size_t three_outputs(const OrtCustomOp *op) { (void)op; return 3; }
 static OrtCustomOpInputOutputCharacteristic required(const OrtCustomOp *op, size_t i) { (void)op; (void)i; return INPUT_OUTPUT_REQUIRED; }
@@ -294,14 +490,14 @@ static size_t no_pairs(int **in, int **out) { *in = NULL; *out = NULL; return 0;
 static void no_release(int *in, int *out) { (void)in; (void)out; }
 
 /* An operator's table: what both kernels share (float inputs x, alpha, inv_alpha, all required, on the CPU) */
-static OrtCustomOp op_table(const char *(*op_name)(const OrtCustomOp *),
+static OrtCustomOp op_table(const char *(*op_name)(const OrtCustomOp *), size_t (*input_count)(const OrtCustomOp *),
                             ONNXTensorElementDataType (*output_type)(const OrtCustomOp *, size_t),
                             size_t (*output_count)(const OrtCustomOp *),
                             OrtStatusPtr (*create_kernel)(const OrtCustomOp *, const OrtApi *, const OrtKernelInfo *, void **),
                             OrtStatusPtr (*compute_kernel)(void *, OrtKernelContext *), void (*destroy_kernel)(void *)) {
     OrtCustomOp op = {
         .version = ORT_API_VERSION, .GetName = op_name, .GetExecutionProviderType = provider,
-        .GetInputType = f32, .GetInputTypeCount = inputs, .GetOutputType = output_type, .GetOutputTypeCount = output_count,
+        .GetInputType = f32, .GetInputTypeCount = input_count, .GetOutputType = output_type, .GetOutputTypeCount = output_count,
         .KernelDestroy = destroy_kernel, .GetInputCharacteristic = required, .GetOutputCharacteristic = required,
         .GetInputMemoryType = on_cpu, .GetVariadicInputMinArity = one, .GetVariadicInputHomogeneity = one,
         .GetVariadicOutputMinArity = one, .GetVariadicOutputHomogeneity = one,
@@ -312,17 +508,20 @@ static OrtCustomOp op_table(const char *(*op_name)(const OrtCustomOp *),
     return op;
 }
 
-static OrtCustomOp snake, columns;     /* filled at registration; onnxruntime keeps pointers to them */
+static OrtCustomOp snake, columns, norm_columns;     /* filled at registration; onnxruntime keeps pointers to them */
 
 /* onnxruntime calls this when a session registers the library (SessionOptions.register_custom_ops_library).
  * takefit registers it only with an onnxruntime whose API includes this header's version (native.py). */
 OrtStatus *ORT_API_CALL RegisterCustomOps(OrtSessionOptions *options, const OrtApiBase *base) {
     OrtCustomOpDomain *domain;
     api = base->GetApi(ORT_API_VERSION);
-    snake = op_table(name, f32, outputs, create, compute, destroy);
-    columns = op_table(columns_name, columns_type, three_outputs, columns_create, columns_compute, columns_destroy);
+    snake = op_table(name, inputs, f32, outputs, create, compute, destroy);
+    columns = op_table(columns_name, inputs, columns_type, three_outputs, columns_create, columns_compute, columns_destroy);
+    norm_columns = op_table(norm_name, five_inputs, columns_type, three_outputs, norm_create, columns_compute,
+                            columns_destroy);
     TRY(api->CreateCustomOpDomain("takefit", &domain));
     TRY(api->CustomOpDomain_Add(domain, &snake));
     TRY(api->CustomOpDomain_Add(domain, &columns));
+    TRY(api->CustomOpDomain_Add(domain, &norm_columns));
     return api->AddCustomOpDomain(options, domain);
 }
