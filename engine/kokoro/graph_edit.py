@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 from onnx import helper, numpy_helper
 
+DOMAIN = "takefit"      # the operators of takefit's compiled kernels (kernels/snake.c, native.py)
+
 
 def graph_index(graph):
     """(producer of each value, consumers of each value, initializers by name)."""

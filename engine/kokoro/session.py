@@ -9,7 +9,8 @@ import onnxruntime as ort
 
 from .optimised import Rewrite, open_sessions
 
-FUSION = 3      # snake.py's rewrite: 1 Snakes, 2 SnakeColumns, 3 NormSnakeColumns (a new one writes a new cached graph)
+FUSION = 4      # snake.py's rewrite: 1 Snakes, 2 SnakeColumns, 3 NormSnakeColumns, 4 time-major streams
+                # (a new one writes a new cached graph)
 
 
 class StageSession:

@@ -20,9 +20,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .graph_edit import graph_index, im2col_nodes, prune_unused
-
-DOMAIN = "takefit"
+from .graph_edit import DOMAIN, graph_index, im2col_nodes, prune_unused
+from .time_major import keep_streams_time_major
 
 
 def snake_chain(sin, producer, consumers, inits):
@@ -193,8 +192,12 @@ def fuse_norms(model: onnx.ModelProto) -> int:
 
 def fuse_kernels(model: onnx.ModelProto) -> int:
     """Every Snake as the compiled kernel's node, those before an im2col as SnakeColumns, and those after
-    an AdaIN with its norm as NormSnakeColumns."""
-    return fuse_snakes(model) + fuse_columns(model) + fuse_norms(model)
+    an AdaIN with its norm as NormSnakeColumns, which then read the residual streams time-major
+    (time_major.py). Returns how many Snakes were fused."""
+    fused = fuse_snakes(model)
+    if fuse_columns(model) and fuse_norms(model):
+        keep_streams_time_major(model)
+    return fused
 
 
 def _norm_nodes(x: str, channels: int, time_major: bool, eps: float) -> tuple[list, list, str]:
