@@ -147,23 +147,28 @@ static void norm_snake_row(float *restrict y, const float *restrict x, const Cha
         y[i] = snake_of((x[i] - mean) * gain + shift, a, inv);
 }
 
-/* One time-major row: every channel once, its parameters as vectors */
-CLONES
-static void norm_snake_across(float *restrict y, const float *restrict x, const Channels *p, int64_t n) {
-    const float *mean = p->mean, *gain = p->gain, *shift = p->shift, *a = p->alpha, *inv = p->inv;
-    for (int64_t i = 0; i < n; i++)
-        y[i] = snake_of((x[i] - mean[i]) * gain[i] + shift[i], a[i], inv[i]);
-}
-
+/* In sixteen independent lanes: `a < b ? a : b` per lane is one vector min, a single running extreme is a
+ * chain the compiler may not reorder */
 CLONES
 static void extremes(const float *v, int64_t n, float *low, float *high) {
-    float lo = v[0], hi = v[0];
-    for (int64_t i = 1; i < n; i++) {
-        lo = v[i] < lo ? v[i] : lo;
-        hi = v[i] > hi ? v[i] : hi;
+    float lo[16], hi[16];
+    for (int k = 0; k < 16; k++) lo[k] = hi[k] = v[0];
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) {
+            lo[k] = v[i + k] < lo[k] ? v[i + k] : lo[k];
+            hi[k] = v[i + k] > hi[k] ? v[i + k] : hi[k];
+        }
+    for (; i < n; i++) {
+        lo[0] = v[i] < lo[0] ? v[i] : lo[0];
+        hi[0] = v[i] > hi[0] ? v[i] : hi[0];
     }
-    *low = lo;
-    *high = hi;
+    for (int k = 1; k < 16; k++) {
+        lo[0] = lo[k] < lo[0] ? lo[k] : lo[0];
+        hi[0] = hi[k] > hi[0] ? hi[k] : hi[0];
+    }
+    *low = lo[0];
+    *high = hi[0];
 }
 
 /* Σx and Σx² in double, in eight independent lanes (vectorised without reordering float sums) */
@@ -250,17 +255,39 @@ static void channel_task_range(void *data, size_t c) {
     }
 }
 
+/* The extremes of the Snake over time-major rows, in sixteen lanes without keeping the values */
+CLONES
+static void range_across(const float *restrict x, const Channels *p, int64_t rows, int64_t n, float *low, float *high) {
+    const float *mean = p->mean, *gain = p->gain, *shift = p->shift, *a = p->alpha, *inv = p->inv;
+    float lo[16], hi[16];
+    for (int k = 0; k < 16; k++) lo[k] = hi[k] = 0.0f;
+    for (int64_t t = 0; t < rows; t++, x += n) {
+        int64_t i = 0;
+        for (; i + 16 <= n; i += 16)
+            for (int k = 0; k < 16; k++) {
+                float v = snake_of((x[i + k] - mean[i + k]) * gain[i + k] + shift[i + k], a[i + k], inv[i + k]);
+                lo[k] = v < lo[k] ? v : lo[k];
+                hi[k] = v > hi[k] ? v : hi[k];
+            }
+        for (; i < n; i++) {
+            float v = snake_of((x[i] - mean[i]) * gain[i] + shift[i], a[i], inv[i]);
+            lo[0] = v < lo[0] ? v : lo[0];
+            hi[0] = v > hi[0] ? v : hi[0];
+        }
+    }
+    for (int k = 1; k < 16; k++) {
+        lo[0] = lo[k] < lo[0] ? lo[k] : lo[0];
+        hi[0] = hi[k] > hi[0] ? hi[k] : hi[0];
+    }
+    *low = lo[0];
+    *high = hi[0];
+}
+
+/* (the extremes start at 0: quantisation widens the range to hold 0 in any case) */
 static void time_task_range(void *data, size_t block) {
     Columns *j = data;
     int64_t t0, n = rows_of(j, block, &t0);
-    float y[MAX_CHANNELS], lo, hi;
-    j->low[block] = j->high[block] = 0.0f;
-    for (int64_t t = t0; t < t0 + n; t++) {
-        norm_snake_across(y, j->x + t * j->channels, &j->p, j->channels);
-        extremes(y, j->channels, &lo, &hi);
-        j->low[block] = lo < j->low[block] ? lo : j->low[block];
-        j->high[block] = hi > j->high[block] ? hi : j->high[block];
-    }
+    range_across(j->x + t0 * j->channels, &j->p, n, j->channels, &j->low[block], &j->high[block]);
 }
 
 /* onnxruntime's DynamicQuantizeLinear (GetQuantizationParameter): the range widened to hold 0, 255 steps */
@@ -307,15 +334,25 @@ static void channel_task_quantise(void *data, size_t block) {
             out[t * j->channels + c] = codes[c * j->times + t];
 }
 
-/* Time-major: the rows are already the columns' layout */
+/* Time-major rows, the Snake and its codes in one loop: the rows are already the columns' layout */
+CLONES
+static void quantise_across(uint8_t *restrict q, const float *restrict x, const Channels *p, int64_t rows, int64_t n,
+                            float scale, int32_t zero) {
+    const float *mean = p->mean, *gain = p->gain, *shift = p->shift, *a = p->alpha, *inv = p->inv;
+    float lo = 0.0f - (float)zero, hi = 255.0f - (float)zero;
+    for (int64_t t = 0; t < rows; t++, x += n, q += n)
+        for (int64_t i = 0; i < n; i++) {
+            float v = snake_of((x[i] - mean[i]) * gain[i] + shift[i], a[i], inv[i]) / scale;
+            v = v < lo ? lo : (v > hi ? hi : v);
+            q[i] = (uint8_t)((int32_t)((v + ROUNDER) - ROUNDER) + zero);
+        }
+}
+
 static void time_task_quantise(void *data, size_t block) {
     Columns *j = data;
     int64_t t0, n = rows_of(j, block, &t0);
-    float y[MAX_CHANNELS];
-    for (int64_t t = t0; t < t0 + n; t++) {
-        norm_snake_across(y, j->x + t * j->channels, &j->p, j->channels);
-        quantise_row(j->padded + (t + j->g.pad) * j->channels, y, j->channels, j->scale, j->zero);
-    }
+    quantise_across(j->padded + (t0 + j->g.pad) * j->channels, j->x + t0 * j->channels, &j->p, n, j->channels,
+                    j->scale, j->zero);
 }
 
 static void columns_row(void *data, size_t t) {
