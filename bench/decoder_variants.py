@@ -16,8 +16,10 @@ built reproducibly from checkpoints/kokoro/stage_decoder.onnx into /tmp/variants
                          → fp32 Conv with dequantised weights (the issue's rejected reference)
   * adain_ln_*.onnx      each AdaIN's decomposed instance norm → one LayerNormalization (time axis)
   * fused_*_*.onnx       the engine's rewrite for takefit's compiled kernels (engine/kokoro/snake.py):
-                         each Snake as one takefit.Snake node (fused_snake), and those before the VNNI
-                         form's im2col as SnakeColumns (fused_columns); sessions register the library
+                         each Snake as one takefit.Snake node (fused_snake), those before the VNNI
+                         form's im2col as SnakeColumns (fused_columns), with their AdaIN as
+                         NormSnakeColumns (fused_norms), the residual streams time-major
+                         (fused_kernels: the engine's graph); sessions register the library
   * no_snake_*.onnx      every Snake activation removed: not a candidate, the speed bound of a fused
                          Snake kernel
   * static_*.onnx        fp32 statically quantised by onnxruntime.quantization.quantize_static
@@ -58,7 +60,7 @@ from cost_model import CKPT, SCRATCH, bench_lines, capture_feeds, write_result  
 from takefit.engine.kokoro.int8 import build_vnni_decoder, dynamic_conv_chain as _conv_chain  # noqa: E402
 from takefit.engine.kokoro.int8 import graph_index as _index, prune_unused as _prune  # noqa: E402
 from takefit.engine.kokoro import native  # noqa: E402
-from takefit.engine.kokoro.snake import fuse_kernels, fuse_snakes  # noqa: E402
+from takefit.engine.kokoro.snake import fuse_columns, fuse_kernels, fuse_norms, fuse_snakes  # noqa: E402
 
 BASE = CKPT / "stage_decoder.onnx"
 VNNI = CKPT / "stage_decoder_vnni.onnx"         # what `auto` runs on a VNNI CPU (engine/kokoro/int8.py)
@@ -257,13 +259,20 @@ def build_adain_layernorm(src: Path = BASE) -> Path:
     return rewritten(src, "adain_ln", rewrite)
 
 
-def build_fused(src: Path = BASE, columns: bool = False) -> Path:
-    """The engine's rewrite for the compiled kernels (engine/kokoro/snake.py): every Snake as one
-    takefit.Snake node; with `columns`, those before the VNNI form's im2col as SnakeColumns."""
-    out = SCRATCH / f"{'fused_columns' if columns else 'fused_snake'}_{src.stem}.onnx"
+FUSION_STEPS = {"snake": (fuse_snakes,), "columns": (fuse_snakes, fuse_columns),
+                "norms": (fuse_snakes, fuse_columns, fuse_norms), "kernels": (fuse_kernels,)}
+
+
+def build_fused(src: Path = BASE, steps: str = "snake") -> Path:
+    """The engine's rewrite for the compiled kernels (engine/kokoro/snake.py) up to a step: every Snake
+    as one takefit.Snake node (snake); those before the VNNI form's im2col as SnakeColumns (columns);
+    with the AdaIN before them as NormSnakeColumns (norms); and the residual streams time-major
+    (kernels: all of it, what the engine runs)."""
+    out = SCRATCH / f"fused_{steps}_{native.source_digest()[:8]}_{src.stem}.onnx"
     if not out.exists():
         model = onnx.load(str(src))
-        (fuse_kernels if columns else fuse_snakes)(model)
+        for step in FUSION_STEPS[steps]:
+            step(model)
         onnx.save(model, str(out))
     return out
 
@@ -358,8 +367,12 @@ def variants() -> list[Variant]:
         Variant("VNNI decoder as shipped, sleeping pools", build=lambda: VNNI, config=SLEEPING),
         Variant("VNNI decoder, compiled Snakes (takefit.Snake), sleeping pools",
                 build=lambda: build_fused(VNNI), config=SLEEPING, kernels=True),
-        Variant("VNNI decoder, compiled Snakes + SnakeColumns (the engine with its kernels), sleeping pools",
-                build=lambda: build_fused(VNNI, columns=True), config=SLEEPING, kernels=True),
+        Variant("VNNI decoder, compiled Snakes + SnakeColumns, sleeping pools",
+                build=lambda: build_fused(VNNI, "columns"), config=SLEEPING, kernels=True),
+        Variant("VNNI decoder, + NormSnakeColumns (AdaIN folded in), sleeping pools",
+                build=lambda: build_fused(VNNI, "norms"), config=SLEEPING, kernels=True),
+        Variant("VNNI decoder, + time-major streams (the engine with its kernels), sleeping pools",
+                build=lambda: build_fused(VNNI, "kernels"), config=SLEEPING, kernels=True),
         Variant("shipped decoder, compiled Snakes (an AVX2 CPU's engine with its kernel)",
                 build=lambda: build_fused(BASE), config=SLEEPING, kernels=True),
         Variant("VNNI decoder, Snakes removed, sleeping pools (the bound of a free Snake kernel there)",

@@ -14,6 +14,7 @@ import pytest
 from takefit.engine import Engine, InputError, RenderRequest, Target
 from takefit.engine.cache import request_key
 from takefit.engine.kokoro import native
+from takefit.engine.kokoro.model import KokoroModel
 from takefit.engine.kokoro.prosody import DURATIONS, ENERGY, F0
 from takefit.engine.kokoro.session import open_session
 from takefit.engine.kokoro.snake import check, fuse_columns, fuse_norms, fuse_snakes
@@ -187,6 +188,22 @@ def test_a_kernel_that_computes_something_else_fails_its_check_and_is_not_kept(h
     assert "failed its check" in said[-1] and "graph Snakes" in said[-1]
     assert not (header_only_root / native.LIBRARY).exists()
     assert native.built(header_only_root) is None
+
+
+@needs_compiler
+def test_a_library_of_another_version_is_not_used_and_the_engine_says_how_to_rebuild_it(engine, header_only_root,
+                                                                                         monkeypatch):
+    assert native.build(header_only_root, log=lambda _: None) is not None and not native.stale(header_only_root)
+    later = b"/* a later takefit */\n" + native.source()
+    monkeypatch.setattr(native, "source", lambda: later)
+    native.source_digest.cache_clear()
+    try:
+        assert native.built(header_only_root) is None and native.stale(header_only_root)
+        monkeypatch.setattr(native, "kernels_dir", lambda: header_only_root)
+        with pytest.warns(UserWarning, match=r"another version.*graph Snakes.*takefit assets fetch"):
+            KokoroModel(engine.paths, threads=1).wait()
+    finally:
+        native.source_digest.cache_clear()
 
 
 @needs_compiler

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 
@@ -10,7 +11,7 @@ import numpy as np
 from .decoder import DecoderStage
 from .duration import DurationStage
 from .forms import stage_file
-from .native import library
+from .native import library, stale
 from .prosody import ProsodyStage, voicing_weight
 from .units import FRAME_SAMPLES, MAX_TOKENS, SAMPLE_RATE
 
@@ -37,8 +38,12 @@ class KokoroModel:
         pool = ThreadPoolExecutor(3, thread_name_prefix="takefit-load")
         self._loading = {name: pool.submit(cls, paths.stage(stage_file(name)), threads, copies) for cls, name in
                          ((DurationStage, "duration"), (ProsodyStage, "prosody"))}
+        kernels = library()
+        if kernels is None and stale():
+            warnings.warn("takefit's compiled kernels were built for another version: the decoder runs its graph "
+                          "Snakes (2× slower) until `takefit assets fetch` rebuilds them", stacklevel=2)
         self._loading["decoder"] = pool.submit(DecoderStage, paths.stage(stage_file("decoder")), threads, copies,
-                                               library())
+                                               kernels)
         pool.shutdown(wait=False)
 
     def __getattr__(self, name: str):

@@ -1,9 +1,11 @@
-"""takefit's own onnxruntime kernel, compiled on this machine at fetch time (kernels/snake.c).
+"""takefit's own onnxruntime kernels, compiled on this machine at fetch time (kernels/snake.c).
 
 Kokoro's generator applies the Snake activation x + sin²(αx)/α 48 times; as graph ops it is Mul, Sin,
 Pow, Mul, Add: five passes over every tensor, and onnxruntime's Sin is not vectorised (9.5 ns an
-element on a 2-core Xeon, the fused kernel 0.68 ns). With the kernel built, each Snake becomes one
-`takefit.Snake` node (snake.py) and the decoder takes 0.72× its time there (bench/results/snake.md).
+element on a 2-core Xeon, the fused kernel 0.68 ns). With the kernels built, each Snake becomes one
+`takefit.Snake` node (snake.py); on the VNNI decoder, with the AdaIN before it and the quantised im2col
+after it, one `takefit.NormSnakeColumns` node reading time-major streams (time_major.py)
+(bench/results/native_kernels.md).
 
 Building needs a C compiler (`cc`, or $CC) and onnxruntime's C API header. No PyPI wheel ships that
 header; Debian's libonnxruntime-dev does: its .deb comes from Debian's archive (sources.json, sha256
@@ -88,6 +90,13 @@ def built(folder: Path | None = None) -> Path | None:
 def library() -> Path | None:
     """The kernel library the decoder registers: built, checked and not turned off."""
     return built() if wanted() else None
+
+
+def stale(folder: Path | None = None) -> bool:
+    """A library is there but not the checked build of this takefit's source (an upgrade): `takefit assets
+    fetch` rebuilds it; until then the decoder runs its graph Snakes."""
+    folder = Path(folder) if folder else kernels_dir()
+    return wanted() and _onnxruntime_has_api() and (folder / LIBRARY).is_file() and built(folder) is None
 
 
 def snake_form() -> str:
