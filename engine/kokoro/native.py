@@ -4,8 +4,8 @@ Kokoro's generator applies the Snake activation x + sin²(αx)/α 48 times; as g
 Pow, Mul, Add: five passes over every tensor, and onnxruntime's Sin is not vectorised (9.5 ns an
 element on a 2-core Xeon, the fused kernel 0.68 ns). With the kernels built, each Snake becomes one
 `takefit.Snake` node (snake.py); on the VNNI decoder, with the AdaIN before it and the quantised im2col
-after it, one `takefit.NormSnakeColumns` node reading time-major streams (time_major.py)
-(bench/results/native_kernels.md).
+after it, one `takefit.NormSnakeColumns` node reading time-major streams (time_major.py): the VNNI
+decoder at 0.47× its time with the graph's Snakes (bench/results/native_kernels.md).
 
 Building needs a C compiler (`cc`, or $CC) and onnxruntime's C API header. No PyPI wheel ships that
 header; Debian's libonnxruntime-dev does: its .deb comes from Debian's archive (sources.json, sha256
