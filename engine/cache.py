@@ -73,8 +73,9 @@ def request_key(req: RenderRequest, extra: dict | None = None) -> str:
     form = decoder_form()
     if form != "shipped":                    # the VNNI decoder's float rounding differs (engine/kokoro/forms.py)
         doc["decoder"] = form
-    if snake_form() == "native":    # and so does the compiled Snake's (engine/kokoro/native.py)
-        doc["snake"] = "native"
+    snakes = snake_form()
+    if snakes != "graph":           # and so does each build of the compiled kernels' (engine/kokoro/native.py)
+        doc["snake"] = snakes
     enrolled = _enrolled_identity(req.voice)
     if enrolled:                              # a re-enrolled voice (same name, new profile) is a new key
         doc["enrolled"] = enrolled

@@ -411,7 +411,7 @@ def actor_env(opts: ClusterOptions) -> dict[str, str]:
     make the takes of a local run: engine/kokoro/forms.py, native.py), its thread count, and a backend's
     settings."""
     here = identity()
-    env = {"TAKEFIT_DECODER": here["decoder"], "TAKEFIT_NATIVE": "auto" if here["snake"] == "native" else "off",
+    env = {"TAKEFIT_DECODER": here["decoder"], "TAKEFIT_NATIVE": "off" if here["snake"] == "graph" else "auto",
            "OMP_NUM_THREADS": str(opts.threads_per_actor)}
     if opts.backend != DEFAULT_BACKEND:
         names = BACKEND_SETTINGS + (BACKEND_PATHS if opts.address.kind == "local" else ())
@@ -463,9 +463,10 @@ def _agreed_engine(opts: ClusterOptions, infos: list[dict]) -> str:
         if opts.backend != DEFAULT_BACKEND and str(theirs["engine"]).startswith(family + "-"):
             theirs["engine"] = family
         if theirs.get("snake") != here.get("snake") and {**theirs, "snake": None} == {**here, "snake": None}:
-            raise ClusterError(f"worker {info['host']} runs the decoder's {theirs['snake']} Snakes and this machine "
-                               f"its {here['snake']} ones: run `takefit assets fetch` where the compiled kernel is "
-                               f"missing (it needs a C compiler), or set TAKEFIT_NATIVE=off on this machine")
+            raise ClusterError(f"worker {info['host']} runs the decoder's Snakes as {theirs['snake']!r} and this "
+                               f"machine as {here['snake']!r}: run `takefit assets fetch` where the compiled kernels "
+                               f"are missing (they need a C compiler) or of another version, or set "
+                               f"TAKEFIT_NATIVE=off on this machine")
         if theirs != here:
             raise ClusterError(f"worker {info['host']} renders with {theirs} but this machine with {here}: install "
                                f"the same takefit version everywhere (its takes would not be a local run's)")

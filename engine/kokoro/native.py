@@ -38,6 +38,8 @@ ENV = "TAKEFIT_NATIVE"              # auto (default): the kernel where it is bui
 LIBRARY = "libtakefit_kernels.so"
 STAMP = "kernels.json"              # what the library was built from and that it passed its check
 MAX_ERROR = 1e-4                    # the kernel against onnxruntime's five nodes; measured 3.8e-6
+FUSION = 4      # snake.py's rewrite: 1 Snakes, 2 SnakeColumns, 3 NormSnakeColumns, 4 time-major streams (a new
+                # one writes a new cached graph and gives the takes new keys)
 DOWNLOAD_TIMEOUT = 60
 
 
@@ -100,9 +102,10 @@ def stale(folder: Path | None = None) -> bool:
 
 
 def snake_form() -> str:
-    """'native' where the decoder runs the compiled Snakes, else 'graph': part of a take's identity (cache
-    keys, a cluster's workers), as its float rounding differs."""
-    return "native" if library() else "graph"
+    """'graph' where the decoder runs its graph Snakes, else which compiled kernels it runs ('native/<the
+    rewrite>/<the source's digest>'): part of a take's identity (cache keys, a cluster's workers), as each
+    one's float rounding differs."""
+    return f"native/{FUSION}/{source_digest()[:12]}" if library() else "graph"
 
 
 @lru_cache(maxsize=1)

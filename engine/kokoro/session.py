@@ -7,10 +7,9 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+from .native import FUSION
 from .optimised import Rewrite, open_sessions
 
-FUSION = 4      # snake.py's rewrite: 1 Snakes, 2 SnakeColumns, 3 NormSnakeColumns, 4 time-major streams
-                # (a new one writes a new cached graph)
 
 
 class StageSession:
