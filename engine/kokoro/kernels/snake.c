@@ -323,7 +323,7 @@ static void quantise_row(uint8_t *restrict q, const float *restrict y, int64_t n
 static void channel_task_quantise(void *data, size_t block) {
     Columns *j = data;
     int64_t t0, n = rows_of(j, block, &t0);
-    float y[BLOCK_BYTES / 16];
+    float y[CHUNK];
     uint8_t codes[BLOCK_BYTES], *out = j->padded + (t0 + j->g.pad) * j->channels;
     for (int64_t c = 0; c < j->channels; c++) {
         norm_snake_row(y, j->x + c * j->length + t0, &j->p, c, n);
@@ -404,7 +404,7 @@ static OrtStatus *columns_inputs(OrtKernelContext *ctx, Columns *j, const float 
 static int64_t task_rows(const Columns *j) {
     if (j->g.time_major) return 256;
     int64_t times = BLOCK_BYTES / j->channels;
-    return times < 16 ? 16 : times;
+    return times < 16 ? 16 : (times > CHUNK ? CHUNK : times);      /* a task's Snake values fit y[CHUNK] */
 }
 
 static OrtStatus *columns_run(OrtKernelContext *ctx, Columns *j, const float *scale) {
