@@ -132,3 +132,19 @@ def test_a_timeline_whose_every_cue_is_silent_writes_nothing(tmp_path, capsys):
     assert "nothing to say in" in err and "all 6 of its cues would be skipped" in err and "nothing written" in err
     assert "c001 (marker 'Marker 1'" in err and "only the default name 'Marker 1'" in err and "and 3 more" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fcpx_example.fcpxml"]
+
+
+def test_a_rerun_says_which_flagged_takes_came_from_the_cache():
+    """A flagged take (read outside 0.7–1.4×) found ready by a rerun is counted flagged, not cached: the
+    summary says it was not rendered again."""
+    from fractions import Fraction
+
+    from takefit.bridges.dub.report import CueResult, DubReport
+    from takefit.otio_adapters.cue import Cue
+
+    cue = Cue("c001", 0, 50, Fraction(25), "Hi.")
+    report = DubReport(input=Path("x.srt"), results=[
+        CueResult(cue, "flagged", cached=True), CueResult(cue, "flagged"), CueResult(cue, "cached", cached=True)])
+    assert "(1 cached, 2 flagged (1 from the cache))" in report.summary_line()
+    report.results[0].cached = False
+    assert "(1 cached, 2 flagged)" in report.summary_line()

@@ -92,6 +92,11 @@ class DubReport:
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
 
+    def _from_cache(self, status: str) -> str:
+        """' (N from the cache)' for flagged takes a rerun found ready (the cached count holds only clean ones)."""
+        cached = sum(1 for r in self.results if r.status == status and r.cached) if status == FLAGGED else 0
+        return f" ({cached} from the cache)" if cached else ""
+
     @property
     def engine_seconds(self) -> float:
         return sum(r.engine_seconds for r in self.results)
@@ -137,7 +142,7 @@ class DubReport:
         return f"stem: {', '.join(parts)}{overlap}" + (f" — {verdict}" if verdict else "")
 
     def summary_line(self) -> str:
-        counts = ", ".join(f"{self.count(s)} {s}" for s in STATUSES if self.count(s))
+        counts = ", ".join(f"{self.count(s)} {s}{self._from_cache(s)}" for s in STATUSES if self.count(s))
         lanes = f" on {len(self.tracks)} track{'s' if len(self.tracks) != 1 else ''}" if self.tracks else ""
         outs = ", ".join(self.outputs[k] for k in ("timeline", "otio", "stem") if k in self.outputs and
                          (k != "otio" or self.outputs.get("otio") != self.outputs.get("timeline")))
