@@ -5,6 +5,12 @@ import numpy as np
 from onnx import helper, numpy_helper
 
 DOMAIN = "takefit"      # the operators of takefit's compiled kernels (kernels/snake.c, native.py)
+TURN = [0, 2, 1]        # [1, C, T] ↔ [1, T, C]: channels and time swapped
+
+
+def is_turn(node) -> bool:
+    """A Transpose swapping channels and time (as the VNNI decoder's im2col and matrix products write)."""
+    return node is not None and node.op_type == "Transpose" and list(node.attribute[0].ints) == TURN
 
 
 def graph_index(graph):

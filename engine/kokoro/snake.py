@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .graph_edit import DOMAIN, graph_index, im2col_nodes, prune_unused
+from .graph_edit import DOMAIN, graph_index, im2col_nodes, is_turn, prune_unused
 from .time_major import keep_streams_time_major
 
 
@@ -71,7 +71,7 @@ def column_chain(snake, producer, consumers, inits):
         return None
     dql = after[0]
     turn = consumers.get(dql.output[0], [])
-    if len(turn) != 1 or turn[0].op_type != "Transpose" or list(turn[0].attribute[0].ints) != [0, 2, 1]:
+    if len(turn) != 1 or not is_turn(turn[0]):
         return None
     nodes, nxt = [dql, turn[0]], consumers.get(turn[0].output[0], [])
     if len(nxt) == 1 and nxt[0].op_type == "MatMulIntegerToFloat":          # a 1-tap convolution
@@ -162,7 +162,7 @@ def norm_chain(columns, producer, inits):
             continue
         x, eps = found
         turn = producer.get(x)
-        time_major = turn is not None and turn.op_type == "Transpose" and list(turn.attribute[0].ints) == [0, 2, 1]
+        time_major = is_turn(turn)
         scale = next(i for i in mul.input if i != norm)
         shift = next(i for i in add.input if i != value)
         return [turn.input[0] if time_major else x, scale, shift], {"epsilon": eps, "time_major": int(time_major)}

@@ -13,13 +13,7 @@ from __future__ import annotations
 import onnx
 from onnx import helper
 
-from .graph_edit import DOMAIN, graph_index, prune_unused
-
-TURN = [0, 2, 1]
-
-
-def _is_turn(node) -> bool:
-    return node is not None and node.op_type == "Transpose" and list(node.attribute[0].ints) == TURN
+from .graph_edit import DOMAIN, TURN, graph_index, is_turn, prune_unused
 
 
 def stream_adds(graph, producer, inits) -> list:
@@ -27,7 +21,7 @@ def stream_adds(graph, producer, inits) -> list:
     itself (the resblocks' sums, the upsampling plus the noise branch); none with a constant input."""
     constant = set(inits) | {o for n in graph.node if n.op_type == "Constant" for o in n.output}
     adds = [n for n in graph.node if n.op_type == "Add" and not any(i in constant for i in n.input)]
-    stream = {n.output[0] for n in adds if any(_is_turn(producer.get(i)) for i in n.input)}
+    stream = {n.output[0] for n in adds if any(is_turn(producer.get(i)) for i in n.input)}
     while True:
         more = {n.output[0] for n in adds if n.output[0] not in stream and any(i in stream for i in n.input)}
         if not more:
@@ -55,7 +49,7 @@ class _Rewrite:
         stream enters) one new Transpose, shared by every reader."""
         if value not in self.twin:
             made = self.producer.get(value)
-            if _is_turn(made):
+            if is_turn(made):
                 self.twin[value] = made.input[0]
             else:
                 self.twin[value] = value + "/time_major"
