@@ -79,7 +79,12 @@ human column is what Whisper base makes of a professional voice in a studio, so 
 a take than of a person. Both sides are counted against the set's text file, which is not always what was
 recorded (a Spanish prompt's recording begins with another prompt's sentence); IVR prompts pause between
 sentences, and on some Spanish recordings Whisper stops at the pause and drops the rest — that much of the
-human column is the recogniser and the files, not the voice. Rows per prompt: languages_human.jsonl."""
+human column is the recogniser and the files, not the voice. Rows per prompt: languages_human.jsonl.
+
+Recordings and texts: Asterisk core sounds 1.6.1 (Debian asterisk-core-sounds-fr/-es and their -g722
+packages), French © 2006-2008 June Wallack (translation Clod Patry, Kristopher Lalletti, June Wallack),
+Spanish © 2003-2010 Allison Smith, financial contributions Digium; CC-BY-SA-3.0. The prompt texts quoted
+in languages_human.jsonl are under that licence."""
 
 
 def usable(text: str) -> bool:
