@@ -40,8 +40,8 @@ espeak-ng reads no kanji: for Japanese it is given the sentence's kana reading.
 Output: a markdown table on stdout and in ``bench/results/languages.md``; every take's transcript in
 ``bench/results/languages.jsonl`` (written as it goes; `--out` elsewhere puts the table beside it).
 
-    .venv/bin/python bench/languages.py                 # 272 takes + 96 espeak-ng: ~15 min on 2 busy cores
-    .venv/bin/python bench/languages.py --decoding both # bench/results/languages.*: ~22 min
+    .venv/bin/python bench/languages.py                 # 536 takes + 240 espeak-ng: ~20 min on 2 cores
+    .venv/bin/python bench/languages.py --decoding both # bench/results/languages.*: 27 min (2026-12-06)
     .venv/bin/python bench/languages.py --quick         # 4 sentences per language
     .venv/bin/python bench/languages.py --languages fr,hi --decoding both --out /tmp/frhi.jsonl
 """
