@@ -332,3 +332,32 @@ def test_bench_decodes_greedy_by_default_and_whisper_reference_on_request(engine
     for decoding, beam in DECODINGS.values():
         heard = Asr(path, beam_size=beam, decoding=decoding)(take.audio, "es").lower()
         assert "llaves" in heard and "coche" in heard, (decoding.name, heard)
+
+
+def test_bench_interval_and_human_comparison():
+    """bench/languages.py's interval note (a bootstrap over sentences, split by sentence set) and
+    bench/languages_human.py's paired difference and prompt rule: what the #22 figures rest on."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import languages
+    import languages_human
+
+    rows = [{"lang": "fr", "sentence": i, "column": "ff_siwis natural", "errors": i % 3, "ref_len": 10}
+            for i in range(40)] + [{"lang": "fr", "sentence": i, "column": "espeak-ng", "errors": 9, "ref_len": 10}
+                                   for i in range(40)]
+    note = languages.spread(rows, ["fr"], "")[1]
+    assert "fr 9.8%" in note and "sentences 1–16 9.4%" in note and "sentences 17–40 10.0%" in note
+    low, high = (float(x) for x in note.split("fr 9.8% (")[1].split(";")[0].replace("%", "").split("–"))
+    assert low < 9.8 < high                       # espeak-ng's 90 % stays out of the takes' rate
+
+    def pair(name, human, take):
+        return [{"prompt": name, "column": "human", "errors": human, "ref_len": 10},
+                {"prompt": name, "column": "ff_siwis", "errors": take, "ref_len": 10}]
+    same = [r for i in range(30) for r in pair(f"p{i}", i % 4, i % 4)]
+    assert languages_human.bootstrap_difference(same, "ff_siwis") == (0.0, 0.0, 0.0)
+    worse = [r for i in range(30) for r in pair(f"p{i}", i % 2, i % 2 + 1)]
+    diff, lo, hi = languages_human.bootstrap_difference(worse, "ff_siwis")
+    assert diff == pytest.approx(0.1) and 0 < lo <= diff <= hi
+    assert languages_human.usable("Veuillez composer votre numéro de poste maintenant.")
+    assert not languages_human.usable("Composez le 3 pour continuer ici.")          # a digit
+    assert not languages_human.usable("[ascending tones] puis appuyez sur dièse")    # a sound description
+    assert not languages_human.usable("Merci beaucoup.")                             # too short
