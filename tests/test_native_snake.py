@@ -183,6 +183,18 @@ def test_takes_of_the_compiled_and_the_graph_snakes_have_their_own_cache_keys(li
 
 
 @needs_compiler
+def test_a_process_keeps_the_kernels_it_loaded_when_they_are_rebuilt_meanwhile(library, monkeypatch):
+    """`takefit assets fetch` under a running daemon: the daemon's decoders keep what they loaded, so its
+    takes' keys must keep naming that, not what the disk holds now."""
+    form = native.snake_form()
+    assert native.library() == library and form.startswith("native/")
+    monkeypatch.setattr(native, "built", lambda folder=None: None)      # rebuilt elsewhere: not (yet) checked
+    assert native.library() == library and native.snake_form() == form
+    monkeypatch.setattr(native, "kernels_dir", lambda: library.parent / "elsewhere")   # another folder: asked anew
+    assert native.library() is None and native.snake_form() == "graph"
+
+
+@needs_compiler
 def test_a_kernel_that_computes_something_else_fails_its_check_and_is_not_kept(header_only_root, monkeypatch):
     wrong = native.source().replace(b"return u + inv * (s * s);", b"return u + inv * s;")
     assert wrong != native.source()

@@ -90,8 +90,17 @@ def built(folder: Path | None = None) -> Path | None:
 
 
 def library() -> Path | None:
-    """The kernel library the decoder registers: built, checked and not turned off."""
-    return built() if wanted() else None
+    """The kernel library the decoder registers: built, checked and not turned off. Decided once per
+    process (for a setting, folder and source): the decoders this process loads and its takes' cache
+    keys (snake_form) name the same kernels even when another process rebuilds them meanwhile — a
+    daemon started before `takefit assets fetch` keeps its graph Snakes, and its keys say so, until
+    it restarts."""
+    return _decided(wanted(), kernels_dir(), source_digest())
+
+
+@lru_cache(maxsize=None)
+def _decided(on: bool, folder: Path, digest: str) -> Path | None:
+    return built(folder) if on else None
 
 
 def stale(folder: Path | None = None) -> bool:
