@@ -192,7 +192,7 @@ def main(argv=None) -> int:
         rows = run(langs, args.out, args.decoding, args.prompts, log=lambda m: print(m, file=sys.stderr))
     text = "# bench/languages_human.py\n\n" + table([r for r in rows if r["lang"] in langs]) + "\n\n" + READING + "\n"
     print(text)
-    if not args.from_jsonl:
+    if not args.from_jsonl and args.prompts is None:       # a sample run leaves the report alone
         args.out.with_suffix(".md").write_text(text, encoding="utf-8")
     return 0
 
