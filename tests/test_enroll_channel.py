@@ -1,10 +1,12 @@
-"""The learned channel of issue #23 (engine/enroll/objective.py Channel): off by default, smooth, bounded."""
+"""Issue #23's objective terms (engine/enroll/objective.py): the learned channel (off by default, smooth,
+bounded) and the cepstrum term (the cepstra's mean and spread held to the reference's)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from takefit.engine.enroll.objective import CHANNEL_LIMIT_DB, CHANNEL_LOW_HZ, FULL_BAND, Channel, Objective
+from takefit.engine.enroll.objective import (CEPSTRUM_WEIGHT, CHANNEL_LIMIT_DB, CHANNEL_LOW_HZ, FULL_BAND,
+                                             Channel, Objective)
 
 
 class _Encoder:
@@ -30,7 +32,8 @@ def _voice(seconds: float = 1.0, seed: int = 1) -> np.ndarray:
 def test_off_by_default_leaves_the_objective_unchanged():
     ref, gen = _voice(seed=1), torch.from_numpy(_voice(seed=2))
     enc = _Encoder()
-    off, on = Objective(ref, 12000.0, enc), Objective(ref, 12000.0, enc, channel_bands=12)
+    off, on = Objective(ref, 12000.0, enc, cepstrum_weight=0), Objective(ref, 12000.0, enc, channel_bands=12,
+                                                                         cepstrum_weight=0)
     assert off.channel is None
     loss_off, terms_off = off(gen)
     loss_flat, terms_flat = on(gen)          # a fresh channel is flat (0 dB): the same loss, no penalty
@@ -45,7 +48,7 @@ def test_the_channel_learns_a_smooth_bounded_curve():
     spec = np.fft.rfft(ref)
     f = np.fft.rfftfreq(len(ref), 1 / 24000)
     coloured = np.fft.irfft(spec * 10 ** (8 * np.exp(-((np.log(f + 1) - np.log(3000)) ** 2) / 0.2) / 20), len(ref))
-    obj = Objective(coloured.astype(np.float32), 12000.0, _Encoder(), channel_bands=12)
+    obj = Objective(coloured.astype(np.float32), 12000.0, _Encoder(), channel_bands=12, cepstrum_weight=0)
     gen = torch.from_numpy(_voice(seed=2))
     opt = torch.optim.Adam([obj.channel.raw], lr=0.5)
     first = None
@@ -77,3 +80,39 @@ def test_a_bound_held_by_the_tanh():
 def test_one_band_is_refused():
     with pytest.raises(ValueError, match="≥ 2 bands"):
         Channel(1, FULL_BAND)
+
+
+def _vowels(seconds: float, formants: tuple[float, ...], seed: int) -> np.ndarray:
+    """A buzz through resonances that move from frame to frame (a talker's changing envelope)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(24000 * seconds)) / 24000
+    buzz = sum(np.sin(2 * np.pi * 120 * k * t) / k for k in range(1, 60))
+    spec, f = np.fft.rfft(buzz), np.fft.rfftfreq(len(t), 1 / 24000)
+    env = sum(np.exp(-((f - fc) / (80 + 40 * i)) ** 2) for i, fc in enumerate(formants))
+    x = np.fft.irfft(spec * (0.05 + env), len(t)) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
+    return (0.1 * x / np.abs(x).max() + 0.002 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def test_the_cepstrum_term_holds_the_envelope_not_the_level():
+    ref = _vowels(1.5, (700, 1200, 2600), seed=1)
+    obj = Objective(ref, 12000.0, _Encoder())
+    assert obj.cepstrum_weight == CEPSTRUM_WEIGHT > 0
+    _, same = obj(torch.from_numpy(ref))
+    _, louder = obj(torch.from_numpy(4 * ref))
+    _, other = obj(torch.from_numpy(_vowels(1.5, (300, 2300, 3000), seed=2)))
+    assert same.cepstrum < 1e-4 and louder.cepstrum < 1e-3       # the reference itself, at any level: nothing
+    assert other.cepstrum > 0.3                                    # another envelope: far
+    off = Objective(ref, 12000.0, _Encoder(), cepstrum_weight=0)
+    loss_on, _ = obj(torch.from_numpy(_vowels(1.5, (300, 2300, 3000), seed=2)))
+    loss_off, terms_off = off(torch.from_numpy(_vowels(1.5, (300, 2300, 3000), seed=2)))
+    assert terms_off.cepstrum == 0.0
+    assert loss_on.item() == pytest.approx(loss_off.item() + CEPSTRUM_WEIGHT * other.cepstrum, rel=1e-4)
+
+
+def test_the_cepstrum_term_gives_the_decoder_a_gradient():
+    ref = _vowels(1.5, (700, 1200, 2600), seed=1)
+    gen = torch.from_numpy(_vowels(1.5, (500, 1500, 2500), seed=3)).requires_grad_()
+    with_term, without = (torch.autograd.grad(Objective(ref, 12000.0, _Encoder(), cepstrum_weight=w)(gen)[0], gen)[0]
+                          for w in (CEPSTRUM_WEIGHT, 0))
+    assert torch.isfinite(with_term).all()
+    assert (with_term - without).abs().sum() > 0                   # the term pulls on the waveform
