@@ -47,8 +47,8 @@ def panels(bench: Bench, speaker: dict, quality: str, variant: str,
     both = render_natural(eng, text, adapted.table, adapted.base_voice, adapted.pitch_ratio, lang, adapted.adapt)
     return [(f"{speaker['id']}: a held-out recording ({rate // 1000} kHz)", held, rate),
             (f"start: {base} × {pitch:.2f}", start, SR),
-            (f"enrolled, {quality}, style only ({plain})", style_only, SR),
-            (f"enrolled, {quality}, decoder adapted ({variant})", both, SR)]
+            (f"enrolled, {quality} ({plain})", style_only, SR),
+            (f"enrolled, {quality} ({variant})", both, SR)]
 
 
 def draw(rows: list[tuple[str, np.ndarray, int]], path: Path) -> None:
@@ -82,12 +82,15 @@ def main() -> int:
     ap.add_argument("--speaker", default="june")
     ap.add_argument("--quality", default="fast", choices=("fast", "best"))
     ap.add_argument("--variant", default="shipped", help="the adapted profile's variant name in enroll_real.py")
+    ap.add_argument("--plain", default="style_only", help="the profile to compare it with (e.g. cep0: the recipe "
+                                                          "before the cepstrum term)")
+    ap.add_argument("--out", type=Path, default=OUT, help="the PNG to write")
     args = ap.parse_args()
     speaker = next((s for s in manifest()["speakers"] if s["id"] == args.speaker), None)
     if speaker is None:
         raise SystemExit(f"unknown speaker {args.speaker}")
-    draw(panels(Bench(), speaker, args.quality, args.variant), OUT)
-    print(f"wrote {OUT}")
+    draw(panels(Bench(), speaker, args.quality, args.variant, args.plain), args.out)
+    print(f"wrote {args.out}")
     return 0
 
 

@@ -410,7 +410,9 @@ HEADER = ["# Voice enrollment on real recordings (bench/enroll_real.py)", "",
           "adapt01 rows above by the compiled kernels' rounding: best 0.763 against 0.753). Wideband means:",
           "fast 0.739 → 0.758 (cep01), best 0.763 → 0.804 (cep01) / 0.782 (cep03); every speaker gains in both",
           "qualities. DNSMOS best 3.12 → 3.15 mean (allison_es 3.09 → 3.01; her own recordings score 3.00, June's",
-          "3.18, Allison's English 3.10), word errors pooled 9 → 9 of 106. Shipped since: cep01.", ""]
+          "3.18, Allison's English 3.10), word errors pooled 9 → 9 of 106. Shipped since: cep01 (a `shipped` row of",
+          "2026-12-06, june fast from main's code, reproduces cep01's: 0.844). A look at the takes:",
+          "enroll_cepstrum_spectrogram.png (bench/enroll_adapt_figure.py --variant shipped --plain cep0).", ""]
 
 
 def load_rows() -> tuple[list[dict], dict[tuple[str, str], dict]]:
