@@ -368,14 +368,13 @@ def spread(rows: list[dict], langs: list[str], tag: str) -> list[str]:
     bootstrap over sentences, each sentence with all its natural takes."""
     parts = []
     for lang in langs:
-        mine = [r for r in rows if r["lang"] == lang and r["column"].endswith("natural") and r["column"] != "espeak-ng"]
+        mine = [r for r in rows if r["lang"] == lang and r["column"].endswith("natural")]
         ids = sorted({r["sentence"] for r in mine})
         if len(ids) < 2:
             continue
         errors = np.array([sum(r["errors"] for r in mine if r["sentence"] == i) for i in ids], float)
         length = np.array([sum(r["ref_len"] for r in mine if r["sentence"] == i) for i in ids], float)
-        pick = np.random.default_rng(0).integers(0, len(ids), (BOOTSTRAP, len(ids)))
-        lo, hi = np.percentile(errors[pick].sum(1) / length[pick].sum(1), [2.5, 97.5])
+        lo, hi = bootstrap_interval(errors, length)
         sets = [(f"{a + 1}–{min(b, len(ids))}", [r for r in mine if a <= r["sentence"] < b])
                 for a, b in ((0, FIRST_SET), (FIRST_SET, len(ids)))]
         by_set = ", ".join(f"sentences {name} {pooled(part):.1%}" for name, part in sets if part)
@@ -384,6 +383,13 @@ def spread(rows: list[dict], langs: list[str], tag: str) -> list[str]:
         return []
     return ["", f"Natural takes{tag}, pooled with a 95 % interval (bootstrap over sentences), and by sentence "
             "set: " + "; ".join(parts)]
+
+
+def bootstrap_interval(numerator: np.ndarray, denominator: np.ndarray, seed: int = 0) -> tuple[float, float]:
+    """The 95 % interval of Σ numerator / Σ denominator when the units (sentences, prompts) are resampled."""
+    pick = np.random.default_rng(seed).integers(0, len(numerator), (BOOTSTRAP, len(numerator)))
+    lo, hi = np.percentile(numerator[pick].sum(1) / denominator[pick].sum(1), [2.5, 97.5])
+    return float(lo), float(hi)
 
 
 def hindi_note(rows: list[dict], tag: str = "") -> str:

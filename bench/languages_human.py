@@ -52,7 +52,6 @@ MIN_WORDS = 6
 # window (a 40 s Spanish prompt came back as its first and last sentences): both sides stay within one
 MAX_SECONDS = 20.0
 G722_BYTES_PER_SECOND = 8000     # 64 kbit/s, no header
-BOOTSTRAP = 2000
 
 
 @dataclass(frozen=True)
@@ -147,10 +146,8 @@ def bootstrap_difference(mine: list[dict], column: str, seed: int = 0) -> tuple[
     names = sorted({r["prompt"] for r in mine})
     e_h, e_t = (np.array([by[(n, c)]["errors"] for n in names], float) for c in ("human", column))
     length = np.array([by[(n, "human")]["ref_len"] for n in names], float)
-    diff = (e_t.sum() - e_h.sum()) / length.sum()
-    pick = np.random.default_rng(seed).integers(0, len(names), (BOOTSTRAP, len(names)))
-    draws = (e_t[pick].sum(1) - e_h[pick].sum(1)) / length[pick].sum(1)
-    return float(diff), float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))
+    return (float((e_t.sum() - e_h.sum()) / length.sum()),
+            *languages.bootstrap_interval(e_t - e_h, length, seed))
 
 
 def table(rows: list[dict]) -> str:
